@@ -1,1 +1,19 @@
-//! placeholder
+//! # directory
+//!
+//! The scimd domain: organisations, SCIM resources (accounts and groups), tokens; the services
+//! that enforce the rules; and the ports the rest of the system plugs into: the [`store::Store`]
+//! trait (implemented once per database) and the [`clock::Clock`] trait.
+//!
+//! Guarantees: every store call is scoped to one organisation, except the token lookup that
+//! finds the organisation; services never see SQL; time only comes from the injected clock.
+
+pub mod clock;
+pub mod ids;
+pub mod render;
+pub mod scim;
+pub mod store;
+pub mod token;
+
+pub use clock::{Clock, SystemClock};
+pub use ids::{OrgId, OrgKind, Organisation, ResourceId, TokenId};
+pub use store::{Store, StoreError};

@@ -1,1 +1,218 @@
-fn main() {}
+//! # scimd
+//!
+//! The scimd binary: the SCIM 2.0 directory-sync server and the command line that administers
+//! it. This is the composition root: it picks the store from the database URL and wires the
+//! services to the HTTP front end. The forms in SPEC section 7 ("The scriptable CLI contract")
+//! are kept stable for scripts.
+
+mod check;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use directory::scim::ScimService;
+use directory::{Clock, OrgId, OrgKind, Organisation, Store, SystemClock};
+use scim_core::discovery::ServiceConfig;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+const DEFAULT_DATABASE: &str = "sqlite://scimd.db";
+
+#[derive(Debug, Parser)]
+#[command(name = "scimd", version, about = "Self-hosted SCIM 2.0 directory-sync server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Args)]
+struct DbArgs {
+    /// Database URL: sqlite://PATH (embedded default).
+    #[arg(long, env = "SCIMD_DATABASE_URL", default_value = DEFAULT_DATABASE)]
+    database: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the SCIM API.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "SCIMD_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        #[command(flatten)]
+        db: DbArgs,
+        /// Public base URL of the SCIM API (e.g. https://scim.example.com/scim/v2); derived
+        /// from the request's Host header when unset.
+        #[arg(long, env = "SCIMD_PUBLIC_URL")]
+        public_url: Option<String>,
+    },
+    /// Organisations.
+    Org {
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
+    /// SCIM bearer tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Test a SCIM endpoint the way an identity provider's "Test Connection" does.
+    Check {
+        /// The SCIM base URL, e.g. http://127.0.0.1:8080/scim/v2
+        url: String,
+        /// The bearer token.
+        #[arg(long)]
+        token: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum OrgCommand {
+    /// Create an organisation; prints its id.
+    Create {
+        name: String,
+        #[arg(long, value_parser = parse_kind)]
+        kind: OrgKind,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// List organisations.
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Generate a token; prints the secret alone on stdout (it is shown only this once).
+    Generate {
+        #[arg(long)]
+        org: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+fn parse_kind(s: &str) -> Result<OrgKind, String> {
+    s.parse()
+}
+
+fn open_store(url: &str) -> Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        let store = store_sqlite::SqliteStore::open_url(url).with_context(|| format!("opening {url}"))?;
+        return Ok(Arc::new(store));
+    }
+    bail!("unsupported database URL '{url}': use sqlite://PATH")
+}
+
+async fn find_org(store: &dyn Store, org: &str) -> Result<Organisation> {
+    let id: OrgId = org.parse().with_context(|| format!("'{org}' is not an organisation id"))?;
+    store.get_org(id).await?.with_context(|| format!("no organisation with id {id}"))
+}
+
+async fn create_org(store: &dyn Store, clock: &dyn Clock, name: &str, kind: OrgKind) -> Result<Organisation> {
+    let org = Organisation { id: OrgId::new(), name: name.to_owned(), kind, created: clock.now() };
+    store.create_org(&org).await?;
+    Ok(org)
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SCIMD_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    match cli.command {
+        Command::Serve { listen, db, public_url } => serve(listen, &db.database, public_url, clock).await,
+        Command::Org { command: OrgCommand::Create { name, kind, db } } => {
+            let store = open_store(&db.database)?;
+            let org = create_org(store.as_ref(), clock.as_ref(), &name, kind).await?;
+            println!("{}", org.id);
+            Ok(())
+        }
+        Command::Org { command: OrgCommand::List { db } } => {
+            let store = open_store(&db.database)?;
+            for o in store.list_orgs().await? {
+                println!("{}\t{}\t{}", o.id, o.kind.as_str(), o.name);
+            }
+            Ok(())
+        }
+        Command::Token { command: TokenCommand::Generate { org, db } } => {
+            let store = open_store(&db.database)?;
+            let org = find_org(store.as_ref(), &org).await?;
+            let issued = directory::token::generate(org.id, clock.now()).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+            store.insert_token(&issued.record).await?;
+            println!("{}", issued.secret);
+            Ok(())
+        }
+        Command::Check { url, token } => {
+            let report = check::run(&url, &token).await;
+            for line in &report.lines {
+                println!("{line}");
+            }
+            if report.passed {
+                Ok(())
+            } else {
+                bail!("{url} did not pass")
+            }
+        }
+    }
+}
+
+async fn serve(listen: SocketAddr, database: &str, public_url: Option<String>, clock: Arc<dyn Clock>) -> Result<()> {
+    let store = open_store(database)?;
+    let orgs = store.list_orgs().await?;
+    let first = match orgs.first() {
+        Some(o) => o.clone(),
+        None => {
+            let org = create_org(store.as_ref(), clock.as_ref(), "My Organisation", OrgKind::Business).await?;
+            tracing::info!(org = %org.id, "created a first organisation");
+            org
+        }
+    };
+    let scim = ScimService::new(store.clone(), clock.clone(), ServiceConfig::default());
+    let state = Arc::new(server::AppState::new(scim, public_url.clone()));
+    let app = server::router(state);
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+    let local = listener.local_addr()?;
+    let base = public_url.unwrap_or_else(|| format!("http://{local}/scim/v2"));
+    eprintln!("scimd listening on {local}");
+    eprintln!("SCIM base URL: {base}");
+    eprintln!(
+        "Get a token for {} ({}): scimd token generate --org {} --database {database}",
+        first.name, first.id, first.id
+    );
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    eprintln!("scimd stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM; in-flight requests then finish before the server stops.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,1 +1,709 @@
-//! placeholder
+//! # store-sqlite
+//!
+//! scimd's embedded default store: the [`directory::Store`] port on SQLite.
+//!
+//! Guarantees: one writer connection (on its own thread, fed through a queue, committing in
+//! groups) so writers never spin on `SQLITE_BUSY`; readers in parallel under WAL; a write is
+//! acknowledged only after its commit; uniqueness is decided by unique indexes, never by a
+//! check in code; every statement binds its values; every query is scoped to one organisation
+//! except the token lookup.
+
+mod filter_sql;
+mod functions;
+mod migrations;
+mod runtime;
+
+use async_trait::async_trait;
+use directory::store::{
+    GroupView, ListQuery, Load, MemberView, NewResource, Page, StoredResource, TokenRecord, Update,
+};
+use directory::{OrgId, OrgKind, Organisation, ResourceId, Store, StoreError, TokenId};
+use filter_sql::Sql;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use runtime::{Runtime, internal};
+use scim_core::messages::SortOrder;
+use scim_core::patch::{MemberChange, MemberRef};
+use scim_core::schema::{ResourceKind, registry};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use time::OffsetDateTime;
+
+/// The SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    rt: Runtime,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and applies migrations.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let writer = runtime::open(path, false).map_err(internal)?;
+        migrations::apply(&writer).map_err(internal)?;
+        let readers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(2, 8) * 2;
+        let rt = Runtime::start(path, writer, readers)?;
+        Ok(SqliteStore { rt, path: path.to_owned() })
+    }
+
+    /// Opens from a `sqlite://PATH` URL.
+    pub fn open_url(url: &str) -> Result<SqliteStore, StoreError> {
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .ok_or_else(|| StoreError::Internal(format!("not a sqlite URL: {url}")))?;
+        Self::open(Path::new(path))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn kind_code(kind: ResourceKind) -> i64 {
+    match kind {
+        ResourceKind::User => 0,
+        ResourceKind::Group => 1,
+    }
+}
+
+fn kind_from(code: i64) -> ResourceKind {
+    if code == 0 { ResourceKind::User } else { ResourceKind::Group }
+}
+
+fn micros(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1000) as i64
+}
+
+fn from_micros(m: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(m) * 1000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+fn uuid_from(bytes: &[u8]) -> Result<uuid::Uuid, StoreError> {
+    uuid::Uuid::from_slice(bytes).map_err(internal)
+}
+
+/// The lower-cased unique name: User `userName`, Group `displayName`.
+fn name_ci(kind: ResourceKind, doc: &Value) -> Option<String> {
+    let key = match kind {
+        ResourceKind::User => "userName",
+        ResourceKind::Group => "displayName",
+    };
+    doc.get(key).and_then(Value::as_str).map(str::to_lowercase)
+}
+
+fn external_id(doc: &Value) -> Option<&str> {
+    doc.get("externalId").and_then(Value::as_str)
+}
+
+/// Maps a unique-index violation to the field it protects.
+fn map_write_err(e: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(err, Some(msg)) = &e
+        && err.code == rusqlite::ErrorCode::ConstraintViolation
+        && msg.contains("resources.name_ci")
+    {
+        return StoreError::Conflict("userName");
+    }
+    internal(e)
+}
+
+const RESOURCE_COLS: &str = "r.id, r.kind, r.version, r.created, r.last_modified, r.doc";
+
+fn row_to_resource(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Vec<u8>, i64, i64, i64, i64, String)> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?))
+}
+
+fn build(raw: (Vec<u8>, i64, i64, i64, i64, String)) -> Result<StoredResource, StoreError> {
+    let (id, kind, version, created, last_modified, doc) = raw;
+    Ok(StoredResource {
+        id: ResourceId(uuid_from(&id)?),
+        kind: kind_from(kind),
+        doc: serde_json::from_str(&doc).map_err(internal)?,
+        version,
+        created: from_micros(created),
+        last_modified: from_micros(last_modified),
+        members: None,
+        groups: None,
+    })
+}
+
+fn load_relations(conn: &Connection, org: OrgId, r: &mut StoredResource) -> Result<(), StoreError> {
+    let org_b = org.0.as_bytes().as_slice();
+    let id_b = r.id.0.as_bytes().as_slice();
+    match r.kind {
+        ResourceKind::Group => {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT gm.member_id, gm.member_kind, \
+                     CASE gm.member_kind WHEN 0 THEN COALESCE(json_extract(x.doc, '$.displayName'), json_extract(x.doc, '$.userName')) \
+                     ELSE json_extract(x.doc, '$.displayName') END \
+                     FROM group_members gm JOIN resources x ON x.org_id = gm.org_id AND x.id = gm.member_id \
+                     WHERE gm.org_id = ?1 AND gm.group_id = ?2",
+                )
+                .map_err(internal)?;
+            let rows = stmt
+                .query_map(params![org_b, id_b], |row| {
+                    Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, i64>(1)?, row.get::<_, Option<String>>(2)?))
+                })
+                .map_err(internal)?;
+            let mut members = Vec::new();
+            for row in rows {
+                let (mid, mk, display) = row.map_err(internal)?;
+                members.push(MemberView { id: ResourceId(uuid_from(&mid)?), kind: kind_from(mk), display });
+            }
+            r.members = Some(members);
+        }
+        ResourceKind::User => {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT gm.group_id, json_extract(x.doc, '$.displayName') \
+                     FROM group_members gm JOIN resources x ON x.org_id = gm.org_id AND x.id = gm.group_id \
+                     WHERE gm.org_id = ?1 AND gm.member_id = ?2",
+                )
+                .map_err(internal)?;
+            let rows = stmt
+                .query_map(params![org_b, id_b], |row| Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, Option<String>>(1)?)))
+                .map_err(internal)?;
+            let mut groups = Vec::new();
+            for row in rows {
+                let (gid, display) = row.map_err(internal)?;
+                groups.push(GroupView { id: ResourceId(uuid_from(&gid)?), display });
+            }
+            r.groups = Some(groups);
+        }
+    }
+    Ok(())
+}
+
+fn get_one(conn: &Connection, org: OrgId, kind: ResourceKind, id: ResourceId, load: Load) -> Result<Option<StoredResource>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(&format!("SELECT {RESOURCE_COLS} FROM resources r WHERE r.org_id = ?1 AND r.id = ?2 AND r.kind = ?3"))
+        .map_err(internal)?;
+    let raw = stmt
+        .query_row(params![org.0.as_bytes().as_slice(), id.0.as_bytes().as_slice(), kind_code(kind)], row_to_resource)
+        .optional()
+        .map_err(internal)?;
+    let Some(raw) = raw else { return Ok(None) };
+    let mut r = build(raw)?;
+    if load.relations {
+        load_relations(conn, org, &mut r)?;
+    }
+    Ok(Some(r))
+}
+
+/// Adds members; returns how many rows changed. Members must exist in the same organisation.
+fn add_members(conn: &Connection, org: OrgId, group: ResourceId, refs: &[MemberRef]) -> Result<usize, StoreError> {
+    let org_b = org.0.as_bytes().as_slice();
+    let mut find = conn
+        .prepare_cached("SELECT kind FROM resources WHERE org_id = ?1 AND id = ?2")
+        .map_err(internal)?;
+    let mut insert = conn
+        .prepare_cached("INSERT OR IGNORE INTO group_members (org_id, group_id, member_id, member_kind) VALUES (?1, ?2, ?3, ?4)")
+        .map_err(internal)?;
+    let mut changed = 0;
+    for m in refs {
+        let Ok(mid) = uuid::Uuid::parse_str(&m.value) else {
+            return Err(StoreError::UnknownMember(m.value.clone()));
+        };
+        if mid == group.0 {
+            return Err(StoreError::UnknownMember(m.value.clone()));
+        }
+        let mk: Option<i64> = find
+            .query_row(params![org_b, mid.as_bytes().as_slice()], |row| row.get(0))
+            .optional()
+            .map_err(internal)?;
+        let Some(mk) = mk else { return Err(StoreError::UnknownMember(m.value.clone())) };
+        changed += insert
+            .execute(params![org_b, group.0.as_bytes().as_slice(), mid.as_bytes().as_slice(), mk])
+            .map_err(internal)?;
+    }
+    Ok(changed)
+}
+
+fn remove_members(conn: &Connection, org: OrgId, group: ResourceId, ids: &[String]) -> Result<usize, StoreError> {
+    let mut del = conn
+        .prepare_cached("DELETE FROM group_members WHERE org_id = ?1 AND group_id = ?2 AND member_id = ?3")
+        .map_err(internal)?;
+    let mut changed = 0;
+    for id in ids {
+        if let Ok(mid) = uuid::Uuid::parse_str(id) {
+            changed += del
+                .execute(params![org.0.as_bytes().as_slice(), group.0.as_bytes().as_slice(), mid.as_bytes().as_slice()])
+                .map_err(internal)?;
+        }
+    }
+    Ok(changed)
+}
+
+fn apply_member_changes(conn: &Connection, org: OrgId, group: ResourceId, changes: &[MemberChange]) -> Result<usize, StoreError> {
+    let mut changed = 0;
+    for change in changes {
+        changed += match change {
+            MemberChange::Add(refs) => add_members(conn, org, group, refs)?,
+            MemberChange::Remove(ids) => remove_members(conn, org, group, ids)?,
+            MemberChange::ReplaceAll(refs) => {
+                let removed = conn
+                    .execute(
+                        "DELETE FROM group_members WHERE org_id = ?1 AND group_id = ?2",
+                        params![org.0.as_bytes().as_slice(), group.0.as_bytes().as_slice()],
+                    )
+                    .map_err(internal)?;
+                removed + add_members(conn, org, group, refs)?
+            }
+            MemberChange::RemoveMatching(filter) => {
+                let mut g = StoredResource {
+                    id: group,
+                    kind: ResourceKind::Group,
+                    doc: Value::Null,
+                    version: 0,
+                    created: OffsetDateTime::UNIX_EPOCH,
+                    last_modified: OffsetDateTime::UNIX_EPOCH,
+                    members: None,
+                    groups: None,
+                };
+                load_relations(conn, org, &mut g)?;
+                let Some(def) = registry().group.attribute("members") else { return Ok(changed) };
+                let doomed: Vec<String> = g
+                    .members
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|m| {
+                        let mut element = serde_json::json!({ "value": m.id.to_string(), "type": m.kind.name() });
+                        if let Some(d) = &m.display {
+                            element["display"] = Value::String(d.clone());
+                        }
+                        scim_core::filter::matches_value(filter, &element, def)
+                    })
+                    .map(|m| m.id.to_string())
+                    .collect();
+                remove_members(conn, org, group, &doomed)?
+            }
+        };
+    }
+    Ok(changed)
+}
+
+/// A keyset cursor: the last row's sort key and sequence number.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Cursor {
+    seq: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key: Option<Value>,
+}
+
+fn encode_cursor(c: &Cursor) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(c).unwrap_or_default())
+}
+
+fn decode_cursor(s: &str) -> Result<Cursor, StoreError> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).map_err(|_| StoreError::InvalidCursor)?;
+    serde_json::from_slice(&bytes).map_err(|_| StoreError::InvalidCursor)
+}
+
+fn sql_to_json(v: &SqlValue) -> Value {
+    match v {
+        SqlValue::Null => Value::Null,
+        SqlValue::Integer(i) => Value::from(*i),
+        SqlValue::Real(f) => Value::from(*f),
+        SqlValue::Text(t) => Value::String(t.clone()),
+        SqlValue::Blob(b) => Value::String(String::from_utf8_lossy(b).into_owned()),
+    }
+}
+
+fn json_to_sql(v: &Value) -> SqlValue {
+    match v {
+        Value::Null => SqlValue::Null,
+        Value::Bool(b) => SqlValue::Integer(i64::from(*b)),
+        Value::Number(n) => n.as_i64().map(SqlValue::Integer).unwrap_or_else(|| SqlValue::Real(n.as_f64().unwrap_or(0.0))),
+        Value::String(s) => SqlValue::Text(s.clone()),
+        other => SqlValue::Text(other.to_string()),
+    }
+}
+
+fn list(conn: &Connection, org: OrgId, kind: ResourceKind, q: &ListQuery) -> Result<Page, StoreError> {
+    let mut base = Sql::default();
+    base.text.push_str("FROM resources r WHERE r.org_id = ? AND r.kind = ?");
+    base.params.push(SqlValue::Blob(org.0.as_bytes().to_vec()));
+    base.params.push(SqlValue::Integer(kind_code(kind)));
+    if let Some(f) = &q.filter {
+        base.text.push_str(" AND ");
+        filter_sql::translate(f, kind, &mut base);
+    }
+    let total: i64 = conn
+        .prepare_cached(&format!("SELECT COUNT(*) {}", base.text))
+        .map_err(internal)?
+        .query_row(params_from_iter(base.params.iter()), |row| row.get(0))
+        .map_err(internal)?;
+
+    let sort = match &q.sort {
+        Some((path, order)) => filter_sql::sort_expr(path, kind).map(|s| (s, *order)),
+        None => None,
+    };
+    let desc = matches!(sort, Some((_, SortOrder::Descending)));
+    let dir = if desc { "DESC" } else { "ASC" };
+    let cmp = if desc { "<" } else { ">" };
+    let key_expr = sort.as_ref().map(|(s, _)| s);
+
+    let mut sql = Sql::default();
+    sql.text.push_str("SELECT ");
+    sql.text.push_str(RESOURCE_COLS);
+    sql.text.push_str(", r.seq");
+    if let Some(k) = key_expr {
+        sql.text.push_str(", ");
+        sql.text.push_str(&k.text);
+        sql.params.extend(k.params.iter().cloned());
+    }
+    sql.text.push(' ');
+    sql.text.push_str(&base.text);
+    sql.params.extend(base.params.iter().cloned());
+
+    let cursor_mode = q.cursor.is_some();
+    if let Some(c) = q.cursor.as_deref().filter(|c| !c.is_empty()) {
+        let cur = decode_cursor(c)?;
+        match (key_expr, &cur.key) {
+            (Some(k), key) => {
+                // Keyset over (sort key, seq); NULL keys sort first ascending, as SQLite does.
+                let kv = key.as_ref().map(json_to_sql).unwrap_or(SqlValue::Null);
+                sql.text.push_str(&format!(" AND (({k} {cmp} ?) OR ({k} IS ?) AND r.seq {cmp} ?", k = k.text));
+                for _ in 0..2 {
+                    sql.params.extend(k.params.iter().cloned());
+                }
+                // Rebuild params in placeholder order: key params, kv, key params, kv, seq.
+                let added = sql.params.split_off(sql.params.len() - 2 * k.params.len());
+                let (first, second) = added.split_at(k.params.len());
+                sql.params.extend(first.iter().cloned());
+                sql.params.push(kv.clone());
+                sql.params.extend(second.iter().cloned());
+                sql.params.push(kv.clone());
+                sql.params.push(SqlValue::Integer(cur.seq));
+                if matches!(kv, SqlValue::Null) && !desc {
+                    sql.text.push_str(&format!(" OR {k} IS NOT NULL", k = k.text));
+                    sql.params.extend(k.params.iter().cloned());
+                }
+                sql.text.push(')');
+            }
+            (None, _) => {
+                sql.text.push_str(&format!(" AND r.seq {cmp} ?"));
+                sql.params.push(SqlValue::Integer(cur.seq));
+            }
+        }
+    }
+    match key_expr {
+        Some(k) => {
+            sql.text.push_str(&format!(" ORDER BY {} {dir}, r.seq {dir}", k.text));
+            sql.params.extend(k.params.iter().cloned());
+        }
+        None => sql.text.push_str(&format!(" ORDER BY r.seq {dir}")),
+    }
+    // One row more than asked tells whether there is a next page.
+    sql.text.push_str(" LIMIT ? OFFSET ?");
+    sql.params.push(SqlValue::Integer(q.count as i64 + i64::from(cursor_mode)));
+    sql.params.push(SqlValue::Integer(if cursor_mode { 0 } else { q.start_index.saturating_sub(1) as i64 }));
+
+    let mut resources = Vec::new();
+    let mut last: Option<Cursor> = None;
+    let mut more = false;
+    if q.count > 0 {
+        let mut stmt = conn.prepare_cached(&sql.text).map_err(internal)?;
+        let has_key = key_expr.is_some();
+        let mut rows = stmt.query(params_from_iter(sql.params.iter())).map_err(internal)?;
+        while let Some(row) = rows.next().map_err(internal)? {
+            if resources.len() as u64 == q.count {
+                more = true;
+                break;
+            }
+            let raw = row_to_resource(row).map_err(internal)?;
+            let seq: i64 = row.get(6).map_err(internal)?;
+            let key = if has_key { Some(sql_to_json(&row.get::<_, SqlValue>(7).map_err(internal)?)) } else { None };
+            last = Some(Cursor { seq, key });
+            let mut r = build(raw)?;
+            if q.load.relations {
+                load_relations(conn, org, &mut r)?;
+            }
+            resources.push(r);
+        }
+    }
+    let next_cursor = if cursor_mode && more { last.as_ref().map(encode_cursor) } else { None };
+    Ok(Page { resources, total: total as u64, next_cursor })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_org(&self, org: &Organisation) -> Result<(), StoreError> {
+        let org = org.clone();
+        self.rt
+            .write(move |c| {
+                c.execute(
+                    "INSERT INTO organisations (id, name, kind, created) VALUES (?1, ?2, ?3, ?4)",
+                    params![org.id.0.as_bytes().as_slice(), org.name, org.kind.as_str(), micros(org.created)],
+                )
+                .map_err(internal)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn get_org(&self, id: OrgId) -> Result<Option<Organisation>, StoreError> {
+        self.rt
+            .read(move |c| {
+                c.prepare_cached("SELECT id, name, kind, created FROM organisations WHERE id = ?1")
+                    .map_err(internal)?
+                    .query_row(params![id.0.as_bytes().as_slice()], org_row)
+                    .optional()
+                    .map_err(internal)?
+                    .transpose()
+            })
+            .await
+    }
+
+    async fn list_orgs(&self) -> Result<Vec<Organisation>, StoreError> {
+        self.rt
+            .read(|c| {
+                let mut stmt = c.prepare_cached("SELECT id, name, kind, created FROM organisations ORDER BY created").map_err(internal)?;
+                let rows = stmt.query_map([], org_row).map_err(internal)?;
+                rows.map(|r| r.map_err(internal)?).collect()
+            })
+            .await
+    }
+
+    async fn insert_token(&self, t: &TokenRecord) -> Result<(), StoreError> {
+        let t = t.clone();
+        self.rt
+            .write(move |c| {
+                c.execute(
+                    "INSERT INTO tokens (org_id, id, prefix, hash, created, expires, first_used, last_used, revoked) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    params![
+                        t.org_id.0.as_bytes().as_slice(),
+                        t.id.0.as_bytes().as_slice(),
+                        t.prefix,
+                        t.hash.as_slice(),
+                        micros(t.created),
+                        micros(t.expires),
+                        t.first_used.map(micros),
+                        t.last_used.map(micros),
+                        t.revoked.map(micros)
+                    ],
+                )
+                .map_err(internal)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn find_token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<TokenRecord>, StoreError> {
+        let hash = *hash;
+        self.rt
+            .read(move |c| {
+                c.prepare_cached(&format!("SELECT {TOKEN_COLS} FROM tokens WHERE hash = ?1"))
+                    .map_err(internal)?
+                    .query_row(params![hash.as_slice()], token_row)
+                    .optional()
+                    .map_err(internal)?
+                    .transpose()
+            })
+            .await
+    }
+
+    async fn list_tokens(&self, org: OrgId) -> Result<Vec<TokenRecord>, StoreError> {
+        self.rt
+            .read(move |c| {
+                let mut stmt = c
+                    .prepare_cached(&format!("SELECT {TOKEN_COLS} FROM tokens WHERE org_id = ?1 ORDER BY created"))
+                    .map_err(internal)?;
+                let rows = stmt.query_map(params![org.0.as_bytes().as_slice()], token_row).map_err(internal)?;
+                rows.map(|r| r.map_err(internal)?).collect()
+            })
+            .await
+    }
+
+    async fn touch_token(&self, org: OrgId, id: TokenId, at: OffsetDateTime) -> Result<(), StoreError> {
+        self.rt
+            .write(move |c| {
+                c.prepare_cached(
+                    "UPDATE tokens SET first_used = COALESCE(first_used, ?3), last_used = MAX(COALESCE(last_used, 0), ?3) \
+                     WHERE org_id = ?1 AND id = ?2",
+                )
+                .map_err(internal)?
+                .execute(params![org.0.as_bytes().as_slice(), id.0.as_bytes().as_slice(), micros(at)])
+                .map_err(internal)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn create_resource(&self, org: OrgId, kind: ResourceKind, new: NewResource) -> Result<StoredResource, StoreError> {
+        self.rt
+            .write(move |c| {
+                let doc_text = serde_json::to_string(&new.doc).map_err(internal)?;
+                let now = micros(new.now);
+                c.prepare_cached(
+                    "INSERT INTO resources (org_id, id, kind, version, created, last_modified, name_ci, external_id, doc) \
+                     VALUES (?1, ?2, ?3, 1, ?4, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(internal)?
+                .execute(params![
+                    org.0.as_bytes().as_slice(),
+                    new.id.0.as_bytes().as_slice(),
+                    kind_code(kind),
+                    now,
+                    name_ci(kind, &new.doc),
+                    external_id(&new.doc),
+                    doc_text
+                ])
+                .map_err(map_write_err)?;
+                let mut members = None;
+                if kind == ResourceKind::Group {
+                    add_members(c, org, new.id, &new.members)?;
+                    if !new.members.is_empty() {
+                        let mut g = get_one(c, org, kind, new.id, Load { relations: true })?.ok_or(StoreError::NotFound)?;
+                        members = g.members.take();
+                    }
+                }
+                Ok(StoredResource {
+                    id: new.id,
+                    kind,
+                    doc: new.doc,
+                    version: 1,
+                    created: from_micros(now),
+                    last_modified: from_micros(now),
+                    members,
+                    groups: None,
+                })
+            })
+            .await
+    }
+
+    async fn get_resource(&self, org: OrgId, kind: ResourceKind, id: ResourceId, load: Load) -> Result<Option<StoredResource>, StoreError> {
+        self.rt.read(move |c| get_one(c, org, kind, id, load)).await
+    }
+
+    async fn update_resource(&self, org: OrgId, kind: ResourceKind, id: ResourceId, update: Update, load: Load) -> Result<StoredResource, StoreError> {
+        self.rt
+            .write(move |c| {
+                let org_b = org.0.as_bytes().as_slice();
+                let id_b = id.0.as_bytes().as_slice();
+                let current: Option<i64> = c
+                    .prepare_cached("SELECT version FROM resources WHERE org_id = ?1 AND id = ?2 AND kind = ?3")
+                    .map_err(internal)?
+                    .query_row(params![org_b, id_b, kind_code(kind)], |row| row.get(0))
+                    .optional()
+                    .map_err(internal)?;
+                match current {
+                    None => return Err(StoreError::NotFound),
+                    Some(v) if v != update.expected_version => return Err(StoreError::VersionMismatch),
+                    Some(_) => {}
+                }
+                let mut changed = 0;
+                if kind == ResourceKind::Group {
+                    changed += apply_member_changes(c, org, id, &update.member_changes)?;
+                }
+                let now = micros(update.now);
+                if let Some(doc) = &update.doc {
+                    let doc_text = serde_json::to_string(doc).map_err(internal)?;
+                    c.prepare_cached(
+                        "UPDATE resources SET doc = ?4, name_ci = ?5, external_id = ?6, version = version + 1, last_modified = ?7 \
+                         WHERE org_id = ?1 AND id = ?2 AND kind = ?3",
+                    )
+                    .map_err(internal)?
+                    .execute(params![org_b, id_b, kind_code(kind), doc_text, name_ci(kind, doc), external_id(doc), now])
+                    .map_err(map_write_err)?;
+                } else if changed > 0 {
+                    c.prepare_cached(
+                        "UPDATE resources SET version = version + 1, last_modified = ?4 WHERE org_id = ?1 AND id = ?2 AND kind = ?3",
+                    )
+                    .map_err(internal)?
+                    .execute(params![org_b, id_b, kind_code(kind), now])
+                    .map_err(internal)?;
+                }
+                get_one(c, org, kind, id, load)?.ok_or(StoreError::NotFound)
+            })
+            .await
+    }
+
+    async fn delete_resource(&self, org: OrgId, kind: ResourceKind, id: ResourceId, expected_version: Option<i64>) -> Result<(), StoreError> {
+        self.rt
+            .write(move |c| {
+                let org_b = org.0.as_bytes().as_slice();
+                let id_b = id.0.as_bytes().as_slice();
+                let current: Option<i64> = c
+                    .prepare_cached("SELECT version FROM resources WHERE org_id = ?1 AND id = ?2 AND kind = ?3")
+                    .map_err(internal)?
+                    .query_row(params![org_b, id_b, kind_code(kind)], |row| row.get(0))
+                    .optional()
+                    .map_err(internal)?;
+                match (current, expected_version) {
+                    (None, _) => return Err(StoreError::NotFound),
+                    (Some(v), Some(e)) if v != e => return Err(StoreError::VersionMismatch),
+                    _ => {}
+                }
+                // Memberships on both sides go with the resource; groups it was in change.
+                c.prepare_cached(
+                    "UPDATE resources SET version = version + 1 WHERE org_id = ?1 AND kind = 1 AND id IN \
+                     (SELECT group_id FROM group_members WHERE org_id = ?1 AND member_id = ?2)",
+                )
+                .map_err(internal)?
+                .execute(params![org_b, id_b])
+                .map_err(internal)?;
+                c.prepare_cached("DELETE FROM group_members WHERE org_id = ?1 AND (member_id = ?2 OR group_id = ?2)")
+                    .map_err(internal)?
+                    .execute(params![org_b, id_b])
+                    .map_err(internal)?;
+                c.prepare_cached("DELETE FROM resources WHERE org_id = ?1 AND id = ?2")
+                    .map_err(internal)?
+                    .execute(params![org_b, id_b])
+                    .map_err(internal)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn list_resources(&self, org: OrgId, kind: ResourceKind, query: &ListQuery) -> Result<Page, StoreError> {
+        let q = query.clone();
+        self.rt.read(move |c| list(c, org, kind, &q)).await
+    }
+}
+
+const TOKEN_COLS: &str = "org_id, id, prefix, hash, created, expires, first_used, last_used, revoked";
+
+fn token_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<TokenRecord, StoreError>> {
+    let org: Vec<u8> = row.get(0)?;
+    let id: Vec<u8> = row.get(1)?;
+    let hash: Vec<u8> = row.get(3)?;
+    let created: i64 = row.get(4)?;
+    let expires: i64 = row.get(5)?;
+    let first_used: Option<i64> = row.get(6)?;
+    let last_used: Option<i64> = row.get(7)?;
+    let revoked: Option<i64> = row.get(8)?;
+    let prefix: String = row.get(2)?;
+    Ok((|| {
+        Ok(TokenRecord {
+            id: TokenId(uuid_from(&id)?),
+            org_id: OrgId(uuid_from(&org)?),
+            prefix,
+            hash: hash.try_into().map_err(|_| StoreError::Internal("bad token hash".into()))?,
+            created: from_micros(created),
+            expires: from_micros(expires),
+            first_used: first_used.map(from_micros),
+            last_used: last_used.map(from_micros),
+            revoked: revoked.map(from_micros),
+        })
+    })())
+}
+
+fn org_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Organisation, StoreError>> {
+    let id: Vec<u8> = row.get(0)?;
+    let name: String = row.get(1)?;
+    let kind: String = row.get(2)?;
+    let created: i64 = row.get(3)?;
+    Ok((|| {
+        Ok(Organisation {
+            id: OrgId(uuid_from(&id)?),
+            name,
+            kind: kind.parse::<OrgKind>().map_err(StoreError::Internal)?,
+            created: from_micros(created),
+        })
+    })())
+}

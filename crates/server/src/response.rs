@@ -1,0 +1,69 @@
+//! SCIM responses: `application/scim+json`, errors as SCIM error bodies, ETag and Location.
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use scim_core::ScimError;
+use serde_json::Value;
+
+/// The SCIM media type (RFC 7644 section 3.1).
+pub const SCIM_JSON: &str = "application/scim+json";
+
+/// A SCIM JSON response.
+pub struct Scim {
+    pub status: StatusCode,
+    pub body: Option<Value>,
+    pub headers: HeaderMap,
+}
+
+impl Scim {
+    pub fn ok(body: Value) -> Self {
+        Scim { status: StatusCode::OK, body: Some(body), headers: HeaderMap::new() }
+    }
+    pub fn status(status: StatusCode, body: Option<Value>) -> Self {
+        Scim { status, body, headers: HeaderMap::new() }
+    }
+    pub fn header(mut self, name: header::HeaderName, value: &str) -> Self {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            self.headers.insert(name, v);
+        }
+        self
+    }
+}
+
+impl IntoResponse for Scim {
+    fn into_response(self) -> Response {
+        let mut resp = match self.body {
+            Some(body) => {
+                let bytes = serde_json::to_vec(&body).unwrap_or_default();
+                let mut r = (self.status, bytes).into_response();
+                r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
+                r
+            }
+            None => self.status.into_response(),
+        };
+        resp.headers_mut().extend(self.headers);
+        resp
+    }
+}
+
+/// A SCIM error as an HTTP response.
+pub struct ApiError(pub ScimError);
+
+impl From<ScimError> for ApiError {
+    fn from(e: ScimError) -> Self {
+        ApiError(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut resp = Scim::status(status, Some(self.0.to_json())).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"scimd\""));
+        }
+        resp
+    }
+}
+
+pub type ApiResult = Result<Scim, ApiError>;

@@ -1,0 +1,386 @@
+//! The route table and the SCIM handlers.
+
+use crate::auth::Tenant;
+use crate::response::{ApiError, ApiResult, Scim};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use directory::render::{self, etag};
+use directory::scim::{Precondition, ScimService};
+use directory::store::{Load, StoredResource};
+use directory::{Clock, Store, TokenId};
+use scim_core::ScimError;
+use scim_core::discovery;
+use scim_core::messages::{ListParams, bulk_response, list_response, parse_bulk};
+use scim_core::projection::Projection;
+use scim_core::schema::ResourceKind;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use time::OffsetDateTime;
+
+/// Everything a request needs, shared by all handlers.
+#[derive(Debug)]
+pub struct AppState {
+    pub scim: ScimService,
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    /// The public base URL of the SCIM API (`https://host/scim/v2`); derived from the `Host`
+    /// header when not configured.
+    pub public_url: Option<String>,
+    /// When each token's use was last written (see `auth`).
+    pub touched: Mutex<HashMap<TokenId, OffsetDateTime>>,
+}
+
+impl AppState {
+    pub fn new(scim: ScimService, public_url: Option<String>) -> Self {
+        let store = scim.store().clone();
+        let clock = scim.clock().clone();
+        AppState { scim, store, clock, public_url, touched: Mutex::new(HashMap::new()) }
+    }
+}
+
+/// The SCIM API's base URL for this request.
+#[derive(Debug, Clone)]
+struct BaseUrl(String);
+
+impl FromRequestParts<Arc<AppState>> for BaseUrl {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        if let Some(u) = &state.public_url {
+            return Ok(BaseUrl(u.trim_end_matches('/').to_owned()));
+        }
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .filter(|h| h.bytes().all(|b| b.is_ascii_graphic()))
+            .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+            .unwrap_or("localhost");
+        Ok(BaseUrl(format!("http://{host}/scim/v2")))
+    }
+}
+
+/// Query parameters as pairs; names are matched case-insensitively later.
+struct QueryPairs(Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let q = parts.uri.query().unwrap_or("");
+        Ok(QueryPairs(form_urlencoded::parse(q.as_bytes()).into_owned().collect()))
+    }
+}
+
+impl QueryPairs {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().rev().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+    fn projection(&self, kind: ResourceKind) -> Result<Projection, ApiError> {
+        Ok(Projection::parse(kind, self.get("attributes"), self.get("excludedAttributes"))?)
+    }
+}
+
+/// A JSON request body (`application/scim+json` or `application/json`; the type is not
+/// insisted on, since clients differ). Too large: 413; not JSON: 400 `invalidSyntax`.
+struct ScimBody(Value);
+
+impl FromRequest<Arc<AppState>> for ScimBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError(ScimError::payload_too_large(format!(
+                    "the request body is larger than {} bytes",
+                    state.scim.config().bulk_max_payload_bytes
+                )))
+            } else {
+                ApiError(ScimError::invalid_syntax("the request body could not be read"))
+            }
+        })?;
+        let value: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError(ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}"))))?;
+        Ok(ScimBody(value))
+    }
+}
+
+fn precondition(headers: &HeaderMap) -> Precondition {
+    Precondition(headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()).map(str::to_owned))
+}
+
+fn relation_name(kind: ResourceKind) -> &'static str {
+    match kind {
+        ResourceKind::User => "groups",
+        ResourceKind::Group => "members",
+    }
+}
+
+fn load_for(kind: ResourceKind, projection: &Projection) -> Load {
+    Load { relations: projection.includes(kind, None, relation_name(kind)) }
+}
+
+/// Renders one resource with its projection, ETag and (for creates) Location.
+fn resource_response(status: StatusCode, r: &StoredResource, base: &str, projection: &Projection) -> Scim {
+    let mut body = render::render(r, base);
+    projection.apply(r.kind, &mut body);
+    let mut resp = Scim::status(status, Some(body)).header(header::ETAG, &etag(r.version));
+    if status == StatusCode::CREATED {
+        resp = resp.header(header::LOCATION, &render::location(base, r.kind, &r.id));
+    }
+    resp
+}
+
+/// The route table. `/scim/v2` is the base; everything else is 404 with a SCIM error body.
+pub fn router(state: Arc<AppState>) -> Router {
+    let limit = state.scim.config().bulk_max_payload_bytes;
+    let scim = Router::new()
+        .route("/Users", get(list_users).post(create_user))
+        .route("/Users/.search", post(search_users))
+        .route("/Users/{id}", get(get_user).put(replace_user).patch(patch_user).delete(delete_user))
+        .route("/Groups", get(list_groups).post(create_group))
+        .route("/Groups/.search", post(search_groups))
+        .route("/Groups/{id}", get(get_group).put(replace_group).patch(patch_group).delete(delete_group))
+        .route("/.search", post(search_root))
+        .route("/Bulk", post(bulk))
+        .route("/ServiceProviderConfig", get(service_provider_config).fallback(method_not_allowed))
+        .route("/ResourceTypes", get(resource_types).fallback(method_not_allowed))
+        .route("/ResourceTypes/{id}", get(resource_type).fallback(method_not_allowed))
+        .route("/Schemas", get(schemas).fallback(method_not_allowed))
+        .route("/Schemas/{id}", get(schema).fallback(method_not_allowed))
+        .route("/Me", any(me))
+        .route("/Me/{*rest}", any(me))
+        .method_not_allowed_fallback(method_not_allowed);
+    Router::new()
+        .nest("/scim/v2", scim)
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError(ScimError::not_found("no such endpoint"))
+}
+
+async fn method_not_allowed(method: Method) -> Response {
+    let mut r = ApiError(ScimError::new(405, None, format!("method {method} is not allowed here"))).into_response();
+    *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    r
+}
+
+async fn me(_t: Tenant) -> ApiError {
+    ApiError(ScimError::new(501, None, "/Me is not supported: a token authenticates a provisioning client, not a user"))
+}
+
+// --- discovery (RFC 7644 section 4): authenticated like every SCIM endpoint.
+
+async fn service_provider_config(State(s): State<Arc<AppState>>, _t: Tenant, BaseUrl(base): BaseUrl) -> Scim {
+    Scim::ok(discovery::service_provider_config(s.scim.config(), &base))
+}
+
+async fn resource_types(_t: Tenant, BaseUrl(base): BaseUrl, q: QueryPairs) -> ApiResult {
+    refuse_filter(&q)?;
+    Ok(Scim::ok(discovery::list_of(discovery::resource_types(&base))))
+}
+
+async fn resource_type(_t: Tenant, BaseUrl(base): BaseUrl, Path(id): Path<String>) -> ApiResult {
+    discovery::resource_type(&id, &base)
+        .map(Scim::ok)
+        .ok_or_else(|| ApiError(ScimError::not_found(format!("resource type '{id}' not found"))))
+}
+
+async fn schemas(_t: Tenant, BaseUrl(base): BaseUrl, q: QueryPairs) -> ApiResult {
+    refuse_filter(&q)?;
+    Ok(Scim::ok(discovery::list_of(discovery::schemas(&base))))
+}
+
+async fn schema(_t: Tenant, BaseUrl(base): BaseUrl, Path(id): Path<String>) -> ApiResult {
+    discovery::schema(&id, &base)
+        .map(Scim::ok)
+        .ok_or_else(|| ApiError(ScimError::not_found(format!("schema '{id}' not found"))))
+}
+
+/// RFC 7644 section 4: discovery endpoints do not take filters.
+fn refuse_filter(q: &QueryPairs) -> Result<(), ApiError> {
+    match q.get("filter") {
+        Some(f) if !f.is_empty() => Err(ApiError(ScimError::new(
+            403,
+            None,
+            "filtering is not supported on discovery endpoints",
+        ))),
+        _ => Ok(()),
+    }
+}
+
+// --- resources
+
+async fn list(s: &AppState, t: Tenant, kind: ResourceKind, base: &str, params: ListParams) -> ApiResult {
+    let prepared = s.scim.prepare_list(kind, &params)?;
+    let page = s.scim.list(t.org, kind, &prepared.query).await?;
+    let resources = page
+        .resources
+        .iter()
+        .map(|r| {
+            let mut body = render::render(r, base);
+            prepared.projection.apply(kind, &mut body);
+            body
+        })
+        .collect();
+    let cursor_mode = prepared.query.cursor.is_some();
+    Ok(Scim::ok(list_response(
+        resources,
+        Some(page.total),
+        (!cursor_mode).then_some(prepared.query.start_index),
+        page.next_cursor,
+        None,
+    )))
+}
+
+async fn list_users(State(s): State<Arc<AppState>>, t: Tenant, BaseUrl(b): BaseUrl, q: QueryPairs) -> ApiResult {
+    list(&s, t, ResourceKind::User, &b, ListParams::from_query(&q.0)?).await
+}
+
+async fn list_groups(State(s): State<Arc<AppState>>, t: Tenant, BaseUrl(b): BaseUrl, q: QueryPairs) -> ApiResult {
+    list(&s, t, ResourceKind::Group, &b, ListParams::from_query(&q.0)?).await
+}
+
+async fn search_users(State(s): State<Arc<AppState>>, t: Tenant, BaseUrl(b): BaseUrl, ScimBody(body): ScimBody) -> ApiResult {
+    list(&s, t, ResourceKind::User, &b, ListParams::from_search_body(&body)?).await
+}
+
+async fn search_groups(State(s): State<Arc<AppState>>, t: Tenant, BaseUrl(b): BaseUrl, ScimBody(body): ScimBody) -> ApiResult {
+    list(&s, t, ResourceKind::Group, &b, ListParams::from_search_body(&body)?).await
+}
+
+/// POST /.search: Users then Groups, paged as one list (RFC 7644 section 3.4.3). A filter
+/// must make sense for at least one of the two types; a type it does not fit contributes
+/// nothing.
+async fn search_root(State(s): State<Arc<AppState>>, t: Tenant, BaseUrl(b): BaseUrl, ScimBody(body): ScimBody) -> ApiResult {
+    let params = ListParams::from_search_body(&body)?;
+    if params.cursor.is_some() {
+        return Err(ApiError(ScimError::bad_request(
+            scim_core::ScimType::InvalidCursor,
+            "cursor paging is not supported on the root search; search /Users or /Groups",
+        )));
+    }
+    let prepared: Vec<_> = match (
+        s.scim.prepare_list(ResourceKind::User, &params),
+        s.scim.prepare_list(ResourceKind::Group, &params),
+    ) {
+        (Err(e), Err(_)) => return Err(ApiError(e)),
+        (u, g) => [u.ok(), g.ok()].into_iter().flatten().collect(),
+    };
+    let (start, count) = prepared.first().map(|p| (p.query.start_index, p.query.count)).unwrap_or((1, 0));
+    let mut out = Vec::new();
+    let mut total = 0u64;
+    let mut skip = start - 1;
+    for p in prepared {
+        let mut q = p.query.clone();
+        q.count = 0;
+        let n = s.scim.list(t.org, p.kind, &q).await?.total;
+        let want = count.saturating_sub(out.len() as u64);
+        if want > 0 && skip < n {
+            q.start_index = skip + 1;
+            q.count = want;
+            for r in &s.scim.list(t.org, p.kind, &q).await?.resources {
+                let mut body = render::render(r, &b);
+                p.projection.apply(p.kind, &mut body);
+                out.push(body);
+            }
+        }
+        skip = skip.saturating_sub(n);
+        total += n;
+    }
+    Ok(Scim::ok(list_response(out, Some(total), Some(start), None, None)))
+}
+
+async fn create(s: &AppState, t: Tenant, kind: ResourceKind, base: &str, q: &QueryPairs, body: &Value) -> ApiResult {
+    let projection = q.projection(kind)?;
+    let r = s.scim.create(t.org, kind, body, load_for(kind, &projection)).await?;
+    Ok(resource_response(StatusCode::CREATED, &r, base, &projection))
+}
+
+async fn create_user(State(s): State<Arc<AppState>>, t: Tenant, BaseUrl(b): BaseUrl, q: QueryPairs, ScimBody(body): ScimBody) -> ApiResult {
+    create(&s, t, ResourceKind::User, &b, &q, &body).await
+}
+
+async fn create_group(State(s): State<Arc<AppState>>, t: Tenant, BaseUrl(b): BaseUrl, q: QueryPairs, ScimBody(body): ScimBody) -> ApiResult {
+    create(&s, t, ResourceKind::Group, &b, &q, &body).await
+}
+
+async fn get_one(s: &AppState, t: Tenant, kind: ResourceKind, id: &str, base: &str, q: &QueryPairs, headers: &HeaderMap) -> ApiResult {
+    let projection = q.projection(kind)?;
+    let r = s.scim.get(t.org, kind, id, load_for(kind, &projection)).await?;
+    if let Some(inm) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok())
+        && render::etag_list_matches(inm, r.version)
+    {
+        return Ok(Scim::status(StatusCode::NOT_MODIFIED, None).header(header::ETAG, &etag(r.version)));
+    }
+    Ok(resource_response(StatusCode::OK, &r, base, &projection))
+}
+
+async fn get_user(State(s): State<Arc<AppState>>, t: Tenant, BaseUrl(b): BaseUrl, Path(id): Path<String>, q: QueryPairs, h: HeaderMap) -> ApiResult {
+    get_one(&s, t, ResourceKind::User, &id, &b, &q, &h).await
+}
+
+async fn get_group(State(s): State<Arc<AppState>>, t: Tenant, BaseUrl(b): BaseUrl, Path(id): Path<String>, q: QueryPairs, h: HeaderMap) -> ApiResult {
+    get_one(&s, t, ResourceKind::Group, &id, &b, &q, &h).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn replace(s: &AppState, t: Tenant, kind: ResourceKind, id: &str, base: &str, q: &QueryPairs, h: &HeaderMap, body: &Value) -> ApiResult {
+    let projection = q.projection(kind)?;
+    let r = s.scim.replace(t.org, kind, id, body, &precondition(h), load_for(kind, &projection)).await?;
+    Ok(resource_response(StatusCode::OK, &r, base, &projection))
+}
+
+async fn replace_user(State(s): State<Arc<AppState>>, t: Tenant, BaseUrl(b): BaseUrl, Path(id): Path<String>, q: QueryPairs, h: HeaderMap, ScimBody(body): ScimBody) -> ApiResult {
+    replace(&s, t, ResourceKind::User, &id, &b, &q, &h, &body).await
+}
+
+async fn replace_group(State(s): State<Arc<AppState>>, t: Tenant, BaseUrl(b): BaseUrl, Path(id): Path<String>, q: QueryPairs, h: HeaderMap, ScimBody(body): ScimBody) -> ApiResult {
+    replace(&s, t, ResourceKind::Group, &id, &b, &q, &h, &body).await
+}
+
+/// PATCH answers 200 with the resource. For a Group asked for no projection the members are
+/// left out of that response (a group may hold 100,000 members; Entra asks servers not to
+/// return them from PATCH); `attributes=members` brings them back.
+#[allow(clippy::too_many_arguments)]
+async fn patch(s: &AppState, t: Tenant, kind: ResourceKind, id: &str, base: &str, q: &QueryPairs, h: &HeaderMap, body: &Value) -> ApiResult {
+    let mut projection = q.projection(kind)?;
+    if kind == ResourceKind::Group && q.get("attributes").is_none() {
+        projection.excluded.push(scim_core::path::AttrPath::simple("members"));
+    }
+    let r = s.scim.patch(t.org, kind, id, body, &precondition(h), load_for(kind, &projection)).await?;
+    Ok(resource_response(StatusCode::OK, &r, base, &projection))
+}
+
+async fn patch_user(State(s): State<Arc<AppState>>, t: Tenant, BaseUrl(b): BaseUrl, Path(id): Path<String>, q: QueryPairs, h: HeaderMap, ScimBody(body): ScimBody) -> ApiResult {
+    patch(&s, t, ResourceKind::User, &id, &b, &q, &h, &body).await
+}
+
+async fn patch_group(State(s): State<Arc<AppState>>, t: Tenant, BaseUrl(b): BaseUrl, Path(id): Path<String>, q: QueryPairs, h: HeaderMap, ScimBody(body): ScimBody) -> ApiResult {
+    patch(&s, t, ResourceKind::Group, &id, &b, &q, &h, &body).await
+}
+
+async fn delete_user(State(s): State<Arc<AppState>>, t: Tenant, Path(id): Path<String>, h: HeaderMap) -> ApiResult {
+    s.scim.delete(t.org, ResourceKind::User, &id, &precondition(&h)).await?;
+    Ok(Scim::status(StatusCode::NO_CONTENT, None))
+}
+
+async fn delete_group(State(s): State<Arc<AppState>>, t: Tenant, Path(id): Path<String>, h: HeaderMap) -> ApiResult {
+    s.scim.delete(t.org, ResourceKind::Group, &id, &precondition(&h)).await?;
+    Ok(Scim::status(StatusCode::NO_CONTENT, None))
+}
+
+async fn bulk(State(s): State<Arc<AppState>>, t: Tenant, BaseUrl(b): BaseUrl, ScimBody(body): ScimBody) -> ApiResult {
+    let req = parse_bulk(&body, s.scim.config().bulk_max_operations)?;
+    let results = s.scim.bulk(t.org, req, &b).await;
+    Ok(Scim::ok(bulk_response(&results)))
+}

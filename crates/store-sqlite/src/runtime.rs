@@ -1,0 +1,159 @@
+//! The SQLite runtime: one writer connection on its own thread, fed through a channel and
+//! committing queued jobs in groups, and a small pool of reader connections used from
+//! blocking tasks. Writes are acknowledged only after the commit that holds them.
+
+use rusqlite::{Connection, OpenFlags};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use directory::StoreError;
+
+/// A write job: runs on the writer's connection and says whether it failed (so its savepoint
+/// is undone), returning the reply to send once the group is committed.
+type Job = Box<dyn FnOnce(&Connection) -> (bool, Box<dyn FnOnce() + Send>) + Send>;
+
+/// Most jobs committed by one transaction: bounds the latency a group adds.
+const MAX_GROUP: usize = 64;
+
+pub(crate) fn internal(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Internal(e.to_string())
+}
+
+/// Opens a connection with the settings every connection needs.
+pub(crate) fn open(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI
+    };
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // WAL: readers never block the writer. NORMAL: a commit is durable against a crash of the
+    // process (the WAL is in the OS page cache); only an OS crash or power loss can lose the
+    // last commits, which `synchronous = FULL` (configurable later) would prevent.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "cache_size", -16_000)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    crate::functions::register(&conn)?;
+    Ok(conn)
+}
+
+/// Handle to the writer thread and the reader pool.
+#[derive(Debug, Clone)]
+pub(crate) struct Runtime {
+    tx: mpsc::UnboundedSender<Job>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    permits: Arc<Semaphore>,
+    path: PathBuf,
+}
+
+impl Runtime {
+    pub(crate) fn start(path: &Path, writer: Connection, readers: usize) -> Result<Runtime, StoreError> {
+        let mut pool = Vec::with_capacity(readers);
+        for _ in 0..readers {
+            pool.push(open(path, true).map_err(internal)?);
+        }
+        let (tx, rx) = mpsc::unbounded_channel::<Job>();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || writer_loop(writer, rx))
+            .map_err(internal)?;
+        Ok(Runtime {
+            tx,
+            readers: Arc::new(Mutex::new(pool)),
+            permits: Arc::new(Semaphore::new(readers)),
+            path: path.to_owned(),
+        })
+    }
+
+    /// Runs `f` inside the writer's transaction (a savepoint of a group commit). The result is
+    /// delivered after the commit; if `f` fails, only its own changes are rolled back.
+    pub(crate) async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel::<Result<T, StoreError>>();
+        let job: Job = Box::new(move |conn: &Connection| {
+            let result = f(conn);
+            let failed = result.is_err();
+            let send: Box<dyn FnOnce() + Send> = Box::new(move || {
+                let _ = reply.send(result);
+            });
+            (failed, send)
+        });
+        self.tx.send(job).map_err(|_| StoreError::Internal("writer stopped".into()))?;
+        rx.await.map_err(|_| StoreError::Internal("write was not committed".into()))?
+    }
+
+    /// Runs `f` on a reader connection off the async threads.
+    pub(crate) async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let _permit = self.permits.clone().acquire_owned().await.map_err(internal)?;
+        let readers = self.readers.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            let conn = match conn {
+                Some(c) => c,
+                None => open(&path, true).map_err(internal)?,
+            };
+            let result = f(&conn);
+            readers.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
+            result
+        })
+        .await
+        .map_err(internal)?
+    }
+}
+
+/// Takes whatever jobs are queued (up to [`MAX_GROUP`]), runs each in its own savepoint inside
+/// one transaction, commits, then answers them all.
+fn writer_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        let mut replies: Vec<Box<dyn FnOnce() + Send>> = Vec::with_capacity(jobs.len());
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            tracing::error!(error = %e, "cannot begin a write transaction");
+        }
+        for job in jobs {
+            let _ = conn.execute_batch("SAVEPOINT job");
+            let (failed, reply) = job(&conn);
+            let undo = if failed { "ROLLBACK TO job; RELEASE job" } else { "RELEASE job" };
+            if let Err(e) = conn.execute_batch(undo) {
+                tracing::error!(error = %e, "cannot close a write savepoint");
+            }
+            replies.push(reply);
+        }
+        match conn.execute_batch("COMMIT") {
+            Ok(()) => {
+                for r in replies {
+                    r();
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "group commit failed");
+                let _ = conn.execute_batch("ROLLBACK");
+                // Dropping the replies closes their channels: every caller gets an error, so
+                // nothing is acknowledged that was not committed.
+                drop(replies);
+            }
+        }
+    }
+}
+
