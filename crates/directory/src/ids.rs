@@ -64,7 +64,9 @@ impl FromStr for OrgKind {
         match s.to_ascii_lowercase().as_str() {
             "business" => Ok(OrgKind::Business),
             "school" => Ok(OrgKind::School),
-            other => Err(format!("unknown organisation kind '{other}' (expected business or school)")),
+            other => Err(format!(
+                "unknown organisation kind '{other}' (expected business or school)"
+            )),
         }
     }
 }

@@ -15,9 +15,10 @@ pub fn etag(version: i64) -> String {
 /// Whether an `If-Match` / `If-None-Match` header value names `version` (`*` names any).
 pub fn etag_list_matches(header: &str, version: i64) -> bool {
     let current = etag(version);
-    header.split(',').map(str::trim).any(|t| {
-        t == "*" || t == current || t.strip_prefix("W/").unwrap_or(t) == &current[2..]
-    })
+    header
+        .split(',')
+        .map(str::trim)
+        .any(|t| t == "*" || t == current || t.strip_prefix("W/").unwrap_or(t) == &current[2..])
 }
 
 /// RFC 3339 timestamp as SCIM renders it.
@@ -64,24 +65,22 @@ pub fn render(r: &StoredResource, base_url: &str) -> Value {
             .collect();
         out.insert("members".into(), Value::Array(list));
     }
-    if let Some(groups) = &r.groups {
-        if !groups.is_empty() {
-            let list: Vec<Value> = groups
-                .iter()
-                .map(|g| {
-                    let mut o = json!({
-                        "value": g.id.to_string(),
-                        "$ref": location(base_url, ResourceKind::Group, &g.id),
-                        "type": "direct",
-                    });
-                    if let Some(d) = &g.display {
-                        o["display"] = Value::String(d.clone());
-                    }
-                    o
-                })
-                .collect();
-            out.insert("groups".into(), Value::Array(list));
-        }
+    if let Some(groups) = r.groups.as_ref().filter(|g| !g.is_empty()) {
+        let list: Vec<Value> = groups
+            .iter()
+            .map(|g| {
+                let mut o = json!({
+                    "value": g.id.to_string(),
+                    "$ref": location(base_url, ResourceKind::Group, &g.id),
+                    "type": "direct",
+                });
+                if let Some(d) = &g.display {
+                    o["display"] = Value::String(d.clone());
+                }
+                o
+            })
+            .collect();
+        out.insert("groups".into(), Value::Array(list));
     }
     out.insert(
         "meta".into(),

@@ -50,9 +50,11 @@ pub struct Precondition(pub Option<String>);
 impl Precondition {
     fn check(&self, version: i64) -> ScimResult<()> {
         match &self.0 {
-            Some(h) if !render::etag_list_matches(h, version) => Err(ScimError::precondition_failed(
-                "If-Match does not match the current version of the resource",
-            )),
+            Some(h) if !render::etag_list_matches(h, version) => {
+                Err(ScimError::precondition_failed(
+                    "If-Match does not match the current version of the resource",
+                ))
+            }
             _ => Ok(()),
         }
     }
@@ -60,7 +62,8 @@ impl Precondition {
 
 /// Parses a resource id from a URL; an id that cannot exist is simply not found.
 pub fn parse_id(id: &str) -> ScimResult<ResourceId> {
-    id.parse().map_err(|_| ScimError::not_found(format!("resource '{id}' not found")))
+    id.parse()
+        .map_err(|_| ScimError::not_found(format!("resource '{id}' not found")))
 }
 
 /// The SCIM service for all organisations.
@@ -81,7 +84,11 @@ pub struct PreparedList {
 
 impl ScimService {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: ServiceConfig) -> Self {
-        ScimService { store, clock, config: Arc::new(config) }
+        ScimService {
+            store,
+            clock,
+            config: Arc::new(config),
+        }
     }
 
     pub fn config(&self) -> &ServiceConfig {
@@ -97,11 +104,26 @@ impl ScimService {
     }
 
     /// POST /Users, POST /Groups (RFC 7644 section 3.3).
-    pub async fn create(&self, org: OrgId, kind: ResourceKind, body: &Value, load: Load) -> ScimResult<StoredResource> {
+    pub async fn create(
+        &self,
+        org: OrgId,
+        kind: ResourceKind,
+        body: &Value,
+        load: Load,
+    ) -> ScimResult<StoredResource> {
         let mut normalized = normalize(kind, body)?;
         let members = take_members(kind, &mut normalized.doc)?;
-        let new = NewResource { id: ResourceId::new(), doc: normalized.doc, now: self.clock.now(), members };
-        let mut created = self.store.create_resource(org, kind, new).await.map_err(store_error)?;
+        let new = NewResource {
+            id: ResourceId::new(),
+            doc: normalized.doc,
+            now: self.clock.now(),
+            members,
+        };
+        let mut created = self
+            .store
+            .create_resource(org, kind, new)
+            .await
+            .map_err(store_error)?;
         if load.relations && created.members.is_none() && kind == ResourceKind::Group {
             created.members = Some(Vec::new());
         }
@@ -109,7 +131,13 @@ impl ScimService {
     }
 
     /// GET /{type}/{id}.
-    pub async fn get(&self, org: OrgId, kind: ResourceKind, id: &str, load: Load) -> ScimResult<StoredResource> {
+    pub async fn get(
+        &self,
+        org: OrgId,
+        kind: ResourceKind,
+        id: &str,
+        load: Load,
+    ) -> ScimResult<StoredResource> {
         let rid = parse_id(id)?;
         self.store
             .get_resource(org, kind, rid, load)
@@ -139,8 +167,17 @@ impl ScimService {
                 ResourceKind::Group => vec![MemberChange::ReplaceAll(members.clone())],
                 ResourceKind::User => Vec::new(),
             };
-            let update = Update { expected_version: current.version, doc, member_changes, now: self.clock.now() };
-            match self.store.update_resource(org, kind, rid, update, load).await {
+            let update = Update {
+                expected_version: current.version,
+                doc,
+                member_changes,
+                now: self.clock.now(),
+            };
+            match self
+                .store
+                .update_resource(org, kind, rid, update, load)
+                .await
+            {
                 Err(StoreError::VersionMismatch) => continue,
                 other => return other.map_err(store_error),
             }
@@ -177,7 +214,11 @@ impl ScimService {
                 member_changes: outcome.member_changes,
                 now: self.clock.now(),
             };
-            match self.store.update_resource(org, kind, rid, update, load).await {
+            match self
+                .store
+                .update_resource(org, kind, rid, update, load)
+                .await
+            {
                 Err(StoreError::VersionMismatch) => continue,
                 other => return other.map_err(store_error),
             }
@@ -186,7 +227,13 @@ impl ScimService {
     }
 
     /// DELETE /{type}/{id} (RFC 7644 section 3.6).
-    pub async fn delete(&self, org: OrgId, kind: ResourceKind, id: &str, pre: &Precondition) -> ScimResult<()> {
+    pub async fn delete(
+        &self,
+        org: OrgId,
+        kind: ResourceKind,
+        id: &str,
+        pre: &Precondition,
+    ) -> ScimResult<()> {
         let rid = parse_id(id)?;
         let expected = match &pre.0 {
             Some(_) => {
@@ -197,12 +244,21 @@ impl ScimService {
             None => None,
         };
         match self.store.delete_resource(org, kind, rid, expected).await {
-            Err(StoreError::NotFound) => Err(ScimError::not_found(format!("{} '{id}' not found", kind.name()))),
+            Err(StoreError::NotFound) => Err(ScimError::not_found(format!(
+                "{} '{id}' not found",
+                kind.name()
+            ))),
             other => other.map_err(store_error),
         }
     }
 
-    async fn current(&self, org: OrgId, kind: ResourceKind, rid: ResourceId, id: &str) -> ScimResult<StoredResource> {
+    async fn current(
+        &self,
+        org: OrgId,
+        kind: ResourceKind,
+        rid: ResourceId,
+        id: &str,
+    ) -> ScimResult<StoredResource> {
         self.store
             .get_resource(org, kind, rid, Load::default())
             .await
@@ -211,21 +267,29 @@ impl ScimService {
     }
 
     /// Validates list parameters for one resource type (RFC 7644 section 3.4.2, RFC 9865).
-    pub fn prepare_list(&self, kind: ResourceKind, params: &ListParams) -> ScimResult<PreparedList> {
+    pub fn prepare_list(
+        &self,
+        kind: ResourceKind,
+        params: &ListParams,
+    ) -> ScimResult<PreparedList> {
         let filter = match params.filter.as_deref() {
             Some(f) if !f.trim().is_empty() => Some(scim_core::filter::parse_filter(f, kind)?),
             _ => None,
         };
         let sort = match params.sort_by.as_deref() {
             Some(s) if !s.trim().is_empty() => {
-                let path = parse_attr_path(s.trim()).and_then(|p| p.resolve(kind)).map_err(|e| {
-                    ScimError::invalid_value(format!("sortBy: {}", e.detail))
-                })?;
+                let path = parse_attr_path(s.trim())
+                    .and_then(|p| p.resolve(kind))
+                    .map_err(|e| ScimError::invalid_value(format!("sortBy: {}", e.detail)))?;
                 Some((path, params.sort_order))
             }
             _ => None,
         };
-        let projection = Projection::parse(kind, params.attributes.as_deref(), params.excluded_attributes.as_deref())?;
+        let projection = Projection::parse(
+            kind,
+            params.attributes.as_deref(),
+            params.excluded_attributes.as_deref(),
+        )?;
         let count = params
             .count
             .map(|c| c as usize)
@@ -235,7 +299,9 @@ impl ScimService {
             ResourceKind::User => "groups",
             ResourceKind::Group => "members",
         };
-        let load = Load { relations: projection.includes(kind, None, relation) };
+        let load = Load {
+            relations: projection.includes(kind, None, relation),
+        };
         let query = ListQuery {
             filter,
             sort,
@@ -244,12 +310,24 @@ impl ScimService {
             cursor: params.cursor.clone(),
             load,
         };
-        Ok(PreparedList { kind, query, projection })
+        Ok(PreparedList {
+            kind,
+            query,
+            projection,
+        })
     }
 
     /// GET /{type} and POST /{type}/.search.
-    pub async fn list(&self, org: OrgId, kind: ResourceKind, query: &ListQuery) -> ScimResult<Page> {
-        self.store.list_resources(org, kind, query).await.map_err(store_error)
+    pub async fn list(
+        &self,
+        org: OrgId,
+        kind: ResourceKind,
+        query: &ListQuery,
+    ) -> ScimResult<Page> {
+        self.store
+            .list_resources(org, kind, query)
+            .await
+            .map_err(store_error)
     }
 
     /// POST /Bulk (RFC 7644 section 3.7): operations in order, `bulkId` references resolved
@@ -266,12 +344,24 @@ impl ScimService {
             let mut still = Vec::new();
             for &i in &pending {
                 let op = &req.operations[i];
-                let refs = op.data.as_ref().map(scim_core::messages::bulk_id_refs).unwrap_or_default();
-                let path_ref = op.path.split('/').find_map(|seg| seg.strip_prefix("bulkId:")).map(str::to_owned);
-                let unresolved = refs.iter().chain(path_ref.iter()).any(|r| !created.contains_key(r));
+                let refs = op
+                    .data
+                    .as_ref()
+                    .map(scim_core::messages::bulk_id_refs)
+                    .unwrap_or_default();
+                let path_ref = op
+                    .path
+                    .split('/')
+                    .find_map(|seg| seg.strip_prefix("bulkId:"))
+                    .map(str::to_owned);
+                let unresolved = refs
+                    .iter()
+                    .chain(path_ref.iter())
+                    .any(|r| !created.contains_key(r));
                 let waits_on_pending = refs.iter().chain(path_ref.iter()).any(|r| {
-                    pending.iter().any(|&j| j != i && req.operations[j].bulk_id.as_deref() == Some(r.as_str()))
-                        && !created.contains_key(r)
+                    pending.iter().any(|&j| {
+                        j != i && req.operations[j].bulk_id.as_deref() == Some(r.as_str())
+                    }) && !created.contains_key(r)
                 });
                 if unresolved && waits_on_pending {
                     still.push(i);
@@ -279,8 +369,10 @@ impl ScimService {
                 }
                 progressed = true;
                 let result = self.bulk_one(org, op, &created, base_url).await;
-                if let (Some(bid), Some(loc_id)) = (&op.bulk_id, result.location.as_ref().and_then(|l| l.rsplit('/').next()))
-                    && result.status < 300
+                if let (Some(bid), Some(loc_id)) = (
+                    &op.bulk_id,
+                    result.location.as_ref().and_then(|l| l.rsplit('/').next()),
+                ) && result.status < 300
                     && op.method == BulkMethod::Post
                 {
                     created.insert(bid.clone(), loc_id.to_owned());
@@ -303,20 +395,37 @@ impl ScimService {
                 let op = &req.operations[i];
                 results[i] = Some(bulk_error(
                     op,
-                    ScimError::new(409, Some(scim_core::ScimType::InvalidValue), "circular or unresolvable bulkId reference"),
+                    ScimError::new(
+                        409,
+                        Some(scim_core::ScimType::InvalidValue),
+                        "circular or unresolvable bulkId reference",
+                    ),
                 ));
             }
         }
         results.into_iter().flatten().collect()
     }
 
-    async fn bulk_one(&self, org: OrgId, op: &scim_core::messages::BulkOperation, created: &HashMap<String, String>, base_url: &str) -> BulkOpResult {
+    async fn bulk_one(
+        &self,
+        org: OrgId,
+        op: &scim_core::messages::BulkOperation,
+        created: &HashMap<String, String>,
+        base_url: &str,
+    ) -> BulkOpResult {
         let resolve = |bid: &str| created.get(bid).cloned();
         let mut data = op.data.clone();
         if let Some(d) = data.as_mut()
             && let Err(bid) = scim_core::messages::replace_bulk_ids(d, &resolve)
         {
-            return bulk_error(op, ScimError::new(409, Some(scim_core::ScimType::InvalidValue), format!("bulkId '{bid}' was not created")));
+            return bulk_error(
+                op,
+                ScimError::new(
+                    409,
+                    Some(scim_core::ScimType::InvalidValue),
+                    format!("bulkId '{bid}' was not created"),
+                ),
+            );
         }
         let path = op
             .path
@@ -331,17 +440,36 @@ impl ScimService {
         let kind = match segs.next() {
             Some("Users") => ResourceKind::User,
             Some("Groups") => ResourceKind::Group,
-            _ => return bulk_error(op, ScimError::invalid_path(format!("unsupported bulk path '{}'", op.path))),
+            _ => {
+                return bulk_error(
+                    op,
+                    ScimError::invalid_path(format!("unsupported bulk path '{}'", op.path)),
+                );
+            }
         };
         let id = segs.next().filter(|s| !s.is_empty());
         let pre = Precondition(op.version.clone());
         let body = data.unwrap_or(Value::Null);
         let outcome = match (op.method, id) {
-            (BulkMethod::Post, None) => self.create(org, kind, &body, Load::default()).await.map(|r| (201, Some(r))),
-            (BulkMethod::Put, Some(id)) => self.replace(org, kind, id, &body, &pre, Load::default()).await.map(|r| (200, Some(r))),
-            (BulkMethod::Patch, Some(id)) => self.patch(org, kind, id, &body, &pre, Load::default()).await.map(|r| (200, Some(r))),
-            (BulkMethod::Delete, Some(id)) => self.delete(org, kind, id, &pre).await.map(|()| (204, None)),
-            _ => Err(ScimError::invalid_path(format!("method does not fit path '{}'", op.path))),
+            (BulkMethod::Post, None) => self
+                .create(org, kind, &body, Load::default())
+                .await
+                .map(|r| (201, Some(r))),
+            (BulkMethod::Put, Some(id)) => self
+                .replace(org, kind, id, &body, &pre, Load::default())
+                .await
+                .map(|r| (200, Some(r))),
+            (BulkMethod::Patch, Some(id)) => self
+                .patch(org, kind, id, &body, &pre, Load::default())
+                .await
+                .map(|r| (200, Some(r))),
+            (BulkMethod::Delete, Some(id)) => {
+                self.delete(org, kind, id, &pre).await.map(|()| (204, None))
+            }
+            _ => Err(ScimError::invalid_path(format!(
+                "method does not fit path '{}'",
+                op.path
+            ))),
         };
         match outcome {
             Ok((status, r)) => BulkOpResult {
@@ -372,7 +500,11 @@ fn bulk_error(op: &scim_core::messages::BulkOperation, e: ScimError) -> BulkOpRe
 }
 
 fn busy() -> ScimError {
-    ScimError::new(503, None, "the resource is being changed concurrently; retry")
+    ScimError::new(
+        503,
+        None,
+        "the resource is being changed concurrently; retry",
+    )
 }
 
 /// Takes a group's `members` out of the document: membership lives in rows.
@@ -384,13 +516,19 @@ fn take_members(kind: ResourceKind, doc: &mut Value) -> ScimResult<Vec<MemberRef
         return Ok(Vec::new());
     };
     let Value::Array(items) = members else {
-        return Err(ScimError::invalid_value("attribute 'members' must be an array"));
+        return Err(ScimError::invalid_value(
+            "attribute 'members' must be an array",
+        ));
     };
     items
         .into_iter()
         .map(|m| {
-            let value = m.get("value").and_then(Value::as_str).filter(|v| !v.is_empty());
-            let value = value.ok_or_else(|| ScimError::invalid_value("every member needs a 'value'"))?;
+            let value = m
+                .get("value")
+                .and_then(Value::as_str)
+                .filter(|v| !v.is_empty());
+            let value =
+                value.ok_or_else(|| ScimError::invalid_value("every member needs a 'value'"))?;
             Ok(MemberRef {
                 value: value.to_owned(),
                 member_type: m.get("type").and_then(Value::as_str).map(str::to_owned),

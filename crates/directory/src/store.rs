@@ -146,15 +146,49 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn find_token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<TokenRecord>, StoreError>;
     async fn list_tokens(&self, org: OrgId) -> Result<Vec<TokenRecord>, StoreError>;
     /// Records use of a token at `at`: sets `first_used` if unset, and `last_used`.
-    async fn touch_token(&self, org: OrgId, id: TokenId, at: OffsetDateTime) -> Result<(), StoreError>;
+    async fn touch_token(
+        &self,
+        org: OrgId,
+        id: TokenId,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
 
-    async fn create_resource(&self, org: OrgId, kind: ResourceKind, new: NewResource) -> Result<StoredResource, StoreError>;
-    async fn get_resource(&self, org: OrgId, kind: ResourceKind, id: ResourceId, load: Load) -> Result<Option<StoredResource>, StoreError>;
+    async fn create_resource(
+        &self,
+        org: OrgId,
+        kind: ResourceKind,
+        new: NewResource,
+    ) -> Result<StoredResource, StoreError>;
+    async fn get_resource(
+        &self,
+        org: OrgId,
+        kind: ResourceKind,
+        id: ResourceId,
+        load: Load,
+    ) -> Result<Option<StoredResource>, StoreError>;
     /// Applies an update atomically and returns the resource afterwards (with relations
     /// loaded when `load` says so).
-    async fn update_resource(&self, org: OrgId, kind: ResourceKind, id: ResourceId, update: Update, load: Load) -> Result<StoredResource, StoreError>;
+    async fn update_resource(
+        &self,
+        org: OrgId,
+        kind: ResourceKind,
+        id: ResourceId,
+        update: Update,
+        load: Load,
+    ) -> Result<StoredResource, StoreError>;
     /// Deletes a resource and its memberships. `expected_version` guards against a stale
     /// `If-Match`.
-    async fn delete_resource(&self, org: OrgId, kind: ResourceKind, id: ResourceId, expected_version: Option<i64>) -> Result<(), StoreError>;
-    async fn list_resources(&self, org: OrgId, kind: ResourceKind, query: &ListQuery) -> Result<Page, StoreError>;
+    async fn delete_resource(
+        &self,
+        org: OrgId,
+        kind: ResourceKind,
+        id: ResourceId,
+        expected_version: Option<i64>,
+    ) -> Result<(), StoreError>;
+    async fn list_resources(
+        &self,
+        org: OrgId,
+        kind: ResourceKind,
+        query: &ListQuery,
+    ) -> Result<Page, StoreError>;
 }

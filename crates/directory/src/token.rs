@@ -34,7 +34,10 @@ pub struct IssuedToken {
 pub fn generate(org: OrgId, now: OffsetDateTime) -> Result<IssuedToken, getrandom::Error> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes)?;
-    let secret = format!("{SECRET_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
+    let secret = format!(
+        "{SECRET_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    );
     let record = TokenRecord {
         id: TokenId::new(),
         org_id: org,
@@ -79,7 +82,9 @@ pub async fn authenticate(
 ) -> Result<Result<TokenRecord, AuthFailure>, StoreError> {
     if !secret.starts_with(SECRET_PREFIX)
         || secret.len() > 128
-        || !secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        || !secret
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     {
         return Ok(Err(AuthFailure::Malformed));
     }

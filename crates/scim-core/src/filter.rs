@@ -56,7 +56,11 @@ pub enum Filter {
 
 /// Longest filter text accepted, in bytes.
 pub const MAX_FILTER_LEN: usize = 4096;
-/// Deepest nesting of parentheses, `not`, value paths and logical operators accepted.
+/// Deepest nesting of parentheses, `not` and value-path brackets accepted. A run of `and` or
+/// `or` at one level is one level however long it is (the length limit bounds it).
 pub const MAX_FILTER_DEPTH: usize = 32;
 
-pub use crate::filter_impl::{matches, parse_filter};
+pub use crate::filter_impl::{
+    attribute_def, fold_case, matches, matches_value, parse_filter, parse_filter_raw,
+    resolve_filter, resolve_value_filter,
+};

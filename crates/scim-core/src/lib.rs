@@ -8,6 +8,8 @@
 //! Guarantees: no I/O, no async, no clock, no panics on any input; every client mistake is a
 //! [`ScimError`] with the right HTTP status and `scimType`.
 
+mod canon;
+pub mod discovery;
 pub mod error;
 pub mod filter;
 mod filter_impl;

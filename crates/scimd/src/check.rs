@@ -13,24 +13,50 @@ pub struct Report {
 
 pub async fn run(url: &str, token: &str) -> Report {
     let base = url.trim_end_matches('/').to_owned();
-    let mut report = Report { passed: true, lines: Vec::new() };
-    let client = match reqwest::Client::builder().timeout(std::time::Duration::from_secs(15)).build() {
+    let mut report = Report {
+        passed: true,
+        lines: Vec::new(),
+    };
+    let client = match reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(15))
+        .build()
+    {
         Ok(c) => c,
         Err(e) => {
             report.passed = false;
-            report.lines.push(format!("FAIL cannot build an HTTP client: {e}"));
+            report
+                .lines
+                .push(format!("FAIL cannot build an HTTP client: {e}"));
             return report;
         }
     };
     let probe = format!("scimd-check-{}", uuid_like());
     let steps: [(&str, String, bool); 4] = [
-        ("service provider configuration", format!("{base}/ServiceProviderConfig"), true),
-        ("filter for a user that does not exist", format!("{base}/Users?filter=userName%20eq%20%22{probe}%22"), true),
-        ("list groups", format!("{base}/Groups?count=1&excludedAttributes=members"), true),
-        ("request without a token is refused", format!("{base}/Users?count=1"), false),
+        (
+            "service provider configuration",
+            format!("{base}/ServiceProviderConfig"),
+            true,
+        ),
+        (
+            "filter for a user that does not exist",
+            format!("{base}/Users?filter=userName%20eq%20%22{probe}%22"),
+            true,
+        ),
+        (
+            "list groups",
+            format!("{base}/Groups?count=1&excludedAttributes=members"),
+            true,
+        ),
+        (
+            "request without a token is refused",
+            format!("{base}/Users?count=1"),
+            false,
+        ),
     ];
     for (what, target, with_token) in steps {
-        let mut req = client.get(&target).header("Accept", "application/scim+json");
+        let mut req = client
+            .get(&target)
+            .header("Accept", "application/scim+json");
         if with_token {
             req = req.bearer_auth(token);
         }
@@ -56,16 +82,33 @@ pub async fn run(url: &str, token: &str) -> Report {
             }
         }
     }
-    report.lines.push(if report.passed { "passed".into() } else { "failed".into() });
+    report.lines.push(if report.passed {
+        "passed".into()
+    } else {
+        "failed".into()
+    });
     report
 }
 
-fn judge(what: &str, with_token: bool, status: u16, ctype: &str, body: Option<&Value>) -> Result<(), String> {
+fn judge(
+    what: &str,
+    with_token: bool,
+    status: u16,
+    ctype: &str,
+    body: Option<&Value>,
+) -> Result<(), String> {
     if !with_token {
-        return if status == 401 { Ok(()) } else { Err(format!("expected 401, got {status}")) };
+        return if status == 401 {
+            Ok(())
+        } else {
+            Err(format!("expected 401, got {status}"))
+        };
     }
     if status != 200 {
-        let detail = body.and_then(|b| b.get("detail")).and_then(Value::as_str).unwrap_or("");
+        let detail = body
+            .and_then(|b| b.get("detail"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
         return Err(format!("expected 200, got {status} {detail}"));
     }
     if !ctype.starts_with("application/scim+json") && !ctype.starts_with("application/json") {
@@ -75,7 +118,9 @@ fn judge(what: &str, with_token: bool, status: u16, ctype: &str, body: Option<&V
     if what.starts_with("filter") {
         let total = body.get("totalResults").and_then(Value::as_u64);
         if total != Some(0) {
-            return Err(format!("expected an empty ListResponse, got totalResults {total:?}"));
+            return Err(format!(
+                "expected an empty ListResponse, got totalResults {total:?}"
+            ));
         }
     }
     Ok(())

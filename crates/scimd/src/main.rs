@@ -18,7 +18,11 @@ use std::sync::Arc;
 const DEFAULT_DATABASE: &str = "sqlite://scimd.db";
 
 #[derive(Debug, Parser)]
-#[command(name = "scimd", version, about = "Self-hosted SCIM 2.0 directory-sync server")]
+#[command(
+    name = "scimd",
+    version,
+    about = "Self-hosted SCIM 2.0 directory-sync server"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -99,19 +103,44 @@ fn parse_kind(s: &str) -> Result<OrgKind, String> {
 
 fn open_store(url: &str) -> Result<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
-        let store = store_sqlite::SqliteStore::open_url(url).with_context(|| format!("opening {url}"))?;
+        let store =
+            store_sqlite::SqliteStore::open_url(url).with_context(|| format!("opening {url}"))?;
         return Ok(Arc::new(store));
     }
-    bail!("unsupported database URL '{url}': use sqlite://PATH")
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        // Called from async code on the multi-threaded runtime: connecting (and migrating) is
+        // async, so this thread steps out of the runtime's way while it waits.
+        let store = tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(store_postgres::PgStore::connect(url))
+        })
+        .context("connecting to PostgreSQL")?;
+        return Ok(Arc::new(store));
+    }
+    bail!("unsupported database URL '{url}': use sqlite://PATH or postgres://USER@HOST/DB")
 }
 
 async fn find_org(store: &dyn Store, org: &str) -> Result<Organisation> {
-    let id: OrgId = org.parse().with_context(|| format!("'{org}' is not an organisation id"))?;
-    store.get_org(id).await?.with_context(|| format!("no organisation with id {id}"))
+    let id: OrgId = org
+        .parse()
+        .with_context(|| format!("'{org}' is not an organisation id"))?;
+    store
+        .get_org(id)
+        .await?
+        .with_context(|| format!("no organisation with id {id}"))
 }
 
-async fn create_org(store: &dyn Store, clock: &dyn Clock, name: &str, kind: OrgKind) -> Result<Organisation> {
-    let org = Organisation { id: OrgId::new(), name: name.to_owned(), kind, created: clock.now() };
+async fn create_org(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    name: &str,
+    kind: OrgKind,
+) -> Result<Organisation> {
+    let org = Organisation {
+        id: OrgId::new(),
+        name: name.to_owned(),
+        kind,
+        created: clock.now(),
+    };
     store.create_org(&org).await?;
     Ok(org)
 }
@@ -120,35 +149,49 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SCIMD_LOG").unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("SCIMD_LOG")
+                .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(run(cli))
 }
 
 async fn run(cli: Cli) -> Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     match cli.command {
-        Command::Serve { listen, db, public_url } => serve(listen, &db.database, public_url, clock).await,
-        Command::Org { command: OrgCommand::Create { name, kind, db } } => {
+        Command::Serve {
+            listen,
+            db,
+            public_url,
+        } => serve(listen, &db.database, public_url, clock).await,
+        Command::Org {
+            command: OrgCommand::Create { name, kind, db },
+        } => {
             let store = open_store(&db.database)?;
             let org = create_org(store.as_ref(), clock.as_ref(), &name, kind).await?;
             println!("{}", org.id);
             Ok(())
         }
-        Command::Org { command: OrgCommand::List { db } } => {
+        Command::Org {
+            command: OrgCommand::List { db },
+        } => {
             let store = open_store(&db.database)?;
             for o in store.list_orgs().await? {
                 println!("{}\t{}\t{}", o.id, o.kind.as_str(), o.name);
             }
             Ok(())
         }
-        Command::Token { command: TokenCommand::Generate { org, db } } => {
+        Command::Token {
+            command: TokenCommand::Generate { org, db },
+        } => {
             let store = open_store(&db.database)?;
             let org = find_org(store.as_ref(), &org).await?;
-            let issued = directory::token::generate(org.id, clock.now()).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+            let issued = directory::token::generate(org.id, clock.now())
+                .map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
             store.insert_token(&issued.record).await?;
             println!("{}", issued.secret);
             Ok(())
@@ -167,13 +210,24 @@ async fn run(cli: Cli) -> Result<()> {
     }
 }
 
-async fn serve(listen: SocketAddr, database: &str, public_url: Option<String>, clock: Arc<dyn Clock>) -> Result<()> {
+async fn serve(
+    listen: SocketAddr,
+    database: &str,
+    public_url: Option<String>,
+    clock: Arc<dyn Clock>,
+) -> Result<()> {
     let store = open_store(database)?;
     let orgs = store.list_orgs().await?;
     let first = match orgs.first() {
         Some(o) => o.clone(),
         None => {
-            let org = create_org(store.as_ref(), clock.as_ref(), "My Organisation", OrgKind::Business).await?;
+            let org = create_org(
+                store.as_ref(),
+                clock.as_ref(),
+                "My Organisation",
+                OrgKind::Business,
+            )
+            .await?;
             tracing::info!(org = %org.id, "created a first organisation");
             org
         }
@@ -181,7 +235,9 @@ async fn serve(listen: SocketAddr, database: &str, public_url: Option<String>, c
     let scim = ScimService::new(store.clone(), clock.clone(), ServiceConfig::default());
     let state = Arc::new(server::AppState::new(scim, public_url.clone()));
     let app = server::router(state);
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
     let local = listener.local_addr()?;
     let base = public_url.unwrap_or_else(|| format!("http://{local}/scim/v2"));
     eprintln!("scimd listening on {local}");
@@ -190,7 +246,9 @@ async fn serve(listen: SocketAddr, database: &str, public_url: Option<String>, c
         "Get a token for {} ({}): scimd token generate --org {} --database {database}",
         first.name, first.id, first.id
     );
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     eprintln!("scimd stopped");
     Ok(())
 }

@@ -6,8 +6,8 @@ use crate::routes::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
-use directory::token::{self, AuthFailure};
 use directory::OrgId;
+use directory::token::{self, AuthFailure};
 use scim_core::ScimError;
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -25,7 +25,10 @@ pub struct Tenant {
 impl FromRequestParts<Arc<AppState>> for Tenant {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
         let refuse = |why: AuthFailure| {
             tracing::info!(reason = why.as_str(), path = %parts.uri.path(), "SCIM authentication refused");
             ApiError(ScimError::unauthorized("invalid token"))
@@ -33,7 +36,9 @@ impl FromRequestParts<Arc<AppState>> for Tenant {
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
             return Err(refuse(AuthFailure::Missing));
         };
-        let Ok(value) = value.to_str() else { return Err(refuse(AuthFailure::Malformed)) };
+        let Ok(value) = value.to_str() else {
+            return Err(refuse(AuthFailure::Malformed));
+        };
         let mut it = value.trim().splitn(2, ' ');
         let (Some(scheme), Some(secret)) = (it.next(), it.next()) else {
             return Err(refuse(AuthFailure::Malformed));
@@ -41,19 +46,28 @@ impl FromRequestParts<Arc<AppState>> for Tenant {
         if !scheme.eq_ignore_ascii_case("bearer") {
             return Err(refuse(AuthFailure::Malformed));
         }
-        let checked = token::authenticate(state.store.as_ref(), state.clock.as_ref(), secret.trim())
-            .await
-            .map_err(|e| ApiError(directory::scim::store_error(e)))?;
+        let checked =
+            token::authenticate(state.store.as_ref(), state.clock.as_ref(), secret.trim())
+                .await
+                .map_err(|e| ApiError(directory::scim::store_error(e)))?;
         let record = checked.map_err(refuse)?;
         let now = state.clock.now();
         if needs_touch(state, &record, now) {
-            state.store.touch_token(record.org_id, record.id, now).await.map_err(|e| ApiError(directory::scim::store_error(e)))?;
+            state
+                .store
+                .touch_token(record.org_id, record.id, now)
+                .await
+                .map_err(|e| ApiError(directory::scim::store_error(e)))?;
         }
         Ok(Tenant { org: record.org_id })
     }
 }
 
-fn needs_touch(state: &AppState, record: &directory::store::TokenRecord, now: OffsetDateTime) -> bool {
+fn needs_touch(
+    state: &AppState,
+    record: &directory::store::TokenRecord,
+    now: OffsetDateTime,
+) -> bool {
     let mut seen = state.touched.lock().unwrap_or_else(|e| e.into_inner());
     let last = seen.get(&record.id).copied().or(record.last_used);
     match last {

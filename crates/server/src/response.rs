@@ -17,10 +17,18 @@ pub struct Scim {
 
 impl Scim {
     pub fn ok(body: Value) -> Self {
-        Scim { status: StatusCode::OK, body: Some(body), headers: HeaderMap::new() }
+        Scim {
+            status: StatusCode::OK,
+            body: Some(body),
+            headers: HeaderMap::new(),
+        }
     }
     pub fn status(status: StatusCode, body: Option<Value>) -> Self {
-        Scim { status, body, headers: HeaderMap::new() }
+        Scim {
+            status,
+            body,
+            headers: HeaderMap::new(),
+        }
     }
     pub fn header(mut self, name: header::HeaderName, value: &str) -> Self {
         if let Ok(v) = HeaderValue::from_str(value) {
@@ -36,7 +44,8 @@ impl IntoResponse for Scim {
             Some(body) => {
                 let bytes = serde_json::to_vec(&body).unwrap_or_default();
                 let mut r = (self.status, bytes).into_response();
-                r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
+                r.headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
                 r
             }
             None => self.status.into_response(),
@@ -57,10 +66,14 @@ impl From<ScimError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut resp = Scim::status(status, Some(self.0.to_json())).into_response();
         if status == StatusCode::UNAUTHORIZED {
-            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"scimd\""));
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"scimd\""),
+            );
         }
         resp
     }

@@ -40,7 +40,13 @@ impl AppState {
     pub fn new(scim: ScimService, public_url: Option<String>) -> Self {
         let store = scim.store().clone();
         let clock = scim.clock().clone();
-        AppState { scim, store, clock, public_url, touched: Mutex::new(HashMap::new()) }
+        AppState {
+            scim,
+            store,
+            clock,
+            public_url,
+            touched: Mutex::new(HashMap::new()),
+        }
     }
 }
 
@@ -51,7 +57,10 @@ struct BaseUrl(String);
 impl FromRequestParts<Arc<AppState>> for BaseUrl {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
         if let Some(u) = &state.public_url {
             return Ok(BaseUrl(u.trim_end_matches('/').to_owned()));
         }
@@ -74,16 +83,26 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let q = parts.uri.query().unwrap_or("");
-        Ok(QueryPairs(form_urlencoded::parse(q.as_bytes()).into_owned().collect()))
+        Ok(QueryPairs(
+            form_urlencoded::parse(q.as_bytes()).into_owned().collect(),
+        ))
     }
 }
 
 impl QueryPairs {
     fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().rev().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
     fn projection(&self, kind: ResourceKind) -> Result<Projection, ApiError> {
-        Ok(Projection::parse(kind, self.get("attributes"), self.get("excludedAttributes"))?)
+        Ok(Projection::parse(
+            kind,
+            self.get("attributes"),
+            self.get("excludedAttributes"),
+        )?)
     }
 }
 
@@ -102,17 +121,27 @@ impl FromRequest<Arc<AppState>> for ScimBody {
                     state.scim.config().bulk_max_payload_bytes
                 )))
             } else {
-                ApiError(ScimError::invalid_syntax("the request body could not be read"))
+                ApiError(ScimError::invalid_syntax(
+                    "the request body could not be read",
+                ))
             }
         })?;
-        let value: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| ApiError(ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}"))))?;
+        let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError(ScimError::invalid_syntax(format!(
+                "the request body is not valid JSON: {e}"
+            )))
+        })?;
         Ok(ScimBody(value))
     }
 }
 
 fn precondition(headers: &HeaderMap) -> Precondition {
-    Precondition(headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()).map(str::to_owned))
+    Precondition(
+        headers
+            .get(header::IF_MATCH)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    )
 }
 
 fn relation_name(kind: ResourceKind) -> &'static str {
@@ -123,11 +152,18 @@ fn relation_name(kind: ResourceKind) -> &'static str {
 }
 
 fn load_for(kind: ResourceKind, projection: &Projection) -> Load {
-    Load { relations: projection.includes(kind, None, relation_name(kind)) }
+    Load {
+        relations: projection.includes(kind, None, relation_name(kind)),
+    }
 }
 
 /// Renders one resource with its projection, ETag and (for creates) Location.
-fn resource_response(status: StatusCode, r: &StoredResource, base: &str, projection: &Projection) -> Scim {
+fn resource_response(
+    status: StatusCode,
+    r: &StoredResource,
+    base: &str,
+    projection: &Projection,
+) -> Scim {
     let mut body = render::render(r, base);
     projection.apply(r.kind, &mut body);
     let mut resp = Scim::status(status, Some(body)).header(header::ETAG, &etag(r.version));
@@ -143,15 +179,36 @@ pub fn router(state: Arc<AppState>) -> Router {
     let scim = Router::new()
         .route("/Users", get(list_users).post(create_user))
         .route("/Users/.search", post(search_users))
-        .route("/Users/{id}", get(get_user).put(replace_user).patch(patch_user).delete(delete_user))
+        .route(
+            "/Users/{id}",
+            get(get_user)
+                .put(replace_user)
+                .patch(patch_user)
+                .delete(delete_user),
+        )
         .route("/Groups", get(list_groups).post(create_group))
         .route("/Groups/.search", post(search_groups))
-        .route("/Groups/{id}", get(get_group).put(replace_group).patch(patch_group).delete(delete_group))
+        .route(
+            "/Groups/{id}",
+            get(get_group)
+                .put(replace_group)
+                .patch(patch_group)
+                .delete(delete_group),
+        )
         .route("/.search", post(search_root))
         .route("/Bulk", post(bulk))
-        .route("/ServiceProviderConfig", get(service_provider_config).fallback(method_not_allowed))
-        .route("/ResourceTypes", get(resource_types).fallback(method_not_allowed))
-        .route("/ResourceTypes/{id}", get(resource_type).fallback(method_not_allowed))
+        .route(
+            "/ServiceProviderConfig",
+            get(service_provider_config).fallback(method_not_allowed),
+        )
+        .route(
+            "/ResourceTypes",
+            get(resource_types).fallback(method_not_allowed),
+        )
+        .route(
+            "/ResourceTypes/{id}",
+            get(resource_type).fallback(method_not_allowed),
+        )
         .route("/Schemas", get(schemas).fallback(method_not_allowed))
         .route("/Schemas/{id}", get(schema).fallback(method_not_allowed))
         .route("/Me", any(me))
@@ -169,30 +226,49 @@ async fn not_found() -> ApiError {
 }
 
 async fn method_not_allowed(method: Method) -> Response {
-    let mut r = ApiError(ScimError::new(405, None, format!("method {method} is not allowed here"))).into_response();
+    let mut r = ApiError(ScimError::new(
+        405,
+        None,
+        format!("method {method} is not allowed here"),
+    ))
+    .into_response();
     *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
     r
 }
 
 async fn me(_t: Tenant) -> ApiError {
-    ApiError(ScimError::new(501, None, "/Me is not supported: a token authenticates a provisioning client, not a user"))
+    ApiError(ScimError::new(
+        501,
+        None,
+        "/Me is not supported: a token authenticates a provisioning client, not a user",
+    ))
 }
 
 // --- discovery (RFC 7644 section 4): authenticated like every SCIM endpoint.
 
-async fn service_provider_config(State(s): State<Arc<AppState>>, _t: Tenant, BaseUrl(base): BaseUrl) -> Scim {
+async fn service_provider_config(
+    State(s): State<Arc<AppState>>,
+    _t: Tenant,
+    BaseUrl(base): BaseUrl,
+) -> Scim {
     Scim::ok(discovery::service_provider_config(s.scim.config(), &base))
 }
 
 async fn resource_types(_t: Tenant, BaseUrl(base): BaseUrl, q: QueryPairs) -> ApiResult {
     refuse_filter(&q)?;
-    Ok(Scim::ok(discovery::list_of(discovery::resource_types(&base))))
+    Ok(Scim::ok(discovery::list_of(discovery::resource_types(
+        &base,
+    ))))
 }
 
 async fn resource_type(_t: Tenant, BaseUrl(base): BaseUrl, Path(id): Path<String>) -> ApiResult {
     discovery::resource_type(&id, &base)
         .map(Scim::ok)
-        .ok_or_else(|| ApiError(ScimError::not_found(format!("resource type '{id}' not found"))))
+        .ok_or_else(|| {
+            ApiError(ScimError::not_found(format!(
+                "resource type '{id}' not found"
+            )))
+        })
 }
 
 async fn schemas(_t: Tenant, BaseUrl(base): BaseUrl, q: QueryPairs) -> ApiResult {
@@ -220,7 +296,13 @@ fn refuse_filter(q: &QueryPairs) -> Result<(), ApiError> {
 
 // --- resources
 
-async fn list(s: &AppState, t: Tenant, kind: ResourceKind, base: &str, params: ListParams) -> ApiResult {
+async fn list(
+    s: &AppState,
+    t: Tenant,
+    kind: ResourceKind,
+    base: &str,
+    params: ListParams,
+) -> ApiResult {
     let prepared = s.scim.prepare_list(kind, &params)?;
     let page = s.scim.list(t.org, kind, &prepared.query).await?;
     let resources = page
@@ -242,26 +324,72 @@ async fn list(s: &AppState, t: Tenant, kind: ResourceKind, base: &str, params: L
     )))
 }
 
-async fn list_users(State(s): State<Arc<AppState>>, t: Tenant, BaseUrl(b): BaseUrl, q: QueryPairs) -> ApiResult {
+async fn list_users(
+    State(s): State<Arc<AppState>>,
+    t: Tenant,
+    BaseUrl(b): BaseUrl,
+    q: QueryPairs,
+) -> ApiResult {
     list(&s, t, ResourceKind::User, &b, ListParams::from_query(&q.0)?).await
 }
 
-async fn list_groups(State(s): State<Arc<AppState>>, t: Tenant, BaseUrl(b): BaseUrl, q: QueryPairs) -> ApiResult {
-    list(&s, t, ResourceKind::Group, &b, ListParams::from_query(&q.0)?).await
+async fn list_groups(
+    State(s): State<Arc<AppState>>,
+    t: Tenant,
+    BaseUrl(b): BaseUrl,
+    q: QueryPairs,
+) -> ApiResult {
+    list(
+        &s,
+        t,
+        ResourceKind::Group,
+        &b,
+        ListParams::from_query(&q.0)?,
+    )
+    .await
 }
 
-async fn search_users(State(s): State<Arc<AppState>>, t: Tenant, BaseUrl(b): BaseUrl, ScimBody(body): ScimBody) -> ApiResult {
-    list(&s, t, ResourceKind::User, &b, ListParams::from_search_body(&body)?).await
+async fn search_users(
+    State(s): State<Arc<AppState>>,
+    t: Tenant,
+    BaseUrl(b): BaseUrl,
+    ScimBody(body): ScimBody,
+) -> ApiResult {
+    list(
+        &s,
+        t,
+        ResourceKind::User,
+        &b,
+        ListParams::from_search_body(&body)?,
+    )
+    .await
 }
 
-async fn search_groups(State(s): State<Arc<AppState>>, t: Tenant, BaseUrl(b): BaseUrl, ScimBody(body): ScimBody) -> ApiResult {
-    list(&s, t, ResourceKind::Group, &b, ListParams::from_search_body(&body)?).await
+async fn search_groups(
+    State(s): State<Arc<AppState>>,
+    t: Tenant,
+    BaseUrl(b): BaseUrl,
+    ScimBody(body): ScimBody,
+) -> ApiResult {
+    list(
+        &s,
+        t,
+        ResourceKind::Group,
+        &b,
+        ListParams::from_search_body(&body)?,
+    )
+    .await
 }
 
 /// POST /.search: Users then Groups, paged as one list (RFC 7644 section 3.4.3). A filter
 /// must make sense for at least one of the two types; a type it does not fit contributes
 /// nothing.
-async fn search_root(State(s): State<Arc<AppState>>, t: Tenant, BaseUrl(b): BaseUrl, ScimBody(body): ScimBody) -> ApiResult {
+async fn search_root(
+    State(s): State<Arc<AppState>>,
+    t: Tenant,
+    BaseUrl(b): BaseUrl,
+    ScimBody(body): ScimBody,
+) -> ApiResult {
     let params = ListParams::from_search_body(&body)?;
     if params.cursor.is_some() {
         return Err(ApiError(ScimError::bad_request(
@@ -276,7 +404,10 @@ async fn search_root(State(s): State<Arc<AppState>>, t: Tenant, BaseUrl(b): Base
         (Err(e), Err(_)) => return Err(ApiError(e)),
         (u, g) => [u.ok(), g.ok()].into_iter().flatten().collect(),
     };
-    let (start, count) = prepared.first().map(|p| (p.query.start_index, p.query.count)).unwrap_or((1, 0));
+    let (start, count) = prepared
+        .first()
+        .map(|p| (p.query.start_index, p.query.count))
+        .unwrap_or((1, 0));
     let mut out = Vec::new();
     let mut total = 0u64;
     let mut skip = start - 1;
@@ -297,54 +428,151 @@ async fn search_root(State(s): State<Arc<AppState>>, t: Tenant, BaseUrl(b): Base
         skip = skip.saturating_sub(n);
         total += n;
     }
-    Ok(Scim::ok(list_response(out, Some(total), Some(start), None, None)))
+    Ok(Scim::ok(list_response(
+        out,
+        Some(total),
+        Some(start),
+        None,
+        None,
+    )))
 }
 
-async fn create(s: &AppState, t: Tenant, kind: ResourceKind, base: &str, q: &QueryPairs, body: &Value) -> ApiResult {
+async fn create(
+    s: &AppState,
+    t: Tenant,
+    kind: ResourceKind,
+    base: &str,
+    q: &QueryPairs,
+    body: &Value,
+) -> ApiResult {
     let projection = q.projection(kind)?;
-    let r = s.scim.create(t.org, kind, body, load_for(kind, &projection)).await?;
-    Ok(resource_response(StatusCode::CREATED, &r, base, &projection))
+    let r = s
+        .scim
+        .create(t.org, kind, body, load_for(kind, &projection))
+        .await?;
+    Ok(resource_response(
+        StatusCode::CREATED,
+        &r,
+        base,
+        &projection,
+    ))
 }
 
-async fn create_user(State(s): State<Arc<AppState>>, t: Tenant, BaseUrl(b): BaseUrl, q: QueryPairs, ScimBody(body): ScimBody) -> ApiResult {
+async fn create_user(
+    State(s): State<Arc<AppState>>,
+    t: Tenant,
+    BaseUrl(b): BaseUrl,
+    q: QueryPairs,
+    ScimBody(body): ScimBody,
+) -> ApiResult {
     create(&s, t, ResourceKind::User, &b, &q, &body).await
 }
 
-async fn create_group(State(s): State<Arc<AppState>>, t: Tenant, BaseUrl(b): BaseUrl, q: QueryPairs, ScimBody(body): ScimBody) -> ApiResult {
+async fn create_group(
+    State(s): State<Arc<AppState>>,
+    t: Tenant,
+    BaseUrl(b): BaseUrl,
+    q: QueryPairs,
+    ScimBody(body): ScimBody,
+) -> ApiResult {
     create(&s, t, ResourceKind::Group, &b, &q, &body).await
 }
 
-async fn get_one(s: &AppState, t: Tenant, kind: ResourceKind, id: &str, base: &str, q: &QueryPairs, headers: &HeaderMap) -> ApiResult {
+async fn get_one(
+    s: &AppState,
+    t: Tenant,
+    kind: ResourceKind,
+    id: &str,
+    base: &str,
+    q: &QueryPairs,
+    headers: &HeaderMap,
+) -> ApiResult {
     let projection = q.projection(kind)?;
-    let r = s.scim.get(t.org, kind, id, load_for(kind, &projection)).await?;
-    if let Some(inm) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok())
+    let r = s
+        .scim
+        .get(t.org, kind, id, load_for(kind, &projection))
+        .await?;
+    if let Some(inm) = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
         && render::etag_list_matches(inm, r.version)
     {
-        return Ok(Scim::status(StatusCode::NOT_MODIFIED, None).header(header::ETAG, &etag(r.version)));
+        return Ok(
+            Scim::status(StatusCode::NOT_MODIFIED, None).header(header::ETAG, &etag(r.version))
+        );
     }
     Ok(resource_response(StatusCode::OK, &r, base, &projection))
 }
 
-async fn get_user(State(s): State<Arc<AppState>>, t: Tenant, BaseUrl(b): BaseUrl, Path(id): Path<String>, q: QueryPairs, h: HeaderMap) -> ApiResult {
+async fn get_user(
+    State(s): State<Arc<AppState>>,
+    t: Tenant,
+    BaseUrl(b): BaseUrl,
+    Path(id): Path<String>,
+    q: QueryPairs,
+    h: HeaderMap,
+) -> ApiResult {
     get_one(&s, t, ResourceKind::User, &id, &b, &q, &h).await
 }
 
-async fn get_group(State(s): State<Arc<AppState>>, t: Tenant, BaseUrl(b): BaseUrl, Path(id): Path<String>, q: QueryPairs, h: HeaderMap) -> ApiResult {
+async fn get_group(
+    State(s): State<Arc<AppState>>,
+    t: Tenant,
+    BaseUrl(b): BaseUrl,
+    Path(id): Path<String>,
+    q: QueryPairs,
+    h: HeaderMap,
+) -> ApiResult {
     get_one(&s, t, ResourceKind::Group, &id, &b, &q, &h).await
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn replace(s: &AppState, t: Tenant, kind: ResourceKind, id: &str, base: &str, q: &QueryPairs, h: &HeaderMap, body: &Value) -> ApiResult {
+async fn replace(
+    s: &AppState,
+    t: Tenant,
+    kind: ResourceKind,
+    id: &str,
+    base: &str,
+    q: &QueryPairs,
+    h: &HeaderMap,
+    body: &Value,
+) -> ApiResult {
     let projection = q.projection(kind)?;
-    let r = s.scim.replace(t.org, kind, id, body, &precondition(h), load_for(kind, &projection)).await?;
+    let r = s
+        .scim
+        .replace(
+            t.org,
+            kind,
+            id,
+            body,
+            &precondition(h),
+            load_for(kind, &projection),
+        )
+        .await?;
     Ok(resource_response(StatusCode::OK, &r, base, &projection))
 }
 
-async fn replace_user(State(s): State<Arc<AppState>>, t: Tenant, BaseUrl(b): BaseUrl, Path(id): Path<String>, q: QueryPairs, h: HeaderMap, ScimBody(body): ScimBody) -> ApiResult {
+async fn replace_user(
+    State(s): State<Arc<AppState>>,
+    t: Tenant,
+    BaseUrl(b): BaseUrl,
+    Path(id): Path<String>,
+    q: QueryPairs,
+    h: HeaderMap,
+    ScimBody(body): ScimBody,
+) -> ApiResult {
     replace(&s, t, ResourceKind::User, &id, &b, &q, &h, &body).await
 }
 
-async fn replace_group(State(s): State<Arc<AppState>>, t: Tenant, BaseUrl(b): BaseUrl, Path(id): Path<String>, q: QueryPairs, h: HeaderMap, ScimBody(body): ScimBody) -> ApiResult {
+async fn replace_group(
+    State(s): State<Arc<AppState>>,
+    t: Tenant,
+    BaseUrl(b): BaseUrl,
+    Path(id): Path<String>,
+    q: QueryPairs,
+    h: HeaderMap,
+    ScimBody(body): ScimBody,
+) -> ApiResult {
     replace(&s, t, ResourceKind::Group, &id, &b, &q, &h, &body).await
 }
 
@@ -352,34 +580,90 @@ async fn replace_group(State(s): State<Arc<AppState>>, t: Tenant, BaseUrl(b): Ba
 /// left out of that response (a group may hold 100,000 members; Entra asks servers not to
 /// return them from PATCH); `attributes=members` brings them back.
 #[allow(clippy::too_many_arguments)]
-async fn patch(s: &AppState, t: Tenant, kind: ResourceKind, id: &str, base: &str, q: &QueryPairs, h: &HeaderMap, body: &Value) -> ApiResult {
+async fn patch(
+    s: &AppState,
+    t: Tenant,
+    kind: ResourceKind,
+    id: &str,
+    base: &str,
+    q: &QueryPairs,
+    h: &HeaderMap,
+    body: &Value,
+) -> ApiResult {
     let mut projection = q.projection(kind)?;
     if kind == ResourceKind::Group && q.get("attributes").is_none() {
-        projection.excluded.push(scim_core::path::AttrPath::simple("members"));
+        projection
+            .excluded
+            .push(scim_core::path::AttrPath::simple("members"));
     }
-    let r = s.scim.patch(t.org, kind, id, body, &precondition(h), load_for(kind, &projection)).await?;
+    let r = s
+        .scim
+        .patch(
+            t.org,
+            kind,
+            id,
+            body,
+            &precondition(h),
+            load_for(kind, &projection),
+        )
+        .await?;
     Ok(resource_response(StatusCode::OK, &r, base, &projection))
 }
 
-async fn patch_user(State(s): State<Arc<AppState>>, t: Tenant, BaseUrl(b): BaseUrl, Path(id): Path<String>, q: QueryPairs, h: HeaderMap, ScimBody(body): ScimBody) -> ApiResult {
+async fn patch_user(
+    State(s): State<Arc<AppState>>,
+    t: Tenant,
+    BaseUrl(b): BaseUrl,
+    Path(id): Path<String>,
+    q: QueryPairs,
+    h: HeaderMap,
+    ScimBody(body): ScimBody,
+) -> ApiResult {
     patch(&s, t, ResourceKind::User, &id, &b, &q, &h, &body).await
 }
 
-async fn patch_group(State(s): State<Arc<AppState>>, t: Tenant, BaseUrl(b): BaseUrl, Path(id): Path<String>, q: QueryPairs, h: HeaderMap, ScimBody(body): ScimBody) -> ApiResult {
+async fn patch_group(
+    State(s): State<Arc<AppState>>,
+    t: Tenant,
+    BaseUrl(b): BaseUrl,
+    Path(id): Path<String>,
+    q: QueryPairs,
+    h: HeaderMap,
+    ScimBody(body): ScimBody,
+) -> ApiResult {
     patch(&s, t, ResourceKind::Group, &id, &b, &q, &h, &body).await
 }
 
-async fn delete_user(State(s): State<Arc<AppState>>, t: Tenant, Path(id): Path<String>, h: HeaderMap) -> ApiResult {
-    s.scim.delete(t.org, ResourceKind::User, &id, &precondition(&h)).await?;
+async fn delete_user(
+    State(s): State<Arc<AppState>>,
+    t: Tenant,
+    Path(id): Path<String>,
+    h: HeaderMap,
+) -> ApiResult {
+    s.scim
+        .delete(t.org, ResourceKind::User, &id, &precondition(&h))
+        .await?;
     Ok(Scim::status(StatusCode::NO_CONTENT, None))
 }
 
-async fn delete_group(State(s): State<Arc<AppState>>, t: Tenant, Path(id): Path<String>, h: HeaderMap) -> ApiResult {
-    s.scim.delete(t.org, ResourceKind::Group, &id, &precondition(&h)).await?;
+async fn delete_group(
+    State(s): State<Arc<AppState>>,
+    t: Tenant,
+    Path(id): Path<String>,
+    h: HeaderMap,
+) -> ApiResult {
+    s.scim
+        .delete(t.org, ResourceKind::Group, &id, &precondition(&h))
+        .await?;
     Ok(Scim::status(StatusCode::NO_CONTENT, None))
 }
 
-async fn bulk(State(s): State<Arc<AppState>>, t: Tenant, BaseUrl(b): BaseUrl, ScimBody(body): ScimBody) -> ApiResult {
+async fn bulk(
+    State(s): State<Arc<AppState>>,
+    t: Tenant,
+    BaseUrl(b): BaseUrl,
+    ScimBody(body): ScimBody,
+) -> ApiResult {
     let req = parse_bulk(&body, s.scim.config().bulk_max_operations)?;
     let results = s.scim.bulk(t.org, req, &b).await;
     Ok(Scim::ok(bulk_response(&results)))

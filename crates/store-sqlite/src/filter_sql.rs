@@ -68,7 +68,11 @@ fn node(f: &Filter, ctx: Ctx<'_>, sql: &mut Sql) {
         Filter::And(a, b) | Filter::Or(a, b) => {
             sql.push("(");
             node(a, ctx, sql);
-            sql.push(if matches!(f, Filter::And(..)) { " AND " } else { " OR " });
+            sql.push(if matches!(f, Filter::And(..)) {
+                " AND "
+            } else {
+                " OR "
+            });
             node(b, ctx, sql);
             sql.push(")");
         }
@@ -110,7 +114,14 @@ enum Target<'a> {
 }
 
 fn plain<'a>(expr: String, params: Vec<SqlValue>, def: &'a AttributeDef) -> Operand<'a> {
-    Operand { expr, params, def, lowered: false, uuid_blob: false, micros: false }
+    Operand {
+        expr,
+        params,
+        def,
+        lowered: false,
+        uuid_blob: false,
+        micros: false,
+    }
 }
 
 fn target<'a>(p: &'a AttrPath, ctx: Ctx<'a>) -> Target<'a> {
@@ -122,11 +133,18 @@ fn target<'a>(p: &'a AttrPath, ctx: Ctx<'a>) -> Target<'a> {
             };
             let def = loc.def;
             if def.multi_valued {
-                let sub = p.sub.as_deref().or(if def.sub("value").is_some() { Some("value") } else { None });
+                let sub = p.sub.as_deref().or(if def.sub("value").is_some() {
+                    Some("value")
+                } else {
+                    None
+                });
                 let multi = match (kind, def.name) {
                     (ResourceKind::Group, "members") => Multi::Members,
                     (ResourceKind::User, "groups") => Multi::Groups,
-                    _ => Multi::Json { path: json_path(loc.extension, def.name, None), def },
+                    _ => Multi::Json {
+                        path: json_path(loc.extension, def.name, None),
+                        def,
+                    },
                 };
                 return Target::Multi(multi, sub);
             }
@@ -140,18 +158,41 @@ fn target<'a>(p: &'a AttrPath, ctx: Ctx<'a>) -> Target<'a> {
             let leaf = sub_def.unwrap_or(def);
             let single = |expr: &str| plain(expr.to_owned(), Vec::new(), leaf);
             let op = match (def.name, sub_def.map(|d| d.name)) {
-                ("id", None) => Operand { uuid_blob: true, ..single("r.id") },
+                ("id", None) => Operand {
+                    uuid_blob: true,
+                    ..single("r.id")
+                },
                 ("externalId", None) => single("r.external_id"),
-                ("userName", None) if kind == ResourceKind::User => Operand { lowered: true, ..single("r.name_ci") },
-                ("displayName", None) if kind == ResourceKind::Group => Operand { lowered: true, ..single("r.name_ci") },
-                ("meta", Some("created")) => Operand { micros: true, ..single("r.created") },
-                ("meta", Some("lastModified")) => Operand { micros: true, ..single("r.last_modified") },
+                ("userName", None) if kind == ResourceKind::User => Operand {
+                    lowered: true,
+                    ..single("r.name_ci")
+                },
+                ("displayName", None) if kind == ResourceKind::Group => Operand {
+                    lowered: true,
+                    ..single("r.name_ci")
+                },
+                ("meta", Some("created")) => Operand {
+                    micros: true,
+                    ..single("r.created")
+                },
+                ("meta", Some("lastModified")) => Operand {
+                    micros: true,
+                    ..single("r.last_modified")
+                },
                 ("meta", Some("version")) => single("('W/\"' || r.version || '\"')"),
-                ("meta", Some("resourceType")) => single(if kind == ResourceKind::User { "'User'" } else { "'Group'" }),
+                ("meta", Some("resourceType")) => single(if kind == ResourceKind::User {
+                    "'User'"
+                } else {
+                    "'Group'"
+                }),
                 ("meta", _) => return Target::Nothing,
                 _ => plain(
                     "json_extract(r.doc, ?)".into(),
-                    vec![SqlValue::Text(json_path(loc.extension, def.name, sub_def.map(|d| d.name)))],
+                    vec![SqlValue::Text(json_path(
+                        loc.extension,
+                        def.name,
+                        sub_def.map(|d| d.name),
+                    ))],
                     leaf,
                 ),
             };
@@ -176,11 +217,24 @@ fn target<'a>(p: &'a AttrPath, ctx: Ctx<'a>) -> Target<'a> {
             ) else {
                 return Target::Nothing;
             };
-            let Some(d) = parent.sub(&p.attr) else { return Target::Nothing };
-            let id_col = if member { "gm.member_id" } else { "gm.group_id" };
+            let Some(d) = parent.sub(&p.attr) else {
+                return Target::Nothing;
+            };
+            let id_col = if member {
+                "gm.member_id"
+            } else {
+                "gm.group_id"
+            };
             let op = match d.name {
-                "value" => Operand { uuid_blob: true, ..plain(id_col.into(), Vec::new(), d) },
-                "type" if member => plain("(CASE gm.member_kind WHEN 0 THEN 'User' ELSE 'Group' END)".into(), Vec::new(), d),
+                "value" => Operand {
+                    uuid_blob: true,
+                    ..plain(id_col.into(), Vec::new(), d)
+                },
+                "type" if member => plain(
+                    "(CASE gm.member_kind WHEN 0 THEN 'User' ELSE 'Group' END)".into(),
+                    Vec::new(),
+                    d,
+                ),
                 "type" => plain("'direct'".into(), Vec::new(), d),
                 "display" => plain(
                     format!(
@@ -306,7 +360,16 @@ fn compare(p: &AttrPath, op: CompareOp, v: &CompValue, ctx: Ctx<'_>, sql: &mut S
                 sql.push("(NOT ");
             }
             open_exists(&m, sql);
-            scalar(&operand, if op == CompareOp::Ne { CompareOp::Eq } else { op }, v, sql);
+            scalar(
+                &operand,
+                if op == CompareOp::Ne {
+                    CompareOp::Eq
+                } else {
+                    op
+                },
+                v,
+                sql,
+            );
             sql.push(")");
             if op == CompareOp::Ne {
                 sql.push(")");
@@ -319,17 +382,26 @@ fn compare(p: &AttrPath, op: CompareOp, v: &CompValue, ctx: Ctx<'_>, sql: &mut S
 fn bound_value(op: &Operand<'_>, v: &CompValue) -> Option<SqlValue> {
     match (op.def.ty, v) {
         (AttrType::Boolean, CompValue::Bool(b)) => Some(SqlValue::Integer(i64::from(*b))),
-        (AttrType::Boolean, CompValue::Str(s)) if s.eq_ignore_ascii_case("true") => Some(SqlValue::Integer(1)),
-        (AttrType::Boolean, CompValue::Str(s)) if s.eq_ignore_ascii_case("false") => Some(SqlValue::Integer(0)),
-        (AttrType::Integer | AttrType::Decimal, CompValue::Num(n)) => {
-            n.as_i64().map(SqlValue::Integer).or_else(|| n.as_f64().map(SqlValue::Real))
+        (AttrType::Boolean, CompValue::Str(s)) if s.eq_ignore_ascii_case("true") => {
+            Some(SqlValue::Integer(1))
         }
+        (AttrType::Boolean, CompValue::Str(s)) if s.eq_ignore_ascii_case("false") => {
+            Some(SqlValue::Integer(0))
+        }
+        (AttrType::Integer | AttrType::Decimal, CompValue::Num(n)) => n
+            .as_i64()
+            .map(SqlValue::Integer)
+            .or_else(|| n.as_f64().map(SqlValue::Real)),
         (AttrType::DateTime, CompValue::Str(s)) if op.micros => OffsetDateTime::parse(s, &Rfc3339)
             .ok()
             .map(|t| SqlValue::Integer((t.unix_timestamp_nanos() / 1000) as i64)),
         (AttrType::DateTime, CompValue::Str(s)) => Some(SqlValue::Text(s.clone())),
         (AttrType::String | AttrType::Reference | AttrType::Binary, CompValue::Str(s)) => {
-            Some(SqlValue::Text(if op.def.case_exact { s.clone() } else { s.to_lowercase() }))
+            Some(SqlValue::Text(if op.def.case_exact {
+                s.clone()
+            } else {
+                s.to_lowercase()
+            }))
         }
         _ => None,
     }
@@ -432,7 +504,10 @@ pub(crate) fn sort_expr(p: &AttrPath, kind: ResourceKind) -> Option<Sql> {
     let mut sql = Sql::default();
     match target(p, Ctx::Top(kind)) {
         Target::Single(op) => {
-            let text = matches!(op.def.ty, AttrType::String | AttrType::Reference | AttrType::Binary);
+            let text = matches!(
+                op.def.ty,
+                AttrType::String | AttrType::Reference | AttrType::Binary
+            );
             if op.uuid_blob {
                 sql.push("uuid_str(");
                 push_expr(&op, &mut sql);
@@ -448,11 +523,17 @@ pub(crate) fn sort_expr(p: &AttrPath, kind: ResourceKind) -> Option<Sql> {
         Target::Multi(Multi::Json { path, def }, Some(sub)) => {
             let sub_def = def.sub(sub)?;
             let lower = !sub_def.case_exact && sub_def.ty == AttrType::String;
-            sql.push(if lower { "scim_lower((SELECT json_extract(e.value, " } else { "(SELECT json_extract(e.value, " });
+            sql.push(if lower {
+                "scim_lower((SELECT json_extract(e.value, "
+            } else {
+                "(SELECT json_extract(e.value, "
+            });
             sql.bind(SqlValue::Text(json_path(None, sub_def.name, None)));
             sql.push(") FROM json_each(r.doc, ");
             sql.bind(SqlValue::Text(path));
-            sql.push(") e ORDER BY COALESCE(json_extract(e.value, '$.primary'), 0) DESC, e.key LIMIT 1)");
+            sql.push(
+                ") e ORDER BY COALESCE(json_extract(e.value, '$.primary'), 0) DESC, e.key LIMIT 1)",
+            );
             if lower {
                 sql.push(")");
             }

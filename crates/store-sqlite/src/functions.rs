@@ -7,7 +7,9 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Result};
 
 pub(crate) fn register(conn: &Connection) -> Result<()> {
-    let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC | FunctionFlags::SQLITE_INNOCUOUS;
+    let flags = FunctionFlags::SQLITE_UTF8
+        | FunctionFlags::SQLITE_DETERMINISTIC
+        | FunctionFlags::SQLITE_INNOCUOUS;
     conn.create_scalar_function("scim_lower", 1, flags, |ctx| {
         Ok(match ctx.get_raw(0) {
             ValueRef::Text(t) => Some(String::from_utf8_lossy(t).to_lowercase()),
@@ -16,7 +18,9 @@ pub(crate) fn register(conn: &Connection) -> Result<()> {
     })?;
     conn.create_scalar_function("uuid_str", 1, flags, |ctx| {
         Ok(match ctx.get_raw(0) {
-            ValueRef::Blob(b) => uuid::Uuid::from_slice(b).ok().map(|u| u.hyphenated().to_string()),
+            ValueRef::Blob(b) => uuid::Uuid::from_slice(b)
+                .ok()
+                .map(|u| u.hyphenated().to_string()),
             _ => None,
         })
     })?;

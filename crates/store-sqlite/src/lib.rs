@@ -19,9 +19,9 @@ use directory::store::{
 };
 use directory::{OrgId, OrgKind, Organisation, ResourceId, Store, StoreError, TokenId};
 use filter_sql::Sql;
+use runtime::{Runtime, internal};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
-use runtime::{Runtime, internal};
 use scim_core::messages::SortOrder;
 use scim_core::patch::{MemberChange, MemberRef};
 use scim_core::schema::{ResourceKind, registry};
@@ -41,9 +41,16 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let writer = runtime::open(path, false).map_err(internal)?;
         migrations::apply(&writer).map_err(internal)?;
-        let readers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(2, 8) * 2;
+        let readers = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .clamp(2, 8)
+            * 2;
         let rt = Runtime::start(path, writer, readers)?;
-        Ok(SqliteStore { rt, path: path.to_owned() })
+        Ok(SqliteStore {
+            rt,
+            path: path.to_owned(),
+        })
     }
 
     /// Opens from a `sqlite://PATH` URL.
@@ -68,7 +75,11 @@ fn kind_code(kind: ResourceKind) -> i64 {
 }
 
 fn kind_from(code: i64) -> ResourceKind {
-    if code == 0 { ResourceKind::User } else { ResourceKind::Group }
+    if code == 0 {
+        ResourceKind::User
+    } else {
+        ResourceKind::Group
+    }
 }
 
 fn micros(t: OffsetDateTime) -> i64 {
@@ -76,7 +87,8 @@ fn micros(t: OffsetDateTime) -> i64 {
 }
 
 fn from_micros(m: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(m) * 1000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(m) * 1000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 fn uuid_from(bytes: &[u8]) -> Result<uuid::Uuid, StoreError> {
@@ -109,8 +121,17 @@ fn map_write_err(e: rusqlite::Error) -> StoreError {
 
 const RESOURCE_COLS: &str = "r.id, r.kind, r.version, r.created, r.last_modified, r.doc";
 
-fn row_to_resource(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Vec<u8>, i64, i64, i64, i64, String)> {
-    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?))
+fn row_to_resource(
+    row: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(Vec<u8>, i64, i64, i64, i64, String)> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+    ))
 }
 
 fn build(raw: (Vec<u8>, i64, i64, i64, i64, String)) -> Result<StoredResource, StoreError> {
@@ -143,13 +164,21 @@ fn load_relations(conn: &Connection, org: OrgId, r: &mut StoredResource) -> Resu
                 .map_err(internal)?;
             let rows = stmt
                 .query_map(params![org_b, id_b], |row| {
-                    Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, i64>(1)?, row.get::<_, Option<String>>(2)?))
+                    Ok((
+                        row.get::<_, Vec<u8>>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, Option<String>>(2)?,
+                    ))
                 })
                 .map_err(internal)?;
             let mut members = Vec::new();
             for row in rows {
                 let (mid, mk, display) = row.map_err(internal)?;
-                members.push(MemberView { id: ResourceId(uuid_from(&mid)?), kind: kind_from(mk), display });
+                members.push(MemberView {
+                    id: ResourceId(uuid_from(&mid)?),
+                    kind: kind_from(mk),
+                    display,
+                });
             }
             r.members = Some(members);
         }
@@ -162,12 +191,17 @@ fn load_relations(conn: &Connection, org: OrgId, r: &mut StoredResource) -> Resu
                 )
                 .map_err(internal)?;
             let rows = stmt
-                .query_map(params![org_b, id_b], |row| Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, Option<String>>(1)?)))
+                .query_map(params![org_b, id_b], |row| {
+                    Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, Option<String>>(1)?))
+                })
                 .map_err(internal)?;
             let mut groups = Vec::new();
             for row in rows {
                 let (gid, display) = row.map_err(internal)?;
-                groups.push(GroupView { id: ResourceId(uuid_from(&gid)?), display });
+                groups.push(GroupView {
+                    id: ResourceId(uuid_from(&gid)?),
+                    display,
+                });
             }
             r.groups = Some(groups);
         }
@@ -175,12 +209,25 @@ fn load_relations(conn: &Connection, org: OrgId, r: &mut StoredResource) -> Resu
     Ok(())
 }
 
-fn get_one(conn: &Connection, org: OrgId, kind: ResourceKind, id: ResourceId, load: Load) -> Result<Option<StoredResource>, StoreError> {
+fn get_one(
+    conn: &Connection,
+    org: OrgId,
+    kind: ResourceKind,
+    id: ResourceId,
+    load: Load,
+) -> Result<Option<StoredResource>, StoreError> {
     let mut stmt = conn
         .prepare_cached(&format!("SELECT {RESOURCE_COLS} FROM resources r WHERE r.org_id = ?1 AND r.id = ?2 AND r.kind = ?3"))
         .map_err(internal)?;
     let raw = stmt
-        .query_row(params![org.0.as_bytes().as_slice(), id.0.as_bytes().as_slice(), kind_code(kind)], row_to_resource)
+        .query_row(
+            params![
+                org.0.as_bytes().as_slice(),
+                id.0.as_bytes().as_slice(),
+                kind_code(kind)
+            ],
+            row_to_resource,
+        )
         .optional()
         .map_err(internal)?;
     let Some(raw) = raw else { return Ok(None) };
@@ -192,7 +239,12 @@ fn get_one(conn: &Connection, org: OrgId, kind: ResourceKind, id: ResourceId, lo
 }
 
 /// Adds members; returns how many rows changed. Members must exist in the same organisation.
-fn add_members(conn: &Connection, org: OrgId, group: ResourceId, refs: &[MemberRef]) -> Result<usize, StoreError> {
+fn add_members(
+    conn: &Connection,
+    org: OrgId,
+    group: ResourceId,
+    refs: &[MemberRef],
+) -> Result<usize, StoreError> {
     let org_b = org.0.as_bytes().as_slice();
     let mut find = conn
         .prepare_cached("SELECT kind FROM resources WHERE org_id = ?1 AND id = ?2")
@@ -212,30 +264,53 @@ fn add_members(conn: &Connection, org: OrgId, group: ResourceId, refs: &[MemberR
             .query_row(params![org_b, mid.as_bytes().as_slice()], |row| row.get(0))
             .optional()
             .map_err(internal)?;
-        let Some(mk) = mk else { return Err(StoreError::UnknownMember(m.value.clone())) };
+        let Some(mk) = mk else {
+            return Err(StoreError::UnknownMember(m.value.clone()));
+        };
         changed += insert
-            .execute(params![org_b, group.0.as_bytes().as_slice(), mid.as_bytes().as_slice(), mk])
+            .execute(params![
+                org_b,
+                group.0.as_bytes().as_slice(),
+                mid.as_bytes().as_slice(),
+                mk
+            ])
             .map_err(internal)?;
     }
     Ok(changed)
 }
 
-fn remove_members(conn: &Connection, org: OrgId, group: ResourceId, ids: &[String]) -> Result<usize, StoreError> {
+fn remove_members(
+    conn: &Connection,
+    org: OrgId,
+    group: ResourceId,
+    ids: &[String],
+) -> Result<usize, StoreError> {
     let mut del = conn
-        .prepare_cached("DELETE FROM group_members WHERE org_id = ?1 AND group_id = ?2 AND member_id = ?3")
+        .prepare_cached(
+            "DELETE FROM group_members WHERE org_id = ?1 AND group_id = ?2 AND member_id = ?3",
+        )
         .map_err(internal)?;
     let mut changed = 0;
     for id in ids {
         if let Ok(mid) = uuid::Uuid::parse_str(id) {
             changed += del
-                .execute(params![org.0.as_bytes().as_slice(), group.0.as_bytes().as_slice(), mid.as_bytes().as_slice()])
+                .execute(params![
+                    org.0.as_bytes().as_slice(),
+                    group.0.as_bytes().as_slice(),
+                    mid.as_bytes().as_slice()
+                ])
                 .map_err(internal)?;
         }
     }
     Ok(changed)
 }
 
-fn apply_member_changes(conn: &Connection, org: OrgId, group: ResourceId, changes: &[MemberChange]) -> Result<usize, StoreError> {
+fn apply_member_changes(
+    conn: &Connection,
+    org: OrgId,
+    group: ResourceId,
+    changes: &[MemberChange],
+) -> Result<usize, StoreError> {
     let mut changed = 0;
     for change in changes {
         changed += match change {
@@ -262,13 +337,16 @@ fn apply_member_changes(conn: &Connection, org: OrgId, group: ResourceId, change
                     groups: None,
                 };
                 load_relations(conn, org, &mut g)?;
-                let Some(def) = registry().group.attribute("members") else { return Ok(changed) };
+                let Some(def) = registry().group.attribute("members") else {
+                    return Ok(changed);
+                };
                 let doomed: Vec<String> = g
                     .members
                     .unwrap_or_default()
                     .into_iter()
                     .filter(|m| {
-                        let mut element = serde_json::json!({ "value": m.id.to_string(), "type": m.kind.name() });
+                        let mut element =
+                            serde_json::json!({ "value": m.id.to_string(), "type": m.kind.name() });
                         if let Some(d) = &m.display {
                             element["display"] = Value::String(d.clone());
                         }
@@ -293,12 +371,15 @@ struct Cursor {
 
 fn encode_cursor(c: &Cursor) -> String {
     use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(c).unwrap_or_default())
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(c).unwrap_or_default())
 }
 
 fn decode_cursor(s: &str) -> Result<Cursor, StoreError> {
     use base64::Engine;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).map_err(|_| StoreError::InvalidCursor)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .map_err(|_| StoreError::InvalidCursor)?;
     serde_json::from_slice(&bytes).map_err(|_| StoreError::InvalidCursor)
 }
 
@@ -316,15 +397,24 @@ fn json_to_sql(v: &Value) -> SqlValue {
     match v {
         Value::Null => SqlValue::Null,
         Value::Bool(b) => SqlValue::Integer(i64::from(*b)),
-        Value::Number(n) => n.as_i64().map(SqlValue::Integer).unwrap_or_else(|| SqlValue::Real(n.as_f64().unwrap_or(0.0))),
+        Value::Number(n) => n
+            .as_i64()
+            .map(SqlValue::Integer)
+            .unwrap_or_else(|| SqlValue::Real(n.as_f64().unwrap_or(0.0))),
         Value::String(s) => SqlValue::Text(s.clone()),
         other => SqlValue::Text(other.to_string()),
     }
 }
 
-fn list(conn: &Connection, org: OrgId, kind: ResourceKind, q: &ListQuery) -> Result<Page, StoreError> {
+fn list(
+    conn: &Connection,
+    org: OrgId,
+    kind: ResourceKind,
+    q: &ListQuery,
+) -> Result<Page, StoreError> {
     let mut base = Sql::default();
-    base.text.push_str("FROM resources r WHERE r.org_id = ? AND r.kind = ?");
+    base.text
+        .push_str("FROM resources r WHERE r.org_id = ? AND r.kind = ?");
     base.params.push(SqlValue::Blob(org.0.as_bytes().to_vec()));
     base.params.push(SqlValue::Integer(kind_code(kind)));
     if let Some(f) = &q.filter {
@@ -366,7 +456,10 @@ fn list(conn: &Connection, org: OrgId, kind: ResourceKind, q: &ListQuery) -> Res
             (Some(k), key) => {
                 // Keyset over (sort key, seq); NULL keys sort first ascending, as SQLite does.
                 let kv = key.as_ref().map(json_to_sql).unwrap_or(SqlValue::Null);
-                sql.text.push_str(&format!(" AND (({k} {cmp} ?) OR ({k} IS ?) AND r.seq {cmp} ?", k = k.text));
+                sql.text.push_str(&format!(
+                    " AND (({k} {cmp} ?) OR ({k} IS ?) AND r.seq {cmp} ?",
+                    k = k.text
+                ));
                 for _ in 0..2 {
                     sql.params.extend(k.params.iter().cloned());
                 }
@@ -379,7 +472,8 @@ fn list(conn: &Connection, org: OrgId, kind: ResourceKind, q: &ListQuery) -> Res
                 sql.params.push(kv.clone());
                 sql.params.push(SqlValue::Integer(cur.seq));
                 if matches!(kv, SqlValue::Null) && !desc {
-                    sql.text.push_str(&format!(" OR {k} IS NOT NULL", k = k.text));
+                    sql.text
+                        .push_str(&format!(" OR {k} IS NOT NULL", k = k.text));
                     sql.params.extend(k.params.iter().cloned());
                 }
                 sql.text.push(')');
@@ -392,15 +486,21 @@ fn list(conn: &Connection, org: OrgId, kind: ResourceKind, q: &ListQuery) -> Res
     }
     match key_expr {
         Some(k) => {
-            sql.text.push_str(&format!(" ORDER BY {} {dir}, r.seq {dir}", k.text));
+            sql.text
+                .push_str(&format!(" ORDER BY {} {dir}, r.seq {dir}", k.text));
             sql.params.extend(k.params.iter().cloned());
         }
         None => sql.text.push_str(&format!(" ORDER BY r.seq {dir}")),
     }
     // One row more than asked tells whether there is a next page.
     sql.text.push_str(" LIMIT ? OFFSET ?");
-    sql.params.push(SqlValue::Integer(q.count as i64 + i64::from(cursor_mode)));
-    sql.params.push(SqlValue::Integer(if cursor_mode { 0 } else { q.start_index.saturating_sub(1) as i64 }));
+    sql.params
+        .push(SqlValue::Integer(q.count as i64 + i64::from(cursor_mode)));
+    sql.params.push(SqlValue::Integer(if cursor_mode {
+        0
+    } else {
+        q.start_index.saturating_sub(1) as i64
+    }));
 
     let mut resources = Vec::new();
     let mut last: Option<Cursor> = None;
@@ -408,7 +508,9 @@ fn list(conn: &Connection, org: OrgId, kind: ResourceKind, q: &ListQuery) -> Res
     if q.count > 0 {
         let mut stmt = conn.prepare_cached(&sql.text).map_err(internal)?;
         let has_key = key_expr.is_some();
-        let mut rows = stmt.query(params_from_iter(sql.params.iter())).map_err(internal)?;
+        let mut rows = stmt
+            .query(params_from_iter(sql.params.iter()))
+            .map_err(internal)?;
         while let Some(row) = rows.next().map_err(internal)? {
             if resources.len() as u64 == q.count {
                 more = true;
@@ -416,7 +518,11 @@ fn list(conn: &Connection, org: OrgId, kind: ResourceKind, q: &ListQuery) -> Res
             }
             let raw = row_to_resource(row).map_err(internal)?;
             let seq: i64 = row.get(6).map_err(internal)?;
-            let key = if has_key { Some(sql_to_json(&row.get::<_, SqlValue>(7).map_err(internal)?)) } else { None };
+            let key = if has_key {
+                Some(sql_to_json(&row.get::<_, SqlValue>(7).map_err(internal)?))
+            } else {
+                None
+            };
             last = Some(Cursor { seq, key });
             let mut r = build(raw)?;
             if q.load.relations {
@@ -425,8 +531,16 @@ fn list(conn: &Connection, org: OrgId, kind: ResourceKind, q: &ListQuery) -> Res
             resources.push(r);
         }
     }
-    let next_cursor = if cursor_mode && more { last.as_ref().map(encode_cursor) } else { None };
-    Ok(Page { resources, total: total as u64, next_cursor })
+    let next_cursor = if cursor_mode && more {
+        last.as_ref().map(encode_cursor)
+    } else {
+        None
+    };
+    Ok(Page {
+        resources,
+        total: total as u64,
+        next_cursor,
+    })
 }
 
 #[async_trait]
@@ -437,7 +551,12 @@ impl Store for SqliteStore {
             .write(move |c| {
                 c.execute(
                     "INSERT INTO organisations (id, name, kind, created) VALUES (?1, ?2, ?3, ?4)",
-                    params![org.id.0.as_bytes().as_slice(), org.name, org.kind.as_str(), micros(org.created)],
+                    params![
+                        org.id.0.as_bytes().as_slice(),
+                        org.name,
+                        org.kind.as_str(),
+                        micros(org.created)
+                    ],
                 )
                 .map_err(internal)?;
                 Ok(())
@@ -461,7 +580,11 @@ impl Store for SqliteStore {
     async fn list_orgs(&self) -> Result<Vec<Organisation>, StoreError> {
         self.rt
             .read(|c| {
-                let mut stmt = c.prepare_cached("SELECT id, name, kind, created FROM organisations ORDER BY created").map_err(internal)?;
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT id, name, kind, created FROM organisations ORDER BY created",
+                    )
+                    .map_err(internal)?;
                 let rows = stmt.query_map([], org_row).map_err(internal)?;
                 rows.map(|r| r.map_err(internal)?).collect()
             })
@@ -511,15 +634,24 @@ impl Store for SqliteStore {
         self.rt
             .read(move |c| {
                 let mut stmt = c
-                    .prepare_cached(&format!("SELECT {TOKEN_COLS} FROM tokens WHERE org_id = ?1 ORDER BY created"))
+                    .prepare_cached(&format!(
+                        "SELECT {TOKEN_COLS} FROM tokens WHERE org_id = ?1 ORDER BY created"
+                    ))
                     .map_err(internal)?;
-                let rows = stmt.query_map(params![org.0.as_bytes().as_slice()], token_row).map_err(internal)?;
+                let rows = stmt
+                    .query_map(params![org.0.as_bytes().as_slice()], token_row)
+                    .map_err(internal)?;
                 rows.map(|r| r.map_err(internal)?).collect()
             })
             .await
     }
 
-    async fn touch_token(&self, org: OrgId, id: TokenId, at: OffsetDateTime) -> Result<(), StoreError> {
+    async fn touch_token(
+        &self,
+        org: OrgId,
+        id: TokenId,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
         self.rt
             .write(move |c| {
                 c.prepare_cached(
@@ -534,7 +666,12 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn create_resource(&self, org: OrgId, kind: ResourceKind, new: NewResource) -> Result<StoredResource, StoreError> {
+    async fn create_resource(
+        &self,
+        org: OrgId,
+        kind: ResourceKind,
+        new: NewResource,
+    ) -> Result<StoredResource, StoreError> {
         self.rt
             .write(move |c| {
                 let doc_text = serde_json::to_string(&new.doc).map_err(internal)?;
@@ -576,11 +713,24 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn get_resource(&self, org: OrgId, kind: ResourceKind, id: ResourceId, load: Load) -> Result<Option<StoredResource>, StoreError> {
+    async fn get_resource(
+        &self,
+        org: OrgId,
+        kind: ResourceKind,
+        id: ResourceId,
+        load: Load,
+    ) -> Result<Option<StoredResource>, StoreError> {
         self.rt.read(move |c| get_one(c, org, kind, id, load)).await
     }
 
-    async fn update_resource(&self, org: OrgId, kind: ResourceKind, id: ResourceId, update: Update, load: Load) -> Result<StoredResource, StoreError> {
+    async fn update_resource(
+        &self,
+        org: OrgId,
+        kind: ResourceKind,
+        id: ResourceId,
+        update: Update,
+        load: Load,
+    ) -> Result<StoredResource, StoreError> {
         self.rt
             .write(move |c| {
                 let org_b = org.0.as_bytes().as_slice();
@@ -623,7 +773,13 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn delete_resource(&self, org: OrgId, kind: ResourceKind, id: ResourceId, expected_version: Option<i64>) -> Result<(), StoreError> {
+    async fn delete_resource(
+        &self,
+        org: OrgId,
+        kind: ResourceKind,
+        id: ResourceId,
+        expected_version: Option<i64>,
+    ) -> Result<(), StoreError> {
         self.rt
             .write(move |c| {
                 let org_b = org.0.as_bytes().as_slice();
@@ -660,13 +816,19 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn list_resources(&self, org: OrgId, kind: ResourceKind, query: &ListQuery) -> Result<Page, StoreError> {
+    async fn list_resources(
+        &self,
+        org: OrgId,
+        kind: ResourceKind,
+        query: &ListQuery,
+    ) -> Result<Page, StoreError> {
         let q = query.clone();
         self.rt.read(move |c| list(c, org, kind, &q)).await
     }
 }
 
-const TOKEN_COLS: &str = "org_id, id, prefix, hash, created, expires, first_used, last_used, revoked";
+const TOKEN_COLS: &str =
+    "org_id, id, prefix, hash, created, expires, first_used, last_used, revoked";
 
 fn token_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<TokenRecord, StoreError>> {
     let org: Vec<u8> = row.get(0)?;
@@ -683,7 +845,9 @@ fn token_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<TokenRecord, St
             id: TokenId(uuid_from(&id)?),
             org_id: OrgId(uuid_from(&org)?),
             prefix,
-            hash: hash.try_into().map_err(|_| StoreError::Internal("bad token hash".into()))?,
+            hash: hash
+                .try_into()
+                .map_err(|_| StoreError::Internal("bad token hash".into()))?,
             created: from_micros(created),
             expires: from_micros(expires),
             first_used: first_used.map(from_micros),

@@ -23,7 +23,9 @@ pub(crate) fn internal(e: impl std::fmt::Display) -> StoreError {
 /// Opens a connection with the settings every connection needs.
 pub(crate) fn open(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
     let flags = if read_only {
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI
     } else {
         OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
@@ -54,7 +56,11 @@ pub(crate) struct Runtime {
 }
 
 impl Runtime {
-    pub(crate) fn start(path: &Path, writer: Connection, readers: usize) -> Result<Runtime, StoreError> {
+    pub(crate) fn start(
+        path: &Path,
+        writer: Connection,
+        readers: usize,
+    ) -> Result<Runtime, StoreError> {
         let mut pool = Vec::with_capacity(readers);
         for _ in 0..readers {
             pool.push(open(path, true).map_err(internal)?);
@@ -88,8 +94,11 @@ impl Runtime {
             });
             (failed, send)
         });
-        self.tx.send(job).map_err(|_| StoreError::Internal("writer stopped".into()))?;
-        rx.await.map_err(|_| StoreError::Internal("write was not committed".into()))?
+        self.tx
+            .send(job)
+            .map_err(|_| StoreError::Internal("writer stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Internal("write was not committed".into()))?
     }
 
     /// Runs `f` on a reader connection off the async threads.
@@ -98,7 +107,12 @@ impl Runtime {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let _permit = self.permits.clone().acquire_owned().await.map_err(internal)?;
+        let _permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(internal)?;
         let readers = self.readers.clone();
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
@@ -134,7 +148,11 @@ fn writer_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
         for job in jobs {
             let _ = conn.execute_batch("SAVEPOINT job");
             let (failed, reply) = job(&conn);
-            let undo = if failed { "ROLLBACK TO job; RELEASE job" } else { "RELEASE job" };
+            let undo = if failed {
+                "ROLLBACK TO job; RELEASE job"
+            } else {
+                "RELEASE job"
+            };
             if let Err(e) = conn.execute_batch(undo) {
                 tracing::error!(error = %e, "cannot close a write savepoint");
             }
@@ -156,4 +174,3 @@ fn writer_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
         }
     }
 }
-

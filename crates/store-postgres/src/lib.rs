@@ -1,0 +1,1056 @@
+//! # store-postgres
+//!
+//! scimd's scale-out store: the [`directory::Store`] port on PostgreSQL, for several stateless
+//! scimd instances sharing one database.
+//!
+//! Guarantees, the same as the SQLite store's (one conformance suite checks both):
+//! - uniqueness is decided by unique indexes, never by a check in code (`userName` per
+//!   organisation, case-insensitively, through the lower-cased `name_ci` column);
+//! - every write is one transaction; an update or delete first locks its row
+//!   (`SELECT ... FOR NO KEY UPDATE` / `FOR UPDATE`) and checks the version the caller read, so
+//!   concurrent writers on different instances cannot lose each other's changes;
+//! - group members are rows, checked against the resources they name with foreign keys, so
+//!   a member deleted by one instance cannot be added to a group by another at the same moment;
+//! - every client value is a bound parameter; every query but the token lookup is scoped to one
+//!   organisation; statements are prepared once per connection (`prepare_cached`);
+//! - migrations are applied under an advisory lock, so instances may start together.
+//!
+//! Transactions that PostgreSQL aborts to break a deadlock (possible when one instance deletes
+//! a resource while another adds it to a group) are retried a few times.
+//!
+//! Where this store differs from the SQLite one, on purpose:
+//! - filters follow `scim_core::filter::matches` also where the SQLite translation does not yet
+//!   (`schemas`, `meta pr`, `meta.location pr`, `$ref pr`, instants finer than a microsecond),
+//!   and a descending cursor also visits rows whose sort key is missing;
+//! - `sortBy` a complex attribute (`name`) keeps creation order (SQLite orders by JSON text);
+//! - `seq` is drawn when a row is inserted, not when it commits: a cursor walk running while
+//!   other instances insert can miss a row that committed after the walk passed its `seq`
+//!   (with one SQLite writer, rows commit in `seq` order);
+//! - connections are unencrypted (`NoTls`): reach PostgreSQL over loopback, a private network
+//!   or a TLS-terminating proxy.
+
+mod filter_sql;
+mod migrations;
+
+use async_trait::async_trait;
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use directory::store::{
+    GroupView, ListQuery, Load, MemberView, NewResource, Page, StoredResource, TokenRecord, Update,
+};
+use directory::{OrgId, OrgKind, Organisation, ResourceId, Store, StoreError, TokenId};
+use filter_sql::{KeyType, Sql};
+use scim_core::messages::SortOrder;
+use scim_core::patch::{MemberChange, MemberRef};
+use scim_core::schema::{AttributeDef, ResourceKind, registry};
+use serde_json::{Map, Value};
+use std::time::Duration;
+use time::OffsetDateTime;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{NoTls, Row};
+use uuid::Uuid;
+
+/// Most statements one connection keeps prepared. Fixed statements are a few dozen; list
+/// queries add one per filter shape, which clients can vary without end, so past this bound
+/// the cache starts over.
+const STATEMENT_CACHE_LIMIT: usize = 512;
+
+/// How often a transaction aborted by a deadlock is tried again.
+const RETRIES: usize = 3;
+
+/// Runs `$body` (which uses the transaction `$tx`) and commits; runs it again in a new
+/// transaction when PostgreSQL aborted it to break a deadlock. Evaluates to
+/// `Result<_, StoreError>`.
+macro_rules! transaction {
+    ($store:expr, $tx:ident => $body:expr) => {{
+        let mut attempt = 0;
+        loop {
+            let mut client = $store.client().await?;
+            let $tx = client.transaction().await.map_err(Failure::from)?;
+            let result: Result<_, Failure> = async { $body }.await;
+            let result = match result {
+                Ok(v) => $tx.commit().await.map(|()| v).map_err(Failure::from),
+                Err(e) => Err(e),
+            };
+            match result {
+                Err(e) if e.retryable() && attempt < RETRIES => {
+                    attempt += 1;
+                    tracing::debug!(attempt, "transaction aborted by a deadlock; trying again");
+                }
+                other => break other.map_err(StoreError::from),
+            }
+        }
+    }};
+}
+
+/// The PostgreSQL store.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let status = self.pool.status();
+        f.debug_struct("PgStore")
+            .field("size", &status.size)
+            .field("max_size", &status.max_size)
+            .finish()
+    }
+}
+
+/// What can fail inside the store: a domain refusal, or the database. Kept apart until the
+/// boundary so that deadlocks can be retried and constraint names mapped to fields.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    Store(StoreError),
+    Db(tokio_postgres::Error),
+}
+
+impl From<tokio_postgres::Error> for Failure {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Failure::Db(e)
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::Store(e)
+    }
+}
+
+impl Failure {
+    fn retryable(&self) -> bool {
+        matches!(self, Failure::Db(e) if matches!(e.code(), Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE))
+    }
+}
+
+impl From<Failure> for StoreError {
+    fn from(f: Failure) -> Self {
+        match f {
+            Failure::Store(e) => e,
+            Failure::Db(e) => match e.as_db_error() {
+                // The unique index decides; its name says which field was taken.
+                Some(db)
+                    if *db.code() == SqlState::UNIQUE_VIOLATION
+                        && db.constraint() == Some("resources_user_name") =>
+                {
+                    StoreError::Conflict("userName")
+                }
+                Some(db) => StoreError::Internal(format!(
+                    "postgres: {}: {}",
+                    db.code().code(),
+                    db.message()
+                )),
+                None => StoreError::Internal(format!("postgres: {e}")),
+            },
+        }
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Internal(e.to_string())
+}
+
+/// Connections kept open: enough to keep a few cores and the database busy, few enough that
+/// several instances fit PostgreSQL's default `max_connections` (100).
+fn pool_size() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(2, 8)
+        * 4
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://user@host:port/db`, or `postgresql://`), checks that the
+    /// database is reachable, and applies migrations.
+    pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| internal(format!("invalid PostgreSQL URL: {e}")))?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(pool_size())
+            .runtime(Runtime::Tokio1)
+            .create_timeout(Some(Duration::from_secs(10)))
+            .wait_timeout(Some(Duration::from_secs(30)))
+            .build()
+            .map_err(internal)?;
+        let mut client = pool.get().await.map_err(internal)?;
+        migrations::apply(&mut client).await?;
+        Ok(PgStore { pool })
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool.get().await.map_err(internal)
+    }
+}
+
+fn kind_code(kind: ResourceKind) -> i16 {
+    match kind {
+        ResourceKind::User => 0,
+        ResourceKind::Group => 1,
+    }
+}
+
+fn kind_from(code: i16) -> ResourceKind {
+    if code == 0 {
+        ResourceKind::User
+    } else {
+        ResourceKind::Group
+    }
+}
+
+fn micros(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1000) as i64
+}
+
+fn from_micros(m: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(m) * 1000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// The lower-cased unique name: User `userName`, Group `displayName`.
+fn name_ci(kind: ResourceKind, doc: &Value) -> Option<String> {
+    let key = match kind {
+        ResourceKind::User => "userName",
+        ResourceKind::Group => "displayName",
+    };
+    doc.get(key).and_then(Value::as_str).map(str::to_lowercase)
+}
+
+fn external_id(doc: &Value) -> Option<&str> {
+    doc.get("externalId").and_then(Value::as_str)
+}
+
+/// jsonb keeps object keys in its own order (shorter first); canonical documents list them in
+/// registry order (`scim_core::resource`). Restoring that order makes a document read back
+/// serialise exactly as it was written, as it does on SQLite. Keys the registry does not know
+/// follow, in stored order.
+fn registry_order(kind: ResourceKind, doc: Value) -> Value {
+    let Value::Object(mut map) = doc else {
+        return doc;
+    };
+    let reg = registry();
+    let mut out = Map::with_capacity(map.len());
+    if let Some(v) = map.shift_remove("schemas") {
+        out.insert("schemas".to_owned(), v);
+    }
+    for def in reg.common.iter().chain(reg.core(kind).attributes.iter()) {
+        if let Some(v) = map.shift_remove(def.name) {
+            out.insert(def.name.to_owned(), order_value(def, v));
+        }
+    }
+    for ext in reg.extensions(kind) {
+        if let Some(v) = map.shift_remove(ext.id) {
+            out.insert(ext.id.to_owned(), order_object(&ext.attributes, v));
+        }
+    }
+    out.extend(map);
+    Value::Object(out)
+}
+
+fn order_value(def: &AttributeDef, v: Value) -> Value {
+    if def.sub_attributes.is_empty() {
+        return v;
+    }
+    match v {
+        Value::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .map(|i| order_object(&def.sub_attributes, i))
+                .collect(),
+        ),
+        other => order_object(&def.sub_attributes, other),
+    }
+}
+
+fn order_object(defs: &[AttributeDef], v: Value) -> Value {
+    let Value::Object(mut map) = v else { return v };
+    let mut out = Map::with_capacity(map.len());
+    for def in defs {
+        if let Some(v) = map.shift_remove(def.name) {
+            out.insert(def.name.to_owned(), order_value(def, v));
+        }
+    }
+    out.extend(map);
+    Value::Object(out)
+}
+
+const RESOURCE_COLS: &str = "r.id, r.kind, r.version, r.created, r.last_modified, r.doc";
+
+fn build(row: &Row) -> Result<StoredResource, Failure> {
+    let kind = kind_from(row.try_get(1)?);
+    Ok(StoredResource {
+        id: ResourceId(row.try_get(0)?),
+        kind,
+        doc: registry_order(kind, row.try_get(5)?),
+        version: row.try_get(2)?,
+        created: from_micros(row.try_get(3)?),
+        last_modified: from_micros(row.try_get(4)?),
+        members: None,
+        groups: None,
+    })
+}
+
+/// Loads group `members` / user `groups` for resources of one kind, in one query. Members are
+/// ordered by id, as SQLite's primary key orders them.
+async fn load_relations<C: GenericClient>(
+    c: &C,
+    org: OrgId,
+    kind: ResourceKind,
+    rs: &mut [StoredResource],
+) -> Result<(), Failure> {
+    if rs.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = rs.iter().map(|r| r.id.0).collect();
+    let position: std::collections::HashMap<Uuid, usize> =
+        ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    match kind {
+        ResourceKind::Group => {
+            let stmt = c
+                .prepare_cached(
+                    "SELECT gm.group_id, gm.member_id, gm.member_kind, \
+                     CASE gm.member_kind WHEN 0 THEN COALESCE(x.doc ->> 'displayName', x.doc ->> 'userName') \
+                     ELSE x.doc ->> 'displayName' END \
+                     FROM group_members gm JOIN resources x ON x.org_id = gm.org_id AND x.id = gm.member_id \
+                     WHERE gm.org_id = $1 AND gm.group_id = ANY($2) ORDER BY gm.group_id, gm.member_id",
+                )
+                .await?;
+            let rows = c.query(&stmt, &[&org.0, &ids]).await?;
+            for r in rs.iter_mut() {
+                r.members = Some(Vec::new());
+            }
+            for row in rows {
+                let group: Uuid = row.try_get(0)?;
+                let view = MemberView {
+                    id: ResourceId(row.try_get(1)?),
+                    kind: kind_from(row.try_get(2)?),
+                    display: row.try_get(3)?,
+                };
+                if let Some(list) = position.get(&group).and_then(|&i| rs[i].members.as_mut()) {
+                    list.push(view);
+                }
+            }
+        }
+        ResourceKind::User => {
+            let stmt = c
+                .prepare_cached(
+                    "SELECT gm.member_id, gm.group_id, x.doc ->> 'displayName' \
+                     FROM group_members gm JOIN resources x ON x.org_id = gm.org_id AND x.id = gm.group_id \
+                     WHERE gm.org_id = $1 AND gm.member_id = ANY($2) ORDER BY gm.member_id, gm.group_id",
+                )
+                .await?;
+            let rows = c.query(&stmt, &[&org.0, &ids]).await?;
+            for r in rs.iter_mut() {
+                r.groups = Some(Vec::new());
+            }
+            for row in rows {
+                let member: Uuid = row.try_get(0)?;
+                let view = GroupView {
+                    id: ResourceId(row.try_get(1)?),
+                    display: row.try_get(2)?,
+                };
+                if let Some(list) = position.get(&member).and_then(|&i| rs[i].groups.as_mut()) {
+                    list.push(view);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn get_one<C: GenericClient>(
+    c: &C,
+    org: OrgId,
+    kind: ResourceKind,
+    id: ResourceId,
+    load: Load,
+) -> Result<Option<StoredResource>, Failure> {
+    let stmt = c
+        .prepare_cached(&format!("SELECT {RESOURCE_COLS} FROM resources r WHERE r.org_id = $1 AND r.id = $2 AND r.kind = $3"))
+        .await?;
+    let Some(row) = c
+        .query_opt(&stmt, &[&org.0, &id.0, &kind_code(kind)])
+        .await?
+    else {
+        return Ok(None);
+    };
+    let mut r = build(&row)?;
+    if load.relations {
+        load_relations(c, org, kind, std::slice::from_mut(&mut r)).await?;
+    }
+    Ok(Some(r))
+}
+
+/// Adds members; returns how many rows changed. Members must exist in the same organisation;
+/// each is locked against deletion (`FOR KEY SHARE`) until the transaction ends.
+async fn add_members<C: GenericClient>(
+    c: &C,
+    org: OrgId,
+    group: ResourceId,
+    refs: &[MemberRef],
+) -> Result<u64, Failure> {
+    let find = c
+        .prepare_cached("SELECT kind FROM resources WHERE org_id = $1 AND id = $2 FOR KEY SHARE")
+        .await?;
+    let insert = c
+        .prepare_cached(
+            "INSERT INTO group_members (org_id, group_id, member_id, member_kind) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )
+        .await?;
+    let mut changed = 0;
+    for m in refs {
+        let unknown = || Failure::Store(StoreError::UnknownMember(m.value.clone()));
+        let Ok(mid) = Uuid::parse_str(&m.value) else {
+            return Err(unknown());
+        };
+        if mid == group.0 {
+            return Err(unknown());
+        }
+        let Some(row) = c.query_opt(&find, &[&org.0, &mid]).await? else {
+            return Err(unknown());
+        };
+        let mk: i16 = row.try_get(0)?;
+        changed += c.execute(&insert, &[&org.0, &group.0, &mid, &mk]).await?;
+    }
+    Ok(changed)
+}
+
+async fn remove_members<C: GenericClient>(
+    c: &C,
+    org: OrgId,
+    group: ResourceId,
+    ids: &[String],
+) -> Result<u64, Failure> {
+    let del = c
+        .prepare_cached(
+            "DELETE FROM group_members WHERE org_id = $1 AND group_id = $2 AND member_id = $3",
+        )
+        .await?;
+    let mut changed = 0;
+    for id in ids {
+        if let Ok(mid) = Uuid::parse_str(id) {
+            changed += c.execute(&del, &[&org.0, &group.0, &mid]).await?;
+        }
+    }
+    Ok(changed)
+}
+
+async fn apply_member_changes<C: GenericClient>(
+    c: &C,
+    org: OrgId,
+    group: ResourceId,
+    changes: &[MemberChange],
+) -> Result<u64, Failure> {
+    let mut changed = 0;
+    for change in changes {
+        changed += match change {
+            MemberChange::Add(refs) => add_members(c, org, group, refs).await?,
+            MemberChange::Remove(ids) => remove_members(c, org, group, ids).await?,
+            MemberChange::ReplaceAll(refs) => {
+                let stmt = c
+                    .prepare_cached("DELETE FROM group_members WHERE org_id = $1 AND group_id = $2")
+                    .await?;
+                let removed = c.execute(&stmt, &[&org.0, &group.0]).await?;
+                removed + add_members(c, org, group, refs).await?
+            }
+            MemberChange::RemoveMatching(filter) => {
+                // Evaluated in memory on the members as rendered, exactly as PATCH evaluates
+                // value filters elsewhere: a group's members are few compared with a round
+                // trip per translated sub-filter.
+                let mut g = [StoredResource {
+                    id: group,
+                    kind: ResourceKind::Group,
+                    doc: Value::Null,
+                    version: 0,
+                    created: OffsetDateTime::UNIX_EPOCH,
+                    last_modified: OffsetDateTime::UNIX_EPOCH,
+                    members: None,
+                    groups: None,
+                }];
+                load_relations(c, org, ResourceKind::Group, &mut g).await?;
+                let [g] = g;
+                let Some(def) = registry().group.attribute("members") else {
+                    return Ok(changed);
+                };
+                let doomed: Vec<String> = g
+                    .members
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|m| {
+                        let mut element =
+                            serde_json::json!({ "value": m.id.to_string(), "type": m.kind.name() });
+                        if let Some(d) = &m.display {
+                            element["display"] = Value::String(d.clone());
+                        }
+                        scim_core::filter::matches_value(filter, &element, def)
+                    })
+                    .map(|m| m.id.to_string())
+                    .collect();
+                remove_members(c, org, group, &doomed).await?
+            }
+        };
+    }
+    Ok(changed)
+}
+
+/// A keyset cursor: the last row's sort key and sequence number (base64url JSON, the same
+/// shape as the SQLite store's). It names no organisation: every query is scoped to the
+/// caller's, so a forged cursor can only move within it.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Cursor {
+    seq: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key: Option<Value>,
+}
+
+fn encode_cursor(c: &Cursor) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(c).unwrap_or_default())
+}
+
+fn decode_cursor(s: &str) -> Result<Cursor, StoreError> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .map_err(|_| StoreError::InvalidCursor)?;
+    serde_json::from_slice(&bytes).map_err(|_| StoreError::InvalidCursor)
+}
+
+/// Reads the sort key column of a page row as JSON, for the cursor.
+fn key_json(row: &Row, idx: usize, ty: KeyType) -> Result<Value, Failure> {
+    Ok(match ty {
+        KeyType::Text => row
+            .try_get::<_, Option<String>>(idx)?
+            .map_or(Value::Null, Value::String),
+        KeyType::Int => row
+            .try_get::<_, Option<i64>>(idx)?
+            .map_or(Value::Null, Value::from),
+        KeyType::Float => row
+            .try_get::<_, Option<f64>>(idx)?
+            .map_or(Value::Null, Value::from),
+        KeyType::Bool => row
+            .try_get::<_, Option<bool>>(idx)?
+            .map_or(Value::Null, Value::Bool),
+    })
+}
+
+/// Binds a cursor's key with the sort key's type; a key of another type is a cursor of
+/// another query.
+fn bind_key(sql: &mut Sql, key: &Value, ty: KeyType) -> Result<(), StoreError> {
+    match (ty, key) {
+        (KeyType::Text, Value::String(s)) => sql.bind(s.clone(), "text"),
+        (KeyType::Int, Value::Number(n)) => {
+            sql.bind(n.as_i64().ok_or(StoreError::InvalidCursor)?, "bigint")
+        }
+        (KeyType::Float, Value::Number(n)) => {
+            sql.bind(n.as_f64().ok_or(StoreError::InvalidCursor)?, "float8")
+        }
+        (KeyType::Bool, Value::Bool(b)) => sql.bind(*b, "boolean"),
+        _ => return Err(StoreError::InvalidCursor),
+    }
+    Ok(())
+}
+
+impl PgStore {
+    async fn list(&self, org: OrgId, kind: ResourceKind, q: &ListQuery) -> Result<Page, Failure> {
+        let client = self.client().await?;
+        if client.statement_cache.size() > STATEMENT_CACHE_LIMIT {
+            client.statement_cache.clear();
+        }
+        let mut sql = Sql::default();
+        sql.push("FROM resources r WHERE r.org_id = ");
+        sql.bind(org.0, "uuid");
+        sql.push(" AND r.kind = ");
+        sql.bind(kind_code(kind), "int2");
+        if let Some(f) = &q.filter {
+            sql.push(" AND ");
+            filter_sql::translate(f, kind, &mut sql);
+        }
+        let count_text = format!("SELECT COUNT(*) {}", sql.text);
+        let count_params = sql.params.len();
+
+        let sort = q
+            .sort
+            .as_ref()
+            .and_then(|(path, order)| filter_sql::sort_key(path, kind).map(|k| (k, *order)));
+        let desc = matches!(sort, Some((_, SortOrder::Descending)));
+        let (dir, cmp) = if desc { ("DESC", "<") } else { ("ASC", ">") };
+        let key = sort.as_ref().map(|(k, _)| k);
+
+        let cursor_mode = q.cursor.is_some();
+        if let Some(c) = q.cursor.as_deref().filter(|c| !c.is_empty()) {
+            let cur = decode_cursor(c)?;
+            match (key, &cur.key) {
+                // Keyset over (sort key, seq) in the order SQLite uses: NULL keys first when
+                // ascending, last when descending.
+                (Some(k), Some(kv)) if !kv.is_null() => {
+                    let e = &k.expr;
+                    sql.push(&format!(" AND ({e} {cmp} "));
+                    bind_key(&mut sql, kv, k.ty)?;
+                    let key_param = sql.params.len();
+                    sql.push(&format!(" OR ({e} = ${key_param} AND r.seq {cmp} "));
+                    sql.bind(cur.seq, "bigint");
+                    sql.push(")");
+                    if desc {
+                        sql.push(&format!(" OR {e} IS NULL"));
+                    }
+                    sql.push(")");
+                }
+                (Some(k), _) => {
+                    let e = &k.expr;
+                    sql.push(&format!(" AND (({e} IS NULL AND r.seq {cmp} "));
+                    sql.bind(cur.seq, "bigint");
+                    sql.push(")");
+                    if !desc {
+                        sql.push(&format!(" OR {e} IS NOT NULL"));
+                    }
+                    sql.push(")");
+                }
+                (None, _) => {
+                    sql.push(&format!(" AND r.seq {cmp} "));
+                    sql.bind(cur.seq, "bigint");
+                }
+            }
+        }
+        match key {
+            Some(k) => {
+                let nulls = if desc { "LAST" } else { "FIRST" };
+                sql.push(&format!(
+                    " ORDER BY {} {dir} NULLS {nulls}, r.seq {dir}",
+                    k.expr
+                ));
+            }
+            None => sql.push(&format!(" ORDER BY r.seq {dir}")),
+        }
+        // One row more than asked tells whether there is a next page.
+        let limit = i64::try_from(q.count)
+            .unwrap_or(i64::MAX)
+            .saturating_add(i64::from(cursor_mode));
+        let offset = if cursor_mode {
+            0
+        } else {
+            i64::try_from(q.start_index.saturating_sub(1)).unwrap_or(i64::MAX)
+        };
+        sql.push(" LIMIT ");
+        sql.bind(limit, "bigint");
+        sql.push(" OFFSET ");
+        sql.bind(offset, "bigint");
+        let key_col = key.map(|k| format!(", {}", k.expr)).unwrap_or_default();
+        let page_text = format!("SELECT {RESOURCE_COLS}, r.seq{key_col} {}", sql.text);
+
+        let params = sql.refs();
+        let count_stmt = client.prepare_cached(&count_text).await?;
+        if q.count == 0 {
+            let total: i64 = client
+                .query_one(&count_stmt, &params[..count_params])
+                .await?
+                .try_get(0)?;
+            return Ok(Page {
+                resources: Vec::new(),
+                total: total as u64,
+                next_cursor: None,
+            });
+        }
+        let page_stmt = client.prepare_cached(&page_text).await?;
+        // Both queries go out on the one connection without waiting for each other.
+        let (count_row, rows) = tokio::try_join!(
+            client.query_one(&count_stmt, &params[..count_params]),
+            client.query(&page_stmt, &params)
+        )?;
+        let total: i64 = count_row.try_get(0)?;
+        let mut resources = Vec::with_capacity(rows.len());
+        let mut last: Option<Cursor> = None;
+        let mut more = false;
+        for row in &rows {
+            if resources.len() as u64 == q.count {
+                more = true;
+                break;
+            }
+            let key = match key {
+                Some(k) => Some(key_json(row, 7, k.ty)?),
+                None => None,
+            };
+            last = Some(Cursor {
+                seq: row.try_get(6)?,
+                key,
+            });
+            resources.push(build(row)?);
+        }
+        if q.load.relations {
+            load_relations(&client, org, kind, &mut resources).await?;
+        }
+        let next_cursor = if cursor_mode && more {
+            last.as_ref().map(encode_cursor)
+        } else {
+            None
+        };
+        Ok(Page {
+            resources,
+            total: total as u64,
+            next_cursor,
+        })
+    }
+}
+
+const TOKEN_COLS: &str =
+    "org_id, id, prefix, hash, created, expires, first_used, last_used, revoked";
+
+fn token_row(row: &Row) -> Result<TokenRecord, Failure> {
+    let hash: Vec<u8> = row.try_get(3)?;
+    Ok(TokenRecord {
+        org_id: OrgId(row.try_get(0)?),
+        id: TokenId(row.try_get(1)?),
+        prefix: row.try_get(2)?,
+        hash: hash
+            .try_into()
+            .map_err(|_| StoreError::Internal("bad token hash".into()))?,
+        created: from_micros(row.try_get(4)?),
+        expires: from_micros(row.try_get(5)?),
+        first_used: row.try_get::<_, Option<i64>>(6)?.map(from_micros),
+        last_used: row.try_get::<_, Option<i64>>(7)?.map(from_micros),
+        revoked: row.try_get::<_, Option<i64>>(8)?.map(from_micros),
+    })
+}
+
+fn org_row(row: &Row) -> Result<Organisation, Failure> {
+    let kind: String = row.try_get(2)?;
+    Ok(Organisation {
+        id: OrgId(row.try_get(0)?),
+        name: row.try_get(1)?,
+        kind: kind.parse::<OrgKind>().map_err(StoreError::Internal)?,
+        created: from_micros(row.try_get(3)?),
+    })
+}
+
+/// Locks a resource row and checks the version the caller read. `FOR NO KEY UPDATE` for an
+/// update does not block members being added elsewhere (their foreign keys take `KEY SHARE`);
+/// a delete takes `FOR UPDATE`, which does.
+async fn lock_version<C: GenericClient>(
+    c: &C,
+    org: OrgId,
+    kind: ResourceKind,
+    id: ResourceId,
+    expected: Option<i64>,
+    for_delete: bool,
+) -> Result<(), Failure> {
+    let stmt = if for_delete {
+        c.prepare_cached(
+            "SELECT version FROM resources WHERE org_id = $1 AND id = $2 AND kind = $3 FOR UPDATE",
+        )
+        .await?
+    } else {
+        c.prepare_cached("SELECT version FROM resources WHERE org_id = $1 AND id = $2 AND kind = $3 FOR NO KEY UPDATE").await?
+    };
+    let current: Option<i64> = c
+        .query_opt(&stmt, &[&org.0, &id.0, &kind_code(kind)])
+        .await?
+        .map(|r| r.try_get(0))
+        .transpose()?;
+    match (current, expected) {
+        (None, _) => Err(StoreError::NotFound.into()),
+        (Some(v), Some(e)) if v != e => Err(StoreError::VersionMismatch.into()),
+        _ => Ok(()),
+    }
+}
+
+async fn create_tx<C: GenericClient>(
+    c: &C,
+    org: OrgId,
+    kind: ResourceKind,
+    new: &NewResource,
+) -> Result<StoredResource, Failure> {
+    let now = micros(new.now);
+    let stmt = c
+        .prepare_cached(
+            "INSERT INTO resources (org_id, id, kind, version, created, last_modified, name_ci, external_id, doc) \
+             VALUES ($1, $2, $3, 1, $4, $4, $5, $6, $7)",
+        )
+        .await?;
+    c.execute(
+        &stmt,
+        &[
+            &org.0,
+            &new.id.0,
+            &kind_code(kind),
+            &now,
+            &name_ci(kind, &new.doc),
+            &external_id(&new.doc),
+            &new.doc,
+        ],
+    )
+    .await?;
+    let mut members = None;
+    if kind == ResourceKind::Group {
+        add_members(c, org, new.id, &new.members).await?;
+        if !new.members.is_empty() {
+            let mut g = get_one(c, org, kind, new.id, Load { relations: true })
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            members = g.members.take();
+        }
+    }
+    Ok(StoredResource {
+        id: new.id,
+        kind,
+        doc: new.doc.clone(),
+        version: 1,
+        created: from_micros(now),
+        last_modified: from_micros(now),
+        members,
+        groups: None,
+    })
+}
+
+async fn update_tx<C: GenericClient>(
+    c: &C,
+    org: OrgId,
+    kind: ResourceKind,
+    id: ResourceId,
+    update: &Update,
+    load: Load,
+) -> Result<StoredResource, Failure> {
+    lock_version(c, org, kind, id, Some(update.expected_version), false).await?;
+    let mut changed = 0;
+    if kind == ResourceKind::Group {
+        changed += apply_member_changes(c, org, id, &update.member_changes).await?;
+    }
+    let now = micros(update.now);
+    if let Some(doc) = &update.doc {
+        let stmt = c
+            .prepare_cached(
+                "UPDATE resources SET doc = $4, name_ci = $5, external_id = $6, version = version + 1, last_modified = $7 \
+                 WHERE org_id = $1 AND id = $2 AND kind = $3",
+            )
+            .await?;
+        c.execute(
+            &stmt,
+            &[
+                &org.0,
+                &id.0,
+                &kind_code(kind),
+                doc,
+                &name_ci(kind, doc),
+                &external_id(doc),
+                &now,
+            ],
+        )
+        .await?;
+    } else if changed > 0 {
+        let stmt = c
+            .prepare_cached("UPDATE resources SET version = version + 1, last_modified = $4 WHERE org_id = $1 AND id = $2 AND kind = $3")
+            .await?;
+        c.execute(&stmt, &[&org.0, &id.0, &kind_code(kind), &now])
+            .await?;
+    }
+    Ok(get_one(c, org, kind, id, load)
+        .await?
+        .ok_or(StoreError::NotFound)?)
+}
+
+async fn delete_tx<C: GenericClient>(
+    c: &C,
+    org: OrgId,
+    kind: ResourceKind,
+    id: ResourceId,
+    expected: Option<i64>,
+) -> Result<(), Failure> {
+    lock_version(c, org, kind, id, expected, true).await?;
+    // Memberships on both sides go with the resource; groups it was in change.
+    let bump = c
+        .prepare_cached(
+            "UPDATE resources SET version = version + 1 WHERE org_id = $1 AND kind = 1 AND id IN \
+             (SELECT group_id FROM group_members WHERE org_id = $1 AND member_id = $2)",
+        )
+        .await?;
+    c.execute(&bump, &[&org.0, &id.0]).await?;
+    let unlink = c
+        .prepare_cached(
+            "DELETE FROM group_members WHERE org_id = $1 AND (member_id = $2 OR group_id = $2)",
+        )
+        .await?;
+    c.execute(&unlink, &[&org.0, &id.0]).await?;
+    let delete = c
+        .prepare_cached("DELETE FROM resources WHERE org_id = $1 AND id = $2")
+        .await?;
+    c.execute(&delete, &[&org.0, &id.0]).await?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn create_org(&self, org: &Organisation) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(
+                "INSERT INTO organisations (id, name, kind, created) VALUES ($1, $2, $3, $4)",
+            )
+            .await
+            .map_err(Failure::from)?;
+        c.execute(
+            &stmt,
+            &[
+                &org.id.0,
+                &org.name,
+                &org.kind.as_str(),
+                &micros(org.created),
+            ],
+        )
+        .await
+        .map_err(Failure::from)?;
+        Ok(())
+    }
+
+    async fn get_org(&self, id: OrgId) -> Result<Option<Organisation>, StoreError> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached("SELECT id, name, kind, created FROM organisations WHERE id = $1")
+            .await
+            .map_err(Failure::from)?;
+        let row = c.query_opt(&stmt, &[&id.0]).await.map_err(Failure::from)?;
+        Ok(row.as_ref().map(org_row).transpose()?)
+    }
+
+    async fn list_orgs(&self) -> Result<Vec<Organisation>, StoreError> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(
+                "SELECT id, name, kind, created FROM organisations ORDER BY created, id",
+            )
+            .await
+            .map_err(Failure::from)?;
+        let rows = c.query(&stmt, &[]).await.map_err(Failure::from)?;
+        Ok(rows.iter().map(org_row).collect::<Result<_, _>>()?)
+    }
+
+    async fn insert_token(&self, t: &TokenRecord) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(&format!(
+                "INSERT INTO tokens ({TOKEN_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            ))
+            .await
+            .map_err(Failure::from)?;
+        c.execute(
+            &stmt,
+            &[
+                &t.org_id.0,
+                &t.id.0,
+                &t.prefix,
+                &t.hash.as_slice(),
+                &micros(t.created),
+                &micros(t.expires),
+                &t.first_used.map(micros),
+                &t.last_used.map(micros),
+                &t.revoked.map(micros),
+            ],
+        )
+        .await
+        .map_err(Failure::from)?;
+        Ok(())
+    }
+
+    async fn find_token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<TokenRecord>, StoreError> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(&format!("SELECT {TOKEN_COLS} FROM tokens WHERE hash = $1"))
+            .await
+            .map_err(Failure::from)?;
+        let row = c
+            .query_opt(&stmt, &[&hash.as_slice()])
+            .await
+            .map_err(Failure::from)?;
+        Ok(row.as_ref().map(token_row).transpose()?)
+    }
+
+    async fn list_tokens(&self, org: OrgId) -> Result<Vec<TokenRecord>, StoreError> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(&format!(
+                "SELECT {TOKEN_COLS} FROM tokens WHERE org_id = $1 ORDER BY created, id"
+            ))
+            .await
+            .map_err(Failure::from)?;
+        let rows = c.query(&stmt, &[&org.0]).await.map_err(Failure::from)?;
+        Ok(rows.iter().map(token_row).collect::<Result<_, _>>()?)
+    }
+
+    async fn touch_token(
+        &self,
+        org: OrgId,
+        id: TokenId,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(
+                "UPDATE tokens SET first_used = COALESCE(first_used, $3), last_used = GREATEST(COALESCE(last_used, 0), $3) \
+                 WHERE org_id = $1 AND id = $2",
+            )
+            .await
+            .map_err(Failure::from)?;
+        c.execute(&stmt, &[&org.0, &id.0, &micros(at)])
+            .await
+            .map_err(Failure::from)?;
+        Ok(())
+    }
+
+    async fn create_resource(
+        &self,
+        org: OrgId,
+        kind: ResourceKind,
+        new: NewResource,
+    ) -> Result<StoredResource, StoreError> {
+        transaction!(self, tx => create_tx(&tx, org, kind, &new).await)
+    }
+
+    async fn get_resource(
+        &self,
+        org: OrgId,
+        kind: ResourceKind,
+        id: ResourceId,
+        load: Load,
+    ) -> Result<Option<StoredResource>, StoreError> {
+        let c = self.client().await?;
+        Ok(get_one(&c, org, kind, id, load).await?)
+    }
+
+    async fn update_resource(
+        &self,
+        org: OrgId,
+        kind: ResourceKind,
+        id: ResourceId,
+        update: Update,
+        load: Load,
+    ) -> Result<StoredResource, StoreError> {
+        transaction!(self, tx => update_tx(&tx, org, kind, id, &update, load).await)
+    }
+
+    async fn delete_resource(
+        &self,
+        org: OrgId,
+        kind: ResourceKind,
+        id: ResourceId,
+        expected_version: Option<i64>,
+    ) -> Result<(), StoreError> {
+        transaction!(self, tx => delete_tx(&tx, org, kind, id, expected_version).await)
+    }
+
+    async fn list_resources(
+        &self,
+        org: OrgId,
+        kind: ResourceKind,
+        query: &ListQuery,
+    ) -> Result<Page, StoreError> {
+        Ok(self.list(org, kind, query).await?)
+    }
+}

@@ -1,0 +1,48 @@
+//! Schema migrations: SQL files embedded in the binary, applied in order and recorded in
+//! `schema_migrations`, all inside one transaction that holds a transaction-level advisory
+//! lock. Several scimd instances starting at once on one database therefore queue on the lock:
+//! the first applies what is missing, the others find it recorded and apply nothing.
+
+use crate::Failure;
+use deadpool_postgres::Client;
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
+
+/// The advisory lock key that serialises migrations ("scimd" and 1), shared by every scimd
+/// version so that an old and a new binary never migrate at the same time.
+const MIGRATION_LOCK: i64 = 0x7363_696d_6400_0001;
+
+pub(crate) async fn apply(client: &mut Client) -> Result<(), Failure> {
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    // Checked first rather than `IF NOT EXISTS`, which logs a notice on every start.
+    let exists: bool = tx
+        .query_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])
+        .await?
+        .get(0);
+    if !exists {
+        tx.batch_execute("CREATE TABLE schema_migrations (version bigint PRIMARY KEY, applied timestamptz NOT NULL DEFAULT now())")
+            .await?;
+    }
+    let done: Vec<i64> = tx
+        .query("SELECT version FROM schema_migrations", &[])
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    for (version, sql) in MIGRATIONS {
+        if done.contains(version) {
+            continue;
+        }
+        tracing::info!(version, "applying PostgreSQL migration");
+        tx.batch_execute(sql).await?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version) VALUES ($1)",
+            &[version],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,93 @@
+//! # store-tests
+//!
+//! One storage conformance suite, generic over [`directory::Store`], run on every backend:
+//! `tests/sqlite.rs` and `tests/postgres.rs` each instantiate it with [`conformance!`].
+//!
+//! Every case creates its own organisation(s), so cases are independent of each other's order
+//! and can share one database. The filter cases compare a store's `list_resources` with the
+//! in-memory evaluator `scim_core::filter::matches` on random filters and resources (see
+//! [`oracle`]): the evaluator is the specification, and every store must agree with it.
+
+pub mod cases;
+pub mod oracle;
+pub mod support;
+
+/// Instantiates the suite as `#[tokio::test]` functions for one backend. `$make` is an async
+/// function (or closure returning a future) that yields a fresh `Arc<dyn Store>`; it is called
+/// once per test, inside that test's runtime.
+///
+/// The cases where the in-memory evaluator is stricter than some store has managed so far are
+/// listed separately in [`conformance_strict!`], so a backend can mark them `#[ignore]` with a
+/// reason while they are open.
+#[macro_export]
+macro_rules! conformance {
+    ($make:path) => {
+        $crate::conformance!(@cases $make;
+            orgs_round_trip,
+            tokens_round_trip_and_touch,
+            resource_create_get_update_delete,
+            document_reads_back_in_written_key_order,
+            user_name_is_unique_case_insensitively,
+            concurrent_creates_of_one_user_name_admit_exactly_one,
+            stale_or_missing_versions_are_refused,
+            members_add_remove_replace_and_remove_matching,
+            concurrent_member_adds_lose_nothing,
+            member_deleted_while_being_added_never_dangles,
+            unknown_and_cross_org_members_are_refused,
+            refused_member_change_leaves_group_unchanged,
+            user_groups_lists_direct_groups,
+            delete_removes_memberships_and_bumps_groups,
+            list_counts_and_pages_by_index_in_stable_order,
+            cursor_paging_visits_every_row_once,
+            cursor_paging_by_user_name_descending_visits_every_row_once,
+            cursor_paging_with_missing_sort_keys_ascending,
+            invalid_cursor_is_refused,
+            sort_by_multi_valued_attribute_uses_primary_value,
+            list_loads_relations_when_asked,
+            org_isolation_for_every_method,
+            filters_agree_with_evaluator_on_common_user_attributes,
+            filters_agree_with_evaluator_on_common_group_attributes,
+        );
+    };
+    (@cases $make:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let store = $make().await;
+                $crate::cases::$name(store).await;
+            }
+        )*
+    };
+}
+
+/// The cases on which a store must agree with the evaluator in every detail: `schemas`,
+/// instants finer than a microsecond, member ids in any case, `meta` presence, and rows without
+/// a sort key when paging backwards. Instantiate with `conformance_strict!(make)` or, to mark
+/// them as known gaps of a backend, `conformance_strict!(make, ignore = "reason")`.
+#[macro_export]
+macro_rules! conformance_strict {
+    ($make:path) => {
+        $crate::conformance_strict!(@each $make, [];
+            cursor_paging_with_missing_sort_keys_descending,
+            filters_agree_with_evaluator_on_every_user_attribute,
+            filters_agree_with_evaluator_on_every_group_attribute,
+        );
+    };
+    ($make:path, ignore = $why:literal) => {
+        $crate::conformance_strict!(@each $make, [#[ignore = $why]];
+            cursor_paging_with_missing_sort_keys_descending,
+            filters_agree_with_evaluator_on_every_user_attribute,
+            filters_agree_with_evaluator_on_every_group_attribute,
+        );
+    };
+    (@each $make:path, [$($attr:tt)*];) => {};
+    (@each $make:path, [$($attr:tt)*]; $name:ident, $($rest:ident,)*) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        $($attr)*
+        async fn $name() {
+            let store = $make().await;
+            $crate::cases::$name(store).await;
+        }
+        $crate::conformance_strict!(@each $make, [$($attr)*]; $($rest,)*);
+    };
+}
