@@ -361,9 +361,24 @@ impl<'a> Parser<'a> {
         let inner = self.parse_or(depth + 1, true)?;
         self.close(b']', open)?;
         if self.peek() == Some(b'.') {
-            return Err(self.error_here(
-                "a value filter in a filter cannot be followed by a sub-attribute \
-                 (only PATCH paths allow 'attr[filter].sub')",
+            // `emails[type eq "work"].value eq "x"`: not in RFC 7644's filter grammar, but
+            // Entra matches users on it (interop 2.3.4). It means the same as
+            // `emails[type eq "work" and value eq "x"]`, and is parsed as that.
+            self.pos += 1;
+            let at = self.pos;
+            let sub = self.peek_word();
+            if sub.is_empty() || sub.contains(['.', ':']) {
+                return Err(SyntaxError::new(
+                    at,
+                    "expected a sub-attribute name after '].",
+                ));
+            }
+            self.pos += sub.len();
+            self.skip_ws();
+            let cond = self.parse_attr_exp(AttrPath::simple(sub))?;
+            return Ok(Filter::ValuePath(
+                path,
+                Box::new(Filter::And(Box::new(inner), Box::new(cond))),
             ));
         }
         Ok(Filter::ValuePath(path, Box::new(inner)))
@@ -646,8 +661,10 @@ impl<'a> Target<'a> {
 
     /// RFC 7644 section 3.4.2.2: comparing a multi-valued complex attribute that has a `value`
     /// sub-attribute compares that sub-attribute (`emails co "x"` means `emails.value co "x"`).
+    /// The same holds for a single-valued one such as the enterprise `manager`, which Entra
+    /// compares with a plain id.
     fn value_sub_attribute(&self) -> Option<&'a AttributeDef> {
-        if self.sub.is_none() && self.attr.multi_valued && self.attr.ty == AttrType::Complex {
+        if self.sub.is_none() && self.attr.ty == AttrType::Complex {
             self.attr.sub("value")
         } else {
             None

@@ -374,7 +374,11 @@ impl Engine {
                 Ok(())
             }
             Value::Object(inner) => {
-                for (k, iv) in inner {
+                // Some clients serialise an extension object with its own `schemas` list.
+                for (k, iv) in inner
+                    .iter()
+                    .filter(|(k, _)| !k.eq_ignore_ascii_case("schemas"))
+                {
                     match resolve_in(self.kind, Some(urn), k).ok().flatten() {
                         Some(Name::Attr { ext, def, sub }) => {
                             let target = Target {

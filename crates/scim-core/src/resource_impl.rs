@@ -125,7 +125,11 @@ pub(crate) fn normalize(kind: ResourceKind, body: &Value) -> ScimResult<Normaliz
             Some(Name::Extension(urn)) => match v {
                 Value::Null => {}
                 Value::Object(inner) => {
-                    for (ik, iv) in inner {
+                    // Some clients serialise an extension object with its own `schemas` list.
+                    for (ik, iv) in inner
+                        .iter()
+                        .filter(|(k, _)| !k.eq_ignore_ascii_case("schemas"))
+                    {
                         match resolve_in(kind, Some(urn), ik).ok().flatten() {
                             Some(Name::Attr { ext, def, sub }) => staged.put(ext, def, sub, iv),
                             _ if is_empty(iv) => {}

@@ -292,9 +292,23 @@ impl Registry {
             .find(|s| s.id.eq_ignore_ascii_case(urn))
     }
 
+    fn core_or_common(&self, kind: ResourceKind, name: &str) -> Option<Located<'_>> {
+        self.core(kind)
+            .attribute(name)
+            .or_else(|| {
+                self.common
+                    .iter()
+                    .find(|a| a.name.eq_ignore_ascii_case(name))
+            })
+            .map(|def| Located {
+                extension: None,
+                def,
+            })
+    }
+
     /// Finds a top-level attribute of a resource kind. `urn` is the schema the name was
     /// qualified with, if any: the core URN (or none) searches the core schema and the common
-    /// attributes; an extension URN searches that extension.
+    /// attributes (no URN: then the extensions); an extension URN searches that extension.
     pub fn locate(&self, kind: ResourceKind, urn: Option<&str>, name: &str) -> Option<Located<'_>> {
         match urn {
             Some(u) if !u.eq_ignore_ascii_case(kind.core_urn()) => {
@@ -304,18 +318,17 @@ impl Registry {
                     def,
                 })
             }
-            _ => self
-                .core(kind)
-                .attribute(name)
-                .or_else(|| {
-                    self.common
-                        .iter()
-                        .find(|a| a.name.eq_ignore_ascii_case(name))
+            Some(_) => self.core_or_common(kind, name),
+            // An unqualified name that no core or common attribute has may name an extension
+            // attribute: Entra sends `manager` and `department` without their URN.
+            None => self.core_or_common(kind, name).or_else(|| {
+                self.extensions(kind).iter().find_map(|ext| {
+                    ext.attribute(name).map(|def| Located {
+                        extension: Some(ext.id),
+                        def,
+                    })
                 })
-                .map(|def| Located {
-                    extension: None,
-                    def,
-                }),
+            }),
         }
     }
 
@@ -536,7 +549,14 @@ mod tests {
             .locate(ResourceKind::User, Some(ENTERPRISE_URN), "Manager")
             .expect("manager");
         assert_eq!(m.extension, Some(ENTERPRISE_URN));
-        assert!(r.locate(ResourceKind::User, None, "manager").is_none());
+        let bare = r
+            .locate(ResourceKind::User, None, "manager")
+            .expect("bare manager");
+        assert_eq!(bare.extension, Some(ENTERPRISE_URN));
+        assert!(
+            r.locate(ResourceKind::User, Some(USER_URN), "manager")
+                .is_none()
+        );
         assert!(r.locate(ResourceKind::Group, None, "members").is_some());
         assert!(
             r.locate(ResourceKind::Group, Some(ENTERPRISE_URN), "department")

@@ -675,8 +675,8 @@ fn syntax_errors_say_where_and_why() {
             r#"invalid filter at offset 4: expected '(' after 'not', found "userName""#,
         ),
         (
-            r#"emails[type eq "work"].value eq "x""#,
-            "invalid filter at offset 22: a value filter in a filter cannot be followed by a sub-attribute",
+            r#"emails[type eq "work"].value"#,
+            "invalid filter at offset 28: expected a comparison operator or 'pr', found end of input",
         ),
         (
             r#"emails[ims[type eq "x"]]"#,
@@ -809,7 +809,7 @@ fn unknown_attributes_are_invalid_filter_naming_them() {
             USER,
             "unknown attribute",
         ),
-        ("manager pr", USER, "unknown attribute 'manager' for User"),
+        ("manager pr", GROUP, "unknown attribute 'manager' for Group"),
         (
             r#"emails[foo eq "x"]"#,
             USER,
@@ -840,10 +840,6 @@ fn invalid_comparisons_are_invalid_filter() {
             "complex attribute 'name' cannot be compared directly",
         ),
         (r#"meta eq "x""#, "complex attribute 'meta'"),
-        (
-            r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager eq "x""#,
-            "cannot be compared directly",
-        ),
         ("userName co null", "operator 'co' cannot compare with null"),
         ("userName gt null", "cannot compare with null"),
         (
@@ -1446,4 +1442,37 @@ proptest! {
         let _ = parse_patch_path(&s);
         let _ = parse_attr_path(&s);
     }
+}
+
+#[test]
+fn value_path_followed_by_sub_attribute_means_a_condition_on_the_same_element() {
+    // Entra matches users on `emails[type eq "work"].value eq ...` (interop 2.3.4).
+    let sugared = parse(r#"emails[type eq "work"].value eq "X@example.com""#, USER);
+    let plain = parse(
+        r#"emails[type eq "work" and value eq "X@example.com"]"#,
+        USER,
+    );
+    assert_eq!(sugared, plain);
+    let user = json!({"userName": "x", "emails": [
+        {"type": "home", "value": "x@example.com"},
+        {"type": "work", "value": "other@example.com"}
+    ]});
+    // Same element, not any element: the home address does not satisfy the work condition.
+    assert!(!matches(&sugared, &user, USER));
+}
+
+#[test]
+fn manager_without_urn_and_compared_directly_means_its_value() {
+    let f = parse(r#"manager eq "boss-id""#, USER);
+    assert_eq!(
+        f,
+        parse(
+            r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value eq "boss-id""#,
+            USER
+        )
+    );
+    let user = json!({"userName": "x",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"manager": {"value": "boss-id"}}});
+    assert!(matches(&f, &user, USER));
+    assert!(!matches(&parse(r#"manager eq "other""#, USER), &user, USER));
 }

@@ -85,7 +85,7 @@ async fn parallel_member_adds_to_one_group_lose_no_member() {
         });
     }
     while let Some(r) = tasks.join_next().await {
-        r.expect("task").expect(200);
+        r.expect("task").expect(204);
     }
     let all: BTreeSet<String> = users.iter().cloned().collect();
     assert_eq!(api.member_ids(&gid).await, all);
@@ -105,7 +105,7 @@ async fn parallel_member_adds_to_one_group_lose_no_member() {
         });
     }
     while let Some(r) = tasks.join_next().await {
-        r.expect("task").expect(200);
+        r.expect("task").expect(204);
     }
     assert_eq!(api.member_ids(&gid).await, BTreeSet::new());
 }
@@ -293,7 +293,7 @@ async fn member_adds_racing_user_deletes_leave_no_dangling_member() {
                         json!([{ "op": "add", "path": "members", "value": [{ "value": u }] }]),
                     );
                     let r = api.patch(&format!("/Groups/{gid}"), &body).await;
-                    if r.status != 200 {
+                    if r.status != 204 {
                         r.expect_error(400, Some("invalidValue"));
                     }
                 }

@@ -576,9 +576,10 @@ async fn replace_group(
     replace(&s, t, ResourceKind::Group, &id, &b, &q, &h, &body).await
 }
 
-/// PATCH answers 200 with the resource. For a Group asked for no projection the members are
-/// left out of that response (a group may hold 100,000 members; Entra asks servers not to
-/// return them from PATCH); `attributes=members` brings them back.
+/// PATCH (RFC 7644 section 3.5.2) answers 200 with the resource, honouring `attributes` and
+/// `excludedAttributes`. A Group PATCH asked for neither answers 204 with the new ETag: a group
+/// may hold 100,000 members, and rendering them all after adding one would make every member
+/// change cost what the group's size costs (Entra expects 204 here too; RFC 7644 allows it).
 #[allow(clippy::too_many_arguments)]
 async fn patch(
     s: &AppState,
@@ -590,11 +591,16 @@ async fn patch(
     h: &HeaderMap,
     body: &Value,
 ) -> ApiResult {
-    let mut projection = q.projection(kind)?;
-    if kind == ResourceKind::Group && q.get("attributes").is_none() {
-        projection
-            .excluded
-            .push(scim_core::path::AttrPath::simple("members"));
+    let projection = q.projection(kind)?;
+    let bare = q.get("attributes").is_none() && q.get("excludedAttributes").is_none();
+    if kind == ResourceKind::Group && bare {
+        let r = s
+            .scim
+            .patch(t.org, kind, id, body, &precondition(h), Load::default())
+            .await?;
+        return Ok(
+            Scim::status(StatusCode::NO_CONTENT, None).header(header::ETAG, &etag(r.version))
+        );
     }
     let r = s
         .scim

@@ -101,7 +101,15 @@ fn json_path(urn: Option<&str>, attr: &str, sub: Option<&str>) -> String {
 
 /// Where a multi-valued attribute's elements come from.
 enum Multi<'a> {
-    Json { path: String, def: &'a AttributeDef },
+    Json {
+        path: String,
+        def: &'a AttributeDef,
+    },
+    /// A multi-valued simple attribute (`schemas`): each element is compared itself.
+    JsonScalar {
+        path: String,
+        def: &'a AttributeDef,
+    },
     Members,
     Groups,
 }
@@ -111,6 +119,9 @@ enum Target<'a> {
     Multi(Multi<'a>, Option<&'a str>),
     /// The path names nothing comparable here: never matches.
     Nothing,
+    /// Always present but derived when rendering (`meta`, `meta.location`, `$ref`): `pr` holds;
+    /// comparisons cannot be made in SQL and never match.
+    Derived,
 }
 
 fn plain<'a>(expr: String, params: Vec<SqlValue>, def: &'a AttributeDef) -> Operand<'a> {
@@ -129,7 +140,17 @@ fn target<'a>(p: &'a AttrPath, ctx: Ctx<'a>) -> Target<'a> {
     match ctx {
         Ctx::Top(kind) => {
             let Some(loc) = reg.locate(kind, p.urn.as_deref(), &p.attr) else {
-                return Target::Nothing;
+                return match scim_core::filter::attribute_def(kind, p) {
+                    // `schemas`: known to the evaluator though in no schema.
+                    Some(def) if def.multi_valued && def.ty != AttrType::Complex => Target::Multi(
+                        Multi::JsonScalar {
+                            path: json_path(None, def.name, None),
+                            def,
+                        },
+                        None,
+                    ),
+                    _ => Target::Nothing,
+                };
             };
             let def = loc.def;
             if def.multi_valued {
@@ -147,6 +168,9 @@ fn target<'a>(p: &'a AttrPath, ctx: Ctx<'a>) -> Target<'a> {
                     },
                 };
                 return Target::Multi(multi, sub);
+            }
+            if def.name == "meta" && p.sub.is_none() {
+                return Target::Derived;
             }
             let sub_def = match p.sub.as_deref() {
                 Some(s) => match def.sub(s) {
@@ -185,7 +209,7 @@ fn target<'a>(p: &'a AttrPath, ctx: Ctx<'a>) -> Target<'a> {
                 } else {
                     "'Group'"
                 }),
-                ("meta", _) => return Target::Nothing,
+                ("meta", _) => return Target::Derived,
                 _ => plain(
                     "json_extract(r.doc, ?)".into(),
                     vec![SqlValue::Text(json_path(
@@ -220,6 +244,9 @@ fn target<'a>(p: &'a AttrPath, ctx: Ctx<'a>) -> Target<'a> {
             let Some(d) = parent.sub(&p.attr) else {
                 return Target::Nothing;
             };
+            if d.name == "$ref" {
+                return Target::Derived;
+            }
             let id_col = if member {
                 "gm.member_id"
             } else {
@@ -253,7 +280,7 @@ fn target<'a>(p: &'a AttrPath, ctx: Ctx<'a>) -> Target<'a> {
 /// Opens `EXISTS (SELECT 1 FROM <elements> WHERE `; the caller closes with `)`.
 fn open_exists(m: &Multi<'_>, sql: &mut Sql) {
     match m {
-        Multi::Json { path, .. } => {
+        Multi::Json { path, .. } | Multi::JsonScalar { path, .. } => {
             sql.push("EXISTS (SELECT 1 FROM json_each(r.doc, ");
             sql.bind(SqlValue::Text(path.clone()));
             sql.push(") e WHERE ");
@@ -265,7 +292,7 @@ fn open_exists(m: &Multi<'_>, sql: &mut Sql) {
 
 fn element_ctx<'a>(m: &Multi<'a>) -> Ctx<'a> {
     match m {
-        Multi::Json { def, .. } => Ctx::Element(def),
+        Multi::Json { def, .. } | Multi::JsonScalar { def, .. } => Ctx::Element(def),
         Multi::Members => Ctx::Member,
         Multi::Groups => Ctx::GroupOfUser,
     }
@@ -278,14 +305,15 @@ fn value_path(p: &AttrPath, inner: &Filter, ctx: Ctx<'_>, sql: &mut Sql) {
             node(inner, element_ctx(&m), sql);
             sql.push(")");
         }
-        // A value path on a single-valued complex attribute: its sub-attributes, in place.
-        Target::Single(_) | Target::Nothing => sql.push("0"),
+        // Value paths only apply to multi-valued attributes (the parser refuses the rest).
+        Target::Single(_) | Target::Nothing | Target::Derived => sql.push("0"),
     }
 }
 
 fn present(p: &AttrPath, ctx: Ctx<'_>, sql: &mut Sql) {
     match target(p, ctx) {
         Target::Nothing => sql.push("0"),
+        Target::Derived => sql.push("1"),
         Target::Single(op) => present_single(op, sql),
         Target::Multi(m, sub) => {
             open_exists(&m, sql);
@@ -293,6 +321,7 @@ fn present(p: &AttrPath, ctx: Ctx<'_>, sql: &mut Sql) {
             match (&sub_path, &m) {
                 (Some(sp), _) if p.sub.is_some() => match target(sp, element_ctx(&m)) {
                     Target::Single(op) => present_single(op, sql),
+                    Target::Derived => sql.push("1"),
                     _ => sql.push("0"),
                 },
                 _ => sql.push("1"),
@@ -336,7 +365,7 @@ fn compare(p: &AttrPath, op: CompareOp, v: &CompValue, ctx: Ctx<'_>, sql: &mut S
         return;
     }
     match target(p, ctx) {
-        Target::Nothing => sql.push(if op == CompareOp::Ne { "1" } else { "0" }),
+        Target::Nothing | Target::Derived => sql.push(if op == CompareOp::Ne { "1" } else { "0" }),
         Target::Single(operand) => {
             if op == CompareOp::Ne {
                 sql.push("(NOT ");
@@ -347,14 +376,20 @@ fn compare(p: &AttrPath, op: CompareOp, v: &CompValue, ctx: Ctx<'_>, sql: &mut S
             }
         }
         Target::Multi(m, sub) => {
-            let Some(sub) = sub else {
-                sql.push(if op == CompareOp::Ne { "1" } else { "0" });
-                return;
-            };
-            let sub_path = AttrPath::simple(sub);
-            let Target::Single(operand) = target(&sub_path, element_ctx(&m)) else {
-                sql.push(if op == CompareOp::Ne { "1" } else { "0" });
-                return;
+            let sub_path = sub.map(AttrPath::simple);
+            let operand = match (&m, &sub_path) {
+                (Multi::JsonScalar { def, .. }, _) => plain("e.value".into(), Vec::new(), def),
+                (_, Some(sub_path)) => match target(sub_path, element_ctx(&m)) {
+                    Target::Single(operand) => operand,
+                    _ => {
+                        sql.push(if op == CompareOp::Ne { "1" } else { "0" });
+                        return;
+                    }
+                },
+                (_, None) => {
+                    sql.push(if op == CompareOp::Ne { "1" } else { "0" });
+                    return;
+                }
             };
             if op == CompareOp::Ne {
                 sql.push("(NOT ");
@@ -412,12 +447,31 @@ fn scalar(operand: &Operand<'_>, op: CompareOp, v: &CompValue, sql: &mut Sql) {
         sql.push("0");
         return;
     };
+    // Timestamps are kept to the microsecond; an instant between two microseconds is never
+    // equal to one, is greater than its floor, and is less than or equal to nothing above it.
+    let op = match (operand.micros, v) {
+        (true, CompValue::Str(text)) if sub_micro(text) => match op {
+            CompareOp::Eq => {
+                sql.push("0");
+                return;
+            }
+            CompareOp::Ge => CompareOp::Gt,
+            CompareOp::Lt => CompareOp::Le,
+            other => other,
+        },
+        _ => op,
+    };
     let is_text = matches!(value, SqlValue::Text(_));
     if operand.uuid_blob {
         // Ids are compared as the text of a UUID; `eq` with a well-formed UUID uses the index.
         if let (CompareOp::Eq, SqlValue::Text(t)) = (op, &value) {
             match uuid::Uuid::parse_str(t) {
-                Ok(u) if u.hyphenated().to_string() == *t => {
+                // `id` is caseExact; a member's `value` is not.
+                Ok(u)
+                    if u.hyphenated().to_string() == *t
+                        || (!operand.def.case_exact
+                            && u.hyphenated().to_string().eq_ignore_ascii_case(t)) =>
+                {
                     sql.push("COALESCE(");
                     push_expr(operand, sql);
                     sql.push(" = ");
@@ -490,6 +544,11 @@ fn scalar(operand: &Operand<'_>, op: CompareOp, v: &CompValue, sql: &mut Sql) {
         }
     }
     sql.push(", 0)");
+}
+
+/// Whether an RFC 3339 instant has a fraction finer than a microsecond.
+fn sub_micro(text: &str) -> bool {
+    OffsetDateTime::parse(text, &Rfc3339).is_ok_and(|t| t.nanosecond() % 1000 != 0)
 }
 
 fn append(sql: &mut Sql, other: Sql) {

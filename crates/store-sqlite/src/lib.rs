@@ -383,6 +383,11 @@ fn decode_cursor(s: &str) -> Result<Cursor, StoreError> {
     serde_json::from_slice(&bytes).map_err(|_| StoreError::InvalidCursor)
 }
 
+fn append_sql(sql: &mut Sql, other: &Sql) {
+    sql.text.push_str(&other.text);
+    sql.params.extend(other.params.iter().cloned());
+}
+
 fn sql_to_json(v: &SqlValue) -> Value {
     match v {
         SqlValue::Null => Value::Null,
@@ -454,29 +459,29 @@ fn list(
         let cur = decode_cursor(c)?;
         match (key_expr, &cur.key) {
             (Some(k), key) => {
-                // Keyset over (sort key, seq); NULL keys sort first ascending, as SQLite does.
+                // Keyset over (sort key, seq). SQLite sorts NULL keys first ascending and
+                // last descending, so rows without a key come after a non-null cursor key when
+                // descending, and every non-null key comes after a null one when ascending.
                 let kv = key.as_ref().map(json_to_sql).unwrap_or(SqlValue::Null);
-                sql.text.push_str(&format!(
-                    " AND (({k} {cmp} ?) OR ({k} IS ?) AND r.seq {cmp} ?",
-                    k = k.text
-                ));
-                for _ in 0..2 {
-                    sql.params.extend(k.params.iter().cloned());
+                let null_key = matches!(kv, SqlValue::Null);
+                let mut cond = Sql::default();
+                cond.text.push_str(" AND ((");
+                append_sql(&mut cond, k);
+                cond.text.push_str(&format!(" {cmp} ?"));
+                cond.params.push(kv.clone());
+                cond.text.push_str(") OR (");
+                append_sql(&mut cond, k);
+                cond.text.push_str(&format!(" IS ? AND r.seq {cmp} ?)"));
+                cond.params.push(kv);
+                cond.params.push(SqlValue::Integer(cur.seq));
+                if null_key != desc {
+                    cond.text.push_str(" OR ");
+                    append_sql(&mut cond, k);
+                    cond.text
+                        .push_str(if desc { " IS NULL" } else { " IS NOT NULL" });
                 }
-                // Rebuild params in placeholder order: key params, kv, key params, kv, seq.
-                let added = sql.params.split_off(sql.params.len() - 2 * k.params.len());
-                let (first, second) = added.split_at(k.params.len());
-                sql.params.extend(first.iter().cloned());
-                sql.params.push(kv.clone());
-                sql.params.extend(second.iter().cloned());
-                sql.params.push(kv.clone());
-                sql.params.push(SqlValue::Integer(cur.seq));
-                if matches!(kv, SqlValue::Null) && !desc {
-                    sql.text
-                        .push_str(&format!(" OR {k} IS NOT NULL", k = k.text));
-                    sql.params.extend(k.params.iter().cloned());
-                }
-                sql.text.push(')');
+                cond.text.push(')');
+                append_sql(&mut sql, &cond);
             }
             (None, _) => {
                 sql.text.push_str(&format!(" AND r.seq {cmp} ?"));

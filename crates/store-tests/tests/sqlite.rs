@@ -11,9 +11,4 @@ async fn open() -> Arc<dyn Store> {
 }
 
 store_tests::conformance!(open);
-// Known divergences of the SQLite filter translation and keyset paging from the evaluator,
-// reported for the SQLite store's owners; run them with `--ignored`.
-store_tests::conformance_strict!(
-    open,
-    ignore = "SQLite store diverges: `schemas`, `meta pr`, `meta.location pr`, `$ref pr`, sub-microsecond instants, descending cursor over missing sort keys"
-);
+store_tests::conformance_strict!(open);
