@@ -168,7 +168,7 @@ impl ScimService {
                 ResourceKind::User => Vec::new(),
             };
             let update = Update {
-                expected_version: current.version,
+                expected_version: Some(current.version),
                 doc,
                 member_changes,
                 now: self.clock.now(),
@@ -209,7 +209,9 @@ impl ScimService {
                 return Ok(current);
             }
             let update = Update {
-                expected_version: current.version,
+                // Membership changes alone do not depend on the version read; with an If-Match
+                // the client asked for exactly that version.
+                expected_version: (outcome.changed || pre.0.is_some()).then_some(current.version),
                 doc: outcome.changed.then_some(outcome.doc),
                 member_changes: outcome.member_changes,
                 now: self.clock.now(),

@@ -91,7 +91,10 @@ pub struct NewResource {
 pub struct Update {
     /// The version the change was computed from; the store refuses with
     /// [`StoreError::VersionMismatch`] if the row moved on.
-    pub expected_version: i64,
+    /// `None` when the change does not depend on what was read (membership changes alone are
+    /// set operations that commute with any other change), so no retry is needed under
+    /// contention.
+    pub expected_version: Option<i64>,
     /// The new document, when it changed.
     pub doc: Option<Value>,
     pub member_changes: Vec<MemberChange>,

@@ -246,10 +246,6 @@ fn element_target<'a>(name: &str, ctx: Ctx<'a>) -> Option<Operand<'a>> {
                     expr: "(CASE gm.member_kind WHEN 0 THEN 'User' ELSE 'Group' END)".into(),
                     folded: false,
                 },
-                "display" => Src::Text {
-                    expr: MEMBER_DISPLAY.into(),
-                    folded: false,
-                },
                 "$ref" => Src::Opaque,
                 _ => return None,
             };
@@ -275,9 +271,6 @@ fn element_target<'a>(name: &str, ctx: Ctx<'a>) -> Option<Operand<'a>> {
     }
 }
 
-/// A member's `display`, as `load_relations` renders it.
-const MEMBER_DISPLAY: &str = "(SELECT CASE x.kind WHEN 0 THEN COALESCE(x.doc ->> 'displayName', x.doc ->> 'userName') \
-     ELSE x.doc ->> 'displayName' END FROM resources x WHERE x.org_id = gm.org_id AND x.id = gm.member_id)";
 /// A user's group's `display`.
 const GROUP_DISPLAY: &str = "(SELECT x.doc ->> 'displayName' FROM resources x WHERE x.org_id = gm.org_id AND x.id = gm.group_id)";
 

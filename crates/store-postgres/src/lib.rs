@@ -317,10 +317,8 @@ async fn load_relations<C: GenericClient>(
         ResourceKind::Group => {
             let stmt = c
                 .prepare_cached(
-                    "SELECT gm.group_id, gm.member_id, gm.member_kind, \
-                     CASE gm.member_kind WHEN 0 THEN COALESCE(x.doc ->> 'displayName', x.doc ->> 'userName') \
-                     ELSE x.doc ->> 'displayName' END \
-                     FROM group_members gm JOIN resources x ON x.org_id = gm.org_id AND x.id = gm.member_id \
+                    "SELECT gm.group_id, gm.member_id, gm.member_kind \
+                     FROM group_members gm \
                      WHERE gm.org_id = $1 AND gm.group_id = ANY($2) ORDER BY gm.group_id, gm.member_id",
                 )
                 .await?;
@@ -333,7 +331,9 @@ async fn load_relations<C: GenericClient>(
                 let view = MemberView {
                     id: ResourceId(row.try_get(1)?),
                     kind: kind_from(row.try_get(2)?),
-                    display: row.try_get(3)?,
+                    // Members carry no `display`: a client compares what it sent with
+                    // what it reads back, and it sent none.
+                    display: None,
                 };
                 if let Some(list) = position.get(&group).and_then(|&i| rs[i].members.as_mut()) {
                     list.push(view);
@@ -819,7 +819,7 @@ async fn update_tx<C: GenericClient>(
     update: &Update,
     load: Load,
 ) -> Result<StoredResource, Failure> {
-    lock_version(c, org, kind, id, Some(update.expected_version), false).await?;
+    lock_version(c, org, kind, id, update.expected_version, false).await?;
     let mut changed = 0;
     if kind == ResourceKind::Group {
         changed += apply_member_changes(c, org, id, &update.member_changes).await?;

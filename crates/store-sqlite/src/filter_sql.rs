@@ -263,10 +263,9 @@ fn target<'a>(p: &'a AttrPath, ctx: Ctx<'a>) -> Target<'a> {
                     d,
                 ),
                 "type" => plain("'direct'".into(), Vec::new(), d),
-                "display" => plain(
-                    format!(
-                        "(SELECT CASE x.kind WHEN 0 THEN COALESCE(json_extract(x.doc, '$.displayName'), json_extract(x.doc, '$.userName')) ELSE json_extract(x.doc, '$.displayName') END FROM resources x WHERE x.org_id = gm.org_id AND x.id = {id_col})"
-                    ),
+                // A user's groups show the group's name; group members show no `display`.
+                "display" if !member => plain(
+                    "(SELECT json_extract(x.doc, '$.displayName') FROM resources x WHERE x.org_id = gm.org_id AND x.id = gm.group_id)".into(),
                     Vec::new(),
                     d,
                 ),

@@ -155,29 +155,23 @@ fn load_relations(conn: &Connection, org: OrgId, r: &mut StoredResource) -> Resu
         ResourceKind::Group => {
             let mut stmt = conn
                 .prepare_cached(
-                    "SELECT gm.member_id, gm.member_kind, \
-                     CASE gm.member_kind WHEN 0 THEN COALESCE(json_extract(x.doc, '$.displayName'), json_extract(x.doc, '$.userName')) \
-                     ELSE json_extract(x.doc, '$.displayName') END \
-                     FROM group_members gm JOIN resources x ON x.org_id = gm.org_id AND x.id = gm.member_id \
-                     WHERE gm.org_id = ?1 AND gm.group_id = ?2",
+                    "SELECT member_id, member_kind FROM group_members WHERE org_id = ?1 AND group_id = ?2",
                 )
                 .map_err(internal)?;
             let rows = stmt
                 .query_map(params![org_b, id_b], |row| {
-                    Ok((
-                        row.get::<_, Vec<u8>>(0)?,
-                        row.get::<_, i64>(1)?,
-                        row.get::<_, Option<String>>(2)?,
-                    ))
+                    Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, i64>(1)?))
                 })
                 .map_err(internal)?;
             let mut members = Vec::new();
             for row in rows {
-                let (mid, mk, display) = row.map_err(internal)?;
+                let (mid, mk) = row.map_err(internal)?;
+                // Members carry no `display`: a client compares what it sent with what it
+                // reads back, and it sent none. It also keeps a large group's read to one index.
                 members.push(MemberView {
                     id: ResourceId(uuid_from(&mid)?),
                     kind: kind_from(mk),
-                    display,
+                    display: None,
                 });
             }
             r.members = Some(members);
@@ -748,7 +742,7 @@ impl Store for SqliteStore {
                     .map_err(internal)?;
                 match current {
                     None => return Err(StoreError::NotFound),
-                    Some(v) if v != update.expected_version => return Err(StoreError::VersionMismatch),
+                    Some(v) if update.expected_version.is_some_and(|e| e != v) => return Err(StoreError::VersionMismatch),
                     Some(_) => {}
                 }
                 let mut changed = 0;

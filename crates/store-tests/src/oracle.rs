@@ -580,7 +580,7 @@ pub async fn run(store: &dyn Store, kind: ResourceKind, cov: Coverage, cases: us
         let u = create(store, org, ResourceKind::User, &body, t, Vec::new()).await;
         if rng.chance(30) {
             let later = Update {
-                expected_version: 1,
+                expected_version: Some(1),
                 doc: Some(u.doc.clone()),
                 member_changes: Vec::new(),
                 now: t + Duration::seconds(rng.below(100_000) as i64),

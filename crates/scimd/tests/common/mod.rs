@@ -185,16 +185,82 @@ pub struct Server {
     pub org: Org,
     pub client: Client,
     log: Arc<Mutex<VecDeque<String>>>,
+    _db: Arc<TestDatabase>,
+}
+
+/// The database a test server runs on: a SQLite file in a temp dir (default), or, when
+/// `SCIMD_TEST_BACKEND=postgres`, a fresh PostgreSQL database on the server named by
+/// `SCIMD_TEST_POSTGRES_URL`, dropped afterwards.
+pub struct TestDatabase {
+    pub url: String,
+    postgres: Option<(String, String)>,
     _dir: TempDir,
+}
+
+impl TestDatabase {
+    pub fn new() -> Arc<TestDatabase> {
+        let dir = TempDir::new("scimd-bb");
+        if std::env::var("SCIMD_TEST_BACKEND").as_deref() == Ok("postgres") {
+            let admin = std::env::var("SCIMD_TEST_POSTGRES_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/scimd_test".into());
+            let name = format!("scimd_bb_{}", random_hex(12));
+            psql(&admin, &format!("CREATE DATABASE {name}"));
+            let (prefix, _) = admin.rsplit_once('/').expect("database URL with a path");
+            let url = format!("{prefix}/{name}");
+            return Arc::new(TestDatabase {
+                url,
+                postgres: Some((admin, name)),
+                _dir: dir,
+            });
+        }
+        let url = format!("sqlite://{}", dir.path().join("scimd.db").display());
+        Arc::new(TestDatabase {
+            url,
+            postgres: None,
+            _dir: dir,
+        })
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = &self.postgres {
+            psql(
+                admin,
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            );
+        }
+    }
+}
+
+fn psql(url: &str, sql: &str) {
+    let out = Command::new("psql")
+        .args([url, "-qtAc", sql])
+        .output()
+        .expect("run psql (PostgreSQL client)");
+    assert!(
+        out.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 impl Server {
     /// Creates an organisation and a token with the CLI, then starts `scimd serve` on port 0
     /// and waits (at most 20 s) for the line that names the port.
     pub fn start() -> Server {
-        let dir = TempDir::new("scimd-bb");
-        let database = format!("sqlite://{}", dir.path().join("scimd.db").display());
-        let org = new_org(&database, "Org A", "business");
+        let db = TestDatabase::new();
+        let org = new_org(&db.url, "Org A", "business");
+        Server::serve(db, org)
+    }
+
+    /// Another `scimd serve` process on this server's database (for several instances).
+    pub fn another_instance(&self) -> Server {
+        Server::serve(self._db.clone(), self.org.clone())
+    }
+
+    fn serve(db: Arc<TestDatabase>, org: Org) -> Server {
+        let database = db.url.clone();
         let mut child = Command::new(env!("CARGO_BIN_EXE_scimd"))
             .args(["serve", "--listen", "127.0.0.1:0", "--database", &database])
             .env_remove("SCIMD_PUBLIC_URL")
@@ -254,7 +320,7 @@ impl Server {
             org,
             client,
             log,
-            _dir: dir,
+            _db: db,
         }
     }
 
