@@ -17,9 +17,11 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// How often an update computed from a stale read is recomputed before giving up. Each retry
-/// means another writer committed in between, so this only runs out under pathological load.
-const MAX_UPDATE_ATTEMPTS: usize = 16;
+/// How often an update computed from a stale read is recomputed before giving up. Every lost
+/// round means another writer of the same resource committed, so a writer can lose at most as
+/// many rounds as there are concurrent writers of that resource; this bound is well above what
+/// identity providers send (Entra and Okta keep a few requests in flight per tenant).
+const MAX_UPDATE_ATTEMPTS: usize = 64;
 
 /// Maps a store error to the client-facing SCIM error; internal causes are logged here, once.
 pub fn store_error(e: StoreError) -> ScimError {
