@@ -79,3 +79,6 @@ pub struct Organisation {
     pub kind: OrgKind,
     pub created: time::OffsetDateTime,
 }
+
+uuid_id!(AdminId, "an administrator");
+uuid_id!(NoticeId, "a notice in the outbox");

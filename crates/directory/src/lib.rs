@@ -2,13 +2,17 @@
 //!
 //! The scimd domain: organisations, SCIM resources (accounts and groups), tokens; the services
 //! that enforce the rules; and the ports the rest of the system plugs into: the [`store::Store`]
-//! trait (implemented once per database) and the [`clock::Clock`] trait.
+//! trait (implemented once per database), the [`clock::Clock`] trait and the
+//! [`notify::Mailer`] trait. [`lifecycle`] holds the token, connection and administrator rules;
+//! [`notify`] the notices and the background jobs that send them.
 //!
 //! Guarantees: every store call is scoped to one organisation, except the token lookup that
 //! finds the organisation; services never see SQL; time only comes from the injected clock.
 
 pub mod clock;
 pub mod ids;
+pub mod lifecycle;
+pub mod notify;
 pub mod render;
 pub mod scim;
 pub mod store;

@@ -33,19 +33,30 @@ pub fn location(base_url: &str, kind: ResourceKind, id: &impl std::fmt::Display)
 
 /// Renders the full representation; projection is applied afterwards by the caller.
 pub fn render(r: &StoredResource, base_url: &str) -> Value {
+    render_doc(r, r.doc.clone(), base_url)
+}
+
+/// [`render`] for a resource that is not needed afterwards: its document is moved, not copied.
+pub fn into_rendered(mut r: StoredResource, base_url: &str) -> Value {
+    let doc = std::mem::take(&mut r.doc);
+    render_doc(&r, doc, base_url)
+}
+
+fn render_doc(r: &StoredResource, doc: Value, base_url: &str) -> Value {
     let mut out = Map::with_capacity(16);
-    let doc = r.doc.as_object();
-    if let Some(schemas) = doc.and_then(|d| d.get("schemas")) {
-        out.insert("schemas".into(), schemas.clone());
-    } else {
-        out.insert("schemas".into(), json!([r.kind.core_urn()]));
-    }
+    let mut fields = match doc {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    let schemas = match fields.get_mut("schemas") {
+        Some(s) => s.take(),
+        None => json!([r.kind.core_urn()]),
+    };
+    out.insert("schemas".into(), schemas);
     out.insert("id".into(), Value::String(r.id.to_string()));
-    if let Some(doc) = doc {
-        for (k, v) in doc {
-            if k != "schemas" {
-                out.insert(k.clone(), v.clone());
-            }
+    for (k, v) in fields {
+        if k != "schemas" {
+            out.insert(k, v);
         }
     }
     if let Some(members) = &r.members {

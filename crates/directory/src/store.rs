@@ -3,7 +3,7 @@
 //! Every method but [`Store::find_token_by_hash`] takes the organisation first and touches
 //! only that organisation's rows. Stores return domain values, never rows.
 
-use crate::ids::{OrgId, Organisation, ResourceId, TokenId};
+use crate::ids::{AdminId, NoticeId, OrgId, Organisation, ResourceId, TokenId};
 use async_trait::async_trait;
 use scim_core::filter::Filter;
 use scim_core::messages::SortOrder;
@@ -194,4 +194,230 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         kind: ResourceKind,
         query: &ListQuery,
     ) -> Result<Page, StoreError>;
+
+    // Token lifecycle, connection state, administrators, activity log and outbox (SPEC 3, 4).
+
+    /// Marks a token revoked at `at`. `Ok(false)` when the organisation has no such token or
+    /// it was already revoked. The rules (never the last live token) are the service's.
+    async fn revoke_token(
+        &self,
+        org: OrgId,
+        id: TokenId,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+    /// The organisation's connection state; `None` when it was never set (`not connected`).
+    async fn get_connection(&self, org: OrgId) -> Result<Option<Connection>, StoreError>;
+    async fn set_connection(&self, org: OrgId, conn: &Connection) -> Result<(), StoreError>;
+
+    /// Adds an administrator; [`StoreError::Conflict`]`("email")` when the organisation already
+    /// has one with that e-mail address (compared case-insensitively).
+    async fn add_admin(&self, admin: &Administrator) -> Result<(), StoreError>;
+    async fn list_admins(&self, org: OrgId) -> Result<Vec<Administrator>, StoreError>;
+
+    /// Appends activity entries, all in one transaction.
+    async fn append_activity(&self, entries: &[ActivityEntry]) -> Result<(), StoreError>;
+    /// An organisation's activity (`None`: entries no organisation could be named for, such
+    /// as unknown tokens) at or after `since`, oldest first, at most `limit`.
+    async fn list_activity(
+        &self,
+        org: Option<OrgId>,
+        since: Option<OffsetDateTime>,
+        limit: u32,
+    ) -> Result<Vec<ActivityEntry>, StoreError>;
+    /// Deletes activity older than `before`, across organisations (the operator's retention);
+    /// returns how many entries went.
+    async fn purge_activity(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
+
+    /// Puts a notice in the outbox unless one with the same `(org, key)` is there already
+    /// (`Ok(false)`): the unique key makes each notice happen once, whoever enqueues it.
+    async fn enqueue_notice(&self, notice: &Notice) -> Result<bool, StoreError>;
+    /// Claims up to `limit` unsent notices due at `now`, across organisations: each claimed
+    /// notice gets one more attempt and is hidden from other claims until `lease_until`, so
+    /// several instances never deliver one notice at the same time.
+    async fn claim_notices(
+        &self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<Notice>, StoreError>;
+    /// Records that a claimed notice was delivered.
+    async fn complete_notice(
+        &self,
+        org: OrgId,
+        id: NoticeId,
+        sent: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    /// Records a failed delivery: the notice is due again at `next_attempt`.
+    async fn retry_notice(
+        &self,
+        org: OrgId,
+        id: NoticeId,
+        next_attempt: OffsetDateTime,
+        error: &str,
+    ) -> Result<(), StoreError>;
+    /// An organisation's outbox, oldest first.
+    async fn list_notices(&self, org: OrgId) -> Result<Vec<Notice>, StoreError>;
+}
+
+/// An organisation's directory-sync connection (SPEC section 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionState {
+    /// No token was ever generated (or the state was never recorded).
+    NotConnected,
+    /// A token exists; no SCIM request has succeeded with it yet.
+    Pending,
+    /// A SCIM request succeeded with a token.
+    Active,
+    /// An administrator disconnected directory sync.
+    Disconnected,
+}
+
+impl ConnectionState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionState::NotConnected => "not connected",
+            ConnectionState::Pending => "pending",
+            ConnectionState::Active => "active",
+            ConnectionState::Disconnected => "disconnected",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "not connected" => ConnectionState::NotConnected,
+            "pending" => ConnectionState::Pending,
+            "active" => ConnectionState::Active,
+            "disconnected" => ConnectionState::Disconnected,
+            _ => return None,
+        })
+    }
+}
+
+/// The connection state and when it last changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Connection {
+    pub state: ConnectionState,
+    pub changed: OffsetDateTime,
+}
+
+/// An administrator's role (SPEC section 1). `SiteManager` exists only in schools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminRole {
+    Administrator,
+    PeopleManager,
+    SiteManager,
+}
+
+impl AdminRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdminRole::Administrator => "administrator",
+            AdminRole::PeopleManager => "people-manager",
+            AdminRole::SiteManager => "site-manager",
+        }
+    }
+}
+
+impl std::str::FromStr for AdminRole {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "administrator" => Ok(AdminRole::Administrator),
+            "people-manager" => Ok(AdminRole::PeopleManager),
+            "site-manager" => Ok(AdminRole::SiteManager),
+            other => Err(format!(
+                "unknown role '{other}' (expected administrator, people-manager or site-manager)"
+            )),
+        }
+    }
+}
+
+/// A person who administers one organisation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Administrator {
+    pub id: AdminId,
+    pub org_id: OrgId,
+    pub email: String,
+    pub role: AdminRole,
+    /// An Argon2id PHC string, for the console; `None` until a password is set.
+    pub password_hash: Option<String>,
+    pub created: OffsetDateTime,
+}
+
+/// One line of the activity log: a SCIM request or an administrative act. Never holds a
+/// secret, a password or a request body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivityEntry {
+    /// `None` when no organisation could be named (a missing or unknown token).
+    pub org_id: Option<OrgId>,
+    pub at: OffsetDateTime,
+    /// The token a SCIM request authenticated with (or tried to).
+    pub token_id: Option<TokenId>,
+    /// Who acted: `scim`, `cli`, `system`.
+    pub actor: String,
+    /// The HTTP method, or the administrative act (`token.generate`, ...).
+    pub action: String,
+    /// The request path (without its query), or what the act was about.
+    pub target: String,
+    /// The HTTP status of a SCIM request.
+    pub status: Option<u16>,
+    /// How long a SCIM request took, in microseconds.
+    pub duration_us: Option<i64>,
+    /// The resource touched (`Users/<id>`), when there is one.
+    pub resource: Option<String>,
+    /// What happened, in words: the reason a token was refused, what changed.
+    pub detail: Option<String>,
+}
+
+/// What a notice is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeKind {
+    /// A token expires within the threshold's number of days.
+    ExpiryReminder,
+    /// A token expired while it was the organisation's last live one.
+    TokenExpired,
+    /// A new token was used successfully for the first time.
+    SetupComplete,
+}
+
+impl NoticeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeKind::ExpiryReminder => "expiry-reminder",
+            NoticeKind::TokenExpired => "token-expired",
+            NoticeKind::SetupComplete => "setup-complete",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "expiry-reminder" => NoticeKind::ExpiryReminder,
+            "token-expired" => NoticeKind::TokenExpired,
+            "setup-complete" => NoticeKind::SetupComplete,
+            _ => return None,
+        })
+    }
+}
+
+/// A notice in the durable outbox, sent by e-mail to the organisation's administrators.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub id: NoticeId,
+    pub org_id: OrgId,
+    /// Unique per organisation: `kind:token:threshold`. A second notice with the same key is
+    /// never enqueued.
+    pub key: String,
+    pub kind: NoticeKind,
+    pub token_id: Option<TokenId>,
+    /// Days before expiry, for reminders.
+    pub threshold_days: Option<i32>,
+    pub subject: String,
+    pub body: String,
+    pub created: OffsetDateTime,
+    /// Delivery attempts so far (a claim counts as one).
+    pub attempts: i32,
+    /// When delivery is (next) due; while claimed, when the claim lapses.
+    pub next_attempt: OffsetDateTime,
+    pub sent: Option<OffsetDateTime>,
+    pub last_error: Option<String>,
 }

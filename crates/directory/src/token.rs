@@ -80,26 +80,37 @@ pub async fn authenticate(
     clock: &dyn Clock,
     secret: &str,
 ) -> Result<Result<TokenRecord, AuthFailure>, StoreError> {
+    Ok(check(store, clock, secret).await?.map_err(|(why, _)| why))
+}
+
+/// Like [`authenticate`], but a refused token that exists comes back with the refusal, so the
+/// refusal can be recorded in its organisation's activity log. A token never used within
+/// 4 days of its creation is expired (see [`crate::lifecycle::effective_expiry`]).
+pub async fn check(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    secret: &str,
+) -> Result<Result<TokenRecord, (AuthFailure, Option<TokenRecord>)>, StoreError> {
     if !secret.starts_with(SECRET_PREFIX)
         || secret.len() > 128
         || !secret
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     {
-        return Ok(Err(AuthFailure::Malformed));
+        return Ok(Err((AuthFailure::Malformed, None)));
     }
     let hash = hash_secret(secret);
     let Some(record) = store.find_token_by_hash(&hash).await? else {
-        return Ok(Err(AuthFailure::Unknown));
+        return Ok(Err((AuthFailure::Unknown, None)));
     };
     if !bool::from(record.hash.ct_eq(&hash)) {
-        return Ok(Err(AuthFailure::Unknown));
+        return Ok(Err((AuthFailure::Unknown, None)));
     }
     if record.revoked.is_some() {
-        return Ok(Err(AuthFailure::Revoked));
+        return Ok(Err((AuthFailure::Revoked, Some(record))));
     }
-    if clock.now() >= record.expires {
-        return Ok(Err(AuthFailure::Expired));
+    if clock.now() >= crate::lifecycle::effective_expiry(&record) {
+        return Ok(Err((AuthFailure::Expired, Some(record))));
     }
     Ok(Ok(record))
 }

@@ -5,7 +5,10 @@
 //! services to the HTTP front end. The forms in SPEC section 7 ("The scriptable CLI contract")
 //! are kept stable for scripts.
 
+mod admin_cli;
 mod check;
+mod import;
+mod mail;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -37,6 +40,12 @@ struct DbArgs {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Apply the database migrations and exit (serve applies them too, under a lock on
+    /// PostgreSQL, so instances starting together are safe).
+    Migrate {
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Serve the SCIM API.
     Serve {
         /// Address to listen on.
@@ -48,6 +57,30 @@ enum Command {
         /// from the request's Host header when unset.
         #[arg(long, env = "SCIMD_PUBLIC_URL")]
         public_url: Option<String>,
+        #[command(flatten)]
+        mail: mail::MailArgs,
+        /// Days the activity log is kept.
+        #[arg(long, env = "SCIMD_ACTIVITY_RETENTION_DAYS", default_value_t = 90)]
+        activity_retention_days: u32,
+    },
+    /// Stop directory sync for an organisation: revokes every token.
+    Disconnect(admin_cli::DisconnectArgs),
+    /// Administrators of an organisation.
+    Admin {
+        #[command(subcommand)]
+        command: admin_cli::AdminCommand,
+    },
+    /// The activity log: SCIM requests and administrative acts.
+    Activity(admin_cli::ActivityArgs),
+    /// The notification outbox.
+    Outbox {
+        #[command(subcommand)]
+        command: admin_cli::OutboxCommand,
+    },
+    /// E-mail delivery.
+    Mail {
+        #[command(subcommand)]
+        command: admin_cli::MailCommand,
     },
     /// Organisations.
     Org {
@@ -66,6 +99,30 @@ enum Command {
         /// The bearer token.
         #[arg(long)]
         token: String,
+    },
+    /// Load Users into an organisation directly (no HTTP): JSON Lines of SCIM User bodies
+    /// from FILE (`-` for stdin), or `--generate N` synthetic users. Progress on stderr.
+    Import {
+        /// The organisation id.
+        #[arg(long)]
+        org: String,
+        /// JSON Lines file of User bodies, `-` for stdin.
+        #[arg(required_unless_present = "generate", conflicts_with = "generate")]
+        file: Option<String>,
+        /// Generate N synthetic users instead of reading a file.
+        #[arg(long, value_name = "N")]
+        generate: Option<u64>,
+        /// userName prefix of generated users (`PREFIX.I@example.com`).
+        #[arg(long, default_value = "user")]
+        prefix: String,
+        /// Inserts kept in flight (the store commits them in groups).
+        #[arg(long, default_value_t = 1024)]
+        in_flight: usize,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+        #[command(flatten)]
+        db: DbArgs,
     },
 }
 
@@ -95,6 +152,10 @@ enum TokenCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// List tokens (never their secrets) and the connection state.
+    List(admin_cli::TokenListArgs),
+    /// Revoke a token (not the last live one: disconnect instead).
+    Revoke(admin_cli::TokenRevokeArgs),
 }
 
 fn parse_kind(s: &str) -> Result<OrgKind, String> {
@@ -117,6 +178,20 @@ fn open_store(url: &str) -> Result<Arc<dyn Store>> {
         return Ok(Arc::new(store));
     }
     bail!("unsupported database URL '{url}': use sqlite://PATH or postgres://USER@HOST/DB")
+}
+
+/// A database URL without its password, for messages.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
 }
 
 async fn find_org(store: &dyn Store, org: &str) -> Result<Organisation> {
@@ -167,7 +242,15 @@ async fn run(cli: Cli) -> Result<()> {
             listen,
             db,
             public_url,
-        } => serve(listen, &db.database, public_url, clock).await,
+            mail,
+            activity_retention_days,
+        } => {
+            let jobs = server::JobConfig {
+                retention: time::Duration::days(i64::from(activity_retention_days)),
+                ..server::JobConfig::default()
+            };
+            serve(listen, &db.database, public_url, clock, &mail, jobs).await
+        }
         Command::Org {
             command: OrgCommand::Create { name, kind, db },
         } => {
@@ -188,12 +271,43 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Token {
             command: TokenCommand::Generate { org, db },
         } => {
+            let secret = admin_cli::generate(&db, &org, clock).await?;
+            println!("{secret}");
+            Ok(())
+        }
+        Command::Token {
+            command: TokenCommand::List(a),
+        } => admin_cli::token_list(a, clock).await,
+        Command::Token {
+            command: TokenCommand::Revoke(a),
+        } => admin_cli::token_revoke(a, clock).await,
+        Command::Disconnect(a) => admin_cli::disconnect(a, clock).await,
+        Command::Admin { command } => admin_cli::admin(command, clock).await,
+        Command::Activity(a) => admin_cli::activity(a).await,
+        Command::Outbox { command } => admin_cli::outbox(command).await,
+        Command::Mail { command } => admin_cli::mail(command).await,
+        Command::Import {
+            org,
+            file,
+            generate,
+            prefix,
+            in_flight,
+            quiet,
+            db,
+        } => {
             let store = open_store(&db.database)?;
             let org = find_org(store.as_ref(), &org).await?;
-            let issued = directory::token::generate(org.id, clock.now())
-                .map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-            store.insert_token(&issued.record).await?;
-            println!("{}", issued.secret);
+            let source = match (generate, file) {
+                (Some(n), _) => import::Source::Generate { n, prefix },
+                (None, Some(f)) => import::Source::Lines(f),
+                (None, None) => bail!("give a JSON Lines FILE or --generate N"),
+            };
+            import::run(store, clock, org.id, source, in_flight, quiet).await?;
+            Ok(())
+        }
+        Command::Migrate { db } => {
+            open_store(&db.database)?;
+            println!("migrations applied to {}", redact_url(&db.database));
             Ok(())
         }
         Command::Check { url, token } => {
@@ -215,7 +329,11 @@ async fn serve(
     database: &str,
     public_url: Option<String>,
     clock: Arc<dyn Clock>,
+    mail: &mail::MailArgs,
+    job_config: server::JobConfig,
 ) -> Result<()> {
+    // A mail configuration that cannot work is a start-up error, before anything else.
+    let mailer = mail.mailer()?;
     let store = open_store(database)?;
     let orgs = store.list_orgs().await?;
     let first = match orgs.first() {
@@ -233,7 +351,18 @@ async fn serve(
         }
     };
     let scim = ScimService::new(store.clone(), clock.clone(), ServiceConfig::default());
-    let state = Arc::new(server::AppState::new(scim, public_url.clone()));
+    let (activity, activity_writer) = server::ActivityWriter::start(store.clone());
+    let state = Arc::new(server::AppState::new(scim, public_url.clone()).with_activity(activity));
+    if mailer.is_none() {
+        eprintln!(
+            "SMTP not configured (--smtp-url): notices stay in the outbox (scimd outbox list)"
+        );
+    }
+    let jobs = server::Jobs::start(
+        directory::notify::Notifier::new(store.clone(), clock.clone()),
+        mailer,
+        job_config,
+    );
     let app = server::router(state);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -249,6 +378,12 @@ async fn serve(
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    // Requests are done: stop the jobs after their current round, then write the activity
+    // entries still queued.
+    jobs.stop(std::time::Duration::from_secs(10)).await;
+    activity_writer
+        .finish(std::time::Duration::from_secs(10))
+        .await;
     eprintln!("scimd stopped");
     Ok(())
 }

@@ -1,6 +1,13 @@
 //! The bearer-token extractor: a valid token selects the organisation; anything else is 401
-//! with a SCIM error body that says no more than "invalid token". The reason is logged.
+//! with a SCIM error body that says no more than "invalid token". The reason goes to the
+//! activity log (of the token's organisation when the token exists) and the server's log.
+//!
+//! Cost per request: one indexed read (the token by the hash of its secret). Writes happen
+//! only on a token's first use (which turns the connection active and queues the set-up
+//! notice) and at most once a minute per token and instance for `last_used`. No cache sits in
+//! front of the read, so a revocation takes effect on the very next request.
 
+use crate::activity::{AuthNote, AuthSlot};
 use crate::response::ApiError;
 use crate::routes::AppState;
 use axum::extract::FromRequestParts;
@@ -29,30 +36,50 @@ impl FromRequestParts<Arc<AppState>> for Tenant {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        let refuse = |why: AuthFailure| {
+        let slot = parts.extensions.get::<Arc<AuthSlot>>().cloned();
+        let refuse = |why: AuthFailure, record: Option<&directory::store::TokenRecord>| {
             tracing::info!(reason = why.as_str(), path = %parts.uri.path(), "SCIM authentication refused");
+            if let Some(slot) = &slot {
+                slot.note(AuthNote {
+                    org: record.map(|r| r.org_id),
+                    token: record.map(|r| r.id),
+                    failure: Some(why),
+                });
+            }
             ApiError(ScimError::unauthorized("invalid token"))
         };
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-            return Err(refuse(AuthFailure::Missing));
+            return Err(refuse(AuthFailure::Missing, None));
         };
         let Ok(value) = value.to_str() else {
-            return Err(refuse(AuthFailure::Malformed));
+            return Err(refuse(AuthFailure::Malformed, None));
         };
         let mut it = value.trim().splitn(2, ' ');
         let (Some(scheme), Some(secret)) = (it.next(), it.next()) else {
-            return Err(refuse(AuthFailure::Malformed));
+            return Err(refuse(AuthFailure::Malformed, None));
         };
         if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(refuse(AuthFailure::Malformed));
+            return Err(refuse(AuthFailure::Malformed, None));
         }
-        let checked =
-            token::authenticate(state.store.as_ref(), state.clock.as_ref(), secret.trim())
-                .await
-                .map_err(|e| ApiError(directory::scim::store_error(e)))?;
-        let record = checked.map_err(refuse)?;
+        let checked = token::check(state.store.as_ref(), state.clock.as_ref(), secret.trim())
+            .await
+            .map_err(|e| ApiError(directory::scim::store_error(e)))?;
+        let record = checked.map_err(|(why, record)| refuse(why, record.as_ref()))?;
+        if let Some(slot) = &slot {
+            slot.note(AuthNote {
+                org: Some(record.org_id),
+                token: Some(record.id),
+                failure: None,
+            });
+        }
         let now = state.clock.now();
-        if needs_touch(state, &record, now) {
+        if record.first_used.is_none() {
+            // Once per token: the connection turns active and the set-up notice is queued. A
+            // failure here must not fail the identity provider's request; the next one retries.
+            if let Err(e) = state.lifecycle.first_use(&record).await {
+                tracing::error!(error = %e, token = %record.id, "cannot record a token's first use");
+            }
+        } else if needs_touch(state, &record, now) {
             state
                 .store
                 .touch_token(record.org_id, record.id, now)

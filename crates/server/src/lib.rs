@@ -3,10 +3,15 @@
 //! scimd's HTTP front end: one route table for the SCIM 2.0 API under `/scim/v2`, the bearer
 //! token extractor that selects the organisation, and the mapping of every error to a SCIM
 //! error body. Handlers extract input, call one service method, and map the result; no SQL,
-//! no rules, no clock here.
+//! no rules, no clock here. Beside them: the activity log writer (off the hot path) and the
+//! background jobs of `serve`.
 
+mod activity;
 mod auth;
+pub mod jobs;
 mod response;
 mod routes;
 
+pub use activity::{ActivitySink, ActivityWriter};
+pub use jobs::{JobConfig, Jobs};
 pub use routes::{AppState, router};

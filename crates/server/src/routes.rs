@@ -34,6 +34,10 @@ pub struct AppState {
     pub public_url: Option<String>,
     /// When each token's use was last written (see `auth`).
     pub touched: Mutex<HashMap<TokenId, OffsetDateTime>>,
+    /// Token lifecycle rules (first use turns the connection active).
+    pub lifecycle: directory::lifecycle::Lifecycle,
+    /// Where SCIM request activity goes; `None` records none.
+    pub activity: Option<crate::activity::ActivitySink>,
 }
 
 impl AppState {
@@ -42,11 +46,19 @@ impl AppState {
         let clock = scim.clock().clone();
         AppState {
             scim,
-            store,
-            clock,
+            store: store.clone(),
+            clock: clock.clone(),
             public_url,
             touched: Mutex::new(HashMap::new()),
+            lifecycle: directory::lifecycle::Lifecycle::new(store, clock),
+            activity: None,
         }
+    }
+
+    /// Records every SCIM request in the activity log through `sink`.
+    pub fn with_activity(mut self, sink: crate::activity::ActivitySink) -> Self {
+        self.activity = Some(sink);
+        self
     }
 }
 
@@ -160,15 +172,17 @@ fn load_for(kind: ResourceKind, projection: &Projection) -> Load {
 /// Renders one resource with its projection, ETag and (for creates) Location.
 fn resource_response(
     status: StatusCode,
-    r: &StoredResource,
+    r: StoredResource,
     base: &str,
     projection: &Projection,
 ) -> Scim {
-    let mut body = render::render(r, base);
-    projection.apply(r.kind, &mut body);
-    let mut resp = Scim::status(status, Some(body)).header(header::ETAG, &etag(r.version));
-    if status == StatusCode::CREATED {
-        resp = resp.header(header::LOCATION, &render::location(base, r.kind, &r.id));
+    let (kind, version) = (r.kind, r.version);
+    let location = (status == StatusCode::CREATED).then(|| render::location(base, kind, &r.id));
+    let mut body = render::into_rendered(r, base);
+    projection.apply(kind, &mut body);
+    let mut resp = Scim::status(status, Some(body)).header(header::ETAG, &etag(version));
+    if let Some(location) = location {
+        resp = resp.header(header::LOCATION, &location);
     }
     resp
 }
@@ -213,7 +227,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/Schemas/{id}", get(schema).fallback(method_not_allowed))
         .route("/Me", any(me))
         .route("/Me/{*rest}", any(me))
-        .method_not_allowed_fallback(method_not_allowed);
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::activity::record,
+        ));
     Router::new()
         .nest("/scim/v2", scim)
         .fallback(not_found)
@@ -307,9 +325,9 @@ async fn list(
     let page = s.scim.list(t.org, kind, &prepared.query).await?;
     let resources = page
         .resources
-        .iter()
+        .into_iter()
         .map(|r| {
-            let mut body = render::render(r, base);
+            let mut body = render::into_rendered(r, base);
             prepared.projection.apply(kind, &mut body);
             body
         })
@@ -450,12 +468,7 @@ async fn create(
         .scim
         .create(t.org, kind, body, load_for(kind, &projection))
         .await?;
-    Ok(resource_response(
-        StatusCode::CREATED,
-        &r,
-        base,
-        &projection,
-    ))
+    Ok(resource_response(StatusCode::CREATED, r, base, &projection))
 }
 
 async fn create_user(
@@ -501,7 +514,7 @@ async fn get_one(
             Scim::status(StatusCode::NOT_MODIFIED, None).header(header::ETAG, &etag(r.version))
         );
     }
-    Ok(resource_response(StatusCode::OK, &r, base, &projection))
+    Ok(resource_response(StatusCode::OK, r, base, &projection))
 }
 
 async fn get_user(
@@ -549,7 +562,7 @@ async fn replace(
             load_for(kind, &projection),
         )
         .await?;
-    Ok(resource_response(StatusCode::OK, &r, base, &projection))
+    Ok(resource_response(StatusCode::OK, r, base, &projection))
 }
 
 async fn replace_user(
@@ -613,7 +626,7 @@ async fn patch(
             load_for(kind, &projection),
         )
         .await?;
-    Ok(resource_response(StatusCode::OK, &r, base, &projection))
+    Ok(resource_response(StatusCode::OK, r, base, &projection))
 }
 
 async fn patch_user(

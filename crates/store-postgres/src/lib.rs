@@ -30,6 +30,7 @@
 //!   or a TLS-terminating proxy.
 
 mod filter_sql;
+mod lifecycle;
 mod migrations;
 
 use async_trait::async_trait;
@@ -1052,5 +1053,96 @@ impl Store for PgStore {
         query: &ListQuery,
     ) -> Result<Page, StoreError> {
         Ok(self.list(org, kind, query).await?)
+    }
+
+    async fn revoke_token(
+        &self,
+        org: OrgId,
+        id: TokenId,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        Ok(self.lc_revoke_token(org, id, at).await?)
+    }
+
+    async fn get_connection(
+        &self,
+        org: OrgId,
+    ) -> Result<Option<directory::store::Connection>, StoreError> {
+        Ok(self.lc_get_connection(org).await?)
+    }
+
+    async fn set_connection(
+        &self,
+        org: OrgId,
+        conn: &directory::store::Connection,
+    ) -> Result<(), StoreError> {
+        Ok(self.lc_set_connection(org, conn).await?)
+    }
+
+    async fn add_admin(&self, admin: &directory::store::Administrator) -> Result<(), StoreError> {
+        Ok(self.lc_add_admin(admin).await?)
+    }
+
+    async fn list_admins(
+        &self,
+        org: OrgId,
+    ) -> Result<Vec<directory::store::Administrator>, StoreError> {
+        Ok(self.lc_list_admins(org).await?)
+    }
+
+    async fn append_activity(
+        &self,
+        entries: &[directory::store::ActivityEntry],
+    ) -> Result<(), StoreError> {
+        Ok(self.lc_append_activity(entries).await?)
+    }
+
+    async fn list_activity(
+        &self,
+        org: Option<OrgId>,
+        since: Option<OffsetDateTime>,
+        limit: u32,
+    ) -> Result<Vec<directory::store::ActivityEntry>, StoreError> {
+        Ok(self.lc_list_activity(org, since, limit).await?)
+    }
+
+    async fn purge_activity(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        Ok(self.lc_purge_activity(before).await?)
+    }
+
+    async fn enqueue_notice(&self, notice: &directory::store::Notice) -> Result<bool, StoreError> {
+        Ok(self.lc_enqueue_notice(notice).await?)
+    }
+
+    async fn claim_notices(
+        &self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<directory::store::Notice>, StoreError> {
+        Ok(self.lc_claim_notices(now, lease_until, limit).await?)
+    }
+
+    async fn complete_notice(
+        &self,
+        org: OrgId,
+        id: directory::ids::NoticeId,
+        sent: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        Ok(self.lc_complete_notice(org, id, sent).await?)
+    }
+
+    async fn retry_notice(
+        &self,
+        org: OrgId,
+        id: directory::ids::NoticeId,
+        next_attempt: OffsetDateTime,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        Ok(self.lc_retry_notice(org, id, next_attempt, error).await?)
+    }
+
+    async fn list_notices(&self, org: OrgId) -> Result<Vec<directory::store::Notice>, StoreError> {
+        Ok(self.lc_list_notices(org).await?)
     }
 }

@@ -6,7 +6,10 @@
 use crate::Failure;
 use deadpool_postgres::Client;
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_init.sql")),
+    (2, include_str!("../migrations/0002_lifecycle.sql")),
+];
 
 /// The advisory lock key that serialises migrations ("scimd" and 1), shared by every scimd
 /// version so that an old and a new binary never migrate at the same time.

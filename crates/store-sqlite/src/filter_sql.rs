@@ -471,11 +471,16 @@ fn scalar(operand: &Operand<'_>, op: CompareOp, v: &CompValue, sql: &mut Sql) {
                         || (!operand.def.case_exact
                             && u.hyphenated().to_string().eq_ignore_ascii_case(t)) =>
                 {
-                    sql.push("COALESCE(");
+                    // The bare comparison first, for the index (see INDEXED_COLUMNS).
+                    sql.push("(");
                     push_expr(operand, sql);
                     sql.push(" = ");
                     sql.bind(SqlValue::Blob(u.as_bytes().to_vec()));
-                    sql.push(", 0)");
+                    sql.push(" AND COALESCE(");
+                    push_expr(operand, sql);
+                    sql.push(" = ");
+                    sql.bind(SqlValue::Blob(u.as_bytes().to_vec()));
+                    sql.push(", 0))");
                 }
                 _ => sql.push("0"),
             }
@@ -495,6 +500,17 @@ fn scalar(operand: &Operand<'_>, op: CompareOp, v: &CompValue, sql: &mut Sql) {
         push_expr(operand, &mut lhs);
     }
     let empty = matches!(&value, SqlValue::Text(t) if t.is_empty());
+    // An index cannot see through the COALESCE below: `eq` on an indexed column also gets the
+    // bare comparison in front. It holds whenever the full condition does and is NULL only
+    // when the column is (where the condition is 0), so the result is unchanged.
+    let indexed = op == CompareOp::Eq && is_text && INDEXED_COLUMNS.contains(&lhs.text.as_str());
+    if indexed {
+        sql.push("(");
+        sql.push(&lhs.text);
+        sql.push(" = ");
+        sql.bind(value.clone());
+        sql.push(" AND ");
+    }
     sql.push("COALESCE(");
     match op {
         CompareOp::Co | CompareOp::Sw | CompareOp::Ew if !is_text => {
@@ -543,7 +559,13 @@ fn scalar(operand: &Operand<'_>, op: CompareOp, v: &CompValue, sql: &mut Sql) {
         }
     }
     sql.push(", 0)");
+    if indexed {
+        sql.push(")");
+    }
 }
+
+/// Columns with an index usable for `eq` (the unique name, `externalId`).
+const INDEXED_COLUMNS: &[&str] = &["r.name_ci", "r.external_id"];
 
 /// Whether an RFC 3339 instant has a fraction finer than a microsecond.
 fn sub_micro(text: &str) -> bool {

@@ -10,6 +10,7 @@
 
 mod filter_sql;
 mod functions;
+mod lifecycle;
 mod migrations;
 mod runtime;
 
@@ -405,6 +406,26 @@ fn json_to_sql(v: &Value) -> SqlValue {
     }
 }
 
+/// Whether a list query is a few index lookups (`eq` on `id`, the unique name or
+/// `externalId`: the provisioning clients' existence check), cheap enough to run on the calling
+/// thread. A group's members (possibly 100,000) are not.
+fn is_point_query(kind: ResourceKind, q: &ListQuery) -> bool {
+    use scim_core::filter::{CompValue, CompareOp, Filter};
+    let Some(Filter::Compare(p, CompareOp::Eq, CompValue::Str(_))) = &q.filter else {
+        return false;
+    };
+    let name = match kind {
+        ResourceKind::User => "userName",
+        ResourceKind::Group => "displayName",
+    };
+    p.urn.is_none()
+        && p.sub.is_none()
+        && ["id", name, "externalId"]
+            .iter()
+            .any(|a| p.attr.eq_ignore_ascii_case(a))
+        && !(kind == ResourceKind::Group && q.load.relations)
+}
+
 fn list(
     conn: &Connection,
     org: OrgId,
@@ -412,10 +433,13 @@ fn list(
     q: &ListQuery,
 ) -> Result<Page, StoreError> {
     let mut base = Sql::default();
-    base.text
-        .push_str("FROM resources r WHERE r.org_id = ? AND r.kind = ?");
+    // The kind is written into the SQL, not bound: the name indexes are partial (`WHERE kind
+    // = 0` / `= 1`) and SQLite uses a partial index only when the query states its condition.
+    base.text.push_str(&format!(
+        "FROM resources r WHERE r.org_id = ? AND r.kind = {}",
+        kind_code(kind)
+    ));
     base.params.push(SqlValue::Blob(org.0.as_bytes().to_vec()));
-    base.params.push(SqlValue::Integer(kind_code(kind)));
     if let Some(f) = &q.filter {
         base.text.push_str(" AND ");
         filter_sql::translate(f, kind, &mut base);
@@ -616,17 +640,14 @@ impl Store for SqliteStore {
     }
 
     async fn find_token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<TokenRecord>, StoreError> {
-        let hash = *hash;
-        self.rt
-            .read(move |c| {
-                c.prepare_cached(&format!("SELECT {TOKEN_COLS} FROM tokens WHERE hash = ?1"))
-                    .map_err(internal)?
-                    .query_row(params![hash.as_slice()], token_row)
-                    .optional()
-                    .map_err(internal)?
-                    .transpose()
-            })
-            .await
+        self.rt.read_now(|c| {
+            c.prepare_cached(&format!("SELECT {TOKEN_COLS} FROM tokens WHERE hash = ?1"))
+                .map_err(internal)?
+                .query_row(params![hash.as_slice()], token_row)
+                .optional()
+                .map_err(internal)?
+                .transpose()
+        })
     }
 
     async fn list_tokens(&self, org: OrgId) -> Result<Vec<TokenRecord>, StoreError> {
@@ -719,7 +740,7 @@ impl Store for SqliteStore {
         id: ResourceId,
         load: Load,
     ) -> Result<Option<StoredResource>, StoreError> {
-        self.rt.read(move |c| get_one(c, org, kind, id, load)).await
+        self.rt.read_now(|c| get_one(c, org, kind, id, load))
     }
 
     async fn update_resource(
@@ -821,8 +842,102 @@ impl Store for SqliteStore {
         kind: ResourceKind,
         query: &ListQuery,
     ) -> Result<Page, StoreError> {
+        if is_point_query(kind, query) {
+            return self.rt.read_now(|c| list(c, org, kind, query));
+        }
         let q = query.clone();
         self.rt.read(move |c| list(c, org, kind, &q)).await
+    }
+
+    async fn revoke_token(
+        &self,
+        org: OrgId,
+        id: TokenId,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        lifecycle::revoke_token(&self.rt, org, id, at).await
+    }
+
+    async fn get_connection(
+        &self,
+        org: OrgId,
+    ) -> Result<Option<directory::store::Connection>, StoreError> {
+        lifecycle::get_connection(&self.rt, org).await
+    }
+
+    async fn set_connection(
+        &self,
+        org: OrgId,
+        conn: &directory::store::Connection,
+    ) -> Result<(), StoreError> {
+        lifecycle::set_connection(&self.rt, org, *conn).await
+    }
+
+    async fn add_admin(&self, admin: &directory::store::Administrator) -> Result<(), StoreError> {
+        lifecycle::add_admin(&self.rt, admin.clone()).await
+    }
+
+    async fn list_admins(
+        &self,
+        org: OrgId,
+    ) -> Result<Vec<directory::store::Administrator>, StoreError> {
+        lifecycle::list_admins(&self.rt, org).await
+    }
+
+    async fn append_activity(
+        &self,
+        entries: &[directory::store::ActivityEntry],
+    ) -> Result<(), StoreError> {
+        lifecycle::append_activity(&self.rt, entries.to_vec()).await
+    }
+
+    async fn list_activity(
+        &self,
+        org: Option<OrgId>,
+        since: Option<OffsetDateTime>,
+        limit: u32,
+    ) -> Result<Vec<directory::store::ActivityEntry>, StoreError> {
+        lifecycle::list_activity(&self.rt, org, since, limit).await
+    }
+
+    async fn purge_activity(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        lifecycle::purge_activity(&self.rt, before).await
+    }
+
+    async fn enqueue_notice(&self, notice: &directory::store::Notice) -> Result<bool, StoreError> {
+        lifecycle::enqueue_notice(&self.rt, notice.clone()).await
+    }
+
+    async fn claim_notices(
+        &self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<directory::store::Notice>, StoreError> {
+        lifecycle::claim_notices(&self.rt, now, lease_until, limit).await
+    }
+
+    async fn complete_notice(
+        &self,
+        org: OrgId,
+        id: directory::ids::NoticeId,
+        sent: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        lifecycle::complete_notice(&self.rt, org, id, sent).await
+    }
+
+    async fn retry_notice(
+        &self,
+        org: OrgId,
+        id: directory::ids::NoticeId,
+        next_attempt: OffsetDateTime,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        lifecycle::retry_notice(&self.rt, org, id, next_attempt, error.to_owned()).await
+    }
+
+    async fn list_notices(&self, org: OrgId) -> Result<Vec<directory::store::Notice>, StoreError> {
+        lifecycle::list_notices(&self.rt, org).await
     }
 }
 

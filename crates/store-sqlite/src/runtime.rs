@@ -101,6 +101,25 @@ impl Runtime {
             .map_err(|_| StoreError::Internal("write was not committed".into()))?
     }
 
+    /// Runs a point read (one indexed lookup) on the calling thread: it takes microseconds,
+    /// less than handing it to a blocking thread and back costs. Longer reads use [`Self::read`].
+    pub(crate) fn read_now<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let conn = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => open(&self.path, true).map_err(internal)?,
+        };
+        let result = f(&conn);
+        self.readers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(conn);
+        result
+    }
+
     /// Runs `f` on a reader connection off the async threads.
     pub(crate) async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where

@@ -1227,3 +1227,5 @@ pub async fn filters_agree_with_evaluator_on_every_user_attribute(store: Arc<dyn
 pub async fn filters_agree_with_evaluator_on_every_group_attribute(store: Arc<dyn Store>) {
     oracle::run(&*store, GROUP, Coverage::Every, 200).await;
 }
+
+pub use crate::lifecycle_cases::*;

@@ -9,6 +9,7 @@
 //! [`oracle`]): the evaluator is the specification, and every store must agree with it.
 
 pub mod cases;
+pub mod lifecycle_cases;
 pub mod oracle;
 pub mod support;
 
@@ -47,6 +48,12 @@ macro_rules! conformance {
             org_isolation_for_every_method,
             filters_agree_with_evaluator_on_common_user_attributes,
             filters_agree_with_evaluator_on_common_group_attributes,
+            token_revoke_marks_once_and_only_in_its_org,
+            connection_state_round_trips_per_org,
+            admins_are_unique_by_email_case_insensitively_per_org,
+            activity_appends_lists_since_and_purges,
+            notices_are_enqueued_once_per_key,
+            notice_claims_are_exclusive_leased_and_final_once_sent,
         );
     };
     (@cases $make:path; $($name:ident),* $(,)?) => {

@@ -70,7 +70,7 @@ async fn instances_starting_together_migrate_once() {
         .await
         .expect("query")
         .get(0);
-    assert_eq!(applied, 1);
+    assert_eq!(applied, 2);
     drop(client);
     let _ = handle.await;
     admin

@@ -254,15 +254,29 @@ impl Server {
         Server::serve(db, org)
     }
 
+    /// [`Server::start`] with more `scimd serve` arguments (`--smtp-url`, ...).
+    pub fn start_with(extra: &[&str]) -> Server {
+        let db = TestDatabase::new();
+        let org = new_org(&db.url, "Org A", "business");
+        Server::serve_with(db, org, extra)
+    }
+
     /// Another `scimd serve` process on this server's database (for several instances).
     pub fn another_instance(&self) -> Server {
         Server::serve(self._db.clone(), self.org.clone())
     }
 
     fn serve(db: Arc<TestDatabase>, org: Org) -> Server {
+        Server::serve_with(db, org, &[])
+    }
+
+    fn serve_with(db: Arc<TestDatabase>, org: Org, extra: &[&str]) -> Server {
         let database = db.url.clone();
         let mut child = Command::new(env!("CARGO_BIN_EXE_scimd"))
             .args(["serve", "--listen", "127.0.0.1:0", "--database", &database])
+            .args(extra)
+            .env_remove("SCIMD_SMTP_URL")
+            .env_remove("SCIMD_MAIL_FROM")
             .env_remove("SCIMD_PUBLIC_URL")
             .env_remove("SCIMD_DATABASE_URL")
             .env_remove("SCIMD_LISTEN")

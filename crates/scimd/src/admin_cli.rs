@@ -1,0 +1,388 @@
+//! The administrative commands: tokens, disconnect, administrators, activity, outbox, mail.
+//! Each one calls the domain services (`directory::lifecycle`, `directory::notify`), which
+//! hold the rules and record the act in the activity log.
+
+use crate::{DbArgs, find_org, open_store};
+use anyhow::{Context, Result, bail};
+use directory::lifecycle::Lifecycle;
+use directory::notify::Mail;
+use directory::store::{AdminRole, Notice};
+use directory::{Clock, OrgId, TokenId};
+use serde_json::json;
+use std::path::PathBuf;
+use std::sync::Arc;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// Who the activity log names for acts done through the command line.
+const ACTOR: &str = "cli";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TokenListArgs {
+    #[arg(long)]
+    pub org: String,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TokenRevokeArgs {
+    #[arg(long)]
+    pub org: String,
+    /// The token's id (from `scimd token list`).
+    pub token: String,
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DisconnectArgs {
+    #[arg(long)]
+    pub org: String,
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum AdminCommand {
+    /// Add an administrator.
+    Add {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "administrator", value_parser = parse_role)]
+        role: AdminRole,
+        /// A file whose first line is the console password (kept as an Argon2id hash).
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// List administrators.
+    List {
+        #[arg(long)]
+        org: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ActivityArgs {
+    /// The organisation id, or `unattributed` for refusals no organisation could be named for
+    /// (missing or unknown tokens).
+    #[arg(long)]
+    pub org: String,
+    /// Only entries at or after this instant (RFC 3339, e.g. 2026-01-31T00:00:00Z).
+    #[arg(long)]
+    pub since: Option<String>,
+    #[arg(long, default_value_t = 1000)]
+    pub limit: u32,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum OutboxCommand {
+    /// List notices (all organisations unless --org).
+    List {
+        #[arg(long)]
+        org: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum MailCommand {
+    /// Send a test message through the configured SMTP relay.
+    Test {
+        #[arg(long)]
+        to: String,
+        #[command(flatten)]
+        mail: crate::mail::MailArgs,
+    },
+}
+
+fn parse_role(s: &str) -> Result<AdminRole, String> {
+    s.parse()
+}
+
+fn ts(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
+}
+
+fn opt_ts(t: Option<OffsetDateTime>) -> String {
+    t.map(ts).unwrap_or_else(|| "never".to_owned())
+}
+
+pub async fn generate(db: &DbArgs, org: &str, clock: Arc<dyn Clock>) -> Result<String> {
+    let store = open_store(&db.database)?;
+    let org = find_org(store.as_ref(), org).await?;
+    let issued = Lifecycle::new(store, clock)
+        .generate_token(&org, ACTOR)
+        .await?;
+    Ok(issued.secret)
+}
+
+pub async fn token_list(a: TokenListArgs, clock: Arc<dyn Clock>) -> Result<()> {
+    let store = open_store(&a.db.database)?;
+    let org = find_org(store.as_ref(), &a.org).await?;
+    let lc = Lifecycle::new(store, clock);
+    let conn = lc.connection(org.id).await?;
+    let tokens = lc.list_tokens(org.id).await?;
+    match a.format {
+        Format::Json => {
+            let list: Vec<_> = tokens
+                .iter()
+                .map(|t| {
+                    json!({
+                        "id": t.record.id.to_string(),
+                        "prefix": t.record.prefix,
+                        "state": t.state.as_str(),
+                        "created": ts(t.record.created),
+                        "expires": ts(t.expires),
+                        "firstUsed": t.record.first_used.map(ts),
+                        "lastUsed": t.record.last_used.map(ts),
+                        "revoked": t.record.revoked.map(ts),
+                    })
+                })
+                .collect();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json!({
+                    "organisation": org.id.to_string(),
+                    "connection": conn.state.as_str(),
+                    "tokens": list,
+                }))?
+            );
+        }
+        Format::Text => {
+            println!("connection: {}", conn.state.as_str());
+            println!("ID\tPREFIX\tSTATE\tEXPIRES\tLAST USED");
+            for t in &tokens {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    t.record.id,
+                    t.record.prefix,
+                    t.state.as_str(),
+                    ts(t.expires),
+                    opt_ts(t.record.last_used)
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn token_revoke(a: TokenRevokeArgs, clock: Arc<dyn Clock>) -> Result<()> {
+    let store = open_store(&a.db.database)?;
+    let org = find_org(store.as_ref(), &a.org).await?;
+    let id: TokenId = a
+        .token
+        .parse()
+        .with_context(|| format!("'{}' is not a token id (see scimd token list)", a.token))?;
+    Lifecycle::new(store, clock)
+        .revoke_token(org.id, id, ACTOR)
+        .await?;
+    eprintln!("token {id} revoked");
+    Ok(())
+}
+
+pub async fn disconnect(a: DisconnectArgs, clock: Arc<dyn Clock>) -> Result<()> {
+    let store = open_store(&a.db.database)?;
+    let org = find_org(store.as_ref(), &a.org).await?;
+    let n = Lifecycle::new(store, clock)
+        .disconnect(org.id, ACTOR)
+        .await?;
+    eprintln!("{} disconnected; {n} token(s) revoked", org.name);
+    Ok(())
+}
+
+pub async fn admin(cmd: AdminCommand, clock: Arc<dyn Clock>) -> Result<()> {
+    match cmd {
+        AdminCommand::Add {
+            org,
+            email,
+            role,
+            password_file,
+            db,
+        } => {
+            let password = match password_file {
+                Some(p) => {
+                    let text = std::fs::read_to_string(&p)
+                        .with_context(|| format!("reading {}", p.display()))?;
+                    let line = text.lines().next().unwrap_or("").to_owned();
+                    if line.is_empty() {
+                        bail!("{} holds no password", p.display());
+                    }
+                    Some(line)
+                }
+                None => None,
+            };
+            let store = open_store(&db.database)?;
+            let org = find_org(store.as_ref(), &org).await?;
+            let admin = Lifecycle::new(store, clock)
+                .add_admin(&org, &email, role, password.as_deref(), ACTOR)
+                .await?;
+            println!("{}", admin.id);
+            Ok(())
+        }
+        AdminCommand::List { org, db } => {
+            let store = open_store(&db.database)?;
+            let org = find_org(store.as_ref(), &org).await?;
+            for a in store.list_admins(org.id).await? {
+                println!("{}\t{}\t{}", a.id, a.role.as_str(), a.email);
+            }
+            Ok(())
+        }
+    }
+}
+
+pub async fn activity(a: ActivityArgs) -> Result<()> {
+    let store = open_store(&a.db.database)?;
+    let org: Option<OrgId> = if a.org == "unattributed" {
+        None
+    } else {
+        Some(find_org(store.as_ref(), &a.org).await?.id)
+    };
+    let since = a
+        .since
+        .as_deref()
+        .map(|s| {
+            OffsetDateTime::parse(s, &Rfc3339)
+                .with_context(|| format!("--since '{s}' is not an RFC 3339 instant"))
+        })
+        .transpose()?;
+    let entries = store.list_activity(org, since, a.limit).await?;
+    for e in entries {
+        match a.format {
+            Format::Json => println!(
+                "{}",
+                json!({
+                    "at": ts(e.at),
+                    "token": e.token_id.map(|t| t.to_string()),
+                    "actor": e.actor,
+                    "action": e.action,
+                    "target": e.target,
+                    "status": e.status,
+                    "durationUs": e.duration_us,
+                    "resource": e.resource,
+                    "detail": e.detail,
+                })
+            ),
+            Format::Text => {
+                let mut line = format!("{}\t{}\t{}\t{}", ts(e.at), e.actor, e.action, e.target);
+                if let Some(s) = e.status {
+                    line.push_str(&format!("\t{s}"));
+                }
+                if let Some(d) = e.duration_us {
+                    line.push_str(&format!("\t{:.1}ms", d as f64 / 1000.0));
+                }
+                if let Some(t) = e.token_id {
+                    line.push_str(&format!("\ttoken={t}"));
+                }
+                if let Some(r) = &e.resource {
+                    line.push_str(&format!("\t{r}"));
+                }
+                if let Some(d) = &e.detail {
+                    line.push_str(&format!("\t{d}"));
+                }
+                println!("{line}");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn notice_state(n: &Notice) -> &'static str {
+    if n.sent.is_some() {
+        "sent"
+    } else if n.attempts == 0 {
+        "queued"
+    } else {
+        "retrying"
+    }
+}
+
+pub async fn outbox(cmd: OutboxCommand) -> Result<()> {
+    let OutboxCommand::List { org, format, db } = cmd;
+    let store = open_store(&db.database)?;
+    let orgs = match org {
+        Some(o) => vec![find_org(store.as_ref(), &o).await?],
+        None => store.list_orgs().await?,
+    };
+    let mut all = Vec::new();
+    for o in &orgs {
+        all.extend(store.list_notices(o.id).await?);
+    }
+    match format {
+        Format::Json => {
+            let list: Vec<_> = all
+                .iter()
+                .map(|n| {
+                    json!({
+                        "id": n.id.to_string(),
+                        "organisation": n.org_id.to_string(),
+                        "key": n.key,
+                        "kind": n.kind.as_str(),
+                        "state": notice_state(n),
+                        "subject": n.subject,
+                        "attempts": n.attempts,
+                        "created": ts(n.created),
+                        "nextAttempt": ts(n.next_attempt),
+                        "sent": n.sent.map(ts),
+                        "lastError": n.last_error,
+                    })
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&list)?);
+        }
+        Format::Text => {
+            println!("ORGANISATION\tKIND\tSTATE\tATTEMPTS\tCREATED\tSUBJECT\tLAST ERROR");
+            for n in &all {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    n.org_id,
+                    n.kind.as_str(),
+                    notice_state(n),
+                    n.attempts,
+                    ts(n.created),
+                    n.subject,
+                    n.last_error.as_deref().unwrap_or("")
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn mail(cmd: MailCommand) -> Result<()> {
+    let MailCommand::Test { to, mail } = cmd;
+    let Some(mailer) = mail.mailer()? else {
+        bail!("no SMTP relay configured: give --smtp-url or set SCIMD_SMTP_URL");
+    };
+    mailer
+        .send(&Mail {
+            to: vec![to.clone()],
+            subject: "scimd test message".to_owned(),
+            body: "This is a test message from scimd: e-mail notifications work.\n".to_owned(),
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    eprintln!("test message sent to {to}");
+    Ok(())
+}

@@ -1,0 +1,442 @@
+//! Tokens, the connection, the activity log and e-mail notifications, driven against the real
+//! binary with a real SMTP server (an in-process `mailin-embedded` sink on loopback).
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// One message the sink accepted: its recipients and its raw text.
+#[derive(Debug, Clone)]
+struct Received {
+    to: Vec<String>,
+    data: String,
+}
+
+#[derive(Clone)]
+struct Sink {
+    to: Vec<String>,
+    data: Vec<u8>,
+    inbox: Arc<Mutex<Vec<Received>>>,
+}
+
+impl mailin_embedded::Handler for Sink {
+    fn data_start(
+        &mut self,
+        _domain: &str,
+        _from: &str,
+        _is8bit: bool,
+        to: &[String],
+    ) -> mailin_embedded::Response {
+        self.to = to.to_vec();
+        self.data.clear();
+        mailin_embedded::response::OK
+    }
+
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.data.extend_from_slice(buf);
+        Ok(())
+    }
+
+    fn data_end(&mut self) -> mailin_embedded::Response {
+        self.inbox
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Received {
+                to: std::mem::take(&mut self.to),
+                data: String::from_utf8_lossy(&std::mem::take(&mut self.data)).into_owned(),
+            });
+        mailin_embedded::response::OK
+    }
+}
+
+/// An SMTP server on a free loopback port, running for the rest of the test process.
+struct SmtpSink {
+    url: String,
+    inbox: Arc<Mutex<Vec<Received>>>,
+}
+
+impl SmtpSink {
+    fn start() -> SmtpSink {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the SMTP sink");
+        let port = listener.local_addr().expect("address").port();
+        let inbox = Arc::new(Mutex::new(Vec::new()));
+        let mut server = mailin_embedded::Server::new(Sink {
+            to: Vec::new(),
+            data: Vec::new(),
+            inbox: inbox.clone(),
+        });
+        server.with_name("sink.test").with_tcp_listener(listener);
+        std::thread::spawn(move || {
+            let _ = server.serve();
+        });
+        SmtpSink {
+            url: format!("smtp://127.0.0.1:{port}"),
+            inbox,
+        }
+    }
+
+    /// Waits (at most 20 s) for a message whose text contains `needle`.
+    fn wait_for(&self, needle: &str) -> Received {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(m) = self
+                .inbox
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .find(|m| m.data.contains(needle))
+            {
+                return m.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no message containing {needle:?} arrived"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.inbox.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+/// A loopback port with nothing listening on it.
+fn closed_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("address").port()
+}
+
+fn json_out(args: &[&str]) -> Value {
+    serde_json::from_str(&cli(args)).expect("JSON output")
+}
+
+/// Polls `f` (at most 20 s) until it returns `Some`.
+fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_use_of_a_token_sends_set_up_complete_naming_the_organisation() {
+    let sink = SmtpSink::start();
+    let server = Server::start_with(&["--smtp-url", &sink.url, "--mail-from", "scimd@example.com"]);
+    let db = server.database.clone();
+    cli(&[
+        "admin",
+        "add",
+        "--org",
+        &server.org.id,
+        "--email",
+        "ann@example.com",
+        "--database",
+        &db,
+    ]);
+    cli(&[
+        "admin",
+        "add",
+        "--org",
+        &server.org.id,
+        "--email",
+        "pat@example.com",
+        "--role",
+        "people-manager",
+        "--database",
+        &db,
+    ]);
+    let before = json_out(&[
+        "token",
+        "list",
+        "--org",
+        &server.org.id,
+        "--format",
+        "json",
+        "--database",
+        &db,
+    ]);
+    assert_eq!(before["connection"], "pending");
+    assert_eq!(before["tokens"][0]["state"], "pending");
+
+    // The identity provider's "Test Connection".
+    server
+        .api()
+        .get(&format!("/Users?{}", filter_eq("userName", &guid())))
+        .await
+        .expect_list();
+
+    let mail = sink.wait_for("Directory sync set-up complete");
+    assert!(mail.data.contains("Org A"), "{}", mail.data);
+    assert_eq!(mail.to, vec!["ann@example.com".to_owned()]);
+    let after = json_out(&[
+        "token",
+        "list",
+        "--org",
+        &server.org.id,
+        "--format",
+        "json",
+        "--database",
+        &db,
+    ]);
+    assert_eq!(after["connection"], "active");
+    assert_eq!(after["tokens"][0]["state"], "active");
+    assert!(after["tokens"][0]["lastUsed"].is_string());
+    // The token list never shows a secret.
+    assert!(!after.to_string().contains(&server.org.token));
+
+    // More requests send nothing more.
+    server.api().get("/Users").await.expect_list();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(sink.count(), 1);
+    let outbox = json_out(&["outbox", "list", "--format", "json", "--database", &db]);
+    assert_eq!(outbox.as_array().map(Vec::len), Some(1));
+    assert_eq!(outbox[0]["state"], "sent");
+
+    // Every SCIM request is in the activity log, with its token and status.
+    let activity = cli(&["activity", "--org", &server.org.id, "--database", &db]);
+    assert!(activity.contains("admin.add"), "{activity}");
+    assert!(activity.contains("token.generate"), "{activity}");
+    let gets = activity
+        .lines()
+        .filter(|l| l.contains("\tGET\t/scim/v2/Users\t200"))
+        .count();
+    assert_eq!(gets, 2, "{activity}");
+    assert!(!activity.contains(&server.org.token));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_smtp_server_that_is_down_loses_no_notice() {
+    let url = format!("smtp://127.0.0.1:{}", closed_port());
+    let server = Server::start_with(&["--smtp-url", &url]);
+    let db = server.database.clone();
+    cli(&[
+        "admin",
+        "add",
+        "--org",
+        &server.org.id,
+        "--email",
+        "ann@example.com",
+        "--database",
+        &db,
+    ]);
+    server.api().get("/Users").await.expect_list();
+    let notice = eventually("a failed delivery attempt", || {
+        let outbox = json_out(&["outbox", "list", "--format", "json", "--database", &db]);
+        let n = outbox.as_array()?.first()?.clone();
+        (n["attempts"].as_i64()? >= 1 && n["lastError"].is_string()).then_some(n)
+    });
+    assert_eq!(notice["kind"], "setup-complete");
+    assert_eq!(notice["state"], "retrying");
+    assert!(notice["sent"].is_null());
+}
+
+#[test]
+fn a_malformed_smtp_url_is_a_clear_start_up_error() {
+    let dir = TempDir::new("scimd-mail");
+    let database = format!("sqlite://{}", dir.path().join("scimd.db").display());
+    for bad in [
+        "smtp//mail.example.com",
+        "http://mail.example.com:25",
+        "smtp://",
+    ] {
+        let (ok, _, stderr) = cli_status(&[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            &database,
+            "--smtp-url",
+            bad,
+        ]);
+        assert!(!ok, "scimd serve started with --smtp-url {bad}");
+        assert!(stderr.contains("invalid SMTP URL"), "{bad}: {stderr}");
+    }
+}
+
+#[test]
+fn mail_test_sends_a_message() {
+    let sink = SmtpSink::start();
+    cli(&[
+        "mail",
+        "test",
+        "--to",
+        "ops@example.com",
+        "--smtp-url",
+        &sink.url,
+    ]);
+    let m = sink.wait_for("scimd test message");
+    assert_eq!(m.to, vec!["ops@example.com".to_owned()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_commands_enforce_the_rules_and_disconnect_stops_sync() {
+    let server = Server::start();
+    let db = server.database.clone();
+    let org = server.org.id.clone();
+    // A replacement while the first token still works.
+    let second = cli(&["token", "generate", "--org", &org, "--database", &db]);
+    assert!(second.starts_with("scimd_") && !second.contains(char::is_whitespace));
+    server.api().get("/Users").await.expect_list();
+    server
+        .api_with_token(&second)
+        .get("/Users")
+        .await
+        .expect_list();
+    let (ok, stdout, stderr) = cli_status(&["token", "generate", "--org", &org, "--database", &db]);
+    assert!(!ok && stdout.is_empty(), "a third live token was issued");
+    assert!(stderr.contains("revoke one"), "{stderr}");
+
+    let list = json_out(&[
+        "token",
+        "list",
+        "--org",
+        &org,
+        "--format",
+        "json",
+        "--database",
+        &db,
+    ]);
+    let ids: Vec<String> = list["tokens"]
+        .as_array()
+        .expect("tokens")
+        .iter()
+        .map(|t| t["id"].as_str().expect("id").to_owned())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    cli(&["token", "revoke", "--org", &org, &ids[0], "--database", &db]);
+    // Revocation takes effect on the next request.
+    server.api().get("/Users").await.expect_error(401, None);
+    let (ok, _, stderr) =
+        cli_status(&["token", "revoke", "--org", &org, &ids[1], "--database", &db]);
+    assert!(!ok, "the last live token was revoked");
+    assert!(stderr.contains("disconnect"), "{stderr}");
+
+    cli(&["disconnect", "--org", &org, "--database", &db]);
+    let r = server.api_with_token(&second).get("/Users").await;
+    let body = r.expect_error(401, None);
+    assert_eq!(body["detail"], "invalid token");
+    let list = json_out(&[
+        "token",
+        "list",
+        "--org",
+        &org,
+        "--format",
+        "json",
+        "--database",
+        &db,
+    ]);
+    assert_eq!(list["connection"], "disconnected");
+    assert!(
+        list["tokens"]
+            .as_array()
+            .expect("tokens")
+            .iter()
+            .all(|t| t["state"] == "revoked")
+    );
+    let text = cli(&["token", "list", "--org", &org, "--database", &db]);
+    assert!(text.starts_with("connection: disconnected"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_tokens_are_logged_with_the_reason_and_clients_learn_nothing() {
+    let server = Server::start();
+    let db = server.database.clone();
+    let unknown = format!("scimd_{}", random_hex(43));
+    let r = server.api_with_token(&unknown).get("/Users").await;
+    assert_eq!(r.expect_error(401, None)["detail"], "invalid token");
+    let second = cli(&[
+        "token",
+        "generate",
+        "--org",
+        &server.org.id,
+        "--database",
+        &db,
+    ]);
+    let list = json_out(&[
+        "token",
+        "list",
+        "--org",
+        &server.org.id,
+        "--format",
+        "json",
+        "--database",
+        &db,
+    ]);
+    let first_id = list["tokens"][0]["id"].as_str().expect("id").to_owned();
+    cli(&[
+        "token",
+        "revoke",
+        "--org",
+        &server.org.id,
+        &first_id,
+        "--database",
+        &db,
+    ]);
+    let r = server.api().get("/Users").await;
+    assert_eq!(r.expect_error(401, None)["detail"], "invalid token");
+    server
+        .api_with_token(&second)
+        .get("/Users")
+        .await
+        .expect_list();
+
+    let activity = eventually("the refusal in the activity log", || {
+        let a = cli(&["activity", "--org", &server.org.id, "--database", &db]);
+        a.contains("refused: revoked token").then_some(a)
+    });
+    assert!(
+        activity.contains(&format!("token={first_id}")),
+        "{activity}"
+    );
+    let unattributed = eventually("the unknown token in the activity log", || {
+        let a = cli(&["activity", "--org", "unattributed", "--database", &db]);
+        a.contains("refused: unknown token").then_some(a)
+    });
+    assert!(!unattributed.contains(&unknown));
+    // --since filters by time.
+    let later = cli(&[
+        "activity",
+        "--org",
+        &server.org.id,
+        "--since",
+        "2999-01-01T00:00:00Z",
+        "--database",
+        &db,
+    ]);
+    assert!(later.is_empty(), "{later}");
+
+    // A write names the resource it touched and what happened, never the body.
+    let created = server
+        .api_with_token(&second)
+        .post(
+            "/Users",
+            &serde_json::json!({
+                "schemas": [USER_URN],
+                "userName": "kim@example.com",
+                "password": "Hunter2-secret"
+            }),
+        )
+        .await;
+    created.expect(201);
+    let id = created.id();
+    let activity = eventually("the create in the activity log", || {
+        let a = cli(&["activity", "--org", &server.org.id, "--database", &db]);
+        a.contains(&format!("Users/{id}")).then_some(a)
+    });
+    let line = activity
+        .lines()
+        .find(|l| l.contains(&format!("Users/{id}")))
+        .expect("line");
+    assert!(line.contains("\tPOST\t/scim/v2/Users\t201\t"), "{line}");
+    assert!(line.ends_with("\tcreated"), "{line}");
+    assert!(!activity.contains("Hunter2-secret"));
+}

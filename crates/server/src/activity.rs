@@ -1,0 +1,205 @@
+//! The activity log of SCIM requests, kept off the hot path: the request only puts an entry in
+//! a bounded in-memory channel; one background task drains it in batches, one store
+//! transaction per batch.
+//!
+//! The price, on purpose: a crash (`kill -9`, power loss) can lose the entries of roughly the
+//! last second (those still in the channel or in the batch being written). SCIM data itself is
+//! never at risk: a resource write is acknowledged only after its own commit. When the channel
+//! is full (the database cannot keep up), entries are dropped and counted rather than slowing
+//! identity providers down.
+
+use crate::routes::AppState;
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::Response;
+use directory::store::{ActivityEntry, Store};
+use directory::token::AuthFailure;
+use directory::{OrgId, TokenId};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+/// Entries the channel holds before new ones are dropped.
+const CAPACITY: usize = 16_384;
+/// Most entries written by one transaction.
+const BATCH: usize = 1_024;
+
+/// What authentication found, for the activity entry of the request.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AuthNote {
+    pub org: Option<OrgId>,
+    pub token: Option<TokenId>,
+    pub failure: Option<AuthFailure>,
+}
+
+/// Filled by the bearer extractor, read by [`record`] once the response is ready.
+#[derive(Debug, Default)]
+pub(crate) struct AuthSlot(OnceLock<AuthNote>);
+
+impl AuthSlot {
+    pub(crate) fn note(&self, note: AuthNote) {
+        let _ = self.0.set(note);
+    }
+}
+
+/// The sending side: cheap to clone, never blocks.
+#[derive(Debug, Clone)]
+pub struct ActivitySink {
+    tx: mpsc::Sender<ActivityEntry>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl ActivitySink {
+    /// Queues an entry; drops it (and counts) when the channel is full.
+    pub fn record(&self, entry: ActivityEntry) {
+        if self.tx.try_send(entry).is_err() {
+            let n = self.dropped.fetch_add(1, Ordering::Relaxed);
+            if n.is_power_of_two() {
+                tracing::warn!(
+                    dropped = n + 1,
+                    "activity log cannot keep up; entries dropped"
+                );
+            }
+        }
+    }
+}
+
+/// The draining task; [`ActivityWriter::finish`] flushes what is queued and stops it.
+#[derive(Debug)]
+pub struct ActivityWriter {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl ActivityWriter {
+    /// Starts the writer for `store`.
+    pub fn start(store: Arc<dyn Store>) -> (ActivitySink, ActivityWriter) {
+        let (tx, rx) = mpsc::channel(CAPACITY);
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(drain(store, rx, stopped));
+        (
+            ActivitySink {
+                tx,
+                dropped: Arc::new(AtomicU64::new(0)),
+            },
+            ActivityWriter { stop, task },
+        )
+    }
+
+    /// Writes what is still queued, then stops (at most `within`).
+    pub async fn finish(self, within: Duration) {
+        let _ = self.stop.send(true);
+        if tokio::time::timeout(within, self.task).await.is_err() {
+            tracing::warn!("activity writer did not finish in time; last entries lost");
+        }
+    }
+}
+
+async fn write(store: &dyn Store, batch: &mut Vec<ActivityEntry>) {
+    if batch.is_empty() {
+        return;
+    }
+    if let Err(e) = store.append_activity(batch).await {
+        tracing::error!(error = %e, entries = batch.len(), "cannot write activity entries");
+    }
+    batch.clear();
+}
+
+async fn drain(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::Receiver<ActivityEntry>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut batch = Vec::with_capacity(BATCH);
+    loop {
+        tokio::select! {
+            n = rx.recv_many(&mut batch, BATCH) => {
+                if n == 0 {
+                    break;
+                }
+                write(store.as_ref(), &mut batch).await;
+            }
+            _ = stopped.changed() => {
+                rx.close();
+                while rx.recv_many(&mut batch, BATCH).await > 0 {
+                    write(store.as_ref(), &mut batch).await;
+                }
+                break;
+            }
+        }
+    }
+}
+
+/// The resource a request touched: `Users/<id>` from the path, or from `Location` on create.
+fn resource(path: &str, response: &Response) -> Option<String> {
+    let from_path = |p: &str| {
+        let rest = p.split("/scim/v2/").nth(1)?;
+        let mut it = rest.split('/');
+        let kind = it.next()?;
+        let id = it.next()?;
+        (matches!(kind, "Users" | "Groups") && !id.is_empty() && !id.starts_with('.'))
+            .then(|| format!("{kind}/{id}"))
+    };
+    from_path(path).or_else(|| {
+        response
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .and_then(from_path)
+    })
+}
+
+/// What a successful write did to the resource, in one word (the body is never logged: it can
+/// hold passwords).
+fn change(method: &axum::http::Method, status: u16) -> Option<String> {
+    use axum::http::Method;
+    let word = match (method, status) {
+        (&Method::POST, 201) => "created",
+        (&Method::PUT, 200) => "replaced",
+        (&Method::PATCH, 200 | 204) => "modified",
+        (&Method::DELETE, 204) => "deleted",
+        _ => return None,
+    };
+    Some(word.to_owned())
+}
+
+/// Middleware around the SCIM routes: one activity entry per request (method, path without
+/// its query, status, duration, token, resource), and the reason when the token was refused.
+pub(crate) async fn record(
+    State(state): State<Arc<AppState>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let Some(sink) = state.activity.clone() else {
+        return next.run(req).await;
+    };
+    let at = state.clock.now();
+    let started = Instant::now();
+    let slot = Arc::new(AuthSlot::default());
+    req.extensions_mut().insert(slot.clone());
+    let method = req.method().as_str().to_owned();
+    let method_for_detail = req.method().clone();
+    // Inside the nested SCIM router the path has lost its prefix; the log shows it whole.
+    let path = format!("/scim/v2{}", req.uri().path());
+    let response = next.run(req).await;
+    let note = slot.0.get().copied();
+    sink.record(ActivityEntry {
+        org_id: note.and_then(|n| n.org),
+        at,
+        token_id: note.and_then(|n| n.token),
+        actor: "scim".to_owned(),
+        action: method,
+        resource: resource(&path, &response),
+        target: path,
+        status: Some(response.status().as_u16()),
+        duration_us: Some(i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX)),
+        detail: match note.and_then(|n| n.failure) {
+            Some(f) => Some(format!("refused: {}", f.as_str())),
+            None => change(&method_for_detail, response.status().as_u16()),
+        },
+    });
+    response
+}

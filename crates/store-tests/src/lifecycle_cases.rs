@@ -1,0 +1,325 @@
+//! Conformance cases for the token lifecycle, connection state, administrators, activity log
+//! and outbox methods of [`directory::Store`].
+
+use crate::support::*;
+use directory::ids::{AdminId, NoticeId};
+use directory::store::{
+    ActivityEntry, AdminRole, Administrator, Connection, ConnectionState, Notice, NoticeKind,
+    TokenRecord,
+};
+use directory::{OrgId, Store, StoreError, TokenId};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use time::Duration;
+
+fn token(org: OrgId) -> TokenRecord {
+    let mut hash = [7u8; 32];
+    hash[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    TokenRecord {
+        id: TokenId::new(),
+        org_id: org,
+        prefix: "scimd_abcdef".into(),
+        hash,
+        created: now(),
+        expires: now() + Duration::days(365),
+        first_used: None,
+        last_used: None,
+        revoked: None,
+    }
+}
+
+fn admin(org: OrgId, email: &str, role: AdminRole) -> Administrator {
+    Administrator {
+        id: AdminId::new(),
+        org_id: org,
+        email: email.to_owned(),
+        role,
+        password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
+        created: now(),
+    }
+}
+
+fn entry(org: Option<OrgId>, at: time::OffsetDateTime, action: &str) -> ActivityEntry {
+    ActivityEntry {
+        org_id: org,
+        at,
+        token_id: Some(TokenId::new()),
+        actor: "scim".into(),
+        action: action.into(),
+        target: "/scim/v2/Users".into(),
+        status: Some(201),
+        duration_us: Some(1234),
+        resource: Some("Users/abc".into()),
+        detail: None,
+    }
+}
+
+fn notice(org: OrgId, key: &str, due: time::OffsetDateTime) -> Notice {
+    Notice {
+        id: NoticeId::new(),
+        org_id: org,
+        key: key.to_owned(),
+        kind: NoticeKind::ExpiryReminder,
+        token_id: Some(TokenId::new()),
+        threshold_days: Some(30),
+        subject: "subject".into(),
+        body: "body".into(),
+        created: now(),
+        attempts: 0,
+        next_attempt: due,
+        sent: None,
+        last_error: None,
+    }
+}
+
+pub async fn token_revoke_marks_once_and_only_in_its_org(store: Arc<dyn Store>) {
+    let org = new_org(&*store).await;
+    let other = new_org(&*store).await;
+    let t = token(org.id);
+    store.insert_token(&t).await.expect("insert");
+    let at = now();
+    assert!(
+        !store
+            .revoke_token(other.id, t.id, at)
+            .await
+            .expect("revoke")
+    );
+    assert!(store.revoke_token(org.id, t.id, at).await.expect("revoke"));
+    assert!(
+        !store
+            .revoke_token(org.id, t.id, at + Duration::hours(1))
+            .await
+            .expect("revoke again")
+    );
+    assert!(
+        !store
+            .revoke_token(org.id, TokenId::new(), at)
+            .await
+            .expect("unknown")
+    );
+    let found = store
+        .find_token_by_hash(&t.hash)
+        .await
+        .expect("find")
+        .expect("token");
+    assert_eq!(found.revoked, Some(at));
+}
+
+pub async fn connection_state_round_trips_per_org(store: Arc<dyn Store>) {
+    let org = new_org(&*store).await;
+    let other = new_org(&*store).await;
+    assert_eq!(store.get_connection(org.id).await.expect("get"), None);
+    for state in [
+        ConnectionState::Pending,
+        ConnectionState::Active,
+        ConnectionState::Disconnected,
+        ConnectionState::NotConnected,
+    ] {
+        let c = Connection {
+            state,
+            changed: now(),
+        };
+        store.set_connection(org.id, &c).await.expect("set");
+        assert_eq!(store.get_connection(org.id).await.expect("get"), Some(c));
+    }
+    assert_eq!(store.get_connection(other.id).await.expect("get"), None);
+}
+
+pub async fn admins_are_unique_by_email_case_insensitively_per_org(store: Arc<dyn Store>) {
+    let org = new_org(&*store).await;
+    let other = new_org(&*store).await;
+    let a = admin(org.id, "Ann@Example.com", AdminRole::Administrator);
+    let b = admin(org.id, "bob@example.com", AdminRole::PeopleManager);
+    store.add_admin(&a).await.expect("add");
+    store.add_admin(&b).await.expect("add");
+    let dup = admin(org.id, "ann@example.COM", AdminRole::Administrator);
+    assert!(matches!(
+        store.add_admin(&dup).await,
+        Err(StoreError::Conflict("email"))
+    ));
+    // The same person may administer another organisation.
+    store
+        .add_admin(&admin(
+            other.id,
+            "ann@example.com",
+            AdminRole::Administrator,
+        ))
+        .await
+        .expect("other org");
+    let listed = store.list_admins(org.id).await.expect("list");
+    assert_eq!(listed.len(), 2);
+    assert!(listed.contains(&a) && listed.contains(&b));
+    assert_eq!(store.list_admins(other.id).await.expect("list").len(), 1);
+}
+
+pub async fn activity_appends_lists_since_and_purges(store: Arc<dyn Store>) {
+    let org = new_org(&*store).await;
+    let other = new_org(&*store).await;
+    let t0 = now() - Duration::days(100);
+    let old = entry(Some(org.id), t0, "GET");
+    let mid = entry(Some(org.id), t0 + Duration::days(50), "POST");
+    let mut new = entry(Some(org.id), t0 + Duration::days(99), "DELETE");
+    new.token_id = None;
+    new.status = None;
+    new.duration_us = None;
+    new.resource = None;
+    new.detail = Some("refused: revoked token".into());
+    let elsewhere = entry(Some(other.id), t0 + Duration::days(60), "PATCH");
+    store
+        .append_activity(&[new.clone(), old.clone(), mid.clone(), elsewhere.clone()])
+        .await
+        .expect("append");
+    store.append_activity(&[]).await.expect("empty batch");
+    assert_eq!(
+        store
+            .list_activity(Some(org.id), None, 100)
+            .await
+            .expect("list"),
+        vec![old.clone(), mid.clone(), new.clone()]
+    );
+    assert_eq!(
+        store
+            .list_activity(Some(org.id), Some(mid.at), 100)
+            .await
+            .expect("since"),
+        vec![mid.clone(), new.clone()]
+    );
+    assert_eq!(
+        store
+            .list_activity(Some(org.id), None, 1)
+            .await
+            .expect("limit"),
+        vec![old.clone()]
+    );
+    // Entries no organisation could be named for are kept apart.
+    let unattributed = entry(None, now(), "GET");
+    store
+        .append_activity(std::slice::from_ref(&unattributed))
+        .await
+        .expect("append");
+    let listed = store
+        .list_activity(None, Some(unattributed.at), 10_000)
+        .await
+        .expect("list");
+    assert!(listed.contains(&unattributed));
+    assert!(listed.iter().all(|e| e.org_id.is_none()));
+
+    let purged = store
+        .purge_activity(t0 + Duration::days(10))
+        .await
+        .expect("purge");
+    assert!(purged >= 1);
+    assert_eq!(
+        store
+            .list_activity(Some(org.id), None, 100)
+            .await
+            .expect("list"),
+        vec![mid, new]
+    );
+    assert_eq!(
+        store
+            .list_activity(Some(other.id), None, 100)
+            .await
+            .expect("list"),
+        vec![elsewhere]
+    );
+}
+
+pub async fn notices_are_enqueued_once_per_key(store: Arc<dyn Store>) {
+    let org = new_org(&*store).await;
+    let other = new_org(&*store).await;
+    let n = notice(org.id, "expiry-reminder:t:30", now());
+    assert!(store.enqueue_notice(&n).await.expect("enqueue"));
+    let again = notice(org.id, "expiry-reminder:t:30", now());
+    assert!(!store.enqueue_notice(&again).await.expect("enqueue again"));
+    // Keys are per organisation.
+    assert!(
+        store
+            .enqueue_notice(&notice(other.id, "expiry-reminder:t:30", now()))
+            .await
+            .expect("other org")
+    );
+    assert_eq!(store.list_notices(org.id).await.expect("list"), vec![n]);
+}
+
+pub async fn notice_claims_are_exclusive_leased_and_final_once_sent(store: Arc<dyn Store>) {
+    let org = new_org(&*store).await;
+    let t = now() - Duration::minutes(1);
+    let mut mine = Vec::new();
+    for i in 0..6 {
+        let n = notice(org.id, &format!("k{i}"), t);
+        store.enqueue_notice(&n).await.expect("enqueue");
+        mine.push(n.id);
+    }
+    let lease = now() + Duration::minutes(5);
+    // Several claimers at once (instances): each notice goes to exactly one of them.
+    let mut claims = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let store = store.clone();
+        claims.spawn(async move { store.claim_notices(now(), lease, 10_000).await });
+    }
+    let mut seen: BTreeMap<NoticeId, usize> = BTreeMap::new();
+    while let Some(r) = claims.join_next().await {
+        for n in r.expect("task").expect("claim") {
+            if n.org_id == org.id {
+                assert_eq!(n.attempts, 1);
+                assert_eq!(n.next_attempt, lease);
+                *seen.entry(n.id).or_default() += 1;
+            }
+        }
+    }
+    assert_eq!(seen.len(), mine.len(), "every due notice claimed");
+    assert!(seen.values().all(|c| *c == 1), "claimed twice: {seen:?}");
+    // Leased: not claimable again until the lease lapses.
+    let again = store
+        .claim_notices(now(), lease, 10_000)
+        .await
+        .expect("claim");
+    assert!(again.iter().all(|n| n.org_id != org.id));
+
+    let after = lease + Duration::seconds(1);
+    let sent_at = now();
+    store
+        .complete_notice(org.id, mine[0], sent_at)
+        .await
+        .expect("complete");
+    store
+        .retry_notice(
+            org.id,
+            mine[1],
+            after + Duration::hours(1),
+            "connection refused",
+        )
+        .await
+        .expect("retry");
+    let reclaimed: Vec<Notice> = store
+        .claim_notices(after, after + Duration::minutes(5), 10_000)
+        .await
+        .expect("claim")
+        .into_iter()
+        .filter(|n| n.org_id == org.id)
+        .collect();
+    assert_eq!(reclaimed.len(), mine.len() - 2);
+    assert!(reclaimed.iter().all(|n| n.attempts == 2));
+    assert!(reclaimed.iter().all(|n| n.id != mine[0] && n.id != mine[1]));
+
+    let listed = store.list_notices(org.id).await.expect("list");
+    let first = listed.iter().find(|n| n.id == mine[0]).expect("sent one");
+    assert_eq!(first.sent, Some(sent_at));
+    let second = listed
+        .iter()
+        .find(|n| n.id == mine[1])
+        .expect("retried one");
+    assert_eq!(second.last_error.as_deref(), Some("connection refused"));
+    assert_eq!(second.next_attempt, after + Duration::hours(1));
+    assert_eq!(second.sent, None);
+    // A sent notice is never retried.
+    store
+        .retry_notice(org.id, mine[0], after, "late failure")
+        .await
+        .expect("retry");
+    let listed = store.list_notices(org.id).await.expect("list");
+    let first = listed.iter().find(|n| n.id == mine[0]).expect("sent one");
+    assert_eq!(first.sent, Some(sent_at));
+    assert_eq!(first.last_error, None);
+}
