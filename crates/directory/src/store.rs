@@ -257,6 +257,21 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<(), StoreError>;
     /// An organisation's outbox, oldest first.
     async fn list_notices(&self, org: OrgId) -> Result<Vec<Notice>, StoreError>;
+
+    /// Inserts a resource exactly as given (id, version, timestamps, document), without its
+    /// relations: moving a deployment to another database (`scimd copy`).
+    async fn import_resource(
+        &self,
+        org: OrgId,
+        resource: &StoredResource,
+    ) -> Result<(), StoreError>;
+    /// Inserts a group's membership rows as given, without touching the group's version.
+    async fn import_members(
+        &self,
+        org: OrgId,
+        group: ResourceId,
+        members: &[MemberView],
+    ) -> Result<(), StoreError>;
 }
 
 /// An organisation's directory-sync connection (SPEC section 3).

@@ -7,6 +7,7 @@
 
 mod admin_cli;
 mod check;
+mod copy;
 mod import;
 mod mail;
 
@@ -40,6 +41,16 @@ struct DbArgs {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Copy a whole deployment to another, empty database (e.g. SQLite to PostgreSQL), keeping
+    /// every id, version and timestamp, then verify the copy. Stop `serve` on the source first.
+    Copy {
+        /// The source database URL.
+        #[arg(long)]
+        from: String,
+        /// The target database URL (must hold no organisation).
+        #[arg(long)]
+        to: String,
+    },
     /// Apply the database migrations and exit (serve applies them too, under a lock on
     /// PostgreSQL, so instances starting together are safe).
     Migrate {
@@ -304,6 +315,10 @@ async fn run(cli: Cli) -> Result<()> {
             };
             import::run(store, clock, org.id, source, in_flight, quiet).await?;
             Ok(())
+        }
+        Command::Copy { from, to } => {
+            let (source, target) = (open_store(&from)?, open_store(&to)?);
+            copy::run(source.as_ref(), target.as_ref()).await
         }
         Command::Migrate { db } => {
             open_store(&db.database)?;

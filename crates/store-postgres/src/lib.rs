@@ -1145,4 +1145,51 @@ impl Store for PgStore {
     async fn list_notices(&self, org: OrgId) -> Result<Vec<directory::store::Notice>, StoreError> {
         Ok(self.lc_list_notices(org).await?)
     }
+
+    async fn import_resource(&self, org: OrgId, r: &StoredResource) -> Result<(), StoreError> {
+        transaction!(self, tx => {
+            let stmt = tx
+                .prepare_cached(
+                    "INSERT INTO resources (org_id, id, kind, version, created, last_modified, name_ci, external_id, doc) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .await?;
+            tx.execute(
+                &stmt,
+                &[
+                    &org.0,
+                    &r.id.0,
+                    &kind_code(r.kind),
+                    &r.version,
+                    &micros(r.created),
+                    &micros(r.last_modified),
+                    &name_ci(r.kind, &r.doc),
+                    &external_id(&r.doc),
+                    &r.doc,
+                ],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    async fn import_members(
+        &self,
+        org: OrgId,
+        group: ResourceId,
+        members: &[MemberView],
+    ) -> Result<(), StoreError> {
+        transaction!(self, tx => {
+            let stmt = tx
+                .prepare_cached(
+                    "INSERT INTO group_members (org_id, group_id, member_id, member_kind) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .await?;
+            for m in members {
+                tx.execute(&stmt, &[&org.0, &group.0, &m.id.0, &kind_code(m.kind)]).await?;
+            }
+            Ok(())
+        })
+    }
 }

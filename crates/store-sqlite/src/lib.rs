@@ -939,6 +939,62 @@ impl Store for SqliteStore {
     async fn list_notices(&self, org: OrgId) -> Result<Vec<directory::store::Notice>, StoreError> {
         lifecycle::list_notices(&self.rt, org).await
     }
+
+    async fn import_resource(&self, org: OrgId, r: &StoredResource) -> Result<(), StoreError> {
+        let r = r.clone();
+        self.rt
+            .write(move |c| {
+                let doc_text = serde_json::to_string(&r.doc).map_err(internal)?;
+                c.prepare_cached(
+                    "INSERT INTO resources (org_id, id, kind, version, created, last_modified, name_ci, external_id, doc) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )
+                .map_err(internal)?
+                .execute(params![
+                    org.0.as_bytes().as_slice(),
+                    r.id.0.as_bytes().as_slice(),
+                    kind_code(r.kind),
+                    r.version,
+                    micros(r.created),
+                    micros(r.last_modified),
+                    name_ci(r.kind, &r.doc),
+                    external_id(&r.doc),
+                    doc_text
+                ])
+                .map_err(map_write_err)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn import_members(
+        &self,
+        org: OrgId,
+        group: ResourceId,
+        members: &[MemberView],
+    ) -> Result<(), StoreError> {
+        let members = members.to_vec();
+        self.rt
+            .write(move |c| {
+                let mut insert = c
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO group_members (org_id, group_id, member_id, member_kind) VALUES (?1, ?2, ?3, ?4)",
+                    )
+                    .map_err(internal)?;
+                for m in &members {
+                    insert
+                        .execute(params![
+                            org.0.as_bytes().as_slice(),
+                            group.0.as_bytes().as_slice(),
+                            m.id.0.as_bytes().as_slice(),
+                            kind_code(m.kind)
+                        ])
+                        .map_err(internal)?;
+                }
+                Ok(())
+            })
+            .await
+    }
 }
 
 const TOKEN_COLS: &str =

@@ -199,24 +199,35 @@ pub struct TestDatabase {
 
 impl TestDatabase {
     pub fn new() -> Arc<TestDatabase> {
-        let dir = TempDir::new("scimd-bb");
         if std::env::var("SCIMD_TEST_BACKEND").as_deref() == Ok("postgres") {
-            let admin = std::env::var("SCIMD_TEST_POSTGRES_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/scimd_test".into());
-            let name = format!("scimd_bb_{}", random_hex(12));
-            psql(&admin, &format!("CREATE DATABASE {name}"));
-            let (prefix, _) = admin.rsplit_once('/').expect("database URL with a path");
-            let url = format!("{prefix}/{name}");
-            return Arc::new(TestDatabase {
-                url,
-                postgres: Some((admin, name)),
-                _dir: dir,
-            });
+            return TestDatabase::postgres();
         }
+        TestDatabase::sqlite()
+    }
+
+    /// A SQLite file in a temp dir, whatever the backend chosen for the run.
+    pub fn sqlite() -> Arc<TestDatabase> {
+        let dir = TempDir::new("scimd-bb");
         let url = format!("sqlite://{}", dir.path().join("scimd.db").display());
         Arc::new(TestDatabase {
             url,
             postgres: None,
+            _dir: dir,
+        })
+    }
+
+    /// A fresh PostgreSQL database, whatever the backend chosen for the run.
+    pub fn postgres() -> Arc<TestDatabase> {
+        let dir = TempDir::new("scimd-bb");
+        let admin = std::env::var("SCIMD_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/scimd_test".into());
+        let name = format!("scimd_bb_{}", random_hex(12));
+        psql(&admin, &format!("CREATE DATABASE {name}"));
+        let (prefix, _) = admin.rsplit_once('/').expect("database URL with a path");
+        let url = format!("{prefix}/{name}");
+        Arc::new(TestDatabase {
+            url,
+            postgres: Some((admin, name)),
             _dir: dir,
         })
     }
@@ -249,9 +260,24 @@ impl Server {
     /// Creates an organisation and a token with the CLI, then starts `scimd serve` on port 0
     /// and waits (at most 20 s) for the line that names the port.
     pub fn start() -> Server {
-        let db = TestDatabase::new();
+        Server::start_on(TestDatabase::new())
+    }
+
+    /// Like [`Server::start`], on the given database.
+    pub fn start_on(db: Arc<TestDatabase>) -> Server {
         let org = new_org(&db.url, "Org A", "business");
         Server::serve(db, org)
+    }
+
+    /// `scimd serve` on another database, with this server's first organisation (whose data
+    /// the caller put there, e.g. by `scimd copy`).
+    pub fn serve_copy(db: Arc<TestDatabase>, org: Org) -> Server {
+        Server::serve(db, org)
+    }
+
+    /// The database this server runs on.
+    pub fn db(&self) -> Arc<TestDatabase> {
+        self._db.clone()
     }
 
     /// [`Server::start`] with more `scimd serve` arguments (`--smtp-url`, ...).
