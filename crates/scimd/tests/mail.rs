@@ -440,3 +440,49 @@ async fn refused_tokens_are_logged_with_the_reason_and_clients_learn_nothing() {
     assert!(line.ends_with("\tcreated"), "{line}");
     assert!(!activity.contains("Hunter2-secret"));
 }
+
+/// Two instances on one database, the token's first use racing through both: the set-up
+/// notice is enqueued and delivered exactly once (its row is unique; delivery is claimed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_send_the_set_up_notice_once() {
+    let sink = SmtpSink::start();
+    let args = [
+        "--smtp-url",
+        sink.url.as_str(),
+        "--mail-from",
+        "scimd@example.com",
+    ];
+    let a = Server::start_with(&args);
+    cli(&[
+        "admin",
+        "add",
+        "--org",
+        &a.org.id,
+        "--email",
+        "ann@example.com",
+        "--database",
+        &a.database,
+    ]);
+    let b = a.another_instance_with(&args);
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..16 {
+        let api = if i % 2 == 0 { a.api() } else { b.api() };
+        tasks.spawn(async move { api.get("/Users?count=1").await.status });
+    }
+    while let Some(status) = tasks.join_next().await {
+        assert_eq!(status.expect("task"), 200);
+    }
+    sink.wait_for("Directory sync set-up complete");
+    // Both instances run their delivery job every 2 s: give them several rounds.
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(sink.count(), 1, "exactly one set-up notice");
+    let outbox = json_out(&[
+        "outbox",
+        "list",
+        "--format",
+        "json",
+        "--database",
+        &a.database,
+    ]);
+    assert_eq!(outbox.as_array().map(Vec::len), Some(1), "{outbox}");
+}

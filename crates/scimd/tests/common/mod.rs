@@ -292,6 +292,11 @@ impl Server {
         Server::serve(self._db.clone(), self.org.clone())
     }
 
+    /// Another instance on this server's database, with extra `serve` arguments.
+    pub fn another_instance_with(&self, extra: &[&str]) -> Server {
+        Server::serve_with(self._db.clone(), self.org.clone(), extra)
+    }
+
     fn serve(db: Arc<TestDatabase>, org: Org) -> Server {
         Server::serve_with(db, org, &[])
     }
