@@ -571,8 +571,9 @@ impl PgStore {
         let mut sql = Sql::default();
         sql.push("FROM resources r WHERE r.org_id = ");
         sql.bind(org.0, "uuid");
-        sql.push(" AND r.kind = ");
-        sql.bind(kind_code(kind), "int2");
+        // The kind is written into the SQL, not bound: the name indexes are partial on `kind`,
+        // and a generic plan for `kind = $2` could not use them (a sequential scan per filter).
+        sql.push(&format!(" AND r.kind = {}", kind_code(kind)));
         if let Some(f) = &q.filter {
             sql.push(" AND ");
             filter_sql::translate(f, kind, &mut sql);
