@@ -436,3 +436,29 @@ pub struct Notice {
     pub sent: Option<OffsetDateTime>,
     pub last_error: Option<String>,
 }
+
+/// An RFC 9865 keyset cursor: the last row's sort key and sequence number, as base64url JSON.
+/// It names no organisation: every query is scoped to the caller's, so a forged cursor can only
+/// move within it. Both stores use this one encoding.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Cursor {
+    pub seq: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<Value>,
+}
+
+/// The opaque text of a cursor (only RFC 3986 unreserved characters).
+pub fn encode_cursor(c: &Cursor) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(c).unwrap_or_default())
+}
+
+/// Reads a cursor a client sent back; anything else is [`StoreError::InvalidCursor`].
+pub fn decode_cursor(s: &str) -> Result<Cursor, StoreError> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .map_err(|_| StoreError::InvalidCursor)?;
+    serde_json::from_slice(&bytes).map_err(|_| StoreError::InvalidCursor)
+}

@@ -503,29 +503,7 @@ async fn apply_member_changes<C: GenericClient>(
     Ok(changed)
 }
 
-/// A keyset cursor: the last row's sort key and sequence number (base64url JSON, the same
-/// shape as the SQLite store's). It names no organisation: every query is scoped to the
-/// caller's, so a forged cursor can only move within it.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct Cursor {
-    seq: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    key: Option<Value>,
-}
-
-fn encode_cursor(c: &Cursor) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(serde_json::to_vec(c).unwrap_or_default())
-}
-
-fn decode_cursor(s: &str) -> Result<Cursor, StoreError> {
-    use base64::Engine;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(s)
-        .map_err(|_| StoreError::InvalidCursor)?;
-    serde_json::from_slice(&bytes).map_err(|_| StoreError::InvalidCursor)
-}
+use directory::store::{Cursor, decode_cursor, encode_cursor};
 
 /// Reads the sort key column of a page row as JSON, for the cursor.
 fn key_json(row: &Row, idx: usize, ty: KeyType) -> Result<Value, Failure> {

@@ -356,27 +356,7 @@ fn apply_member_changes(
     Ok(changed)
 }
 
-/// A keyset cursor: the last row's sort key and sequence number.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct Cursor {
-    seq: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    key: Option<Value>,
-}
-
-fn encode_cursor(c: &Cursor) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(serde_json::to_vec(c).unwrap_or_default())
-}
-
-fn decode_cursor(s: &str) -> Result<Cursor, StoreError> {
-    use base64::Engine;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(s)
-        .map_err(|_| StoreError::InvalidCursor)?;
-    serde_json::from_slice(&bytes).map_err(|_| StoreError::InvalidCursor)
-}
+use directory::store::{Cursor, decode_cursor, encode_cursor};
 
 fn append_sql(sql: &mut Sql, other: &Sql) {
     sql.text.push_str(&other.text);
