@@ -462,3 +462,51 @@ pub fn decode_cursor(s: &str) -> Result<Cursor, StoreError> {
         .map_err(|_| StoreError::InvalidCursor)?;
     serde_json::from_slice(&bytes).map_err(|_| StoreError::InvalidCursor)
 }
+
+/// The storage model's derived columns, shared by every store so that they agree on them:
+/// the resource kind code, timestamps as unix microseconds, the folded unique name, the
+/// indexed `externalId`.
+pub mod columns {
+    use scim_core::schema::ResourceKind;
+    use serde_json::Value;
+    use time::OffsetDateTime;
+
+    /// 0 for User, 1 for Group.
+    pub fn kind_code(kind: ResourceKind) -> i16 {
+        match kind {
+            ResourceKind::User => 0,
+            ResourceKind::Group => 1,
+        }
+    }
+
+    pub fn kind_from(code: impl Into<i64>) -> ResourceKind {
+        if code.into() == 0 {
+            ResourceKind::User
+        } else {
+            ResourceKind::Group
+        }
+    }
+
+    /// A timestamp as stored: unix microseconds (filters on `meta.created` compare these).
+    pub fn micros(t: OffsetDateTime) -> i64 {
+        (t.unix_timestamp_nanos() / 1000) as i64
+    }
+
+    pub fn from_micros(m: i64) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(m) * 1000)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+
+    /// The lower-cased (Unicode) unique name: User `userName`, Group `displayName`.
+    pub fn name_ci(kind: ResourceKind, doc: &Value) -> Option<String> {
+        let key = match kind {
+            ResourceKind::User => "userName",
+            ResourceKind::Group => "displayName",
+        };
+        doc.get(key).and_then(Value::as_str).map(str::to_lowercase)
+    }
+
+    pub fn external_id(doc: &Value) -> Option<&str> {
+        doc.get("externalId").and_then(Value::as_str)
+    }
+}

@@ -193,43 +193,6 @@ impl PgStore {
     }
 }
 
-fn kind_code(kind: ResourceKind) -> i16 {
-    match kind {
-        ResourceKind::User => 0,
-        ResourceKind::Group => 1,
-    }
-}
-
-fn kind_from(code: i16) -> ResourceKind {
-    if code == 0 {
-        ResourceKind::User
-    } else {
-        ResourceKind::Group
-    }
-}
-
-fn micros(t: OffsetDateTime) -> i64 {
-    (t.unix_timestamp_nanos() / 1000) as i64
-}
-
-fn from_micros(m: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(m) * 1000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
-}
-
-/// The lower-cased unique name: User `userName`, Group `displayName`.
-fn name_ci(kind: ResourceKind, doc: &Value) -> Option<String> {
-    let key = match kind {
-        ResourceKind::User => "userName",
-        ResourceKind::Group => "displayName",
-    };
-    doc.get(key).and_then(Value::as_str).map(str::to_lowercase)
-}
-
-fn external_id(doc: &Value) -> Option<&str> {
-    doc.get("externalId").and_then(Value::as_str)
-}
-
 /// jsonb keeps object keys in its own order (shorter first); canonical documents list them in
 /// registry order (`scim_core::resource`). Restoring that order makes a document read back
 /// serialise exactly as it was written, as it does on SQLite. Keys the registry does not know
@@ -287,7 +250,7 @@ fn order_object(defs: &[AttributeDef], v: Value) -> Value {
 const RESOURCE_COLS: &str = "r.id, r.kind, r.version, r.created, r.last_modified, r.doc";
 
 fn build(row: &Row) -> Result<StoredResource, Failure> {
-    let kind = kind_from(row.try_get(1)?);
+    let kind = kind_from(row.try_get::<_, i16>(1)?);
     Ok(StoredResource {
         id: ResourceId(row.try_get(0)?),
         kind,
@@ -331,7 +294,7 @@ async fn load_relations<C: GenericClient>(
                 let group: Uuid = row.try_get(0)?;
                 let view = MemberView {
                     id: ResourceId(row.try_get(1)?),
-                    kind: kind_from(row.try_get(2)?),
+                    kind: kind_from(row.try_get::<_, i16>(2)?),
                     // Members carry no `display`: a client compares what it sent with
                     // what it reads back, and it sent none.
                     display: None,
@@ -503,6 +466,7 @@ async fn apply_member_changes<C: GenericClient>(
     Ok(changed)
 }
 
+use directory::store::columns::{external_id, from_micros, kind_code, kind_from, micros, name_ci};
 use directory::store::{Cursor, decode_cursor, encode_cursor};
 
 /// Reads the sort key column of a page row as JSON, for the cursor.

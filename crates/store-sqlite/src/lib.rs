@@ -68,45 +68,8 @@ impl SqliteStore {
     }
 }
 
-fn kind_code(kind: ResourceKind) -> i64 {
-    match kind {
-        ResourceKind::User => 0,
-        ResourceKind::Group => 1,
-    }
-}
-
-fn kind_from(code: i64) -> ResourceKind {
-    if code == 0 {
-        ResourceKind::User
-    } else {
-        ResourceKind::Group
-    }
-}
-
-fn micros(t: OffsetDateTime) -> i64 {
-    (t.unix_timestamp_nanos() / 1000) as i64
-}
-
-fn from_micros(m: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(m) * 1000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
-}
-
 fn uuid_from(bytes: &[u8]) -> Result<uuid::Uuid, StoreError> {
     uuid::Uuid::from_slice(bytes).map_err(internal)
-}
-
-/// The lower-cased unique name: User `userName`, Group `displayName`.
-fn name_ci(kind: ResourceKind, doc: &Value) -> Option<String> {
-    let key = match kind {
-        ResourceKind::User => "userName",
-        ResourceKind::Group => "displayName",
-    };
-    doc.get(key).and_then(Value::as_str).map(str::to_lowercase)
-}
-
-fn external_id(doc: &Value) -> Option<&str> {
-    doc.get("externalId").and_then(Value::as_str)
 }
 
 /// Maps a unique-index violation to the field it protects.
@@ -356,6 +319,7 @@ fn apply_member_changes(
     Ok(changed)
 }
 
+use directory::store::columns::{external_id, from_micros, kind_code, kind_from, micros, name_ci};
 use directory::store::{Cursor, decode_cursor, encode_cursor};
 
 fn append_sql(sql: &mut Sql, other: &Sql) {
