@@ -82,3 +82,4 @@ pub struct Organisation {
 
 uuid_id!(AdminId, "an administrator");
 uuid_id!(NoticeId, "a notice in the outbox");
+uuid_id!(SessionId, "an administrator's session");

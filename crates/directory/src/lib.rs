@@ -9,6 +9,7 @@
 //! Guarantees: every store call is scoped to one organisation, except the token lookup that
 //! finds the organisation; services never see SQL; time only comes from the injected clock.
 
+pub mod accounts;
 pub mod clock;
 pub mod ids;
 pub mod lifecycle;

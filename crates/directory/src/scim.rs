@@ -1,10 +1,14 @@
 //! The SCIM service: the rules of RFC 7644 operations on one organisation's resources,
 //! between the HTTP front end and the store. Handlers call one method here and map the result.
 
+use crate::accounts::{default_local, hold_for};
 use crate::clock::Clock;
 use crate::ids::{OrgId, ResourceId};
 use crate::render;
-use crate::store::{ListQuery, Load, NewResource, Page, Store, StoreError, StoredResource, Update};
+use crate::store::{
+    ActivityEntry, ConflictRecord, ListQuery, Load, NewResource, Page, Source, Store, StoreError,
+    StoredResource, SyncPolicy, Update, columns,
+};
 use scim_core::discovery::ServiceConfig;
 use scim_core::error::{ScimError, ScimResult};
 use scim_core::messages::{BulkMethod, BulkOpResult, BulkRequest, ListParams};
@@ -22,6 +26,9 @@ use std::sync::Arc;
 /// many rounds as there are concurrent writers of that resource; this bound is well above what
 /// identity providers send (Entra and Okta keep a few requests in flight per tenant).
 const MAX_UPDATE_ATTEMPTS: usize = 64;
+
+/// How often a create retries after the account holding its `userName` went away meanwhile.
+const MAX_CREATE_ATTEMPTS: usize = 4;
 
 /// Maps a store error to the client-facing SCIM error; internal causes are logged here, once.
 pub fn store_error(e: StoreError) -> ScimError {
@@ -114,6 +121,9 @@ impl ScimService {
         load: Load,
     ) -> ScimResult<StoredResource> {
         let mut normalized = normalize(kind, body)?;
+        if kind == ResourceKind::User {
+            return self.create_user(org, normalized.doc, load).await;
+        }
         let members = take_members(kind, &mut normalized.doc)?;
         let new = NewResource {
             id: ResourceId::new(),
@@ -164,6 +174,8 @@ impl ScimService {
         for _ in 0..MAX_UPDATE_ATTEMPTS {
             let current = self.current(org, kind, rid, id).await?;
             pre.check(current.version)?;
+            self.check_rename(org, kind, &current.doc, &normalized.doc)
+                .await?;
             let doc = (normalized.doc != current.doc).then(|| normalized.doc.clone());
             let member_changes = match kind {
                 ResourceKind::Group => vec![MemberChange::ReplaceAll(members.clone())],
@@ -204,6 +216,10 @@ impl ScimService {
             let current = self.current(org, kind, rid, id).await?;
             pre.check(current.version)?;
             let outcome = apply_patch(kind, &current.doc, &ops)?;
+            if outcome.changed {
+                self.check_rename(org, kind, &current.doc, &outcome.doc)
+                    .await?;
+            }
             if !outcome.changed && outcome.member_changes.is_empty() {
                 if load.relations {
                     return self.get(org, kind, id, load).await;
@@ -247,12 +263,225 @@ impl ScimService {
             }
             None => None,
         };
-        match self.store.delete_resource(org, kind, rid, expected).await {
+        let deleted = match kind {
+            // A deleted account stays in the directory, deactivated, its userName held.
+            ResourceKind::User => {
+                let policy = self.store.sync_policy(org, "").await.map_err(store_error)?;
+                let now = self.clock.now();
+                self.store
+                    .retire_account(org, rid, expected, now, now + hold_for(policy.kind))
+                    .await
+            }
+            ResourceKind::Group => self.store.delete_resource(org, kind, rid, expected).await,
+        };
+        match deleted {
             Err(StoreError::NotFound) => Err(ScimError::not_found(format!(
                 "{} '{id}' not found",
                 kind.name()
             ))),
             other => other.map_err(store_error),
+        }
+    }
+
+    /// POST /Users: the directory's rules before and after the store's unique index decides.
+    async fn create_user(&self, org: OrgId, doc: Value, load: Load) -> ScimResult<StoredResource> {
+        let user_name = doc
+            .get("userName")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let key = user_name.to_lowercase();
+        let policy = self
+            .store
+            .sync_policy(org, &key)
+            .await
+            .map_err(store_error)?;
+        self.check_incoming(org, &policy, &user_name).await?;
+        let local = default_local(policy.kind);
+        for _ in 0..MAX_CREATE_ATTEMPTS {
+            let new = NewResource {
+                id: ResourceId::new(),
+                doc: doc.clone(),
+                now: self.clock.now(),
+                members: Vec::new(),
+            };
+            match self
+                .store
+                .create_account(org, new, Source::Scim, &local)
+                .await
+            {
+                Ok(a) => return Ok(a.resource),
+                Err(StoreError::Conflict(_)) => {}
+                Err(e) => return Err(store_error(e)),
+            }
+            // The userName is taken: by whom decides the answer.
+            let Some(existing) = self
+                .store
+                .find_account_by_name(org, &key)
+                .await
+                .map_err(store_error)?
+            else {
+                continue; // purged meanwhile
+            };
+            let now = self.clock.now();
+            if existing.deleted.is_some() {
+                let until = existing.hold_until.unwrap_or(now);
+                if until > now {
+                    return Err(ScimError::uniqueness(format!(
+                        "userName '{user_name}' belonged to an account deleted on {}; it is reserved until {}",
+                        render::timestamp(existing.deleted.unwrap_or(now)),
+                        render::timestamp(until)
+                    )));
+                }
+                self.store
+                    .purge_retired_account(org, existing.resource.id, now)
+                    .await
+                    .map_err(store_error)?;
+                continue;
+            }
+            if existing.source == Source::Scim {
+                return Err(store_error(StoreError::Conflict("userName")));
+            }
+            if policy.auto_merge {
+                match crate::accounts::adopt(self.store.as_ref(), org, &existing, &doc, now).await {
+                    Ok(a) => {
+                        self.note(org, "conflict.auto-merge", &user_name, None)
+                            .await;
+                        if load.relations {
+                            return self
+                                .get(org, ResourceKind::User, &a.resource.id.to_string(), load)
+                                .await;
+                        }
+                        return Ok(a.resource);
+                    }
+                    Err(StoreError::VersionMismatch | StoreError::NotFound) => continue,
+                    Err(e) => return Err(store_error(e)),
+                }
+            }
+            let first = self
+                .store
+                .record_conflict(&ConflictRecord {
+                    org_id: org,
+                    name_ci: key.clone(),
+                    user_name: user_name.clone(),
+                    account_id: existing.resource.id,
+                    incoming: doc.clone(),
+                    first_seen: now,
+                    last_seen: now,
+                    attempts: 1,
+                })
+                .await
+                .map_err(store_error)?;
+            if first {
+                self.note(
+                    org,
+                    "conflict.record",
+                    &user_name,
+                    Some(format!(
+                        "matches {} account {}",
+                        existing.source.as_str(),
+                        existing.resource.id
+                    )),
+                )
+                .await;
+            }
+            return Err(ScimError::uniqueness(format!(
+                "userName '{user_name}' matches an account that directory sync does not manage \
+                 (created by an administrator, or left by an earlier connection); an administrator \
+                 can merge it under Directory Sync > Conflicts in the scimd console \
+                 (or `scimd conflicts merge`), or turn on Auto Merge"
+            )));
+        }
+        Err(busy())
+    }
+
+    /// The organisation's rules on an incoming `userName`: never an administrator's sign-in,
+    /// and inside a verified domain once the organisation has one.
+    async fn check_incoming(
+        &self,
+        org: OrgId,
+        policy: &SyncPolicy,
+        user_name: &str,
+    ) -> ScimResult<()> {
+        if policy.admin_collision {
+            self.note(
+                org,
+                "scim.refused",
+                user_name,
+                Some("userName is an administrator's sign-in".to_owned()),
+            )
+            .await;
+            tracing::warn!(%org, user_name, "refused a SCIM account named like an administrator");
+            return Err(ScimError::uniqueness(format!(
+                "userName '{user_name}' is the sign-in of an administrator of this organisation; \
+                 administrators are not synced from the identity provider"
+            )));
+        }
+        if !policy.verified_domains.is_empty() {
+            let domain = user_name
+                .rsplit_once('@')
+                .map(|(_, d)| d.to_lowercase())
+                .unwrap_or_default();
+            if !policy.verified_domains.contains(&domain) {
+                let shown = if domain.is_empty() {
+                    "has no domain".to_owned()
+                } else {
+                    format!("is in domain '{domain}'")
+                };
+                return Err(ScimError::invalid_value(format!(
+                    "userName '{user_name}' {shown}, which is not a verified domain of this organisation (verified: {})",
+                    policy.verified_domains.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// A PUT or PATCH that changes a User's `userName` meets the create rules.
+    async fn check_rename(
+        &self,
+        org: OrgId,
+        kind: ResourceKind,
+        before: &Value,
+        after: &Value,
+    ) -> ScimResult<()> {
+        if kind != ResourceKind::User {
+            return Ok(());
+        }
+        let (old, new) = (
+            columns::name_ci(kind, before),
+            columns::name_ci(kind, after),
+        );
+        match new {
+            Some(n) if Some(&n) != old.as_ref() => {
+                let policy = self.store.sync_policy(org, &n).await.map_err(store_error)?;
+                let shown = after
+                    .get("userName")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                self.check_incoming(org, &policy, shown).await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes a directory event of a SCIM request to the activity log; a failure to log never
+    /// fails the identity provider's request.
+    async fn note(&self, org: OrgId, action: &str, target: &str, detail: Option<String>) {
+        let entry = ActivityEntry {
+            org_id: Some(org),
+            at: self.clock.now(),
+            token_id: None,
+            actor: "scim".to_owned(),
+            action: action.to_owned(),
+            target: target.to_owned(),
+            status: None,
+            duration_us: None,
+            resource: None,
+            detail,
+        };
+        if let Err(e) = self.store.append_activity(&[entry]).await {
+            tracing::error!(error = %e, "cannot record a directory event");
         }
     }
 

@@ -3,7 +3,7 @@
 //! Every method but [`Store::find_token_by_hash`] takes the organisation first and touches
 //! only that organisation's rows. Stores return domain values, never rows.
 
-use crate::ids::{AdminId, NoticeId, OrgId, Organisation, ResourceId, TokenId};
+use crate::ids::{AdminId, NoticeId, OrgId, Organisation, ResourceId, SessionId, TokenId};
 use async_trait::async_trait;
 use scim_core::filter::Filter;
 use scim_core::messages::SortOrder;
@@ -272,6 +272,90 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         group: ResourceId,
         members: &[MemberView],
     ) -> Result<(), StoreError>;
+
+    // The directory (SPEC 5). The SCIM methods above see only accounts and groups that
+    // directory sync owns and that SCIM has not deleted; these see every account.
+
+    /// An account by id, whatever its source or state.
+    async fn get_account(&self, org: OrgId, id: ResourceId) -> Result<Option<Account>, StoreError>;
+    /// An account by folded `userName`, whatever its source or state.
+    async fn find_account_by_name(
+        &self,
+        org: OrgId,
+        name_ci: &str,
+    ) -> Result<Option<Account>, StoreError>;
+    async fn list_accounts(&self, org: OrgId, q: &AccountQuery) -> Result<AccountPage, StoreError>;
+    /// Creates an account with its source and local properties ([`StoreError::Conflict`] on a
+    /// taken `userName`, including held and manual accounts).
+    async fn create_account(
+        &self,
+        org: OrgId,
+        new: NewResource,
+        source: Source,
+        local: &LocalProps,
+    ) -> Result<Account, StoreError>;
+    /// Applies a change to any account (not one SCIM deleted: [`StoreError::NotFound`]).
+    async fn update_account(
+        &self,
+        org: OrgId,
+        id: ResourceId,
+        change: AccountChange,
+    ) -> Result<Account, StoreError>;
+    /// SCIM DELETE of a User: the account leaves SCIM (and its groups), is deactivated and its
+    /// `userName` held until `hold_until`.
+    async fn retire_account(
+        &self,
+        org: OrgId,
+        id: ResourceId,
+        expected_version: Option<i64>,
+        at: OffsetDateTime,
+        hold_until: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    /// Deletes retired accounts whose hold ended at or before `now`, across organisations (an
+    /// idempotent job); returns how many went.
+    async fn purge_retired(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
+    /// Deletes one retired account whose hold has ended (a create wants its `userName`).
+    async fn purge_retired_account(
+        &self,
+        org: OrgId,
+        id: ResourceId,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+    /// Disconnect: every account and group that directory sync owns becomes manual. Returns
+    /// how many changed.
+    async fn release_sync(&self, org: OrgId) -> Result<u64, StoreError>;
+
+    /// What a SCIM create checks, in one read: kind, Auto Merge, verified domains, and whether
+    /// `name_ci` is an administrator's sign-in.
+    async fn sync_policy(&self, org: OrgId, name_ci: &str) -> Result<SyncPolicy, StoreError>;
+    async fn set_auto_merge(&self, org: OrgId, on: bool) -> Result<(), StoreError>;
+
+    /// Records a conflict once per `(org, name_ci)`: a repeat updates `incoming`, `last_seen`
+    /// and `attempts`. `Ok(true)` when it was new.
+    async fn record_conflict(&self, c: &ConflictRecord) -> Result<bool, StoreError>;
+    async fn list_conflicts(&self, org: OrgId) -> Result<Vec<ConflictRecord>, StoreError>;
+    async fn delete_conflict(&self, org: OrgId, name_ci: &str) -> Result<bool, StoreError>;
+
+    /// [`StoreError::Conflict`]`("domain")` when the organisation has it already.
+    async fn add_domain(&self, d: &DomainRecord) -> Result<(), StoreError>;
+    async fn list_domains(&self, org: OrgId) -> Result<Vec<DomainRecord>, StoreError>;
+    async fn set_domain_verified(
+        &self,
+        org: OrgId,
+        name: &str,
+        at: OffsetDateTime,
+        by: &str,
+    ) -> Result<bool, StoreError>;
+    async fn remove_domain(&self, org: OrgId, name: &str) -> Result<bool, StoreError>;
+
+    async fn insert_session(&self, s: &SessionRecord) -> Result<(), StoreError>;
+    /// Like the token lookup, the one other lookup across organisations: a presented session
+    /// secret's hash finds its session.
+    async fn find_session_by_hash(
+        &self,
+        hash: &[u8; 32],
+    ) -> Result<Option<SessionRecord>, StoreError>;
+    async fn delete_session(&self, org: OrgId, id: SessionId) -> Result<(), StoreError>;
 }
 
 /// An organisation's directory-sync connection (SPEC section 3).
@@ -509,4 +593,212 @@ pub mod columns {
     pub fn external_id(doc: &Value) -> Option<&str> {
         doc.get("externalId").and_then(Value::as_str)
     }
+
+    /// A case-insensitive substring pattern for `LIKE ... ESCAPE '\\'`; `None` for a blank search.
+    pub fn like_pattern(search: &str) -> Option<String> {
+        let s = search.trim();
+        (!s.is_empty()).then(|| {
+            let escaped = s
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            format!("%{escaped}%")
+        })
+    }
+
+    /// A User's `active` (absent counts as active).
+    pub fn active(doc: &Value) -> bool {
+        doc.get("active").and_then(Value::as_bool) != Some(false)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The directory (SPEC section 5): accounts as the organisation sees them.
+
+/// Who owns an account's (or group's) imported attributes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// Provisioned by directory sync: read-only to administrators but for local properties.
+    Scim,
+    /// Created by an administrator, or left behind by a disconnected connection.
+    Manual,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Scim => "scim",
+            Source::Manual => "manual",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "scim" => Some(Source::Scim),
+            "manual" => Some(Source::Manual),
+            _ => None,
+        }
+    }
+}
+
+/// An account's status in the directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Active,
+    /// `active: false`, or deleted over SCIM and held until its `userName` frees up.
+    Deactivated,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Deactivated => "deactivated",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(Status::Active),
+            "deactivated" => Some(Status::Deactivated),
+            _ => None,
+        }
+    }
+}
+
+/// The organisation's own properties of an account: never sent over SCIM, never part of
+/// `meta.version`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LocalProps {
+    #[serde(default)]
+    pub roles: Vec<String>,
+    #[serde(default)]
+    pub locations: Vec<String>,
+    /// Schools only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grade_level: Option<String>,
+    /// Schools only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sis_username: Option<String>,
+}
+
+/// An account (a User resource) with what only the directory knows about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Account {
+    pub resource: StoredResource,
+    pub source: Source,
+    /// When SCIM deleted it; it is then invisible to SCIM and held until `hold_until`.
+    pub deleted: Option<OffsetDateTime>,
+    pub hold_until: Option<OffsetDateTime>,
+    pub local: LocalProps,
+}
+
+impl Account {
+    pub fn status(&self) -> Status {
+        if self.deleted.is_some() || !columns::active(&self.resource.doc) {
+            Status::Deactivated
+        } else {
+            Status::Active
+        }
+    }
+
+    /// The `userName`.
+    pub fn user_name(&self) -> &str {
+        self.resource
+            .doc
+            .get("userName")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+}
+
+/// An account search for administrators: keyset paging in creation order.
+#[derive(Debug, Clone, Default)]
+pub struct AccountQuery {
+    /// Case-insensitive substring of `userName`, `displayName`, given or family name.
+    pub search: Option<String>,
+    pub source: Option<Source>,
+    pub status: Option<Status>,
+    /// The `next` of the previous page.
+    pub after: Option<String>,
+    pub count: u32,
+}
+
+/// One page of accounts.
+#[derive(Debug, Clone)]
+pub struct AccountPage {
+    pub accounts: Vec<Account>,
+    /// Matching accounts in all pages.
+    pub total: u64,
+    /// Where the next page starts, when there is one.
+    pub next: Option<String>,
+}
+
+/// A change to an account, whatever its source. Each part is optional.
+#[derive(Debug, Clone, Default)]
+pub struct AccountChange {
+    /// Refuse with [`StoreError::VersionMismatch`] unless the account is at this version.
+    pub expected_version: Option<i64>,
+    /// A new SCIM document (bumps `meta.version`).
+    pub doc: Option<Value>,
+    /// A new source (directory sync taking over an account, or letting it go).
+    pub source: Option<Source>,
+    /// New local properties (never bumps `meta.version`).
+    pub local: Option<LocalProps>,
+    pub now: Option<OffsetDateTime>,
+}
+
+/// What a SCIM create needs to know about the organisation, read at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncPolicy {
+    pub kind: crate::ids::OrgKind,
+    pub auto_merge: bool,
+    /// The organisation's verified domains (lower-case).
+    pub verified_domains: Vec<String>,
+    /// Whether the `userName` asked about is an administrator's sign-in.
+    pub admin_collision: bool,
+}
+
+/// An incoming SCIM account that collided with an account directory sync does not own.
+/// One per `(organisation, userName)`, however often the identity provider retries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConflictRecord {
+    pub org_id: crate::ids::OrgId,
+    /// The folded `userName`: the key.
+    pub name_ci: String,
+    pub user_name: String,
+    /// The existing account.
+    pub account_id: ResourceId,
+    /// The document the identity provider sent (latest attempt).
+    pub incoming: Value,
+    pub first_seen: OffsetDateTime,
+    pub last_seen: OffsetDateTime,
+    pub attempts: i64,
+}
+
+/// A domain an organisation added, and whether it is verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainRecord {
+    pub org_id: crate::ids::OrgId,
+    /// Lower-case, ASCII (IDNA).
+    pub name: String,
+    /// The value of the TXT record to publish.
+    pub txt: String,
+    pub created: OffsetDateTime,
+    pub verified: Option<OffsetDateTime>,
+    /// `dns`, or who forced it (`cli`).
+    pub verified_by: Option<String>,
+}
+
+/// A signed-in administrator's session (API bearer or console cookie); only its hash is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub org_id: crate::ids::OrgId,
+    pub id: crate::ids::SessionId,
+    pub hash: [u8; 32],
+    pub admin_id: AdminId,
+    pub created: OffsetDateTime,
+    pub expires: OffsetDateTime,
 }

@@ -35,8 +35,11 @@ mod migrations;
 
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use directory::ids::SessionId;
 use directory::store::{
-    GroupView, ListQuery, Load, MemberView, NewResource, Page, StoredResource, TokenRecord, Update,
+    Account, AccountChange, AccountPage, AccountQuery, ConflictRecord, DomainRecord, GroupView,
+    ListQuery, Load, LocalProps, MemberView, NewResource, Page, SessionRecord, Source,
+    StoredResource, SyncPolicy, TokenRecord, Update,
 };
 use directory::{OrgId, OrgKind, Organisation, ResourceId, Store, StoreError, TokenId};
 use filter_sql::{KeyType, Sql};
@@ -56,7 +59,7 @@ use uuid::Uuid;
 const STATEMENT_CACHE_LIMIT: usize = 512;
 
 /// How often a transaction aborted by a deadlock is tried again.
-const RETRIES: usize = 3;
+pub(crate) const RETRIES: usize = 3;
 
 /// Runs `$body` (which uses the transaction `$tx`) and commits; runs it again in a new
 /// transaction when PostgreSQL aborted it to break a deadlock. Evaluates to
@@ -82,6 +85,8 @@ macro_rules! transaction {
         }
     }};
 }
+
+mod accounts;
 
 /// The PostgreSQL store.
 #[derive(Clone)]
@@ -249,6 +254,10 @@ fn order_object(defs: &[AttributeDef], v: Value) -> Value {
 
 const RESOURCE_COLS: &str = "r.id, r.kind, r.version, r.created, r.last_modified, r.doc";
 
+/// What SCIM sees of `resources r`: rows directory sync owns that SCIM has not deleted (the
+/// partial index `resources_scim_seq` states the same condition).
+pub(crate) const SCIM_VISIBLE: &str = "r.source = 'scim' AND r.deleted IS NULL";
+
 fn build(row: &Row) -> Result<StoredResource, Failure> {
     let kind = kind_from(row.try_get::<_, i16>(1)?);
     Ok(StoredResource {
@@ -309,7 +318,8 @@ async fn load_relations<C: GenericClient>(
                 .prepare_cached(
                     "SELECT gm.member_id, gm.group_id, x.doc ->> 'displayName' \
                      FROM group_members gm JOIN resources x ON x.org_id = gm.org_id AND x.id = gm.group_id \
-                     WHERE gm.org_id = $1 AND gm.member_id = ANY($2) ORDER BY gm.member_id, gm.group_id",
+                     WHERE gm.org_id = $1 AND gm.member_id = ANY($2) AND x.source = 'scim' AND x.deleted IS NULL \
+                     ORDER BY gm.member_id, gm.group_id",
                 )
                 .await?;
             let rows = c.query(&stmt, &[&org.0, &ids]).await?;
@@ -339,7 +349,7 @@ async fn get_one<C: GenericClient>(
     load: Load,
 ) -> Result<Option<StoredResource>, Failure> {
     let stmt = c
-        .prepare_cached(&format!("SELECT {RESOURCE_COLS} FROM resources r WHERE r.org_id = $1 AND r.id = $2 AND r.kind = $3"))
+        .prepare_cached(&format!("SELECT {RESOURCE_COLS} FROM resources r WHERE r.org_id = $1 AND r.id = $2 AND r.kind = $3 AND {SCIM_VISIBLE}"))
         .await?;
     let Some(row) = c
         .query_opt(&stmt, &[&org.0, &id.0, &kind_code(kind)])
@@ -354,8 +364,10 @@ async fn get_one<C: GenericClient>(
     Ok(Some(r))
 }
 
-/// Adds members; returns how many rows changed. Members must exist in the same organisation;
-/// each is locked against deletion (`FOR KEY SHARE`) until the transaction ends.
+/// Adds members; returns how many rows changed. Members must be visible to SCIM in the same
+/// organisation; each is locked (`FOR SHARE`) until the transaction ends, against deletion and
+/// against retirement (SCIM DELETE of a user, which locks it `FOR NO KEY UPDATE`): whichever
+/// comes second sees the other's outcome.
 async fn add_members<C: GenericClient>(
     c: &C,
     org: OrgId,
@@ -363,7 +375,7 @@ async fn add_members<C: GenericClient>(
     refs: &[MemberRef],
 ) -> Result<u64, Failure> {
     let find = c
-        .prepare_cached("SELECT kind FROM resources WHERE org_id = $1 AND id = $2 FOR KEY SHARE")
+        .prepare_cached(&format!("SELECT kind FROM resources r WHERE r.org_id = $1 AND r.id = $2 AND {SCIM_VISIBLE} FOR SHARE"))
         .await?;
     let insert = c
         .prepare_cached(
@@ -466,7 +478,9 @@ async fn apply_member_changes<C: GenericClient>(
     Ok(changed)
 }
 
-use directory::store::columns::{external_id, from_micros, kind_code, kind_from, micros, name_ci};
+use directory::store::columns::{
+    active, external_id, from_micros, kind_code, kind_from, micros, name_ci,
+};
 use directory::store::{Cursor, decode_cursor, encode_cursor};
 
 /// Reads the sort key column of a page row as JSON, for the cursor.
@@ -515,7 +529,10 @@ impl PgStore {
         sql.bind(org.0, "uuid");
         // The kind is written into the SQL, not bound: the name indexes are partial on `kind`,
         // and a generic plan for `kind = $2` could not use them (a sequential scan per filter).
-        sql.push(&format!(" AND r.kind = {}", kind_code(kind)));
+        sql.push(&format!(
+            " AND r.kind = {} AND {SCIM_VISIBLE}",
+            kind_code(kind)
+        ));
         if let Some(f) = &q.filter {
             sql.push(" AND ");
             filter_sql::translate(f, kind, &mut sql);
@@ -689,11 +706,11 @@ async fn lock_version<C: GenericClient>(
 ) -> Result<(), Failure> {
     let stmt = if for_delete {
         c.prepare_cached(
-            "SELECT version FROM resources WHERE org_id = $1 AND id = $2 AND kind = $3 FOR UPDATE",
+            &format!("SELECT version FROM resources r WHERE r.org_id = $1 AND r.id = $2 AND r.kind = $3 AND {SCIM_VISIBLE} FOR UPDATE"),
         )
         .await?
     } else {
-        c.prepare_cached("SELECT version FROM resources WHERE org_id = $1 AND id = $2 AND kind = $3 FOR NO KEY UPDATE").await?
+        c.prepare_cached(&format!("SELECT version FROM resources r WHERE r.org_id = $1 AND r.id = $2 AND r.kind = $3 AND {SCIM_VISIBLE} FOR NO KEY UPDATE")).await?
     };
     let current: Option<i64> = c
         .query_opt(&stmt, &[&org.0, &id.0, &kind_code(kind)])
@@ -716,8 +733,8 @@ async fn create_tx<C: GenericClient>(
     let now = micros(new.now);
     let stmt = c
         .prepare_cached(
-            "INSERT INTO resources (org_id, id, kind, version, created, last_modified, name_ci, external_id, doc) \
-             VALUES ($1, $2, $3, 1, $4, $4, $5, $6, $7)",
+            "INSERT INTO resources (org_id, id, kind, version, created, last_modified, name_ci, external_id, doc, active) \
+             VALUES ($1, $2, $3, 1, $4, $4, $5, $6, $7, $8)",
         )
         .await?;
     c.execute(
@@ -730,6 +747,7 @@ async fn create_tx<C: GenericClient>(
             &name_ci(kind, &new.doc),
             &external_id(&new.doc),
             &new.doc,
+            &active(&new.doc),
         ],
     )
     .await?;
@@ -772,7 +790,7 @@ async fn update_tx<C: GenericClient>(
     if let Some(doc) = &update.doc {
         let stmt = c
             .prepare_cached(
-                "UPDATE resources SET doc = $4, name_ci = $5, external_id = $6, version = version + 1, last_modified = $7 \
+                "UPDATE resources SET doc = $4, name_ci = $5, external_id = $6, version = version + 1, last_modified = $7, active = $8 \
                  WHERE org_id = $1 AND id = $2 AND kind = $3",
             )
             .await?;
@@ -786,6 +804,7 @@ async fn update_tx<C: GenericClient>(
                 &name_ci(kind, doc),
                 &external_id(doc),
                 &now,
+                &active(doc),
             ],
         )
         .await?;
@@ -1134,5 +1153,126 @@ impl Store for PgStore {
             }
             Ok(())
         })
+    }
+
+    async fn get_account(&self, org: OrgId, id: ResourceId) -> Result<Option<Account>, StoreError> {
+        Ok(self.acc_get(org, id).await?)
+    }
+
+    async fn find_account_by_name(
+        &self,
+        org: OrgId,
+        name_ci: &str,
+    ) -> Result<Option<Account>, StoreError> {
+        Ok(self.acc_find_by_name(org, name_ci).await?)
+    }
+
+    async fn list_accounts(&self, org: OrgId, q: &AccountQuery) -> Result<AccountPage, StoreError> {
+        Ok(self.acc_list(org, q).await?)
+    }
+
+    async fn create_account(
+        &self,
+        org: OrgId,
+        new: NewResource,
+        source: Source,
+        local: &LocalProps,
+    ) -> Result<Account, StoreError> {
+        Ok(self.acc_create(org, &new, source, local).await?)
+    }
+
+    async fn update_account(
+        &self,
+        org: OrgId,
+        id: ResourceId,
+        change: AccountChange,
+    ) -> Result<Account, StoreError> {
+        self.acc_update(org, id, &change).await
+    }
+
+    async fn retire_account(
+        &self,
+        org: OrgId,
+        id: ResourceId,
+        expected_version: Option<i64>,
+        at: OffsetDateTime,
+        hold_until: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.acc_retire(org, id, expected_version, at, hold_until)
+            .await
+    }
+
+    async fn purge_retired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        Ok(self.acc_purge_retired(now).await?)
+    }
+
+    async fn purge_retired_account(
+        &self,
+        org: OrgId,
+        id: ResourceId,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        Ok(self.acc_purge_one(org, id, now).await?)
+    }
+
+    async fn release_sync(&self, org: OrgId) -> Result<u64, StoreError> {
+        Ok(self.acc_release_sync(org).await?)
+    }
+
+    async fn sync_policy(&self, org: OrgId, name_ci: &str) -> Result<SyncPolicy, StoreError> {
+        Ok(self.acc_sync_policy(org, name_ci).await?)
+    }
+
+    async fn set_auto_merge(&self, org: OrgId, on: bool) -> Result<(), StoreError> {
+        Ok(self.acc_set_auto_merge(org, on).await?)
+    }
+
+    async fn record_conflict(&self, c: &ConflictRecord) -> Result<bool, StoreError> {
+        Ok(self.acc_record_conflict(c).await?)
+    }
+
+    async fn list_conflicts(&self, org: OrgId) -> Result<Vec<ConflictRecord>, StoreError> {
+        Ok(self.acc_list_conflicts(org).await?)
+    }
+
+    async fn delete_conflict(&self, org: OrgId, name_ci: &str) -> Result<bool, StoreError> {
+        Ok(self.acc_delete_conflict(org, name_ci).await?)
+    }
+
+    async fn add_domain(&self, d: &DomainRecord) -> Result<(), StoreError> {
+        Ok(self.acc_add_domain(d).await?)
+    }
+
+    async fn list_domains(&self, org: OrgId) -> Result<Vec<DomainRecord>, StoreError> {
+        Ok(self.acc_list_domains(org).await?)
+    }
+
+    async fn set_domain_verified(
+        &self,
+        org: OrgId,
+        name: &str,
+        at: OffsetDateTime,
+        by: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(self.acc_set_domain_verified(org, name, at, by).await?)
+    }
+
+    async fn remove_domain(&self, org: OrgId, name: &str) -> Result<bool, StoreError> {
+        Ok(self.acc_remove_domain(org, name).await?)
+    }
+
+    async fn insert_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
+        Ok(self.acc_insert_session(s).await?)
+    }
+
+    async fn find_session_by_hash(
+        &self,
+        hash: &[u8; 32],
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        Ok(self.acc_find_session(hash).await?)
+    }
+
+    async fn delete_session(&self, org: OrgId, id: SessionId) -> Result<(), StoreError> {
+        Ok(self.acc_delete_session(org, id).await?)
     }
 }

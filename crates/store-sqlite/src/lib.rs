@@ -8,6 +8,7 @@
 //! check in code; every statement binds its values; every query is scoped to one organisation
 //! except the token lookup.
 
+mod accounts;
 mod filter_sql;
 mod functions;
 mod lifecycle;
@@ -15,8 +16,11 @@ mod migrations;
 mod runtime;
 
 use async_trait::async_trait;
+use directory::ids::SessionId;
 use directory::store::{
-    GroupView, ListQuery, Load, MemberView, NewResource, Page, StoredResource, TokenRecord, Update,
+    Account, AccountChange, AccountPage, AccountQuery, ConflictRecord, DomainRecord, GroupView,
+    ListQuery, Load, LocalProps, MemberView, NewResource, Page, SessionRecord, Source,
+    StoredResource, SyncPolicy, TokenRecord, Update,
 };
 use directory::{OrgId, OrgKind, Organisation, ResourceId, Store, StoreError, TokenId};
 use filter_sql::Sql;
@@ -85,6 +89,10 @@ fn map_write_err(e: rusqlite::Error) -> StoreError {
 
 const RESOURCE_COLS: &str = "r.id, r.kind, r.version, r.created, r.last_modified, r.doc";
 
+/// What SCIM sees of `resources r`: rows directory sync owns that SCIM has not deleted (the
+/// partial index `resources_scim_seq` states the same condition).
+pub(crate) const SCIM_VISIBLE: &str = "r.source = 'scim' AND r.deleted IS NULL";
+
 fn row_to_resource(
     row: &rusqlite::Row<'_>,
 ) -> rusqlite::Result<(Vec<u8>, i64, i64, i64, i64, String)> {
@@ -145,7 +153,7 @@ fn load_relations(conn: &Connection, org: OrgId, r: &mut StoredResource) -> Resu
                 .prepare_cached(
                     "SELECT gm.group_id, json_extract(x.doc, '$.displayName') \
                      FROM group_members gm JOIN resources x ON x.org_id = gm.org_id AND x.id = gm.group_id \
-                     WHERE gm.org_id = ?1 AND gm.member_id = ?2",
+                     WHERE gm.org_id = ?1 AND gm.member_id = ?2 AND x.source = 'scim' AND x.deleted IS NULL",
                 )
                 .map_err(internal)?;
             let rows = stmt
@@ -175,7 +183,7 @@ fn get_one(
     load: Load,
 ) -> Result<Option<StoredResource>, StoreError> {
     let mut stmt = conn
-        .prepare_cached(&format!("SELECT {RESOURCE_COLS} FROM resources r WHERE r.org_id = ?1 AND r.id = ?2 AND r.kind = ?3"))
+        .prepare_cached(&format!("SELECT {RESOURCE_COLS} FROM resources r WHERE r.org_id = ?1 AND r.id = ?2 AND r.kind = ?3 AND {SCIM_VISIBLE}"))
         .map_err(internal)?;
     let raw = stmt
         .query_row(
@@ -205,7 +213,9 @@ fn add_members(
 ) -> Result<usize, StoreError> {
     let org_b = org.0.as_bytes().as_slice();
     let mut find = conn
-        .prepare_cached("SELECT kind FROM resources WHERE org_id = ?1 AND id = ?2")
+        .prepare_cached(&format!(
+            "SELECT kind FROM resources r WHERE r.org_id = ?1 AND r.id = ?2 AND {SCIM_VISIBLE}"
+        ))
         .map_err(internal)?;
     let mut insert = conn
         .prepare_cached("INSERT OR IGNORE INTO group_members (org_id, group_id, member_id, member_kind) VALUES (?1, ?2, ?3, ?4)")
@@ -319,7 +329,9 @@ fn apply_member_changes(
     Ok(changed)
 }
 
-use directory::store::columns::{external_id, from_micros, kind_code, kind_from, micros, name_ci};
+use directory::store::columns::{
+    active, external_id, from_micros, kind_code, kind_from, micros, name_ci,
+};
 use directory::store::{Cursor, decode_cursor, encode_cursor};
 
 fn append_sql(sql: &mut Sql, other: &Sql) {
@@ -380,7 +392,7 @@ fn list(
     // The kind is written into the SQL, not bound: the name indexes are partial (`WHERE kind
     // = 0` / `= 1`) and SQLite uses a partial index only when the query states its condition.
     base.text.push_str(&format!(
-        "FROM resources r WHERE r.org_id = ? AND r.kind = {}",
+        "FROM resources r WHERE r.org_id = ? AND r.kind = {} AND {SCIM_VISIBLE}",
         kind_code(kind)
     ));
     base.params.push(SqlValue::Blob(org.0.as_bytes().to_vec()));
@@ -641,8 +653,8 @@ impl Store for SqliteStore {
                 let doc_text = serde_json::to_string(&new.doc).map_err(internal)?;
                 let now = micros(new.now);
                 c.prepare_cached(
-                    "INSERT INTO resources (org_id, id, kind, version, created, last_modified, name_ci, external_id, doc) \
-                     VALUES (?1, ?2, ?3, 1, ?4, ?4, ?5, ?6, ?7)",
+                    "INSERT INTO resources (org_id, id, kind, version, created, last_modified, name_ci, external_id, doc, active) \
+                     VALUES (?1, ?2, ?3, 1, ?4, ?4, ?5, ?6, ?7, ?8)",
                 )
                 .map_err(internal)?
                 .execute(params![
@@ -652,7 +664,8 @@ impl Store for SqliteStore {
                     now,
                     name_ci(kind, &new.doc),
                     external_id(&new.doc),
-                    doc_text
+                    doc_text,
+                    active(&new.doc)
                 ])
                 .map_err(map_write_err)?;
                 let mut members = None;
@@ -700,7 +713,7 @@ impl Store for SqliteStore {
                 let org_b = org.0.as_bytes().as_slice();
                 let id_b = id.0.as_bytes().as_slice();
                 let current: Option<i64> = c
-                    .prepare_cached("SELECT version FROM resources WHERE org_id = ?1 AND id = ?2 AND kind = ?3")
+                    .prepare_cached(&format!("SELECT version FROM resources r WHERE r.org_id = ?1 AND r.id = ?2 AND r.kind = ?3 AND {SCIM_VISIBLE}"))
                     .map_err(internal)?
                     .query_row(params![org_b, id_b, kind_code(kind)], |row| row.get(0))
                     .optional()
@@ -718,11 +731,11 @@ impl Store for SqliteStore {
                 if let Some(doc) = &update.doc {
                     let doc_text = serde_json::to_string(doc).map_err(internal)?;
                     c.prepare_cached(
-                        "UPDATE resources SET doc = ?4, name_ci = ?5, external_id = ?6, version = version + 1, last_modified = ?7 \
+                        "UPDATE resources SET doc = ?4, name_ci = ?5, external_id = ?6, version = version + 1, last_modified = ?7, active = ?8 \
                          WHERE org_id = ?1 AND id = ?2 AND kind = ?3",
                     )
                     .map_err(internal)?
-                    .execute(params![org_b, id_b, kind_code(kind), doc_text, name_ci(kind, doc), external_id(doc), now])
+                    .execute(params![org_b, id_b, kind_code(kind), doc_text, name_ci(kind, doc), external_id(doc), now, active(doc)])
                     .map_err(map_write_err)?;
                 } else if changed > 0 {
                     c.prepare_cached(
@@ -749,7 +762,7 @@ impl Store for SqliteStore {
                 let org_b = org.0.as_bytes().as_slice();
                 let id_b = id.0.as_bytes().as_slice();
                 let current: Option<i64> = c
-                    .prepare_cached("SELECT version FROM resources WHERE org_id = ?1 AND id = ?2 AND kind = ?3")
+                    .prepare_cached(&format!("SELECT version FROM resources r WHERE r.org_id = ?1 AND r.id = ?2 AND r.kind = ?3 AND {SCIM_VISIBLE}"))
                     .map_err(internal)?
                     .query_row(params![org_b, id_b, kind_code(kind)], |row| row.get(0))
                     .optional()
@@ -938,6 +951,126 @@ impl Store for SqliteStore {
                 Ok(())
             })
             .await
+    }
+
+    async fn get_account(&self, org: OrgId, id: ResourceId) -> Result<Option<Account>, StoreError> {
+        accounts::get_account(&self.rt, org, id)
+    }
+
+    async fn find_account_by_name(
+        &self,
+        org: OrgId,
+        name_ci: &str,
+    ) -> Result<Option<Account>, StoreError> {
+        accounts::find_account_by_name(&self.rt, org, name_ci)
+    }
+
+    async fn list_accounts(&self, org: OrgId, q: &AccountQuery) -> Result<AccountPage, StoreError> {
+        accounts::list_accounts(&self.rt, org, q).await
+    }
+
+    async fn create_account(
+        &self,
+        org: OrgId,
+        new: NewResource,
+        source: Source,
+        local: &LocalProps,
+    ) -> Result<Account, StoreError> {
+        accounts::create_account(&self.rt, org, new, source, local.clone()).await
+    }
+
+    async fn update_account(
+        &self,
+        org: OrgId,
+        id: ResourceId,
+        change: AccountChange,
+    ) -> Result<Account, StoreError> {
+        accounts::update_account(&self.rt, org, id, change).await
+    }
+
+    async fn retire_account(
+        &self,
+        org: OrgId,
+        id: ResourceId,
+        expected_version: Option<i64>,
+        at: OffsetDateTime,
+        hold_until: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        accounts::retire_account(&self.rt, org, id, expected_version, at, hold_until).await
+    }
+
+    async fn purge_retired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        accounts::purge_retired(&self.rt, now).await
+    }
+
+    async fn purge_retired_account(
+        &self,
+        org: OrgId,
+        id: ResourceId,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        accounts::purge_retired_account(&self.rt, org, id, now).await
+    }
+
+    async fn release_sync(&self, org: OrgId) -> Result<u64, StoreError> {
+        accounts::release_sync(&self.rt, org).await
+    }
+
+    async fn sync_policy(&self, org: OrgId, name_ci: &str) -> Result<SyncPolicy, StoreError> {
+        accounts::sync_policy(&self.rt, org, name_ci)
+    }
+
+    async fn set_auto_merge(&self, org: OrgId, on: bool) -> Result<(), StoreError> {
+        accounts::set_auto_merge(&self.rt, org, on).await
+    }
+
+    async fn record_conflict(&self, c: &ConflictRecord) -> Result<bool, StoreError> {
+        accounts::record_conflict(&self.rt, c.clone()).await
+    }
+
+    async fn list_conflicts(&self, org: OrgId) -> Result<Vec<ConflictRecord>, StoreError> {
+        accounts::list_conflicts(&self.rt, org).await
+    }
+
+    async fn delete_conflict(&self, org: OrgId, name_ci: &str) -> Result<bool, StoreError> {
+        accounts::delete_conflict(&self.rt, org, name_ci.to_owned()).await
+    }
+
+    async fn add_domain(&self, d: &DomainRecord) -> Result<(), StoreError> {
+        accounts::add_domain(&self.rt, d.clone()).await
+    }
+
+    async fn list_domains(&self, org: OrgId) -> Result<Vec<DomainRecord>, StoreError> {
+        accounts::list_domains(&self.rt, org).await
+    }
+
+    async fn set_domain_verified(
+        &self,
+        org: OrgId,
+        name: &str,
+        at: OffsetDateTime,
+        by: &str,
+    ) -> Result<bool, StoreError> {
+        accounts::set_domain_verified(&self.rt, org, name.to_owned(), at, by.to_owned()).await
+    }
+
+    async fn remove_domain(&self, org: OrgId, name: &str) -> Result<bool, StoreError> {
+        accounts::remove_domain(&self.rt, org, name.to_owned()).await
+    }
+
+    async fn insert_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
+        accounts::insert_session(&self.rt, s.clone()).await
+    }
+
+    async fn find_session_by_hash(
+        &self,
+        hash: &[u8; 32],
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        accounts::find_session_by_hash(&self.rt, hash)
+    }
+
+    async fn delete_session(&self, org: OrgId, id: SessionId) -> Result<(), StoreError> {
+        accounts::delete_session(&self.rt, org, id).await
     }
 }
 
