@@ -9,6 +9,7 @@
 //! [`oracle`]): the evaluator is the specification, and every store must agree with it.
 
 pub mod cases;
+pub mod directory_cases;
 pub mod lifecycle_cases;
 pub mod oracle;
 pub mod support;

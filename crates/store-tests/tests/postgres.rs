@@ -18,6 +18,7 @@ async fn open() -> Arc<dyn Store> {
 
 store_tests::conformance!(open);
 store_tests::conformance_strict!(open);
+store_tests::directory_conformance!(open);
 
 fn test_url() -> String {
     std::env::var("SCIMD_TEST_POSTGRES_URL")

@@ -12,3 +12,4 @@ async fn open() -> Arc<dyn Store> {
 
 store_tests::conformance!(open);
 store_tests::conformance_strict!(open);
+store_tests::directory_conformance!(open);
