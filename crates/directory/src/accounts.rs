@@ -110,7 +110,7 @@ pub enum TxtOutcome {
 
 /// The DNS port: does `domain` publish a TXT record with `value`?
 #[async_trait]
-pub trait TxtLookup: Send + Sync {
+pub trait TxtLookup: Send + Sync + std::fmt::Debug {
     async fn lookup(&self, domain: &str, value: &str) -> Result<TxtOutcome, String>;
 }
 

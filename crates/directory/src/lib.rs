@@ -16,6 +16,7 @@ pub mod lifecycle;
 pub mod notify;
 pub mod render;
 pub mod scim;
+pub mod session;
 pub mod store;
 pub mod token;
 

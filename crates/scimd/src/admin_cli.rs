@@ -205,10 +205,13 @@ pub async fn token_revoke(a: TokenRevokeArgs, clock: Arc<dyn Clock>) -> Result<(
 pub async fn disconnect(a: DisconnectArgs, clock: Arc<dyn Clock>) -> Result<()> {
     let store = open_store(&a.db.database)?;
     let org = find_org(store.as_ref(), &a.org).await?;
-    let n = Lifecycle::new(store, clock)
+    let (revoked, released) = directory::accounts::Directory::new(store, clock)
         .disconnect(org.id, ACTOR)
         .await?;
-    eprintln!("{} disconnected; {n} token(s) revoked", org.name);
+    eprintln!(
+        "{} disconnected; {revoked} token(s) revoked; {released} account(s) and group(s) are now manual",
+        org.name
+    );
     Ok(())
 }
 

@@ -8,6 +8,7 @@
 mod admin_cli;
 mod check;
 mod copy;
+mod directory_cli;
 mod import;
 mod mail;
 
@@ -73,9 +74,30 @@ enum Command {
         /// Days the activity log is kept.
         #[arg(long, env = "SCIMD_ACTIVITY_RETENTION_DAYS", default_value_t = 90)]
         activity_retention_days: u32,
+        /// Name servers to verify domains with, instead of the system's (repeatable).
+        #[arg(long = "dns-server", env = "SCIMD_DNS_SERVERS", value_delimiter = ',')]
+        dns_servers: Vec<SocketAddr>,
     },
-    /// Stop directory sync for an organisation: revokes every token.
+    /// Stop directory sync for an organisation: revokes every token and turns every synced
+    /// account and group into a manual one. Nothing is deleted.
     Disconnect(admin_cli::DisconnectArgs),
+    /// The organisation's accounts, whatever their source.
+    Accounts {
+        #[command(subcommand)]
+        command: directory_cli::AccountsCommand,
+    },
+    /// Conflicts between incoming SCIM accounts and accounts directory sync does not own.
+    Conflicts {
+        #[command(subcommand)]
+        command: directory_cli::ConflictsCommand,
+    },
+    /// Turn Auto Merge on or off: a conflicting SCIM create then takes over the account.
+    AutoMerge(directory_cli::AutoMergeArgs),
+    /// The organisation's domains.
+    Domain {
+        #[command(subcommand)]
+        command: directory_cli::DomainCommand,
+    },
     /// Administrators of an organisation.
     Admin {
         #[command(subcommand)]
@@ -255,12 +277,22 @@ async fn run(cli: Cli) -> Result<()> {
             public_url,
             mail,
             activity_retention_days,
+            dns_servers,
         } => {
             let jobs = server::JobConfig {
                 retention: time::Duration::days(i64::from(activity_retention_days)),
                 ..server::JobConfig::default()
             };
-            serve(listen, &db.database, public_url, clock, &mail, jobs).await
+            serve(
+                listen,
+                &db.database,
+                public_url,
+                clock,
+                &mail,
+                jobs,
+                &dns_servers,
+            )
+            .await
         }
         Command::Org {
             command: OrgCommand::Create { name, kind, db },
@@ -294,6 +326,10 @@ async fn run(cli: Cli) -> Result<()> {
         } => admin_cli::token_revoke(a, clock).await,
         Command::Disconnect(a) => admin_cli::disconnect(a, clock).await,
         Command::Admin { command } => admin_cli::admin(command, clock).await,
+        Command::Accounts { command } => directory_cli::accounts(command, clock).await,
+        Command::Conflicts { command } => directory_cli::conflicts(command, clock).await,
+        Command::AutoMerge(a) => directory_cli::auto_merge(a, clock).await,
+        Command::Domain { command } => directory_cli::domain(command, clock).await,
         Command::Activity(a) => admin_cli::activity(a).await,
         Command::Outbox { command } => admin_cli::outbox(command).await,
         Command::Mail { command } => admin_cli::mail(command).await,
@@ -346,6 +382,7 @@ async fn serve(
     clock: Arc<dyn Clock>,
     mail: &mail::MailArgs,
     job_config: server::JobConfig,
+    dns_servers: &[SocketAddr],
 ) -> Result<()> {
     // A mail configuration that cannot work is a start-up error, before anything else.
     let mailer = mail.mailer()?;
@@ -367,7 +404,13 @@ async fn serve(
     };
     let scim = ScimService::new(store.clone(), clock.clone(), ServiceConfig::default());
     let (activity, activity_writer) = server::ActivityWriter::start(store.clone());
-    let state = Arc::new(server::AppState::new(scim, public_url.clone()).with_activity(activity));
+    let mut state = server::AppState::new(scim, public_url.clone()).with_activity(activity);
+    match server::dns::resolver(dns_servers) {
+        Ok(dns) => state = state.with_dns(Arc::new(dns)),
+        Err(e) => eprintln!("no DNS resolver ({e}): domains cannot be verified by lookup"),
+    }
+    let directory = state.directory.clone();
+    let state = Arc::new(state);
     if mailer.is_none() {
         eprintln!(
             "SMTP not configured (--smtp-url): notices stay in the outbox (scimd outbox list)"
@@ -375,6 +418,7 @@ async fn serve(
     }
     let jobs = server::Jobs::start(
         directory::notify::Notifier::new(store.clone(), clock.clone()),
+        directory,
         mailer,
         job_config,
     );

@@ -1,8 +1,10 @@
-//! The background jobs of `serve`: the expiry scan, outbox delivery and activity retention.
+//! The background jobs of `serve`: the expiry scan, outbox delivery, activity retention and
+//! the purge of SCIM-deleted accounts past their `userName` hold.
 //! Each round is a state-driven call into `directory::notify` (see there why running them on
 //! several instances at once sends each notice once). They stop cleanly: [`Jobs::stop`] lets
 //! a round in progress finish.
 
+use directory::accounts::Directory;
 use directory::notify::{Mailer, Notifier};
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,7 +56,12 @@ where
 
 impl Jobs {
     /// Starts the jobs. Without a mailer, notices stay in the outbox.
-    pub fn start(notifier: Notifier, mailer: Option<Arc<dyn Mailer>>, config: JobConfig) -> Jobs {
+    pub fn start(
+        notifier: Notifier,
+        directory: Directory,
+        mailer: Option<Arc<dyn Mailer>>,
+        config: JobConfig,
+    ) -> Jobs {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
         {
@@ -91,11 +98,18 @@ impl Jobs {
             let retention = config.retention;
             tasks.spawn(every(config.purge_every, stopped, move || {
                 let n = n.clone();
+                let d = directory.clone();
                 async move {
                     match n.purge_activity(retention).await {
                         Ok(0) => {}
                         Ok(purged) => tracing::info!(purged, "old activity deleted"),
                         Err(e) => tracing::error!(error = %e, "activity retention failed"),
+                    }
+                    // Accounts deleted over SCIM whose userName hold has ended.
+                    match d.purge_retired().await {
+                        Ok(0) => {}
+                        Ok(purged) => tracing::info!(purged, "held accounts purged"),
+                        Err(e) => tracing::error!(error = %e, "purge of held accounts failed"),
                     }
                 }
             }));

@@ -1,12 +1,15 @@
 //! # server
 //!
-//! scimd's HTTP front end: one route table for the SCIM 2.0 API under `/scim/v2`, the bearer
+//! scimd's HTTP front end: one route table for the SCIM 2.0 API under `/scim/v2` and the
+//! administrative JSON API under `/api/v1` (see [`api`]), the bearer
 //! token extractor that selects the organisation, and the mapping of every error to a SCIM
 //! error body. Handlers extract input, call one service method, and map the result; no SQL,
 //! no rules, no clock here. Beside them: the activity log writer (off the hot path) and the
 //! background jobs of `serve`.
 
 mod activity;
+pub mod api;
+pub mod dns;
 mod auth;
 pub mod jobs;
 mod response;

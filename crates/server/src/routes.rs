@@ -38,6 +38,12 @@ pub struct AppState {
     pub lifecycle: directory::lifecycle::Lifecycle,
     /// Where SCIM request activity goes; `None` records none.
     pub activity: Option<crate::activity::ActivitySink>,
+    /// The directory's rules (accounts, conflicts, disconnect, domains).
+    pub directory: directory::accounts::Directory,
+    /// Administrators' sessions for the administrative API.
+    pub sessions: directory::session::Sessions,
+    /// The resolver domains are verified with; `None` refuses verification.
+    pub dns: Option<Arc<dyn directory::accounts::TxtLookup>>,
 }
 
 impl AppState {
@@ -50,7 +56,10 @@ impl AppState {
             clock: clock.clone(),
             public_url,
             touched: Mutex::new(HashMap::new()),
-            lifecycle: directory::lifecycle::Lifecycle::new(store, clock),
+            lifecycle: directory::lifecycle::Lifecycle::new(store.clone(), clock.clone()),
+            directory: directory::accounts::Directory::new(store.clone(), clock.clone()),
+            sessions: directory::session::Sessions::new(store, clock),
+            dns: None,
             activity: None,
         }
     }
@@ -58,6 +67,12 @@ impl AppState {
     /// Records every SCIM request in the activity log through `sink`.
     pub fn with_activity(mut self, sink: crate::activity::ActivitySink) -> Self {
         self.activity = Some(sink);
+        self
+    }
+
+    /// Verifies domains with `dns`.
+    pub fn with_dns(mut self, dns: Arc<dyn directory::accounts::TxtLookup>) -> Self {
+        self.dns = Some(dns);
         self
     }
 }
@@ -234,6 +249,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         ));
     Router::new()
         .nest("/scim/v2", scim)
+        .nest("/api/v1", crate::api::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)

@@ -131,7 +131,7 @@ pub async fn scim_sees_only_synced_live_accounts(store: Arc<dyn Store>) {
     let manual = w.manual("manual@example.com").await;
     assert!(w.scim_get(&synced).await.is_ok());
     assert_scim(
-        w.scim_get(&manual).await.unwrap_err(),
+        w.scim_get(&manual).await.expect_err("refused"),
         404,
         None,
         "not found",
@@ -233,7 +233,7 @@ async fn hold_case(kind: OrgKind, days: i64, store: Arc<dyn Store>) {
         .delete(w.org.id, ResourceKind::User, &id, &Precondition::default())
         .await
         .expect("delete");
-    assert_scim(w.scim_get(&id).await.unwrap_err(), 404, None, "not found");
+    assert_scim(w.scim_get(&id).await.expect_err("refused"), 404, None, "not found");
     assert_eq!(w.scim_filter("leaver@example.com").await, 0);
     let a = w
         .dir
@@ -247,10 +247,10 @@ async fn hold_case(kind: OrgKind, days: i64, store: Arc<dyn Store>) {
         .scim
         .delete(w.org.id, ResourceKind::User, &id, &Precondition::default())
         .await;
-    assert_scim(again.unwrap_err(), 404, None, "not found");
+    assert_scim(again.expect_err("refused"), 404, None, "not found");
 
     w.clock.advance(Duration::days(days) - Duration::minutes(1));
-    let refused = w.scim_create("LEAVER@example.com").await.unwrap_err();
+    let refused = w.scim_create("LEAVER@example.com").await.expect_err("refused");
     assert_scim(refused, 409, Some(ScimType::Uniqueness), "reserved until");
     w.clock.advance(Duration::minutes(2));
     let new_id = w
@@ -346,7 +346,7 @@ pub async fn deleted_user_leaves_its_groups(store: Arc<dyn Store>) {
         )
         .await;
     assert_scim(
-        add.unwrap_err(),
+        add.expect_err("refused"),
         400,
         Some(ScimType::InvalidValue),
         "does not exist",
@@ -364,7 +364,7 @@ pub async fn administrator_sign_in_is_refused_and_logged(store: Arc<dyn Store>) 
     )
     .await
     .expect("admin");
-    let e = w.scim_create("boss@example.com").await.unwrap_err();
+    let e = w.scim_create("boss@example.com").await.expect_err("refused");
     assert_scim(e, 409, Some(ScimType::Uniqueness), "administrator");
     assert_eq!(w.scim_filter("boss@example.com").await, 0);
     assert!(w.actions().await.contains(&"scim.refused".to_owned()));
@@ -383,7 +383,7 @@ pub async fn administrator_sign_in_is_refused_and_logged(store: Arc<dyn Store>) 
         )
         .await;
     assert_scim(
-        rename.unwrap_err(),
+        rename.expect_err("refused"),
         409,
         Some(ScimType::Uniqueness),
         "administrator",
@@ -410,7 +410,7 @@ pub async fn conflict_is_recorded_once_and_merged(store: Arc<dyn Store>) {
         .await
         .expect("local edit");
     for _ in 0..3 {
-        let e = w.scim_create("Taken@example.com").await.unwrap_err();
+        let e = w.scim_create("Taken@example.com").await.expect_err("refused");
         assert_scim(e, 409, Some(ScimType::Uniqueness), "Conflicts");
     }
     let conflicts = w.dir.list_conflicts(w.org.id).await.expect("conflicts");
@@ -514,7 +514,7 @@ pub async fn imported_attributes_are_read_only_local_properties_are_not(store: A
             },
         )
         .await
-        .unwrap_err();
+        .expect_err("refused");
     assert!(matches!(refused, DirectoryError::ReadOnly(ref a) if a == "displayName"));
     assert!(refused.to_string().contains("directory sync"));
     let edited = w
@@ -563,7 +563,7 @@ pub async fn disconnect_releases_accounts_and_reconnect_surfaces_conflicts(store
     );
     let a = w.dir.get_account(w.org.id, &id).await.expect("kept");
     assert_eq!(a.source, Source::Manual);
-    assert_scim(w.scim_get(&id).await.unwrap_err(), 404, None, "not found");
+    assert_scim(w.scim_get(&id).await.expect_err("refused"), 404, None, "not found");
     // Now editable by administrators.
     let mut attributes = Map::new();
     attributes.insert("displayName".into(), json!("Edited by hand"));
@@ -581,7 +581,7 @@ pub async fn disconnect_releases_accounts_and_reconnect_surfaces_conflicts(store
         .expect("edit after disconnect");
     // Reconnect: the earlier connection's account is a conflict.
     w.lc.generate_token(&w.org, "cli").await.expect("new token");
-    let e = w.scim_create("sync@example.com").await.unwrap_err();
+    let e = w.scim_create("sync@example.com").await.expect_err("refused");
     assert_scim(
         e,
         409,
@@ -607,6 +607,7 @@ pub async fn disconnect_releases_accounts_and_reconnect_surfaces_conflicts(store
     assert_eq!(all.total, 1, "no duplicate, nothing lost");
 }
 
+#[derive(Debug)]
 struct FakeDns(TxtOutcome);
 
 #[async_trait]
@@ -642,7 +643,7 @@ pub async fn verified_domains_bound_user_names(store: Arc<dyn Store>) {
             }),
         )
         .await
-        .unwrap_err();
+        .expect_err("refused");
     assert!(matches!(missing, DirectoryError::Dns(ref m) if m.contains("v=spf1")));
     let d = w
         .dir
@@ -650,7 +651,7 @@ pub async fn verified_domains_bound_user_names(store: Arc<dyn Store>) {
         .await
         .expect("verified");
     assert_eq!(d.verified_by.as_deref(), Some("dns"));
-    let e = w.scim_create("after@elsewhere.org").await.unwrap_err();
+    let e = w.scim_create("after@elsewhere.org").await.expect_err("refused");
     assert_scim(e, 400, Some(ScimType::InvalidValue), "elsewhere.org");
     w.scim_create("pupil@Example.EDU")
         .await
@@ -676,7 +677,7 @@ pub async fn verified_domains_bound_user_names(store: Arc<dyn Store>) {
         .dir
         .add_domain(w.org.id, "cli", "example.edu", "z".into())
         .await
-        .unwrap_err();
+        .expect_err("refused");
     assert!(matches!(dup, DirectoryError::Conflict(_)));
 }
 

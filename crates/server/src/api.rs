@@ -1,0 +1,658 @@
+//! The administrative API: JSON over HTTP under `/api/v1`, for one organisation's signed-in
+//! administrators (a bearer session from `POST /api/v1/sessions`). The CLI and the console call
+//! the same services. Errors are `{"error": code, "message": text}` with a 4xx status; a
+//! refused edit of an imported attribute is 403 `read_only`, naming directory sync.
+//!
+//! Roles: `administrator` may do everything; `people-manager` and `site-manager` work with
+//! accounts and conflicts only.
+
+use crate::routes::AppState;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put};
+use axum::{Json, Router};
+use directory::accounts::{AccountEdit, DirectoryError, MergeOutcome};
+use directory::lifecycle::LifecycleError;
+use directory::session::{SessionError, SignedIn};
+use directory::store::{
+    Account, AccountQuery, ActivityEntry, AdminRole, ConflictRecord, DomainRecord, LocalProps,
+    Source, Status,
+};
+use directory::{OrgId, StoreError, TokenId};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+use time::OffsetDateTime;
+
+/// An API error: status, stable code, message for people.
+#[derive(Debug)]
+pub struct ApiFailure(pub StatusCode, pub &'static str, pub String);
+
+impl IntoResponse for ApiFailure {
+    fn into_response(self) -> Response {
+        (
+            self.0,
+            Json(json!({ "error": self.1, "message": self.2 })),
+        )
+            .into_response()
+    }
+}
+
+fn bad(msg: impl Into<String>) -> ApiFailure {
+    ApiFailure(StatusCode::BAD_REQUEST, "invalid", msg.into())
+}
+
+fn store_failure(e: StoreError) -> ApiFailure {
+    match e {
+        StoreError::NotFound => ApiFailure(StatusCode::NOT_FOUND, "not_found", "not found".into()),
+        StoreError::VersionMismatch => ApiFailure(
+            StatusCode::CONFLICT,
+            "stale",
+            "the resource changed since it was read".into(),
+        ),
+        StoreError::Conflict(f) => ApiFailure(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("{f} is already in use in this organisation"),
+        ),
+        other => {
+            tracing::error!(error = %other, "storage failure in the administrative API");
+            ApiFailure(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error".into(),
+            )
+        }
+    }
+}
+
+impl From<DirectoryError> for ApiFailure {
+    fn from(e: DirectoryError) -> Self {
+        let msg = e.to_string();
+        match e {
+            DirectoryError::NotFound(_) => ApiFailure(StatusCode::NOT_FOUND, "not_found", msg),
+            DirectoryError::ReadOnly(_) => ApiFailure(StatusCode::FORBIDDEN, "read_only", msg),
+            DirectoryError::Invalid(_) => bad(msg),
+            DirectoryError::Conflict(_) => ApiFailure(StatusCode::CONFLICT, "conflict", msg),
+            DirectoryError::Stale => ApiFailure(StatusCode::CONFLICT, "stale", msg),
+            DirectoryError::Dns(_) => ApiFailure(StatusCode::UNPROCESSABLE_ENTITY, "dns", msg),
+            DirectoryError::Lifecycle(l) => l.into(),
+            DirectoryError::Store(s) => store_failure(s),
+        }
+    }
+}
+
+impl From<LifecycleError> for ApiFailure {
+    fn from(e: LifecycleError) -> Self {
+        let msg = e.to_string();
+        match e {
+            LifecycleError::TooManyTokens
+            | LifecycleError::LastLiveToken
+            | LifecycleError::AlreadyRevoked(_)
+            | LifecycleError::DuplicateAdmin(_) => {
+                ApiFailure(StatusCode::CONFLICT, "refused", msg)
+            }
+            LifecycleError::UnknownToken(_) => ApiFailure(StatusCode::NOT_FOUND, "not_found", msg),
+            LifecycleError::InvalidEmail(_) | LifecycleError::RoleNotForKind => bad(msg),
+            LifecycleError::Store(s) => store_failure(s),
+            LifecycleError::Password(_) | LifecycleError::Random(_) => {
+                tracing::error!(error = %msg, "administrative act failed");
+                ApiFailure(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error".into(),
+                )
+            }
+        }
+    }
+}
+
+impl From<SessionError> for ApiFailure {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::BadCredentials | SessionError::NoSession => {
+                ApiFailure(StatusCode::UNAUTHORIZED, "unauthenticated", e.to_string())
+            }
+            SessionError::Store(s) => store_failure(s),
+            SessionError::Random(m) => {
+                tracing::error!(error = %m, "no randomness for a session");
+                ApiFailure(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error".into(),
+                )
+            }
+        }
+    }
+}
+
+/// A signed-in administrator of the request's organisation.
+pub struct Admin(pub SignedIn);
+
+impl Admin {
+    fn org(&self) -> OrgId {
+        self.0.session.org_id
+    }
+
+    fn actor(&self) -> String {
+        format!("admin:{}", self.0.admin.email)
+    }
+
+    /// Refuses unless the administrator has the `administrator` role.
+    fn require_administrator(&self) -> Result<(), ApiFailure> {
+        if self.0.admin.role == AdminRole::Administrator {
+            Ok(())
+        } else {
+            Err(ApiFailure(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!(
+                    "this needs the administrator role; you are {}",
+                    self.0.admin.role.as_str()
+                ),
+            ))
+        }
+    }
+}
+
+impl FromRequestParts<Arc<AppState>> for Admin {
+    type Rejection = ApiFailure;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let secret = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, s)| s.trim().to_owned())
+            .ok_or(SessionError::NoSession)?;
+        Ok(Admin(state.sessions.authenticate(&secret).await?))
+    }
+}
+
+/// The API's routes, to nest under `/api/v1`.
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/sessions", post(sign_in))
+        .route("/sessions/current", delete(sign_out))
+        .route("/accounts", get(list_accounts).post(create_account))
+        .route("/accounts/{id}", get(show_account).patch(edit_account))
+        .route("/connection", get(connection))
+        .route("/tokens", post(generate_token))
+        .route("/tokens/{id}", delete(revoke_token))
+        .route("/disconnect", post(disconnect))
+        .route("/settings/auto-merge", put(set_auto_merge))
+        .route("/conflicts", get(list_conflicts))
+        .route("/conflicts.csv", get(conflicts_csv))
+        .route("/conflicts/merge", post(merge_conflict))
+        .route("/conflicts/merge-all", post(merge_all))
+        .route("/domains", get(list_domains).post(add_domain))
+        .route("/domains/{name}", delete(remove_domain))
+        .route("/domains/{name}/verify", post(verify_domain))
+        .route("/activity", get(activity))
+        .fallback(|| async {
+            ApiFailure(StatusCode::NOT_FOUND, "not_found", "no such endpoint".into())
+        })
+}
+
+fn ts(t: OffsetDateTime) -> String {
+    directory::render::timestamp(t)
+}
+
+fn account_json(a: &Account) -> Value {
+    let r = &a.resource;
+    json!({
+        "id": r.id.to_string(),
+        "userName": a.user_name(),
+        "source": a.source.as_str(),
+        "status": a.status().as_str(),
+        "managedBy": match a.source { Source::Scim => Value::from("directory sync"), Source::Manual => Value::Null },
+        "version": r.version,
+        "created": ts(r.created),
+        "lastModified": ts(r.last_modified),
+        "deleted": a.deleted.map(ts),
+        "holdUntil": a.hold_until.map(ts),
+        "attributes": r.doc,
+        "local": a.local,
+    })
+}
+
+fn conflict_json(c: &ConflictRecord) -> Value {
+    json!({
+        "userName": c.user_name,
+        "accountId": c.account_id.to_string(),
+        "incoming": c.incoming,
+        "firstSeen": ts(c.first_seen),
+        "lastSeen": ts(c.last_seen),
+        "attempts": c.attempts,
+    })
+}
+
+fn domain_json(d: &DomainRecord) -> Value {
+    json!({
+        "name": d.name,
+        "txtRecord": { "name": d.name, "type": "TXT", "value": d.txt },
+        "created": ts(d.created),
+        "verified": d.verified.map(ts),
+        "verifiedBy": d.verified_by,
+    })
+}
+
+/// A JSON body, with a 400 in the API's shape when it is not one.
+struct Body<T>(T);
+
+impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<Arc<AppState>> for Body<T> {
+    type Rejection = ApiFailure;
+
+    async fn from_request(
+        req: axum::extract::Request,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| bad(format!("cannot read the body: {e}")))?;
+        serde_json::from_slice(&bytes)
+            .map(Body)
+            .map_err(|e| bad(format!("the body is not the expected JSON: {e}")))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignIn {
+    organisation: String,
+    email: String,
+    password: String,
+}
+
+async fn sign_in(
+    State(state): State<Arc<AppState>>,
+    Body(body): Body<SignIn>,
+) -> Result<Response, ApiFailure> {
+    let org: OrgId = body
+        .organisation
+        .parse()
+        .map_err(|_| ApiFailure::from(SessionError::BadCredentials))?;
+    let (secret, s) = state
+        .sessions
+        .sign_in(org, &body.email, &body.password)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "token": secret,
+            "expires": ts(s.session.expires),
+            "organisation": org.to_string(),
+            "email": s.admin.email,
+            "role": s.admin.role.as_str(),
+        })),
+    )
+        .into_response())
+}
+
+async fn sign_out(
+    State(state): State<Arc<AppState>>,
+    admin: Admin,
+) -> Result<StatusCode, ApiFailure> {
+    state.sessions.sign_out(&admin.0).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct AccountList {
+    search: Option<String>,
+    source: Option<String>,
+    status: Option<String>,
+    after: Option<String>,
+    count: Option<u32>,
+}
+
+async fn list_accounts(
+    State(state): State<Arc<AppState>>,
+    admin: Admin,
+    Query(q): Query<AccountList>,
+) -> Result<Json<Value>, ApiFailure> {
+    let source = match q.source.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => Some(Source::parse(s).ok_or_else(|| bad("source must be scim or manual"))?),
+        None => None,
+    };
+    let status = match q.status.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => {
+            Some(Status::parse(s).ok_or_else(|| bad("status must be active or deactivated"))?)
+        }
+        None => None,
+    };
+    let page = state
+        .directory
+        .list_accounts(
+            admin.org(),
+            &AccountQuery {
+                search: q.search,
+                source,
+                status,
+                after: q.after,
+                count: q.count.unwrap_or(100).clamp(1, 1000),
+            },
+        )
+        .await?;
+    Ok(Json(json!({
+        "total": page.total,
+        "next": page.next,
+        "accounts": page.accounts.iter().map(account_json).collect::<Vec<_>>(),
+    })))
+}
+
+async fn show_account(
+    State(state): State<Arc<AppState>>,
+    admin: Admin,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiFailure> {
+    let a = state.directory.get_account(admin.org(), &id).await?;
+    Ok(Json(account_json(&a)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountBody {
+    #[serde(default)]
+    attributes: Option<Map<String, Value>>,
+    #[serde(default)]
+    local: Option<LocalProps>,
+    #[serde(default)]
+    version: Option<i64>,
+}
+
+async fn create_account(
+    State(state): State<Arc<AppState>>,
+    admin: Admin,
+    Body(body): Body<AccountBody>,
+) -> Result<Response, ApiFailure> {
+    let attributes = Value::Object(body.attributes.unwrap_or_default());
+    let a = state
+        .directory
+        .create_account(admin.org(), &admin.actor(), &attributes, body.local)
+        .await?;
+    Ok((StatusCode::CREATED, Json(account_json(&a))).into_response())
+}
+
+async fn edit_account(
+    State(state): State<Arc<AppState>>,
+    admin: Admin,
+    Path(id): Path<String>,
+    Body(body): Body<AccountBody>,
+) -> Result<Json<Value>, ApiFailure> {
+    let a = state
+        .directory
+        .edit_account(
+            admin.org(),
+            &admin.actor(),
+            &id,
+            AccountEdit {
+                attributes: body.attributes.unwrap_or_default(),
+                local: body.local,
+                expected_version: body.version,
+            },
+        )
+        .await?;
+    Ok(Json(account_json(&a)))
+}
+
+async fn connection(
+    State(state): State<Arc<AppState>>,
+    admin: Admin,
+) -> Result<Json<Value>, ApiFailure> {
+    let org = admin.org();
+    let conn = state
+        .lifecycle
+        .connection(org)
+        .await
+        .map_err(store_failure)?;
+    let tokens = state.lifecycle.list_tokens(org).await?;
+    Ok(Json(json!({
+        "state": conn.state.as_str(),
+        "changed": ts(conn.changed),
+        "autoMerge": state.directory.auto_merge(org).await?,
+        "tokens": tokens.iter().map(|t| json!({
+            "id": t.record.id.to_string(),
+            "prefix": t.record.prefix,
+            "state": t.state.as_str(),
+            "created": ts(t.record.created),
+            "expires": ts(t.expires),
+            "lastUsed": t.record.last_used.map(ts),
+        })).collect::<Vec<_>>(),
+    })))
+}
+
+async fn generate_token(
+    State(state): State<Arc<AppState>>,
+    admin: Admin,
+) -> Result<Response, ApiFailure> {
+    admin.require_administrator()?;
+    let org = state
+        .store
+        .get_org(admin.org())
+        .await
+        .map_err(store_failure)?
+        .ok_or_else(|| store_failure(StoreError::NotFound))?;
+    let issued = state
+        .lifecycle
+        .generate_token(&org, &admin.actor())
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "secret": issued.secret,
+            "id": issued.record.id.to_string(),
+            "prefix": issued.record.prefix,
+            "expires": ts(directory::lifecycle::effective_expiry(&issued.record)),
+        })),
+    )
+        .into_response())
+}
+
+async fn revoke_token(
+    State(state): State<Arc<AppState>>,
+    admin: Admin,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiFailure> {
+    admin.require_administrator()?;
+    let id: TokenId = id
+        .parse()
+        .map_err(|_| ApiFailure(StatusCode::NOT_FOUND, "not_found", "no such token".into()))?;
+    state
+        .lifecycle
+        .revoke_token(admin.org(), id, &admin.actor())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn disconnect(
+    State(state): State<Arc<AppState>>,
+    admin: Admin,
+) -> Result<Json<Value>, ApiFailure> {
+    admin.require_administrator()?;
+    let (revoked, released) = state
+        .directory
+        .disconnect(admin.org(), &admin.actor())
+        .await?;
+    Ok(Json(
+        json!({ "tokensRevoked": revoked, "accountsAndGroupsReleased": released }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Toggle {
+    enabled: bool,
+}
+
+async fn set_auto_merge(
+    State(state): State<Arc<AppState>>,
+    admin: Admin,
+    Body(body): Body<Toggle>,
+) -> Result<Json<Value>, ApiFailure> {
+    admin.require_administrator()?;
+    state
+        .directory
+        .set_auto_merge(admin.org(), &admin.actor(), body.enabled)
+        .await?;
+    Ok(Json(json!({ "autoMerge": body.enabled })))
+}
+
+async fn list_conflicts(
+    State(state): State<Arc<AppState>>,
+    admin: Admin,
+) -> Result<Json<Value>, ApiFailure> {
+    let list = state.directory.list_conflicts(admin.org()).await?;
+    Ok(Json(
+        json!({ "conflicts": list.iter().map(conflict_json).collect::<Vec<_>>() }),
+    ))
+}
+
+async fn conflicts_csv(
+    State(state): State<Arc<AppState>>,
+    admin: Admin,
+) -> Result<Response, ApiFailure> {
+    let csv = state.directory.conflicts_csv(admin.org()).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"conflicts.csv\"",
+            ),
+        ],
+        csv,
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Merge {
+    #[serde(rename = "userName")]
+    user_name: String,
+}
+
+async fn merge_conflict(
+    State(state): State<Arc<AppState>>,
+    admin: Admin,
+    Body(body): Body<Merge>,
+) -> Result<Json<Value>, ApiFailure> {
+    let outcome = state
+        .directory
+        .merge_conflict(admin.org(), &admin.actor(), &body.user_name)
+        .await?;
+    Ok(Json(match outcome {
+        MergeOutcome::Merged(a) => json!({ "merged": true, "account": account_json(&a) }),
+        MergeOutcome::Dropped => json!({ "merged": false }),
+    }))
+}
+
+async fn merge_all(
+    State(state): State<Arc<AppState>>,
+    admin: Admin,
+) -> Result<Json<Value>, ApiFailure> {
+    let merged = state
+        .directory
+        .merge_all(admin.org(), &admin.actor())
+        .await?;
+    Ok(Json(json!({ "merged": merged })))
+}
+
+async fn list_domains(
+    State(state): State<Arc<AppState>>,
+    admin: Admin,
+) -> Result<Json<Value>, ApiFailure> {
+    let list = state.directory.list_domains(admin.org()).await?;
+    Ok(Json(
+        json!({ "domains": list.iter().map(domain_json).collect::<Vec<_>>() }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewDomain {
+    name: String,
+}
+
+async fn add_domain(
+    State(state): State<Arc<AppState>>,
+    admin: Admin,
+    Body(body): Body<NewDomain>,
+) -> Result<Response, ApiFailure> {
+    admin.require_administrator()?;
+    let (name, txt) = crate::dns::new_domain(&body.name).map_err(bad)?;
+    let d = state
+        .directory
+        .add_domain(admin.org(), &admin.actor(), &name, txt)
+        .await?;
+    Ok((StatusCode::CREATED, Json(domain_json(&d))).into_response())
+}
+
+async fn verify_domain(
+    State(state): State<Arc<AppState>>,
+    admin: Admin,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiFailure> {
+    admin.require_administrator()?;
+    let Some(dns) = state.dns.as_ref() else {
+        return Err(ApiFailure(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "dns",
+            "no DNS resolver is configured on this server".into(),
+        ));
+    };
+    let d = state
+        .directory
+        .verify_domain(admin.org(), &admin.actor(), &name, dns.as_ref())
+        .await?;
+    Ok(Json(domain_json(&d)))
+}
+
+async fn remove_domain(
+    State(state): State<Arc<AppState>>,
+    admin: Admin,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiFailure> {
+    admin.require_administrator()?;
+    state
+        .directory
+        .remove_domain(admin.org(), &admin.actor(), &name)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct ActivityQuery {
+    limit: Option<u32>,
+}
+
+async fn activity(
+    State(state): State<Arc<AppState>>,
+    admin: Admin,
+    Query(q): Query<ActivityQuery>,
+) -> Result<Json<Value>, ApiFailure> {
+    let entries: Vec<ActivityEntry> = state
+        .store
+        .list_activity(Some(admin.org()), None, q.limit.unwrap_or(1000).clamp(1, 10_000))
+        .await
+        .map_err(store_failure)?;
+    Ok(Json(json!({
+        "entries": entries.iter().map(|e| json!({
+            "at": ts(e.at),
+            "actor": e.actor,
+            "action": e.action,
+            "target": e.target,
+            "status": e.status,
+            "resource": e.resource,
+            "detail": e.detail,
+        })).collect::<Vec<_>>(),
+    })))
+}
