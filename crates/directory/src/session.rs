@@ -155,5 +155,7 @@ async fn verify_off_thread(hash: Option<String>, password: String) -> bool {
 /// An Argon2id hash of a password nobody types (made once, with a random salt).
 fn dummy_hash() -> &'static str {
     static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HASH.get_or_init(|| crate::lifecycle::hash_password("\u{0}no such administrator\u{0}").unwrap_or_default())
+    HASH.get_or_init(|| {
+        crate::lifecycle::hash_password("\u{0}no such administrator\u{0}").unwrap_or_default()
+    })
 }

@@ -280,7 +280,10 @@ pub async fn domain(cmd: DomainCommand, clock: Arc<dyn Clock>) -> Result<()> {
             let d = Directory::new(store, clock)
                 .add_domain(org.id, ACTOR, &name, txt)
                 .await?;
-            eprintln!("Publish this DNS record, then run: scimd domain verify --org {} {}", org.id, d.name);
+            eprintln!(
+                "Publish this DNS record, then run: scimd domain verify --org {} {}",
+                org.id, d.name
+            );
             println!("{}. TXT \"{}\"", d.name, d.txt);
         }
         DomainCommand::List { org, db } => {
@@ -290,7 +293,11 @@ pub async fn domain(cmd: DomainCommand, clock: Arc<dyn Clock>) -> Result<()> {
                 println!(
                     "{:<40}  {:<10}  TXT \"{}\"",
                     d.name,
-                    if d.verified.is_some() { "verified" } else { "unverified" },
+                    if d.verified.is_some() {
+                        "verified"
+                    } else {
+                        "unverified"
+                    },
                     d.txt
                 );
             }

@@ -32,11 +32,7 @@ pub struct ApiFailure(pub StatusCode, pub &'static str, pub String);
 
 impl IntoResponse for ApiFailure {
     fn into_response(self) -> Response {
-        (
-            self.0,
-            Json(json!({ "error": self.1, "message": self.2 })),
-        )
-            .into_response()
+        (self.0, Json(json!({ "error": self.1, "message": self.2 }))).into_response()
     }
 }
 
@@ -91,9 +87,7 @@ impl From<LifecycleError> for ApiFailure {
             LifecycleError::TooManyTokens
             | LifecycleError::LastLiveToken
             | LifecycleError::AlreadyRevoked(_)
-            | LifecycleError::DuplicateAdmin(_) => {
-                ApiFailure(StatusCode::CONFLICT, "refused", msg)
-            }
+            | LifecycleError::DuplicateAdmin(_) => ApiFailure(StatusCode::CONFLICT, "refused", msg),
             LifecycleError::UnknownToken(_) => ApiFailure(StatusCode::NOT_FOUND, "not_found", msg),
             LifecycleError::InvalidEmail(_) | LifecycleError::RoleNotForKind => bad(msg),
             LifecycleError::Store(s) => store_failure(s),
@@ -197,7 +191,11 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/domains/{name}/verify", post(verify_domain))
         .route("/activity", get(activity))
         .fallback(|| async {
-            ApiFailure(StatusCode::NOT_FOUND, "not_found", "no such endpoint".into())
+            ApiFailure(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such endpoint".into(),
+            )
         })
 }
 
@@ -440,10 +438,7 @@ async fn generate_token(
         .await
         .map_err(store_failure)?
         .ok_or_else(|| store_failure(StoreError::NotFound))?;
-    let issued = state
-        .lifecycle
-        .generate_token(&org, &admin.actor())
-        .await?;
+    let issued = state.lifecycle.generate_token(&org, &admin.actor()).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -641,7 +636,11 @@ async fn activity(
 ) -> Result<Json<Value>, ApiFailure> {
     let entries: Vec<ActivityEntry> = state
         .store
-        .list_activity(Some(admin.org()), None, q.limit.unwrap_or(1000).clamp(1, 10_000))
+        .list_activity(
+            Some(admin.org()),
+            None,
+            q.limit.unwrap_or(1000).clamp(1, 10_000),
+        )
         .await
         .map_err(store_failure)?;
     Ok(Json(json!({

@@ -37,6 +37,7 @@ pub fn new_domain(input: &str) -> Result<(String, String), String> {
     let name = dns_verify::normalize_domain(input).map_err(|e| e.to_string())?;
     let mut secret = [0u8; 18];
     getrandom::fill(&mut secret).map_err(|e| e.to_string())?;
-    let txt = dns_verify::txt_value(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret));
+    let txt =
+        dns_verify::txt_value(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret));
     Ok((name, txt))
 }

@@ -9,8 +9,8 @@
 
 mod activity;
 pub mod api;
-pub mod dns;
 mod auth;
+pub mod dns;
 pub mod jobs;
 mod response;
 mod routes;

@@ -233,7 +233,12 @@ async fn hold_case(kind: OrgKind, days: i64, store: Arc<dyn Store>) {
         .delete(w.org.id, ResourceKind::User, &id, &Precondition::default())
         .await
         .expect("delete");
-    assert_scim(w.scim_get(&id).await.expect_err("refused"), 404, None, "not found");
+    assert_scim(
+        w.scim_get(&id).await.expect_err("refused"),
+        404,
+        None,
+        "not found",
+    );
     assert_eq!(w.scim_filter("leaver@example.com").await, 0);
     let a = w
         .dir
@@ -250,7 +255,10 @@ async fn hold_case(kind: OrgKind, days: i64, store: Arc<dyn Store>) {
     assert_scim(again.expect_err("refused"), 404, None, "not found");
 
     w.clock.advance(Duration::days(days) - Duration::minutes(1));
-    let refused = w.scim_create("LEAVER@example.com").await.expect_err("refused");
+    let refused = w
+        .scim_create("LEAVER@example.com")
+        .await
+        .expect_err("refused");
     assert_scim(refused, 409, Some(ScimType::Uniqueness), "reserved until");
     w.clock.advance(Duration::minutes(2));
     let new_id = w
@@ -364,7 +372,10 @@ pub async fn administrator_sign_in_is_refused_and_logged(store: Arc<dyn Store>) 
     )
     .await
     .expect("admin");
-    let e = w.scim_create("boss@example.com").await.expect_err("refused");
+    let e = w
+        .scim_create("boss@example.com")
+        .await
+        .expect_err("refused");
     assert_scim(e, 409, Some(ScimType::Uniqueness), "administrator");
     assert_eq!(w.scim_filter("boss@example.com").await, 0);
     assert!(w.actions().await.contains(&"scim.refused".to_owned()));
@@ -410,7 +421,10 @@ pub async fn conflict_is_recorded_once_and_merged(store: Arc<dyn Store>) {
         .await
         .expect("local edit");
     for _ in 0..3 {
-        let e = w.scim_create("Taken@example.com").await.expect_err("refused");
+        let e = w
+            .scim_create("Taken@example.com")
+            .await
+            .expect_err("refused");
         assert_scim(e, 409, Some(ScimType::Uniqueness), "Conflicts");
     }
     let conflicts = w.dir.list_conflicts(w.org.id).await.expect("conflicts");
@@ -563,7 +577,12 @@ pub async fn disconnect_releases_accounts_and_reconnect_surfaces_conflicts(store
     );
     let a = w.dir.get_account(w.org.id, &id).await.expect("kept");
     assert_eq!(a.source, Source::Manual);
-    assert_scim(w.scim_get(&id).await.expect_err("refused"), 404, None, "not found");
+    assert_scim(
+        w.scim_get(&id).await.expect_err("refused"),
+        404,
+        None,
+        "not found",
+    );
     // Now editable by administrators.
     let mut attributes = Map::new();
     attributes.insert("displayName".into(), json!("Edited by hand"));
@@ -581,7 +600,10 @@ pub async fn disconnect_releases_accounts_and_reconnect_surfaces_conflicts(store
         .expect("edit after disconnect");
     // Reconnect: the earlier connection's account is a conflict.
     w.lc.generate_token(&w.org, "cli").await.expect("new token");
-    let e = w.scim_create("sync@example.com").await.expect_err("refused");
+    let e = w
+        .scim_create("sync@example.com")
+        .await
+        .expect_err("refused");
     assert_scim(
         e,
         409,
@@ -651,7 +673,10 @@ pub async fn verified_domains_bound_user_names(store: Arc<dyn Store>) {
         .await
         .expect("verified");
     assert_eq!(d.verified_by.as_deref(), Some("dns"));
-    let e = w.scim_create("after@elsewhere.org").await.expect_err("refused");
+    let e = w
+        .scim_create("after@elsewhere.org")
+        .await
+        .expect_err("refused");
     assert_scim(e, 400, Some(ScimType::InvalidValue), "elsewhere.org");
     w.scim_create("pupil@Example.EDU")
         .await
