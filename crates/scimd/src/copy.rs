@@ -6,6 +6,7 @@
 //! `scimd serve` on the source first, or writes made during the copy are not carried over.
 
 use anyhow::{Context, Result, bail};
+use directory::accounts::default_local;
 use directory::store::{ListQuery, Load, MemberView, StoredResource};
 use directory::{OrgId, Store};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -69,6 +70,9 @@ pub async fn run(from: &dyn Store, to: &dyn Store) -> Result<()> {
     }
     let orgs = from.list_orgs().await?;
     for org in &orgs {
+        refuse_directory_state(from, org.id).await?;
+    }
+    for org in &orgs {
         eprintln!("organisation {} ({})", org.name, org.id);
         to.create_org(org).await?;
         for t in from.list_tokens(org.id).await? {
@@ -112,6 +116,19 @@ pub async fn run(from: &dyn Store, to: &dyn Store) -> Result<()> {
                 to.import_resource(org.id, r)
                     .await
                     .with_context(|| format!("copying {} {}", kind.name(), r.id))?;
+                if kind == ResourceKind::User {
+                    // Every copied account had its default role (checked before copying).
+                    to.update_account(
+                        org.id,
+                        r.id,
+                        directory::store::AccountChange {
+                            local: Some(default_local(org.kind)),
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                    .with_context(|| format!("copying the role of User {}", r.id))?;
+                }
                 if let Some(m) = &r.members
                     && !m.is_empty()
                 {
@@ -140,6 +157,63 @@ pub async fn run(from: &dyn Store, to: &dyn Store) -> Result<()> {
 }
 
 /// Reads both databases back and compares every organisation, token and resource.
+/// The copy carries what SCIM sees (with each account's default role), tokens,
+/// administrators, the outbox and the activity log. It does not yet carry the rest of the
+/// directory's own state (manual or SCIM-deleted accounts, edited local properties, conflicts,
+/// domains, Auto Merge), so it refuses a source that has any, rather than leave it behind.
+async fn refuse_directory_state(from: &dyn Store, org: OrgId) -> Result<()> {
+    use directory::store::{AccountQuery, ConnectionState, Source};
+    let policy = from.sync_policy(org, "").await?;
+    let kind = policy.kind;
+    if from
+        .get_connection(org)
+        .await?
+        .is_some_and(|c| c.state == ConnectionState::Disconnected)
+    {
+        bail!(
+            "organisation {org} was disconnected: its accounts and groups are manual, which copy \
+             does not carry yet; nothing was copied"
+        );
+    }
+    let mut after = None;
+    loop {
+        let page = from
+            .list_accounts(
+                org,
+                &AccountQuery {
+                    after: after.clone(),
+                    count: 1000,
+                    ..AccountQuery::default()
+                },
+            )
+            .await?;
+        let held = page.accounts.iter().find(|a| {
+            a.source == Source::Manual || a.deleted.is_some() || a.local != default_local(kind)
+        });
+        if let Some(a) = held {
+            bail!(
+                "organisation {org}: account {} has directory state (manual, deleted or local \
+                 properties) that copy does not carry yet; nothing was copied",
+                a.user_name()
+            );
+        }
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    if policy.auto_merge
+        || !from.list_conflicts(org).await?.is_empty()
+        || !from.list_domains(org).await?.is_empty()
+    {
+        bail!(
+            "organisation {org} has conflicts, domains or Auto Merge, which copy does not carry \
+             yet; nothing was copied"
+        );
+    }
+    Ok(())
+}
+
 async fn verify(from: &dyn Store, to: &dyn Store) -> Result<()> {
     let (a, b) = (from.list_orgs().await?, to.list_orgs().await?);
     if a != b {

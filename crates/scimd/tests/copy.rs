@@ -69,4 +69,44 @@ async fn copy_moves_a_sqlite_deployment_to_postgres_unchanged() {
     api.post("/Users", &user_body("COPY3@example.com"))
         .await
         .expect_error(409, Some("uniqueness"));
+    // Each account keeps its default role on the copy.
+    let accounts = cli(&[
+        "accounts",
+        "list",
+        "--org",
+        &target.org.id,
+        "--format",
+        "json",
+        "--database",
+        &target.database,
+    ]);
+    let accounts: serde_json::Value = serde_json::from_str(&accounts).expect("json");
+    assert_eq!(accounts["total"], 25);
+    assert!(
+        accounts["accounts"]
+            .as_array()
+            .expect("accounts")
+            .iter()
+            .all(|a| a["local"]["roles"] == json!(["staff"])),
+        "{accounts}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_refuses_directory_state_it_cannot_carry() {
+    let source = Server::start_on(TestDatabase::sqlite());
+    source.api().create_user("kept@example.com").await;
+    let db = source.database.clone();
+    let org = source.org.id.clone();
+    cli(&["auto-merge", "--org", &org, "on", "--database", &db]);
+    let source_db = source.db();
+    drop(source);
+    let target_db = TestDatabase::postgres();
+    let (ok, _, err) = cli_status(&["copy", "--from", &source_db.url, "--to", &target_db.url]);
+    assert!(!ok, "copy should refuse");
+    assert!(err.contains("does not carry"), "{err}");
+    let (ok, _, _) = cli_status(&["org", "list", "--database", &target_db.url]);
+    assert!(ok);
+    let listed = cli(&["org", "list", "--database", &target_db.url]);
+    assert!(listed.is_empty(), "nothing copied: {listed}");
 }
