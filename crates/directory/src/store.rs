@@ -122,6 +122,16 @@ pub struct Page {
     pub next_cursor: Option<String>,
 }
 
+/// A store's own load figures; `None` where a store has no such thing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Connections open / idle in the pool.
+    pub pool_size: Option<u64>,
+    pub pool_idle: Option<u64>,
+    /// Write jobs queued for the single writer (SQLite).
+    pub write_queue: Option<u64>,
+}
+
 /// A token as stored: never the secret, only its hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRecord {
@@ -227,6 +237,22 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Deletes activity older than `before`, across organisations (the operator's retention);
     /// returns how many entries went.
     async fn purge_activity(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
+
+    // The operator's gauges (`/metrics`), across organisations.
+
+    /// Unsent notices in the outbox.
+    async fn outbox_pending(&self) -> Result<u64, StoreError>;
+    /// The earliest expiry of a token that is not revoked and not yet expired at `now`.
+    async fn next_token_expiry(
+        &self,
+        now: OffsetDateTime,
+    ) -> Result<Option<OffsetDateTime>, StoreError>;
+    /// Connection pool and write queue figures, for `/metrics`.
+    fn stats(&self) -> StoreStats {
+        StoreStats::default()
+    }
+    /// Whether the database answers and its schema is migrated (`/readyz`).
+    async fn ready(&self) -> Result<(), StoreError>;
 
     /// Puts a notice in the outbox unless one with the same `(org, key)` is there already
     /// (`Ok(false)`): the unique key makes each notice happen once, whoever enqueues it.

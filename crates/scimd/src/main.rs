@@ -31,6 +31,21 @@ const DEFAULT_DATABASE: &str = "sqlite://scimd.db";
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log lines as text or as JSON objects.
+    #[arg(
+        long,
+        global = true,
+        env = "SCIMD_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, clap::Args)]
@@ -77,6 +92,8 @@ enum Command {
         /// Name servers to verify domains with, instead of the system's (repeatable).
         #[arg(long = "dns-server", env = "SCIMD_DNS_SERVERS", value_delimiter = ',')]
         dns_servers: Vec<SocketAddr>,
+        #[command(flatten)]
+        run: RunArgs,
     },
     /// Stop directory sync for an organisation: revokes every token and turns every synced
     /// account and group into a manual one. Nothing is deleted.
@@ -157,6 +174,46 @@ enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+}
+
+/// HTTPS, limits and the client address (issue: running it for real).
+#[derive(Debug, Clone, clap::Args)]
+struct RunArgs {
+    /// PEM certificate chain: serve HTTPS (TLS 1.2 and 1.3). Reloaded on SIGHUP.
+    #[arg(long, env = "SCIMD_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "SCIMD_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+    /// Behind a reverse proxy: take the client address from X-Forwarded-For (logs, limits).
+    #[arg(long, env = "SCIMD_TRUST_PROXY")]
+    trust_proxy: bool,
+    /// Requests per second per token (sustained; 0: no limit). Kept far above what identity
+    /// providers send: a 429 can put an Entra provisioning job into quarantine.
+    #[arg(long, env = "SCIMD_RATE_LIMIT_PER_TOKEN", default_value_t = 1000)]
+    rate_limit_per_token: u32,
+    /// Failed authentications per client address per minute before it gets 429.
+    #[arg(long, env = "SCIMD_AUTH_FAILURES_PER_MINUTE", default_value_t = 30)]
+    auth_failures_per_minute: u32,
+    /// Requests served at once; beyond, 503 with Retry-After.
+    #[arg(long, env = "SCIMD_MAX_CONCURRENT_REQUESTS", default_value_t = 1024)]
+    max_concurrent_requests: usize,
+    /// Seconds a request may take before it is answered 503.
+    #[arg(long, env = "SCIMD_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    request_timeout_secs: u64,
+}
+
+impl RunArgs {
+    fn ops(&self) -> server::OpsConfig {
+        server::OpsConfig {
+            token_rate: self.rate_limit_per_token,
+            token_burst: self.rate_limit_per_token.saturating_mul(2),
+            auth_failures_per_minute: self.auth_failures_per_minute,
+            max_concurrent: self.max_concurrent_requests,
+            request_timeout: std::time::Duration::from_secs(self.request_timeout_secs.max(1)),
+            trust_proxy: self.trust_proxy,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -255,13 +312,23 @@ async fn create_org(
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SCIMD_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("SCIMD_LOG").unwrap_or_else(|_| "info".into());
+    // Request lines carry the request's span (its id, method and route); bodies, tokens and
+    // passwords are never logged.
+    match cli.log_format {
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init(),
+        LogFormat::Text => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init(),
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -278,6 +345,7 @@ async fn run(cli: Cli) -> Result<()> {
             mail,
             activity_retention_days,
             dns_servers,
+            run,
         } => {
             let jobs = server::JobConfig {
                 retention: time::Duration::days(i64::from(activity_retention_days)),
@@ -291,6 +359,7 @@ async fn run(cli: Cli) -> Result<()> {
                 &mail,
                 jobs,
                 &dns_servers,
+                &run,
             )
             .await
         }
@@ -383,7 +452,14 @@ async fn serve(
     mail: &mail::MailArgs,
     job_config: server::JobConfig,
     dns_servers: &[SocketAddr],
+    run: &RunArgs,
 ) -> Result<()> {
+    let tls = match (&run.tls_cert, &run.tls_key) {
+        (Some(cert), Some(key)) => {
+            Some(server::tls::Tls::load(cert, key).map_err(anyhow::Error::msg)?)
+        }
+        _ => None,
+    };
     // A mail configuration that cannot work is a start-up error, before anything else.
     let mailer = mail.mailer()?;
     let store = open_store(database)?;
@@ -404,13 +480,26 @@ async fn serve(
     };
     let scim = ScimService::new(store.clone(), clock.clone(), ServiceConfig::default());
     let (activity, activity_writer) = server::ActivityWriter::start(store.clone());
-    let mut state = server::AppState::new(scim, public_url.clone()).with_activity(activity);
+    let mut state = server::AppState::new(scim, public_url.clone())
+        .with_activity(activity)
+        .with_ops(run.ops());
     match server::dns::resolver(dns_servers) {
         Ok(dns) => state = state.with_dns(Arc::new(dns)),
         Err(e) => eprintln!("no DNS resolver ({e}): domains cannot be verified by lookup"),
     }
     let directory = state.directory.clone();
     let state = Arc::new(state);
+    {
+        // Limiter keys of tokens and addresses gone quiet are forgotten now and then.
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                state.ops.shrink();
+            }
+        });
+    }
     if mailer.is_none() {
         eprintln!(
             "SMTP not configured (--smtp-url): notices stay in the outbox (scimd outbox list)"
@@ -422,21 +511,42 @@ async fn serve(
         mailer,
         job_config,
     );
-    let app = server::router(state);
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("binding {listen}"))?;
+    let app = server::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let listener =
+        std::net::TcpListener::bind(listen).with_context(|| format!("binding {listen}"))?;
+    listener.set_nonblocking(true)?;
     let local = listener.local_addr()?;
-    let base = public_url.unwrap_or_else(|| format!("http://{local}/scim/v2"));
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let base = public_url.unwrap_or_else(|| format!("{scheme}://{local}/scim/v2"));
     eprintln!("scimd listening on {local}");
+    if scheme == "https" {
+        eprintln!("HTTPS (TLS 1.2 and 1.3); send SIGHUP to reload the certificate");
+    }
     eprintln!("SCIM base URL: {base}");
     eprintln!(
         "Get a token for {} ({}): scimd token generate --org {} --database {database}",
         first.name, first.id, first.id
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    match tls {
+        Some(tls) => {
+            tls.reload_on_sighup();
+            let handle = axum_server::Handle::new();
+            let stopper = handle.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                stopper.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+            });
+            axum_server::from_tcp_rustls(listener, tls.config.clone())
+                .handle(handle)
+                .serve(app)
+                .await?;
+        }
+        None => {
+            axum::serve(tokio::net::TcpListener::from_std(listener)?, app)
+                .with_graceful_shutdown(shutdown_signal())
+                .await?;
+        }
+    }
     // Requests are done: stop the jobs after their current round, then write the activity
     // entries still queued.
     jobs.stop(std::time::Duration::from_secs(10)).await;

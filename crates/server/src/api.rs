@@ -6,6 +6,7 @@
 //! Roles: `administrator` may do everything; `people-manager` and `site-manager` work with
 //! accounts and conflicts only.
 
+use crate::ops::{ClientIp, RequestOrg};
 use crate::routes::AppState;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
@@ -122,6 +123,20 @@ impl From<SessionError> for ApiFailure {
     }
 }
 
+/// 429 for an address that failed to authenticate too often.
+fn throttled(wait: std::time::Duration) -> Response {
+    let mut r = ApiFailure(
+        StatusCode::TOO_MANY_REQUESTS,
+        "throttled",
+        "too many failed sign-ins from this address; retry later".into(),
+    )
+    .into_response();
+    if let Ok(v) = header::HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
 /// A signed-in administrator of the request's organisation.
 pub struct Admin(pub SignedIn);
 
@@ -152,12 +167,20 @@ impl Admin {
 }
 
 impl FromRequestParts<Arc<AppState>> for Admin {
-    type Rejection = ApiFailure;
+    type Rejection = Response;
 
     async fn from_request_parts(
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
+        let ip = parts.extensions.get::<ClientIp>().and_then(|c| c.0);
+        if let Some(wait) = state.ops.throttled(ip) {
+            return Err(throttled(wait));
+        }
+        let fail = |e: SessionError| {
+            state.ops.auth_failed(ip);
+            ApiFailure::from(e).into_response()
+        };
         let secret = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -165,8 +188,17 @@ impl FromRequestParts<Arc<AppState>> for Admin {
             .and_then(|v| v.trim().split_once(' '))
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, s)| s.trim().to_owned())
-            .ok_or(SessionError::NoSession)?;
-        Ok(Admin(state.sessions.authenticate(&secret).await?))
+            .ok_or_else(|| fail(SessionError::NoSession))?;
+        match state.sessions.authenticate(&secret).await {
+            Ok(s) => {
+                if let Some(org) = parts.extensions.get::<Arc<RequestOrg>>() {
+                    let _ = org.0.set(s.session.org_id);
+                }
+                Ok(Admin(s))
+            }
+            Err(e @ (SessionError::NoSession | SessionError::BadCredentials)) => Err(fail(e)),
+            Err(e) => Err(ApiFailure::from(e).into_response()),
+        }
     }
 }
 
@@ -271,16 +303,29 @@ struct SignIn {
 
 async fn sign_in(
     State(state): State<Arc<AppState>>,
+    axum::Extension(ClientIp(ip)): axum::Extension<ClientIp>,
     Body(body): Body<SignIn>,
-) -> Result<Response, ApiFailure> {
+) -> Result<Response, Response> {
+    if let Some(wait) = state.ops.throttled(ip) {
+        return Err(throttled(wait));
+    }
+    let refused = |e: SessionError| {
+        state.ops.auth_failed(ip);
+        ApiFailure::from(e).into_response()
+    };
     let org: OrgId = body
         .organisation
         .parse()
-        .map_err(|_| ApiFailure::from(SessionError::BadCredentials))?;
-    let (secret, s) = state
+        .map_err(|_| refused(SessionError::BadCredentials))?;
+    let (secret, s) = match state
         .sessions
         .sign_in(org, &body.email, &body.password)
-        .await?;
+        .await
+    {
+        Ok(v) => v,
+        Err(e @ SessionError::BadCredentials) => return Err(refused(e)),
+        Err(e) => return Err(ApiFailure::from(e).into_response()),
+    };
     Ok((
         StatusCode::CREATED,
         Json(json!({

@@ -8,11 +8,13 @@
 //! front of the read, so a revocation takes effect on the very next request.
 
 use crate::activity::{AuthNote, AuthSlot};
+use crate::ops::{ClientIp, RequestOrg, too_many};
 use crate::response::ApiError;
 use crate::routes::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
 use directory::OrgId;
 use directory::token::{self, AuthFailure};
 use scim_core::ScimError;
@@ -30,14 +32,22 @@ pub struct Tenant {
 }
 
 impl FromRequestParts<Arc<AppState>> for Tenant {
-    type Rejection = ApiError;
+    type Rejection = Response;
 
     async fn from_request_parts(
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
+        let ip = parts.extensions.get::<ClientIp>().and_then(|c| c.0);
+        if let Some(wait) = state.ops.throttled(ip) {
+            return Err(too_many(
+                "too many failed authentications from this address; retry later",
+                wait,
+            ));
+        }
         let slot = parts.extensions.get::<Arc<AuthSlot>>().cloned();
         let refuse = |why: AuthFailure, record: Option<&directory::store::TokenRecord>| {
+            state.ops.auth_failed(ip);
             tracing::info!(reason = why.as_str(), path = %parts.uri.path(), "SCIM authentication refused");
             if let Some(slot) = &slot {
                 slot.note(AuthNote {
@@ -46,7 +56,7 @@ impl FromRequestParts<Arc<AppState>> for Tenant {
                     failure: Some(why),
                 });
             }
-            ApiError(ScimError::unauthorized("invalid token"))
+            ApiError(ScimError::unauthorized("invalid token")).into_response()
         };
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
             return Err(refuse(AuthFailure::Missing, None));
@@ -63,8 +73,17 @@ impl FromRequestParts<Arc<AppState>> for Tenant {
         }
         let checked = token::check(state.store.as_ref(), state.clock.as_ref(), secret.trim())
             .await
-            .map_err(|e| ApiError(directory::scim::store_error(e)))?;
+            .map_err(|e| ApiError(directory::scim::store_error(e)).into_response())?;
         let record = checked.map_err(|(why, record)| refuse(why, record.as_ref()))?;
+        if let Err(wait) = state.ops.check_token(record.id) {
+            return Err(too_many(
+                "this token is over its request rate; retry after the delay",
+                wait,
+            ));
+        }
+        if let Some(org) = parts.extensions.get::<Arc<RequestOrg>>() {
+            let _ = org.0.set(record.org_id);
+        }
         if let Some(slot) = &slot {
             slot.note(AuthNote {
                 org: Some(record.org_id),
@@ -84,7 +103,7 @@ impl FromRequestParts<Arc<AppState>> for Tenant {
                 .store
                 .touch_token(record.org_id, record.id, now)
                 .await
-                .map_err(|e| ApiError(directory::scim::store_error(e)))?;
+                .map_err(|e| ApiError(directory::scim::store_error(e)).into_response())?;
         }
         Ok(Tenant { org: record.org_id })
     }

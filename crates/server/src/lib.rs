@@ -12,9 +12,12 @@ pub mod api;
 mod auth;
 pub mod dns;
 pub mod jobs;
+pub mod ops;
 mod response;
 mod routes;
+pub mod tls;
 
 pub use activity::{ActivitySink, ActivityWriter};
 pub use jobs::{JobConfig, Jobs};
+pub use ops::{OpsConfig, prometheus};
 pub use routes::{AppState, router};

@@ -44,10 +44,14 @@ pub struct AppState {
     pub sessions: directory::session::Sessions,
     /// The resolver domains are verified with; `None` refuses verification.
     pub dns: Option<Arc<dyn directory::accounts::TxtLookup>>,
+    /// Limits, throttles and the metrics' organisation kinds (see `ops`).
+    pub ops: crate::ops::Ops,
 }
 
 impl AppState {
     pub fn new(scim: ScimService, public_url: Option<String>) -> Self {
+        // Metrics recorded before the recorder exists would be lost.
+        let _ = crate::ops::prometheus();
         let store = scim.store().clone();
         let clock = scim.clock().clone();
         AppState {
@@ -60,6 +64,7 @@ impl AppState {
             directory: directory::accounts::Directory::new(store.clone(), clock.clone()),
             sessions: directory::session::Sessions::new(store, clock),
             dns: None,
+            ops: crate::ops::Ops::new(crate::ops::OpsConfig::default()),
             activity: None,
         }
     }
@@ -67,6 +72,12 @@ impl AppState {
     /// Records every SCIM request in the activity log through `sink`.
     pub fn with_activity(mut self, sink: crate::activity::ActivitySink) -> Self {
         self.activity = Some(sink);
+        self
+    }
+
+    /// Applies operational limits.
+    pub fn with_ops(mut self, config: crate::ops::OpsConfig) -> Self {
+        self.ops = crate::ops::Ops::new(config);
         self
     }
 
@@ -250,8 +261,15 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .nest("/scim/v2", scim)
         .nest("/api/v1", crate::api::routes())
+        .route("/healthz", get(crate::ops::healthz))
+        .route("/readyz", get(crate::ops::readyz))
+        .route("/metrics", get(crate::ops::metrics_text))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::ops::guard,
+        ))
         .with_state(state)
 }
 

@@ -1072,6 +1072,51 @@ impl Store for PgStore {
         Ok(self.lc_purge_activity(before).await?)
     }
 
+    async fn outbox_pending(&self) -> Result<u64, StoreError> {
+        let c = self.client().await?;
+        let n: i64 = c
+            .query_one("SELECT COUNT(*) FROM notices WHERE sent IS NULL", &[])
+            .await
+            .map_err(Failure::from)?
+            .try_get(0)
+            .map_err(Failure::from)?;
+        Ok(n as u64)
+    }
+
+    async fn next_token_expiry(
+        &self,
+        now: OffsetDateTime,
+    ) -> Result<Option<OffsetDateTime>, StoreError> {
+        let c = self.client().await?;
+        let m: Option<i64> = c
+            .query_one(
+                "SELECT MIN(expires) FROM tokens WHERE revoked IS NULL AND expires > $1",
+                &[&micros(now)],
+            )
+            .await
+            .map_err(Failure::from)?
+            .try_get(0)
+            .map_err(Failure::from)?;
+        Ok(m.map(from_micros))
+    }
+
+    fn stats(&self) -> directory::store::StoreStats {
+        let s = self.pool.status();
+        directory::store::StoreStats {
+            pool_size: Some(s.size as u64),
+            pool_idle: Some(s.available as u64),
+            write_queue: None,
+        }
+    }
+
+    async fn ready(&self) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        c.query_one("SELECT COUNT(*) FROM schema_migrations", &[])
+            .await
+            .map_err(Failure::from)?;
+        Ok(())
+    }
+
     async fn enqueue_notice(&self, notice: &directory::store::Notice) -> Result<bool, StoreError> {
         Ok(self.lc_enqueue_notice(notice).await?)
     }

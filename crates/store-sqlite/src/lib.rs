@@ -861,6 +861,49 @@ impl Store for SqliteStore {
         lifecycle::purge_activity(&self.rt, before).await
     }
 
+    async fn outbox_pending(&self) -> Result<u64, StoreError> {
+        self.rt.read_now(|c| {
+            c.prepare_cached("SELECT COUNT(*) FROM notices WHERE sent IS NULL")
+                .map_err(internal)?
+                .query_row([], |r| r.get::<_, i64>(0))
+                .map(|n| n as u64)
+                .map_err(internal)
+        })
+    }
+
+    async fn next_token_expiry(
+        &self,
+        now: OffsetDateTime,
+    ) -> Result<Option<OffsetDateTime>, StoreError> {
+        self.rt.read_now(|c| {
+            c.prepare_cached(
+                "SELECT MIN(expires) FROM tokens WHERE revoked IS NULL AND expires > ?1",
+            )
+            .map_err(internal)?
+            .query_row(params![micros(now)], |r| r.get::<_, Option<i64>>(0))
+            .map(|m| m.map(from_micros))
+            .map_err(internal)
+        })
+    }
+
+    fn stats(&self) -> directory::store::StoreStats {
+        directory::store::StoreStats {
+            pool_size: None,
+            pool_idle: Some(self.rt.idle_readers() as u64),
+            write_queue: Some(self.rt.write_queue()),
+        }
+    }
+
+    async fn ready(&self) -> Result<(), StoreError> {
+        self.rt.read_now(|c| {
+            c.prepare_cached("SELECT COUNT(*) FROM schema_migrations")
+                .map_err(internal)?
+                .query_row([], |r| r.get::<_, i64>(0))
+                .map_err(internal)?;
+            Ok(())
+        })
+    }
+
     async fn enqueue_notice(&self, notice: &directory::store::Notice) -> Result<bool, StoreError> {
         lifecycle::enqueue_notice(&self.rt, notice.clone()).await
     }

@@ -50,6 +50,8 @@ pub(crate) fn open(path: &Path, read_only: bool) -> rusqlite::Result<Connection>
 #[derive(Debug, Clone)]
 pub(crate) struct Runtime {
     tx: mpsc::UnboundedSender<Job>,
+    /// Write jobs sent and not yet started (`/metrics`).
+    queued: Arc<std::sync::atomic::AtomicU64>,
     readers: Arc<Mutex<Vec<Connection>>>,
     permits: Arc<Semaphore>,
     path: PathBuf,
@@ -72,6 +74,7 @@ impl Runtime {
             .map_err(internal)?;
         Ok(Runtime {
             tx,
+            queued: Arc::default(),
             readers: Arc::new(Mutex::new(pool)),
             permits: Arc::new(Semaphore::new(readers)),
             path: path.to_owned(),
@@ -86,7 +89,10 @@ impl Runtime {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let (reply, rx) = oneshot::channel::<Result<T, StoreError>>();
+        let queued = self.queued.clone();
+        queued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let job: Job = Box::new(move |conn: &Connection| {
+            queued.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
             let result = f(conn);
             let failed = result.is_err();
             let send: Box<dyn FnOnce() + Send> = Box::new(move || {
@@ -99,6 +105,16 @@ impl Runtime {
             .map_err(|_| StoreError::Internal("writer stopped".into()))?;
         rx.await
             .map_err(|_| StoreError::Internal("write was not committed".into()))?
+    }
+
+    /// Write jobs waiting for the writer.
+    pub(crate) fn write_queue(&self) -> u64 {
+        self.queued.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Readers idle in the pool.
+    pub(crate) fn idle_readers(&self) -> usize {
+        self.readers.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
     /// Runs a point read (one indexed lookup) on the calling thread: it takes microseconds,

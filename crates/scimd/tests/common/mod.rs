@@ -407,6 +407,11 @@ impl Server {
         log.iter().cloned().collect::<Vec<_>>().join("\n")
     }
 
+    /// The server's process id (to send it signals).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Kills the process with SIGKILL, as a crash would, and waits for it.
     pub fn kill9(&mut self) {
         let _ = self.child.kill();
