@@ -89,9 +89,6 @@ enum Command {
         /// Days the activity log is kept.
         #[arg(long, env = "SCIMD_ACTIVITY_RETENTION_DAYS", default_value_t = 90)]
         activity_retention_days: u32,
-        /// Name servers to verify domains with, instead of the system's (repeatable).
-        #[arg(long = "dns-server", env = "SCIMD_DNS_SERVERS", value_delimiter = ',')]
-        dns_servers: Vec<SocketAddr>,
         #[command(flatten)]
         run: RunArgs,
     },
@@ -179,6 +176,9 @@ enum Command {
 /// HTTPS, limits and the client address (issue: running it for real).
 #[derive(Debug, Clone, clap::Args)]
 struct RunArgs {
+    /// Name servers to verify domains with, instead of the system's (repeatable).
+    #[arg(long = "dns-server", env = "SCIMD_DNS_SERVERS", value_delimiter = ',')]
+    dns_servers: Vec<SocketAddr>,
     /// PEM certificate chain: serve HTTPS (TLS 1.2 and 1.3). Reloaded on SIGHUP.
     #[arg(long, env = "SCIMD_TLS_CERT", requires = "tls_key")]
     tls_cert: Option<std::path::PathBuf>,
@@ -344,24 +344,13 @@ async fn run(cli: Cli) -> Result<()> {
             public_url,
             mail,
             activity_retention_days,
-            dns_servers,
             run,
         } => {
             let jobs = server::JobConfig {
                 retention: time::Duration::days(i64::from(activity_retention_days)),
                 ..server::JobConfig::default()
             };
-            serve(
-                listen,
-                &db.database,
-                public_url,
-                clock,
-                &mail,
-                jobs,
-                &dns_servers,
-                &run,
-            )
-            .await
+            serve(listen, &db.database, public_url, clock, &mail, jobs, &run).await
         }
         Command::Org {
             command: OrgCommand::Create { name, kind, db },
@@ -451,7 +440,6 @@ async fn serve(
     clock: Arc<dyn Clock>,
     mail: &mail::MailArgs,
     job_config: server::JobConfig,
-    dns_servers: &[SocketAddr],
     run: &RunArgs,
 ) -> Result<()> {
     let tls = match (&run.tls_cert, &run.tls_key) {
@@ -483,7 +471,7 @@ async fn serve(
     let mut state = server::AppState::new(scim, public_url.clone())
         .with_activity(activity)
         .with_ops(run.ops());
-    match server::dns::resolver(dns_servers) {
+    match server::dns::resolver(&run.dns_servers) {
         Ok(dns) => state = state.with_dns(Arc::new(dns)),
         Err(e) => eprintln!("no DNS resolver ({e}): domains cannot be verified by lookup"),
     }
