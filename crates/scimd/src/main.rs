@@ -7,6 +7,7 @@
 
 mod admin_cli;
 mod check;
+mod config;
 mod copy;
 mod directory_cli;
 mod import;
@@ -31,6 +32,9 @@ const DEFAULT_DATABASE: &str = "sqlite://scimd.db";
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// A TOML configuration file (see `scimd config check`; an example is in the repository).
+    #[arg(long, global = true, env = "SCIMD_CONFIG")]
+    config: Option<std::path::PathBuf>,
     /// Log lines as text or as JSON objects.
     #[arg(
         long,
@@ -91,6 +95,11 @@ enum Command {
         activity_retention_days: u32,
         #[command(flatten)]
         run: RunArgs,
+    },
+    /// The configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
     },
     /// Stop directory sync for an organisation: revokes every token and turns every synced
     /// account and group into a manual one. Nothing is deleted.
@@ -217,6 +226,16 @@ impl RunArgs {
 }
 
 #[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the effective configuration of `serve` (defaults, file, environment, flags),
+    /// secrets redacted; the given serve flags are applied too.
+    Check {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        serve_args: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum OrgCommand {
     /// Create an organisation; prints its id.
     Create {
@@ -270,20 +289,6 @@ fn open_store(url: &str) -> Result<Arc<dyn Store>> {
     bail!("unsupported database URL '{url}': use sqlite://PATH or postgres://USER@HOST/DB")
 }
 
-/// A database URL without its password, for messages.
-fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let creds = &url[scheme + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
-}
-
 async fn find_org(store: &dyn Store, org: &str) -> Result<Organisation> {
     let id: OrgId = org
         .parse()
@@ -311,7 +316,14 @@ async fn create_org(
 }
 
 fn main() -> Result<()> {
-    let cli = Cli::parse();
+    let (args, loaded) = config::prepare(std::env::args_os().collect())?;
+    let cli = Cli::parse_from(args);
+    if let Command::Config {
+        command: ConfigCommand::Check { serve_args },
+    } = &cli.command
+    {
+        return config::check(&loaded, serve_args);
+    }
     let filter =
         tracing_subscriber::EnvFilter::try_from_env("SCIMD_LOG").unwrap_or_else(|_| "info".into());
     // Request lines carry the request's span (its id, method and route); bodies, tokens and
@@ -328,6 +340,9 @@ fn main() -> Result<()> {
             .with_env_filter(filter)
             .with_writer(std::io::stderr)
             .init(),
+    }
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -384,6 +399,7 @@ async fn run(cli: Cli) -> Result<()> {
         } => admin_cli::token_revoke(a, clock).await,
         Command::Disconnect(a) => admin_cli::disconnect(a, clock).await,
         Command::Admin { command } => admin_cli::admin(command, clock).await,
+        Command::Config { .. } => Ok(()),
         Command::Accounts { command } => directory_cli::accounts(command, clock).await,
         Command::Conflicts { command } => directory_cli::conflicts(command, clock).await,
         Command::AutoMerge(a) => directory_cli::auto_merge(a, clock).await,
@@ -416,7 +432,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Migrate { db } => {
             open_store(&db.database)?;
-            println!("migrations applied to {}", redact_url(&db.database));
+            println!("migrations applied to {}", config::redact(&db.database));
             Ok(())
         }
         Command::Check { url, token } => {
