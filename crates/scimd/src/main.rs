@@ -96,6 +96,25 @@ enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// A consistent copy of a SQLite database, taken while `serve` runs (SQLite's online backup
+    /// API), checked with `PRAGMA integrity_check`. On PostgreSQL use pg_dump.
+    Backup {
+        /// The new file to write.
+        #[arg(long)]
+        to: std::path::PathBuf,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Check a backup and write it as a new SQLite database; then start `serve --database
+    /// sqlite://THAT`. The target must not exist.
+    Restore {
+        /// The backup file.
+        #[arg(long)]
+        from: std::path::PathBuf,
+        /// The database to create: sqlite://PATH.
+        #[arg(long)]
+        to: String,
+    },
     /// The configuration.
     Config {
         #[command(subcommand)]
@@ -400,6 +419,41 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Disconnect(a) => admin_cli::disconnect(a, clock).await,
         Command::Admin { command } => admin_cli::admin(command, clock).await,
         Command::Config { .. } => Ok(()),
+        Command::Backup { to, db } => {
+            let Some(path) = db
+                .database
+                .strip_prefix("sqlite://")
+                .or_else(|| db.database.strip_prefix("sqlite:"))
+            else {
+                bail!("backup copies SQLite databases; for PostgreSQL use pg_dump");
+            };
+            let done = store_sqlite::backup::backup(std::path::Path::new(path), &to)
+                .map_err(anyhow::Error::msg)?;
+            eprintln!(
+                "backup written to {} ({} bytes, schema {}), integrity ok",
+                to.display(),
+                done.bytes,
+                done.schema_version
+            );
+            Ok(())
+        }
+        Command::Restore { from, to } => {
+            let Some(path) = to
+                .strip_prefix("sqlite://")
+                .or_else(|| to.strip_prefix("sqlite:"))
+            else {
+                bail!("restore writes a SQLite database: --to sqlite://PATH");
+            };
+            let done = store_sqlite::backup::restore(&from, std::path::Path::new(path))
+                .map_err(anyhow::Error::msg)?;
+            eprintln!(
+                "restored {} into {to} ({} bytes, schema {}), integrity ok; start: scimd serve --database {to}",
+                from.display(),
+                done.bytes,
+                done.schema_version
+            );
+            Ok(())
+        }
         Command::Accounts { command } => directory_cli::accounts(command, clock).await,
         Command::Conflicts { command } => directory_cli::conflicts(command, clock).await,
         Command::AutoMerge(a) => directory_cli::auto_merge(a, clock).await,

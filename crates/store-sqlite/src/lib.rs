@@ -9,6 +9,7 @@
 //! except the token lookup.
 
 mod accounts;
+pub mod backup;
 mod filter_sql;
 mod functions;
 mod lifecycle;

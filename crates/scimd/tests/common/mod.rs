@@ -216,6 +216,15 @@ impl TestDatabase {
         })
     }
 
+    /// An existing SQLite database at `url` (its file belongs to the caller).
+    pub fn sqlite_at(url: &str) -> Arc<TestDatabase> {
+        Arc::new(TestDatabase {
+            url: url.to_owned(),
+            postgres: None,
+            _dir: TempDir::new("scimd-bb"),
+        })
+    }
+
     /// A fresh PostgreSQL database, whatever the backend chosen for the run.
     pub fn postgres() -> Arc<TestDatabase> {
         let dir = TempDir::new("scimd-bb");
