@@ -118,6 +118,11 @@ pub(crate) fn normalize(kind: ResourceKind, body: &Value) -> ScimResult<Normaliz
         // The client's `schemas` may list URNs we do not know, or misspelt ones (Q15, Entra's
         // `...enterprise:2.0User`); ours is recomputed from what is actually present.
         if key.eq_ignore_ascii_case("schemas") {
+            if !matches!(v, Value::Array(_) | Value::Null) {
+                return Err(ScimError::invalid_syntax(
+                    "'schemas' must be a list of schema URNs",
+                ));
+            }
             continue;
         }
         match resolve_name(kind, key).ok().flatten() {
@@ -217,13 +222,26 @@ pub(crate) fn check_required(kind: ResourceKind, doc: &Map<String, Value>) -> Sc
                 .flat_map(|e| e.attributes.iter()),
         )
         .find(|d| d.required && !doc.contains_key(d.name));
-    match missing {
-        Some(d) => Err(ScimError::invalid_value(format!(
+    if let Some(d) = missing {
+        return Err(ScimError::invalid_value(format!(
             "attribute '{}' is required",
             d.name
-        ))),
-        None => Ok(()),
+        )));
     }
+    // The name that identifies the resource is shown, compared and signed in with: no
+    // control characters (a NUL or an escape sequence in a userName is an attack or a bug).
+    let key = match kind {
+        ResourceKind::User => "userName",
+        ResourceKind::Group => "displayName",
+    };
+    if let Some(name) = doc.get(key).and_then(Value::as_str)
+        && name.chars().any(char::is_control)
+    {
+        return Err(ScimError::invalid_value(format!(
+            "attribute '{key}' must not contain control characters"
+        )));
+    }
+    Ok(())
 }
 
 /// Group members as `[{value, type?}]`, without duplicate ids (the first one wins).

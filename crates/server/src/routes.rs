@@ -144,14 +144,32 @@ impl QueryPairs {
     }
 }
 
-/// A JSON request body (`application/scim+json` or `application/json`; the type is not
-/// insisted on, since clients differ). Too large: 413; not JSON: 400 `invalidSyntax`.
+/// A JSON request body: `application/scim+json`, `application/json`, any other `...json`
+/// type, or none (clients differ); a body declared as something else (`text/plain`, XML, a
+/// form) is 415. Too large: 413; not JSON: 400 `invalidSyntax`.
 struct ScimBody(Value);
 
 impl FromRequest<Arc<AppState>> for ScimBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+            let media = ct
+                .to_str()
+                .unwrap_or_default()
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase();
+            if !media.is_empty() && !media.ends_with("json") {
+                return Err(ApiError(ScimError::new(
+                    415,
+                    None,
+                    format!("the request body must be application/scim+json, not {media}"),
+                )));
+            }
+        }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError(ScimError::payload_too_large(format!(
