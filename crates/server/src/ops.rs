@@ -252,7 +252,8 @@ pub(crate) async fn guard(
     req.extensions_mut().insert(ClientIp(ip));
     let org_slot = Arc::new(RequestOrg::default());
     req.extensions_mut().insert(org_slot.clone());
-    let span = tracing::info_span!("request", id = %id, method = %method, route = %route);
+    let client = ip.map(|i| i.to_string()).unwrap_or_default();
+    let span = tracing::info_span!("request", id = %id, method = %method, route = %route, client = %client);
     let permit = state.in_flight().try_acquire_owned().ok();
     let mut response = if permit.is_none() {
         metrics::counter!("scimd_http_rejected_total", "reason" => "busy").increment(1);
