@@ -379,7 +379,68 @@ pub(crate) async fn metrics_text(State(state): State<Arc<AppState>>) -> Response
 
 #[cfg(test)]
 mod tests {
-    use super::route_label;
+    use super::*;
+    use axum::Router;
+    use axum::body::Body;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    /// A router with one slow route behind [`guard`], on a throwaway SQLite store.
+    fn slow_app(config: OpsConfig) -> (Router, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("scimd-ops-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let store: Arc<dyn directory::Store> =
+            Arc::new(store_sqlite::SqliteStore::open(&dir.join("t.db")).expect("store"));
+        let clock: Arc<dyn directory::Clock> = Arc::new(directory::SystemClock);
+        let scim = directory::scim::ScimService::new(store, clock, Default::default());
+        let state = Arc::new(AppState::new(scim, None).with_ops(config));
+        let app = Router::new()
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_millis(800)).await;
+                    "done"
+                }),
+            )
+            .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
+            .with_state(state);
+        (app, dir)
+    }
+
+    fn get_slow() -> Request {
+        Request::builder()
+            .uri("/slow")
+            .body(Body::empty())
+            .expect("request")
+    }
+
+    #[tokio::test]
+    async fn beyond_the_concurrency_bound_requests_get_503() {
+        let (app, dir) = slow_app(OpsConfig {
+            max_concurrent: 1,
+            ..OpsConfig::default()
+        });
+        let first = tokio::spawn(app.clone().oneshot(get_slow()));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let second = app.clone().oneshot(get_slow()).await.expect("answer");
+        assert_eq!(second.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(second.headers().contains_key(header::RETRY_AFTER));
+        let first = first.await.expect("join").expect("answer");
+        assert_eq!(first.status(), StatusCode::OK);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_request_past_its_timeout_gets_503() {
+        let (app, dir) = slow_app(OpsConfig {
+            request_timeout: Duration::from_millis(100),
+            ..OpsConfig::default()
+        });
+        let r = app.oneshot(get_slow()).await.expect("answer");
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(r.headers().contains_key("x-request-id"));
+        let _ = std::fs::remove_dir_all(dir);
+    }
 
     #[test]
     fn route_labels_have_bounded_cardinality() {
