@@ -284,13 +284,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// An organisation's outbox, oldest first.
     async fn list_notices(&self, org: OrgId) -> Result<Vec<Notice>, StoreError>;
 
-    /// Inserts a resource exactly as given (id, version, timestamps, document), without its
-    /// relations: moving a deployment to another database (`scimd copy`).
+    /// Inserts a resource exactly as given (id, version, timestamps, document) with its
+    /// directory state, without its relations: moving a deployment to another database
+    /// (`scimd copy`).
     async fn import_resource(
         &self,
         org: OrgId,
         resource: &StoredResource,
+        state: &DirectoryState,
     ) -> Result<(), StoreError>;
+    /// Every group of the organisation, whatever its source, with its members (`scimd copy`).
+    async fn export_groups(&self, org: OrgId) -> Result<Vec<(StoredResource, Source)>, StoreError>;
     /// Inserts a group's membership rows as given, without touching the group's version.
     async fn import_members(
         &self,
@@ -737,6 +741,36 @@ impl Account {
             .get("userName")
             .and_then(Value::as_str)
             .unwrap_or_default()
+    }
+}
+
+/// What the directory keeps beside a resource's SCIM representation (`scimd copy`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DirectoryState {
+    pub source: Source,
+    pub deleted: Option<OffsetDateTime>,
+    pub hold_until: Option<OffsetDateTime>,
+    /// Accounts only.
+    pub local: Option<LocalProps>,
+}
+
+impl DirectoryState {
+    pub fn of_account(a: &Account) -> Self {
+        DirectoryState {
+            source: a.source,
+            deleted: a.deleted,
+            hold_until: a.hold_until,
+            local: Some(a.local.clone()),
+        }
+    }
+
+    pub fn of_group(source: Source) -> Self {
+        DirectoryState {
+            source,
+            deleted: None,
+            hold_until: None,
+            local: None,
+        }
     }
 }
 

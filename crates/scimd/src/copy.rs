@@ -1,46 +1,43 @@
 //! `scimd copy --from URL --to URL`: moves a deployment to another database (typically from the
 //! embedded SQLite file to PostgreSQL), organisation by organisation, keeping every id, version
-//! and timestamp, then reads both back and compares them.
+//! and timestamp and the directory's own state (sources, SCIM-deleted accounts and their
+//! holds, local properties, conflicts, domains, Auto Merge), then reads both back and compares
+//! them. Administrators' sessions are not carried: they sign in again.
 //!
 //! The target must hold no organisation yet: a copy never merges into a live directory. Stop
 //! `scimd serve` on the source first, or writes made during the copy are not carried over.
 
 use anyhow::{Context, Result, bail};
-use directory::accounts::default_local;
-use directory::store::{ListQuery, Load, MemberView, StoredResource};
+use directory::store::{
+    Account, AccountQuery, ConflictRecord, DirectoryState, MemberView, Source, StoredResource,
+};
 use directory::{OrgId, Store};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use scim_core::schema::ResourceKind;
 use std::collections::BTreeMap;
 
-const PAGE: u64 = 1000;
-const KINDS: [ResourceKind; 2] = [ResourceKind::User, ResourceKind::Group];
+const PAGE: u32 = 1000;
 
-/// Reads every resource of one kind of one organisation, in stored order, page by page.
-async fn each_page(
-    store: &dyn Store,
-    org: OrgId,
-    kind: ResourceKind,
-    mut f: impl FnMut(Vec<StoredResource>) -> Result<()>,
-) -> Result<u64> {
-    let mut cursor = Some(String::new());
-    let mut seen = 0;
-    while let Some(c) = cursor {
-        let query = ListQuery {
-            count: PAGE,
-            start_index: 1,
-            cursor: Some(c),
-            load: Load {
-                relations: kind == ResourceKind::Group,
-            },
-            ..ListQuery::default()
-        };
-        let page = store.list_resources(org, kind, &query).await?;
-        seen += page.resources.len() as u64;
-        f(page.resources)?;
-        cursor = page.next_cursor;
+/// Every account of `org`, whatever its source or state, in creation order.
+async fn all_accounts(store: &dyn Store, org: OrgId) -> Result<Vec<Account>> {
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list_accounts(
+                org,
+                &AccountQuery {
+                    after: after.clone(),
+                    count: PAGE,
+                    ..AccountQuery::default()
+                },
+            )
+            .await?;
+        out.extend(page.accounts);
+        match page.next {
+            Some(n) => after = Some(n),
+            None => return Ok(out),
+        }
     }
-    Ok(seen)
 }
 
 fn bar(len: u64, what: &str) -> ProgressBar {
@@ -52,7 +49,6 @@ fn bar(len: u64, what: &str) -> ProgressBar {
     bar
 }
 
-/// Sorted members, for comparing.
 fn members_of(r: &StoredResource) -> Vec<(String, &'static str)> {
     let mut m: Vec<(String, &'static str)> = r
         .members
@@ -64,14 +60,20 @@ fn members_of(r: &StoredResource) -> Vec<(String, &'static str)> {
     m
 }
 
+/// Conflicts by folded userName, without their retry counts (a copy records each once).
+fn conflicts_by_name(
+    list: Vec<ConflictRecord>,
+) -> BTreeMap<String, (String, directory::ResourceId, serde_json::Value)> {
+    list.into_iter()
+        .map(|c| (c.name_ci, (c.user_name, c.account_id, c.incoming)))
+        .collect()
+}
+
 pub async fn run(from: &dyn Store, to: &dyn Store) -> Result<()> {
     if !to.list_orgs().await?.is_empty() {
         bail!("the target database already holds organisations; copy only into an empty one");
     }
     let orgs = from.list_orgs().await?;
-    for org in &orgs {
-        refuse_directory_state(from, org.id).await?;
-    }
     for org in &orgs {
         eprintln!("organisation {} ({})", org.name, org.id);
         to.create_org(org).await?;
@@ -91,55 +93,41 @@ pub async fn run(from: &dyn Store, to: &dyn Store) -> Result<()> {
         for chunk in activity.chunks(1000) {
             to.append_activity(chunk).await?;
         }
-        let mut memberships: Vec<(directory::ResourceId, Vec<MemberView>)> = Vec::new();
-        for kind in KINDS {
-            let total = from
-                .list_resources(
-                    org.id,
-                    kind,
-                    &ListQuery {
-                        count: 0,
-                        start_index: 1,
-                        ..ListQuery::default()
-                    },
-                )
-                .await?
-                .total;
-            let progress = bar(total, kind.endpoint().trim_start_matches('/'));
-            let mut batch = Vec::new();
-            each_page(from, org.id, kind, |page| {
-                batch.extend(page);
-                Ok(())
-            })
-            .await?;
-            for r in &batch {
-                to.import_resource(org.id, r)
-                    .await
-                    .with_context(|| format!("copying {} {}", kind.name(), r.id))?;
-                if kind == ResourceKind::User {
-                    // Every copied account had its default role (checked before copying).
-                    to.update_account(
-                        org.id,
-                        r.id,
-                        directory::store::AccountChange {
-                            local: Some(default_local(org.kind)),
-                            ..Default::default()
-                        },
-                    )
-                    .await
-                    .with_context(|| format!("copying the role of User {}", r.id))?;
-                }
-                if let Some(m) = &r.members
-                    && !m.is_empty()
-                {
-                    memberships.push((r.id, m.clone()));
-                }
-                progress.inc(1);
-            }
-            progress.finish();
+        if from.sync_policy(org.id, "").await?.auto_merge {
+            to.set_auto_merge(org.id, true).await?;
         }
-        for (group, members) in &memberships {
-            to.import_members(org.id, *group, members).await?;
+        for d in from.list_domains(org.id).await? {
+            to.add_domain(&d).await?;
+        }
+
+        let accounts = all_accounts(from, org.id).await?;
+        let progress = bar(accounts.len() as u64, "Users");
+        for a in &accounts {
+            to.import_resource(org.id, &a.resource, &DirectoryState::of_account(a))
+                .await
+                .with_context(|| format!("copying User {}", a.resource.id))?;
+            progress.inc(1);
+        }
+        progress.finish();
+        let groups = from.export_groups(org.id).await?;
+        let progress = bar(groups.len() as u64, "Groups");
+        for (g, source) in &groups {
+            to.import_resource(org.id, g, &DirectoryState::of_group(*source))
+                .await
+                .with_context(|| format!("copying Group {}", g.id))?;
+            progress.inc(1);
+        }
+        progress.finish();
+        for (g, _) in &groups {
+            if let Some(m) = &g.members
+                && !m.is_empty()
+            {
+                to.import_members(org.id, g.id, m).await?;
+            }
+        }
+        // Conflicts last: they name accounts.
+        for c in from.list_conflicts(org.id).await? {
+            to.record_conflict(&c).await?;
         }
         let activity_copied = to.list_activity(Some(org.id), None, u32::MAX).await?.len();
         if activity_copied != activity.len() {
@@ -156,110 +144,72 @@ pub async fn run(from: &dyn Store, to: &dyn Store) -> Result<()> {
     Ok(())
 }
 
-/// Reads both databases back and compares every organisation, token and resource.
-/// The copy carries what SCIM sees (with each account's default role), tokens,
-/// administrators, the outbox and the activity log. It does not yet carry the rest of the
-/// directory's own state (manual or SCIM-deleted accounts, edited local properties, conflicts,
-/// domains, Auto Merge), so it refuses a source that has any, rather than leave it behind.
-async fn refuse_directory_state(from: &dyn Store, org: OrgId) -> Result<()> {
-    use directory::store::{AccountQuery, ConnectionState, Source};
-    let policy = from.sync_policy(org, "").await?;
-    let kind = policy.kind;
-    if from
-        .get_connection(org)
-        .await?
-        .is_some_and(|c| c.state == ConnectionState::Disconnected)
-    {
-        bail!(
-            "organisation {org} was disconnected: its accounts and groups are manual, which copy \
-             does not carry yet; nothing was copied"
-        );
-    }
-    let mut after = None;
-    loop {
-        let page = from
-            .list_accounts(
-                org,
-                &AccountQuery {
-                    after: after.clone(),
-                    count: 1000,
-                    ..AccountQuery::default()
-                },
-            )
-            .await?;
-        let held = page.accounts.iter().find(|a| {
-            a.source == Source::Manual || a.deleted.is_some() || a.local != default_local(kind)
-        });
-        if let Some(a) = held {
-            bail!(
-                "organisation {org}: account {} has directory state (manual, deleted or local \
-                 properties) that copy does not carry yet; nothing was copied",
-                a.user_name()
-            );
-        }
-        match page.next {
-            Some(n) => after = Some(n),
-            None => break,
-        }
-    }
-    if policy.auto_merge
-        || !from.list_conflicts(org).await?.is_empty()
-        || !from.list_domains(org).await?.is_empty()
-    {
-        bail!(
-            "organisation {org} has conflicts, domains or Auto Merge, which copy does not carry \
-             yet; nothing was copied"
-        );
-    }
-    Ok(())
-}
-
 async fn verify(from: &dyn Store, to: &dyn Store) -> Result<()> {
     let (a, b) = (from.list_orgs().await?, to.list_orgs().await?);
     if a != b {
         bail!("verification: organisations differ");
     }
     for org in &a {
-        if from.list_tokens(org.id).await? != to.list_tokens(org.id).await? {
-            bail!("verification: tokens of {} differ", org.id);
+        let id = org.id;
+        if from.list_tokens(id).await? != to.list_tokens(id).await? {
+            bail!("verification: tokens of {id} differ");
         }
-        if from.list_admins(org.id).await? != to.list_admins(org.id).await? {
-            bail!("verification: administrators of {} differ", org.id);
+        if from.list_admins(id).await? != to.list_admins(id).await? {
+            bail!("verification: administrators of {id} differ");
         }
-        for kind in KINDS {
-            let mut source: BTreeMap<String, StoredResource> = BTreeMap::new();
-            each_page(from, org.id, kind, |page| {
-                source.extend(page.into_iter().map(|r| (r.id.to_string(), r)));
-                Ok(())
-            })
-            .await?;
-            let mut target: BTreeMap<String, StoredResource> = BTreeMap::new();
-            each_page(to, org.id, kind, |page| {
-                target.extend(page.into_iter().map(|r| (r.id.to_string(), r)));
-                Ok(())
-            })
-            .await?;
-            if source.len() != target.len() {
-                bail!(
-                    "verification: {} {}s copied of {}",
-                    target.len(),
-                    kind.name(),
-                    source.len()
-                );
+        if from.list_domains(id).await? != to.list_domains(id).await? {
+            bail!("verification: domains of {id} differ");
+        }
+        if from.sync_policy(id, "").await? != to.sync_policy(id, "").await? {
+            bail!("verification: settings of {id} differ");
+        }
+        if conflicts_by_name(from.list_conflicts(id).await?)
+            != conflicts_by_name(to.list_conflicts(id).await?)
+        {
+            bail!("verification: conflicts of {id} differ");
+        }
+        let source = all_accounts(from, id).await?;
+        let target: BTreeMap<_, _> = all_accounts(to, id)
+            .await?
+            .into_iter()
+            .map(|a| (a.resource.id, a))
+            .collect();
+        if source.len() != target.len() {
+            bail!(
+                "verification: {} Users copied of {}",
+                target.len(),
+                source.len()
+            );
+        }
+        for s in &source {
+            let t = target.get(&s.resource.id);
+            let same = t.is_some_and(|t| {
+                t.resource.doc == s.resource.doc
+                    && t.resource.version == s.resource.version
+                    && t.resource.created == s.resource.created
+                    && t.resource.last_modified == s.resource.last_modified
+                    && t.source == s.source
+                    && t.deleted == s.deleted
+                    && t.hold_until == s.hold_until
+                    && t.local == s.local
+            });
+            if !same {
+                bail!("verification: User {} differs or is missing", s.resource.id);
             }
-            for (id, s) in &source {
-                let Some(t) = target.get(id) else {
-                    bail!("verification: {} {id} missing", kind.name());
-                };
-                let same = s.doc == t.doc
-                    && s.version == t.version
-                    && s.created == t.created
-                    && s.last_modified == t.last_modified
-                    && members_of(s) == members_of(t);
-                if !same {
-                    bail!("verification: {} {id} differs", kind.name());
-                }
-            }
+        }
+        let groups = |list: Vec<(StoredResource, Source)>| {
+            list.into_iter()
+                .map(|(g, src)| {
+                    let members = members_of(&g);
+                    (
+                        g.id,
+                        (g.doc, g.version, g.created, g.last_modified, members, src),
+                    )
+                })
+                .collect::<BTreeMap<_, _>>()
+        };
+        if groups(from.export_groups(id).await?) != groups(to.export_groups(id).await?) {
+            bail!("verification: groups of {id} differ");
         }
     }
     Ok(())

@@ -93,20 +93,94 @@ async fn copy_moves_a_sqlite_deployment_to_postgres_unchanged() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn copy_refuses_directory_state_it_cannot_carry() {
+async fn copy_carries_the_directory_state() {
     let source = Server::start_on(TestDatabase::sqlite());
-    source.api().create_user("kept@example.com").await;
+    let api = source.api();
+    let kept = api.create_user("kept@example.com").await;
+    let gone = api.create_user("gone@example.com").await;
+    api.create_group("Staff", &[kept.as_str()]).await;
+    api.delete(&format!("/Users/{gone}")).await.expect(204);
     let db = source.database.clone();
     let org = source.org.id.clone();
     cli(&["auto-merge", "--org", &org, "on", "--database", &db]);
+    cli(&[
+        "domain",
+        "add",
+        "--org",
+        &org,
+        "example.com",
+        "--database",
+        &db,
+    ]);
+    cli(&[
+        "domain",
+        "verify",
+        "--org",
+        &org,
+        "example.com",
+        "--force",
+        "--database",
+        &db,
+    ]);
+    // Disconnect: accounts and the group become manual; reconnect and collide once.
+    cli(&["disconnect", "--org", &org, "--database", &db]);
+    cli(&["auto-merge", "--org", &org, "off", "--database", &db]);
+    let token = cli(&["token", "generate", "--org", &org, "--database", &db]);
+    source
+        .client
+        .post("/Users", &user_body("kept@example.com"), &token)
+        .await
+        .expect_error(409, Some("uniqueness"));
     let source_db = source.db();
     drop(source);
+
     let target_db = TestDatabase::postgres();
     let (ok, _, err) = cli_status(&["copy", "--from", &source_db.url, "--to", &target_db.url]);
-    assert!(!ok, "copy should refuse");
-    assert!(err.contains("does not carry"), "{err}");
-    let (ok, _, _) = cli_status(&["org", "list", "--database", &target_db.url]);
-    assert!(ok);
-    let listed = cli(&["org", "list", "--database", &target_db.url]);
-    assert!(listed.is_empty(), "nothing copied: {listed}");
+    assert!(ok, "copy failed: {err}");
+    assert!(err.contains("copy verified"), "{err}");
+    let t = target_db.url.clone();
+    let accounts: serde_json::Value = serde_json::from_str(&cli(&[
+        "accounts",
+        "list",
+        "--org",
+        &org,
+        "--format",
+        "json",
+        "--database",
+        &t,
+    ]))
+    .expect("json");
+    assert_eq!(accounts["total"], 2, "{accounts}");
+    let by_name = |n: &str| {
+        accounts["accounts"]
+            .as_array()
+            .expect("accounts")
+            .iter()
+            .find(|a| a["userName"] == n)
+            .cloned()
+            .unwrap_or_else(|| panic!("{n} missing: {accounts}"))
+    };
+    assert_eq!(by_name("kept@example.com")["source"], "manual");
+    assert_eq!(
+        by_name("kept@example.com")["local"]["roles"],
+        json!(["staff"])
+    );
+    assert_eq!(by_name("gone@example.com")["status"], "deactivated");
+    let conflicts: serde_json::Value = serde_json::from_str(&cli(&[
+        "conflicts",
+        "list",
+        "--org",
+        &org,
+        "--format",
+        "json",
+        "--database",
+        &t,
+    ]))
+    .expect("json");
+    assert_eq!(conflicts.as_array().map(Vec::len), Some(1), "{conflicts}");
+    let domains = cli(&["domain", "list", "--org", &org, "--database", &t]);
+    assert!(
+        domains.contains("example.com") && domains.contains("verified"),
+        "{domains}"
+    );
 }

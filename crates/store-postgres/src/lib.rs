@@ -37,9 +37,9 @@ use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use directory::ids::SessionId;
 use directory::store::{
-    Account, AccountChange, AccountPage, AccountQuery, ConflictRecord, DomainRecord, GroupView,
-    ListQuery, Load, LocalProps, MemberView, NewResource, Page, SessionRecord, Source,
-    StoredResource, SyncPolicy, TokenRecord, Update,
+    Account, AccountChange, AccountPage, AccountQuery, ConflictRecord, DirectoryState,
+    DomainRecord, GroupView, ListQuery, Load, LocalProps, MemberView, NewResource, Page,
+    SessionRecord, Source, StoredResource, SyncPolicy, TokenRecord, Update,
 };
 use directory::{OrgId, OrgKind, Organisation, ResourceId, Store, StoreError, TokenId};
 use filter_sql::{KeyType, Sql};
@@ -1153,12 +1153,24 @@ impl Store for PgStore {
         Ok(self.lc_list_notices(org).await?)
     }
 
-    async fn import_resource(&self, org: OrgId, r: &StoredResource) -> Result<(), StoreError> {
+    async fn import_resource(
+        &self,
+        org: OrgId,
+        r: &StoredResource,
+        state: &DirectoryState,
+    ) -> Result<(), StoreError> {
+        let local = state
+            .local
+            .as_ref()
+            .map(serde_json::to_value)
+            .transpose()
+            .map_err(internal)?;
         transaction!(self, tx => {
             let stmt = tx
                 .prepare_cached(
-                    "INSERT INTO resources (org_id, id, kind, version, created, last_modified, name_ci, external_id, doc) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    "INSERT INTO resources (org_id, id, kind, version, created, last_modified, name_ci, external_id, doc, \
+                     active, source, deleted, hold_until, local) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
                 )
                 .await?;
             tx.execute(
@@ -1173,11 +1185,41 @@ impl Store for PgStore {
                     &name_ci(r.kind, &r.doc),
                     &external_id(&r.doc),
                     &r.doc,
+                    &active(&r.doc),
+                    &state.source.as_str(),
+                    &state.deleted.map(micros),
+                    &state.hold_until.map(micros),
+                    &local,
                 ],
             )
             .await?;
             Ok(())
         })
+    }
+
+    async fn export_groups(&self, org: OrgId) -> Result<Vec<(StoredResource, Source)>, StoreError> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                &format!(
+                    "SELECT {RESOURCE_COLS}, r.source FROM resources r WHERE r.org_id = $1 AND r.kind = 1 ORDER BY r.seq"
+                ),
+                &[&org.0],
+            )
+            .await
+            .map_err(Failure::from)?;
+        let mut groups = Vec::with_capacity(rows.len());
+        let mut sources = Vec::with_capacity(rows.len());
+        for row in &rows {
+            groups.push(build(row)?);
+            let source: String = row.try_get(6).map_err(Failure::from)?;
+            sources.push(
+                Source::parse(&source)
+                    .ok_or_else(|| StoreError::Internal(format!("bad source {source}")))?,
+            );
+        }
+        load_relations(&c, org, ResourceKind::Group, &mut groups).await?;
+        Ok(groups.into_iter().zip(sources).collect())
     }
 
     async fn import_members(

@@ -19,9 +19,9 @@ mod runtime;
 use async_trait::async_trait;
 use directory::ids::SessionId;
 use directory::store::{
-    Account, AccountChange, AccountPage, AccountQuery, ConflictRecord, DomainRecord, GroupView,
-    ListQuery, Load, LocalProps, MemberView, NewResource, Page, SessionRecord, Source,
-    StoredResource, SyncPolicy, TokenRecord, Update,
+    Account, AccountChange, AccountPage, AccountQuery, ConflictRecord, DirectoryState,
+    DomainRecord, GroupView, ListQuery, Load, LocalProps, MemberView, NewResource, Page,
+    SessionRecord, Source, StoredResource, SyncPolicy, TokenRecord, Update,
 };
 use directory::{OrgId, OrgKind, Organisation, ResourceId, Store, StoreError, TokenId};
 use filter_sql::Sql;
@@ -941,14 +941,27 @@ impl Store for SqliteStore {
         lifecycle::list_notices(&self.rt, org).await
     }
 
-    async fn import_resource(&self, org: OrgId, r: &StoredResource) -> Result<(), StoreError> {
+    async fn import_resource(
+        &self,
+        org: OrgId,
+        r: &StoredResource,
+        state: &DirectoryState,
+    ) -> Result<(), StoreError> {
         let r = r.clone();
+        let state = state.clone();
         self.rt
             .write(move |c| {
                 let doc_text = serde_json::to_string(&r.doc).map_err(internal)?;
+                let local = state
+                    .local
+                    .as_ref()
+                    .map(serde_json::to_string)
+                    .transpose()
+                    .map_err(internal)?;
                 c.prepare_cached(
-                    "INSERT INTO resources (org_id, id, kind, version, created, last_modified, name_ci, external_id, doc) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    "INSERT INTO resources (org_id, id, kind, version, created, last_modified, name_ci, external_id, doc, \
+                     active, source, deleted, hold_until, local) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
                 )
                 .map_err(internal)?
                 .execute(params![
@@ -960,10 +973,42 @@ impl Store for SqliteStore {
                     micros(r.last_modified),
                     name_ci(r.kind, &r.doc),
                     external_id(&r.doc),
-                    doc_text
+                    doc_text,
+                    active(&r.doc),
+                    state.source.as_str(),
+                    state.deleted.map(micros),
+                    state.hold_until.map(micros),
+                    local
                 ])
                 .map_err(map_write_err)?;
                 Ok(())
+            })
+            .await
+    }
+
+    async fn export_groups(&self, org: OrgId) -> Result<Vec<(StoredResource, Source)>, StoreError> {
+        self.rt
+            .read(move |c| {
+                let mut stmt = c
+                    .prepare_cached(&format!(
+                        "SELECT {RESOURCE_COLS}, r.source FROM resources r WHERE r.org_id = ?1 AND r.kind = 1 ORDER BY r.seq"
+                    ))
+                    .map_err(internal)?;
+                let rows = stmt
+                    .query_map(params![org.0.as_bytes().as_slice()], |row| {
+                        Ok((row_to_resource(row)?, row.get::<_, String>(6)?))
+                    })
+                    .map_err(internal)?;
+                let mut out = Vec::new();
+                for row in rows {
+                    let (raw, source) = row.map_err(internal)?;
+                    let mut g = build(raw)?;
+                    load_relations(c, org, &mut g)?;
+                    let source = Source::parse(&source)
+                        .ok_or_else(|| StoreError::Internal(format!("bad source {source}")))?;
+                    out.push((g, source));
+                }
+                Ok(out)
             })
             .await
     }
