@@ -404,7 +404,9 @@ async fn serve(
     };
     let scim = ScimService::new(store.clone(), clock.clone(), ServiceConfig::default());
     let (activity, activity_writer) = server::ActivityWriter::start(store.clone());
-    let mut state = server::AppState::new(scim, public_url.clone()).with_activity(activity);
+    let mut state = server::AppState::new(scim, public_url.clone())
+        .with_activity(activity)
+        .with_mailer(mailer.clone());
     match server::dns::resolver(dns_servers) {
         Ok(dns) => state = state.with_dns(Arc::new(dns)),
         Err(e) => eprintln!("no DNS resolver ({e}): domains cannot be verified by lookup"),
@@ -422,11 +424,19 @@ async fn serve(
         mailer,
         job_config,
     );
-    let app = server::router(state);
+    let app = server::router(state.clone());
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
     let local = listener.local_addr()?;
+    let console = server::console::origin(public_url.as_deref(), local);
+    eprintln!("Console: {console}/");
+    if let Some(link) = server::console::first_run_link(&state, first.id, &console).await? {
+        eprintln!(
+            "Create the first administrator of {} with this one-time link: {link}",
+            first.name
+        );
+    }
     let base = public_url.unwrap_or_else(|| format!("http://{local}/scim/v2"));
     eprintln!("scimd listening on {local}");
     eprintln!("SCIM base URL: {base}");

@@ -44,6 +44,8 @@ pub struct AppState {
     pub sessions: directory::session::Sessions,
     /// The resolver domains are verified with; `None` refuses verification.
     pub dns: Option<Arc<dyn directory::accounts::TxtLookup>>,
+    /// Outgoing mail, for the console's test e-mail; `None` when SMTP is not configured.
+    pub mailer: Option<Arc<dyn directory::notify::Mailer>>,
 }
 
 impl AppState {
@@ -61,7 +63,14 @@ impl AppState {
             sessions: directory::session::Sessions::new(store, clock),
             dns: None,
             activity: None,
+            mailer: None,
         }
+    }
+
+    /// Sends the console's test e-mail through `mailer` (the one the jobs deliver with).
+    pub fn with_mailer(mut self, mailer: Option<Arc<dyn directory::notify::Mailer>>) -> Self {
+        self.mailer = mailer;
+        self
     }
 
     /// Records every SCIM request in the activity log through `sink`.
@@ -250,6 +259,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .nest("/scim/v2", scim)
         .nest("/api/v1", crate::api::routes())
+        .merge(crate::console::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
