@@ -550,3 +550,97 @@ async fn console_pages_need_a_session_and_assets_have_their_types() {
             .contains("frame-ancestors 'none'")
     );
 }
+
+/// A minimal SMTP sink on loopback: records the recipients and text of each message.
+#[derive(Clone)]
+struct Sink {
+    to: Vec<String>,
+    data: Vec<u8>,
+    inbox: std::sync::Arc<std::sync::Mutex<Vec<(Vec<String>, String)>>>,
+}
+
+impl mailin_embedded::Handler for Sink {
+    fn data_start(
+        &mut self,
+        _domain: &str,
+        _from: &str,
+        _is8bit: bool,
+        to: &[String],
+    ) -> mailin_embedded::Response {
+        self.to = to.to_vec();
+        self.data.clear();
+        mailin_embedded::response::OK
+    }
+
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.data.extend_from_slice(buf);
+        Ok(())
+    }
+
+    fn data_end(&mut self) -> mailin_embedded::Response {
+        self.inbox.lock().unwrap_or_else(|e| e.into_inner()).push((
+            std::mem::take(&mut self.to),
+            String::from_utf8_lossy(&std::mem::take(&mut self.data)).into_owned(),
+        ));
+        mailin_embedded::response::OK
+    }
+}
+
+#[tokio::test]
+async fn settings_sends_a_test_email_only_when_smtp_is_configured() {
+    // Without SMTP: said so, and the form is refused.
+    let plain = Server::start();
+    let mut b = first_admin(&plain).await;
+    let settings = b.get("/settings").await;
+    assert!(settings.body.contains("SMTP is not configured"));
+    assert!(!settings.body.contains("Send test e-mail"));
+    let r = b
+        .post("/settings/test-email", &[("to", "ann@example.com")])
+        .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    drop(plain);
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let inbox = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut smtp = mailin_embedded::Server::new(Sink {
+        to: Vec::new(),
+        data: Vec::new(),
+        inbox: inbox.clone(),
+    });
+    smtp.with_name("sink.test").with_tcp_listener(listener);
+    std::thread::spawn(move || {
+        let _ = smtp.serve();
+    });
+    let url = format!("smtp://127.0.0.1:{port}");
+    let server = Server::start_with(&["--smtp-url", &url, "--mail-from", "scimd@example.com"]);
+    let mut b = first_admin(&server).await;
+    let settings = b.get("/settings").await;
+    assert!(
+        settings.body.contains("Send test e-mail"),
+        "{}",
+        settings.body
+    );
+    let r = b
+        .post("/settings/test-email", &[("to", "it@example.com")])
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.location.as_deref(), Some("/settings?done=mail-sent"));
+    let got = inbox.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    assert!(
+        got.iter()
+            .any(|(to, text)| to.iter().any(|t| t.contains("it@example.com"))
+                && text.contains("scimd test message")),
+        "{got:?}"
+    );
+    let activity = cli(&[
+        "activity",
+        "--org",
+        &server.org.id,
+        "--format",
+        "json",
+        "--database",
+        &server.database,
+    ]);
+    assert!(activity.contains("mail.test"), "{activity}");
+}
