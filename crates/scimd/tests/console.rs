@@ -551,12 +551,15 @@ async fn console_pages_need_a_session_and_assets_have_their_types() {
     );
 }
 
+/// Messages a sink accepted: recipients and raw text.
+type Inbox = std::sync::Arc<std::sync::Mutex<Vec<(Vec<String>, String)>>>;
+
 /// A minimal SMTP sink on loopback: records the recipients and text of each message.
 #[derive(Clone)]
 struct Sink {
     to: Vec<String>,
     data: Vec<u8>,
-    inbox: std::sync::Arc<std::sync::Mutex<Vec<(Vec<String>, String)>>>,
+    inbox: Inbox,
 }
 
 impl mailin_embedded::Handler for Sink {
@@ -602,7 +605,7 @@ async fn settings_sends_a_test_email_only_when_smtp_is_configured() {
 
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
-    let inbox = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let inbox: Inbox = Inbox::default();
     let mut smtp = mailin_embedded::Server::new(Sink {
         to: Vec::new(),
         data: Vec::new(),
