@@ -4,7 +4,8 @@
 //! that enforce the rules; and the ports the rest of the system plugs into: the [`store::Store`]
 //! trait (implemented once per database), the [`clock::Clock`] trait and the
 //! [`notify::Mailer`] trait. [`lifecycle`] holds the token, connection and administrator rules;
-//! [`notify`] the notices and the background jobs that send them.
+//! [`notify`] the notices and the background jobs that send them; [`session`] and [`setup`]
+//! the console's sign-in, lock-out and first administrator.
 //!
 //! Guarantees: every store call is scoped to one organisation, except the token lookup that
 //! finds the organisation; services never see SQL; time only comes from the injected clock.
@@ -17,6 +18,7 @@ pub mod notify;
 pub mod render;
 pub mod scim;
 pub mod session;
+pub mod setup;
 pub mod store;
 pub mod token;
 

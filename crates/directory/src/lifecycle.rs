@@ -334,15 +334,7 @@ impl Lifecycle {
         password: Option<&str>,
         actor: &str,
     ) -> Result<Administrator, LifecycleError> {
-        let email = email.trim();
-        let valid = email
-            .split_once('@')
-            .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.'))
-            && !email.contains(char::is_whitespace)
-            && email.len() <= 254;
-        if !valid {
-            return Err(LifecycleError::InvalidEmail(email.to_owned()));
-        }
+        let email = check_email(email)?;
         if role == AdminRole::SiteManager && org.kind != OrgKind::School {
             return Err(LifecycleError::RoleNotForKind);
         }
@@ -370,6 +362,21 @@ impl Lifecycle {
         ))
         .await?;
         Ok(admin)
+    }
+}
+
+/// An administrator's e-mail address, trimmed, or why it is not one.
+pub fn check_email(email: &str) -> Result<&str, LifecycleError> {
+    let email = email.trim();
+    let valid = email
+        .split_once('@')
+        .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.'))
+        && !email.contains(char::is_whitespace)
+        && email.len() <= 254;
+    if valid {
+        Ok(email)
+    } else {
+        Err(LifecycleError::InvalidEmail(email.to_owned()))
     }
 }
 

@@ -43,6 +43,44 @@ pub trait Mailer: Send + Sync + std::fmt::Debug {
     async fn send(&self, mail: &Mail) -> Result<(), String>;
 }
 
+/// Sends a test message to `to` through `mailer` and records the attempt in the organisation's
+/// activity log (an administrator's "Send test e-mail"). The error says why delivery failed.
+pub async fn send_test(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    mailer: &dyn Mailer,
+    org: OrgId,
+    actor: &str,
+    to: &str,
+) -> Result<(), String> {
+    let result = mailer
+        .send(&Mail {
+            to: vec![to.to_owned()],
+            subject: "scimd test message".to_owned(),
+            body: "This is a test message from scimd: e-mail notifications work.\n".to_owned(),
+        })
+        .await;
+    let entry = crate::store::ActivityEntry {
+        org_id: Some(org),
+        at: clock.now(),
+        token_id: None,
+        actor: actor.to_owned(),
+        action: "mail.test".to_owned(),
+        target: to.to_owned(),
+        status: None,
+        duration_us: None,
+        resource: None,
+        detail: Some(match &result {
+            Ok(()) => "sent".to_owned(),
+            Err(e) => format!("failed: {e}"),
+        }),
+    };
+    if let Err(e) = store.append_activity(&[entry]).await {
+        tracing::error!(error = %e, "cannot record a test e-mail");
+    }
+    result
+}
+
 /// The wait before attempt `attempts + 1`: 30 s doubling, at most 6 hours.
 pub fn backoff(attempts: i32) -> Duration {
     let exp = attempts.clamp(1, 20) - 1;

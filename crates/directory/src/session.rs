@@ -1,6 +1,12 @@
 //! Administrators' sessions: sign-in with e-mail and password (Argon2id) for one organisation,
 //! a random 256-bit session secret of which only the SHA-256 hash is kept, looked up like a
 //! SCIM token. Used by the administrative API (bearer) and the console (cookie).
+//!
+//! Lock-out: [`MAX_FAILURES`] failed sign-ins for one e-mail address of one organisation
+//! within [`FAILURE_WINDOW`] refuse every sign-in for that address (even with the right
+//! password) for [`LOCK_DURATION`]. The count lives in the store, so every instance sharing a
+//! database shares it, and every sign-in path (API and console) is under it. Unknown addresses
+//! are counted like known ones, so the lock-out tells nobody which addresses exist.
 
 use crate::clock::Clock;
 use crate::ids::{OrgId, SessionId};
@@ -15,6 +21,11 @@ use time::Duration;
 pub const SESSION_LIFETIME: Duration = Duration::hours(12);
 /// Every session secret starts with this (SCIM tokens start with `scimd_`).
 pub const SESSION_PREFIX: &str = "scimds_";
+/// Failed sign-ins for one address within [`FAILURE_WINDOW`] that lock it.
+pub const MAX_FAILURES: u32 = 5;
+pub const FAILURE_WINDOW: Duration = Duration::minutes(15);
+/// How long a locked address is refused.
+pub const LOCK_DURATION: Duration = Duration::minutes(15);
 
 /// A signed-in administrator.
 #[derive(Debug, Clone)]
@@ -31,6 +42,12 @@ pub enum SessionError {
     BadCredentials,
     #[error("the session is missing, expired or signed out")]
     NoSession,
+    /// Too many failed sign-ins for the address: refused until then, whatever the password.
+    #[error(
+        "too many failed sign-ins for this e-mail address: try again after {} UTC",
+        hh_mm(*.0)
+    )]
+    LockedOut(time::OffsetDateTime),
     #[error("no randomness available: {0}")]
     Random(String),
     #[error(transparent)]
@@ -57,6 +74,18 @@ impl Sessions {
         password: &str,
     ) -> Result<(String, SignedIn), SessionError> {
         let key = email.trim().to_lowercase();
+        let now = self.clock.now();
+        // Only a known organisation keeps counts (its id is the key's first part).
+        let org_known = self.store.get_org(org).await?.is_some();
+        let throttle = if org_known {
+            self.store.signin_throttle(org, &key).await?
+        } else {
+            None
+        };
+        if let Some(until) = throttle.and_then(|t| t.locked_until).filter(|u| *u > now) {
+            self.note(org, "signin.locked", email.trim()).await;
+            return Err(SessionError::LockedOut(until));
+        }
         let admin = self
             .store
             .list_admins(org)
@@ -68,15 +97,29 @@ impl Sessions {
         let ok = verify_off_thread(hash, password).await;
         let (Some(admin), true) = (admin, ok) else {
             self.note(org, "signin.failed", email.trim()).await;
+            if org_known {
+                let t = self
+                    .store
+                    .note_signin_failure(org, &key, now, now - FAILURE_WINDOW)
+                    .await?;
+                if t.failures >= MAX_FAILURES {
+                    self.store
+                        .lock_signin(org, &key, now + LOCK_DURATION)
+                        .await?;
+                    self.note(org, "signin.lockout", email.trim()).await;
+                }
+            }
             return Err(SessionError::BadCredentials);
         };
+        if throttle.is_some() {
+            self.store.clear_signin_failures(org, &key).await?;
+        }
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).map_err(|e| SessionError::Random(e.to_string()))?;
         let secret = format!(
             "{SESSION_PREFIX}{}",
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
         );
-        let now = self.clock.now();
         let session = SessionRecord {
             org_id: org,
             id: SessionId::new(),
@@ -136,6 +179,10 @@ impl Sessions {
             tracing::error!(error = %e, "cannot record a sign-in");
         }
     }
+}
+
+fn hh_mm(t: time::OffsetDateTime) -> String {
+    format!("{:02}:{:02}", t.hour(), t.minute())
 }
 
 /// Verifies on the blocking pool: Argon2id takes tens of milliseconds of CPU. Without a hash

@@ -386,6 +386,48 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         hash: &[u8; 32],
     ) -> Result<Option<SessionRecord>, StoreError>;
     async fn delete_session(&self, org: OrgId, id: SessionId) -> Result<(), StoreError>;
+
+    // The console (SPEC 6): set-up links for a first administrator, and the sign-in lock-out.
+
+    async fn insert_setup_link(&self, link: &SetupLink) -> Result<(), StoreError>;
+    /// A set-up link by the hash of its secret, within its organisation.
+    async fn find_setup_link(
+        &self,
+        org: OrgId,
+        hash: &[u8; 32],
+    ) -> Result<Option<SetupLink>, StoreError>;
+    /// Marks a link used at `at` when it is unused and not expired at `at`, in one statement:
+    /// `Ok(true)` for exactly one caller, however many race.
+    async fn use_setup_link(
+        &self,
+        org: OrgId,
+        hash: &[u8; 32],
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+    /// The failed sign-ins recorded for a folded e-mail address.
+    async fn signin_throttle(
+        &self,
+        org: OrgId,
+        email_ci: &str,
+    ) -> Result<Option<SigninThrottle>, StoreError>;
+    /// Counts one failed sign-in at `at`, atomically: the count restarts at 1 (and the window
+    /// at `at`) when the current window began before `window_from`. Returns the row after.
+    async fn note_signin_failure(
+        &self,
+        org: OrgId,
+        email_ci: &str,
+        at: OffsetDateTime,
+        window_from: OffsetDateTime,
+    ) -> Result<SigninThrottle, StoreError>;
+    /// Refuses sign-ins for the address until `until` (the rule is the service's).
+    async fn lock_signin(
+        &self,
+        org: OrgId,
+        email_ci: &str,
+        until: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    /// Forgets the failures of an address (after a successful sign-in).
+    async fn clear_signin_failures(&self, org: OrgId, email_ci: &str) -> Result<(), StoreError>;
 }
 
 /// An organisation's directory-sync connection (SPEC section 3).
@@ -861,4 +903,25 @@ pub struct SessionRecord {
     pub admin_id: AdminId,
     pub created: OffsetDateTime,
     pub expires: OffsetDateTime,
+}
+
+/// A one-time link that creates an organisation's first administrator; only the hash of its
+/// secret is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetupLink {
+    pub org_id: crate::ids::OrgId,
+    pub hash: [u8; 32],
+    pub created: OffsetDateTime,
+    pub expires: OffsetDateTime,
+    pub used: Option<OffsetDateTime>,
+}
+
+/// Failed sign-ins for one e-mail address of one organisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SigninThrottle {
+    /// Failures since `window_start`.
+    pub failures: u32,
+    pub window_start: OffsetDateTime,
+    /// Sign-ins are refused until then.
+    pub locked_until: Option<OffsetDateTime>,
 }

@@ -540,7 +540,9 @@ async fn serve(
     let (activity, activity_writer) = server::ActivityWriter::start(store.clone());
     let mut state = server::AppState::new(scim, public_url.clone())
         .with_activity(activity)
-        .with_ops(run.ops());
+        .with_ops(run.ops())
+        .with_https(tls.is_some())
+        .with_mailer(mailer.clone());
     match server::dns::resolver(&run.dns_servers) {
         Ok(dns) => state = state.with_dns(Arc::new(dns)),
         Err(e) => eprintln!("no DNS resolver ({e}): domains cannot be verified by lookup"),
@@ -569,12 +571,23 @@ async fn serve(
         mailer,
         job_config,
     );
-    let app = server::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let app = server::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let listener =
         std::net::TcpListener::bind(listen).with_context(|| format!("binding {listen}"))?;
     listener.set_nonblocking(true)?;
     let local = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
+    let console = match public_url.as_deref() {
+        Some(_) => server::console::origin(public_url.as_deref(), local),
+        None => format!("{scheme}://{local}"),
+    };
+    eprintln!("Console: {console}/");
+    if let Some(link) = server::console::first_run_link(&state, first.id, &console).await? {
+        eprintln!(
+            "Create the first administrator of {} with this one-time link: {link}",
+            first.name
+        );
+    }
     let base = public_url.unwrap_or_else(|| format!("{scheme}://{local}/scim/v2"));
     eprintln!("scimd listening on {local}");
     if scheme == "https" {

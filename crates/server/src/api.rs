@@ -110,6 +110,9 @@ impl From<SessionError> for ApiFailure {
             SessionError::BadCredentials | SessionError::NoSession => {
                 ApiFailure(StatusCode::UNAUTHORIZED, "unauthenticated", e.to_string())
             }
+            SessionError::LockedOut(_) => {
+                ApiFailure(StatusCode::TOO_MANY_REQUESTS, "locked", e.to_string())
+            }
             SessionError::Store(s) => store_failure(s),
             SessionError::Random(m) => {
                 tracing::error!(error = %m, "no randomness for a session");

@@ -1,7 +1,8 @@
 //! # server
 //!
 //! scimd's HTTP front end: one route table for the SCIM 2.0 API under `/scim/v2` and the
-//! administrative JSON API under `/api/v1` (see [`api`]), the bearer
+//! administrative JSON API under `/api/v1` (see [`api`]), the administrators' web console at
+//! `/` (see [`console`]), the bearer
 //! token extractor that selects the organisation, and the mapping of every error to a SCIM
 //! error body. Handlers extract input, call one service method, and map the result; no SQL,
 //! no rules, no clock here. Beside them: the activity log writer (off the hot path) and the
@@ -10,6 +11,7 @@
 mod activity;
 pub mod api;
 mod auth;
+pub mod console;
 pub mod dns;
 pub mod jobs;
 pub mod ops;

@@ -46,6 +46,10 @@ pub struct AppState {
     pub dns: Option<Arc<dyn directory::accounts::TxtLookup>>,
     /// Limits, throttles and the metrics' organisation kinds (see `ops`).
     pub ops: crate::ops::Ops,
+    /// Served over HTTPS by this process (`--tls-cert`).
+    pub https: bool,
+    /// Outgoing mail, for the console's test e-mail; `None` when SMTP is not configured.
+    pub mailer: Option<Arc<dyn directory::notify::Mailer>>,
 }
 
 impl AppState {
@@ -65,13 +69,27 @@ impl AppState {
             sessions: directory::session::Sessions::new(store, clock),
             dns: None,
             ops: crate::ops::Ops::new(crate::ops::OpsConfig::default()),
+            https: false,
             activity: None,
+            mailer: None,
         }
+    }
+
+    /// Sends the console's test e-mail through `mailer` (the one the jobs deliver with).
+    pub fn with_mailer(mut self, mailer: Option<Arc<dyn directory::notify::Mailer>>) -> Self {
+        self.mailer = mailer;
+        self
     }
 
     /// Records every SCIM request in the activity log through `sink`.
     pub fn with_activity(mut self, sink: crate::activity::ActivitySink) -> Self {
         self.activity = Some(sink);
+        self
+    }
+
+    /// Marks the server as serving HTTPS itself (console cookies become `Secure`).
+    pub fn with_https(mut self, on: bool) -> Self {
+        self.https = on;
         self
     }
 
@@ -282,6 +300,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(crate::ops::healthz))
         .route("/readyz", get(crate::ops::readyz))
         .route("/metrics", get(crate::ops::metrics_text))
+        .merge(crate::console::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(

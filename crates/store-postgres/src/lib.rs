@@ -39,7 +39,8 @@ use directory::ids::SessionId;
 use directory::store::{
     Account, AccountChange, AccountPage, AccountQuery, ConflictRecord, DirectoryState,
     DomainRecord, GroupView, ListQuery, Load, LocalProps, MemberView, NewResource, Page,
-    SessionRecord, Source, StoredResource, SyncPolicy, TokenRecord, Update,
+    SessionRecord, SetupLink, SigninThrottle, Source, StoredResource, SyncPolicy, TokenRecord,
+    Update,
 };
 use directory::{OrgId, OrgKind, Organisation, ResourceId, Store, StoreError, TokenId};
 use filter_sql::{KeyType, Sql};
@@ -87,6 +88,7 @@ macro_rules! transaction {
 }
 
 mod accounts;
+mod console;
 
 /// The PostgreSQL store.
 #[derive(Clone)]
@@ -1361,5 +1363,59 @@ impl Store for PgStore {
 
     async fn delete_session(&self, org: OrgId, id: SessionId) -> Result<(), StoreError> {
         Ok(self.acc_delete_session(org, id).await?)
+    }
+
+    async fn insert_setup_link(&self, link: &SetupLink) -> Result<(), StoreError> {
+        Ok(self.con_insert_setup_link(link).await?)
+    }
+
+    async fn find_setup_link(
+        &self,
+        org: OrgId,
+        hash: &[u8; 32],
+    ) -> Result<Option<SetupLink>, StoreError> {
+        Ok(self.con_find_setup_link(org, hash).await?)
+    }
+
+    async fn use_setup_link(
+        &self,
+        org: OrgId,
+        hash: &[u8; 32],
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        Ok(self.con_use_setup_link(org, hash, at).await?)
+    }
+
+    async fn signin_throttle(
+        &self,
+        org: OrgId,
+        email_ci: &str,
+    ) -> Result<Option<SigninThrottle>, StoreError> {
+        Ok(self.con_signin_throttle(org, email_ci).await?)
+    }
+
+    async fn note_signin_failure(
+        &self,
+        org: OrgId,
+        email_ci: &str,
+        at: OffsetDateTime,
+        window_from: OffsetDateTime,
+    ) -> Result<SigninThrottle, StoreError> {
+        Ok(self
+            .con_note_signin_failure(org, email_ci, at, window_from)
+            .await?)
+    }
+
+    async fn lock_signin(
+        &self,
+        org: OrgId,
+        email_ci: &str,
+        until: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        Ok(self.con_lock_signin(org, email_ci, until).await?)
+    }
+
+    async fn clear_signin_failures(&self, org: OrgId, email_ci: &str) -> Result<(), StoreError> {
+        Ok(self.con_clear_signin_failures(org, email_ci).await?)
     }
 }

@@ -10,6 +10,7 @@
 
 mod accounts;
 pub mod backup;
+mod console;
 mod filter_sql;
 mod functions;
 mod lifecycle;
@@ -21,7 +22,8 @@ use directory::ids::SessionId;
 use directory::store::{
     Account, AccountChange, AccountPage, AccountQuery, ConflictRecord, DirectoryState,
     DomainRecord, GroupView, ListQuery, Load, LocalProps, MemberView, NewResource, Page,
-    SessionRecord, Source, StoredResource, SyncPolicy, TokenRecord, Update,
+    SessionRecord, SetupLink, SigninThrottle, Source, StoredResource, SyncPolicy, TokenRecord,
+    Update,
 };
 use directory::{OrgId, OrgKind, Organisation, ResourceId, Store, StoreError, TokenId};
 use filter_sql::Sql;
@@ -1160,6 +1162,58 @@ impl Store for SqliteStore {
 
     async fn delete_session(&self, org: OrgId, id: SessionId) -> Result<(), StoreError> {
         accounts::delete_session(&self.rt, org, id).await
+    }
+
+    async fn insert_setup_link(&self, link: &SetupLink) -> Result<(), StoreError> {
+        console::insert_setup_link(&self.rt, link.clone()).await
+    }
+
+    async fn find_setup_link(
+        &self,
+        org: OrgId,
+        hash: &[u8; 32],
+    ) -> Result<Option<SetupLink>, StoreError> {
+        console::find_setup_link(&self.rt, org, hash)
+    }
+
+    async fn use_setup_link(
+        &self,
+        org: OrgId,
+        hash: &[u8; 32],
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        console::use_setup_link(&self.rt, org, *hash, at).await
+    }
+
+    async fn signin_throttle(
+        &self,
+        org: OrgId,
+        email_ci: &str,
+    ) -> Result<Option<SigninThrottle>, StoreError> {
+        console::signin_throttle(&self.rt, org, email_ci)
+    }
+
+    async fn note_signin_failure(
+        &self,
+        org: OrgId,
+        email_ci: &str,
+        at: OffsetDateTime,
+        window_from: OffsetDateTime,
+    ) -> Result<SigninThrottle, StoreError> {
+        console::note_signin_failure(&self.rt, org, email_ci.to_owned(), at, window_from).await
+    }
+
+    async fn lock_signin(
+        &self,
+        org: OrgId,
+        email_ci: &str,
+        until: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        console::lock_signin(&self.rt, org, email_ci.to_owned(), until).await
+    }
+
+    async fn clear_signin_failures(&self, org: OrgId, email_ci: &str) -> Result<(), StoreError> {
+        console::clear_signin_failures(&self.rt, org, email_ci.to_owned()).await
     }
 }
 

@@ -55,6 +55,8 @@ macro_rules! conformance {
             activity_appends_lists_since_and_purges,
             notices_are_enqueued_once_per_key,
             notice_claims_are_exclusive_leased_and_final_once_sent,
+            setup_links_are_used_once_and_only_in_their_org,
+            signin_failures_count_within_a_window_per_org_and_address,
         );
     };
     (@cases $make:path; $($name:ident),* $(,)?) => {

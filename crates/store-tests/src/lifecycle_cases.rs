@@ -323,3 +323,121 @@ pub async fn notice_claims_are_exclusive_leased_and_final_once_sent(store: Arc<d
     assert_eq!(first.sent, Some(sent_at));
     assert_eq!(first.last_error, None);
 }
+
+pub async fn setup_links_are_used_once_and_only_in_their_org(store: Arc<dyn Store>) {
+    use directory::store::SetupLink;
+    let org = new_org(&*store).await;
+    let other = new_org(&*store).await;
+    let t = now();
+    let mut hash = [3u8; 32];
+    hash[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    let link = SetupLink {
+        org_id: org.id,
+        hash,
+        created: t,
+        expires: t + Duration::hours(24),
+        used: None,
+    };
+    store.insert_setup_link(&link).await.expect("insert");
+    assert_eq!(
+        store.find_setup_link(org.id, &hash).await.expect("find"),
+        Some(link.clone())
+    );
+    assert_eq!(
+        store.find_setup_link(other.id, &hash).await.expect("find"),
+        None
+    );
+    assert!(
+        !store
+            .use_setup_link(other.id, &hash, t)
+            .await
+            .expect("other org")
+    );
+    assert!(
+        !store
+            .use_setup_link(org.id, &hash, t + Duration::hours(24))
+            .await
+            .expect("expired")
+    );
+    assert!(store.use_setup_link(org.id, &hash, t).await.expect("use"));
+    assert!(
+        !store
+            .use_setup_link(org.id, &hash, t)
+            .await
+            .expect("use again")
+    );
+    let used = store
+        .find_setup_link(org.id, &hash)
+        .await
+        .expect("find")
+        .expect("link");
+    assert_eq!(used.used, Some(t));
+}
+
+pub async fn signin_failures_count_within_a_window_per_org_and_address(store: Arc<dyn Store>) {
+    let org = new_org(&*store).await;
+    let other = new_org(&*store).await;
+    let t = now();
+    let window = Duration::minutes(15);
+    assert_eq!(
+        store
+            .signin_throttle(org.id, "ann@example.com")
+            .await
+            .expect("read"),
+        None
+    );
+    for i in 1..=3u32 {
+        let at = t + Duration::minutes(i64::from(i));
+        let row = store
+            .note_signin_failure(org.id, "ann@example.com", at, at - window)
+            .await
+            .expect("note");
+        assert_eq!(row.failures, i);
+        assert_eq!(row.window_start, t + Duration::minutes(1));
+        assert_eq!(row.locked_until, None);
+    }
+    store
+        .lock_signin(org.id, "ann@example.com", t + Duration::minutes(30))
+        .await
+        .expect("lock");
+    let row = store
+        .signin_throttle(org.id, "ann@example.com")
+        .await
+        .expect("read")
+        .expect("row");
+    assert_eq!(row.failures, 3);
+    assert_eq!(row.locked_until, Some(t + Duration::minutes(30)));
+    // Other addresses and organisations keep their own counts.
+    assert_eq!(
+        store
+            .signin_throttle(other.id, "ann@example.com")
+            .await
+            .expect("read"),
+        None
+    );
+    assert_eq!(
+        store
+            .signin_throttle(org.id, "bob@example.com")
+            .await
+            .expect("read"),
+        None
+    );
+    // A failure after the window starts a new one.
+    let late = t + Duration::minutes(40);
+    let row = store
+        .note_signin_failure(org.id, "ann@example.com", late, late - window)
+        .await
+        .expect("note");
+    assert_eq!((row.failures, row.window_start), (1, late));
+    store
+        .clear_signin_failures(org.id, "ann@example.com")
+        .await
+        .expect("clear");
+    assert_eq!(
+        store
+            .signin_throttle(org.id, "ann@example.com")
+            .await
+            .expect("read"),
+        None
+    );
+}

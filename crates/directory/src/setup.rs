@@ -1,0 +1,160 @@
+//! The first administrator of an organisation (SPEC section 7: "a one-time link to create the
+//! first administrator"), and the password rule for administrators added in the console.
+//!
+//! A set-up link carries 256 random bits; only their SHA-256 hash is stored, keyed by the
+//! organisation. A link works while it is unused, unexpired ([`LINK_LIFETIME`]) and the
+//! organisation has no administrator; marking it used is one conditional write, so of two
+//! requests racing with one link exactly one creates an administrator.
+
+use crate::clock::Clock;
+use crate::ids::{OrgId, Organisation};
+use crate::lifecycle::{Lifecycle, LifecycleError, check_email};
+use crate::store::{AdminRole, Administrator, SetupLink, Store, StoreError};
+use crate::token::hash_secret;
+use base64::Engine;
+use std::sync::Arc;
+use time::Duration;
+
+/// How long a set-up link works.
+pub const LINK_LIFETIME: Duration = Duration::hours(24);
+/// Shortest password an administrator may choose in the console.
+pub const MIN_PASSWORD_CHARS: usize = 12;
+/// Longest password: Argon2 cost grows with it, so a huge one is refused before hashing.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// Unknown, used or expired; the caller learns no more than that.
+    #[error("this set-up link is not valid: it was already used, has expired, or never existed")]
+    InvalidLink,
+    #[error("this organisation already has an administrator: sign in instead")]
+    AlreadySetUp,
+    #[error("{0}")]
+    Password(String),
+    #[error(transparent)]
+    Lifecycle(#[from] LifecycleError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why `password` cannot be an administrator's password, if it cannot.
+pub fn password_problem(password: &str) -> Option<String> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        Some(format!(
+            "the password must be at least {MIN_PASSWORD_CHARS} characters long"
+        ))
+    } else if password.len() > MAX_PASSWORD_BYTES {
+        Some(format!(
+            "the password must be at most {MAX_PASSWORD_BYTES} bytes long"
+        ))
+    } else {
+        None
+    }
+}
+
+/// Set-up links and administrators with passwords.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    lifecycle: Lifecycle,
+}
+
+impl Setup {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+        Setup {
+            lifecycle: Lifecycle::new(store.clone(), clock.clone()),
+            store,
+            clock,
+        }
+    }
+
+    /// Whether the organisation still has no administrator.
+    pub async fn needs_first_admin(&self, org: OrgId) -> Result<bool, StoreError> {
+        Ok(self.store.list_admins(org).await?.is_empty())
+    }
+
+    /// Makes a new link; returns its secret (the last part of the URL), shown once.
+    pub async fn create_link(&self, org: OrgId) -> Result<String, SetupError> {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(|e| LifecycleError::Random(e.to_string()))?;
+        let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let now = self.clock.now();
+        self.store
+            .insert_setup_link(&SetupLink {
+                org_id: org,
+                hash: hash_secret(&secret),
+                created: now,
+                expires: now + LINK_LIFETIME,
+                used: None,
+            })
+            .await?;
+        Ok(secret)
+    }
+
+    /// Whether `secret` is a working link of `org` now.
+    pub async fn check(&self, org: OrgId, secret: &str) -> Result<(), SetupError> {
+        let now = self.clock.now();
+        self.store
+            .find_setup_link(org, &hash_secret(secret))
+            .await?
+            .filter(|l| l.used.is_none() && l.expires > now)
+            .ok_or(SetupError::InvalidLink)?;
+        if !self.needs_first_admin(org).await? {
+            return Err(SetupError::AlreadySetUp);
+        }
+        Ok(())
+    }
+
+    /// Uses the link once to create the organisation's first administrator (role
+    /// `administrator`, Argon2id password). Input is checked before the link is spent.
+    pub async fn redeem(
+        &self,
+        org: &Organisation,
+        secret: &str,
+        email: &str,
+        password: &str,
+    ) -> Result<Administrator, SetupError> {
+        self.check(org.id, secret).await?;
+        let email = check_email(email)?;
+        if let Some(p) = password_problem(password) {
+            return Err(SetupError::Password(p));
+        }
+        if !self
+            .store
+            .use_setup_link(org.id, &hash_secret(secret), self.clock.now())
+            .await?
+        {
+            return Err(SetupError::InvalidLink);
+        }
+        // Argon2id runs here, on this task: a set-up happens once per organisation.
+        Ok(self
+            .lifecycle
+            .add_admin(
+                org,
+                email,
+                AdminRole::Administrator,
+                Some(password),
+                "setup-link",
+            )
+            .await?)
+    }
+
+    /// Adds an administrator with a password (the console's Settings page).
+    pub async fn add_admin(
+        &self,
+        org: &Organisation,
+        email: &str,
+        role: AdminRole,
+        password: &str,
+        actor: &str,
+    ) -> Result<Administrator, SetupError> {
+        if let Some(p) = password_problem(password) {
+            return Err(SetupError::Password(p));
+        }
+        Ok(self
+            .lifecycle
+            .add_admin(org, email, role, Some(password), actor)
+            .await?)
+    }
+}

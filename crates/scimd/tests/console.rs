@@ -1,0 +1,649 @@
+//! The console's security on the real binary: the one-time set-up link, CSRF on forms,
+//! isolation between organisations' sessions, and the sign-in lock-out. A small cookie-keeping
+//! client stands in for a browser (the end-to-end story in a real browser is `scripts/e2e`).
+
+mod common;
+
+use common::{Server, TempDir, cli};
+use reqwest::redirect::Policy;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// A browser without JavaScript: keeps cookies, does not follow redirects, reads the CSRF
+/// field of the last page it loaded.
+struct Browser {
+    http: reqwest::Client,
+    origin: String,
+    cookies: BTreeMap<String, String>,
+    csrf: Option<String>,
+}
+
+struct Page {
+    status: u16,
+    location: Option<String>,
+    body: String,
+}
+
+impl Browser {
+    fn new(server: &Server) -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .redirect(Policy::none())
+                .build()
+                .expect("client"),
+            origin: server.origin.clone(),
+            cookies: BTreeMap::new(),
+            csrf: None,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        if path.starts_with("http") {
+            path.to_owned()
+        } else {
+            format!("{}{path}", self.origin)
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn send(&mut self, req: reqwest::RequestBuilder) -> Page {
+        let req = if self.cookies.is_empty() {
+            req
+        } else {
+            req.header("cookie", self.cookie_header())
+        };
+        let r = req.send().await.expect("request");
+        for c in r.headers().get_all("set-cookie") {
+            let c = c.to_str().expect("cookie");
+            assert!(
+                c.contains("HttpOnly") && c.contains("SameSite=Strict") && c.contains("Path=/"),
+                "{c}"
+            );
+            let (kv, _) = c.split_once(';').unwrap_or((c, ""));
+            let (k, v) = kv.split_once('=').expect("name=value");
+            if v.is_empty() || c.contains("Max-Age=0") {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_owned(), v.to_owned());
+            }
+        }
+        let status = r.status().as_u16();
+        let location = r
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = r.text().await.expect("body");
+        if let Some(csrf) = csrf_of(&body) {
+            self.csrf = Some(csrf);
+        }
+        Page {
+            status,
+            location,
+            body,
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let req = self.http.get(self.url(path));
+        self.send(req).await
+    }
+
+    /// Posts a form with the CSRF field of the last page.
+    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let csrf = self.csrf.clone().unwrap_or_default();
+        let mut all: Vec<(&str, &str)> = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        self.post_raw(path, &all).await
+    }
+
+    /// Posts exactly these fields.
+    async fn post_raw(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        let req = self
+            .http
+            .post(self.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        self.send(req).await
+    }
+
+    async fn sign_in(&mut self, org: &str, email: &str, password: &str) -> Page {
+        let p = self.get("/signin").await;
+        assert_eq!(p.status, 200);
+        self.post(
+            "/signin",
+            &[
+                ("organisation", org),
+                ("email", email),
+                ("password", password),
+            ],
+        )
+        .await
+    }
+}
+
+fn csrf_of(html: &str) -> Option<String> {
+    let at = html.find("name=\"csrf\" value=\"")? + "name=\"csrf\" value=\"".len();
+    let rest = &html[at..];
+    Some(rest[..rest.find('"')?].to_owned())
+}
+
+/// The set-up link `serve` printed (before it printed its address).
+fn setup_link(server: &Server) -> String {
+    let log = server.log_tail();
+    let line = log
+        .lines()
+        .find(|l| l.contains("one-time link: "))
+        .unwrap_or_else(|| panic!("no set-up link in the log:\n{log}"));
+    line.rsplit("one-time link: ")
+        .next()
+        .expect("link")
+        .trim()
+        .to_owned()
+}
+
+fn admin_count(server: &Server, org: &str) -> usize {
+    cli(&[
+        "admin",
+        "list",
+        "--org",
+        org,
+        "--database",
+        &server.database,
+    ])
+    .lines()
+    .filter(|l| l.contains('@'))
+    .count()
+}
+
+fn add_admin(server: &Server, org: &str, email: &str) {
+    let dir = TempDir::new("console-password");
+    let file = dir.path().join("password");
+    std::fs::write(&file, format!("{PASSWORD}\n")).expect("write password");
+    cli(&[
+        "admin",
+        "add",
+        "--org",
+        org,
+        "--email",
+        email,
+        "--password-file",
+        file.to_str().expect("path"),
+        "--database",
+        &server.database,
+    ]);
+}
+
+fn token_count(server: &Server, org: &str) -> usize {
+    let out = cli(&[
+        "token",
+        "list",
+        "--org",
+        org,
+        "--format",
+        "json",
+        "--database",
+        &server.database,
+    ]);
+    let v: Value = serde_json::from_str(&out).expect("token list JSON");
+    v["tokens"]
+        .as_array()
+        .or_else(|| v.as_array())
+        .map(Vec::len)
+        .unwrap_or_else(|| panic!("no tokens in {out}"))
+}
+
+/// A signed-in browser for the server's first organisation, its administrator made through
+/// the set-up link.
+async fn first_admin(server: &Server) -> Browser {
+    let mut b = Browser::new(server);
+    let link = setup_link(server);
+    assert_eq!(b.get(&link).await.status, 200);
+    let done = b
+        .post(
+            &link,
+            &[
+                ("email", "ann@example.com"),
+                ("password", PASSWORD),
+                ("confirm", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let signed = b.sign_in(&server.org.id, "ann@example.com", PASSWORD).await;
+    assert_eq!(signed.status, 303, "{}", signed.body);
+    assert_eq!(signed.location.as_deref(), Some("/directory-sync"));
+    assert!(b.cookies.contains_key("scimd_session"));
+    let page = b.get("/directory-sync").await;
+    assert_eq!(page.status, 200);
+    b
+}
+
+#[tokio::test]
+async fn setup_link_creates_the_first_administrator_once() {
+    let server = Server::start();
+    let link = setup_link(&server);
+    assert!(link.starts_with(&format!("{}/setup/{}/", server.origin, server.org.id)));
+    let mut b = Browser::new(&server);
+    let form = b.get(&link).await;
+    assert_eq!(form.status, 200);
+    assert!(form.body.contains("Create administrator"));
+    // A guessed secret is refused like a used one.
+    let guessed = format!(
+        "{}/setup/{}/{}",
+        server.origin,
+        server.org.id,
+        "A".repeat(43)
+    );
+    assert_eq!(b.get(&guessed).await.status, 410);
+    // Without the form's CSRF field: refused, and nothing is created.
+    let forged = b
+        .post_raw(
+            &link,
+            &[
+                ("email", "eve@example.com"),
+                ("password", PASSWORD),
+                ("confirm", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+    assert_eq!(admin_count(&server, &server.org.id), 0);
+    // A bad password does not spend the link.
+    let weak = b
+        .post(
+            &link,
+            &[
+                ("email", "ann@example.com"),
+                ("password", "short"),
+                ("confirm", "short"),
+            ],
+        )
+        .await;
+    assert_eq!(weak.status, 400);
+    assert!(
+        weak.body.contains("at least 12 characters"),
+        "{}",
+        weak.body
+    );
+    let done = b
+        .post(
+            &link,
+            &[
+                ("email", "ann@example.com"),
+                ("password", PASSWORD),
+                ("confirm", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(
+        done.location,
+        Some(format!("/signin?org={}&done=admin-created", server.org.id))
+    );
+    assert_eq!(admin_count(&server, &server.org.id), 1);
+    // Used: neither the page nor the form works again, for anyone.
+    assert_eq!(b.get(&link).await.status, 410);
+    let mut other = Browser::new(&server);
+    other.get("/signin").await;
+    let again = other
+        .post(
+            &link,
+            &[
+                ("email", "eve@example.com"),
+                ("password", PASSWORD),
+                ("confirm", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(again.status, 410);
+    assert_eq!(admin_count(&server, &server.org.id), 1);
+    // The administrator signs in with the password chosen.
+    let signed = b.sign_in(&server.org.id, "ann@example.com", PASSWORD).await;
+    assert_eq!(signed.status, 303);
+}
+
+#[tokio::test]
+async fn forms_without_the_csrf_token_are_refused_and_change_nothing() {
+    let server = Server::start();
+    let mut b = first_admin(&server).await;
+    let org = server.org.id.clone();
+    let before = token_count(&server, &org);
+    let good = b.csrf.clone().expect("csrf on the page");
+    for fields in [vec![], vec![("csrf", "")], vec![("csrf", "not-the-token")]] {
+        let r = b.post_raw("/directory-sync/tokens", &fields).await;
+        assert_eq!(r.status, 403, "{fields:?}");
+        assert!(!r.body.contains("scimd_"), "no secret on a refused form");
+        let r = b
+            .post_raw(
+                "/directory-sync/auto-merge",
+                &[fields.as_slice(), &[("enabled", "on")]].concat(),
+            )
+            .await;
+        assert_eq!(r.status, 403);
+        let r = b.post_raw("/directory-sync/disconnect", &fields).await;
+        assert_eq!(r.status, 403);
+        let r = b.post_raw("/signout", &fields).await;
+        assert_eq!(r.status, 403);
+    }
+    assert_eq!(token_count(&server, &org), before);
+    let page = b.get("/directory-sync").await;
+    assert!(
+        page.body.contains("aria-checked=\"false\""),
+        "Auto Merge stayed off"
+    );
+    assert!(page.body.contains("active") || page.body.contains("pending"));
+    // Another browser's token (a valid one, for another session) does not work either.
+    let mut other = Browser::new(&server);
+    other.sign_in(&org, "ann@example.com", PASSWORD).await;
+    other.get("/directory-sync").await;
+    let theirs = other.csrf.clone().expect("csrf");
+    assert_ne!(theirs, good);
+    let r = b
+        .post_raw("/directory-sync/tokens", &[("csrf", theirs.as_str())])
+        .await;
+    assert_eq!(r.status, 403);
+    assert_eq!(token_count(&server, &org), before);
+    // With the page's token the same form works.
+    let r = b.post("/directory-sync/tokens", &[]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("Copy") && r.body.contains("Close"));
+    assert_eq!(token_count(&server, &org), before + 1);
+    // The activity log names the administrator.
+    let activity = cli(&[
+        "activity",
+        "--org",
+        &org,
+        "--format",
+        "json",
+        "--database",
+        &server.database,
+    ]);
+    assert!(activity.contains("token.generate") && activity.contains("admin:ann@example.com"));
+}
+
+#[tokio::test]
+async fn a_session_never_reaches_another_organisations_pages() {
+    let server = Server::start();
+    let mut a = first_admin(&server).await;
+    let b_org = server.second_org();
+    add_admin(&server, &b_org.id, "bea@example.com");
+    // An account of organisation A.
+    let created = a
+        .post(
+            "/accounts",
+            &[
+                ("userName", "alex@a.example.com"),
+                ("displayName", "Alex of A"),
+                ("active", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, 303, "{}", created.body);
+    let location = created.location.expect("location");
+    let id = location
+        .trim_start_matches("/accounts/")
+        .split('?')
+        .next()
+        .expect("id")
+        .to_owned();
+    assert_eq!(a.get(&format!("/accounts/{id}")).await.status, 200);
+
+    let mut b = Browser::new(&server);
+    let signed = b.sign_in(&b_org.id, "bea@example.com", PASSWORD).await;
+    assert_eq!(signed.status, 303, "{}", signed.body);
+    b.get("/accounts").await;
+    for path in [format!("/accounts/{id}"), format!("/accounts/{id}/edit")] {
+        let p = b.get(&path).await;
+        assert_eq!(p.status, 404, "{path}");
+        assert!(!p.body.contains("alex@a.example.com"));
+    }
+    let list = b.get("/accounts?search=alex").await;
+    assert!(!list.body.contains("alex@a.example.com"));
+    // Acting on it is refused the same way, and changes nothing.
+    let r = b
+        .post(&format!("/accounts/{id}/local"), &[("roles", "owner")])
+        .await;
+    assert_eq!(r.status, 404);
+    let r = b
+        .post(
+            &format!("/accounts/{id}/edit"),
+            &[("userName", "taken@b.example.com"), ("version", "1")],
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    // A's token is not B's to revoke, and B's page never shows it.
+    let tokens = cli(&[
+        "token",
+        "list",
+        "--org",
+        &server.org.id,
+        "--format",
+        "json",
+        "--database",
+        &server.database,
+    ]);
+    let tokens: Value = serde_json::from_str(&tokens).expect("json");
+    let a_token = tokens["tokens"]
+        .as_array()
+        .or_else(|| tokens.as_array())
+        .and_then(|t| t.first())
+        .and_then(|t| t["id"].as_str())
+        .expect("A's token id")
+        .to_owned();
+    let sync = b.get("/directory-sync").await;
+    assert!(!sync.body.contains(&a_token));
+    let r = b
+        .post(&format!("/directory-sync/tokens/{a_token}/revoke"), &[])
+        .await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    let page = a.get(&format!("/accounts/{id}")).await;
+    assert!(page.body.contains("alex@a.example.com"));
+    assert!(!page.body.contains("owner"));
+    // A SCIM call with A's token still works: nothing was revoked.
+    server.api().get("/Users?count=1").await.expect(200);
+    // A's session cookie with B's CSRF field is refused before anything runs.
+    let theirs = b.csrf.clone().expect("csrf");
+    let r = a
+        .post_raw("/directory-sync/tokens", &[("csrf", theirs.as_str())])
+        .await;
+    assert_eq!(r.status, 403);
+}
+
+#[tokio::test]
+async fn repeated_failed_sign_ins_lock_the_address_out() {
+    let server = Server::start();
+    let _ann = first_admin(&server).await;
+    let org = server.org.id.clone();
+    let mut b = Browser::new(&server);
+    for _ in 0..5 {
+        let r = b.sign_in(&org, "ann@example.com", "wrong password").await;
+        assert_eq!(r.status, 401, "{}", r.body);
+        assert!(r.body.contains("not correct"));
+        assert!(!b.cookies.contains_key("scimd_session"));
+    }
+    // Now even the right password is refused, in the console and in the API.
+    let r = b.sign_in(&org, "ann@example.com", PASSWORD).await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert!(r.body.contains("Too many failed sign-ins"), "{}", r.body);
+    assert!(!b.cookies.contains_key("scimd_session"));
+    let api = server
+        .client
+        .post(
+            &format!("{}/api/v1/sessions", server.origin),
+            &json!({ "organisation": org, "email": "ANN@example.com", "password": PASSWORD }),
+            "",
+        )
+        .await;
+    assert_eq!(api.status, 429, "{}", api.text);
+    // Another administrator of the organisation is not affected.
+    add_admin(&server, &org, "bob@example.com");
+    let r = b.sign_in(&org, "bob@example.com", PASSWORD).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let activity = cli(&[
+        "activity",
+        "--org",
+        &org,
+        "--format",
+        "json",
+        "--database",
+        &server.database,
+    ]);
+    assert!(activity.contains("signin.lockout"), "{activity}");
+}
+
+#[tokio::test]
+async fn console_pages_need_a_session_and_assets_have_their_types() {
+    let server = Server::start();
+    let mut b = Browser::new(&server);
+    for path in [
+        "/",
+        "/directory-sync",
+        "/accounts",
+        "/settings",
+        "/activity",
+    ] {
+        let p = b.get(path).await;
+        assert_eq!(p.status, 303, "{path}");
+        assert_eq!(p.location.as_deref(), Some("/signin"), "{path}");
+    }
+    let r = reqwest::get(format!("{}/console/console.css", server.origin))
+        .await
+        .expect("css");
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .expect("type")
+            .starts_with("text/css")
+    );
+    let r = reqwest::get(format!("{}/console/console.js", server.origin))
+        .await
+        .expect("js");
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .expect("type")
+            .starts_with("text/javascript")
+    );
+    let r = reqwest::get(format!("{}/signin", server.origin))
+        .await
+        .expect("signin");
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    assert_eq!(r.headers()["referrer-policy"], "no-referrer");
+    assert!(
+        r.headers()["content-security-policy"]
+            .to_str()
+            .expect("csp")
+            .contains("frame-ancestors 'none'")
+    );
+}
+
+/// Messages a sink accepted: recipients and raw text.
+type Inbox = std::sync::Arc<std::sync::Mutex<Vec<(Vec<String>, String)>>>;
+
+/// A minimal SMTP sink on loopback: records the recipients and text of each message.
+#[derive(Clone)]
+struct Sink {
+    to: Vec<String>,
+    data: Vec<u8>,
+    inbox: Inbox,
+}
+
+impl mailin_embedded::Handler for Sink {
+    fn data_start(
+        &mut self,
+        _domain: &str,
+        _from: &str,
+        _is8bit: bool,
+        to: &[String],
+    ) -> mailin_embedded::Response {
+        self.to = to.to_vec();
+        self.data.clear();
+        mailin_embedded::response::OK
+    }
+
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.data.extend_from_slice(buf);
+        Ok(())
+    }
+
+    fn data_end(&mut self) -> mailin_embedded::Response {
+        self.inbox.lock().unwrap_or_else(|e| e.into_inner()).push((
+            std::mem::take(&mut self.to),
+            String::from_utf8_lossy(&std::mem::take(&mut self.data)).into_owned(),
+        ));
+        mailin_embedded::response::OK
+    }
+}
+
+#[tokio::test]
+async fn settings_sends_a_test_email_only_when_smtp_is_configured() {
+    // Without SMTP: said so, and the form is refused.
+    let plain = Server::start();
+    let mut b = first_admin(&plain).await;
+    let settings = b.get("/settings").await;
+    assert!(settings.body.contains("SMTP is not configured"));
+    assert!(!settings.body.contains("Send test e-mail"));
+    let r = b
+        .post("/settings/test-email", &[("to", "ann@example.com")])
+        .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    drop(plain);
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let inbox: Inbox = Inbox::default();
+    let mut smtp = mailin_embedded::Server::new(Sink {
+        to: Vec::new(),
+        data: Vec::new(),
+        inbox: inbox.clone(),
+    });
+    smtp.with_name("sink.test").with_tcp_listener(listener);
+    std::thread::spawn(move || {
+        let _ = smtp.serve();
+    });
+    let url = format!("smtp://127.0.0.1:{port}");
+    let server = Server::start_with(&["--smtp-url", &url, "--mail-from", "scimd@example.com"]);
+    let mut b = first_admin(&server).await;
+    let settings = b.get("/settings").await;
+    assert!(
+        settings.body.contains("Send test e-mail"),
+        "{}",
+        settings.body
+    );
+    let r = b
+        .post("/settings/test-email", &[("to", "it@example.com")])
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.location.as_deref(), Some("/settings?done=mail-sent"));
+    let got = inbox.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    assert!(
+        got.iter()
+            .any(|(to, text)| to.iter().any(|t| t.contains("it@example.com"))
+                && text.contains("scimd test message")),
+        "{got:?}"
+    );
+    let activity = cli(&[
+        "activity",
+        "--org",
+        &server.org.id,
+        "--format",
+        "json",
+        "--database",
+        &server.database,
+    ]);
+    assert!(activity.contains("mail.test"), "{activity}");
+}

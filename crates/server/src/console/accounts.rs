@@ -1,0 +1,610 @@
+//! The Accounts pages: search, filters and keyset paging; an account's page with imported
+//! attributes (read-only when directory sync owns them) and local properties; creating and
+//! editing manual accounts. The rules (read-only attributes, local property limits) are the
+//! directory service's; this module only turns forms into its calls.
+
+use super::csrf::Form;
+use super::{
+    Flash, Layout, Nav, PageError, PageResult, Signed, done_flash, enc, render, render_status,
+    see_other, when,
+};
+use crate::routes::AppState;
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use directory::OrgKind;
+use directory::accounts::AccountEdit;
+use directory::store::{Account, AccountQuery, LocalProps, Source, Status, columns};
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Accounts per page. Paging is keyset (`after`), so the last page costs what the first does.
+const PAGE_SIZE: u32 = 50;
+
+const DONE: &[(&str, &str)] = &[
+    ("created", "The account is created."),
+    ("saved", "The changes are saved."),
+    ("local-saved", "The local properties are saved."),
+    ("unchanged", "Nothing was changed."),
+];
+
+struct AccountRow {
+    id: String,
+    user_name: String,
+    display_name: String,
+    source: &'static str,
+    status: &'static str,
+    roles: String,
+}
+
+#[derive(Template)]
+#[template(path = "accounts.html")]
+struct AccountsPage {
+    l: Layout,
+    search: String,
+    source: String,
+    status: String,
+    rows: Vec<AccountRow>,
+    total: u64,
+    next_url: Option<String>,
+    first_url: Option<String>,
+}
+
+fn source_label(s: Source) -> &'static str {
+    match s {
+        Source::Scim => "Directory sync",
+        Source::Manual => "Manual",
+    }
+}
+
+fn display_name(a: &Account) -> String {
+    let doc = &a.resource.doc;
+    if let Some(d) = doc.get("displayName").and_then(Value::as_str) {
+        return d.to_owned();
+    }
+    let part = |k: &str| {
+        doc.get("name")
+            .and_then(|n| n.get(k))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    format!("{} {}", part("givenName"), part("familyName"))
+        .trim()
+        .to_owned()
+}
+
+pub(super) async fn list(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    Query(q): Query<HashMap<String, String>>,
+) -> PageResult {
+    let text = |k: &str| q.get(k).map(|s| s.trim().to_owned()).unwrap_or_default();
+    let (search, source, status) = (text("search"), text("source"), text("status"));
+    let mut flash = done_flash(&Query(q.clone()), DONE);
+    let query = AccountQuery {
+        search: Some(search.clone()).filter(|s| !s.is_empty()),
+        source: Source::parse(&source),
+        status: Status::parse(&status),
+        after: q.get("after").cloned().filter(|s| !s.is_empty()),
+        count: PAGE_SIZE,
+    };
+    let page = match state.directory.list_accounts(signed.org_id(), &query).await {
+        Ok(p) => Some(p),
+        Err(directory::accounts::DirectoryError::Invalid(m)) => {
+            flash = Flash::error(super::auth::capitalise(&m));
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let filters = format!(
+        "search={}&source={}&status={}",
+        enc(&search),
+        enc(&source),
+        enc(&status)
+    );
+    let (rows, total, next) = match page {
+        Some(p) => (
+            p.accounts
+                .iter()
+                .map(|a| AccountRow {
+                    id: a.resource.id.to_string(),
+                    user_name: a.user_name().to_owned(),
+                    display_name: display_name(a),
+                    source: source_label(a.source),
+                    status: a.status().as_str(),
+                    roles: a.local.roles.join(", "),
+                })
+                .collect(),
+            p.total,
+            p.next,
+        ),
+        None => (Vec::new(), 0, None),
+    };
+    Ok(render(&AccountsPage {
+        l: signed.layout("Accounts", Nav::Accounts, flash),
+        next_url: next.map(|n| format!("/accounts?{filters}&after={}", enc(&n))),
+        first_url: query.after.as_ref().map(|_| format!("/accounts?{filters}")),
+        search,
+        source,
+        status,
+        rows,
+        total,
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage {
+    l: Layout,
+    id: String,
+    managed: bool,
+    source: &'static str,
+    status: &'static str,
+    held: Option<String>,
+    attributes: Vec<(String, String)>,
+    created: String,
+    modified: String,
+    school: bool,
+    roles: String,
+    locations: String,
+    grade_level: String,
+    sis_username: String,
+}
+
+/// The SCIM document as label/value lines, for reading.
+fn flatten(doc: &Value) -> Vec<(String, String)> {
+    fn scalar(v: &Value) -> String {
+        match v {
+            Value::String(s) => s.clone(),
+            Value::Null => String::new(),
+            other => other.to_string(),
+        }
+    }
+    fn item(v: &Value) -> String {
+        match v {
+            Value::Object(o) => {
+                let value = o.get("value").map(scalar).unwrap_or_default();
+                let mut tags: Vec<String> = Vec::new();
+                if let Some(t) = o.get("type").and_then(Value::as_str) {
+                    tags.push(t.to_owned());
+                }
+                if o.get("primary").and_then(Value::as_bool) == Some(true) {
+                    tags.push("primary".into());
+                }
+                if value.is_empty() {
+                    Value::Object(o.clone()).to_string()
+                } else if tags.is_empty() {
+                    value
+                } else {
+                    format!("{value} ({})", tags.join(", "))
+                }
+            }
+            other => scalar(other),
+        }
+    }
+    let mut out = Vec::new();
+    let Some(obj) = doc.as_object() else {
+        return out;
+    };
+    for (k, v) in obj {
+        if k == "schemas" {
+            continue;
+        }
+        match v {
+            Value::Object(sub) => {
+                for (sk, sv) in sub {
+                    let label = if k.starts_with("urn:") {
+                        sk.clone()
+                    } else {
+                        format!("{k}.{sk}")
+                    };
+                    let text = match sv {
+                        Value::Array(a) => a.iter().map(item).collect::<Vec<_>>().join("; "),
+                        other => item(other),
+                    };
+                    out.push((label, text));
+                }
+            }
+            Value::Array(a) => {
+                out.push((k.clone(), a.iter().map(item).collect::<Vec<_>>().join("; ")))
+            }
+            other => out.push((k.clone(), scalar(other))),
+        }
+    }
+    out
+}
+
+async fn account_page(
+    state: &AppState,
+    signed: &Signed,
+    id: &str,
+    flash: Option<Flash>,
+    status: StatusCode,
+) -> PageResult {
+    let a = state.directory.get_account(signed.org_id(), id).await?;
+    Ok(render_status(
+        status,
+        &AccountPage {
+            l: signed.layout(a.user_name(), Nav::Accounts, flash),
+            id: a.resource.id.to_string(),
+            managed: a.source == Source::Scim,
+            source: source_label(a.source),
+            status: a.status().as_str(),
+            held: a.hold_until.map(when),
+            attributes: flatten(&a.resource.doc),
+            created: when(a.resource.created),
+            modified: when(a.resource.last_modified),
+            school: signed.org.kind == OrgKind::School,
+            roles: a.local.roles.join(", "),
+            locations: a.local.locations.join(", "),
+            grade_level: a.local.grade_level.clone().unwrap_or_default(),
+            sis_username: a.local.sis_username.clone().unwrap_or_default(),
+        },
+    ))
+}
+
+pub(super) async fn show(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    Path(id): Path<String>,
+    q: Query<HashMap<String, String>>,
+) -> PageResult {
+    account_page(&state, &signed, &id, done_flash(&q, DONE), StatusCode::OK).await
+}
+
+/// Comma-separated values as a list.
+fn list_of(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn local_from(form: &Form, school: bool) -> LocalProps {
+    let opt = |k: &str| Some(form.text(k)).filter(|v| school && !v.is_empty());
+    LocalProps {
+        roles: list_of(&form.text("roles")),
+        locations: list_of(&form.text("locations")),
+        grade_level: opt("gradeLevel"),
+        sis_username: opt("sisUsername"),
+    }
+}
+
+pub(super) async fn edit_local(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    Path(id): Path<String>,
+    form: Form,
+) -> PageResult {
+    let local = local_from(&form, signed.org.kind == OrgKind::School);
+    let edit = AccountEdit {
+        local: Some(local),
+        ..AccountEdit::default()
+    };
+    match state
+        .directory
+        .edit_account(signed.org_id(), &signed.actor(), &id, edit)
+        .await
+    {
+        Ok(a) => Ok(see_other(&format!(
+            "/accounts/{}?done=local-saved",
+            a.resource.id
+        ))),
+        Err(e) => {
+            let PageError(status, message) = e.into();
+            if status == StatusCode::NOT_FOUND || status.is_server_error() {
+                return Err(PageError(status, message));
+            }
+            account_page(
+                &state,
+                &signed,
+                &id,
+                Flash::error(super::auth::capitalise(&message)),
+                status,
+            )
+            .await
+        }
+    }
+}
+
+// ---- the attribute form (create and edit)
+
+#[derive(Template)]
+#[template(path = "account_form.html")]
+struct AccountForm {
+    l: Layout,
+    /// `None` for a new account.
+    id: Option<String>,
+    managed: bool,
+    version: i64,
+    user_name: String,
+    given_name: String,
+    family_name: String,
+    display_name: String,
+    email: String,
+    active: bool,
+    school: bool,
+    roles: String,
+    locations: String,
+    grade_level: String,
+    sis_username: String,
+}
+
+impl AccountForm {
+    fn blank(signed: &Signed, flash: Option<Flash>) -> AccountForm {
+        AccountForm {
+            l: signed.layout("New account", Nav::Accounts, flash),
+            id: None,
+            managed: false,
+            version: 0,
+            user_name: String::new(),
+            given_name: String::new(),
+            family_name: String::new(),
+            display_name: String::new(),
+            email: String::new(),
+            active: true,
+            school: signed.org.kind == OrgKind::School,
+            roles: String::new(),
+            locations: String::new(),
+            grade_level: String::new(),
+            sis_username: String::new(),
+        }
+    }
+
+    /// The form as posted, to show again with a refusal.
+    fn posted(mut self, form: &Form) -> AccountForm {
+        self.user_name = form.text("userName");
+        self.given_name = form.text("givenName");
+        self.family_name = form.text("familyName");
+        self.display_name = form.text("displayName");
+        self.email = form.text("email");
+        self.active = form.get("active").is_some();
+        self.roles = form.text("roles");
+        self.locations = form.text("locations");
+        self.grade_level = form.text("gradeLevel");
+        self.sis_username = form.text("sisUsername");
+        self
+    }
+}
+
+fn text_at<'a>(doc: &'a Value, path: &[&str]) -> &'a str {
+    let mut v = doc;
+    for p in path {
+        match v.get(p) {
+            Some(next) => v = next,
+            None => return "",
+        }
+    }
+    v.as_str().unwrap_or_default()
+}
+
+/// The index of the e-mail address the form edits: the primary one, else the first.
+fn main_email(doc: &Value) -> Option<usize> {
+    let emails = doc.get("emails")?.as_array()?;
+    emails
+        .iter()
+        .position(|e| e.get("primary").and_then(Value::as_bool) == Some(true))
+        .or((!emails.is_empty()).then_some(0))
+}
+
+fn email_of(doc: &Value) -> &str {
+    main_email(doc)
+        .and_then(|i| doc["emails"][i].get("value"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+pub(super) async fn new_page(signed: Signed) -> PageResult {
+    Ok(render(&AccountForm::blank(&signed, None)))
+}
+
+pub(super) async fn create(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    form: Form,
+) -> PageResult {
+    let mut doc = Map::new();
+    doc.insert("userName".into(), form.text("userName").into());
+    let mut name = Map::new();
+    for (field, key) in [("givenName", "givenName"), ("familyName", "familyName")] {
+        let v = form.text(field);
+        if !v.is_empty() {
+            name.insert(key.into(), v.into());
+        }
+    }
+    if !name.is_empty() {
+        doc.insert("name".into(), Value::Object(name));
+    }
+    let display = form.text("displayName");
+    if !display.is_empty() {
+        doc.insert("displayName".into(), display.into());
+    }
+    let email = form.text("email");
+    if !email.is_empty() {
+        doc.insert(
+            "emails".into(),
+            json!([{ "value": email, "type": "work", "primary": true }]),
+        );
+    }
+    doc.insert("active".into(), Value::Bool(form.get("active").is_some()));
+    let school = signed.org.kind == OrgKind::School;
+    let local = local_from(&form, school);
+    let local = (!local.roles.is_empty()
+        || !local.locations.is_empty()
+        || local.grade_level.is_some()
+        || local.sis_username.is_some())
+    .then_some(local);
+    match state
+        .directory
+        .create_account(signed.org_id(), &signed.actor(), &Value::Object(doc), local)
+        .await
+    {
+        Ok(a) => Ok(see_other(&format!(
+            "/accounts/{}?done=created",
+            a.resource.id
+        ))),
+        Err(e) => {
+            let PageError(status, message) = e.into();
+            if status.is_server_error() {
+                return Err(PageError(status, message));
+            }
+            Ok(render_status(
+                status,
+                &AccountForm::blank(&signed, Flash::error(super::auth::capitalise(&message)))
+                    .posted(&form),
+            ))
+        }
+    }
+}
+
+fn edit_form(signed: &Signed, a: &Account, flash: Option<Flash>) -> AccountForm {
+    let doc = &a.resource.doc;
+    AccountForm {
+        l: signed.layout(&format!("Edit {}", a.user_name()), Nav::Accounts, flash),
+        id: Some(a.resource.id.to_string()),
+        managed: a.source == Source::Scim,
+        version: a.resource.version,
+        user_name: a.user_name().to_owned(),
+        given_name: text_at(doc, &["name", "givenName"]).to_owned(),
+        family_name: text_at(doc, &["name", "familyName"]).to_owned(),
+        display_name: text_at(doc, &["displayName"]).to_owned(),
+        email: email_of(doc).to_owned(),
+        active: columns::active(doc),
+        school: signed.org.kind == OrgKind::School,
+        roles: String::new(),
+        locations: String::new(),
+        grade_level: String::new(),
+        sis_username: String::new(),
+    }
+}
+
+pub(super) async fn edit_page(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    Path(id): Path<String>,
+) -> PageResult {
+    let a = state.directory.get_account(signed.org_id(), &id).await?;
+    Ok(render(&edit_form(&signed, &a, None)))
+}
+
+/// The attributes the form changes, compared with the stored document; sub-attributes and
+/// other e-mail addresses the form does not show are kept.
+fn attribute_changes(doc: &Value, form: &Form) -> Map<String, Value> {
+    let mut out = Map::new();
+    let user_name = form.text("userName");
+    if user_name != text_at(doc, &["userName"]) {
+        out.insert("userName".into(), user_name.into());
+    }
+    let display = form.text("displayName");
+    if display != text_at(doc, &["displayName"]) {
+        out.insert(
+            "displayName".into(),
+            if display.is_empty() {
+                Value::Null
+            } else {
+                display.into()
+            },
+        );
+    }
+    let (given, family) = (form.text("givenName"), form.text("familyName"));
+    if given != text_at(doc, &["name", "givenName"])
+        || family != text_at(doc, &["name", "familyName"])
+    {
+        let mut name = doc
+            .get("name")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        for (k, v) in [("givenName", given), ("familyName", family)] {
+            if v.is_empty() {
+                name.remove(k);
+            } else {
+                name.insert(k.into(), v.into());
+            }
+        }
+        out.insert(
+            "name".into(),
+            if name.is_empty() {
+                Value::Null
+            } else {
+                Value::Object(name)
+            },
+        );
+    }
+    let email = form.text("email");
+    if email != email_of(doc) {
+        let mut emails = doc
+            .get("emails")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        match (main_email(doc), email.is_empty()) {
+            (Some(i), true) => {
+                emails.remove(i);
+            }
+            (Some(i), false) => emails[i]["value"] = email.into(),
+            (None, false) => {
+                emails.push(json!({ "value": email, "type": "work", "primary": true }));
+            }
+            (None, true) => {}
+        }
+        out.insert(
+            "emails".into(),
+            if emails.is_empty() {
+                Value::Null
+            } else {
+                Value::Array(emails)
+            },
+        );
+    }
+    let active = form.get("active").is_some();
+    if active != columns::active(doc) {
+        out.insert("active".into(), Value::Bool(active));
+    }
+    out
+}
+
+pub(super) async fn edit(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    Path(id): Path<String>,
+    form: Form,
+) -> PageResult {
+    let a = state.directory.get_account(signed.org_id(), &id).await?;
+    let attributes = attribute_changes(&a.resource.doc, &form);
+    if attributes.is_empty() {
+        return Ok(see_other(&format!(
+            "/accounts/{}?done=unchanged",
+            a.resource.id
+        )));
+    }
+    let edit = AccountEdit {
+        attributes,
+        local: None,
+        expected_version: form.text("version").parse().ok(),
+    };
+    match state
+        .directory
+        .edit_account(signed.org_id(), &signed.actor(), &id, edit)
+        .await
+    {
+        Ok(a) => Ok(see_other(&format!(
+            "/accounts/{}?done=saved",
+            a.resource.id
+        ))),
+        Err(e) => {
+            let PageError(status, message) = e.into();
+            if status.is_server_error() {
+                return Err(PageError(status, message));
+            }
+            Ok(render_status(
+                status,
+                &edit_form(&signed, &a, Flash::error(super::auth::capitalise(&message)))
+                    .posted(&form),
+            ))
+        }
+    }
+}

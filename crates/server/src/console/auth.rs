@@ -1,0 +1,286 @@
+//! Sign-in, sign-out and the first administrator's set-up link.
+
+use super::csrf::{self, Form, PRESESSION_COOKIE, SESSION_COOKIE};
+use super::{Flash, Layout, PageError, PageResult, Signed, render_status, see_other};
+use crate::routes::AppState;
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use directory::OrgId;
+use directory::session::{SESSION_LIFETIME, SessionError};
+use directory::setup::{Setup, SetupError};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A set-up link for `org`'s first administrator (`{origin}/setup/{org}/{secret}`), when it
+/// has none yet; `None` once it has one. Each call makes a new link (`scimd serve` prints one
+/// at every start until the first administrator exists).
+pub async fn first_run_link(
+    state: &AppState,
+    org: OrgId,
+    origin: &str,
+) -> Result<Option<String>, SetupError> {
+    let setup = Setup::new(state.store.clone(), state.clock.clone());
+    if !setup.needs_first_admin(org).await? {
+        return Ok(None);
+    }
+    let secret = setup.create_link(org).await?;
+    Ok(Some(format!(
+        "{}/setup/{org}/{secret}",
+        origin.trim_end_matches('/')
+    )))
+}
+
+/// The pre-session cookie's value for an anonymous form: the one the browser has, or a new
+/// one to set.
+fn presession(headers: &HeaderMap) -> Result<(String, bool), PageError> {
+    match csrf::cookie(headers, PRESESSION_COOKIE) {
+        Some(v) => Ok((v, false)),
+        None => csrf::new_presession()
+            .map(|v| (v, true))
+            .map_err(|_| PageError::internal()),
+    }
+}
+
+fn with_cookie(mut r: Response, cookie: String) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    r
+}
+
+/// Renders an anonymous page, setting the pre-session cookie when it is new.
+fn anonymous_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    page: impl FnOnce(String) -> Response,
+) -> PageResult {
+    let (value, new) = presession(headers)?;
+    let r = page(csrf::token_for(&value));
+    Ok(if new {
+        with_cookie(
+            r,
+            csrf::set_cookie(PRESESSION_COOKIE, &value, None, csrf::https(state, headers)),
+        )
+    } else {
+        r
+    })
+}
+
+#[derive(Template)]
+#[template(path = "signin.html")]
+struct SigninPage {
+    l: Layout,
+    organisation: String,
+    email: String,
+}
+
+pub(super) async fn signin_page(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> PageResult {
+    let flash = match q.get("done").map(String::as_str) {
+        Some("signed-out") => Flash::ok("You are signed out."),
+        Some("admin-created") => Flash::ok("The administrator was created. Sign in to continue."),
+        _ => None,
+    };
+    let organisation = q
+        .get("org")
+        .filter(|o| o.parse::<OrgId>().is_ok())
+        .cloned()
+        .unwrap_or_default();
+    anonymous_page(&state, &headers, |csrf| {
+        render_status(
+            StatusCode::OK,
+            &SigninPage {
+                l: Layout::anonymous("Sign in", csrf, flash),
+                organisation,
+                email: String::new(),
+            },
+        )
+    })
+}
+
+pub(super) async fn signin(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    form: Form,
+) -> PageResult {
+    let organisation = form.text("organisation");
+    let email = form.text("email");
+    let password = form.get("password").unwrap_or_default().to_owned();
+    let result = match organisation.parse::<OrgId>() {
+        Ok(org) => state.sessions.sign_in(org, &email, &password).await,
+        Err(_) => Err(SessionError::BadCredentials),
+    };
+    match result {
+        Ok((secret, _)) => {
+            let secure = csrf::https(&state, &headers);
+            let r = see_other("/directory-sync");
+            let r = with_cookie(
+                r,
+                csrf::set_cookie(
+                    SESSION_COOKIE,
+                    &secret,
+                    Some(SESSION_LIFETIME.whole_seconds()),
+                    secure,
+                ),
+            );
+            Ok(with_cookie(
+                r,
+                csrf::set_cookie(PRESESSION_COOKIE, "", Some(0), secure),
+            ))
+        }
+        Err(e) => {
+            let status = match e {
+                SessionError::BadCredentials => StatusCode::UNAUTHORIZED,
+                SessionError::LockedOut(_) => StatusCode::TOO_MANY_REQUESTS,
+                other => return Err(other.into()),
+            };
+            let message = match e {
+                SessionError::BadCredentials => {
+                    "The organisation ID, e-mail address or password is not correct.".to_owned()
+                }
+                other => capitalise(&other.to_string()),
+            };
+            anonymous_page(&state, &headers, |csrf| {
+                render_status(
+                    status,
+                    &SigninPage {
+                        l: Layout::anonymous("Sign in", csrf, Flash::error(message)),
+                        organisation,
+                        email,
+                    },
+                )
+            })
+        }
+    }
+}
+
+pub(super) async fn signout(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    signed: Signed,
+) -> PageResult {
+    state.sessions.sign_out(&signed.who).await?;
+    Ok(with_cookie(
+        see_other("/signin?done=signed-out"),
+        csrf::set_cookie(SESSION_COOKIE, "", Some(0), csrf::https(&state, &headers)),
+    ))
+}
+
+#[derive(Template)]
+#[template(path = "setup.html")]
+struct SetupPage {
+    l: Layout,
+    org_name: String,
+    action: String,
+    email: String,
+}
+
+fn setup_error(e: SetupError) -> PageError {
+    match e {
+        SetupError::InvalidLink => PageError(StatusCode::GONE, capitalise(&e.to_string())),
+        SetupError::AlreadySetUp => PageError(StatusCode::CONFLICT, capitalise(&e.to_string())),
+        SetupError::Password(m) => PageError(StatusCode::BAD_REQUEST, capitalise(&m)),
+        SetupError::Lifecycle(l) => l.into(),
+        SetupError::Store(s) => s.into(),
+    }
+}
+
+async fn setup_target(
+    state: &AppState,
+    org: &str,
+    secret: &str,
+) -> Result<directory::Organisation, PageError> {
+    let invalid = || setup_error(SetupError::InvalidLink);
+    let org: OrgId = org.parse().map_err(|_| invalid())?;
+    let o = state.store.get_org(org).await?.ok_or_else(invalid)?;
+    Setup::new(state.store.clone(), state.clock.clone())
+        .check(org, secret)
+        .await
+        .map_err(setup_error)?;
+    Ok(o)
+}
+
+pub(super) async fn setup_page(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path((org, secret)): Path<(String, String)>,
+) -> PageResult {
+    let o = setup_target(&state, &org, &secret).await?;
+    anonymous_page(&state, &headers, |csrf| {
+        render_status(
+            StatusCode::OK,
+            &SetupPage {
+                l: Layout::anonymous("Create the first administrator", csrf, None),
+                org_name: o.name.clone(),
+                action: format!("/setup/{org}/{secret}"),
+                email: String::new(),
+            },
+        )
+    })
+}
+
+pub(super) async fn setup(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path((org, secret)): Path<(String, String)>,
+    form: Form,
+) -> PageResult {
+    let o = setup_target(&state, &org, &secret).await?;
+    let email = form.text("email");
+    let password = form.get("password").unwrap_or_default();
+    let refused = |status: StatusCode, message: String| {
+        anonymous_page(&state, &headers, |csrf| {
+            render_status(
+                status,
+                &SetupPage {
+                    l: Layout::anonymous(
+                        "Create the first administrator",
+                        csrf,
+                        Flash::error(message),
+                    ),
+                    org_name: o.name.clone(),
+                    action: format!("/setup/{org}/{secret}"),
+                    email: email.clone(),
+                },
+            )
+        })
+    };
+    if form.get("confirm").unwrap_or_default() != password {
+        return refused(
+            StatusCode::BAD_REQUEST,
+            "The two passwords are not the same.".into(),
+        );
+    }
+    match Setup::new(state.store.clone(), state.clock.clone())
+        .redeem(&o, &secret, &email, password)
+        .await
+    {
+        Ok(_) => Ok(see_other(&format!(
+            "/signin?org={}&done=admin-created",
+            o.id
+        ))),
+        Err(e @ (SetupError::InvalidLink | SetupError::AlreadySetUp)) => Err(setup_error(e)),
+        Err(e) => {
+            let PageError(status, message) = setup_error(e);
+            if status.is_server_error() {
+                return Err(PageError(status, message));
+            }
+            refused(status, message)
+        }
+    }
+}
+
+/// Service messages start in lower case (they are also CLI and API text); a page shows them
+/// as sentences.
+pub(crate) fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}

@@ -1,0 +1,150 @@
+//! Cookies, and the CSRF guard every console POST passes before its handler runs.
+//!
+//! The expected `csrf` field is derived from a cookie the browser holds and no other site can
+//! read: the session secret once signed in, a random pre-session value before (sign-in and
+//! set-up forms). SHA-256 with a fixed prefix is one-way, so the field on the page reveals
+//! nothing about the session secret; the comparison is constant-time. The guard parses the
+//! form once and hands it to handlers as a [`Form`]: a handler cannot read a form that was
+//! not checked.
+
+use crate::routes::AppState;
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use subtle::ConstantTimeEq;
+
+pub(crate) const SESSION_COOKIE: &str = "scimd_session";
+pub(crate) const PRESESSION_COOKIE: &str = "scimd_presession";
+/// The largest console form accepted.
+const MAX_FORM_BYTES: usize = 64 * 1024;
+
+/// The `csrf` field that goes with a cookie's value.
+pub(crate) fn token_for(cookie_value: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"scimd console csrf\0");
+    h.update(cookie_value.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(h.finalize())
+}
+
+/// A cookie's value from the request's `Cookie` headers.
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// Whether cookies must be `Secure`: the console is reached over HTTPS (directly or, as a
+/// proxy says, in front of it) or its public URL is https.
+pub(crate) fn https(state: &AppState, headers: &HeaderMap) -> bool {
+    state.https
+        || state
+            .public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"))
+        || headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("https"))
+}
+
+/// A `Set-Cookie` value; `max_age` `None` makes a cookie for the browser session, `Some(0)`
+/// deletes it.
+pub(crate) fn set_cookie(name: &str, value: &str, max_age: Option<i64>, secure: bool) -> String {
+    let mut c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict");
+    if let Some(age) = max_age {
+        c.push_str(&format!("; Max-Age={age}"));
+    }
+    if secure {
+        c.push_str("; Secure");
+    }
+    c
+}
+
+/// A new random pre-session value.
+pub(crate) fn new_presession() -> Result<String, getrandom::Error> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// A checked form's fields.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Form(Vec<(String, String)>);
+
+impl Form {
+    /// The field's value (the last one when repeated), trimmed of nothing.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The field's value, trimmed; empty when absent.
+    pub fn text(&self, name: &str) -> String {
+        self.get(name).unwrap_or_default().trim().to_owned()
+    }
+}
+
+impl FromRequestParts<Arc<AppState>> for Form {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Form>()
+            .cloned()
+            .ok_or_else(|| (StatusCode::BAD_REQUEST, "a form was expected").into_response())
+    }
+}
+
+/// Refuses a POST whose `csrf` field does not match the session (or pre-session) cookie;
+/// otherwise passes the parsed form on.
+pub(crate) async fn guard(req: Request, next: Next) -> Response {
+    if req.method() != Method::POST {
+        return next.run(req).await;
+    }
+    let (mut parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM_BYTES).await else {
+        return super::PageError(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "The form is too large.".into(),
+        )
+        .into_response();
+    };
+    let form = Form(form_urlencoded::parse(&bytes).into_owned().collect());
+    let sent = form.get("csrf").unwrap_or_default().as_bytes();
+    let valid = !sent.is_empty()
+        && [SESSION_COOKIE, PRESESSION_COOKIE]
+            .iter()
+            .filter_map(|name| cookie(&parts.headers, name))
+            .any(|value| bool::from(token_for(&value).as_bytes().ct_eq(sent)));
+    if !valid {
+        tracing::info!(path = %parts.uri.path(), "console form refused: CSRF token missing or wrong");
+        return super::PageError(
+            StatusCode::FORBIDDEN,
+            "This form did not come from this console, or your session changed since the page \
+             was loaded. Go back, reload the page and try again."
+                .into(),
+        )
+        .into_response();
+    }
+    parts.extensions.insert(form);
+    next.run(Request::from_parts(parts, Body::empty())).await
+}

@@ -1,0 +1,451 @@
+//! The console (SPEC section 6): server-rendered HTML for one organisation's administrators,
+//! served at `/` beside the SCIM API. Plain forms and links, usable without JavaScript; a
+//! small embedded script only adds the Copy button. Every act calls the same services as the
+//! API and the CLI (which log it), with the signed-in administrator as the actor.
+//!
+//! Security model:
+//!
+//! - **Sessions**: [`directory::session::Sessions`]; the secret travels in the `scimd_session`
+//!   cookie (`HttpOnly`, `SameSite=Strict`, `Path=/`, `Secure` when the console is reached over
+//!   HTTPS or `--public-url` is https). Only its hash is stored. Every page takes the
+//!   organisation from the session alone, and every service call is scoped to it, so one
+//!   organisation's session can never name another's data (an id from elsewhere is 404).
+//! - **CSRF**: every POST goes through [`csrf::guard`] before any handler runs. A form carries
+//!   a hidden `csrf` field equal to SHA-256 of a domain-separated session secret (or, before
+//!   sign-in, of a random `scimd_presession` cookie). Another site can neither read the cookie
+//!   nor the page, so it cannot produce the field; a POST without it is 403 and reaches no
+//!   handler. The token needs no server-side state, so it works across instances.
+//! - **Lock-out**: in `Sessions::sign_in`, counted in the database (see there).
+//! - Pages are `no-store`, framed by nobody, and send no `Referer` (the set-up link's secret is
+//!   in its path).
+
+mod accounts;
+mod auth;
+pub(crate) mod csrf;
+mod pages;
+mod sync;
+
+use crate::api::ApiFailure;
+use crate::routes::AppState;
+use askama::Template;
+use axum::Router;
+use axum::extract::{FromRequestParts, Query};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use directory::session::SignedIn;
+use directory::store::AdminRole;
+use directory::{OrgId, Organisation};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use time::OffsetDateTime;
+
+pub use auth::first_run_link;
+
+const CSS: &str = include_str!("../../assets/console.css");
+const JS: &str = include_str!("../../assets/console.js");
+
+/// The console's routes, merged into the main router at `/`.
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/", get(home))
+        .route("/signin", get(auth::signin_page).post(auth::signin))
+        .route("/signout", post(auth::signout))
+        .route(
+            "/setup/{org}/{secret}",
+            get(auth::setup_page).post(auth::setup),
+        )
+        .route("/directory-sync", get(sync::page))
+        .route("/directory-sync/tokens", post(sync::generate))
+        .route("/directory-sync/tokens/{id}/revoke", post(sync::revoke))
+        .route("/directory-sync/auto-merge", post(sync::auto_merge))
+        .route(
+            "/directory-sync/disconnect",
+            get(sync::confirm_disconnect).post(sync::disconnect),
+        )
+        .route("/directory-sync/conflicts.csv", get(sync::conflicts_csv))
+        .route("/directory-sync/conflicts/merge", post(sync::merge))
+        .route("/directory-sync/conflicts/merge-all", post(sync::merge_all))
+        .route("/accounts", get(accounts::list).post(accounts::create))
+        .route("/accounts/new", get(accounts::new_page))
+        .route("/accounts/{id}", get(accounts::show))
+        .route(
+            "/accounts/{id}/edit",
+            get(accounts::edit_page).post(accounts::edit),
+        )
+        .route("/accounts/{id}/local", post(accounts::edit_local))
+        .route("/groups", get(pages::groups))
+        .route("/domains", get(pages::domains).post(pages::add_domain))
+        .route("/domains/{name}/verify", post(pages::verify_domain))
+        .route("/domains/{name}/remove", post(pages::remove_domain))
+        .route("/activity", get(pages::activity))
+        .route("/settings", get(pages::settings))
+        .route("/settings/administrators", post(pages::add_admin))
+        .route("/settings/test-email", post(pages::test_email))
+        .route("/console/console.css", get(css))
+        .route("/console/console.js", get(js))
+        .layer(axum::middleware::from_fn(csrf::guard))
+        .layer(axum::middleware::map_response(security_headers))
+}
+
+/// The console's address for messages: the public URL without its `/scim/v2`, or the
+/// listener's.
+pub fn origin(public_url: Option<&str>, local: SocketAddr) -> String {
+    match public_url {
+        Some(u) => u
+            .trim_end_matches('/')
+            .trim_end_matches("/scim/v2")
+            .to_owned(),
+        None => format!("http://{local}"),
+    }
+}
+
+async fn security_headers(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    let set = |h: &mut HeaderMap, k: header::HeaderName, v: &'static str| {
+        h.entry(k).or_insert(HeaderValue::from_static(v));
+    };
+    set(
+        h,
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; \
+         form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    );
+    set(h, header::X_FRAME_OPTIONS, "DENY");
+    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(h, header::REFERRER_POLICY, "no-referrer");
+    set(h, header::CACHE_CONTROL, "no-store");
+    r
+}
+
+async fn css() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        CSS,
+    )
+        .into_response()
+}
+
+async fn js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        JS,
+    )
+        .into_response()
+}
+
+async fn home(signed: Option<Signed>) -> Redirect {
+    match signed {
+        Some(_) => Redirect::to("/directory-sync"),
+        None => Redirect::to("/signin"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The signed-in administrator.
+
+/// A signed-in administrator of one organisation, from the session cookie. Everything a page
+/// shows or changes is scoped to `org`. Without a live session, pages redirect to sign-in.
+pub(crate) struct Signed {
+    pub who: SignedIn,
+    pub org: Organisation,
+    /// The value every form of this session must carry.
+    pub csrf: String,
+}
+
+impl Signed {
+    pub fn org_id(&self) -> OrgId {
+        self.org.id
+    }
+
+    /// The actor recorded in the activity log (the same as through the API).
+    pub fn actor(&self) -> String {
+        format!("admin:{}", self.who.admin.email)
+    }
+
+    pub fn is_administrator(&self) -> bool {
+        self.who.admin.role == AdminRole::Administrator
+    }
+
+    /// Refuses unless the administrator has the `administrator` role; people and site
+    /// managers work with accounts and conflicts only (as in the API).
+    pub fn require_administrator(&self) -> Result<(), PageError> {
+        if self.is_administrator() {
+            Ok(())
+        } else {
+            Err(PageError(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "this needs the administrator role; you are {}",
+                    self.who.admin.role.as_str()
+                ),
+            ))
+        }
+    }
+
+    pub fn layout(&self, title: &str, nav: Nav, flash: Option<Flash>) -> Layout {
+        Layout {
+            title: title.to_owned(),
+            nav,
+            csrf: self.csrf.clone(),
+            who: Some(format!(
+                "{} ({})",
+                self.who.admin.email,
+                self.who.admin.role.as_str()
+            )),
+            org_name: self.org.name.clone(),
+            flash,
+        }
+    }
+}
+
+impl FromRequestParts<Arc<AppState>> for Signed {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let to_signin = || Redirect::to("/signin").into_response();
+        let Some(secret) = csrf::cookie(&parts.headers, csrf::SESSION_COOKIE) else {
+            return Err(to_signin());
+        };
+        let who = match state.sessions.authenticate(&secret).await {
+            Ok(w) => w,
+            Err(directory::session::SessionError::NoSession) => return Err(to_signin()),
+            Err(e) => return Err(PageError::from(ApiFailure::from(e)).into_response()),
+        };
+        let org = match state.store.get_org(who.session.org_id).await {
+            Ok(Some(o)) => o,
+            Ok(None) => return Err(to_signin()),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the session's organisation");
+                return Err(PageError::internal().into_response());
+            }
+        };
+        Ok(Signed {
+            csrf: csrf::token_for(&secret),
+            who,
+            org,
+        })
+    }
+}
+
+impl axum::extract::OptionalFromRequestParts<Arc<AppState>> for Signed {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(
+            <Signed as FromRequestParts<_>>::from_request_parts(parts, state)
+                .await
+                .ok(),
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Layout, messages, errors.
+
+/// Which section of the navigation is current.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Nav {
+    None,
+    Sync,
+    Accounts,
+    Groups,
+    Domains,
+    Activity,
+    Settings,
+}
+
+/// A message shown at the top of a page: a confirmation or a refusal.
+#[derive(Debug, Clone)]
+pub(crate) struct Flash {
+    pub error: bool,
+    pub text: String,
+}
+
+impl Flash {
+    pub fn ok(text: impl Into<String>) -> Option<Flash> {
+        Some(Flash {
+            error: false,
+            text: text.into(),
+        })
+    }
+    pub fn error(text: impl Into<String>) -> Option<Flash> {
+        Some(Flash {
+            error: true,
+            text: text.into(),
+        })
+    }
+}
+
+/// What every page's frame needs.
+#[derive(Debug, Clone)]
+pub(crate) struct Layout {
+    pub title: String,
+    pub nav: Nav,
+    pub csrf: String,
+    /// The signed-in administrator, when there is one.
+    pub who: Option<String>,
+    pub org_name: String,
+    pub flash: Option<Flash>,
+}
+
+impl Layout {
+    /// The frame of a page seen before sign-in.
+    pub fn anonymous(title: &str, csrf: String, flash: Option<Flash>) -> Layout {
+        Layout {
+            title: title.to_owned(),
+            nav: Nav::None,
+            csrf,
+            who: None,
+            org_name: String::new(),
+            flash,
+        }
+    }
+
+    pub fn current(&self, nav: &str) -> &'static str {
+        let on = matches!(
+            (self.nav, nav),
+            (Nav::Sync, "sync")
+                | (Nav::Accounts, "accounts")
+                | (Nav::Groups, "groups")
+                | (Nav::Domains, "domains")
+                | (Nav::Activity, "activity")
+                | (Nav::Settings, "settings")
+        );
+        if on { "page" } else { "false" }
+    }
+}
+
+/// A page that cannot be shown: status and a message for people.
+#[derive(Debug)]
+pub(crate) struct PageError(pub StatusCode, pub String);
+
+impl PageError {
+    pub fn not_found() -> PageError {
+        PageError(StatusCode::NOT_FOUND, "There is no such page.".into())
+    }
+    pub fn internal() -> PageError {
+        PageError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong on the server. Try again later.".into(),
+        )
+    }
+}
+
+/// The API's one table from service errors to status and message (5xx logged there, and
+/// shown without details).
+impl From<ApiFailure> for PageError {
+    fn from(f: ApiFailure) -> Self {
+        PageError(f.0, f.2)
+    }
+}
+
+macro_rules! page_error_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for PageError {
+            fn from(e: $t) -> Self {
+                PageError::from(ApiFailure::from(e))
+            }
+        }
+    )*};
+}
+page_error_from!(
+    directory::accounts::DirectoryError,
+    directory::lifecycle::LifecycleError,
+    directory::session::SessionError
+);
+
+impl From<directory::StoreError> for PageError {
+    fn from(e: directory::StoreError) -> Self {
+        PageError::from(directory::accounts::DirectoryError::from(e))
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    l: Layout,
+    status: u16,
+    message: String,
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let page = ErrorPage {
+            l: Layout::anonymous("Error", String::new(), None),
+            status: self.0.as_u16(),
+            message: self.1,
+        };
+        render_status(self.0, &page)
+    }
+}
+
+pub(crate) type PageResult = Result<Response, PageError>;
+
+/// Renders a template as a 200 page.
+pub(crate) fn render(t: &impl Template) -> Response {
+    render_status(StatusCode::OK, t)
+}
+
+pub(crate) fn render_status(status: StatusCode, t: &impl Template) -> Response {
+    match t.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot render a console page");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong on the server.",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Redirects after a successful POST (303, so a reload does not repeat it).
+pub(crate) fn see_other(to: &str) -> Response {
+    Redirect::to(to).into_response()
+}
+
+/// A time as people read it, in UTC.
+pub(crate) fn when(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute()
+    )
+}
+
+/// A `?done=` key turned into its fixed confirmation (never text from the URL).
+pub(crate) fn done_flash(
+    q: &Query<HashMap<String, String>>,
+    table: &[(&str, &str)],
+) -> Option<Flash> {
+    let key = q.get("done")?;
+    table
+        .iter()
+        .find(|(k, _)| k == key)
+        .and_then(|(_, text)| Flash::ok(*text))
+}
+
+/// Percent-encodes a query-string value.
+pub(crate) fn enc(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}

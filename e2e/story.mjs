@@ -1,0 +1,337 @@
+// The console's end-to-end story, in Debian's Chromium driven by playwright-core: an
+// administrator follows the token walkthrough (update-apple-scim-token.txt, scimd's side) and
+// runs the directory, while Node's fetch plays the identity provider over SCIM.
+//
+// Run by scripts/e2e, which builds and starts `scimd serve` and passes:
+//   SCIMD_ORIGIN      http://127.0.0.1:PORT
+//   SCIMD_SETUP_LINK  the one-time link serve printed
+//   E2E_ARTIFACTS     where screenshots go (one per page and step)
+// Steps run in order and stop at the first failure (each builds on the one before). The last
+// line reads "N passed, M failed".
+
+import { chromium } from "playwright-core";
+import { mkdirSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import assert from "node:assert/strict";
+
+const origin = mustEnv("SCIMD_ORIGIN");
+const setupLink = mustEnv("SCIMD_SETUP_LINK");
+const artifacts = process.env.E2E_ARTIFACTS || "e2e/artifacts";
+const chromiumPath = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
+mkdirSync(artifacts, { recursive: true });
+
+const EMAIL = "ada@example.com";
+const PASSWORD = "a long enough passphrase";
+const orgId = new URL(setupLink).pathname.split("/")[2];
+
+function mustEnv(name) {
+  const v = process.env[name];
+  if (!v) {
+    console.error(`${name} is not set (run scripts/e2e)`);
+    process.exit(2);
+  }
+  return v;
+}
+
+// ---- the identity provider's side: plain SCIM over fetch
+
+async function scim(method, path, token, body) {
+  const r = await fetch(`${origin}/scim/v2${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${token}`,
+      "content-type": "application/scim+json",
+      accept: "application/scim+json",
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await r.text();
+  return { status: r.status, body: text ? JSON.parse(text) : null };
+}
+
+const user = (userName, displayName) => ({
+  schemas: ["urn:ietf:params:scim:schemas:core:2.0:User"],
+  userName,
+  displayName,
+  name: { givenName: displayName.split(" ")[0], familyName: displayName.split(" ")[1] || "" },
+  emails: [{ value: userName, type: "work", primary: true }],
+  active: true,
+});
+
+// ---- the browser
+
+const browser = await chromium.launch({
+  executablePath: chromiumPath,
+  headless: true,
+  // As root on a closed network: no sandbox, no background connections to Google's hosts.
+  args: [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+});
+const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 } });
+await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin });
+const page = await context.newPage();
+let shot = 0;
+
+async function screenshot(name) {
+  shot += 1;
+  const file = join(artifacts, `${String(shot).padStart(2, "0")}-${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+}
+
+function nav(name) {
+  return page.getByRole("navigation", { name: "Sections" }).getByRole("link", { name, exact: true });
+}
+
+async function heading(text) {
+  await page.getByRole("heading", { level: 1, name: text }).waitFor();
+}
+
+async function flash() {
+  return (await page.locator(".flash").first().textContent()).trim();
+}
+
+async function connectionState() {
+  return (await page.getByTestId("connection-state").textContent()).trim();
+}
+
+async function generateToken() {
+  await page.goto(`${origin}/directory-sync`);
+  await page.getByRole("button", { name: "Generate token" }).click();
+  await heading("Your new token");
+  const secret = await page.locator("#token-secret").inputValue();
+  assert.match(secret, /^scimd_/);
+  return secret;
+}
+
+// ---- the story
+
+const state = {};
+const steps = [
+  ["set up the first administrator through the printed link", async () => {
+    await page.goto(setupLink);
+    await heading("Create the first administrator");
+    await page.getByLabel("E-mail address").fill(EMAIL);
+    await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
+    await page.getByLabel("Password again").fill(PASSWORD);
+    await screenshot("setup");
+    await page.getByRole("button", { name: "Create administrator" }).click();
+    await heading("Sign in");
+    assert.match(await flash(), /administrator was created/);
+    // The link is spent.
+    const again = await fetch(setupLink);
+    assert.equal(again.status, 410);
+  }],
+
+  ["sign in", async () => {
+    assert.equal(await page.getByLabel("Organisation ID").inputValue(), orgId);
+    await page.getByLabel("E-mail address").fill(EMAIL);
+    await page.getByLabel("Password").fill(PASSWORD);
+    await screenshot("signin");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await heading("Directory Sync");
+    assert.equal(await connectionState(), "not connected");
+    await screenshot("directory-sync-new");
+  }],
+
+  ["generate a token, copy it from the page, close", async () => {
+    const secret = await generateToken();
+    await screenshot("token-generated");
+    await page.getByRole("button", { name: "Copy" }).click();
+    await page.getByRole("button", { name: "Copied" }).waitFor();
+    const copied = await page.evaluate(() => navigator.clipboard.readText());
+    assert.equal(copied, secret, "the clipboard holds the token shown");
+    state.first = copied;
+    await page.getByRole("button", { name: "Close" }).click();
+    await heading("Directory Sync");
+    assert.equal(await connectionState(), "pending");
+    assert.ok(!(await page.content()).includes(secret), "the secret is shown once only");
+    assert.equal(await page.locator("[data-testid=last-used]").first().textContent(), "never");
+  }],
+
+  ["use the token for a SCIM call; the connection turns active and last use shows", async () => {
+    const r = await scim("POST", "/Users", state.first, user("grace@example.com", "Grace Hopper"));
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    await page.reload();
+    assert.equal(await connectionState(), "active");
+    const lastUsed = (await page.locator("[data-testid=last-used]").first().textContent()).trim();
+    assert.match(lastUsed, /^\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC$/);
+    await screenshot("directory-sync-active");
+  }],
+
+  ["revoke a token; revoking the last live one is refused with the reason", async () => {
+    state.second = await generateToken();
+    await page.getByRole("button", { name: "Close" }).click();
+    await heading("Directory Sync");
+    const firstPrefix = state.first.slice(0, 12);
+    const secondPrefix = state.second.slice(0, 12);
+    await page.getByRole("button", { name: `Revoke token ${firstPrefix}` }).click();
+    assert.match(await flash(), /token is revoked/);
+    assert.equal((await scim("GET", "/Users", state.first)).status, 401);
+    await page.getByRole("button", { name: `Revoke token ${secondPrefix}` }).click();
+    const refusal = await flash();
+    assert.match(refusal, /last live token/);
+    assert.match(refusal, /disconnect/);
+    await screenshot("revoke-last-refused");
+    assert.equal((await scim("GET", "/Users", state.second)).status, 200);
+  }],
+
+  ["create a manual account", async () => {
+    await nav("Accounts").click();
+    await heading("Accounts");
+    await page.getByRole("link", { name: "New account" }).click();
+    await heading("New account");
+    await page.getByLabel("User name").fill("linus@example.com");
+    await page.getByLabel("Given name").fill("Linus");
+    await page.getByLabel("Family name").fill("Torvalds");
+    await page.getByLabel("E-mail address").fill("linus@example.com");
+    await screenshot("account-new");
+    await page.getByRole("button", { name: "Create account" }).click();
+    await heading("linus@example.com");
+    assert.match(await flash(), /account is created/);
+    await nav("Accounts").click();
+    await page.getByLabel("Source").selectOption("manual");
+    await page.getByRole("button", { name: "Apply" }).click();
+    await page.getByRole("link", { name: "linus@example.com" }).waitFor();
+    assert.equal(await page.getByRole("link", { name: "grace@example.com" }).count(), 0);
+    await screenshot("accounts-manual");
+  }],
+
+  ["provisioning the same userName makes a conflict; Download conflicts; Merge", async () => {
+    const r = await scim("POST", "/Users", state.second, user("linus@example.com", "Linus Torvalds"));
+    assert.equal(r.status, 409, JSON.stringify(r.body));
+    await nav("Directory Sync").click();
+    await heading("Directory Sync");
+    await page.getByRole("heading", { name: "Conflicts" }).waitFor();
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      page.getByRole("link", { name: "Download conflicts" }).click(),
+    ]);
+    const csv = await readFile(await download.path(), "utf8");
+    assert.match(csv, /^userName,/);
+    assert.match(csv, /linus@example\.com/);
+    await screenshot("conflict");
+    await page.getByRole("button", { name: "Merge linus@example.com" }).click();
+    assert.match(await flash(), /conflict is merged/);
+    assert.equal(await page.getByRole("button", { name: "Merge all" }).count(), 0);
+    // The identity provider's next cycle finds the account.
+    const found = await scim("GET", `/Users?filter=${encodeURIComponent('userName eq "linus@example.com"')}`, state.second);
+    assert.equal(found.body.totalResults, 1);
+  }],
+
+  ["edit a local property of a synced account", async () => {
+    await nav("Accounts").click();
+    await page.getByLabel("Search").fill("linus");
+    await page.getByRole("button", { name: "Apply" }).click();
+    await page.getByRole("link", { name: "linus@example.com" }).click();
+    await heading("linus@example.com");
+    await page.getByText("Managed by directory sync.").first().waitFor();
+    await page.getByLabel("Roles").fill("staff, engineer");
+    await page.getByLabel("Locations").fill("Helsinki");
+    await page.getByRole("button", { name: "Save local properties" }).click();
+    assert.match(await flash(), /local properties are saved/);
+    assert.equal(await page.getByLabel("Roles").inputValue(), "staff, engineer");
+    assert.equal(await page.getByLabel("Locations").inputValue(), "Helsinki");
+    await screenshot("account-synced");
+  }],
+
+  ["an edit of an imported attribute is refused", async () => {
+    await page.getByRole("link", { name: "Edit attributes" }).click();
+    await page.getByLabel("Display name").fill("Someone Else");
+    await page.getByRole("button", { name: "Save" }).click();
+    const refusal = await flash();
+    assert.match(refusal, /managed by directory sync/);
+    await screenshot("imported-attribute-refused");
+    const r = await scim("GET", `/Users?filter=${encodeURIComponent('userName eq "linus@example.com"')}`, state.second);
+    assert.equal(r.body.Resources[0].displayName, "Linus Torvalds");
+  }],
+
+  ["groups, domains, activity and settings pages", async () => {
+    const g = await scim("POST", "/Groups", state.second, {
+      schemas: ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+      displayName: "Engineering",
+    });
+    assert.equal(g.status, 201, JSON.stringify(g.body));
+    await nav("Groups").click();
+    await heading("Groups");
+    await page.getByRole("cell", { name: "Engineering" }).waitFor();
+    await screenshot("groups");
+
+    await nav("Domains").click();
+    await heading("Domains");
+    await page.getByLabel("Domain").fill("example.com");
+    await page.getByRole("button", { name: "Add domain" }).click();
+    assert.match(await flash(), /domain is added/);
+    const txt = (await page.locator("code.txt").first().textContent()).trim();
+    assert.ok(txt.length > 20, txt);
+    // The server resolves with a name server on loopback that does not answer: a refusal.
+    await page.getByRole("button", { name: "Verify example.com" }).click();
+    await page.locator(".flash.error").waitFor();
+    await screenshot("domains");
+
+    await nav("Activity").click();
+    await heading("Activity");
+    await page.getByLabel("Action").fill("token.");
+    await page.getByRole("button", { name: "Apply" }).click();
+    await page.getByRole("cell", { name: "token.revoke" }).first().waitFor();
+    assert.ok((await page.getByRole("cell", { name: `admin:${EMAIL}` }).count()) >= 3);
+    await screenshot("activity");
+
+    await nav("Settings").click();
+    await heading("Settings");
+    await page.getByRole("cell", { name: EMAIL }).waitFor();
+    await page.getByText("SMTP is not configured").waitFor();
+    await screenshot("settings");
+  }],
+
+  ["disconnect, behind a confirmation", async () => {
+    await nav("Directory Sync").click();
+    await page.getByRole("link", { name: "Disconnect" }).click();
+    await heading("Disconnect directory sync");
+    await screenshot("disconnect-confirm");
+    await page.getByRole("button", { name: "Disconnect" }).click();
+    await heading("Directory Sync");
+    assert.match(await flash(), /disconnected/);
+    assert.equal(await connectionState(), "disconnected");
+    assert.equal((await scim("GET", "/Users", state.second)).status, 401);
+    await screenshot("directory-sync-disconnected");
+    await nav("Accounts").click();
+    await page.getByLabel("Source").selectOption("scim");
+    await page.getByRole("button", { name: "Apply" }).click();
+    await page.getByText("0 accounts.").waitFor();
+  }],
+
+  ["sign out", async () => {
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await heading("Sign in");
+    await page.goto(`${origin}/directory-sync`);
+    await heading("Sign in");
+  }],
+];
+
+let passed = 0;
+let failed = 0;
+for (const [name, run] of steps) {
+  try {
+    await run();
+    passed += 1;
+    console.log(`ok - ${name}`);
+  } catch (e) {
+    failed += 1;
+    console.log(`not ok - ${name}`);
+    console.log(String(e && e.stack ? e.stack : e).replace(/^/gm, "    "));
+    await screenshot("failure").catch(() => {});
+    break;
+  }
+}
+const skipped = steps.length - passed - failed;
+await browser.close();
+console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
+process.exit(failed === 0 && skipped === 0 ? 0 : 1);
