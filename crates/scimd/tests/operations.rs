@@ -44,7 +44,11 @@ async fn health_readiness_metrics_and_request_ids() {
         text.contains("scimd_http_request_duration_seconds_bucket"),
         "{text}"
     );
-    assert!(text.contains("scimd_db_write_queue"), "{text}");
+    // SQLite reports its writer queue, PostgreSQL its pool.
+    assert!(
+        text.contains("scimd_db_write_queue") || text.contains("scimd_db_pool_connections"),
+        "{text}"
+    );
     assert!(text.contains("scimd_outbox_pending"), "{text}");
     assert!(
         text.contains("scimd_token_expiry_horizon_seconds"),
