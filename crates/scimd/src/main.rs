@@ -374,6 +374,7 @@ async fn serve(
         );
     }
     let jobs = server::Jobs::start(
+        store.clone(),
         directory::notify::Notifier::new(store.clone(), clock.clone()),
         mailer,
         job_config,

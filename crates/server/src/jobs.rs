@@ -1,8 +1,10 @@
-//! The background jobs of `serve`: the expiry scan, outbox delivery and activity retention.
-//! Each round is a state-driven call into `directory::notify` (see there why running them on
-//! several instances at once sends each notice once). They stop cleanly: [`Jobs::stop`] lets
+//! The background jobs of `serve`: the expiry scan, outbox delivery, activity retention and
+//! the database's planner statistics. Each notice round is a state-driven call into
+//! `directory::notify` (see there why running them on several instances at once sends each
+//! notice once). They stop cleanly: [`Jobs::stop`] lets
 //! a round in progress finish.
 
+use directory::Store;
 use directory::notify::{Mailer, Notifier};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +17,9 @@ pub struct JobConfig {
     pub scan_every: Duration,
     pub deliver_every: Duration,
     pub purge_every: Duration,
+    /// How often the store checks whether its planner statistics need gathering again
+    /// ([`Store::refresh_statistics`]).
+    pub statistics_every: Duration,
     /// Activity older than this is deleted.
     pub retention: time::Duration,
 }
@@ -25,6 +30,7 @@ impl Default for JobConfig {
             scan_every: Duration::from_secs(60),
             deliver_every: Duration::from_secs(2),
             purge_every: Duration::from_secs(3600),
+            statistics_every: Duration::from_secs(10),
             retention: time::Duration::days(90),
         }
     }
@@ -54,9 +60,24 @@ where
 
 impl Jobs {
     /// Starts the jobs. Without a mailer, notices stay in the outbox.
-    pub fn start(notifier: Notifier, mailer: Option<Arc<dyn Mailer>>, config: JobConfig) -> Jobs {
+    pub fn start(
+        store: Arc<dyn Store>,
+        notifier: Notifier,
+        mailer: Option<Arc<dyn Mailer>>,
+        config: JobConfig,
+    ) -> Jobs {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
+        tasks.spawn(every(config.statistics_every, stopped.clone(), move || {
+            let store = store.clone();
+            async move {
+                match store.refresh_statistics().await {
+                    Ok(0) => {}
+                    Ok(tables) => tracing::debug!(tables, "planner statistics gathered"),
+                    Err(e) => tracing::warn!(error = %e, "gathering planner statistics failed"),
+                }
+            }
+        }));
         {
             let n = notifier.clone();
             tasks.spawn(every(config.scan_every, stopped.clone(), move || {

@@ -18,6 +18,10 @@
 //! Transactions that PostgreSQL aborts to break a deadlock (possible when one instance deletes
 //! a resource while another adds it to a group) are retried a few times.
 //!
+//! Statements on one resource name its primary key alone, so they are key lookups even on a
+//! table the planner has no statistics for; filters need statistics, which
+//! [`Store::refresh_statistics`] gathers where autovacuum has not (see `PgStore::refresh`).
+//!
 //! Where this store differs from the SQLite one, on purpose:
 //! - filters follow `scim_core::filter::matches` also where the SQLite translation does not yet
 //!   (`schemas`, `meta pr`, `meta.location pr`, `$ref pr`, instants finer than a microsecond),
@@ -656,6 +660,61 @@ impl PgStore {
     }
 }
 
+/// The tables whose statistics decide how SCIM requests are planned: which index serves a
+/// filter, and how memberships are joined.
+const PLANNED_TABLES: &[&str] = &["resources", "group_members"];
+
+/// Serialises statistics refreshes across instances ("scimd" and 2).
+const STATISTICS_LOCK: i64 = 0x7363_696d_6400_0002;
+
+impl PgStore {
+    /// `ANALYZE` of each planned table that had more row changes since its last analysis
+    /// than autovacuum's default threshold (50 rows + 10 % of the table). Where autovacuum
+    /// runs it has usually been first and this finds nothing; where it is off, or in the
+    /// minute before it comes round on a new database, the planner has no statistics and
+    /// takes every `org_id =` and `kind =` for a rare value (0.5 % of the rows each). One
+    /// instance at a time refreshes; the others skip the round.
+    async fn refresh(&self) -> Result<u32, Failure> {
+        let mut client = self.client().await?;
+        let tables: Vec<String> = PLANNED_TABLES
+            .iter()
+            .map(|t| format!("'{t}'::regclass"))
+            .collect();
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT c.relname::text FROM pg_class c JOIN pg_stat_user_tables s ON s.relid = c.oid \
+                 WHERE c.oid IN ({}) AND pg_has_role(c.relowner, 'USAGE') \
+                 AND s.n_mod_since_analyze > 50 + 0.1 * GREATEST(c.reltuples, 0)",
+                tables.join(", ")
+            ))
+            .await?;
+        let stale: Vec<String> = client
+            .query(&stmt, &[])
+            .await?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?;
+        let mut refreshed = 0;
+        for table in PLANNED_TABLES
+            .iter()
+            .filter(|t| stale.iter().any(|s| s == *t))
+        {
+            let tx = client.transaction().await?;
+            let locked: bool = tx
+                .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&STATISTICS_LOCK])
+                .await?
+                .try_get(0)?;
+            if !locked {
+                break;
+            }
+            tx.batch_execute(&format!("ANALYZE {table}")).await?;
+            tx.commit().await?;
+            refreshed += 1;
+        }
+        Ok(refreshed)
+    }
+}
+
 const TOKEN_COLS: &str =
     "org_id, id, prefix, hash, created, expires, first_used, last_used, revoked";
 
@@ -1127,6 +1186,10 @@ impl Store for PgStore {
             .await?;
             Ok(())
         })
+    }
+
+    async fn refresh_statistics(&self) -> Result<u32, StoreError> {
+        Ok(self.refresh().await?)
     }
 
     async fn import_members(
