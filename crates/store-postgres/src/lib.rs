@@ -350,6 +350,9 @@ async fn get_one<C: GenericClient>(
     id: ResourceId,
     load: Load,
 ) -> Result<Option<StoredResource>, Failure> {
+    if kind == ResourceKind::User && load.relations {
+        return get_user_with_groups(c, org, id).await;
+    }
     let stmt = c
         .prepare_cached(&format!(
             "SELECT {RESOURCE_COLS} FROM resources r WHERE r.org_id = $1 AND r.id = $2"
@@ -365,6 +368,46 @@ async fn get_one<C: GenericClient>(
     if load.relations {
         load_relations(c, org, kind, std::slice::from_mut(&mut r)).await?;
     }
+    Ok(Some(r))
+}
+
+/// A user and its `groups` in one round trip (a user is in few groups; a group's members,
+/// which can be many, keep their own query). Groups come in the order `load_relations`
+/// gives them.
+async fn get_user_with_groups<C: GenericClient>(
+    c: &C,
+    org: OrgId,
+    id: ResourceId,
+) -> Result<Option<StoredResource>, Failure> {
+    let stmt = c
+        .prepare_cached(&format!(
+            "SELECT {RESOURCE_COLS}, g.ids, g.names FROM resources r CROSS JOIN LATERAL \
+             (SELECT array_agg(gm.group_id ORDER BY gm.group_id) AS ids, \
+                     array_agg(x.doc ->> 'displayName' ORDER BY gm.group_id) AS names \
+              FROM group_members gm JOIN resources x ON x.org_id = gm.org_id AND x.id = gm.group_id \
+              WHERE gm.org_id = r.org_id AND gm.member_id = r.id) g \
+             WHERE r.org_id = $1 AND r.id = $2"
+        ))
+        .await?;
+    let Some(row) = c.query_opt(&stmt, &[&org.0, &id.0]).await? else {
+        return Ok(None);
+    };
+    let mut r = build(&row)?;
+    if r.kind != ResourceKind::User {
+        return Ok(None);
+    }
+    let ids: Option<Vec<Uuid>> = row.try_get(6)?;
+    let names: Option<Vec<Option<String>>> = row.try_get(7)?;
+    r.groups = Some(
+        ids.unwrap_or_default()
+            .into_iter()
+            .zip(names.unwrap_or_default())
+            .map(|(id, display)| GroupView {
+                id: ResourceId(id),
+                display,
+            })
+            .collect(),
+    );
     Ok(Some(r))
 }
 
@@ -546,6 +589,7 @@ impl PgStore {
         let key = sort.as_ref().map(|(k, _)| k);
 
         let cursor_mode = q.cursor.is_some();
+        let keyset = q.cursor.as_deref().is_some_and(|c| !c.is_empty());
         if let Some(c) = q.cursor.as_deref().filter(|c| !c.is_empty()) {
             let cur = decode_cursor(c)?;
             match (key, &cur.key) {
@@ -620,12 +664,18 @@ impl PgStore {
             });
         }
         let page_stmt = client.prepare_cached(&page_text).await?;
-        // Both queries go out on the one connection without waiting for each other.
-        let (count_row, rows) = tokio::try_join!(
-            client.query_one(&count_stmt, &params[..count_params]),
-            client.query(&page_stmt, &params)
-        )?;
-        let total: i64 = count_row.try_get(0)?;
+        let rows = client.query(&page_stmt, &params).await?;
+        // A page that starts at the first match and is not full holds every match: it is the
+        // total, and the count is not run (the common lookup, `userName eq`, finds 0 or 1).
+        let fetched = rows.len() as i64;
+        let total: i64 = if !keyset && fetched < limit && (fetched > 0 || offset == 0) {
+            offset + fetched
+        } else {
+            client
+                .query_one(&count_stmt, &params[..count_params])
+                .await?
+                .try_get(0)?
+        };
         let mut resources = Vec::with_capacity(rows.len());
         let mut last: Option<Cursor> = None;
         let mut more = false;
@@ -850,18 +900,18 @@ async fn update_tx<C: GenericClient>(
                  WHERE org_id = $1 AND id = $2",
             )
             .await?;
-        c.execute(
-            &stmt,
-            &[
-                &org.0,
-                &id.0,
-                doc,
-                &name_ci(kind, doc),
-                &external_id(doc),
-                &now,
-            ],
-        )
-        .await?;
+        let (name, external) = (name_ci(kind, doc), external_id(doc));
+        let write = async {
+            c.execute(&stmt, &[&org.0, &id.0, doc, &name, &external, &now])
+                .await
+                .map_err(Failure::from)
+        };
+        // The read goes out right behind the write on the same connection, which runs them
+        // in order: one round trip for both. When the write fails (a taken `userName`), the
+        // read fails too, as the transaction is aborted: the write's error is the one to tell.
+        let (written, read) = tokio::join!(write, get_one(c, org, kind, id, load));
+        written?;
+        return Ok(read?.ok_or(StoreError::NotFound)?);
     } else if changed > 0 {
         let stmt = c
             .prepare_cached("UPDATE resources SET version = version + 1, last_modified = $3 WHERE org_id = $1 AND id = $2")
