@@ -5,7 +5,8 @@ BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_DIR="$(cd "$BENCH_DIR/.." && pwd)"
 TOOLS="${SCIM_TOOLS:-$REPO_DIR/../shared/tools}"
 TARGET="${CARGO_TARGET_DIR:-$REPO_DIR/target}"
-SCIMD="$TARGET/release/scimd"
+# SCIMD_BIN: another scimd binary to measure (an older build, for before / after); no build then.
+SCIMD="${SCIMD_BIN:-$TARGET/release/scimd}"
 WORK="${SCALE_WORK:-/tmp/scimd-bench}"
 SERVER_CPUS="${PEER_CPUS:-1}"
 CLIENT_CPUS="${BENCH_CLIENT_CPUS-0}"
@@ -18,6 +19,7 @@ SCIMD_PIDS=()
 log() { printf '%s\n' "$*" >&2; }
 
 build_scimd() {
+  if [ -n "${SCIMD_BIN:-}" ]; then log "[build] skipped: SCIMD_BIN=$SCIMD_BIN"; return 0; fi
   log "[build] cargo build --release -p scimd"
   (cd "$REPO_DIR" && cargo build --release -p scimd >&2)
 }

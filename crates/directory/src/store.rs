@@ -428,6 +428,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<(), StoreError>;
     /// Forgets the failures of an address (after a successful sign-in).
     async fn clear_signin_failures(&self, org: OrgId, email_ci: &str) -> Result<(), StoreError>;
+    /// Gathers the query planner's statistics again for the tables that changed much since
+    /// they were last gathered, where the database has not done so by itself; returns how
+    /// many tables it refreshed. A planner without statistics can choose the wrong index and
+    /// turn a one-row lookup into a scan. Called periodically by `serve` and after bulk
+    /// loads. The default has nothing to do.
+    async fn refresh_statistics(&self) -> Result<u32, StoreError> {
+        Ok(0)
+    }
 }
 
 /// An organisation's directory-sync connection (SPEC section 3).

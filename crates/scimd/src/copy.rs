@@ -139,6 +139,8 @@ pub async fn run(from: &dyn Store, to: &dyn Store) -> Result<()> {
             );
         }
     }
+    // A bulk load leaves the planner without statistics until something gathers them.
+    to.refresh_statistics().await?;
     verify(from, to).await?;
     eprintln!("copy verified: {} organisation(s)", orgs.len());
     Ok(())

@@ -175,6 +175,8 @@ pub async fn run(
     }
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
+    // A bulk load leaves the planner without statistics until something gathers them.
+    store.refresh_statistics().await?;
     eprintln!(
         "import: {} users imported in {secs:.1}s ({:.0}/s); {} already existed, {} invalid, {} failed",
         out.imported,

@@ -566,6 +566,7 @@ async fn serve(
         );
     }
     let jobs = server::Jobs::start(
+        store.clone(),
         directory::notify::Notifier::new(store.clone(), clock.clone()),
         directory,
         mailer,

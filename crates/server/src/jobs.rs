@@ -1,9 +1,10 @@
 //! The background jobs of `serve`: the expiry scan, outbox delivery, activity retention and
-//! the purge of SCIM-deleted accounts past their `userName` hold.
-//! Each round is a state-driven call into `directory::notify` (see there why running them on
-//! several instances at once sends each notice once). They stop cleanly: [`Jobs::stop`] lets
-//! a round in progress finish.
+//! the purge of SCIM-deleted accounts past their `userName` hold, and the database's planner
+//! statistics. Each notice round is a state-driven call into `directory::notify` (see there why
+//! running them on several instances at once sends each notice once). They stop cleanly:
+//! [`Jobs::stop`] lets a round in progress finish.
 
+use directory::Store;
 use directory::accounts::Directory;
 use directory::notify::{Mailer, Notifier};
 use std::sync::Arc;
@@ -17,6 +18,9 @@ pub struct JobConfig {
     pub scan_every: Duration,
     pub deliver_every: Duration,
     pub purge_every: Duration,
+    /// How often the store checks whether its planner statistics need gathering again
+    /// ([`Store::refresh_statistics`]).
+    pub statistics_every: Duration,
     /// Activity older than this is deleted.
     pub retention: time::Duration,
 }
@@ -27,6 +31,7 @@ impl Default for JobConfig {
             scan_every: Duration::from_secs(60),
             deliver_every: Duration::from_secs(2),
             purge_every: Duration::from_secs(3600),
+            statistics_every: Duration::from_secs(10),
             retention: time::Duration::days(90),
         }
     }
@@ -57,6 +62,7 @@ where
 impl Jobs {
     /// Starts the jobs. Without a mailer, notices stay in the outbox.
     pub fn start(
+        store: Arc<dyn Store>,
         notifier: Notifier,
         directory: Directory,
         mailer: Option<Arc<dyn Mailer>>,
@@ -64,6 +70,16 @@ impl Jobs {
     ) -> Jobs {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
+        tasks.spawn(every(config.statistics_every, stopped.clone(), move || {
+            let store = store.clone();
+            async move {
+                match store.refresh_statistics().await {
+                    Ok(0) => {}
+                    Ok(tables) => tracing::debug!(tables, "planner statistics gathered"),
+                    Err(e) => tracing::warn!(error = %e, "gathering planner statistics failed"),
+                }
+            }
+        }));
         {
             let n = notifier.clone();
             tasks.spawn(every(config.scan_every, stopped.clone(), move || {

@@ -4,7 +4,8 @@
 //! `scim_core::filter::matches`, which the conformance suite uses as its oracle:
 //!
 //! - a comparison with a missing attribute is false (every comparison is wrapped in
-//!   `COALESCE(..., false)`), so `not` of it, and `ne`, are true;
+//!   `COALESCE(..., false)`, or, for `eq` on an indexed column, given `IS NOT NULL`), so `not`
+//!   of it, and `ne`, are true;
 //! - strings compare case-insensitively unless the attribute is `caseExact`: the client's value
 //!   is folded in Rust (`scim_core::filter::fold_case`), the stored one by `scim_fold`, which is
 //!   ICU's root-locale `lower()` (see the migration). Both apply the full Unicode lower-case
@@ -478,6 +479,10 @@ fn ordering_sym(op: CompareOp) -> &'static str {
     }
 }
 
+/// Text columns that `resources` indexes (`userName` / Group `displayName`, `externalId`):
+/// `eq` on them must stay a comparison an index can serve.
+const INDEXED_COLUMNS: &[&str] = &["r.name_ci", "r.external_id"];
+
 /// One comparison other than `ne`, never NULL.
 fn scalar(operand: &Operand<'_>, op: CompareOp, v: &CompValue, sql: &mut Sql) {
     let def = operand.def;
@@ -590,6 +595,14 @@ fn scalar(operand: &Operand<'_>, op: CompareOp, v: &CompValue, sql: &mut Sql) {
                     return;
                 }
             };
+            if op == CompareOp::Eq && INDEXED_COLUMNS.contains(&lhs.as_str()) {
+                // An index cannot see through `COALESCE`: on an indexed column `eq` is the
+                // bare comparison, made false rather than NULL where the column is NULL.
+                let _ = write!(sql.text, "({lhs} = ");
+                sql.bind(value, "text");
+                let _ = write!(sql.text, " AND {lhs} IS NOT NULL)");
+                return;
+            }
             sql.push("COALESCE(");
             match op {
                 CompareOp::Co => {
