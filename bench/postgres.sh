@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # scimd on PostgreSQL beside scimd on SQLite, in one run, with ../shared/tools/bench.sh:
-#   1. SQLite, one instance, direct (the reference of this run)
-#   2. PostgreSQL, one instance, direct
-#   3. PostgreSQL, one instance behind the load balancer
-#   4. PostgreSQL, two instances on one database behind the load balancer, both on the core
-#      of instance 1 (the CPU budget of 3)
-#   5. the same with the second instance on the other core ($PG_SECOND_CPUS, 0: wrk's)
+#   sqlite      SQLite, one instance, direct (the reference of this run)
+#   pg1         PostgreSQL, one instance, direct
+#   pg1-lb      PostgreSQL, one instance behind the load balancer
+#   pg2-lb      PostgreSQL, two instances on one database behind the load balancer, both on
+#               the core of instance 1 (the CPU budget of pg1-lb)
+#   pg2-lb-cores  the same with the second instance on the other core ($PG_SECOND_CPUS, 0)
 # One load generator (bench.sh: wrk, $BENCH_CONNS connections) drives every configuration;
 # the load balancer is HAProxy in TCP mode, round robin, on 127.0.0.1 (installed from Debian
-# when missing), so the two instances share the connections and run every phase together.
-# Each PostgreSQL configuration gets a fresh database (same seeding, same phases).
+# when missing), so two instances share the connections and run every phase together.
+# Every configuration is set up first (each PostgreSQL one on its own new database), then
+# they take turns: $PG_ROUNDS rounds (3), each running bench.sh once (1 run per operation)
+# on every configuration, so that a noisy minute on this shared machine hits them alike;
+# the tables give medians over the rounds.
 # Placement: scimd instance 1 on CPU $PEER_CPUS (1) like the peers; wrk on CPU 0;
 # PostgreSQL and HAProxy unpinned. The machine has 2 cores, so every process shares them:
 # the ratios say what this box can do, not what a second machine would add.
@@ -20,10 +23,10 @@ source "$(dirname "$0")/lib.sh"
 source "$REPO_DIR/scripts/services" >/dev/null
 OUT="${RUN_OUT:-/tmp/scimbench/pg-$(date +%Y%m%d-%H%M%S)}"
 SECOND_CPUS="${PG_SECOND_CPUS-0}"
-LB_PORT=8098
-PG_DB=scimd_bench_pg
+ROUNDS="${PG_ROUNDS:-3}"
 PG_ADMIN="${SCIMD_TEST_POSTGRES_URL%/*}/postgres"
-PG="${SCIMD_TEST_POSTGRES_URL%/*}/$PG_DB"
+PG_BASE="${SCIMD_TEST_POSTGRES_URL%/*}"
+DATABASES=(scimd_bench_pg1 scimd_bench_pg1_lb scimd_bench_pg2 scimd_bench_pg2_cores)
 mkdir -p "$OUT"
 STARTED="$(date -u '+%Y-%m-%d %H:%M UTC')"
 
@@ -33,102 +36,111 @@ command -v haproxy >/dev/null || {
 }
 build_scimd
 
-LB_PID=
-stop_lb() {
-  if [ -n "$LB_PID" ] && kill -0 "$LB_PID" 2>/dev/null; then
-    kill -TERM "$LB_PID"
-    wait "$LB_PID" 2>/dev/null || true
-  fi
-  LB_PID=
+LB_PIDS=()
+stop_lbs() {
+  local pid
+  for pid in "${LB_PIDS[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then kill -TERM "$pid"; wait "$pid" 2>/dev/null || true; fi
+  done
+  LB_PIDS=()
 }
-drop_pg() { psql "$PG_ADMIN" -qtAc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1 || true; }
-cleanup() { stop_lb; stop_scimd; drop_pg; }
+drop_dbs() {
+  local db
+  for db in "${DATABASES[@]}"; do
+    psql "$PG_ADMIN" -qtAc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+  done
+}
+cleanup() { stop_lbs; stop_scimd; drop_dbs; }
 trap cleanup EXIT
 
-# fresh_pg: a new database with one organisation; sets TOKEN.
-fresh_pg() {
-  drop_pg
-  psql "$PG_ADMIN" -qtAc "CREATE DATABASE $PG_DB" >/dev/null
+# new_pg DB: a new database with one organisation; prints a token.
+new_pg() {
+  psql "$PG_ADMIN" -qtAc "DROP DATABASE IF EXISTS $1 WITH (FORCE)" >/dev/null 2>&1 || true
+  psql "$PG_ADMIN" -qtAc "CREATE DATABASE $1" >/dev/null
   local org
-  org="$("$SCIMD" org create bench --kind business --database "$PG" 2>/dev/null)"
-  TOKEN="$("$SCIMD" token generate --org "$org" --database "$PG" 2>/dev/null)"
+  org="$("$SCIMD" org create bench --kind business --database "$PG_BASE/$1" 2>/dev/null)"
+  "$SCIMD" token generate --org "$org" --database "$PG_BASE/$1" 2>/dev/null
 }
 
-# start_pg PORT CPUS: scimd on the PostgreSQL database, pinned.
-start_pg() {
-  SCIMD_LOG=warn taskset -c "$2" "$SCIMD" serve --listen "127.0.0.1:$1" --database "$PG" \
-    > "$OUT/scimd-pg-$1.log" 2>&1 &
-  SCIMD_PIDS+=("$!")
+# wait_up URL LOGFILE
+wait_up() {
   local i=0
-  until curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$1/scim/v2/ServiceProviderConfig"; do
-    i=$((i + 1)); [ "$i" -lt 150 ] || { log "scimd did not start (see $OUT/scimd-pg-$1.log)"; return 1; }
+  until curl -s -o /dev/null --max-time 1 "$1/scim/v2/ServiceProviderConfig"; do
+    i=$((i + 1)); [ "$i" -lt 150 ] || { log "$1 did not come up (see $2)"; return 1; }
     sleep 0.2
   done
-  log "[scimd] PostgreSQL instance on 127.0.0.1:$1 (CPU $2)"
 }
 
-# start_lb PORT...: HAProxy on 127.0.0.1:$LB_PORT, TCP mode, round robin over the ports.
+# start_pg DB PORT CPUS: scimd on a PostgreSQL database, pinned.
+start_pg() {
+  SCIMD_LOG=warn taskset -c "$3" "$SCIMD" serve --listen "127.0.0.1:$2" --database "$PG_BASE/$1" \
+    > "$OUT/scimd-$2.log" 2>&1 &
+  SCIMD_PIDS+=("$!")
+  wait_up "http://127.0.0.1:$2" "$OUT/scimd-$2.log"
+  log "[scimd] PostgreSQL $1 on 127.0.0.1:$2 (CPU $3)"
+}
+
+# start_lb PORT BACKEND_PORT...: HAProxy on 127.0.0.1:PORT, TCP mode, round robin.
 start_lb() {
-  local cfg="$OUT/haproxy.cfg" port n=0
+  local port="$1" cfg="$OUT/haproxy-$1.cfg" b n=0
+  shift
   {
     printf 'global\n  nbthread 1\n  maxconn 4096\n'
     printf 'defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n'
-    printf 'frontend scim\n  bind 127.0.0.1:%s\n  default_backend scimd\n' "$LB_PORT"
+    printf 'frontend scim\n  bind 127.0.0.1:%s\n  default_backend scimd\n' "$port"
     printf 'backend scimd\n  balance roundrobin\n'
-    for port in "$@"; do n=$((n + 1)); printf '  server s%s 127.0.0.1:%s\n' "$n" "$port"; done
+    for b in "$@"; do n=$((n + 1)); printf '  server s%s 127.0.0.1:%s\n' "$n" "$b"; done
   } > "$cfg"
-  haproxy -db -f "$cfg" > "$OUT/haproxy.log" 2>&1 &
-  LB_PID=$!
-  local i=0
-  until curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$LB_PORT/scim/v2/ServiceProviderConfig"; do
-    i=$((i + 1)); [ "$i" -lt 50 ] || { log "haproxy did not start (see $OUT/haproxy.log)"; return 1; }
-    sleep 0.2
-  done
-  log "[haproxy] 127.0.0.1:$LB_PORT -> $*"
+  haproxy -db -f "$cfg" > "$OUT/haproxy-$port.log" 2>&1 &
+  LB_PIDS+=("$!")
+  wait_up "http://127.0.0.1:$port" "$OUT/haproxy-$port.log"
+  log "[haproxy] 127.0.0.1:$port -> $*"
 }
 
-# run_bench NAME URL TOKEN: bench.sh into $OUT/NAME.
-run_bench() {
-  BENCH_OUT="$OUT/$1" "$TOOLS/bench.sh" "$2" "$3" "$1" | tee "$OUT/$1.md"
-}
-
-# 1. SQLite, the reference
+# Set-up: every configuration, its URL and token.
+declare -A URL TOK
 DB="$WORK/pg-reference.db"
 new_db "$DB" >/dev/null
 start_scimd "$DB" 8095
-run_bench sqlite "$SCIMD_BASE" "$SCIMD_TOKEN"
-stop_scimd
+URL[sqlite]="$SCIMD_BASE"; TOK[sqlite]="$SCIMD_TOKEN"
 
-# 2. PostgreSQL, one instance, direct
-fresh_pg
-start_pg 8096 "$SERVER_CPUS"
-run_bench pg1 "http://127.0.0.1:8096/scim/v2" "$TOKEN"
-stop_scimd
+TOK[pg1]="$(new_pg scimd_bench_pg1)"
+start_pg scimd_bench_pg1 8096 "$SERVER_CPUS"
+URL[pg1]="http://127.0.0.1:8096/scim/v2"
 
-# 3. PostgreSQL, one instance behind HAProxy
-fresh_pg
-start_pg 8096 "$SERVER_CPUS"
-start_lb 8096
-run_bench pg1-lb "http://127.0.0.1:$LB_PORT/scim/v2" "$TOKEN"
-stop_lb
-stop_scimd
+TOK[pg1-lb]="$(new_pg scimd_bench_pg1_lb)"
+start_pg scimd_bench_pg1_lb 8196 "$SERVER_CPUS"
+start_lb 8098 8196
+URL[pg1-lb]="http://127.0.0.1:8098/scim/v2"
 
-# 4, 5. PostgreSQL, two instances behind HAProxy: on one core, then on both
-for second in "$SERVER_CPUS" "$SECOND_CPUS"; do
-  fresh_pg
-  start_pg 8096 "$SERVER_CPUS"
-  start_pg 8097 "$second"
-  start_lb 8096 8097
-  if [ "$second" = "$SERVER_CPUS" ]; then name=pg2-lb; else name=pg2-lb-cores; fi
-  run_bench "$name" "http://127.0.0.1:$LB_PORT/scim/v2" "$TOKEN"
-  stop_lb
-  stop_scimd
+TOK[pg2-lb]="$(new_pg scimd_bench_pg2)"
+start_pg scimd_bench_pg2 8296 "$SERVER_CPUS"
+start_pg scimd_bench_pg2 8297 "$SERVER_CPUS"
+start_lb 8099 8296 8297
+URL[pg2-lb]="http://127.0.0.1:8099/scim/v2"
+
+TOK[pg2-lb-cores]="$(new_pg scimd_bench_pg2_cores)"
+start_pg scimd_bench_pg2_cores 8396 "$SERVER_CPUS"
+start_pg scimd_bench_pg2_cores 8397 "$SECOND_CPUS"
+start_lb 8100 8396 8397
+URL[pg2-lb-cores]="http://127.0.0.1:8100/scim/v2"
+
+# The rounds: every configuration once per round, in the same order.
+for round in $(seq "$ROUNDS"); do
+  for name in sqlite pg1 pg1-lb pg2-lb pg2-lb-cores; do
+    log "[round $round/$ROUNDS] $name"
+    BENCH_REPEAT=1 BENCH_OUT="$OUT/$name-r$round" "$TOOLS/bench.sh" "${URL[$name]}" "${TOK[$name]}" "$name" \
+      > "$OUT/$name-r$round.md"
+    sed "s/^RESULT /RESULT round=$round /" "$OUT/$name-r$round/results.txt" >> "$OUT/$name.results"
+  done
 done
-drop_pg
+stop_lbs
+stop_scimd
+drop_dbs
 
-python3 - "$OUT" "$STARTED" "$SERVER_CPUS" "$SECOND_CPUS" > "$OUT/section.md" <<'PYEOF'
+python3 - "$OUT" "$STARTED" "$SERVER_CPUS" "$SECOND_CPUS" "$ROUNDS" > "$OUT/section.md" <<'PYEOF'
 import os, statistics, sys
-out, started, cpu1, cpu2 = sys.argv[1:5]
+out, started, cpu1, cpu2, rounds = sys.argv[1:6]
 env = lambda k, d: os.environ.get(k, d)
 ops = [("get_id", "GET /Users/{id}"), ("filter", 'GET /Users?filter=userName eq "x"'),
        ("patch", "PATCH /Users/{id} (2 ops)"), ("post", "POST /Users")]
@@ -139,7 +151,7 @@ configs = [("sqlite", "SQLite, 1 instance"), ("pg1", "PostgreSQL, 1 instance"),
 
 def load(name):
     runs = {}
-    path = os.path.join(out, name, "results.txt")
+    path = os.path.join(out, name + ".results")
     if os.path.exists(path):
         for line in open(path):
             kv = dict(p.split("=", 1) for p in line.split()[1:])
@@ -162,8 +174,9 @@ p = print
 p(f"## PostgreSQL (bench/postgres.sh, {started})\n")
 p(f"Workload: `../shared/tools/bench.sh` as above — {env('BENCH_USERS_N', '10000')} seeded users, "
   f"wrk -t{env('BENCH_THREADS', '1')} -c{env('BENCH_CONNS', '16')} for {env('BENCH_DURATION', '10s')} "
-  f"(warm-up {env('BENCH_WARMUP', '2s')}), median of {env('BENCH_REPEAT', '3')} runs; all five "
-  "configurations in one run, one after the other, each PostgreSQL one on a fresh database.")
+  f"(warm-up {env('BENCH_WARMUP', '2s')}). All five configurations in one run, each PostgreSQL one on "
+  f"its own new database; they take turns, {rounds} rounds of one bench.sh each, and the figures are "
+  f"medians over the rounds (a noisy minute on this shared machine then hits every configuration).")
 p(f"One load generator for every configuration; two instances share its connections through "
   f"HAProxy 2.6 (TCP mode, round robin, 127.0.0.1), so both run every phase together.\n")
 p(f"**The machine has 2 cores and everything shares them**: scimd (instance 1) pinned to CPU {cpu1}, "
