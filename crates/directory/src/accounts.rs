@@ -155,18 +155,11 @@ impl Directory {
         resource: Option<String>,
     ) -> Result<(), StoreError> {
         self.store
-            .append_activity(&[ActivityEntry {
-                org_id: Some(org),
-                at: self.clock.now(),
-                token_id: None,
-                actor: actor.to_owned(),
-                action: action.to_owned(),
-                target,
-                status: None,
-                duration_us: None,
-                resource,
-                detail,
-            }])
+            .append_activity(&[
+                ActivityEntry::act(org, self.clock.now(), actor, action, target)
+                    .with_detail(detail)
+                    .with_resource(resource),
+            ])
             .await
     }
 

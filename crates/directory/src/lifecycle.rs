@@ -146,18 +146,7 @@ impl Lifecycle {
         target: String,
         detail: Option<String>,
     ) -> ActivityEntry {
-        ActivityEntry {
-            org_id: Some(org),
-            at: self.clock.now(),
-            token_id: None,
-            actor: actor.to_owned(),
-            action: action.to_owned(),
-            target,
-            status: None,
-            duration_us: None,
-            resource: None,
-            detail,
-        }
+        ActivityEntry::act(org, self.clock.now(), actor, action, target).with_detail(detail)
     }
 
     /// Generates a token: refused when the organisation already holds two live ones. The old

@@ -60,21 +60,11 @@ pub async fn send_test(
             body: "This is a test message from scimd: e-mail notifications work.\n".to_owned(),
         })
         .await;
-    let entry = crate::store::ActivityEntry {
-        org_id: Some(org),
-        at: clock.now(),
-        token_id: None,
-        actor: actor.to_owned(),
-        action: "mail.test".to_owned(),
-        target: to.to_owned(),
-        status: None,
-        duration_us: None,
-        resource: None,
-        detail: Some(match &result {
+    let entry = crate::store::ActivityEntry::act(org, clock.now(), actor, "mail.test", to)
+        .with_detail(Some(match &result {
             Ok(()) => "sent".to_owned(),
             Err(e) => format!("failed: {e}"),
-        }),
-    };
+        }));
     if let Err(e) = store.append_activity(&[entry]).await {
         tracing::error!(error = %e, "cannot record a test e-mail");
     }

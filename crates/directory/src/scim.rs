@@ -468,18 +468,8 @@ impl ScimService {
     /// Writes a directory event of a SCIM request to the activity log; a failure to log never
     /// fails the identity provider's request.
     async fn note(&self, org: OrgId, action: &str, target: &str, detail: Option<String>) {
-        let entry = ActivityEntry {
-            org_id: Some(org),
-            at: self.clock.now(),
-            token_id: None,
-            actor: "scim".to_owned(),
-            action: action.to_owned(),
-            target: target.to_owned(),
-            status: None,
-            duration_us: None,
-            resource: None,
-            detail,
-        };
+        let entry =
+            ActivityEntry::act(org, self.clock.now(), "scim", action, target).with_detail(detail);
         if let Err(e) = self.store.append_activity(&[entry]).await {
             tracing::error!(error = %e, "cannot record a directory event");
         }

@@ -163,18 +163,7 @@ impl Sessions {
     }
 
     async fn note(&self, org: OrgId, action: &str, who: &str) {
-        let entry = ActivityEntry {
-            org_id: Some(org),
-            at: self.clock.now(),
-            token_id: None,
-            actor: format!("admin:{who}"),
-            action: action.to_owned(),
-            target: who.to_owned(),
-            status: None,
-            duration_us: None,
-            resource: None,
-            detail: None,
-        };
+        let entry = ActivityEntry::act(org, self.clock.now(), &format!("admin:{who}"), action, who);
         if let Err(e) = self.store.append_activity(&[entry]).await {
             tracing::error!(error = %e, "cannot record a sign-in");
         }

@@ -548,6 +548,40 @@ pub struct ActivityEntry {
     pub detail: Option<String>,
 }
 
+impl ActivityEntry {
+    /// An act on `org` that is not an HTTP request (no token, status or duration).
+    pub fn act(
+        org: OrgId,
+        at: OffsetDateTime,
+        actor: &str,
+        action: &str,
+        target: impl Into<String>,
+    ) -> Self {
+        ActivityEntry {
+            org_id: Some(org),
+            at,
+            token_id: None,
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            target: target.into(),
+            status: None,
+            duration_us: None,
+            resource: None,
+            detail: None,
+        }
+    }
+
+    pub fn with_detail(mut self, detail: Option<String>) -> Self {
+        self.detail = detail;
+        self
+    }
+
+    pub fn with_resource(mut self, resource: Option<String>) -> Self {
+        self.resource = resource;
+        self
+    }
+}
+
 /// What a notice is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NoticeKind {

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Server, TempDir, cli};
+use common::{Server, SmtpSink, add_admin, cli};
 use reqwest::redirect::Policy;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -166,24 +166,6 @@ fn admin_count(server: &Server, org: &str) -> usize {
     .lines()
     .filter(|l| l.contains('@'))
     .count()
-}
-
-fn add_admin(server: &Server, org: &str, email: &str) {
-    let dir = TempDir::new("console-password");
-    let file = dir.path().join("password");
-    std::fs::write(&file, format!("{PASSWORD}\n")).expect("write password");
-    cli(&[
-        "admin",
-        "add",
-        "--org",
-        org,
-        "--email",
-        email,
-        "--password-file",
-        file.to_str().expect("path"),
-        "--database",
-        &server.database,
-    ]);
 }
 
 fn token_count(server: &Server, org: &str) -> usize {
@@ -379,7 +361,7 @@ async fn a_session_never_reaches_another_organisations_pages() {
     let server = Server::start();
     let mut a = first_admin(&server).await;
     let b_org = server.second_org();
-    add_admin(&server, &b_org.id, "bea@example.com");
+    add_admin(&server, &b_org.id, "bea@example.com", PASSWORD);
     // An account of organisation A.
     let created = a
         .post(
@@ -489,7 +471,7 @@ async fn repeated_failed_sign_ins_lock_the_address_out() {
         .await;
     assert_eq!(api.status, 429, "{}", api.text);
     // Another administrator of the organisation is not affected.
-    add_admin(&server, &org, "bob@example.com");
+    add_admin(&server, &org, "bob@example.com", PASSWORD);
     let r = b.sign_in(&org, "bob@example.com", PASSWORD).await;
     assert_eq!(r.status, 303, "{}", r.body);
     let activity = cli(&[
@@ -551,44 +533,6 @@ async fn console_pages_need_a_session_and_assets_have_their_types() {
     );
 }
 
-/// Messages a sink accepted: recipients and raw text.
-type Inbox = std::sync::Arc<std::sync::Mutex<Vec<(Vec<String>, String)>>>;
-
-/// A minimal SMTP sink on loopback: records the recipients and text of each message.
-#[derive(Clone)]
-struct Sink {
-    to: Vec<String>,
-    data: Vec<u8>,
-    inbox: Inbox,
-}
-
-impl mailin_embedded::Handler for Sink {
-    fn data_start(
-        &mut self,
-        _domain: &str,
-        _from: &str,
-        _is8bit: bool,
-        to: &[String],
-    ) -> mailin_embedded::Response {
-        self.to = to.to_vec();
-        self.data.clear();
-        mailin_embedded::response::OK
-    }
-
-    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        self.data.extend_from_slice(buf);
-        Ok(())
-    }
-
-    fn data_end(&mut self) -> mailin_embedded::Response {
-        self.inbox.lock().unwrap_or_else(|e| e.into_inner()).push((
-            std::mem::take(&mut self.to),
-            String::from_utf8_lossy(&std::mem::take(&mut self.data)).into_owned(),
-        ));
-        mailin_embedded::response::OK
-    }
-}
-
 #[tokio::test]
 async fn settings_sends_a_test_email_only_when_smtp_is_configured() {
     // Without SMTP: said so, and the form is refused.
@@ -603,19 +547,8 @@ async fn settings_sends_a_test_email_only_when_smtp_is_configured() {
     assert_eq!(r.status, 409, "{}", r.body);
     drop(plain);
 
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let inbox: Inbox = Inbox::default();
-    let mut smtp = mailin_embedded::Server::new(Sink {
-        to: Vec::new(),
-        data: Vec::new(),
-        inbox: inbox.clone(),
-    });
-    smtp.with_name("sink.test").with_tcp_listener(listener);
-    std::thread::spawn(move || {
-        let _ = smtp.serve();
-    });
-    let url = format!("smtp://127.0.0.1:{port}");
+    let sink = SmtpSink::start();
+    let url = sink.url.clone();
     let server = Server::start_with(&["--smtp-url", &url, "--mail-from", "scimd@example.com"]);
     let mut b = first_admin(&server).await;
     let settings = b.get("/settings").await;
@@ -629,11 +562,9 @@ async fn settings_sends_a_test_email_only_when_smtp_is_configured() {
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
     assert_eq!(r.location.as_deref(), Some("/settings?done=mail-sent"));
-    let got = inbox.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let got = sink.wait_for("scimd test message");
     assert!(
-        got.iter()
-            .any(|(to, text)| to.iter().any(|t| t.contains("it@example.com"))
-                && text.contains("scimd test message")),
+        got.to.iter().any(|t| t.contains("it@example.com")),
         "{got:?}"
     );
     let activity = cli(&[

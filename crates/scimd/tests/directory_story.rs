@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Reply, Server, TempDir, cli, filter_eq};
+use common::{Reply, Server, add_admin, cli, filter_eq};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 
@@ -83,24 +83,6 @@ async fn sign_in<'a>(server: &'a Server, org: &str, email: &str, password: &str)
             .expect("session token")
             .to_owned(),
     }
-}
-
-fn add_admin(server: &Server, org: &str, email: &str, password: &str) {
-    let dir = TempDir::new("admin-password");
-    let file = dir.path().join("password");
-    std::fs::write(&file, format!("{password}\n")).expect("write password");
-    cli(&[
-        "admin",
-        "add",
-        "--org",
-        org,
-        "--email",
-        email,
-        "--password-file",
-        file.to_str().expect("path"),
-        "--database",
-        &server.database,
-    ]);
 }
 
 /// What Entra does for each user in a cycle: look the user up by userName, then create it,

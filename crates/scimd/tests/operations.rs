@@ -241,3 +241,28 @@ async fn https_serves_scim_refuses_old_tls_and_reloads_on_sighup() {
     }
     assert_eq!(served, second_der, "the reloaded certificate is served");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_carry_the_request_id_and_no_secret() {
+    let server = Server::start_with(&["--log-format", "json"]);
+    let secret = "scimd_this-secret-must-never-be-logged";
+    let r = server.api_with_token(secret).get("/Users").await;
+    assert_eq!(r.status, 401);
+    let id = r.header("x-request-id").expect("x-request-id").to_owned();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let line = loop {
+        let tail = server.log_tail();
+        if let Some(l) = tail.lines().find(|l| l.contains("authentication refused")) {
+            break l.to_owned();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no refusal logged:\n{tail}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let entry: serde_json::Value = serde_json::from_str(&line).expect("a JSON log line");
+    assert_eq!(entry["span"]["id"], id.as_str(), "{line}");
+    assert_eq!(entry["span"]["route"], "/scim/v2/Users", "{line}");
+    assert!(!server.log_tail().contains(secret), "the secret was logged");
+}

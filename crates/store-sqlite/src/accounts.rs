@@ -2,7 +2,7 @@
 //! a hold, disconnect, conflicts, domains, sessions. Every write is one job of the writer.
 
 use super::{RESOURCE_COLS, build, map_write_err, row_to_resource, uuid_from};
-use crate::runtime::{Runtime, internal};
+use crate::runtime::{Runtime, blob, internal};
 use directory::ids::{AdminId, OrgKind, SessionId};
 use directory::store::columns::{active, external_id, from_micros, like_pattern, micros, name_ci};
 use directory::store::{
@@ -295,17 +295,13 @@ pub(crate) async fn retire_account(
 }
 
 pub(crate) async fn purge_retired(rt: &Runtime, now: OffsetDateTime) -> Result<u64, StoreError> {
-    rt.write(move |c| {
-        let n = c
-            .prepare_cached(
-                "DELETE FROM resources WHERE deleted IS NOT NULL AND hold_until <= ?1 AND kind = 0",
-            )
-            .map_err(internal)?
-            .execute(params![micros(now)])
-            .map_err(internal)?;
-        Ok(n as u64)
-    })
-    .await
+    let n = rt
+        .execute(
+            "DELETE FROM resources WHERE deleted IS NOT NULL AND hold_until <= ?1 AND kind = 0",
+            vec![micros(now).into()],
+        )
+        .await?;
+    Ok(n as u64)
 }
 
 pub(crate) async fn purge_retired_account(
@@ -314,32 +310,24 @@ pub(crate) async fn purge_retired_account(
     id: ResourceId,
     now: OffsetDateTime,
 ) -> Result<bool, StoreError> {
-    rt.write(move |c| {
-        let n = c
-            .prepare_cached(
-                "DELETE FROM resources WHERE org_id = ?1 AND id = ?2 AND kind = 0 \
-                 AND deleted IS NOT NULL AND hold_until <= ?3",
-            )
-            .map_err(internal)?
-            .execute(params![b(&org.0), b(&id.0), micros(now)])
-            .map_err(internal)?;
-        Ok(n == 1)
-    })
-    .await
+    let n = rt
+        .execute(
+            "DELETE FROM resources WHERE org_id = ?1 AND id = ?2 AND kind = 0 \
+             AND deleted IS NOT NULL AND hold_until <= ?3",
+            vec![blob(&org.0), blob(&id.0), micros(now).into()],
+        )
+        .await?;
+    Ok(n == 1)
 }
 
 pub(crate) async fn release_sync(rt: &Runtime, org: OrgId) -> Result<u64, StoreError> {
-    rt.write(move |c| {
-        let n = c
-            .prepare_cached(
-                "UPDATE resources SET source = 'manual' WHERE org_id = ?1 AND source = 'scim'",
-            )
-            .map_err(internal)?
-            .execute(params![b(&org.0)])
-            .map_err(internal)?;
-        Ok(n as u64)
-    })
-    .await
+    let n = rt
+        .execute(
+            "UPDATE resources SET source = 'manual' WHERE org_id = ?1 AND source = 'scim'",
+            vec![blob(&org.0)],
+        )
+        .await?;
+    Ok(n as u64)
 }
 
 pub(crate) fn sync_policy(rt: &Runtime, org: OrgId, name: &str) -> Result<SyncPolicy, StoreError> {
@@ -378,18 +366,16 @@ pub(crate) fn sync_policy(rt: &Runtime, org: OrgId, name: &str) -> Result<SyncPo
 }
 
 pub(crate) async fn set_auto_merge(rt: &Runtime, org: OrgId, on: bool) -> Result<(), StoreError> {
-    rt.write(move |c| {
-        let n = c
-            .prepare_cached("UPDATE organisations SET auto_merge = ?2 WHERE id = ?1")
-            .map_err(internal)?
-            .execute(params![b(&org.0), on])
-            .map_err(internal)?;
-        if n == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
-    })
-    .await
+    let n = rt
+        .execute(
+            "UPDATE organisations SET auto_merge = ?2 WHERE id = ?1",
+            vec![blob(&org.0), i64::from(on).into()],
+        )
+        .await?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
 }
 
 pub(crate) async fn record_conflict(rt: &Runtime, r: ConflictRecord) -> Result<bool, StoreError> {
@@ -475,40 +461,34 @@ pub(crate) async fn delete_conflict(
     org: OrgId,
     name: String,
 ) -> Result<bool, StoreError> {
-    rt.write(move |c| {
-        let n = c
-            .prepare_cached("DELETE FROM conflicts WHERE org_id = ?1 AND name_ci = ?2")
-            .map_err(internal)?
-            .execute(params![b(&org.0), name])
-            .map_err(internal)?;
-        Ok(n == 1)
-    })
-    .await
+    let n = rt
+        .execute(
+            "DELETE FROM conflicts WHERE org_id = ?1 AND name_ci = ?2",
+            vec![blob(&org.0), name.into()],
+        )
+        .await?;
+    Ok(n == 1)
 }
 
 pub(crate) async fn add_domain(rt: &Runtime, d: DomainRecord) -> Result<(), StoreError> {
-    rt.write(move |c| {
-        let n = c
-            .prepare_cached(
-                "INSERT OR IGNORE INTO domains (org_id, name, txt, created, verified, verified_by) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )
-            .map_err(internal)?
-            .execute(params![
-                b(&d.org_id.0),
-                d.name,
-                d.txt,
-                micros(d.created),
-                d.verified.map(micros),
-                d.verified_by
-            ])
-            .map_err(internal)?;
-        if n == 0 {
-            return Err(StoreError::Conflict("domain"));
-        }
-        Ok(())
-    })
-    .await
+    let n = rt
+        .execute(
+            "INSERT OR IGNORE INTO domains (org_id, name, txt, created, verified, verified_by) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            vec![
+                blob(&d.org_id.0),
+                d.name.into(),
+                d.txt.into(),
+                micros(d.created).into(),
+                d.verified.map(micros).into(),
+                d.verified_by.into(),
+            ],
+        )
+        .await?;
+    if n == 0 {
+        return Err(StoreError::Conflict("domain"));
+    }
+    Ok(())
 }
 
 pub(crate) async fn list_domains(
@@ -545,17 +525,13 @@ pub(crate) async fn set_domain_verified(
     at: OffsetDateTime,
     by: String,
 ) -> Result<bool, StoreError> {
-    rt.write(move |c| {
-        let n = c
-            .prepare_cached(
-                "UPDATE domains SET verified = ?3, verified_by = ?4 WHERE org_id = ?1 AND name = ?2",
-            )
-            .map_err(internal)?
-            .execute(params![b(&org.0), name, micros(at), by])
-            .map_err(internal)?;
-        Ok(n == 1)
-    })
-    .await
+    let n = rt
+        .execute(
+            "UPDATE domains SET verified = ?3, verified_by = ?4 WHERE org_id = ?1 AND name = ?2",
+            vec![blob(&org.0), name.into(), micros(at).into(), by.into()],
+        )
+        .await?;
+    Ok(n == 1)
 }
 
 pub(crate) async fn remove_domain(
@@ -563,35 +539,29 @@ pub(crate) async fn remove_domain(
     org: OrgId,
     name: String,
 ) -> Result<bool, StoreError> {
-    rt.write(move |c| {
-        let n = c
-            .prepare_cached("DELETE FROM domains WHERE org_id = ?1 AND name = ?2")
-            .map_err(internal)?
-            .execute(params![b(&org.0), name])
-            .map_err(internal)?;
-        Ok(n == 1)
-    })
-    .await
+    let n = rt
+        .execute(
+            "DELETE FROM domains WHERE org_id = ?1 AND name = ?2",
+            vec![blob(&org.0), name.into()],
+        )
+        .await?;
+    Ok(n == 1)
 }
 
 pub(crate) async fn insert_session(rt: &Runtime, s: SessionRecord) -> Result<(), StoreError> {
-    rt.write(move |c| {
-        c.prepare_cached(
-            "INSERT INTO sessions (org_id, id, hash, admin_id, created, expires) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )
-        .map_err(internal)?
-        .execute(params![
-            b(&s.org_id.0),
-            b(&s.id.0),
-            s.hash.as_slice(),
-            b(&s.admin_id.0),
-            micros(s.created),
-            micros(s.expires)
-        ])
-        .map_err(internal)?;
-        Ok(())
-    })
-    .await
+    rt.execute(
+        "INSERT INTO sessions (org_id, id, hash, admin_id, created, expires) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        vec![
+            blob(&s.org_id.0),
+            blob(&s.id.0),
+            s.hash.to_vec().into(),
+            blob(&s.admin_id.0),
+            micros(s.created).into(),
+            micros(s.expires).into(),
+        ],
+    )
+    .await?;
+    Ok(())
 }
 
 pub(crate) fn find_session_by_hash(
@@ -634,12 +604,10 @@ pub(crate) async fn delete_session(
     org: OrgId,
     id: SessionId,
 ) -> Result<(), StoreError> {
-    rt.write(move |c| {
-        c.prepare_cached("DELETE FROM sessions WHERE org_id = ?1 AND id = ?2")
-            .map_err(internal)?
-            .execute(params![b(&org.0), b(&id.0)])
-            .map_err(internal)?;
-        Ok(())
-    })
-    .await
+    rt.execute(
+        "DELETE FROM sessions WHERE org_id = ?1 AND id = ?2",
+        vec![blob(&org.0), blob(&id.0)],
+    )
+    .await?;
+    Ok(())
 }

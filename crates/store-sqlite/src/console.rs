@@ -2,7 +2,7 @@
 //! write is one job of the single writer, so a read-then-write inside it is atomic.
 
 use super::{from_micros, micros};
-use crate::runtime::{Runtime, internal};
+use crate::runtime::{Runtime, blob, internal};
 use directory::store::{SetupLink, SigninThrottle};
 use directory::{OrgId, StoreError};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -13,22 +13,18 @@ fn b(u: &uuid::Uuid) -> &[u8] {
 }
 
 pub(crate) async fn insert_setup_link(rt: &Runtime, l: SetupLink) -> Result<(), StoreError> {
-    rt.write(move |c| {
-        c.prepare_cached(
-            "INSERT INTO setup_links (org_id, hash, created, expires, used) VALUES (?1, ?2, ?3, ?4, ?5)",
-        )
-        .map_err(internal)?
-        .execute(params![
-            b(&l.org_id.0),
-            l.hash.as_slice(),
-            micros(l.created),
-            micros(l.expires),
-            l.used.map(micros)
-        ])
-        .map_err(internal)?;
-        Ok(())
-    })
-    .await
+    rt.execute(
+        "INSERT INTO setup_links (org_id, hash, created, expires, used) VALUES (?1, ?2, ?3, ?4, ?5)",
+        vec![
+            blob(&l.org_id.0),
+            l.hash.to_vec().into(),
+            micros(l.created).into(),
+            micros(l.expires).into(),
+            l.used.map(micros).into(),
+        ],
+    )
+    .await?;
+    Ok(())
 }
 
 pub(crate) fn find_setup_link(
@@ -61,18 +57,14 @@ pub(crate) async fn use_setup_link(
     hash: [u8; 32],
     at: OffsetDateTime,
 ) -> Result<bool, StoreError> {
-    rt.write(move |c| {
-        let n = c
-            .prepare_cached(
-                "UPDATE setup_links SET used = ?3 \
-                 WHERE org_id = ?1 AND hash = ?2 AND used IS NULL AND expires > ?3",
-            )
-            .map_err(internal)?
-            .execute(params![b(&org.0), hash.as_slice(), micros(at)])
-            .map_err(internal)?;
-        Ok(n == 1)
-    })
-    .await
+    let n = rt
+        .execute(
+            "UPDATE setup_links SET used = ?3 \
+             WHERE org_id = ?1 AND hash = ?2 AND used IS NULL AND expires > ?3",
+            vec![blob(&org.0), hash.to_vec().into(), micros(at).into()],
+        )
+        .await?;
+    Ok(n == 1)
 }
 
 fn throttle(c: &Connection, org: OrgId, email: &str) -> Result<Option<SigninThrottle>, StoreError> {
@@ -129,16 +121,12 @@ pub(crate) async fn lock_signin(
     email: String,
     until: OffsetDateTime,
 ) -> Result<(), StoreError> {
-    rt.write(move |c| {
-        c.prepare_cached(
-            "UPDATE signin_failures SET locked_until = ?3 WHERE org_id = ?1 AND email_ci = ?2",
-        )
-        .map_err(internal)?
-        .execute(params![b(&org.0), email, micros(until)])
-        .map_err(internal)?;
-        Ok(())
-    })
-    .await
+    rt.execute(
+        "UPDATE signin_failures SET locked_until = ?3 WHERE org_id = ?1 AND email_ci = ?2",
+        vec![blob(&org.0), email.into(), micros(until).into()],
+    )
+    .await?;
+    Ok(())
 }
 
 pub(crate) async fn clear_signin_failures(
@@ -146,12 +134,10 @@ pub(crate) async fn clear_signin_failures(
     org: OrgId,
     email: String,
 ) -> Result<(), StoreError> {
-    rt.write(move |c| {
-        c.prepare_cached("DELETE FROM signin_failures WHERE org_id = ?1 AND email_ci = ?2")
-            .map_err(internal)?
-            .execute(params![b(&org.0), email])
-            .map_err(internal)?;
-        Ok(())
-    })
-    .await
+    rt.execute(
+        "DELETE FROM signin_failures WHERE org_id = ?1 AND email_ci = ?2",
+        vec![blob(&org.0), email.into()],
+    )
+    .await?;
+    Ok(())
 }

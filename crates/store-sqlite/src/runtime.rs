@@ -16,6 +16,11 @@ type Job = Box<dyn FnOnce(&Connection) -> (bool, Box<dyn FnOnce() + Send>) + Sen
 /// Most jobs committed by one transaction: bounds the latency a group adds.
 const MAX_GROUP: usize = 64;
 
+/// A UUID as a blob parameter.
+pub(crate) fn blob(u: &uuid::Uuid) -> rusqlite::types::Value {
+    rusqlite::types::Value::Blob(u.as_bytes().to_vec())
+}
+
 pub(crate) fn internal(e: impl std::fmt::Display) -> StoreError {
     StoreError::Internal(e.to_string())
 }
@@ -105,6 +110,21 @@ impl Runtime {
             .map_err(|_| StoreError::Internal("writer stopped".into()))?;
         rx.await
             .map_err(|_| StoreError::Internal("write was not committed".into()))?
+    }
+
+    /// One statement on the writer (a job of its own); returns how many rows it changed.
+    pub(crate) async fn execute(
+        &self,
+        sql: &'static str,
+        params: Vec<rusqlite::types::Value>,
+    ) -> Result<usize, StoreError> {
+        self.write(move |c| {
+            c.prepare_cached(sql)
+                .map_err(internal)?
+                .execute(rusqlite::params_from_iter(params.iter()))
+                .map_err(internal)
+        })
+        .await
     }
 
     /// Write jobs waiting for the writer.

@@ -75,6 +75,29 @@ impl World {
             .map(|r| r.id.to_string())
     }
 
+    /// A SCIM PATCH with these operations.
+    async fn patch(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        operations: Value,
+    ) -> Result<directory::store::StoredResource, ScimError> {
+        let body = json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": operations,
+        });
+        self.scim
+            .patch(
+                self.org.id,
+                kind,
+                id,
+                &body,
+                &Precondition::default(),
+                Load::default(),
+            )
+            .await
+    }
+
     async fn scim_get(&self, id: &str) -> Result<Value, ScimError> {
         self.scim
             .get(self.org.id, ResourceKind::User, id, Load::default())
@@ -342,15 +365,10 @@ pub async fn deleted_user_leaves_its_groups(store: Arc<dyn Store>) {
     assert!(g.version > 1, "the group changed");
     // Nor can it be added back while held.
     let add = w
-        .scim
         .patch(
-            w.org.id,
             ResourceKind::Group,
             &g.id.to_string(),
-            &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                    "Operations": [{"op": "add", "path": "members", "value": [{"value": u}]}]}),
-            &Precondition::default(),
-            Load::default(),
+            json!([{"op": "add", "path": "members", "value": [{"value": u}]}]),
         )
         .await;
     assert_scim(
@@ -382,15 +400,10 @@ pub async fn administrator_sign_in_is_refused_and_logged(store: Arc<dyn Store>) 
     // A rename onto it is refused too.
     let id = w.scim_create("worker@example.com").await.expect("create");
     let rename = w
-        .scim
         .patch(
-            w.org.id,
             ResourceKind::User,
             &id,
-            &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                    "Operations": [{"op": "replace", "path": "userName", "value": "BOSS@example.com"}]}),
-            &Precondition::default(),
-            Load::default(),
+            json!([{"op": "replace", "path": "userName", "value": "BOSS@example.com"}]),
         )
         .await;
     assert_scim(
@@ -467,15 +480,10 @@ pub async fn conflict_is_recorded_once_and_merged(store: Arc<dyn Store>) {
     // The identity provider's next cycle finds it and provisioning proceeds.
     assert_eq!(w.scim_filter("taken@example.com").await, 1);
     let patched = w
-        .scim
         .patch(
-            w.org.id,
             ResourceKind::User,
             &manual,
-            &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                    "Operations": [{"op": "replace", "path": "displayName", "value": "Taken"}]}),
-            &Precondition::default(),
-            Load::default(),
+            json!([{"op": "replace", "path": "displayName", "value": "Taken"}]),
         )
         .await
         .expect("patch after merge");

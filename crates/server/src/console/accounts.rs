@@ -447,14 +447,10 @@ pub(super) async fn create(
             a.resource.id
         ))),
         Err(e) => {
-            let PageError(status, message) = e.into();
-            if status.is_server_error() {
-                return Err(PageError(status, message));
-            }
+            let (status, flash) = super::split(e)?;
             Ok(render_status(
                 status,
-                &AccountForm::blank(&signed, Flash::error(super::auth::capitalise(&message)))
-                    .posted(&form),
+                &AccountForm::blank(&signed, flash).posted(&form),
             ))
         }
     }
@@ -596,14 +592,10 @@ pub(super) async fn edit(
             a.resource.id
         ))),
         Err(e) => {
-            let PageError(status, message) = e.into();
-            if status.is_server_error() {
-                return Err(PageError(status, message));
-            }
+            let (status, flash) = super::split(e)?;
             Ok(render_status(
                 status,
-                &edit_form(&signed, &a, Flash::error(super::auth::capitalise(&message)))
-                    .posted(&form),
+                &edit_form(&signed, &a, flash).posted(&form),
             ))
         }
     }

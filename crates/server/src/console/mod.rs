@@ -449,3 +449,13 @@ pub(crate) fn done_flash(
 pub(crate) fn enc(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
+
+/// Shows an error of an act on the page it came from (its status and a flash message), or
+/// fails the request on a 5xx.
+pub(crate) fn split(e: impl Into<PageError>) -> Result<(StatusCode, Option<Flash>), PageError> {
+    let PageError(status, message) = e.into();
+    if status.is_server_error() {
+        return Err(PageError(status, message));
+    }
+    Ok((status, Flash::error(auth::capitalise(&message))))
+}

@@ -18,14 +18,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use time::OffsetDateTime;
 
-/// Shows an error of an act on the page it came from, or fails the request on a 5xx.
-fn split(e: impl Into<PageError>) -> Result<(StatusCode, Option<Flash>), PageError> {
-    let PageError(status, message) = e.into();
-    if status.is_server_error() {
-        return Err(PageError(status, message));
-    }
-    Ok((status, Flash::error(super::auth::capitalise(&message))))
-}
+use super::split;
 
 // ---- Groups
 

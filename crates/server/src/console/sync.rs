@@ -120,17 +120,8 @@ async fn sync_page(
 
 /// Shows the Directory Sync page again with the reason an act was refused.
 async fn refused(state: &AppState, signed: &Signed, e: impl Into<PageError>) -> PageResult {
-    let PageError(status, message) = e.into();
-    if status.is_server_error() {
-        return Err(PageError(status, message));
-    }
-    sync_page(
-        state,
-        signed,
-        Flash::error(super::auth::capitalise(&message)),
-        status,
-    )
-    .await
+    let (status, flash) = super::split(e)?;
+    sync_page(state, signed, flash, status).await
 }
 
 pub(super) async fn page(
