@@ -46,6 +46,13 @@ pub(crate) fn open(path: &Path, read_only: bool) -> rusqlite::Result<Connection>
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "cache_size", -16_000)?;
+    // Plans never depend on bound values. Without this, a statement whose `LIMIT ?` (or
+    // `LIKE ?`) the planner looked at is compiled again on every execution: a cached list
+    // query cost as much to re-plan as to run.
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     conn.set_prepared_statement_cache_capacity(64);
     crate::functions::register(&conn)?;
     Ok(conn)
@@ -225,6 +232,52 @@ fn writer_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
                 // Dropping the replies closes their channels: every caller gets an error, so
                 // nothing is acknowledged that was not committed.
                 drop(replies);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cached_statements_with_bound_limits_and_patterns_are_not_planned_again() {
+        let conn = open(Path::new(":memory:"), false).expect("open");
+        conn.execute_batch(
+            "CREATE TABLE t (k INTEGER PRIMARY KEY, name TEXT); CREATE INDEX t_name ON t (name);
+             INSERT INTO t (name) VALUES ('a'), ('ab'), ('b');",
+        )
+        .expect("schema");
+        for (sql, runs) in [
+            (
+                "SELECT k FROM t WHERE name = ?1 ORDER BY k LIMIT ?2 OFFSET ?3",
+                [
+                    rusqlite::params!["a", 1, 0].to_vec(),
+                    rusqlite::params!["b", 5, 0].to_vec(),
+                ],
+            ),
+            (
+                "SELECT k FROM t WHERE name LIKE ?1 ORDER BY k LIMIT ?2 OFFSET ?3",
+                [
+                    rusqlite::params!["a%", 1, 0].to_vec(),
+                    rusqlite::params!["b%", 2, 0].to_vec(),
+                ],
+            ),
+        ] {
+            for params in runs {
+                let mut stmt = conn.prepare_cached(sql).expect("prepare");
+                let rows: Vec<i64> = stmt
+                    .query_map(params.as_slice(), |r| r.get(0))
+                    .expect("query")
+                    .collect::<Result<_, _>>()
+                    .expect("rows");
+                assert!(!rows.is_empty(), "{sql}");
+                assert_eq!(
+                    stmt.get_status(rusqlite::StatementStatus::RePrepare),
+                    0,
+                    "{sql} was compiled again"
+                );
             }
         }
     }
