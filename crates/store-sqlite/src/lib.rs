@@ -715,31 +715,46 @@ impl Store for SqliteStore {
             .write(move |c| {
                 let org_b = org.0.as_bytes().as_slice();
                 let id_b = id.0.as_bytes().as_slice();
-                let current: Option<i64> = c
-                    .prepare_cached(&format!("SELECT version FROM resources r WHERE r.org_id = ?1 AND r.id = ?2 AND r.kind = ?3 AND {SCIM_VISIBLE}"))
+                let current: Option<(i64, i64)> = c
+                    .prepare_cached(&format!("SELECT version, created FROM resources r WHERE r.org_id = ?1 AND r.id = ?2 AND r.kind = ?3 AND {SCIM_VISIBLE}"))
                     .map_err(internal)?
-                    .query_row(params![org_b, id_b, kind_code(kind)], |row| row.get(0))
+                    .query_row(params![org_b, id_b, kind_code(kind)], |row| Ok((row.get(0)?, row.get(1)?)))
                     .optional()
                     .map_err(internal)?;
-                match current {
+                let (version, created) = match current {
                     None => return Err(StoreError::NotFound),
-                    Some(v) if update.expected_version.is_some_and(|e| e != v) => return Err(StoreError::VersionMismatch),
-                    Some(_) => {}
-                }
+                    Some((v, _)) if update.expected_version.is_some_and(|e| e != v) => return Err(StoreError::VersionMismatch),
+                    Some(found) => found,
+                };
                 let mut changed = 0;
                 if kind == ResourceKind::Group {
                     changed += apply_member_changes(c, org, id, &update.member_changes)?;
                 }
                 let now = micros(update.now);
-                if let Some(doc) = &update.doc {
-                    let doc_text = serde_json::to_string(doc).map_err(internal)?;
+                if let Some(doc) = update.doc {
+                    let doc_text = serde_json::to_string(&doc).map_err(internal)?;
                     c.prepare_cached(
                         "UPDATE resources SET doc = ?4, name_ci = ?5, external_id = ?6, version = version + 1, last_modified = ?7, active = ?8 \
                          WHERE org_id = ?1 AND id = ?2 AND kind = ?3",
                     )
                     .map_err(internal)?
-                    .execute(params![org_b, id_b, kind_code(kind), doc_text, name_ci(kind, doc), external_id(doc), now, active(doc)])
+                    .execute(params![org_b, id_b, kind_code(kind), doc_text, name_ci(kind, &doc), external_id(&doc), now, active(&doc)])
                     .map_err(map_write_err)?;
+                    // What was just written is the answer: no need to read it back and parse it.
+                    let mut r = StoredResource {
+                        id,
+                        kind,
+                        doc,
+                        version: version + 1,
+                        created: from_micros(created),
+                        last_modified: from_micros(now),
+                        members: None,
+                        groups: None,
+                    };
+                    if load.relations {
+                        load_relations(c, org, &mut r)?;
+                    }
+                    return Ok(r);
                 } else if changed > 0 {
                     c.prepare_cached(
                         "UPDATE resources SET version = version + 1, last_modified = ?4 WHERE org_id = ?1 AND id = ?2 AND kind = ?3",

@@ -192,6 +192,11 @@ impl Runtime {
     }
 }
 
+/// Runs a transaction-control statement, compiled once per connection.
+fn run(conn: &Connection, sql: &'static str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
 /// Takes whatever jobs are queued (up to [`MAX_GROUP`]), runs each in its own savepoint inside
 /// one transaction, commits, then answers them all.
 fn writer_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
@@ -204,23 +209,41 @@ fn writer_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
             }
         }
         let mut replies: Vec<Box<dyn FnOnce() + Send>> = Vec::with_capacity(jobs.len());
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(e) = run(&conn, "BEGIN IMMEDIATE") {
             tracing::error!(error = %e, "cannot begin a write transaction");
         }
+        // A job alone in its group needs no savepoint: if it fails, the group is rolled back.
+        let alone = jobs.len() == 1;
+        let mut failed_alone = false;
         for job in jobs {
-            let _ = conn.execute_batch("SAVEPOINT job");
+            if !alone {
+                let _ = run(&conn, "SAVEPOINT job");
+            }
             let (failed, reply) = job(&conn);
-            let undo = if failed {
-                "ROLLBACK TO job; RELEASE job"
+            if alone {
+                failed_alone = failed;
             } else {
-                "RELEASE job"
-            };
-            if let Err(e) = conn.execute_batch(undo) {
-                tracing::error!(error = %e, "cannot close a write savepoint");
+                let closed = if failed {
+                    run(&conn, "ROLLBACK TO job").and_then(|()| run(&conn, "RELEASE job"))
+                } else {
+                    run(&conn, "RELEASE job")
+                };
+                if let Err(e) = closed {
+                    tracing::error!(error = %e, "cannot close a write savepoint");
+                }
             }
             replies.push(reply);
         }
-        match conn.execute_batch("COMMIT") {
+        if failed_alone {
+            if let Err(e) = run(&conn, "ROLLBACK") {
+                tracing::error!(error = %e, "cannot roll back a failed write");
+            }
+            for r in replies {
+                r();
+            }
+            continue;
+        }
+        match run(&conn, "COMMIT") {
             Ok(()) => {
                 for r in replies {
                     r();
@@ -228,7 +251,7 @@ fn writer_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
             }
             Err(e) => {
                 tracing::error!(error = %e, "group commit failed");
-                let _ = conn.execute_batch("ROLLBACK");
+                let _ = run(&conn, "ROLLBACK");
                 // Dropping the replies closes their channels: every caller gets an error, so
                 // nothing is acknowledged that was not committed.
                 drop(replies);
