@@ -10,7 +10,7 @@
 use crate::response::ApiError;
 use crate::routes::AppState;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use directory::{OrgId, OrgKind, TokenId};
@@ -217,6 +217,51 @@ fn route_label(path: &str) -> String {
     }
 }
 
+/// The client address as a log field ("" when unknown).
+struct ClientLabel(Option<IpAddr>);
+
+impl std::fmt::Display for ClientLabel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(ip) => ip.fmt(f),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A metrics label for a method, without an allocation for the usual ones.
+fn method_label(m: &Method) -> metrics::SharedString {
+    ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+        .into_iter()
+        .find(|k| *k == m.as_str())
+        .map(metrics::SharedString::const_str)
+        .unwrap_or_else(|| metrics::SharedString::from_owned(m.as_str().to_owned()))
+}
+
+/// A metrics label for a status code, without an allocation for the usual ones.
+fn status_label(s: StatusCode) -> metrics::SharedString {
+    const COMMON: [(u16, &str); 14] = [
+        (200, "200"),
+        (201, "201"),
+        (204, "204"),
+        (304, "304"),
+        (400, "400"),
+        (401, "401"),
+        (403, "403"),
+        (404, "404"),
+        (409, "409"),
+        (412, "412"),
+        (413, "413"),
+        (429, "429"),
+        (500, "500"),
+        (503, "503"),
+    ];
+    match COMMON.iter().find(|(code, _)| *code == s.as_u16()) {
+        Some((_, text)) => metrics::SharedString::const_str(text),
+        None => metrics::SharedString::from_owned(s.as_u16().to_string()),
+    }
+}
+
 fn busy(status: u16, detail: &str, retry_after: Duration) -> Response {
     let mut r = ApiError(ScimError::new(status, None, detail)).into_response();
     let secs = retry_after.as_secs().max(1).to_string();
@@ -252,8 +297,10 @@ pub(crate) async fn guard(
     req.extensions_mut().insert(ClientIp(ip));
     let org_slot = Arc::new(RequestOrg::default());
     req.extensions_mut().insert(org_slot.clone());
-    let client = ip.map(|i| i.to_string()).unwrap_or_default();
-    let span = tracing::info_span!("request", id = %id, method = %method, route = %route, client = %client);
+    // Fields are formatted only when the span is recorded (not at all at the default level).
+    let client = tracing::field::display(ClientLabel(ip));
+    let span =
+        tracing::info_span!("request", id = %id, method = %method, route = %route, client = client);
     let permit = state.in_flight().try_acquire_owned().ok();
     let mut response = if permit.is_none() {
         metrics::counter!("scimd_http_rejected_total", "reason" => "busy").increment(1);
@@ -295,9 +342,10 @@ pub(crate) async fn guard(
             .unwrap_or("unknown"),
         None => "none",
     };
-    let status = response.status().as_u16().to_string();
-    metrics::counter!("scimd_http_requests_total", "route" => route.clone(), "method" => method.to_string(), "status" => status, "org_kind" => kind).increment(1);
-    metrics::histogram!("scimd_http_request_duration_seconds", "route" => route, "method" => method.to_string()).record(started.elapsed().as_secs_f64());
+    let status = status_label(response.status());
+    let method = method_label(&method);
+    metrics::counter!("scimd_http_requests_total", "route" => route.clone(), "method" => method.clone(), "status" => status, "org_kind" => kind).increment(1);
+    metrics::histogram!("scimd_http_request_duration_seconds", "route" => route, "method" => method).record(started.elapsed().as_secs_f64());
     response
 }
 

@@ -892,6 +892,15 @@ pub async fn list_counts_and_pages_by_index_in_stable_order(store: Arc<dyn Store
     assert_eq!((beyond.total, beyond.resources.len()), (7, 0));
     let counted = list(&*store, org.id, USER, &query(0)).await;
     assert_eq!((counted.total, counted.resources.len()), (7, 0));
+    // A first page that holds everything, exactly full, or one short of everything.
+    for (count, rows) in [(10, 7), (7, 7), (6, 6)] {
+        let page = list(&*store, org.id, USER, &query(count)).await;
+        assert_eq!(
+            (page.total, page.resources.len()),
+            (7, rows),
+            "count={count}"
+        );
+    }
     let filtered = list(
         &*store,
         org.id,
