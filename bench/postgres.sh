@@ -209,7 +209,7 @@ if [ "${BENCH_DOC_APPEND:-0}" = 1 ]; then
 import sys
 doc, section = sys.argv[1], open(sys.argv[2]).read().rstrip() + "\n"
 text = open(doc).read()
-at = text.find("\n## PostgreSQL")
+at = text.find("\n## PostgreSQL (bench/postgres.sh")
 head = text if at < 0 else text[:at]
 open(doc, "w").write(head.rstrip() + "\n\n" + section)
 PYEOF

@@ -27,8 +27,8 @@ stop_scimd
 # shellcheck disable=SC2086
 "$TOOLS/run-peers.sh" ${BENCH_PEERS:-} > "$RUN_OUT/peers.log" 2>&1 || log "run-peers.sh reported a failure (see $RUN_OUT/peers.log)"
 mkdir -p "$(dirname "$DOC")"
-# bench/postgres.sh owns the last section, "## PostgreSQL": kept as it is.
-PG_SECTION="$(sed -n '/^## PostgreSQL/,$p' "$DOC" 2>/dev/null || true)"
+# bench/postgres.sh owns the last section, "## PostgreSQL (bench/postgres.sh, DATE)": kept.
+PG_SECTION="$(sed -n '/^## PostgreSQL (bench\/postgres.sh/,$p' "$DOC" 2>/dev/null || true)"
 python3 "$BENCH_DIR/report.py" "$RUN_OUT" "$WORK" > "$DOC"
 if [ -n "$PG_SECTION" ]; then printf '\n%s\n' "$PG_SECTION" >> "$DOC"; fi
 log "wrote $DOC (raw output in $RUN_OUT)"
