@@ -15,6 +15,8 @@ type Job = Box<dyn FnOnce(&Connection) -> (bool, Box<dyn FnOnce() + Send>) + Sen
 
 /// Most jobs committed by one transaction: bounds the latency a group adds.
 const MAX_GROUP: usize = 64;
+/// How long a job found alone waits for others before its group is committed.
+const LINGER: std::time::Duration = std::time::Duration::from_micros(200);
 
 /// A UUID as a blob parameter.
 pub(crate) fn blob(u: &uuid::Uuid) -> rusqlite::types::Value {
@@ -200,14 +202,30 @@ fn run(conn: &Connection, sql: &'static str) -> rusqlite::Result<()> {
 /// Takes whatever jobs are queued (up to [`MAX_GROUP`]), runs each in its own savepoint inside
 /// one transaction, commits, then answers them all.
 fn writer_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
+    // Groups left before lingering stops: set by a group of three or more (a lone client's
+    // write plus an activity batch is two), run down by the others, so a single client does
+    // not wait.
+    let mut concurrent = 0u8;
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
+        let mut waited = concurrent == 0;
         while jobs.len() < MAX_GROUP {
             match rx.try_recv() {
                 Ok(j) => jobs.push(j),
+                // Under concurrent writes a lone job waits a moment for company: they then
+                // share one commit, and on a busy core the request threads get to queue theirs.
+                Err(_) if !waited && jobs.len() == 1 => {
+                    waited = true;
+                    std::thread::sleep(LINGER);
+                }
                 Err(_) => break,
             }
         }
+        concurrent = if jobs.len() > 2 {
+            8
+        } else {
+            concurrent.saturating_sub(1)
+        };
         let mut replies: Vec<Box<dyn FnOnce() + Send>> = Vec::with_capacity(jobs.len());
         if let Err(e) = run(&conn, "BEGIN IMMEDIATE") {
             tracing::error!(error = %e, "cannot begin a write transaction");
