@@ -208,14 +208,14 @@ fn writer_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
     let mut concurrent = 0u8;
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
-        let mut waited = concurrent == 0;
+        let mut may_wait = concurrent > 0;
         while jobs.len() < MAX_GROUP {
             match rx.try_recv() {
                 Ok(j) => jobs.push(j),
                 // Under concurrent writes a lone job waits a moment for company: they then
                 // share one commit, and on a busy core the request threads get to queue theirs.
-                Err(_) if !waited && jobs.len() == 1 => {
-                    waited = true;
+                Err(_) if may_wait && jobs.len() == 1 => {
+                    may_wait = false;
                     std::thread::sleep(LINGER);
                 }
                 Err(_) => break,
@@ -252,20 +252,13 @@ fn writer_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
             }
             replies.push(reply);
         }
-        if failed_alone {
-            if let Err(e) = run(&conn, "ROLLBACK") {
+        // A lone job that failed is undone with its transaction; its reply is its own error.
+        let end = if failed_alone { "ROLLBACK" } else { "COMMIT" };
+        match run(&conn, end) {
+            Ok(()) => replies.into_iter().for_each(|r| r()),
+            Err(e) if failed_alone => {
                 tracing::error!(error = %e, "cannot roll back a failed write");
-            }
-            for r in replies {
-                r();
-            }
-            continue;
-        }
-        match run(&conn, "COMMIT") {
-            Ok(()) => {
-                for r in replies {
-                    r();
-                }
+                replies.into_iter().for_each(|r| r());
             }
             Err(e) => {
                 tracing::error!(error = %e, "group commit failed");
