@@ -2,10 +2,11 @@
 //! with a SCIM error body that says no more than "invalid token". The reason goes to the
 //! activity log (of the token's organisation when the token exists) and the server's log.
 //!
-//! Cost per request: one indexed read (the token by the hash of its secret). Writes happen
-//! only on a token's first use (which turns the connection active and queues the set-up
-//! notice) and at most once a minute per token and instance for `last_used`. No cache sits in
-//! front of the read, so a revocation takes effect on the very next request.
+//! Cost per request: the token by the hash of its secret, which the SQLite store keeps in
+//! memory while no process has changed a token since (so a revocation, from this process or
+//! any other, still takes effect on the very next request). Writes happen only on a token's
+//! first use (which turns the connection active and queues the set-up notice) and at most
+//! once a minute per token and instance for `last_used`.
 
 use crate::activity::{AuthNote, AuthSlot};
 use crate::ops::{ClientIp, RequestOrg, too_many};

@@ -16,6 +16,7 @@ mod functions;
 mod lifecycle;
 mod migrations;
 mod runtime;
+mod token_cache;
 
 use async_trait::async_trait;
 use directory::ids::SessionId;
@@ -35,13 +36,16 @@ use scim_core::patch::{MemberChange, MemberRef};
 use scim_core::schema::{ResourceKind, registry};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use time::OffsetDateTime;
+use token_cache::TokenCache;
 
 /// The SQLite store.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     rt: Runtime,
     path: PathBuf,
+    tokens: Arc<TokenCache>,
 }
 
 impl SqliteStore {
@@ -58,6 +62,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             rt,
             path: path.to_owned(),
+            tokens: Arc::new(TokenCache::open(path)),
         })
     }
 
@@ -603,18 +608,29 @@ impl Store for SqliteStore {
                 .map_err(internal)?;
                 Ok(())
             })
-            .await
+            .await?;
+        self.tokens.changed();
+        Ok(())
     }
 
     async fn find_token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<TokenRecord>, StoreError> {
-        self.rt.read_now(|c| {
+        // The epoch is read before the row: a change committed in between makes it stale.
+        let epoch = self.tokens.epoch();
+        if let Some(cached) = epoch.and_then(|e| self.tokens.get(hash, e)) {
+            return Ok(Some(cached));
+        }
+        let found = self.rt.read_now(|c| {
             c.prepare_cached(&format!("SELECT {TOKEN_COLS} FROM tokens WHERE hash = ?1"))
                 .map_err(internal)?
                 .query_row(params![hash.as_slice()], token_row)
                 .optional()
                 .map_err(internal)?
                 .transpose()
-        })
+        })?;
+        if let (Some(epoch), Some(record)) = (epoch, &found) {
+            self.tokens.put(epoch, record);
+        }
+        Ok(found)
     }
 
     async fn list_tokens(&self, org: OrgId) -> Result<Vec<TokenRecord>, StoreError> {
@@ -650,7 +666,10 @@ impl Store for SqliteStore {
                 .map_err(internal)?;
                 Ok(())
             })
-            .await
+            .await?;
+        // A first use changes what the token's check sees (`first_used`).
+        self.tokens.changed();
+        Ok(())
     }
 
     async fn create_resource(
@@ -838,7 +857,9 @@ impl Store for SqliteStore {
         id: TokenId,
         at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        lifecycle::revoke_token(&self.rt, org, id, at).await
+        let revoked = lifecycle::revoke_token(&self.rt, org, id, at).await;
+        self.tokens.changed();
+        revoked
     }
 
     async fn get_connection(

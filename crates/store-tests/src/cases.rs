@@ -96,6 +96,48 @@ pub async fn tokens_round_trip_and_touch(store: Arc<dyn Store>) {
     assert!(store.insert_token(&dup).await.is_err());
 }
 
+/// `a` and `b` are two handles on one database, as two processes are (`serve`, and `scimd
+/// token revoke` or another instance): a token change made through `b` is seen by the very next
+/// lookup through `a`, whatever `a` keeps in memory.
+pub async fn token_changes_through_another_handle_are_seen_at_once(
+    a: Arc<dyn Store>,
+    b: Arc<dyn Store>,
+) {
+    let org = new_org(&*a).await;
+    let t = token(org.id, 3);
+    a.insert_token(&t).await.expect("insert");
+    for _ in 0..3 {
+        assert_eq!(
+            a.find_token_by_hash(&t.hash).await.expect("find"),
+            Some(t.clone())
+        );
+    }
+    let used = now();
+    b.touch_token(org.id, t.id, used).await.expect("touch");
+    let seen = a.find_token_by_hash(&t.hash).await.expect("find");
+    assert_eq!(seen.expect("token").first_used, Some(used));
+    let revoked = used + Duration::seconds(1);
+    assert!(b.revoke_token(org.id, t.id, revoked).await.expect("revoke"));
+    let seen = a.find_token_by_hash(&t.hash).await.expect("find");
+    assert_eq!(seen.expect("token").revoked, Some(revoked));
+    // And the other way round: a change through `a` reaches `b`, which had it cached.
+    let t2 = token(org.id, 4);
+    b.insert_token(&t2).await.expect("insert");
+    assert!(
+        b.find_token_by_hash(&t2.hash)
+            .await
+            .expect("find")
+            .is_some()
+    );
+    assert!(
+        a.revoke_token(org.id, t2.id, revoked)
+            .await
+            .expect("revoke")
+    );
+    let seen = b.find_token_by_hash(&t2.hash).await.expect("find");
+    assert_eq!(seen.expect("token").revoked, Some(revoked));
+}
+
 pub async fn resource_create_get_update_delete(store: Arc<dyn Store>) {
     let org = new_org(&*store).await;
     let created = create_user_with(

@@ -20,6 +20,15 @@ store_tests::conformance!(open);
 store_tests::conformance_strict!(open);
 store_tests::directory_conformance!(open);
 
+#[tokio::test]
+async fn token_changes_through_another_handle_are_seen_at_once() {
+    store_tests::cases::token_changes_through_another_handle_are_seen_at_once(
+        open().await,
+        open().await,
+    )
+    .await;
+}
+
 fn test_url() -> String {
     std::env::var("SCIMD_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/scimd_test".to_owned())

@@ -3,11 +3,26 @@
 use directory::Store;
 use std::sync::Arc;
 
-async fn open() -> Arc<dyn Store> {
+fn new_path() -> std::path::PathBuf {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("store-tests-sqlite");
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = dir.join(format!("{}.db", uuid::Uuid::new_v4()));
-    Arc::new(store_sqlite::SqliteStore::open(&path).expect("open SQLite"))
+    dir.join(format!("{}.db", uuid::Uuid::new_v4()))
+}
+
+async fn open() -> Arc<dyn Store> {
+    Arc::new(store_sqlite::SqliteStore::open(&new_path()).expect("open SQLite"))
+}
+
+#[tokio::test]
+async fn token_changes_through_another_handle_are_seen_at_once() {
+    let path = new_path();
+    let a = store_sqlite::SqliteStore::open(&path).expect("open SQLite");
+    let b = store_sqlite::SqliteStore::open(&path).expect("open SQLite");
+    store_tests::cases::token_changes_through_another_handle_are_seen_at_once(
+        Arc::new(a),
+        Arc::new(b),
+    )
+    .await;
 }
 
 store_tests::conformance!(open);
