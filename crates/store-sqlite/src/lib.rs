@@ -193,20 +193,20 @@ fn get_one(
     let mut stmt = conn
         .prepare_cached(&format!("SELECT {RESOURCE_COLS} FROM resources r WHERE r.org_id = ?1 AND r.id = ?2 AND r.kind = ?3 AND {SCIM_VISIBLE}"))
         .map_err(internal)?;
-    let raw = stmt
-        .query_row(
-            params![
-                org.0.as_bytes().as_slice(),
-                id.0.as_bytes().as_slice(),
-                kind_code(kind)
-            ],
-            row_to_resource,
-        )
-        .optional()
+    let mut rows = stmt
+        .query(params![
+            org.0.as_bytes().as_slice(),
+            id.0.as_bytes().as_slice(),
+            kind_code(kind)
+        ])
         .map_err(internal)?;
-    let Some(raw) = raw else { return Ok(None) };
-    let mut r = build(raw)?;
+    let Some(row) = rows.next().map_err(internal)? else {
+        return Ok(None);
+    };
+    let mut r = build(row_to_resource(row).map_err(internal)?)?;
     if load.relations {
+        // While `rows` is open: the relations come from the row's own snapshot, in the same
+        // read transaction (one lock and unlock of the database, not two).
         load_relations(conn, org, &mut r)?;
     }
     Ok(Some(r))
