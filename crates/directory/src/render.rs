@@ -43,22 +43,19 @@ pub fn into_rendered(mut r: StoredResource, base_url: &str) -> Value {
 }
 
 fn render_doc(r: &StoredResource, doc: Value, base_url: &str) -> Value {
-    let mut out = Map::with_capacity(16);
-    let mut fields = match doc {
+    // The stored document becomes the response in place (no second map): `schemas` first,
+    // then `id`, then the stored attributes in their order, the relations and `meta`.
+    let mut out = match doc {
         Value::Object(m) => m,
         _ => Map::new(),
     };
-    let schemas = match fields.get_mut("schemas") {
-        Some(s) => s.take(),
-        None => json!([r.kind.core_urn()]),
-    };
-    out.insert("schemas".into(), schemas);
-    out.insert("id".into(), Value::String(r.id.to_string()));
-    for (k, v) in fields {
-        if k != "schemas" {
-            out.insert(k, v);
-        }
+    if out.keys().next().map(String::as_str) != Some("schemas") {
+        let schemas = out
+            .shift_remove("schemas")
+            .unwrap_or_else(|| json!([r.kind.core_urn()]));
+        out.shift_insert(0, "schemas".into(), schemas);
     }
+    out.shift_insert(1, "id".into(), Value::String(r.id.to_string()));
     if let Some(members) = &r.members {
         let list: Vec<Value> = members
             .iter()
@@ -117,5 +114,48 @@ mod tests {
         assert!(etag_list_matches("*", 9));
         assert!(etag_list_matches("W/\"1\", W/\"3\"", 3));
         assert!(!etag_list_matches("W/\"2\"", 3));
+    }
+
+    fn user(doc: Value) -> StoredResource {
+        StoredResource {
+            id: crate::ResourceId::new(),
+            kind: ResourceKind::User,
+            doc,
+            version: 4,
+            created: OffsetDateTime::UNIX_EPOCH,
+            last_modified: OffsetDateTime::UNIX_EPOCH,
+            members: None,
+            groups: Some(Vec::new()),
+        }
+    }
+
+    fn keys(v: &Value) -> Vec<&str> {
+        v.as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect()
+    }
+
+    #[test]
+    fn schemas_then_id_then_the_stored_order_then_meta() {
+        let r = user(json!({
+            "userName": "a@example.com",
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "active": true,
+            "displayName": "A",
+        }));
+        let out = into_rendered(r.clone(), "https://h/scim/v2");
+        assert_eq!(
+            keys(&out),
+            ["schemas", "id", "userName", "active", "displayName", "meta"]
+        );
+        assert_eq!(out["id"], r.id.to_string());
+        assert_eq!(out["meta"]["version"], "W/\"4\"");
+        assert_eq!(out, render(&r, "https://h/scim/v2"));
+        // No stored `schemas`: the core URN; an empty list of groups is left out.
+        let bare = into_rendered(user(json!({ "userName": "b" })), "https://h/scim/v2");
+        assert_eq!(keys(&bare), ["schemas", "id", "userName", "meta"]);
+        assert_eq!(bare["schemas"], json!([ResourceKind::User.core_urn()]));
     }
 }

@@ -183,6 +183,13 @@ fn load_relations(conn: &Connection, org: OrgId, r: &mut StoredResource) -> Resu
     Ok(())
 }
 
+/// A resource by id, as SCIM sees it (built once: it is the statement of every GET by id).
+static GET_ONE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT {RESOURCE_COLS} FROM resources r WHERE r.org_id = ?1 AND r.id = ?2 AND r.kind = ?3 AND {SCIM_VISIBLE}"
+    )
+});
+
 fn get_one(
     conn: &Connection,
     org: OrgId,
@@ -190,9 +197,7 @@ fn get_one(
     id: ResourceId,
     load: Load,
 ) -> Result<Option<StoredResource>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(&format!("SELECT {RESOURCE_COLS} FROM resources r WHERE r.org_id = ?1 AND r.id = ?2 AND r.kind = ?3 AND {SCIM_VISIBLE}"))
-        .map_err(internal)?;
+    let mut stmt = conn.prepare_cached(&GET_ONE_SQL).map_err(internal)?;
     let mut rows = stmt
         .query(params![
             org.0.as_bytes().as_slice(),
