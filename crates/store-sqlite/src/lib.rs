@@ -747,15 +747,18 @@ impl Store for SqliteStore {
             .write(move |c| {
                 let org_b = org.0.as_bytes().as_slice();
                 let id_b = id.0.as_bytes().as_slice();
-                let current: Option<(i64, i64)> = c
-                    .prepare_cached(&format!("SELECT version, created FROM resources r WHERE r.org_id = ?1 AND r.id = ?2 AND r.kind = ?3 AND {SCIM_VISIBLE}"))
+                type Current = (i64, i64, i64, Option<String>, Option<String>);
+                let current: Option<Current> = c
+                    .prepare_cached(&format!("SELECT version, created, seq, name_ci, external_id FROM resources r WHERE r.org_id = ?1 AND r.id = ?2 AND r.kind = ?3 AND {SCIM_VISIBLE}"))
                     .map_err(internal)?
-                    .query_row(params![org_b, id_b, kind_code(kind)], |row| Ok((row.get(0)?, row.get(1)?)))
+                    .query_row(params![org_b, id_b, kind_code(kind)], |row| {
+                        Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+                    })
                     .optional()
                     .map_err(internal)?;
-                let (version, created) = match current {
+                let (version, created, seq, old_name, old_external) = match current {
                     None => return Err(StoreError::NotFound),
-                    Some((v, _)) if update.expected_version.is_some_and(|e| e != v) => return Err(StoreError::VersionMismatch),
+                    Some((v, ..)) if update.expected_version.is_some_and(|e| e != v) => return Err(StoreError::VersionMismatch),
                     Some(found) => found,
                 };
                 let mut changed = 0;
@@ -765,13 +768,25 @@ impl Store for SqliteStore {
                 let now = micros(update.now);
                 if let Some(doc) = update.doc {
                     let doc_text = serde_json::to_string(&doc).map_err(internal)?;
-                    c.prepare_cached(
-                        "UPDATE resources SET doc = ?4, name_ci = ?5, external_id = ?6, version = version + 1, last_modified = ?7, active = ?8 \
-                         WHERE org_id = ?1 AND id = ?2 AND kind = ?3",
-                    )
-                    .map_err(internal)?
-                    .execute(params![org_b, id_b, kind_code(kind), doc_text, name_ci(kind, &doc), external_id(&doc), now, active(&doc)])
-                    .map_err(map_write_err)?;
+                    let (name, external) = (name_ci(kind, &doc), external_id(&doc));
+                    if name == old_name && external == old_external.as_deref() {
+                        // Indexed columns left out of the statement keep their index entries
+                        // untouched: a commit writes the row's page, not index pages too.
+                        c.prepare_cached(
+                            "UPDATE resources SET doc = ?2, version = version + 1, last_modified = ?3, active = ?4 WHERE seq = ?1",
+                        )
+                        .map_err(internal)?
+                        .execute(params![seq, doc_text, now, active(&doc)])
+                        .map_err(internal)?;
+                    } else {
+                        c.prepare_cached(
+                            "UPDATE resources SET doc = ?2, name_ci = ?3, external_id = ?4, version = version + 1, last_modified = ?5, active = ?6 \
+                             WHERE seq = ?1",
+                        )
+                        .map_err(internal)?
+                        .execute(params![seq, doc_text, name, external, now, active(&doc)])
+                        .map_err(map_write_err)?;
+                    }
                     // What was just written is the answer: no need to read it back and parse it.
                     let mut r = StoredResource {
                         id,

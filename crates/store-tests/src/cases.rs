@@ -261,6 +261,74 @@ pub async fn document_reads_back_in_written_key_order(store: Arc<dyn Store>) {
     );
 }
 
+/// An update that changes `userName` or `externalId` moves the user in their indexes (found
+/// by the new values, not the old; the old name free for another user), and one that changes
+/// neither leaves it findable by both.
+pub async fn updates_keep_name_and_external_id_lookups_current(store: Arc<dyn Store>) {
+    let org = new_org(&*store).await;
+    let u = create_user(&*store, org.id, "before@example.com").await;
+    let found = |text: &'static str| {
+        let store = store.clone();
+        async move {
+            let q = ListQuery {
+                filter: Some(filter(USER, text)),
+                ..query(10)
+            };
+            ids(&list(&*store, org.id, USER, &q).await)
+        }
+    };
+    let mut doc = u.doc.clone();
+    doc["userName"] = json!("After@example.com");
+    doc["externalId"] = json!("ext-1");
+    let up = Update {
+        doc: Some(canonical(USER, &doc)),
+        ..update(u.version)
+    };
+    let u2 = store
+        .update_resource(org.id, USER, u.id, up, Load::default())
+        .await
+        .expect("rename");
+    assert_eq!(
+        found(r#"userName eq "after@example.com""#).await,
+        vec![u.id]
+    );
+    assert_eq!(found(r#"externalId eq "ext-1""#).await, vec![u.id]);
+    assert!(
+        found(r#"userName eq "before@example.com""#)
+            .await
+            .is_empty()
+    );
+    create_user(&*store, org.id, "Before@example.com").await;
+
+    let mut doc = u2.doc.clone();
+    doc["displayName"] = json!("Same names");
+    let up = Update {
+        doc: Some(canonical(USER, &doc)),
+        ..update(u2.version)
+    };
+    store
+        .update_resource(org.id, USER, u.id, up, Load::default())
+        .await
+        .expect("update");
+    assert_eq!(
+        found(r#"userName eq "AFTER@example.com""#).await,
+        vec![u.id]
+    );
+    assert_eq!(found(r#"externalId eq "ext-1""#).await, vec![u.id]);
+    let taken = create_doc(
+        &*store,
+        org.id,
+        USER,
+        canonical(USER, &user_body("after@EXAMPLE.com")),
+        &[],
+    )
+    .await;
+    assert!(
+        matches!(taken, Err(StoreError::Conflict("userName"))),
+        "{taken:?}"
+    );
+}
+
 pub async fn user_name_is_unique_case_insensitively(store: Arc<dyn Store>) {
     let org = new_org(&*store).await;
     let other = new_org(&*store).await;

@@ -30,6 +30,7 @@ macro_rules! conformance {
             resource_create_get_update_delete,
             document_reads_back_in_written_key_order,
             user_name_is_unique_case_insensitively,
+            updates_keep_name_and_external_id_lookups_current,
             concurrent_creates_of_one_user_name_admit_exactly_one,
             stale_or_missing_versions_are_refused,
             members_add_remove_replace_and_remove_matching,
