@@ -769,24 +769,21 @@ impl Store for SqliteStore {
                 if let Some(doc) = update.doc {
                     let doc_text = serde_json::to_string(&doc).map_err(internal)?;
                     let (name, external) = (name_ci(kind, &doc), external_id(&doc));
-                    if name == old_name && external == old_external.as_deref() {
-                        // Indexed columns left out of the statement keep their index entries
-                        // untouched: a commit writes the row's page, not index pages too.
-                        c.prepare_cached(
-                            "UPDATE resources SET doc = ?2, version = version + 1, last_modified = ?3, active = ?4 WHERE seq = ?1",
-                        )
-                        .map_err(internal)?
-                        .execute(params![seq, doc_text, now, active(&doc)])
-                        .map_err(internal)?;
+                    // An indexed column left out of the statement keeps its index entry
+                    // untouched (SQLite rewrites it whenever the column is assigned, even to the
+                    // same value): a commit then writes the row's page and no index pages.
+                    let renamed = name != old_name || external != old_external.as_deref();
+                    let (sql, n) = if renamed {
+                        ("UPDATE resources SET doc = ?2, version = version + 1, last_modified = ?3, active = ?4, \
+                          name_ci = ?5, external_id = ?6 WHERE seq = ?1", 6)
                     } else {
-                        c.prepare_cached(
-                            "UPDATE resources SET doc = ?2, name_ci = ?3, external_id = ?4, version = version + 1, last_modified = ?5, active = ?6 \
-                             WHERE seq = ?1",
-                        )
+                        ("UPDATE resources SET doc = ?2, version = version + 1, last_modified = ?3, active = ?4 WHERE seq = ?1", 4)
+                    };
+                    let p = params![seq, doc_text, now, active(&doc), name, external];
+                    c.prepare_cached(sql)
                         .map_err(internal)?
-                        .execute(params![seq, doc_text, name, external, now, active(&doc)])
+                        .execute(&p[..n])
                         .map_err(map_write_err)?;
-                    }
                     // What was just written is the answer: no need to read it back and parse it.
                     let mut r = StoredResource {
                         id,

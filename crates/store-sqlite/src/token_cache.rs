@@ -70,10 +70,7 @@ impl TokenCache {
         let file = self.file.as_ref()?;
         let mut buf = [0u8; 16];
         // A new, empty file reads as all zeroes: a valid epoch until the first change.
-        match file.read_at(&mut buf, 0) {
-            Ok(_) => Some(buf),
-            Err(_) => None,
-        }
+        file.read_at(&mut buf, 0).ok().map(|_| buf)
     }
 
     /// The record cached for `hash`, if it is still current at `epoch`.

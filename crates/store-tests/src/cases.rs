@@ -261,6 +261,15 @@ pub async fn document_reads_back_in_written_key_order(store: Arc<dyn Store>) {
     );
 }
 
+/// Creating a user named `name` in `org` is refused: the name is taken.
+async fn assert_name_taken(store: &dyn Store, org: directory::OrgId, name: &str) {
+    let dup = create_doc(store, org, USER, canonical(USER, &user_body(name)), &[]).await;
+    assert!(
+        matches!(dup, Err(StoreError::Conflict("userName"))),
+        "{name}: {dup:?}"
+    );
+}
+
 /// An update that changes `userName` or `externalId` moves the user in their indexes (found
 /// by the new values, not the old; the old name free for another user), and one that changes
 /// neither leaves it findable by both.
@@ -315,49 +324,16 @@ pub async fn updates_keep_name_and_external_id_lookups_current(store: Arc<dyn St
         vec![u.id]
     );
     assert_eq!(found(r#"externalId eq "ext-1""#).await, vec![u.id]);
-    let taken = create_doc(
-        &*store,
-        org.id,
-        USER,
-        canonical(USER, &user_body("after@EXAMPLE.com")),
-        &[],
-    )
-    .await;
-    assert!(
-        matches!(taken, Err(StoreError::Conflict("userName"))),
-        "{taken:?}"
-    );
+    assert_name_taken(&*store, org.id, "after@EXAMPLE.com").await;
 }
 
 pub async fn user_name_is_unique_case_insensitively(store: Arc<dyn Store>) {
     let org = new_org(&*store).await;
     let other = new_org(&*store).await;
     create_user(&*store, org.id, "Alice").await;
-    let dup = create_doc(
-        &*store,
-        org.id,
-        USER,
-        canonical(USER, &user_body("aLICE")),
-        &[],
-    )
-    .await;
-    assert!(
-        matches!(dup, Err(StoreError::Conflict("userName"))),
-        "{dup:?}"
-    );
+    assert_name_taken(&*store, org.id, "aLICE").await;
     create_user(&*store, org.id, "ÄLICE").await;
-    let dup = create_doc(
-        &*store,
-        org.id,
-        USER,
-        canonical(USER, &user_body("älice")),
-        &[],
-    )
-    .await;
-    assert!(
-        matches!(dup, Err(StoreError::Conflict("userName"))),
-        "{dup:?}"
-    );
+    assert_name_taken(&*store, org.id, "älice").await;
     let dup = create_doc(
         &*store,
         org.id,
