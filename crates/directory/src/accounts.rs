@@ -155,7 +155,7 @@ impl Directory {
         resource: Option<String>,
     ) -> Result<(), StoreError> {
         self.store
-            .append_activity(&[
+            .append_activity(vec![
                 ActivityEntry::act(org, self.clock.now(), actor, action, target)
                     .with_detail(detail)
                     .with_resource(resource),

@@ -135,7 +135,7 @@ impl Lifecycle {
     }
 
     async fn record(&self, entry: ActivityEntry) -> Result<(), StoreError> {
-        self.store.append_activity(&[entry]).await
+        self.store.append_activity(vec![entry]).await
     }
 
     fn act(

@@ -65,7 +65,7 @@ pub async fn send_test(
             Ok(()) => "sent".to_owned(),
             Err(e) => format!("failed: {e}"),
         }));
-    if let Err(e) = store.append_activity(&[entry]).await {
+    if let Err(e) = store.append_activity(vec![entry]).await {
         tracing::error!(error = %e, "cannot record a test e-mail");
     }
     result

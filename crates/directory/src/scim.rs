@@ -470,7 +470,7 @@ impl ScimService {
     async fn note(&self, org: OrgId, action: &str, target: &str, detail: Option<String>) {
         let entry =
             ActivityEntry::act(org, self.clock.now(), "scim", action, target).with_detail(detail);
-        if let Err(e) = self.store.append_activity(&[entry]).await {
+        if let Err(e) = self.store.append_activity(vec![entry]).await {
             tracing::error!(error = %e, "cannot record a directory event");
         }
     }

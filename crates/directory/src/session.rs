@@ -164,7 +164,7 @@ impl Sessions {
 
     async fn note(&self, org: OrgId, action: &str, who: &str) {
         let entry = ActivityEntry::act(org, self.clock.now(), &format!("admin:{who}"), action, who);
-        if let Err(e) = self.store.append_activity(&[entry]).await {
+        if let Err(e) = self.store.append_activity(vec![entry]).await {
             tracing::error!(error = %e, "cannot record a sign-in");
         }
     }

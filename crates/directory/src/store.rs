@@ -147,9 +147,20 @@ pub struct TokenRecord {
     pub revoked: Option<OffsetDateTime>,
 }
 
+/// See [`Store::change_mark`].
+pub type ChangeMark = [u8; 16];
+
 /// The storage port.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
+    /// A value that changes after every committed change to what SCIM reads return, made by
+    /// any process or handle on the same data, before that change is acknowledged. An answer
+    /// built from reads made after this returned `m` stays exact while it still returns `m`.
+    /// `None` when the store cannot tell cheaply: answers are then never reused.
+    fn change_mark(&self) -> Option<ChangeMark> {
+        None
+    }
+
     async fn create_org(&self, org: &Organisation) -> Result<(), StoreError>;
     async fn get_org(&self, id: OrgId) -> Result<Option<Organisation>, StoreError>;
     async fn list_orgs(&self) -> Result<Vec<Organisation>, StoreError>;
@@ -225,7 +236,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn list_admins(&self, org: OrgId) -> Result<Vec<Administrator>, StoreError>;
 
     /// Appends activity entries, all in one transaction.
-    async fn append_activity(&self, entries: &[ActivityEntry]) -> Result<(), StoreError>;
+    async fn append_activity(&self, entries: Vec<ActivityEntry>) -> Result<(), StoreError>;
     /// An organisation's activity (`None`: entries no organisation could be named for, such
     /// as unknown tokens) at or after `since`, oldest first, at most `limit`.
     async fn list_activity(

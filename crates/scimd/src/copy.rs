@@ -91,7 +91,7 @@ pub async fn run(from: &dyn Store, to: &dyn Store) -> Result<()> {
         }
         let activity = from.list_activity(Some(org.id), None, u32::MAX).await?;
         for chunk in activity.chunks(1000) {
-            to.append_activity(chunk).await?;
+            to.append_activity(chunk.to_vec()).await?;
         }
         if from.sync_policy(org.id, "").await?.auto_merge {
             to.set_auto_merge(org.id, true).await?;

@@ -229,6 +229,10 @@ struct RunArgs {
     /// Seconds a request may take before it is answered 503.
     #[arg(long, env = "SCIMD_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     request_timeout_secs: u64,
+    /// Answers to SCIM reads kept in memory and given again while the data is unchanged
+    /// (SQLite only; 0: none).
+    #[arg(long, env = "SCIMD_READ_CACHE_ENTRIES", default_value_t = server::DEFAULT_READ_CACHE_ENTRIES)]
+    read_cache_entries: usize,
 }
 
 impl RunArgs {
@@ -545,6 +549,7 @@ async fn serve(
     let (activity, activity_writer) = server::ActivityWriter::start(store.clone());
     let mut state = server::AppState::new(scim, public_url.clone())
         .with_activity(activity)
+        .with_read_cache(run.read_cache_entries)
         .with_ops(run.ops())
         .with_https(tls.is_some())
         .with_mailer(mailer.clone());

@@ -144,3 +144,44 @@ async fn two_instances_lose_no_acknowledged_write() {
     assert_eq!(names.len(), unique.len(), "no duplicate userName");
     assert_eq!(names.len(), alive.len() + 3);
 }
+
+/// An instance gives repeated reads again from memory (SQLite); a write made through another
+/// instance is seen by its very next read, for a resource, a filter and a deletion alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_reads_follow_writes_made_through_another_instance_at_once() {
+    let a = Server::start();
+    let b = a.another_instance();
+    let (api_a, api_b) = (a.api(), b.api());
+    let run = random_hex(6);
+    let id = api_a.create_user(&format!("follow-{run}@x.example")).await;
+    let user = format!("/Users/{id}");
+    let later = format!("later-{run}@x.example");
+    let by_name = format!("/Users?{}", filter_eq("userName", &later));
+    let mut etag = None;
+    for round in 0..3 {
+        let title = format!("title {round}");
+        api_b
+            .patch(
+                &user,
+                &patch_op(json!([{ "op": "replace", "path": "title", "value": title }])),
+            )
+            .await
+            .expect(200);
+        for _ in 0..3 {
+            let r = api_a.get(&user).await;
+            r.expect(200);
+            assert_eq!(r.json()["title"], json!(title), "round {round}");
+            let now = r.header("etag").map(str::to_owned);
+            assert_ne!(now, etag, "a new version has a new ETag");
+            assert_eq!(r.json()["meta"]["version"], json!(now));
+        }
+        etag = api_a.get(&user).await.header("etag").map(str::to_owned);
+    }
+    for _ in 0..3 {
+        assert_eq!(api_a.get(&by_name).await.total(), 0);
+    }
+    let other = api_b.create_user(&later).await;
+    assert_eq!(api_a.get(&by_name).await.resource_ids(), vec![other]);
+    api_b.delete(&user).await.expect(204);
+    api_a.get(&user).await.expect_error(404, None);
+}

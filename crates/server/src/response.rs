@@ -1,5 +1,6 @@
 //! SCIM responses: `application/scim+json`, errors as SCIM error bodies, ETag and Location.
 
+use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use scim_core::ScimError;
@@ -38,20 +39,35 @@ impl Scim {
     }
 }
 
+impl Scim {
+    /// The answer as its status, serialised body and headers.
+    pub fn into_parts(self) -> (StatusCode, Option<Bytes>, HeaderMap) {
+        let body = self
+            .body
+            .map(|b| Bytes::from(serde_json::to_vec(&b).unwrap_or_default()));
+        (self.status, body, self.headers)
+    }
+}
+
+/// The response for [`Scim::into_parts`].
+pub fn from_parts(status: StatusCode, body: Option<Bytes>, headers: HeaderMap) -> Response {
+    let mut resp = match body {
+        Some(bytes) => {
+            let mut r = (status, bytes).into_response();
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
+            r
+        }
+        None => status.into_response(),
+    };
+    resp.headers_mut().extend(headers);
+    resp
+}
+
 impl IntoResponse for Scim {
     fn into_response(self) -> Response {
-        let mut resp = match self.body {
-            Some(body) => {
-                let bytes = serde_json::to_vec(&body).unwrap_or_default();
-                let mut r = (self.status, bytes).into_response();
-                r.headers_mut()
-                    .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
-                r
-            }
-            None => self.status.into_response(),
-        };
-        resp.headers_mut().extend(self.headers);
-        resp
+        let (status, body, headers) = self.into_parts();
+        from_parts(status, body, headers)
     }
 }
 

@@ -1,12 +1,13 @@
 //! The route table and the SCIM handlers.
 
 use crate::auth::Tenant;
+use crate::read_cache::ReadCache;
 use crate::response::{ApiError, ApiResult, Scim};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use directory::render::{self, etag};
@@ -50,6 +51,8 @@ pub struct AppState {
     pub https: bool,
     /// Outgoing mail, for the console's test e-mail; `None` when SMTP is not configured.
     pub mailer: Option<Arc<dyn directory::notify::Mailer>>,
+    /// Answers to SCIM reads given again while the data is unchanged (see `read_cache`).
+    pub read_cache: ReadCache,
 }
 
 impl AppState {
@@ -72,7 +75,14 @@ impl AppState {
             https: false,
             activity: None,
             mailer: None,
+            read_cache: ReadCache::new(crate::read_cache::DEFAULT_ENTRIES),
         }
+    }
+
+    /// Keeps at most `entries` answers to SCIM reads; 0 keeps none.
+    pub fn with_read_cache(mut self, entries: usize) -> Self {
+        self.read_cache = ReadCache::new(entries);
+        self
     }
 
     /// Sends the console's test e-mail through `mailer` (the one the jobs deliver with).
@@ -413,29 +423,71 @@ async fn list(
     )))
 }
 
+/// Answers a SCIM read from the read cache when it holds a current answer for this request;
+/// otherwise with `answer`, which it keeps when it can. Conditional requests always go through.
+async fn reusable(
+    s: &AppState,
+    t: &Tenant,
+    base: &str,
+    uri: &Uri,
+    headers: &HeaderMap,
+    answer: impl Future<Output = ApiResult>,
+) -> Result<Response, ApiError> {
+    let conditional =
+        headers.contains_key(header::IF_NONE_MATCH) || headers.contains_key(header::IF_MATCH);
+    // Read before anything the answer is built from.
+    let mark = (s.read_cache.enabled() && !conditional)
+        .then(|| s.store.change_mark())
+        .flatten();
+    let Some(mark) = mark else {
+        return Ok(answer.await?.into_response());
+    };
+    let key = ReadCache::key(
+        t.org,
+        base,
+        uri.path_and_query().map_or(uri.path(), |pq| pq.as_str()),
+    );
+    if let Some(hit) = s.read_cache.get(mark, &key) {
+        return Ok(hit);
+    }
+    let (status, body, headers) = answer.await?.into_parts();
+    if let (StatusCode::OK, Some(body)) = (status, &body) {
+        s.read_cache.put(mark, key, body, headers.get(header::ETAG));
+    }
+    Ok(crate::response::from_parts(status, body, headers))
+}
+
 async fn list_users(
     State(s): State<Arc<AppState>>,
     t: Tenant,
     BaseUrl(b): BaseUrl,
+    uri: Uri,
+    h: HeaderMap,
     q: QueryPairs,
-) -> ApiResult {
-    list(&s, t, ResourceKind::User, &b, ListParams::from_query(&q.0)?).await
+) -> Result<Response, ApiError> {
+    let answer = async { list(&s, t, ResourceKind::User, &b, ListParams::from_query(&q.0)?).await };
+    reusable(&s, &t, &b, &uri, &h, answer).await
 }
 
 async fn list_groups(
     State(s): State<Arc<AppState>>,
     t: Tenant,
     BaseUrl(b): BaseUrl,
+    uri: Uri,
+    h: HeaderMap,
     q: QueryPairs,
-) -> ApiResult {
-    list(
-        &s,
-        t,
-        ResourceKind::Group,
-        &b,
-        ListParams::from_query(&q.0)?,
-    )
-    .await
+) -> Result<Response, ApiError> {
+    let answer = async {
+        list(
+            &s,
+            t,
+            ResourceKind::Group,
+            &b,
+            ListParams::from_query(&q.0)?,
+        )
+        .await
+    };
+    reusable(&s, &t, &b, &uri, &h, answer).await
 }
 
 async fn search_users(
@@ -593,10 +645,12 @@ async fn get_user(
     t: Tenant,
     BaseUrl(b): BaseUrl,
     Path(id): Path<String>,
+    uri: Uri,
     q: QueryPairs,
     h: HeaderMap,
-) -> ApiResult {
-    get_one(&s, t, ResourceKind::User, &id, &b, &q, &h).await
+) -> Result<Response, ApiError> {
+    let answer = get_one(&s, t, ResourceKind::User, &id, &b, &q, &h);
+    reusable(&s, &t, &b, &uri, &h, answer).await
 }
 
 async fn get_group(
@@ -604,10 +658,12 @@ async fn get_group(
     t: Tenant,
     BaseUrl(b): BaseUrl,
     Path(id): Path<String>,
+    uri: Uri,
     q: QueryPairs,
     h: HeaderMap,
-) -> ApiResult {
-    get_one(&s, t, ResourceKind::Group, &id, &b, &q, &h).await
+) -> Result<Response, ApiError> {
+    let answer = get_one(&s, t, ResourceKind::Group, &id, &b, &q, &h);
+    reusable(&s, &t, &b, &uri, &h, answer).await
 }
 
 #[allow(clippy::too_many_arguments)]

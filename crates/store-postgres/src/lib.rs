@@ -1190,9 +1190,9 @@ impl Store for PgStore {
 
     async fn append_activity(
         &self,
-        entries: &[directory::store::ActivityEntry],
+        entries: Vec<directory::store::ActivityEntry>,
     ) -> Result<(), StoreError> {
-        Ok(self.lc_append_activity(entries).await?)
+        Ok(self.lc_append_activity(&entries).await?)
     }
 
     async fn list_activity(

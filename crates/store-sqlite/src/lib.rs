@@ -9,8 +9,10 @@
 //! except the token lookup.
 
 mod accounts;
+mod activity;
 pub mod backup;
 mod console;
+mod epoch;
 mod filter_sql;
 mod functions;
 mod lifecycle;
@@ -27,6 +29,7 @@ use directory::store::{
     Update,
 };
 use directory::{OrgId, OrgKind, Organisation, ResourceId, Store, StoreError, TokenId};
+use epoch::EpochFile;
 use filter_sql::Sql;
 use runtime::{Runtime, internal};
 use rusqlite::types::Value as SqlValue;
@@ -46,6 +49,8 @@ pub struct SqliteStore {
     rt: Runtime,
     path: PathBuf,
     tokens: Arc<TokenCache>,
+    /// Bumped after every commit that may change what SCIM reads return.
+    data: Arc<EpochFile>,
 }
 
 impl SqliteStore {
@@ -58,11 +63,16 @@ impl SqliteStore {
             .unwrap_or(2)
             .clamp(2, 8)
             * 2;
-        let rt = Runtime::start(path, writer, readers)?;
+        let data = Arc::new(EpochFile::open(path, "-data-epoch"));
+        // A process that died between a commit and its epoch write left the others unaware of
+        // that change: whoever opens the database next tells them.
+        data.bump();
+        let rt = Runtime::start(path, writer, readers, data.clone())?;
         Ok(SqliteStore {
             rt,
             path: path.to_owned(),
             tokens: Arc::new(TokenCache::open(path)),
+            data,
         })
     }
 
@@ -545,6 +555,10 @@ fn list(
 
 #[async_trait]
 impl Store for SqliteStore {
+    fn change_mark(&self) -> Option<directory::store::ChangeMark> {
+        self.data.read()
+    }
+
     async fn create_org(&self, org: &Organisation) -> Result<(), StoreError> {
         let org = org.clone();
         self.rt
@@ -907,9 +921,9 @@ impl Store for SqliteStore {
 
     async fn append_activity(
         &self,
-        entries: &[directory::store::ActivityEntry],
+        entries: Vec<directory::store::ActivityEntry>,
     ) -> Result<(), StoreError> {
-        lifecycle::append_activity(&self.rt, entries.to_vec()).await
+        activity::append(&self.rt, entries).await
     }
 
     async fn list_activity(
@@ -918,11 +932,11 @@ impl Store for SqliteStore {
         since: Option<OffsetDateTime>,
         limit: u32,
     ) -> Result<Vec<directory::store::ActivityEntry>, StoreError> {
-        lifecycle::list_activity(&self.rt, org, since, limit).await
+        activity::list(&self.rt, org, since, limit).await
     }
 
     async fn purge_activity(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
-        lifecycle::purge_activity(&self.rt, before).await
+        activity::purge(&self.rt, before).await
     }
 
     async fn outbox_pending(&self) -> Result<u64, StoreError> {

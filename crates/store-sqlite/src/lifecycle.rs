@@ -4,20 +4,13 @@
 use super::{from_micros, micros, uuid_from};
 use crate::runtime::{Runtime, internal};
 use directory::ids::{AdminId, NoticeId};
-use directory::store::{
-    ActivityEntry, AdminRole, Administrator, Connection, ConnectionState, Notice, NoticeKind,
-};
+use directory::store::{AdminRole, Administrator, Connection, ConnectionState, Notice, NoticeKind};
 use directory::{OrgId, StoreError, TokenId};
 use rusqlite::{Connection as Db, OptionalExtension, params};
 use time::OffsetDateTime;
 
 fn b(u: &uuid::Uuid) -> &[u8] {
     u.as_bytes().as_slice()
-}
-
-/// The nil UUID stands for "no organisation" in the activity table.
-fn org_key(org: Option<OrgId>) -> uuid::Uuid {
-    org.map(|o| o.0).unwrap_or(uuid::Uuid::nil())
 }
 
 pub(crate) async fn revoke_token(
@@ -147,111 +140,6 @@ pub(crate) async fn list_admins(
             })
         })
         .collect()
-    })
-    .await
-}
-
-pub(crate) async fn append_activity(
-    rt: &Runtime,
-    entries: Vec<ActivityEntry>,
-) -> Result<(), StoreError> {
-    if entries.is_empty() {
-        return Ok(());
-    }
-    rt.write(move |c| {
-        let mut stmt = c
-            .prepare_cached(
-                "INSERT INTO activity (org_id, at, token_id, actor, action, target, status, duration_us, resource, detail) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )
-            .map_err(internal)?;
-        for e in &entries {
-            stmt.execute(params![
-                b(&org_key(e.org_id)),
-                micros(e.at),
-                e.token_id.map(|t| t.0.as_bytes().to_vec()),
-                e.actor,
-                e.action,
-                e.target,
-                e.status,
-                e.duration_us,
-                e.resource,
-                e.detail
-            ])
-            .map_err(internal)?;
-        }
-        Ok(())
-    })
-    .await
-}
-
-pub(crate) async fn list_activity(
-    rt: &Runtime,
-    org: Option<OrgId>,
-    since: Option<OffsetDateTime>,
-    limit: u32,
-) -> Result<Vec<ActivityEntry>, StoreError> {
-    rt.read(move |c| {
-        let mut stmt = c
-            .prepare_cached(
-                "SELECT at, token_id, actor, action, target, status, duration_us, resource, detail \
-                 FROM activity WHERE org_id = ?1 AND at >= ?2 ORDER BY at, seq LIMIT ?3",
-            )
-            .map_err(internal)?;
-        let rows = stmt
-            .query_map(
-                params![
-                    b(&org_key(org)),
-                    since.map(micros).unwrap_or(i64::MIN),
-                    i64::from(limit)
-                ],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, Option<Vec<u8>>>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, Option<u16>>(5)?,
-                        r.get::<_, Option<i64>>(6)?,
-                        r.get::<_, Option<String>>(7)?,
-                        r.get::<_, Option<String>>(8)?,
-                    ))
-                },
-            )
-            .map_err(internal)?;
-        rows.map(|r| {
-            let (at, token, actor, action, target, status, duration_us, resource, detail) =
-                r.map_err(internal)?;
-            Ok(ActivityEntry {
-                org_id: org,
-                at: from_micros(at),
-                token_id: token.map(|t| uuid_from(&t).map(TokenId)).transpose()?,
-                actor,
-                action,
-                target,
-                status,
-                duration_us,
-                resource,
-                detail,
-            })
-        })
-        .collect()
-    })
-    .await
-}
-
-pub(crate) async fn purge_activity(
-    rt: &Runtime,
-    before: OffsetDateTime,
-) -> Result<u64, StoreError> {
-    rt.write(move |c| {
-        let n = c
-            .prepare_cached("DELETE FROM activity WHERE at < ?1")
-            .map_err(internal)?
-            .execute(params![micros(before)])
-            .map_err(internal)?;
-        Ok(n as u64)
     })
     .await
 }

@@ -8,11 +8,17 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/0002_lifecycle.sql")),
     (3, include_str!("../migrations/0003_directory.sql")),
     (4, include_str!("../migrations/0004_console.sql")),
+    (5, include_str!("../migrations/0005_activity_chunks.sql")),
 ];
 
 pub(crate) fn apply(conn: &Connection) -> rusqlite::Result<()> {
+    apply_up_to(conn, i64::MAX)
+}
+
+/// Applies the migrations up to `last`, inclusive.
+fn apply_up_to(conn: &Connection, last: i64) -> rusqlite::Result<()> {
     conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied INTEGER NOT NULL)")?;
-    for (version, sql) in MIGRATIONS {
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v <= last) {
         let done: bool = conn.query_row(
             "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?1)",
             params![version],
@@ -38,4 +44,57 @@ pub(crate) fn apply(conn: &Connection) -> rusqlite::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activity_rows_become_chunks_of_one_and_keep_every_field() {
+        let conn = Connection::open_in_memory().expect("open");
+        apply_up_to(&conn, 4).expect("migrations 1-4");
+        let org = uuid::Uuid::new_v4();
+        let token = uuid::Uuid::new_v4();
+        conn.execute(
+            "INSERT INTO activity (org_id, at, token_id, actor, action, target, status, duration_us, resource, detail) \
+             VALUES (?1, 5, ?2, 'scim', 'GET', '/scim/v2/Users/\"a\"', 200, 17, 'Users/a', NULL), \
+                    (?1, 9, NULL, 'cli', 'token.revoke', 'token', NULL, NULL, NULL, 'refused: x')",
+            params![org.as_bytes().as_slice(), token.as_bytes().as_slice()],
+        )
+        .expect("old rows");
+        apply(&conn).expect("migration 5");
+        let chunks: Vec<(Vec<u8>, i64, i64, i64, String)> = conn
+            .prepare(
+                "SELECT org_id, first_at, last_at, entries, body FROM activity_chunks ORDER BY seq",
+            )
+            .expect("select")
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .expect("query")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows");
+        assert_eq!(chunks.len(), 2);
+        assert_eq!((chunks[0].1, chunks[0].2, chunks[0].3), (5, 5, 1));
+        assert_eq!(chunks[0].0, org.as_bytes().to_vec());
+        let first: serde_json::Value = serde_json::from_str(&chunks[0].4).expect("json");
+        assert_eq!(
+            first,
+            serde_json::json!([{"at": 5, "token": token.simple().to_string(), "actor": "scim",
+                "action": "GET", "target": "/scim/v2/Users/\"a\"", "status": 200, "us": 17,
+                "resource": "Users/a", "detail": null}])
+        );
+        let second: serde_json::Value = serde_json::from_str(&chunks[1].4).expect("json");
+        assert_eq!(second[0]["token"], serde_json::Value::Null);
+        assert_eq!(second[0]["detail"], "refused: x");
+        let gone: bool = conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'activity')",
+                [],
+                |r| r.get(0),
+            )
+            .expect("exists");
+        assert!(!gone, "the old table is dropped");
+    }
 }

@@ -2,6 +2,7 @@
 //! committing queued jobs in groups, and a small pool of reader connections used from
 //! blocking tasks. Writes are acknowledged only after the commit that holds them.
 
+use crate::epoch::EpochFile;
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -9,9 +10,19 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use directory::StoreError;
 
+/// Sends a job's result to its caller.
+type Reply = Box<dyn FnOnce() + Send>;
+
+/// What a job does on the writer's connection: whether it failed, and its reply.
+type Work = Box<dyn FnOnce(&Connection) -> (bool, Reply) + Send>;
+
 /// A write job: runs on the writer's connection and says whether it failed (so its savepoint
 /// is undone), returning the reply to send once the group is committed.
-type Job = Box<dyn FnOnce(&Connection) -> (bool, Box<dyn FnOnce() + Send>) + Send>;
+struct Job {
+    run: Work,
+    /// Whether it may change what SCIM reads return (everything but the activity log).
+    seen: bool,
+}
 
 /// Most jobs committed by one transaction: bounds the latency a group adds.
 const MAX_GROUP: usize = 64;
@@ -72,10 +83,13 @@ pub(crate) struct Runtime {
 }
 
 impl Runtime {
+    /// Starts the writer thread; after every commit of a job that may change what SCIM reads
+    /// return, and before its reply, it bumps `data`.
     pub(crate) fn start(
         path: &Path,
         writer: Connection,
         readers: usize,
+        data: Arc<EpochFile>,
     ) -> Result<Runtime, StoreError> {
         let mut pool = Vec::with_capacity(readers);
         for _ in 0..readers {
@@ -84,7 +98,7 @@ impl Runtime {
         let (tx, rx) = mpsc::unbounded_channel::<Job>();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer_loop(writer, rx))
+            .spawn(move || writer_loop(writer, rx, &data))
             .map_err(internal)?;
         Ok(Runtime {
             tx,
@@ -102,20 +116,38 @@ impl Runtime {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        self.submit(f, true).await
+    }
+
+    /// [`Runtime::write`] for a change no SCIM read returns (the activity log): it leaves the
+    /// data epoch alone, so the answers cached for SCIM reads stay valid.
+    pub(crate) async fn write_aside<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.submit(f, false).await
+    }
+
+    async fn submit<T, F>(&self, f: F, seen: bool) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
         let (reply, rx) = oneshot::channel::<Result<T, StoreError>>();
         let queued = self.queued.clone();
         queued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let job: Job = Box::new(move |conn: &Connection| {
+        let run = Box::new(move |conn: &Connection| {
             queued.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
             let result = f(conn);
             let failed = result.is_err();
-            let send: Box<dyn FnOnce() + Send> = Box::new(move || {
+            let send: Reply = Box::new(move || {
                 let _ = reply.send(result);
             });
             (failed, send)
         });
         self.tx
-            .send(job)
+            .send(Job { run, seen })
             .map_err(|_| StoreError::Internal("writer stopped".into()))?;
         rx.await
             .map_err(|_| StoreError::Internal("write was not committed".into()))?
@@ -201,7 +233,7 @@ fn run(conn: &Connection, sql: &'static str) -> rusqlite::Result<()> {
 
 /// Takes whatever jobs are queued (up to [`MAX_GROUP`]), runs each in its own savepoint inside
 /// one transaction, commits, then answers them all.
-fn writer_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
+fn writer_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>, data: &EpochFile) {
     // Groups left before lingering stops: set by a group of three or more (a lone client's
     // write plus an activity batch is two), run down by the others, so a single client does
     // not wait.
@@ -226,18 +258,19 @@ fn writer_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
         } else {
             concurrent.saturating_sub(1)
         };
-        let mut replies: Vec<Box<dyn FnOnce() + Send>> = Vec::with_capacity(jobs.len());
+        let mut replies: Vec<Reply> = Vec::with_capacity(jobs.len());
         if let Err(e) = run(&conn, "BEGIN IMMEDIATE") {
             tracing::error!(error = %e, "cannot begin a write transaction");
         }
         // A job alone in its group needs no savepoint: if it fails, the group is rolled back.
         let alone = jobs.len() == 1;
         let mut failed_alone = false;
+        let seen = jobs.iter().any(|j| j.seen);
         for job in jobs {
             if !alone {
                 let _ = run(&conn, "SAVEPOINT job");
             }
-            let (failed, reply) = job(&conn);
+            let (failed, reply) = (job.run)(&conn);
             if alone {
                 failed_alone = failed;
             } else {
@@ -255,7 +288,12 @@ fn writer_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
         // A lone job that failed is undone with its transaction; its reply is its own error.
         let end = if failed_alone { "ROLLBACK" } else { "COMMIT" };
         match run(&conn, end) {
-            Ok(()) => replies.into_iter().for_each(|r| r()),
+            Ok(()) => {
+                if seen && !failed_alone {
+                    data.bump();
+                }
+                replies.into_iter().for_each(|r| r());
+            }
             Err(e) if failed_alone => {
                 tracing::error!(error = %e, "cannot roll back a failed write");
                 replies.into_iter().for_each(|r| r());

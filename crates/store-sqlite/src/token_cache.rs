@@ -10,10 +10,9 @@
 //! Entries also expire after [`MAX_AGE`], a safety net for a process that died between its
 //! commit and its epoch write.
 
+use crate::epoch::{Epoch, EpochFile};
 use directory::store::TokenRecord;
 use std::collections::HashMap;
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -23,12 +22,9 @@ const MAX_AGE: Duration = Duration::from_secs(5);
 /// Most tokens kept; beyond it, expired entries are dropped, then everything.
 const MAX_ENTRIES: usize = 4096;
 
-type Epoch = [u8; 16];
-
 #[derive(Debug)]
 pub(crate) struct TokenCache {
-    /// `None` for a database with no file of its own (in memory): nothing is cached.
-    file: Option<File>,
+    epoch: EpochFile,
     entries: Mutex<HashMap<[u8; 32], Entry>>,
 }
 
@@ -42,37 +38,16 @@ struct Entry {
 impl TokenCache {
     /// The cache of the database at `db`, creating its epoch file if needed.
     pub(crate) fn open(db: &Path) -> TokenCache {
-        let name = db.as_os_str().to_string_lossy();
-        let file = if name.is_empty() || name == ":memory:" || name.starts_with("file:") {
-            None
-        } else {
-            let mut path = db.as_os_str().to_owned();
-            path.push("-token-epoch");
-            std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&path)
-                .inspect_err(|e| {
-                    tracing::warn!(error = %e, path = %Path::new(&path).display(), "no token cache: cannot open its epoch file");
-                })
-                .ok()
-        };
         TokenCache {
-            file,
+            epoch: EpochFile::open(db, "-token-epoch"),
             entries: Mutex::default(),
         }
     }
 
     /// The current epoch; `None` when caching is off or the file cannot be read.
     pub(crate) fn epoch(&self) -> Option<Epoch> {
-        let file = self.file.as_ref()?;
-        let mut buf = [0u8; 16];
-        // A new, empty file reads as all zeroes: a valid epoch until the first change.
-        file.read_at(&mut buf, 0).ok().map(|_| buf)
+        self.epoch.read()
     }
-
     /// The record cached for `hash`, if it is still current at `epoch`.
     pub(crate) fn get(&self, hash: &[u8; 32], epoch: Epoch) -> Option<TokenRecord> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
@@ -101,13 +76,7 @@ impl TokenCache {
 
     /// Says that a token changed: call after the change is committed.
     pub(crate) fn changed(&self) {
-        if let Some(file) = &self.file {
-            let epoch = *uuid::Uuid::new_v4().as_bytes();
-            if let Err(e) = file.write_all_at(&epoch, 0) {
-                // Other processes then keep their copy until it is MAX_AGE old.
-                tracing::error!(error = %e, "cannot write the token epoch file");
-            }
-        }
+        self.epoch.bump();
         self.entries
             .lock()
             .unwrap_or_else(|e| e.into_inner())

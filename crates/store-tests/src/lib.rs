@@ -54,6 +54,7 @@ macro_rules! conformance {
             connection_state_round_trips_per_org,
             admins_are_unique_by_email_case_insensitively_per_org,
             activity_appends_lists_since_and_purges,
+            activity_lists_in_time_order_across_batches,
             notices_are_enqueued_once_per_key,
             notice_claims_are_exclusive_leased_and_final_once_sent,
             setup_links_are_used_once_and_only_in_their_org,

@@ -25,6 +25,11 @@ async fn token_changes_through_another_handle_are_seen_at_once() {
     .await;
 }
 
+#[tokio::test]
+async fn activity_purge_keeps_the_newer_entries_of_a_batch() {
+    store_tests::cases::activity_purge_keeps_the_newer_entries_of_a_batch(open().await).await;
+}
+
 store_tests::conformance!(open);
 store_tests::conformance_strict!(open);
 store_tests::directory_conformance!(open);
