@@ -2,7 +2,8 @@
 # scimd side by side with the peer SCIM servers and the machine's HTTP ceiling, in one go:
 #   1. cargo build --release -p scimd
 #   2. scimd on a fresh SQLite database, pinned to CPU $PEER_CPUS (1) like the peers, on
-#      127.0.0.1:8090; ../shared/tools/bench.sh against it (wrk pinned to CPU 0); scimd stopped
+#      127.0.0.1:8090; ../shared/tools/bench.sh against it (wrk pinned to CPU 0); scimd stopped;
+#      then the same again with the read cache off (--read-cache-entries 0)
 #   3. ../shared/tools/run-peers.sh (each peer fresh: compliance + bench.sh), which ends with
 #      ../shared/tools/baseline.sh (hello-axum, the ceiling)
 #   4. docs/benchmarks.md: req/s, p50, p99 per operation and server; scimd/best peer and
@@ -23,6 +24,14 @@ start_scimd "$DB" 8090
 BENCH_OUT="$RUN_OUT/scimd/bench" "$TOOLS/bench.sh" "$SCIMD_BASE" "$SCIMD_TOKEN" scimd | tee "$RUN_OUT/scimd.md"
 echo "scimd RSS after the run: $(rss "$SCIMD_PID")" | tee -a "$RUN_OUT/scimd.md"
 stop_scimd
+
+# The same without the read cache: what a read costs when its answer must be built.
+new_db "$DB" >/dev/null
+export SCIMD_READ_CACHE_ENTRIES=0
+start_scimd "$DB" 8090
+BENCH_OUT="$RUN_OUT/scimd-uncached/bench" "$TOOLS/bench.sh" "$SCIMD_BASE" "$SCIMD_TOKEN" scimd-uncached | tee "$RUN_OUT/scimd-uncached.md"
+stop_scimd
+unset SCIMD_READ_CACHE_ENTRIES
 
 # shellcheck disable=SC2086
 "$TOOLS/run-peers.sh" ${BENCH_PEERS:-} > "$RUN_OUT/peers.log" 2>&1 || log "run-peers.sh reported a failure (see $RUN_OUT/peers.log)"

@@ -101,19 +101,20 @@ impl ReadCache {
         if self.capacity == 0 || body.len() > MAX_BODY {
             return;
         }
+        let answer = Answer {
+            at: Instant::now(),
+            body: body.clone(),
+            etag: etag.cloned(),
+        };
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if inner.mark != mark || inner.answers.len() >= self.capacity {
-            inner.answers.clear();
+        let dropped = (inner.mark != mark || inner.answers.len() >= self.capacity).then(|| {
             inner.mark = mark;
-        }
-        inner.answers.insert(
-            key,
-            Answer {
-                at: Instant::now(),
-                body: body.clone(),
-                etag: etag.cloned(),
-            },
-        );
+            std::mem::take(&mut inner.answers)
+        });
+        inner.answers.insert(key, answer);
+        drop(inner);
+        // Freed after the lock is released: thousands of answers take a while.
+        drop(dropped);
     }
 }
 
