@@ -31,7 +31,7 @@ client_pin() {
 
 # new_db PATH: removes the database and its WAL, creates an organisation; prints the org id.
 new_db() {
-  rm -f "$1" "$1-wal" "$1-shm" "$1-token-epoch" "$1.token"
+  rm -f "$1" "$1-wal" "$1-shm" "$1-token-epoch" "$1-data-epoch" "$1.token"
   "$SCIMD" org create bench --kind business --database "sqlite://$1"
 }
 

@@ -168,6 +168,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), StoreError>;
     /// The one cross-organisation lookup: finds a token by the hash of its secret.
     async fn find_token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<TokenRecord>, StoreError>;
+    /// [`Store::find_token_by_hash`] for a caller that has just read `mark` from
+    /// [`Store::change_mark`]: every change to a token changes the mark too, so a store may
+    /// use it to tell cheaply that what it keeps of the token is current.
+    async fn find_token_by_hash_at(
+        &self,
+        hash: &[u8; 32],
+        mark: Option<ChangeMark>,
+    ) -> Result<Option<TokenRecord>, StoreError> {
+        let _ = mark;
+        self.find_token_by_hash(hash).await
+    }
     async fn list_tokens(&self, org: OrgId) -> Result<Vec<TokenRecord>, StoreError>;
     /// Records use of a token at `at`: sets `first_used` if unset, and `last_used`.
     async fn touch_token(

@@ -91,6 +91,16 @@ pub async fn check(
     clock: &dyn Clock,
     secret: &str,
 ) -> Result<Result<TokenRecord, (AuthFailure, Option<TokenRecord>)>, StoreError> {
+    check_at(store, clock, secret, None).await
+}
+
+/// [`check`] for a caller that has just read `mark` from [`Store::change_mark`].
+pub async fn check_at(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    secret: &str,
+    mark: Option<crate::store::ChangeMark>,
+) -> Result<Result<TokenRecord, (AuthFailure, Option<TokenRecord>)>, StoreError> {
     if !secret.starts_with(SECRET_PREFIX)
         || secret.len() > 128
         || !secret
@@ -100,7 +110,7 @@ pub async fn check(
         return Ok(Err((AuthFailure::Malformed, None)));
     }
     let hash = hash_secret(secret);
-    let Some(record) = store.find_token_by_hash(&hash).await? else {
+    let Some(record) = store.find_token_by_hash_at(&hash, mark).await? else {
         return Ok(Err((AuthFailure::Unknown, None)));
     };
     if !bool::from(record.hash.ct_eq(&hash)) {

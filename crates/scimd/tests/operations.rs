@@ -57,6 +57,61 @@ async fn health_readiness_metrics_and_request_ids() {
     assert!(!text.contains(&server.org.token), "no secrets in metrics");
 }
 
+/// A read repeated while nothing changed is answered from memory on SQLite (never on
+/// PostgreSQL); a conditional read never is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_reads_are_answered_from_memory_on_sqlite() {
+    let server = Server::start();
+    let api = server.api();
+    let id = api.create_user("repeat@example.com").await;
+    let counts = || async {
+        let text = server
+            .client
+            .get(&format!("{}/metrics", server.origin), "")
+            .await
+            .text;
+        let value = |name: &str| -> u64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+                .unwrap_or_else(|| panic!("no {name} in {text}"))
+        };
+        (
+            value("scimd_read_cache_hits_total "),
+            value("scimd_read_cache_misses_total "),
+        )
+    };
+    let first = api.get(&format!("/Users/{id}")).await;
+    first.expect(200);
+    let before = counts().await;
+    for _ in 0..3 {
+        let again = api.get(&format!("/Users/{id}")).await;
+        again.expect(200);
+        assert_eq!(again.json(), first.json());
+        assert_eq!(again.header("etag"), first.header("etag"));
+        assert_eq!(again.content_type(), first.content_type());
+    }
+    let etag = first.header("etag").expect("etag").to_owned();
+    api.send(
+        reqwest::Method::GET,
+        &format!("/Users/{id}"),
+        None,
+        &[("If-None-Match", &etag)],
+    )
+    .await
+    .expect(304);
+    let after = counts().await;
+    let hits = after.0 - before.0;
+    if server.database.starts_with("postgres") {
+        assert_eq!(hits, 0, "PostgreSQL keeps no answers");
+    } else {
+        assert_eq!(
+            (hits, after.1 - before.1),
+            (3, 0),
+            "three answers given again"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_over_its_rate_gets_429_and_others_do_not() {
     let server = Server::start_with(&["--rate-limit-per-token", "5"]);

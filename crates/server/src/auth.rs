@@ -72,9 +72,22 @@ impl FromRequestParts<Arc<AppState>> for Tenant {
         if !scheme.eq_ignore_ascii_case("bearer") {
             return Err(refuse(AuthFailure::Malformed, None));
         }
-        let checked = token::check(state.store.as_ref(), state.clock.as_ref(), secret.trim())
-            .await
-            .map_err(|e| ApiError(directory::scim::store_error(e)).into_response())?;
+        // A read that may be answered from the read cache needs the change mark anyway: read it
+        // first, and the token check can use it instead of reading the token epoch.
+        let mark = (parts.method == axum::http::Method::GET && state.read_cache.enabled())
+            .then(|| state.store.change_mark())
+            .flatten();
+        if let Some(mark) = mark {
+            parts.extensions.insert(crate::read_cache::Mark(mark));
+        }
+        let checked = token::check_at(
+            state.store.as_ref(),
+            state.clock.as_ref(),
+            secret.trim(),
+            mark,
+        )
+        .await
+        .map_err(|e| ApiError(directory::scim::store_error(e)).into_response())?;
         let record = checked.map_err(|(why, record)| refuse(why, record.as_ref()))?;
         if let Err(wait) = state.ops.check_token(record.id) {
             return Err(too_many(

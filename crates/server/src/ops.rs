@@ -403,6 +403,9 @@ pub(crate) async fn metrics_text(State(state): State<Arc<AppState>>) -> Response
     if let Some(n) = stats.write_queue {
         metrics::gauge!("scimd_db_write_queue").set(n as f64);
     }
+    let (hits, misses) = state.read_cache.counts();
+    metrics::counter!("scimd_read_cache_hits_total").absolute(hits);
+    metrics::counter!("scimd_read_cache_misses_total").absolute(misses);
     metrics::gauge!("scimd_http_in_flight").set(
         (state.ops.config.max_concurrent.max(1) - state.ops.in_flight.available_permits()) as f64,
     );

@@ -22,7 +22,13 @@ use directory::OrgId;
 use directory::store::ChangeMark;
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+/// The change mark a request read before anything else (when it authenticated), for the
+/// answer it builds; kept in the request's extensions.
+#[derive(Debug, Clone, Copy)]
+pub struct Mark(pub ChangeMark);
 
 /// Longest an answer is given again without being rebuilt.
 const MAX_AGE: Duration = Duration::from_secs(5);
@@ -35,6 +41,9 @@ pub const DEFAULT_ENTRIES: usize = 16_384;
 pub struct ReadCache {
     capacity: usize,
     inner: Mutex<Inner>,
+    /// Answers given again, and answers built for lack of one (`/metrics`).
+    hits: AtomicU64,
+    misses: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -57,6 +66,8 @@ impl ReadCache {
         ReadCache {
             capacity,
             inner: Mutex::default(),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
         }
     }
 
@@ -84,16 +95,27 @@ impl ReadCache {
     /// The answer kept for `key`, if it was built under `mark` and is young enough.
     pub fn get(&self, mark: ChangeMark, key: &str) -> Option<Response> {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if inner.mark != mark {
-            return None;
-        }
-        let a = inner.answers.get(key)?;
-        if a.at.elapsed() >= MAX_AGE {
-            return None;
-        }
-        let (body, etag) = (a.body.clone(), a.etag.clone());
+        let kept = inner
+            .answers
+            .get(key)
+            .filter(|a| inner.mark == mark && a.at.elapsed() < MAX_AGE)
+            .map(|a| (a.body.clone(), a.etag.clone()));
         drop(inner);
-        Some(respond(body, etag))
+        let counter = if kept.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        kept.map(|(body, etag)| respond(body, etag))
+    }
+
+    /// Answers given again and answers built, so far.
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
     }
 
     /// Keeps a 200 answer built from reads made after `mark` was read.
@@ -159,6 +181,7 @@ mod tests {
             crate::response::SCIM_JSON
         );
         assert!(cache.get([2; 16], &key).is_none(), "another mark");
+        assert_eq!(cache.counts(), (1, 1));
         for other in [
             ReadCache::key(b, "http://h/scim/v2", "/Users/x"),
             ReadCache::key(a, "http://other/scim/v2", "/Users/x"),

@@ -1,13 +1,13 @@
 //! The route table and the SCIM handlers.
 
 use crate::auth::Tenant;
-use crate::read_cache::ReadCache;
+use crate::read_cache::{self, ReadCache};
 use crate::response::{ApiError, ApiResult, Scim};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use directory::render::{self, etag};
@@ -423,30 +423,52 @@ async fn list(
     )))
 }
 
+/// What the read cache needs of a request: its path and query, and the change mark read when
+/// it authenticated (none for a conditional request). Extracted after [`Tenant`].
+struct Reuse {
+    path_and_query: String,
+    mark: Option<directory::store::ChangeMark>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Reuse {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let conditional = parts.headers.contains_key(header::IF_NONE_MATCH)
+            || parts.headers.contains_key(header::IF_MATCH);
+        let mark = parts
+            .extensions
+            .get::<read_cache::Mark>()
+            .map(|m| m.0)
+            .filter(|_| !conditional);
+        let path_and_query = match mark {
+            Some(_) => parts
+                .uri
+                .path_and_query()
+                .map_or(parts.uri.path(), |pq| pq.as_str())
+                .to_owned(),
+            None => String::new(),
+        };
+        Ok(Reuse {
+            path_and_query,
+            mark,
+        })
+    }
+}
+
 /// Answers a SCIM read from the read cache when it holds a current answer for this request;
-/// otherwise with `answer`, which it keeps when it can. Conditional requests always go through.
+/// otherwise with `answer`, which it keeps when it can.
 async fn reusable(
     s: &AppState,
     t: &Tenant,
     base: &str,
-    uri: &Uri,
-    headers: &HeaderMap,
+    reuse: Reuse,
     answer: impl Future<Output = ApiResult>,
 ) -> Result<Response, ApiError> {
-    let conditional =
-        headers.contains_key(header::IF_NONE_MATCH) || headers.contains_key(header::IF_MATCH);
-    // Read before anything the answer is built from.
-    let mark = (s.read_cache.enabled() && !conditional)
-        .then(|| s.store.change_mark())
-        .flatten();
-    let Some(mark) = mark else {
+    let Some(mark) = reuse.mark else {
         return Ok(answer.await?.into_response());
     };
-    let key = ReadCache::key(
-        t.org,
-        base,
-        uri.path_and_query().map_or(uri.path(), |pq| pq.as_str()),
-    );
+    let key = ReadCache::key(t.org, base, &reuse.path_and_query);
     if let Some(hit) = s.read_cache.get(mark, &key) {
         return Ok(hit);
     }
@@ -461,20 +483,18 @@ async fn list_users(
     State(s): State<Arc<AppState>>,
     t: Tenant,
     BaseUrl(b): BaseUrl,
-    uri: Uri,
-    h: HeaderMap,
+    reuse: Reuse,
     q: QueryPairs,
 ) -> Result<Response, ApiError> {
     let answer = async { list(&s, t, ResourceKind::User, &b, ListParams::from_query(&q.0)?).await };
-    reusable(&s, &t, &b, &uri, &h, answer).await
+    reusable(&s, &t, &b, reuse, answer).await
 }
 
 async fn list_groups(
     State(s): State<Arc<AppState>>,
     t: Tenant,
     BaseUrl(b): BaseUrl,
-    uri: Uri,
-    h: HeaderMap,
+    reuse: Reuse,
     q: QueryPairs,
 ) -> Result<Response, ApiError> {
     let answer = async {
@@ -487,7 +507,7 @@ async fn list_groups(
         )
         .await
     };
-    reusable(&s, &t, &b, &uri, &h, answer).await
+    reusable(&s, &t, &b, reuse, answer).await
 }
 
 async fn search_users(
@@ -645,12 +665,12 @@ async fn get_user(
     t: Tenant,
     BaseUrl(b): BaseUrl,
     Path(id): Path<String>,
-    uri: Uri,
+    reuse: Reuse,
     q: QueryPairs,
     h: HeaderMap,
 ) -> Result<Response, ApiError> {
     let answer = get_one(&s, t, ResourceKind::User, &id, &b, &q, &h);
-    reusable(&s, &t, &b, &uri, &h, answer).await
+    reusable(&s, &t, &b, reuse, answer).await
 }
 
 async fn get_group(
@@ -658,12 +678,12 @@ async fn get_group(
     t: Tenant,
     BaseUrl(b): BaseUrl,
     Path(id): Path<String>,
-    uri: Uri,
+    reuse: Reuse,
     q: QueryPairs,
     h: HeaderMap,
 ) -> Result<Response, ApiError> {
     let answer = get_one(&s, t, ResourceKind::Group, &id, &b, &q, &h);
-    reusable(&s, &t, &b, &uri, &h, answer).await
+    reusable(&s, &t, &b, reuse, answer).await
 }
 
 #[allow(clippy::too_many_arguments)]

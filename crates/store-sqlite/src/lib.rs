@@ -633,10 +633,18 @@ impl Store for SqliteStore {
     }
 
     async fn find_token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<TokenRecord>, StoreError> {
-        // The epoch is read before the row: a change committed in between makes it stale.
-        let epoch = self.tokens.epoch();
-        if let Some(cached) = epoch.and_then(|e| self.tokens.get(hash, e)) {
-            return Ok(Some(cached));
+        self.find_token_by_hash_at(hash, None).await
+    }
+
+    async fn find_token_by_hash_at(
+        &self,
+        hash: &[u8; 32],
+        mark: Option<directory::store::ChangeMark>,
+    ) -> Result<Option<TokenRecord>, StoreError> {
+        // The epochs are read before the row: a change committed in between makes it stale.
+        let (cached, epoch) = self.tokens.get(hash, mark);
+        if cached.is_some() {
+            return Ok(cached);
         }
         let found = self.rt.read_now(|c| {
             c.prepare_cached(&format!("SELECT {TOKEN_COLS} FROM tokens WHERE hash = ?1"))
@@ -647,7 +655,7 @@ impl Store for SqliteStore {
                 .transpose()
         })?;
         if let (Some(epoch), Some(record)) = (epoch, &found) {
-            self.tokens.put(epoch, record);
+            self.tokens.put(epoch, mark, record);
         }
         Ok(found)
     }

@@ -31,6 +31,9 @@ pub(crate) struct TokenCache {
 #[derive(Debug)]
 struct Entry {
     epoch: Epoch,
+    /// The data epoch the caller read before the record was read, if it gave one: every token
+    /// change is a write that bumps it too, so while it holds, the token epoch need not be read.
+    data: Option<Epoch>,
     at: Instant,
     record: TokenRecord,
 }
@@ -48,15 +51,37 @@ impl TokenCache {
     pub(crate) fn epoch(&self) -> Option<Epoch> {
         self.epoch.read()
     }
-    /// The record cached for `hash`, if it is still current at `epoch`.
-    pub(crate) fn get(&self, hash: &[u8; 32], epoch: Epoch) -> Option<TokenRecord> {
+    /// The record cached for `hash`, if it is still current: at `data`, the data epoch the
+    /// caller has just read, or else at the token epoch, read now. Also returns the token
+    /// epoch when it was read (for [`TokenCache::put`] after a miss).
+    pub(crate) fn get(
+        &self,
+        hash: &[u8; 32],
+        data: Option<Epoch>,
+    ) -> (Option<TokenRecord>, Option<Epoch>) {
+        {
+            let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(e) = entries.get(hash)
+                && data.is_some()
+                && e.data == data
+                && e.at.elapsed() < MAX_AGE
+            {
+                return (Some(e.record.clone()), None);
+            }
+        }
+        let Some(epoch) = self.epoch() else {
+            return (None, None);
+        };
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let e = entries.get(hash)?;
-        (e.epoch == epoch && e.at.elapsed() < MAX_AGE).then(|| e.record.clone())
+        let hit = entries
+            .get(hash)
+            .filter(|e| e.epoch == epoch && e.at.elapsed() < MAX_AGE)
+            .map(|e| e.record.clone());
+        (hit, Some(epoch))
     }
 
-    /// Caches `record`, read from the database after `epoch` was read.
-    pub(crate) fn put(&self, epoch: Epoch, record: &TokenRecord) {
+    /// Caches `record`, read from the database after `epoch` (and `data`) were read.
+    pub(crate) fn put(&self, epoch: Epoch, data: Option<Epoch>, record: &TokenRecord) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= MAX_ENTRIES {
             entries.retain(|_, e| e.epoch == epoch && e.at.elapsed() < MAX_AGE);
@@ -68,6 +93,7 @@ impl TokenCache {
             record.hash,
             Entry {
                 epoch,
+                data,
                 at: Instant::now(),
                 record: record.clone(),
             },

@@ -103,39 +103,56 @@ pub async fn token_changes_through_another_handle_are_seen_at_once(
     a: Arc<dyn Store>,
     b: Arc<dyn Store>,
 ) {
-    let org = new_org(&*a).await;
-    let t = token(org.id, 3);
-    a.insert_token(&t).await.expect("insert");
-    for _ in 0..3 {
+    // Both lookups: alone, and after the caller has read the change mark (a GET that may be
+    // answered from the read cache), which a store may use instead of its token epoch.
+    for with_mark in [false, true] {
+        let find = |store: Arc<dyn Store>, hash: [u8; 32]| async move {
+            let found = if with_mark {
+                let mark = store.change_mark();
+                store.find_token_by_hash_at(&hash, mark).await
+            } else {
+                store.find_token_by_hash(&hash).await
+            };
+            found.expect("find")
+        };
+        let org = new_org(&*a).await;
+        let t = token(org.id, 3);
+        a.insert_token(&t).await.expect("insert");
+        for _ in 0..3 {
+            assert_eq!(find(a.clone(), t.hash).await, Some(t.clone()));
+        }
+        let used = now();
+        b.touch_token(org.id, t.id, used).await.expect("touch");
+        let seen = find(a.clone(), t.hash).await;
         assert_eq!(
-            a.find_token_by_hash(&t.hash).await.expect("find"),
-            Some(t.clone())
+            seen.expect("token").first_used,
+            Some(used),
+            "marks: {with_mark}"
+        );
+        let revoked = used + Duration::seconds(1);
+        assert!(b.revoke_token(org.id, t.id, revoked).await.expect("revoke"));
+        let seen = find(a.clone(), t.hash).await;
+        assert_eq!(
+            seen.expect("token").revoked,
+            Some(revoked),
+            "marks: {with_mark}"
+        );
+        // And the other way round: a change through `a` reaches `b`, which had it cached.
+        let t2 = token(org.id, 4);
+        b.insert_token(&t2).await.expect("insert");
+        assert!(find(b.clone(), t2.hash).await.is_some());
+        assert!(
+            a.revoke_token(org.id, t2.id, revoked)
+                .await
+                .expect("revoke")
+        );
+        let seen = find(b.clone(), t2.hash).await;
+        assert_eq!(
+            seen.expect("token").revoked,
+            Some(revoked),
+            "marks: {with_mark}"
         );
     }
-    let used = now();
-    b.touch_token(org.id, t.id, used).await.expect("touch");
-    let seen = a.find_token_by_hash(&t.hash).await.expect("find");
-    assert_eq!(seen.expect("token").first_used, Some(used));
-    let revoked = used + Duration::seconds(1);
-    assert!(b.revoke_token(org.id, t.id, revoked).await.expect("revoke"));
-    let seen = a.find_token_by_hash(&t.hash).await.expect("find");
-    assert_eq!(seen.expect("token").revoked, Some(revoked));
-    // And the other way round: a change through `a` reaches `b`, which had it cached.
-    let t2 = token(org.id, 4);
-    b.insert_token(&t2).await.expect("insert");
-    assert!(
-        b.find_token_by_hash(&t2.hash)
-            .await
-            .expect("find")
-            .is_some()
-    );
-    assert!(
-        a.revoke_token(org.id, t2.id, revoked)
-            .await
-            .expect("revoke")
-    );
-    let seen = b.find_token_by_hash(&t2.hash).await.expect("find");
-    assert_eq!(seen.expect("token").revoked, Some(revoked));
 }
 
 pub async fn resource_create_get_update_delete(store: Arc<dyn Store>) {
