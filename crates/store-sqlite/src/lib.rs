@@ -538,6 +538,19 @@ fn list(
     let whole = !more && (cursor_mode || (resources.len() as u64) < q.count);
     let total = if q.count > 0 && first_page && whole {
         resources.len() as u64
+    } else if q.filter.is_none() {
+        // Kept by triggers (migration 0006): counting a million index entries took tens of
+        // milliseconds on every page of an import.
+        let n: Option<i64> = conn
+            .prepare_cached("SELECT n FROM scim_counts WHERE org_id = ?1 AND kind = ?2")
+            .map_err(internal)?
+            .query_row(
+                params![org.0.as_bytes().as_slice(), kind_code(kind)],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(internal)?;
+        n.unwrap_or(0).max(0) as u64
     } else {
         let n: i64 = conn
             .prepare_cached(&format!("SELECT COUNT(*) {}", base.text))

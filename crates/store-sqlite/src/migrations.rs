@@ -9,6 +9,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/0003_directory.sql")),
     (4, include_str!("../migrations/0004_console.sql")),
     (5, include_str!("../migrations/0005_activity_chunks.sql")),
+    (6, include_str!("../migrations/0006_scim_counts.sql")),
 ];
 
 pub(crate) fn apply(conn: &Connection) -> rusqlite::Result<()> {
@@ -96,5 +97,49 @@ mod tests {
             )
             .expect("exists");
         assert!(!gone, "the old table is dropped");
+    }
+
+    #[test]
+    fn counts_start_from_what_scim_sees_already() {
+        let conn = Connection::open_in_memory().expect("open");
+        apply_up_to(&conn, 5).expect("migrations 1-5");
+        let (a, b) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+        let insert = |org: &uuid::Uuid, kind: i64, source: &str, deleted: Option<i64>| {
+            conn.execute(
+                "INSERT INTO resources (org_id, id, kind, version, created, last_modified, source, doc, deleted) \
+                 VALUES (?1, ?2, ?3, 1, 0, 0, ?4, '{}', ?5)",
+                params![org.as_bytes().as_slice(), uuid::Uuid::new_v4().as_bytes().as_slice(), kind, source, deleted],
+            )
+            .expect("row");
+        };
+        insert(&a, 0, "scim", None);
+        insert(&a, 0, "scim", None);
+        insert(&a, 0, "scim", Some(5));
+        insert(&a, 0, "manual", None);
+        insert(&a, 1, "scim", None);
+        insert(&b, 0, "scim", None);
+        apply(&conn).expect("migration 6");
+        let count = |org: &uuid::Uuid, kind: i64| -> i64 {
+            conn.query_row(
+                "SELECT n FROM scim_counts WHERE org_id = ?1 AND kind = ?2",
+                params![org.as_bytes().as_slice(), kind],
+                |r| r.get(0),
+            )
+            .expect("count")
+        };
+        assert_eq!((count(&a, 0), count(&a, 1), count(&b, 0)), (2, 1, 1));
+        // And from then on the triggers keep them.
+        insert(&a, 0, "scim", None);
+        conn.execute(
+            "UPDATE resources SET source = 'manual' WHERE org_id = ?1 AND kind = 1",
+            params![a.as_bytes().as_slice()],
+        )
+        .expect("disconnect the group");
+        conn.execute(
+            "DELETE FROM resources WHERE org_id = ?1",
+            params![b.as_bytes().as_slice()],
+        )
+        .expect("purge");
+        assert_eq!((count(&a, 0), count(&a, 1), count(&b, 0)), (3, 0, 0));
     }
 }

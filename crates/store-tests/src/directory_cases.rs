@@ -121,6 +121,25 @@ impl World {
             .total
     }
 
+    /// The `totalResults` an unfiltered page of one reports, and how many resources a page of
+    /// all of them holds.
+    async fn scim_totals(&self, kind: ResourceKind) -> (u64, usize) {
+        let page = |count: u64| {
+            let params = ListParams {
+                count: Some(count),
+                ..ListParams::default()
+            };
+            let prepared = self.scim.prepare_list(kind, &params).expect("valid list");
+            async move {
+                self.scim
+                    .list(self.org.id, kind, &prepared.query)
+                    .await
+                    .expect("list")
+            }
+        };
+        (page(1).await.total, page(1000).await.resources.len())
+    }
+
     async fn manual(&self, name: &str) -> String {
         self.dir
             .create_account(self.org.id, "cli", &Self::user(name), None)
@@ -204,6 +223,65 @@ pub async fn scim_sees_only_synced_live_accounts(store: Arc<dyn Store>) {
     let a = w.dir.get_account(w.org.id, &synced).await.expect("account");
     assert_eq!(a.local.roles, vec!["staff"]);
     assert_eq!(a.source, Source::Scim);
+}
+
+/// The total of an unfiltered list follows every change of what SCIM sees: creates, SCIM
+/// deletions, purges, disconnecting, merging; manual accounts and other organisations never
+/// count.
+pub async fn unfiltered_totals_follow_every_change_of_what_scim_sees(store: Arc<dyn Store>) {
+    let w = World::new(store.clone(), OrgKind::Business).await;
+    let elsewhere = World::new(store, OrgKind::Business).await;
+    elsewhere
+        .scim_create("a@example.com")
+        .await
+        .expect("create");
+    w.lc.generate_token(&w.org, "cli").await.expect("token");
+    let users = |n: usize| (n as u64, n);
+    assert_eq!(w.scim_totals(ResourceKind::User).await, users(0));
+    let mut ids = Vec::new();
+    for name in ["a", "b", "c"] {
+        ids.push(
+            w.scim_create(&format!("{name}@example.com"))
+                .await
+                .expect("create"),
+        );
+    }
+    w.manual("manual@example.com").await;
+    w.scim
+        .create(
+            w.org.id,
+            ResourceKind::Group,
+            &json!({ "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "G" }),
+            Load::default(),
+        )
+        .await
+        .expect("group");
+    assert_eq!(w.scim_totals(ResourceKind::User).await, users(3));
+    assert_eq!(w.scim_totals(ResourceKind::Group).await, users(1));
+    w.scim
+        .delete(
+            w.org.id,
+            ResourceKind::User,
+            &ids[1],
+            &Precondition::default(),
+        )
+        .await
+        .expect("delete");
+    assert_eq!(w.scim_totals(ResourceKind::User).await, users(2));
+    w.clock.advance(Duration::days(31));
+    w.dir.purge_retired().await.expect("purge");
+    assert_eq!(w.scim_totals(ResourceKind::User).await, users(2));
+    w.dir.disconnect(w.org.id, "cli").await.expect("disconnect");
+    assert_eq!(w.scim_totals(ResourceKind::User).await, users(0));
+    assert_eq!(w.scim_totals(ResourceKind::Group).await, users(0));
+    w.lc.generate_token(&w.org, "cli").await.expect("new token");
+    w.scim_create("a@example.com")
+        .await
+        .expect_err("a conflict");
+    assert_eq!(w.dir.merge_all(w.org.id, "cli").await.expect("merge"), 1);
+    w.scim_create("d@example.com").await.expect("create");
+    assert_eq!(w.scim_totals(ResourceKind::User).await, users(2));
+    assert_eq!(elsewhere.scim_totals(ResourceKind::User).await, users(1));
 }
 
 pub async fn school_accounts_default_to_student(store: Arc<dyn Store>) {
@@ -872,6 +950,7 @@ macro_rules! directory_conformance {
     ($make:path) => {
         $crate::directory_conformance!(@cases $make;
             scim_sees_only_synced_live_accounts,
+            unfiltered_totals_follow_every_change_of_what_scim_sees,
             school_accounts_default_to_student,
             account_pages_visit_every_account_once,
             deleted_business_user_name_is_held_30_days,
