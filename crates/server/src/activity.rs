@@ -26,6 +26,8 @@ use tokio::task::JoinHandle;
 const CAPACITY: usize = 65_536;
 /// Entries queued at which the writer stops waiting for [`LINGER`] to pass.
 const FLUSH_AT: usize = CAPACITY / 4;
+/// Most entries written by one job of the store's writer, which SCIM writes queue behind.
+const BATCH: usize = 4_096;
 /// How long a batch waits to fill before it is written. Every commit costs the writer a WAL
 /// append and empties the page caches of the readers serving SCIM requests, so under load the
 /// log commits a few times a second instead of once per few requests.
@@ -110,13 +112,14 @@ impl ActivityWriter {
     }
 }
 
-async fn write(store: &dyn Store, batch: Vec<ActivityEntry>) {
-    if batch.is_empty() {
-        return;
-    }
-    let n = batch.len();
-    if let Err(e) = store.append_activity(batch).await {
-        tracing::error!(error = %e, entries = n, "cannot write activity entries");
+async fn write(store: &dyn Store, mut batch: Vec<ActivityEntry>) {
+    while !batch.is_empty() {
+        let rest = batch.split_off(batch.len().min(BATCH));
+        let n = batch.len();
+        if let Err(e) = store.append_activity(batch).await {
+            tracing::error!(error = %e, entries = n, "cannot write activity entries");
+        }
+        batch = rest;
     }
 }
 

@@ -34,12 +34,15 @@ pub struct Mark(pub ChangeMark);
 const MAX_AGE: Duration = Duration::from_secs(5);
 /// Largest body kept (a list page of a hundred users is larger and is not kept).
 const MAX_BODY: usize = 64 * 1024;
+/// Most bytes of keys and bodies kept in all.
+const MAX_BYTES: usize = 64 * 1024 * 1024;
 /// Answers kept by default.
 pub const DEFAULT_ENTRIES: usize = 16_384;
 
 #[derive(Debug)]
 pub struct ReadCache {
     capacity: usize,
+    max_bytes: usize,
     inner: Mutex<Inner>,
     /// Answers given again, and answers built for lack of one (`/metrics`).
     hits: AtomicU64,
@@ -51,6 +54,8 @@ struct Inner {
     /// The mark every kept answer was built under; a new one drops them all.
     mark: ChangeMark,
     answers: HashMap<String, Answer>,
+    /// Bytes of the keys and bodies in `answers`.
+    bytes: usize,
 }
 
 #[derive(Debug)]
@@ -63,8 +68,13 @@ struct Answer {
 impl ReadCache {
     /// A cache of at most `capacity` answers; 0 keeps none.
     pub fn new(capacity: usize) -> ReadCache {
+        ReadCache::with_limits(capacity, MAX_BYTES)
+    }
+
+    fn with_limits(capacity: usize, max_bytes: usize) -> ReadCache {
         ReadCache {
             capacity,
+            max_bytes,
             inner: Mutex::default(),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
@@ -118,22 +128,43 @@ impl ReadCache {
         )
     }
 
-    /// Keeps a 200 answer built from reads made after `mark` was read.
-    pub fn put(&self, mark: ChangeMark, key: String, body: &Bytes, etag: Option<&HeaderValue>) {
+    /// Keeps a 200 answer built from reads made after `mark` was read. `current` tells the
+    /// mark now, asked only when `mark` is not the one the kept answers were built under: an
+    /// answer built before a change is not kept, and does not drop the newer ones.
+    pub fn put(
+        &self,
+        mark: ChangeMark,
+        current: impl FnOnce() -> Option<ChangeMark>,
+        key: String,
+        body: &Bytes,
+        etag: Option<&HeaderValue>,
+    ) {
         if self.capacity == 0 || body.len() > MAX_BODY {
             return;
         }
+        let size = key.len() + body.len();
         let answer = Answer {
             at: Instant::now(),
             body: body.clone(),
             etag: etag.cloned(),
         };
+        let stale = self.inner.lock().unwrap_or_else(|e| e.into_inner()).mark != mark
+            && current() != Some(mark);
+        if stale {
+            return;
+        }
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let dropped = (inner.mark != mark || inner.answers.len() >= self.capacity).then(|| {
+        let full = inner.answers.len() >= self.capacity || inner.bytes + size > self.max_bytes;
+        let dropped = (inner.mark != mark || full).then(|| {
             inner.mark = mark;
+            inner.bytes = 0;
             std::mem::take(&mut inner.answers)
         });
-        inner.answers.insert(key, answer);
+        inner.bytes += size;
+        if let Some(old) = inner.answers.insert(key, answer) {
+            // The same key again: its earlier body goes.
+            inner.bytes -= old.body.len() + (size - body.len());
+        }
         drop(inner);
         // Freed after the lock is released: thousands of answers take a while.
         drop(dropped);
@@ -162,18 +193,19 @@ mod tests {
         OrgId(uuid::Uuid::new_v4())
     }
 
+    /// Puts with `mark` also the mark now.
+    fn put(cache: &ReadCache, mark: u8, key: &str, body: &Bytes) {
+        cache.put([mark; 16], || Some([mark; 16]), key.into(), body, None);
+    }
+
     #[test]
     fn an_answer_is_given_again_only_under_its_mark_and_key() {
         let cache = ReadCache::new(8);
         let (a, b) = (org(), org());
         let key = ReadCache::key(a, "http://h/scim/v2", "/Users/x");
         let body = Bytes::from_static(b"{\"id\":\"x\"}");
-        cache.put(
-            [1; 16],
-            key.clone(),
-            &body,
-            Some(&HeaderValue::from_static("W/\"3\"")),
-        );
+        let etag = HeaderValue::from_static("W/\"3\"");
+        cache.put([1; 16], || Some([1; 16]), key.clone(), &body, Some(&etag));
         let hit = cache.get([1; 16], &key).expect("kept");
         assert_eq!(hit.headers()[header::ETAG], "W/\"3\"");
         assert_eq!(
@@ -189,32 +221,46 @@ mod tests {
         ] {
             assert!(cache.get([1; 16], &other).is_none(), "{other}");
         }
-        // An answer under a new mark drops the old ones.
-        cache.put(
-            [2; 16],
-            ReadCache::key(b, "http://h/scim/v2", "/Users/y"),
-            &body,
-            None,
-        );
+        // An answer built before a change is not kept, and leaves the kept ones alone...
+        cache.put([0; 16], || Some([1; 16]), "late".into(), &body, None);
+        assert!(cache.get([0; 16], "late").is_none());
+        assert!(cache.get([1; 16], &key).is_some());
+        // ...while an answer under the new mark drops them.
+        put(&cache, 2, "new", &body);
         assert!(cache.get([1; 16], &key).is_none());
+        assert!(cache.get([2; 16], "new").is_some());
     }
 
     #[test]
     fn nothing_is_kept_beyond_the_limits() {
         let cache = ReadCache::new(2);
         let body = Bytes::from_static(b"{}");
-        let keys: Vec<String> = (0..3).map(|i| format!("k{i}")).collect();
-        for k in &keys {
-            cache.put([0; 16], k.clone(), &body, None);
+        for k in ["k0", "k1", "k2"] {
+            put(&cache, 0, k, &body);
         }
         // The third answer found the cache full: it starts afresh.
-        assert!(cache.get([0; 16], &keys[0]).is_none());
-        assert!(cache.get([0; 16], &keys[2]).is_some());
+        assert!(cache.get([0; 16], "k0").is_none());
+        assert!(cache.get([0; 16], "k2").is_some());
         let big = Bytes::from(vec![b' '; MAX_BODY + 1]);
-        cache.put([0; 16], "big".into(), &big, None);
+        put(&cache, 0, "big", &big);
         assert!(cache.get([0; 16], "big").is_none());
         let off = ReadCache::new(0);
-        off.put([0; 16], "k".into(), &body, None);
+        put(&off, 0, "k", &body);
         assert!(off.get([0; 16], "k").is_none());
+        // Bytes: two answers of 10 fit in 30 (keys count), a third starts afresh; the same key
+        // again replaces its body in the count.
+        let by_size = ReadCache::with_limits(100, 30);
+        let ten = Bytes::from_static(b"0123456789");
+        for _ in 0..5 {
+            put(&by_size, 0, "a", &ten);
+        }
+        put(&by_size, 0, "b", &ten);
+        assert!(
+            by_size.get([0; 16], "a").is_some(),
+            "replacing did not grow the count"
+        );
+        put(&by_size, 0, "c", &ten);
+        assert!(by_size.get([0; 16], "a").is_none());
+        assert!(by_size.get([0; 16], "c").is_some());
     }
 }

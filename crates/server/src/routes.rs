@@ -474,7 +474,13 @@ async fn reusable(
     }
     let (status, body, headers) = answer.await?.into_parts();
     if let (StatusCode::OK, Some(body)) = (status, &body) {
-        s.read_cache.put(mark, key, body, headers.get(header::ETAG));
+        s.read_cache.put(
+            mark,
+            || s.store.change_mark(),
+            key,
+            body,
+            headers.get(header::ETAG),
+        );
     }
     Ok(crate::response::from_parts(status, body, headers))
 }

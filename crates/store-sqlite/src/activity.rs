@@ -166,7 +166,8 @@ pub(crate) async fn append(rt: &Runtime, entries: Vec<ActivityEntry>) -> Result<
 
 /// An entry found by [`list`], with what orders it: `at`, then the order it was logged in.
 struct Found {
-    key: (i64, i64, i64, usize),
+    /// `at`, then the chunk's row and the entry's place in it: the order entries were logged.
+    key: (i64, i64, usize),
     entry: ActivityEntry,
 }
 
@@ -196,20 +197,20 @@ pub(crate) async fn list(
             ])
             .map_err(internal)?;
         let mut found: Vec<Found> = Vec::new();
-        // Once `limit` entries are found, the `at` of the last: later chunks begin at or after
-        // it, so they cannot hold an earlier one.
+        // Once `limit` entries are found, the `at` of the last: chunks read later begin at or
+        // after it, so only one that begins exactly then can hold an entry that goes before.
         let mut bound: Option<i64> = None;
         while let Some(row) = rows.next().map_err(internal)? {
             let seq: i64 = row.get(0).map_err(internal)?;
             let first_at: i64 = row.get(1).map_err(internal)?;
             let body: String = row.get(2).map_err(internal)?;
-            if bound.is_some_and(|b| first_at >= b) {
+            if bound.is_some_and(|b| first_at > b) {
                 break;
             }
             for (i, w) in decode(&body)?.into_iter().enumerate() {
                 if w.at >= since {
                     found.push(Found {
-                        key: (w.at, first_at, seq, i),
+                        key: (w.at, seq, i),
                         entry: w.into_entry(org)?,
                     });
                 }

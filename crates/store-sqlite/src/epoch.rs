@@ -22,26 +22,30 @@ pub(crate) struct EpochFile {
 }
 
 impl EpochFile {
-    /// The epoch file `<db><suffix>`, created if needed.
-    pub(crate) fn open(db: &Path, suffix: &str) -> EpochFile {
+    /// The epoch file `<db><suffix>` of the database file `db` (which must exist), created if
+    /// needed. The name comes from the database's canonical path, so processes that open it
+    /// through different paths (a symbolic link) share one epoch file. A process that could
+    /// not write it would leave the others unaware of its changes: that is an error.
+    pub(crate) fn open(db: &Path, suffix: &str) -> std::io::Result<EpochFile> {
         let name = db.as_os_str().to_string_lossy();
-        let file = if name.is_empty() || name == ":memory:" || name.starts_with("file:") {
-            None
-        } else {
-            let mut path = db.as_os_str().to_owned();
-            path.push(suffix);
-            std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&path)
-                .inspect_err(|e| {
-                    tracing::warn!(error = %e, path = %Path::new(&path).display(), "cannot open an epoch file: nothing it guards is cached");
-                })
-                .ok()
-        };
-        EpochFile { file }
+        if name.is_empty() || name == ":memory:" || name.starts_with("file:") {
+            return Ok(EpochFile { file: None });
+        }
+        let mut path = std::fs::canonicalize(db)?.into_os_string();
+        path.push(suffix);
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("cannot open {}: {e}", Path::new(&path).display()),
+                )
+            })?;
+        Ok(EpochFile { file: Some(file) })
     }
 
     /// The current epoch; `None` when there is no file or it cannot be read.

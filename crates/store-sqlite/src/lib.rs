@@ -63,7 +63,7 @@ impl SqliteStore {
             .unwrap_or(2)
             .clamp(2, 8)
             * 2;
-        let data = Arc::new(EpochFile::open(path, "-data-epoch"));
+        let data = Arc::new(EpochFile::open(path, "-data-epoch").map_err(internal)?);
         // A process that died between a commit and its epoch write left the others unaware of
         // that change: whoever opens the database next tells them.
         data.bump();
@@ -71,7 +71,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             rt,
             path: path.to_owned(),
-            tokens: Arc::new(TokenCache::open(path)),
+            tokens: Arc::new(TokenCache::open(path).map_err(internal)?),
             data,
         })
     }

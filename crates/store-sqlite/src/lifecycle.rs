@@ -145,7 +145,7 @@ pub(crate) async fn list_admins(
 }
 
 pub(crate) async fn enqueue_notice(rt: &Runtime, n: Notice) -> Result<bool, StoreError> {
-    rt.write(move |c| {
+    rt.write_aside(move |c| {
         let added = c
             .prepare_cached(
                 "INSERT INTO notices (org_id, id, key, kind, token_id, threshold, subject, body, created, attempts, next_attempt, sent, last_error) \
@@ -218,7 +218,7 @@ pub(crate) async fn claim_notices(
     lease_until: OffsetDateTime,
     limit: u32,
 ) -> Result<Vec<Notice>, StoreError> {
-    rt.write(move |c| {
+    rt.write_aside(move |c| {
         let due = query_notices(
             c,
             &format!(
@@ -251,7 +251,7 @@ pub(crate) async fn complete_notice(
     id: NoticeId,
     sent: OffsetDateTime,
 ) -> Result<(), StoreError> {
-    rt.write(move |c| {
+    rt.write_aside(move |c| {
         c.prepare_cached(
             "UPDATE notices SET sent = ?3, last_error = NULL WHERE org_id = ?1 AND id = ?2",
         )
@@ -270,7 +270,7 @@ pub(crate) async fn retry_notice(
     next_attempt: OffsetDateTime,
     error: String,
 ) -> Result<(), StoreError> {
-    rt.write(move |c| {
+    rt.write_aside(move |c| {
         c.prepare_cached(
             "UPDATE notices SET next_attempt = ?3, last_error = ?4 WHERE org_id = ?1 AND id = ?2 AND sent IS NULL",
         )

@@ -119,8 +119,9 @@ impl Runtime {
         self.submit(f, true).await
     }
 
-    /// [`Runtime::write`] for a change no SCIM read returns (the activity log): it leaves the
-    /// data epoch alone, so the answers cached for SCIM reads stay valid.
+    /// [`Runtime::write`] for a change no SCIM read returns and no token check depends on (the
+    /// activity log, the notice outbox): it leaves the data epoch alone, so the answers cached
+    /// for SCIM reads stay valid.
     pub(crate) async fn write_aside<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,

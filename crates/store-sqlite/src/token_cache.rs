@@ -40,11 +40,11 @@ struct Entry {
 
 impl TokenCache {
     /// The cache of the database at `db`, creating its epoch file if needed.
-    pub(crate) fn open(db: &Path) -> TokenCache {
-        TokenCache {
-            epoch: EpochFile::open(db, "-token-epoch"),
+    pub(crate) fn open(db: &Path) -> std::io::Result<TokenCache> {
+        Ok(TokenCache {
+            epoch: EpochFile::open(db, "-token-epoch")?,
             entries: Mutex::default(),
-        }
+        })
     }
 
     /// The current epoch; `None` when caching is off or the file cannot be read.

@@ -265,6 +265,27 @@ pub async fn activity_lists_in_time_order_across_batches(store: Arc<dyn Store>) 
     assert_eq!(list(Some(1), 2).await, vec![e1.clone(), e2.clone()]);
     assert_eq!(list(Some(3), 100).await, vec![e3, e4]);
     assert_eq!(list(None, 0).await, vec![]);
+    // Equal times keep the order they were logged in, even when the later batch began earlier.
+    let other = new_org(&*store).await;
+    let t = t0 + Duration::seconds(10);
+    let x = entry(Some(other.id), t, "X");
+    let slow = entry(Some(other.id), t - Duration::seconds(3), "slow");
+    let y = entry(Some(other.id), t, "Y");
+    store
+        .append_activity(vec![x.clone()])
+        .await
+        .expect("append");
+    store
+        .append_activity(vec![slow.clone(), y.clone()])
+        .await
+        .expect("append");
+    for (limit, expected) in [(100, vec![slow.clone(), x.clone(), y]), (2, vec![slow, x])] {
+        let listed = store
+            .list_activity(Some(other.id), None, limit)
+            .await
+            .expect("list");
+        assert_eq!(listed, expected, "limit {limit}");
+    }
 }
 
 /// Purging at a time in the middle of one batch keeps the batch's newer entries. Purging is
