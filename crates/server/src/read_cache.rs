@@ -12,12 +12,12 @@
 //!
 //! Answers also expire after [`MAX_AGE`], as the token cache does: a safety net for a process
 //! that died between a commit and its epoch write. Only bodies up to [`MAX_BODY`] are kept,
-//! and at most the configured number of answers; when full, everything is dropped and the
-//! cache fills again.
+//! and at most the configured number of answers and [`MAX_BYTES`] in all; when full,
+//! everything is dropped and the cache fills again.
 
 use axum::body::Bytes;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use directory::OrgId;
 use directory::store::ChangeMark;
 use std::collections::HashMap;
@@ -172,15 +172,10 @@ impl ReadCache {
 }
 
 /// A 200 SCIM answer from its body and ETag.
-pub fn respond(body: Bytes, etag: Option<HeaderValue>) -> Response {
-    let mut r = (StatusCode::OK, body).into_response();
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(crate::response::SCIM_JSON),
-    );
+fn respond(body: Bytes, etag: Option<HeaderValue>) -> Response {
+    let mut r = crate::response::with_body(StatusCode::OK, body);
     if let Some(etag) = etag {
-        h.insert(header::ETAG, etag);
+        r.headers_mut().insert(header::ETAG, etag);
     }
     r
 }

@@ -49,15 +49,18 @@ impl Scim {
     }
 }
 
+/// A response with a serialised SCIM JSON body.
+pub fn with_body(status: StatusCode, bytes: Bytes) -> Response {
+    let mut r = (status, bytes).into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
+    r
+}
+
 /// The response for [`Scim::into_parts`].
 pub fn from_parts(status: StatusCode, body: Option<Bytes>, headers: HeaderMap) -> Response {
     let mut resp = match body {
-        Some(bytes) => {
-            let mut r = (status, bytes).into_response();
-            r.headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
-            r
-        }
+        Some(bytes) => with_body(status, bytes),
         None => status.into_response(),
     };
     resp.headers_mut().extend(headers);

@@ -48,7 +48,7 @@ impl TokenCache {
     }
 
     /// The current epoch; `None` when caching is off or the file cannot be read.
-    pub(crate) fn epoch(&self) -> Option<Epoch> {
+    fn epoch(&self) -> Option<Epoch> {
         self.epoch.read()
     }
     /// The record cached for `hash`, if it is still current: at `data`, the data epoch the
