@@ -632,6 +632,16 @@ impl Directory {
     pub async fn purge_retired(&self) -> Result<u64, DirectoryError> {
         Ok(self.store.purge_retired(self.clock.now()).await?)
     }
+
+    /// Deletes expired console sessions, and failed-sign-in counts that neither count within
+    /// their window nor lock anything any more.
+    pub async fn purge_sessions(&self) -> Result<u64, DirectoryError> {
+        let now = self.clock.now();
+        Ok(self
+            .store
+            .purge_sessions(now, now - crate::session::FAILURE_WINDOW)
+            .await?)
+    }
 }
 
 /// Hands `account` to directory sync with the identity provider's `incoming` document.

@@ -98,6 +98,11 @@ pub enum LifecycleError {
     RoleNotForKind,
     #[error("an administrator with e-mail {0} already exists in this organisation")]
     DuplicateAdmin(String),
+    #[error("the organisation has no administrator with e-mail {0}")]
+    UnknownAdmin(String),
+    /// The password breaks the policy (see [`crate::setup::password_problem`]).
+    #[error("{0}")]
+    WeakPassword(String),
     #[error("cannot hash the password: {0}")]
     Password(String),
     #[error("no randomness available: {0}")]
@@ -351,6 +356,81 @@ impl Lifecycle {
         ))
         .await?;
         Ok(admin)
+    }
+
+    /// The administrator of `org` with this e-mail address (any case).
+    async fn admin_by_email(
+        &self,
+        org: OrgId,
+        email: &str,
+    ) -> Result<Administrator, LifecycleError> {
+        let key = email.trim().to_lowercase();
+        self.store
+            .list_admins(org)
+            .await?
+            .into_iter()
+            .find(|a| a.email.to_lowercase() == key)
+            .ok_or_else(|| LifecycleError::UnknownAdmin(email.trim().to_owned()))
+    }
+
+    /// Removes an administrator and ends its sessions at once (logged). Removing the last one
+    /// is allowed: `scimd serve` then prints a set-up link again, which is how an operator
+    /// takes back an organisation whose only administrator must go.
+    pub async fn remove_admin(
+        &self,
+        org: OrgId,
+        email: &str,
+        actor: &str,
+    ) -> Result<Administrator, LifecycleError> {
+        let admin = self.admin_by_email(org, email).await?;
+        if !self.store.remove_admin(org, admin.id).await? {
+            return Err(LifecycleError::UnknownAdmin(admin.email));
+        }
+        self.record(self.act(org, actor, "admin.remove", admin.email.clone(), None))
+            .await?;
+        Ok(admin)
+    }
+
+    /// Sets an administrator's password (the password policy applies), ends its sessions and
+    /// lifts a lock-out of its address (logged).
+    pub async fn set_admin_password(
+        &self,
+        org: OrgId,
+        email: &str,
+        password: &str,
+        actor: &str,
+    ) -> Result<Administrator, LifecycleError> {
+        if let Some(p) = crate::setup::password_problem(password) {
+            return Err(LifecycleError::WeakPassword(p));
+        }
+        let admin = self.admin_by_email(org, email).await?;
+        let hash = hash_password(password)?;
+        if !self.store.set_admin_password(org, admin.id, &hash).await? {
+            return Err(LifecycleError::UnknownAdmin(admin.email));
+        }
+        self.record(self.act(org, actor, "admin.password", admin.email.clone(), None))
+            .await?;
+        Ok(admin)
+    }
+
+    /// Ends every session of an administrator (logged); returns how many there were.
+    pub async fn end_admin_sessions(
+        &self,
+        org: OrgId,
+        email: &str,
+        actor: &str,
+    ) -> Result<u64, LifecycleError> {
+        let admin = self.admin_by_email(org, email).await?;
+        let n = self.store.end_admin_sessions(org, admin.id).await?;
+        self.record(self.act(
+            org,
+            actor,
+            "admin.sessions.end",
+            admin.email,
+            Some(format!("{n} session(s)")),
+        ))
+        .await?;
+        Ok(n)
     }
 }
 

@@ -6,16 +6,21 @@
 //! within [`FAILURE_WINDOW`] refuse every sign-in for that address (even with the right
 //! password) for [`LOCK_DURATION`]. The count lives in the store, so every instance sharing a
 //! database shares it, and every sign-in path (API and console) is under it. Unknown addresses
-//! are counted like known ones, so the lock-out tells nobody which addresses exist.
+//! are counted like known ones, so the lock-out tells nobody which addresses exist. Each
+//! attempt is counted before its password is checked, so concurrent guesses share the budget
+//! too. Password checks run a few at a time per process (see `Verifier`): a flood of sign-ins
+//! gets [`SessionError::Busy`] instead of memory and the blocking pool.
 
 use crate::clock::Clock;
 use crate::ids::{OrgId, SessionId};
-use crate::lifecycle::verify_password;
+use crate::lifecycle::{check_email, verify_password};
+use crate::setup::MAX_PASSWORD_BYTES;
 use crate::store::{ActivityEntry, Administrator, SessionRecord, Store, StoreError};
 use crate::token::hash_secret;
 use base64::Engine;
 use std::sync::Arc;
 use time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// How long a session lasts after sign-in.
 pub const SESSION_LIFETIME: Duration = Duration::hours(12);
@@ -26,6 +31,8 @@ pub const MAX_FAILURES: u32 = 5;
 pub const FAILURE_WINDOW: Duration = Duration::minutes(15);
 /// How long a locked address is refused.
 pub const LOCK_DURATION: Duration = Duration::minutes(15);
+/// Sign-ins that may wait for a password-check slot, per core, before more are refused.
+const WAITING_PER_CORE: usize = 8;
 
 /// A signed-in administrator.
 #[derive(Debug, Clone)]
@@ -48,6 +55,12 @@ pub enum SessionError {
         hh_mm(*.0)
     )]
     LockedOut(time::OffsetDateTime),
+    /// More sign-ins are being checked than the server takes at once: retry shortly.
+    #[error("too many sign-ins are being checked at once; retry in a moment")]
+    Busy,
+    /// Refused before any check: no password of the policy is this long.
+    #[error("the password must be at most {MAX_PASSWORD_BYTES} bytes long")]
+    PasswordTooLong,
     #[error("no randomness available: {0}")]
     Random(String),
     #[error(transparent)]
@@ -58,34 +71,71 @@ pub enum SessionError {
 pub struct Sessions {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
+    verifier: Arc<Verifier>,
 }
 
 impl Sessions {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
-        Sessions { store, clock }
+        Sessions {
+            store,
+            clock,
+            verifier: Arc::new(Verifier::new()),
+        }
     }
 
     /// Signs an administrator in; returns the session secret (shown once) and the session.
-    /// The password check is slow on purpose (Argon2id): run it off the async threads.
+    ///
+    /// The attempt is counted before the password is checked, in one atomic step of the store,
+    /// so guesses sent together cannot all slip in under the lock-out: at most
+    /// [`MAX_FAILURES`] of them are ever verified, and a correct password forgets the count.
+    /// The check itself waits for one of a few verification slots (Argon2id costs about 19 MiB
+    /// and tens of milliseconds of CPU each); when too many sign-ins already wait, it is
+    /// refused with [`SessionError::Busy`] without being counted.
     pub async fn sign_in(
         &self,
         org: OrgId,
         email: &str,
         password: &str,
     ) -> Result<(String, SignedIn), SessionError> {
-        let key = email.trim().to_lowercase();
+        if password.len() > MAX_PASSWORD_BYTES {
+            return Err(SessionError::PasswordTooLong);
+        }
+        // No address can have this form: refused without a password check, and without an
+        // activity entry that a stranger could fill with whatever they like.
+        let Ok(email) = check_email(email) else {
+            return Err(SessionError::BadCredentials);
+        };
+        let key = email.to_lowercase();
+        let admission = self
+            .verifier
+            .admission
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| SessionError::Busy)?;
         let now = self.clock.now();
-        // Only a known organisation keeps counts (its id is the key's first part).
+        // Only a known organisation keeps counts and activity (its id is the key's first part).
         let org_known = self.store.get_org(org).await?.is_some();
-        let throttle = if org_known {
-            self.store.signin_throttle(org, &key).await?
+        let attempt = if org_known {
+            let t = self
+                .store
+                .note_signin_failure(org, &key, now, now - FAILURE_WINDOW)
+                .await?;
+            let locked = t.locked_until.filter(|u| *u > now);
+            if let Some(until) = locked {
+                self.note(org, "signin.locked", email).await;
+                return Err(SessionError::LockedOut(until));
+            }
+            if t.failures > MAX_FAILURES {
+                // Guesses beyond the budget that were sent before the lock was set.
+                let until = now + LOCK_DURATION;
+                self.store.lock_signin(org, &key, until).await?;
+                self.note(org, "signin.locked", email).await;
+                return Err(SessionError::LockedOut(until));
+            }
+            Some(t)
         } else {
             None
         };
-        if let Some(until) = throttle.and_then(|t| t.locked_until).filter(|u| *u > now) {
-            self.note(org, "signin.locked", email.trim()).await;
-            return Err(SessionError::LockedOut(until));
-        }
         let admin = self
             .store
             .list_admins(org)
@@ -93,27 +143,23 @@ impl Sessions {
             .into_iter()
             .find(|a| a.email.to_lowercase() == key);
         let hash = admin.as_ref().and_then(|a| a.password_hash.clone());
-        let password = password.to_owned();
-        let ok = verify_off_thread(hash, password).await;
+        let ok = self
+            .verifier
+            .verify(hash, password.to_owned(), admission)
+            .await;
         let (Some(admin), true) = (admin, ok) else {
-            self.note(org, "signin.failed", email.trim()).await;
-            if org_known {
-                let t = self
-                    .store
-                    .note_signin_failure(org, &key, now, now - FAILURE_WINDOW)
-                    .await?;
+            if let Some(t) = attempt {
+                self.note(org, "signin.failed", email).await;
                 if t.failures >= MAX_FAILURES {
                     self.store
                         .lock_signin(org, &key, now + LOCK_DURATION)
                         .await?;
-                    self.note(org, "signin.lockout", email.trim()).await;
+                    self.note(org, "signin.lockout", email).await;
                 }
             }
             return Err(SessionError::BadCredentials);
         };
-        if throttle.is_some() {
-            self.store.clear_signin_failures(org, &key).await?;
-        }
+        self.store.clear_signin_failures(org, &key).await?;
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).map_err(|e| SessionError::Random(e.to_string()))?;
         let secret = format!(
@@ -174,18 +220,47 @@ fn hh_mm(t: time::OffsetDateTime) -> String {
     format!("{:02}:{:02}", t.hour(), t.minute())
 }
 
-/// Verifies on the blocking pool: Argon2id takes tens of milliseconds of CPU. Without a hash
-/// a dummy verification still runs, so an unknown address takes as long as a wrong password.
-async fn verify_off_thread(hash: Option<String>, password: String) -> bool {
-    tokio::task::spawn_blocking(move || match hash {
-        Some(h) => verify_password(&password, &h),
-        None => {
-            let _ = verify_password(&password, dummy_hash());
-            false
+/// Bounds the password checks of one process: Argon2id costs about 19 MiB and tens of
+/// milliseconds of CPU each, on the blocking pool that SQLite reads share, so an unbounded
+/// number of sign-ins (which anyone can send) would starve every tenant's requests.
+#[derive(Debug)]
+struct Verifier {
+    /// Checks running at once: about one per core.
+    running: Arc<Semaphore>,
+    /// Sign-ins admitted at once, running or waiting for a slot; more are refused (busy).
+    admission: Arc<Semaphore>,
+}
+
+impl Verifier {
+    fn new() -> Verifier {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        Verifier {
+            running: Arc::new(Semaphore::new(cores)),
+            admission: Arc::new(Semaphore::new(cores * WAITING_PER_CORE)),
         }
-    })
-    .await
-    .unwrap_or(false)
+    }
+
+    /// Verifies on the blocking pool once a slot is free. Without a hash a dummy verification
+    /// still runs, so an unknown address takes as long as a wrong password.
+    async fn verify(
+        &self,
+        hash: Option<String>,
+        password: String,
+        _admitted: OwnedSemaphorePermit,
+    ) -> bool {
+        let Ok(_slot) = self.running.acquire().await else {
+            return false;
+        };
+        tokio::task::spawn_blocking(move || match hash {
+            Some(h) => verify_password(&password, &h),
+            None => {
+                let _ = verify_password(&password, dummy_hash());
+                false
+            }
+        })
+        .await
+        .unwrap_or(false)
+    }
 }
 
 /// An Argon2id hash of a password nobody types (made once, with a random salt).

@@ -408,9 +408,32 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         hash: &[u8; 32],
     ) -> Result<Option<SessionRecord>, StoreError>;
     async fn delete_session(&self, org: OrgId, id: SessionId) -> Result<(), StoreError>;
+    /// Ends every session of an administrator; returns how many there were.
+    async fn end_admin_sessions(&self, org: OrgId, admin: AdminId) -> Result<u64, StoreError>;
+    /// Removes an administrator and, in the same transaction, its sessions; `Ok(false)` when
+    /// there is no such administrator.
+    async fn remove_admin(&self, org: OrgId, admin: AdminId) -> Result<bool, StoreError>;
+    /// Replaces an administrator's password hash and, in the same transaction, ends its
+    /// sessions and forgets the failed sign-ins of its address; `Ok(false)` when there is no
+    /// such administrator.
+    async fn set_admin_password(
+        &self,
+        org: OrgId,
+        admin: AdminId,
+        password_hash: &str,
+    ) -> Result<bool, StoreError>;
+    /// Deletes sessions expired at `now`, and failed-sign-in counts whose window began before
+    /// `failures_from` and that lock nothing at `now`; returns how many rows went.
+    async fn purge_sessions(
+        &self,
+        now: OffsetDateTime,
+        failures_from: OffsetDateTime,
+    ) -> Result<u64, StoreError>;
 
     // The console (SPEC 6): set-up links for a first administrator, and the sign-in lock-out.
 
+    /// Stores a new set-up link and, in the same transaction, forgets the organisation's
+    /// earlier unused ones: one link works at a time.
     async fn insert_setup_link(&self, link: &SetupLink) -> Result<(), StoreError>;
     /// A set-up link by the hash of its secret, within its organisation.
     async fn find_setup_link(

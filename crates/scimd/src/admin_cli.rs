@@ -74,6 +74,51 @@ pub enum AdminCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Remove an administrator; its sessions end at once.
+    Remove {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Set an administrator's console password; its sessions end and a lock-out of its
+    /// address is lifted.
+    SetPassword {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        email: String,
+        /// A file whose first line is the new password (12 to 1,024 characters).
+        #[arg(long)]
+        password_file: PathBuf,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// End every session of an administrator (signed out everywhere).
+    EndSessions {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+/// The first line of a password file, which must hold one of the policy's length.
+fn read_password(path: &std::path::Path) -> Result<String> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let line = text.lines().next().unwrap_or("").to_owned();
+    if line.is_empty() {
+        bail!("{} holds no password", path.display());
+    }
+    if let Some(problem) = directory::setup::password_problem(&line) {
+        bail!("{}: {problem}", path.display());
+    }
+    Ok(line)
 }
 
 #[derive(Debug, clap::Args)]
@@ -224,18 +269,7 @@ pub async fn admin(cmd: AdminCommand, clock: Arc<dyn Clock>) -> Result<()> {
             password_file,
             db,
         } => {
-            let password = match password_file {
-                Some(p) => {
-                    let text = std::fs::read_to_string(&p)
-                        .with_context(|| format!("reading {}", p.display()))?;
-                    let line = text.lines().next().unwrap_or("").to_owned();
-                    if line.is_empty() {
-                        bail!("{} holds no password", p.display());
-                    }
-                    Some(line)
-                }
-                None => None,
-            };
+            let password = password_file.as_deref().map(read_password).transpose()?;
             let store = open_store(&db.database)?;
             let org = find_org(store.as_ref(), &org).await?;
             let admin = Lifecycle::new(store, clock)
@@ -250,6 +284,47 @@ pub async fn admin(cmd: AdminCommand, clock: Arc<dyn Clock>) -> Result<()> {
             for a in store.list_admins(org.id).await? {
                 println!("{}\t{}\t{}", a.id, a.role.as_str(), a.email);
             }
+            Ok(())
+        }
+        AdminCommand::Remove { org, email, db } => {
+            let store = open_store(&db.database)?;
+            let org = find_org(store.as_ref(), &org).await?;
+            let lifecycle = Lifecycle::new(store.clone(), clock);
+            let admin = lifecycle.remove_admin(org.id, &email, ACTOR).await?;
+            eprintln!(
+                "administrator {} removed; their sessions ended",
+                admin.email
+            );
+            if store.list_admins(org.id).await?.is_empty() {
+                eprintln!(
+                    "{} has no administrator now: scimd serve prints a set-up link for a new one",
+                    org.name
+                );
+            }
+            Ok(())
+        }
+        AdminCommand::SetPassword {
+            org,
+            email,
+            password_file,
+            db,
+        } => {
+            let password = read_password(&password_file)?;
+            let store = open_store(&db.database)?;
+            let org = find_org(store.as_ref(), &org).await?;
+            let admin = Lifecycle::new(store, clock)
+                .set_admin_password(org.id, &email, &password, ACTOR)
+                .await?;
+            eprintln!("password of {} set; their sessions ended", admin.email);
+            Ok(())
+        }
+        AdminCommand::EndSessions { org, email, db } => {
+            let store = open_store(&db.database)?;
+            let org = find_org(store.as_ref(), &org).await?;
+            let n = Lifecycle::new(store, clock)
+                .end_admin_sessions(org.id, &email, ACTOR)
+                .await?;
+            eprintln!("{n} session(s) of {} ended", email.trim());
             Ok(())
         }
     }

@@ -578,3 +578,466 @@ async fn settings_sends_a_test_email_only_when_smtp_is_configured() {
     ]);
     assert!(activity.contains("mail.test"), "{activity}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// What an attacker tries: planted cookies, forms from a sibling origin, guesses in flight,
+// floods of sign-ins, and an operator's tools to take an administrator back.
+
+/// A pre-session value the server really issued, with its CSRF field, as an attacker who
+/// loaded the sign-in page would hold them.
+async fn attacker_presession(server: &Server) -> (String, String) {
+    let mut attacker = Browser::new(server);
+    assert_eq!(attacker.get("/signin").await.status, 200);
+    let value = attacker
+        .cookies
+        .get("scimd_presession")
+        .cloned()
+        .expect("a pre-session cookie");
+    (value, attacker.csrf.clone().expect("csrf"))
+}
+
+#[tokio::test]
+async fn a_planted_presession_cookie_never_stands_in_for_the_session() {
+    let server = Server::start();
+    let mut victim = first_admin(&server).await;
+    let (planted, its_csrf) = attacker_presession(&server).await;
+    // The attacker sets its pre-session cookie in the signed-in victim's browser (from a
+    // sibling subdomain, say) and makes it post a form with the matching field.
+    victim
+        .cookies
+        .insert("scimd_presession".into(), planted.clone());
+    let r = victim
+        .post_raw(
+            "/settings/administrators",
+            &[
+                ("csrf", its_csrf.as_str()),
+                ("email", "evil@attacker.example"),
+                ("role", "administrator"),
+                ("password", "attacker chosen password"),
+                ("confirm", "attacker chosen password"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(admin_count(&server, &server.org.id), 1);
+    // The session's own field still works, with or without the planted cookie.
+    let page = victim.get("/settings").await;
+    assert_eq!(page.status, 200);
+    let r = victim.post("/directory-sync/tokens", &[]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+#[tokio::test]
+async fn a_form_the_browser_marks_as_from_another_origin_is_refused() {
+    let server = Server::start();
+    let mut b = first_admin(&server).await;
+    let before = token_count(&server, &server.org.id);
+    let csrf = b.csrf.clone().expect("csrf");
+    let body = format!("csrf={csrf}");
+    for site in ["same-site", "cross-site"] {
+        let req = b
+            .http
+            .post(b.url("/directory-sync/tokens"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("sec-fetch-site", site)
+            .body(body.clone());
+        let r = b.send(req).await;
+        assert_eq!(r.status, 403, "{site}: {}", r.body);
+    }
+    assert_eq!(token_count(&server, &server.org.id), before);
+    let req = b
+        .http
+        .post(b.url("/directory-sync/tokens"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("sec-fetch-site", "same-origin")
+        .body(body);
+    assert_eq!(b.send(req).await.status, 200);
+}
+
+#[tokio::test]
+async fn secure_cookies_carry_the_host_prefix_and_plain_names_are_ignored() {
+    let server = Server::start_with(&["--public-url", "https://scim.example.test/scim/v2"]);
+    let mut b = Browser::new(&server);
+    // The printed link names the public address; this test talks to the listener.
+    let link = setup_link(&server).replace("https://scim.example.test", &server.origin);
+    let r = b.http.get(b.url(&link)).send().await.expect("set-up page");
+    let cookies: Vec<String> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().expect("cookie").to_owned())
+        .collect();
+    assert!(
+        cookies
+            .iter()
+            .any(|c| c.starts_with("__Host-scimd_presession=")
+                && c.contains("Secure")
+                && c.contains("Path=/")
+                && !c.contains("Domain")),
+        "{cookies:?}"
+    );
+    assert_eq!(b.get(&link).await.status, 200);
+    let done = b
+        .post(
+            &link,
+            &[
+                ("email", "ann@example.com"),
+                ("password", PASSWORD),
+                ("confirm", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let signed = b.sign_in(&server.org.id, "ann@example.com", PASSWORD).await;
+    assert_eq!(signed.status, 303, "{}", signed.body);
+    let secret = b
+        .cookies
+        .get("__Host-scimd_session")
+        .cloned()
+        .expect("the session in a __Host- cookie");
+    assert!(!b.cookies.contains_key("scimd_session"));
+    assert_eq!(b.get("/directory-sync").await.status, 200);
+    // A session under the plain name (which a sibling subdomain could plant) is no session.
+    let mut planted = Browser::new(&server);
+    planted.cookies.insert("scimd_session".into(), secret);
+    let r = planted.get("/directory-sync").await;
+    assert_eq!(r.status, 303);
+    assert_eq!(r.location.as_deref(), Some("/signin"));
+}
+
+/// `POST /api/v1/sessions` with these credentials; the status.
+async fn api_sign_in(
+    http: &reqwest::Client,
+    server: &Server,
+    org: &str,
+    email: &str,
+    password: &str,
+) -> u16 {
+    http.post(format!("{}/api/v1/sessions", server.origin))
+        .json(&json!({ "organisation": org, "email": email, "password": password }))
+        .send()
+        .await
+        .expect("sign-in")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn guesses_sent_together_share_the_lock_out_budget() {
+    let server = Server::start();
+    let org = server.org.id.clone();
+    add_admin(&server, &org, "ann@example.com", PASSWORD);
+    let http = reqwest::Client::new();
+    let mut guesses = Vec::new();
+    for i in 0..12 {
+        let (http, server_origin, org) = (http.clone(), server.origin.clone(), org.clone());
+        guesses.push(tokio::spawn(async move {
+            http.post(format!("{server_origin}/api/v1/sessions"))
+                .json(&json!({
+                    "organisation": org,
+                    "email": "ann@example.com",
+                    "password": format!("wrong password number {i}"),
+                }))
+                .send()
+                .await
+                .expect("sign-in")
+                .status()
+                .as_u16()
+        }));
+    }
+    // The right password, sent while the wrong ones are still being checked.
+    let right = api_sign_in(&http, &server, &org, "ann@example.com", PASSWORD).await;
+    let mut statuses = Vec::new();
+    for g in guesses {
+        statuses.push(g.await.expect("join"));
+    }
+    let verified = statuses.iter().filter(|s| **s == 401).count();
+    assert!(
+        verified <= 5,
+        "{verified} guesses were checked against the password: {statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| matches!(s, 401 | 429 | 503)),
+        "{statuses:?}"
+    );
+    assert_ne!(right, 500);
+    if right != 201 {
+        // Once the budget is spent the right password waits out the lock like any other.
+        assert_eq!(
+            api_sign_in(&http, &server, &org, "ann@example.com", PASSWORD).await,
+            429
+        );
+    }
+}
+
+#[tokio::test]
+async fn console_sign_ins_are_throttled_per_address_and_floods_get_503() {
+    let server = Server::start_with(&["--auth-failures-per-minute", "10"]);
+    let org = server.org.id.clone();
+    // Fresh addresses each time: no address lock-out helps, only the per-address budget.
+    let mut b = Browser::new(&server);
+    let mut statuses = Vec::new();
+    for i in 0..15 {
+        let email = format!("nobody{i}@example.com");
+        statuses.push(
+            b.sign_in(&org, &email, "not a password at all")
+                .await
+                .status,
+        );
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| matches!(s, 401 | 429)),
+        "{statuses:?}"
+    );
+
+    // Many sign-ins at once (unknown organisations) are checked a few at a time; the rest
+    // are refused, and memory does not grow with the number in flight.
+    let server = Server::start();
+    let hwm = || {
+        std::fs::read_to_string(format!("/proc/{}/status", server.pid()))
+            .expect("status")
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .expect("VmHWM")
+    };
+    let before = hwm();
+    let http = reqwest::Client::new();
+    let mut flood = Vec::new();
+    for _ in 0..40 {
+        let (http, origin) = (http.clone(), server.origin.clone());
+        flood.push(tokio::spawn(async move {
+            let r = http
+                .post(format!("{origin}/api/v1/sessions"))
+                .json(&json!({
+                    "organisation": common::guid(),
+                    "email": "someone@example.com",
+                    "password": "a guess of a password",
+                }))
+                .send()
+                .await
+                .expect("sign-in");
+            (r.status().as_u16(), r.headers().contains_key("retry-after"))
+        }));
+    }
+    let mut results = Vec::new();
+    for f in flood {
+        results.push(f.await.expect("join"));
+    }
+    assert!(
+        results.iter().any(|(s, retry)| *s == 503 && *retry),
+        "{results:?}"
+    );
+    assert!(
+        results.iter().all(|(s, _)| matches!(s, 401 | 429 | 503)),
+        "{results:?}"
+    );
+    let grown_mib = hwm().saturating_sub(before) / 1024;
+    assert!(grown_mib < 200, "peak memory grew by {grown_mib} MiB");
+
+    // A password longer than any the policy allows is refused before it is hashed.
+    let long = "p".repeat(200_000);
+    assert_eq!(
+        api_sign_in(&http, &server, &server.org.id, "ann@example.com", &long).await,
+        400
+    );
+}
+
+#[tokio::test]
+async fn strangers_sign_ins_leave_no_activity() {
+    let server = Server::start();
+    let org = server.org.id.clone();
+    let http = reqwest::Client::new();
+    let huge = format!("{}@example.com", "a".repeat(200_000));
+    assert_eq!(
+        api_sign_in(&http, &server, &org, &huge, "whatever it is").await,
+        401
+    );
+    assert_eq!(
+        api_sign_in(&http, &server, &org, "ann@example.com", "whatever it is").await,
+        401
+    );
+    // Sign-ins are logged as they happen (not through the request log's queue).
+    let activity = cli(&[
+        "activity",
+        "--org",
+        &org,
+        "--format",
+        "json",
+        "--database",
+        &server.database,
+    ]);
+    assert!(activity.contains("signin.failed"), "{activity}");
+    assert!(!activity.contains("aaaaaaaaaa"), "{} bytes", activity.len());
+}
+
+#[tokio::test]
+async fn the_set_up_link_secret_stays_out_of_the_log_and_a_new_link_retires_the_old() {
+    let server = Server::start();
+    let link = setup_link(&server);
+    let secret = link.rsplit('/').next().expect("secret").to_owned();
+    let mut b = Browser::new(&server);
+    assert_eq!(b.get(&link).await.status, 200);
+    let r = b
+        .post_raw(
+            &link,
+            &[
+                ("email", "ann@example.com"),
+                ("password", PASSWORD),
+                ("confirm", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    let log = server.log_tail();
+    assert!(log.contains("console form refused"), "{log}");
+    // Printed once, at start; never again.
+    assert_eq!(log.matches(&secret).count(), 1, "{log}");
+
+    // A second start prints a new link; the first one stops working.
+    let second = server.another_instance();
+    let newer = setup_link(&second);
+    assert_ne!(newer, link);
+    let old = link.replace(&server.origin, &second.origin);
+    let mut b = Browser::new(&second);
+    assert_eq!(b.get(&old).await.status, 410);
+    assert_eq!(b.get(&newer).await.status, 200);
+}
+
+/// A password file for the CLI.
+fn password_file(dir: &common::TempDir, password: &str) -> String {
+    let file = dir.path().join(format!("pw-{}", common::random_hex(8)));
+    std::fs::write(&file, format!("{password}\n")).expect("write password");
+    file.to_str().expect("path").to_owned()
+}
+
+#[tokio::test]
+async fn operators_remove_administrators_reset_passwords_and_end_sessions() {
+    let server = Server::start();
+    let org = server.org.id.clone();
+    let db = server.database.clone();
+    let dir = common::TempDir::new("passwords");
+    // The password policy holds on the command line too.
+    let weak = password_file(&dir, "a");
+    let (ok, _, err) = common::cli_status(&[
+        "admin",
+        "add",
+        "--org",
+        &org,
+        "--email",
+        "weak@example.com",
+        "--password-file",
+        &weak,
+        "--database",
+        &db,
+    ]);
+    assert!(!ok);
+    assert!(err.contains("at least 12 characters"), "{err}");
+    assert_eq!(admin_count(&server, &org), 0);
+
+    add_admin(&server, &org, "ann@example.com", PASSWORD);
+    add_admin(&server, &org, "rogue@example.com", PASSWORD);
+    let session = |email: &'static str, password: String| {
+        let (http, origin, org) = (reqwest::Client::new(), server.origin.clone(), org.clone());
+        async move {
+            let r = http
+                .post(format!("{origin}/api/v1/sessions"))
+                .json(&json!({ "organisation": org, "email": email, "password": password }))
+                .send()
+                .await
+                .expect("sign-in");
+            assert_eq!(r.status().as_u16(), 201);
+            let v: Value = r.json().await.expect("json");
+            v["token"].as_str().expect("token").to_owned()
+        }
+    };
+    let works = |token: String| {
+        let (http, origin) = (reqwest::Client::new(), server.origin.clone());
+        async move {
+            http.get(format!("{origin}/api/v1/connection"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("connection")
+                .status()
+                .as_u16()
+        }
+    };
+    let rogue = session("rogue@example.com", PASSWORD.into()).await;
+    let ann = session("ann@example.com", PASSWORD.into()).await;
+    assert_eq!(works(rogue.clone()).await, 200);
+
+    cli(&[
+        "admin",
+        "remove",
+        "--org",
+        &org,
+        "--email",
+        "ROGUE@example.com",
+        "--database",
+        &db,
+    ]);
+    assert_eq!(
+        works(rogue).await,
+        401,
+        "a removed administrator's session ends at once"
+    );
+    assert_eq!(works(ann.clone()).await, 200);
+    assert!(!cli(&["admin", "list", "--org", &org, "--database", &db]).contains("rogue@"));
+    let (ok, _, err) = common::cli_status(&[
+        "admin",
+        "remove",
+        "--org",
+        &org,
+        "--email",
+        "rogue@example.com",
+        "--database",
+        &db,
+    ]);
+    assert!(!ok && err.contains("no administrator"), "{err}");
+
+    cli(&[
+        "admin",
+        "end-sessions",
+        "--org",
+        &org,
+        "--email",
+        "ann@example.com",
+        "--database",
+        &db,
+    ]);
+    assert_eq!(works(ann).await, 401);
+
+    let ann = session("ann@example.com", PASSWORD.into()).await;
+    let new_password = "a brand new passphrase";
+    let file = password_file(&dir, new_password);
+    cli(&[
+        "admin",
+        "set-password",
+        "--org",
+        &org,
+        "--email",
+        "ann@example.com",
+        "--password-file",
+        &file,
+        "--database",
+        &db,
+    ]);
+    assert_eq!(
+        works(ann).await,
+        401,
+        "a new password ends the old sessions"
+    );
+    let http = reqwest::Client::new();
+    assert_eq!(
+        api_sign_in(&http, &server, &org, "ann@example.com", PASSWORD).await,
+        401
+    );
+    let _ = session("ann@example.com", new_password.into()).await;
+
+    let activity = cli(&["activity", "--org", &org, "--database", &db]);
+    for action in ["admin.remove", "admin.sessions.end", "admin.password"] {
+        assert!(activity.contains(action), "{action} missing:\n{activity}");
+    }
+}

@@ -89,8 +89,12 @@ impl From<LifecycleError> for ApiFailure {
             | LifecycleError::LastLiveToken
             | LifecycleError::AlreadyRevoked(_)
             | LifecycleError::DuplicateAdmin(_) => ApiFailure(StatusCode::CONFLICT, "refused", msg),
-            LifecycleError::UnknownToken(_) => ApiFailure(StatusCode::NOT_FOUND, "not_found", msg),
-            LifecycleError::InvalidEmail(_) | LifecycleError::RoleNotForKind => bad(msg),
+            LifecycleError::UnknownToken(_) | LifecycleError::UnknownAdmin(_) => {
+                ApiFailure(StatusCode::NOT_FOUND, "not_found", msg)
+            }
+            LifecycleError::InvalidEmail(_)
+            | LifecycleError::RoleNotForKind
+            | LifecycleError::WeakPassword(_) => bad(msg),
             LifecycleError::Store(s) => store_failure(s),
             LifecycleError::Password(_) | LifecycleError::Random(_) => {
                 tracing::error!(error = %msg, "administrative act failed");
@@ -112,6 +116,12 @@ impl From<SessionError> for ApiFailure {
             }
             SessionError::LockedOut(_) => {
                 ApiFailure(StatusCode::TOO_MANY_REQUESTS, "locked", e.to_string())
+            }
+            SessionError::Busy => {
+                ApiFailure(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string())
+            }
+            SessionError::PasswordTooLong => {
+                ApiFailure(StatusCode::BAD_REQUEST, "invalid", e.to_string())
             }
             SessionError::Store(s) => store_failure(s),
             SessionError::Random(m) => {
@@ -327,6 +337,12 @@ async fn sign_in(
     {
         Ok(v) => v,
         Err(e @ SessionError::BadCredentials) => return Err(refused(e)),
+        Err(e @ SessionError::Busy) => {
+            let mut r = ApiFailure::from(e).into_response();
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+            return Err(r);
+        }
         Err(e) => return Err(ApiFailure::from(e).into_response()),
     };
     Ok((

@@ -127,6 +127,11 @@ impl Jobs {
                         Ok(purged) => tracing::info!(purged, "held accounts purged"),
                         Err(e) => tracing::error!(error = %e, "purge of held accounts failed"),
                     }
+                    match d.purge_sessions().await {
+                        Ok(0) => {}
+                        Ok(purged) => tracing::debug!(purged, "expired sessions deleted"),
+                        Err(e) => tracing::error!(error = %e, "purge of expired sessions failed"),
+                    }
                 }
             }));
         }

@@ -310,7 +310,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(crate::ops::healthz))
         .route("/readyz", get(crate::ops::readyz))
         .route("/metrics", get(crate::ops::metrics_text))
-        .merge(crate::console::routes())
+        .merge(crate::console::routes(state.clone()))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(

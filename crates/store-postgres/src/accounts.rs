@@ -605,3 +605,76 @@ impl PgStore {
         Ok(())
     }
 }
+
+impl PgStore {
+    pub(crate) async fn acc_end_admin_sessions(
+        &self,
+        org: OrgId,
+        admin: AdminId,
+    ) -> Result<u64, Failure> {
+        let c = self.client().await?;
+        Ok(c.execute(
+            "DELETE FROM sessions WHERE org_id = $1 AND admin_id = $2",
+            &[&org.0, &admin.0],
+        )
+        .await?)
+    }
+
+    pub(crate) async fn acc_remove_admin(
+        &self,
+        org: OrgId,
+        admin: AdminId,
+    ) -> Result<bool, Failure> {
+        let c = self.client().await?;
+        // One statement, so one transaction: the sessions go with their administrator.
+        let n = c
+            .execute(
+                "WITH ended AS (DELETE FROM sessions WHERE org_id = $1 AND admin_id = $2) \
+                 DELETE FROM administrators WHERE org_id = $1 AND id = $2",
+                &[&org.0, &admin.0],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    pub(crate) async fn acc_set_admin_password(
+        &self,
+        org: OrgId,
+        admin: AdminId,
+        hash: &str,
+    ) -> Result<bool, Failure> {
+        let c = self.client().await?;
+        let n = c
+            .execute(
+                "WITH changed AS (UPDATE administrators SET password_hash = $3 \
+                   WHERE org_id = $1 AND id = $2 RETURNING email_ci), \
+                 ended AS (DELETE FROM sessions WHERE org_id = $1 AND admin_id = $2 \
+                   AND EXISTS (SELECT 1 FROM changed)), \
+                 forgotten AS (DELETE FROM signin_failures WHERE org_id = $1 \
+                   AND email_ci IN (SELECT email_ci FROM changed)) \
+                 SELECT 1 FROM changed",
+                &[&org.0, &admin.0, &hash],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    pub(crate) async fn acc_purge_sessions(
+        &self,
+        now: OffsetDateTime,
+        failures_from: OffsetDateTime,
+    ) -> Result<u64, Failure> {
+        let c = self.client().await?;
+        let sessions = c
+            .execute("DELETE FROM sessions WHERE expires <= $1", &[&micros(now)])
+            .await?;
+        let failures = c
+            .execute(
+                "DELETE FROM signin_failures WHERE window_start < $2 \
+                 AND (locked_until IS NULL OR locked_until <= $1)",
+                &[&micros(now), &micros(failures_from)],
+            )
+            .await?;
+        Ok(sessions + failures)
+    }
+}

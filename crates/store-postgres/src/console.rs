@@ -18,8 +18,10 @@ fn throttle_row(r: &Row) -> Result<SigninThrottle, Failure> {
 impl PgStore {
     pub(crate) async fn con_insert_setup_link(&self, l: &SetupLink) -> Result<(), Failure> {
         let c = self.client().await?;
+        // One statement: the earlier unused links go as the new one arrives.
         c.execute(
-            "INSERT INTO setup_links (org_id, hash, created, expires, used) VALUES ($1, $2, $3, $4, $5)",
+            "WITH earlier AS (DELETE FROM setup_links WHERE org_id = $1 AND used IS NULL) \
+             INSERT INTO setup_links (org_id, hash, created, expires, used) VALUES ($1, $2, $3, $4, $5)",
             &[
                 &l.org_id.0,
                 &l.hash.as_slice(),

@@ -1503,6 +1503,41 @@ impl Store for PgStore {
         Ok(self.acc_delete_session(org, id).await?)
     }
 
+    async fn end_admin_sessions(
+        &self,
+        org: OrgId,
+        admin: directory::ids::AdminId,
+    ) -> Result<u64, StoreError> {
+        Ok(self.acc_end_admin_sessions(org, admin).await?)
+    }
+
+    async fn remove_admin(
+        &self,
+        org: OrgId,
+        admin: directory::ids::AdminId,
+    ) -> Result<bool, StoreError> {
+        Ok(self.acc_remove_admin(org, admin).await?)
+    }
+
+    async fn set_admin_password(
+        &self,
+        org: OrgId,
+        admin: directory::ids::AdminId,
+        password_hash: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(self
+            .acc_set_admin_password(org, admin, password_hash)
+            .await?)
+    }
+
+    async fn purge_sessions(
+        &self,
+        now: OffsetDateTime,
+        failures_from: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        Ok(self.acc_purge_sessions(now, failures_from).await?)
+    }
+
     async fn insert_setup_link(&self, link: &SetupLink) -> Result<(), StoreError> {
         Ok(self.con_insert_setup_link(link).await?)
     }

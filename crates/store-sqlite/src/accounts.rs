@@ -611,3 +611,100 @@ pub(crate) async fn delete_session(
     .await?;
     Ok(())
 }
+
+pub(crate) async fn end_admin_sessions(
+    rt: &Runtime,
+    org: OrgId,
+    admin: AdminId,
+) -> Result<u64, StoreError> {
+    rt.execute(
+        "DELETE FROM sessions WHERE org_id = ?1 AND admin_id = ?2",
+        vec![blob(&org.0), blob(&admin.0)],
+    )
+    .await
+    .map(|n| n as u64)
+}
+
+pub(crate) async fn remove_admin(
+    rt: &Runtime,
+    org: OrgId,
+    admin: AdminId,
+) -> Result<bool, StoreError> {
+    rt.write(move |c| {
+        c.prepare_cached("DELETE FROM sessions WHERE org_id = ?1 AND admin_id = ?2")
+            .map_err(internal)?
+            .execute(params![
+                org.0.as_bytes().as_slice(),
+                admin.0.as_bytes().as_slice()
+            ])
+            .map_err(internal)?;
+        let n = c
+            .prepare_cached("DELETE FROM administrators WHERE org_id = ?1 AND id = ?2")
+            .map_err(internal)?
+            .execute(params![
+                org.0.as_bytes().as_slice(),
+                admin.0.as_bytes().as_slice()
+            ])
+            .map_err(internal)?;
+        Ok(n == 1)
+    })
+    .await
+}
+
+pub(crate) async fn set_admin_password(
+    rt: &Runtime,
+    org: OrgId,
+    admin: AdminId,
+    hash: String,
+) -> Result<bool, StoreError> {
+    rt.write(move |c| {
+        let (o, a) = (org.0.as_bytes().as_slice(), admin.0.as_bytes().as_slice());
+        let n = c
+            .prepare_cached(
+                "UPDATE administrators SET password_hash = ?3 WHERE org_id = ?1 AND id = ?2",
+            )
+            .map_err(internal)?
+            .execute(params![o, a, hash])
+            .map_err(internal)?;
+        if n == 0 {
+            return Ok(false);
+        }
+        c.prepare_cached("DELETE FROM sessions WHERE org_id = ?1 AND admin_id = ?2")
+            .map_err(internal)?
+            .execute(params![o, a])
+            .map_err(internal)?;
+        c.prepare_cached(
+            "DELETE FROM signin_failures WHERE org_id = ?1 AND email_ci = \
+             (SELECT email_ci FROM administrators WHERE org_id = ?1 AND id = ?2)",
+        )
+        .map_err(internal)?
+        .execute(params![o, a])
+        .map_err(internal)?;
+        Ok(true)
+    })
+    .await
+}
+
+pub(crate) async fn purge_sessions(
+    rt: &Runtime,
+    now: OffsetDateTime,
+    failures_from: OffsetDateTime,
+) -> Result<u64, StoreError> {
+    rt.write(move |c| {
+        let sessions = c
+            .prepare_cached("DELETE FROM sessions WHERE expires <= ?1")
+            .map_err(internal)?
+            .execute(params![micros(now)])
+            .map_err(internal)?;
+        let failures = c
+            .prepare_cached(
+                "DELETE FROM signin_failures WHERE window_start < ?2 \
+                 AND (locked_until IS NULL OR locked_until <= ?1)",
+            )
+            .map_err(internal)?
+            .execute(params![micros(now), micros(failures_from)])
+            .map_err(internal)?;
+        Ok((sessions + failures) as u64)
+    })
+    .await
+}

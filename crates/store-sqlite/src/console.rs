@@ -13,18 +13,27 @@ fn b(u: &uuid::Uuid) -> &[u8] {
 }
 
 pub(crate) async fn insert_setup_link(rt: &Runtime, l: SetupLink) -> Result<(), StoreError> {
-    rt.execute(
-        "INSERT INTO setup_links (org_id, hash, created, expires, used) VALUES (?1, ?2, ?3, ?4, ?5)",
-        vec![
-            blob(&l.org_id.0),
-            l.hash.to_vec().into(),
-            micros(l.created).into(),
-            micros(l.expires).into(),
-            l.used.map(micros).into(),
-        ],
-    )
-    .await?;
-    Ok(())
+    rt.write(move |c| {
+        c.prepare_cached("DELETE FROM setup_links WHERE org_id = ?1 AND used IS NULL")
+            .map_err(internal)?
+            .execute(params![b(&l.org_id.0)])
+            .map_err(internal)?;
+        c.prepare_cached(
+            "INSERT INTO setup_links (org_id, hash, created, expires, used) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .map_err(internal)?
+        .execute(params![
+            b(&l.org_id.0),
+            l.hash.as_slice(),
+            micros(l.created),
+            micros(l.expires),
+            l.used.map(micros)
+        ])
+        .map_err(internal)?;
+        Ok(())
+    })
+    .await
 }
 
 pub(crate) fn find_setup_link(

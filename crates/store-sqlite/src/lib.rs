@@ -1260,6 +1260,39 @@ impl Store for SqliteStore {
         accounts::delete_session(&self.rt, org, id).await
     }
 
+    async fn end_admin_sessions(
+        &self,
+        org: OrgId,
+        admin: directory::ids::AdminId,
+    ) -> Result<u64, StoreError> {
+        accounts::end_admin_sessions(&self.rt, org, admin).await
+    }
+
+    async fn remove_admin(
+        &self,
+        org: OrgId,
+        admin: directory::ids::AdminId,
+    ) -> Result<bool, StoreError> {
+        accounts::remove_admin(&self.rt, org, admin).await
+    }
+
+    async fn set_admin_password(
+        &self,
+        org: OrgId,
+        admin: directory::ids::AdminId,
+        password_hash: &str,
+    ) -> Result<bool, StoreError> {
+        accounts::set_admin_password(&self.rt, org, admin, password_hash.to_owned()).await
+    }
+
+    async fn purge_sessions(
+        &self,
+        now: OffsetDateTime,
+        failures_from: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        accounts::purge_sessions(&self.rt, now, failures_from).await
+    }
+
     async fn insert_setup_link(&self, link: &SetupLink) -> Result<(), StoreError> {
         console::insert_setup_link(&self.rt, link.clone()).await
     }

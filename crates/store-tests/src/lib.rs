@@ -59,6 +59,7 @@ macro_rules! conformance {
             notice_claims_are_exclusive_leased_and_final_once_sent,
             setup_links_are_used_once_and_only_in_their_org,
             signin_failures_count_within_a_window_per_org_and_address,
+            admins_are_removed_and_reset_with_their_sessions_only_in_their_org,
         );
     };
     (@cases $make:path; $($name:ident),* $(,)?) => {

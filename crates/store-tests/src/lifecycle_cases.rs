@@ -529,3 +529,178 @@ pub async fn signin_failures_count_within_a_window_per_org_and_address(store: Ar
         None
     );
 }
+
+pub async fn admins_are_removed_and_reset_with_their_sessions_only_in_their_org(
+    store: Arc<dyn Store>,
+) {
+    use directory::ids::SessionId;
+    use directory::store::{SessionRecord, SetupLink};
+    let org = new_org(&*store).await;
+    let other = new_org(&*store).await;
+    let t = now();
+    let ann = admin(org.id, "ann@example.com", AdminRole::Administrator);
+    let bob = admin(org.id, "bob@example.com", AdminRole::PeopleManager);
+    store.add_admin(&ann).await.expect("ann");
+    store.add_admin(&bob).await.expect("bob");
+    let session = |who: &Administrator, n: u8| {
+        let mut hash = [n; 32];
+        hash[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        SessionRecord {
+            org_id: who.org_id,
+            id: SessionId::new(),
+            hash,
+            admin_id: who.id,
+            created: t,
+            expires: t + Duration::hours(12),
+        }
+    };
+    let (ann1, ann2, bob1) = (session(&ann, 1), session(&ann, 2), session(&bob, 3));
+    for s in [&ann1, &ann2, &bob1] {
+        store.insert_session(s).await.expect("session");
+    }
+    let live = |s: &SessionRecord| {
+        let store = store.clone();
+        let hash = s.hash;
+        async move {
+            store
+                .find_session_by_hash(&hash)
+                .await
+                .expect("find")
+                .is_some()
+        }
+    };
+
+    // Another organisation's id names nothing here.
+    assert_eq!(
+        store
+            .end_admin_sessions(other.id, ann.id)
+            .await
+            .expect("end"),
+        0
+    );
+    assert!(!store.remove_admin(other.id, ann.id).await.expect("remove"));
+    assert!(
+        !store
+            .set_admin_password(other.id, ann.id, "$argon2id$x")
+            .await
+            .expect("set")
+    );
+    assert!(live(&ann1).await && live(&bob1).await);
+
+    assert_eq!(
+        store.end_admin_sessions(org.id, ann.id).await.expect("end"),
+        2
+    );
+    assert!(!live(&ann1).await && !live(&ann2).await);
+    assert!(live(&bob1).await, "another administrator's session stays");
+
+    store
+        .note_signin_failure(org.id, "bob@example.com", t, t - Duration::minutes(15))
+        .await
+        .expect("failure");
+    assert!(
+        store
+            .set_admin_password(org.id, bob.id, "$argon2id$new")
+            .await
+            .expect("set")
+    );
+    assert!(!live(&bob1).await, "a new password ends the sessions");
+    assert_eq!(
+        store
+            .signin_throttle(org.id, "bob@example.com")
+            .await
+            .expect("read"),
+        None,
+        "and lifts the lock-out"
+    );
+    let bob_now = store.list_admins(org.id).await.expect("list");
+    assert_eq!(
+        bob_now
+            .iter()
+            .find(|a| a.id == bob.id)
+            .and_then(|a| a.password_hash.as_deref()),
+        Some("$argon2id$new")
+    );
+
+    let ann3 = session(&ann, 4);
+    store.insert_session(&ann3).await.expect("session");
+    assert!(store.remove_admin(org.id, ann.id).await.expect("remove"));
+    assert!(!store.remove_admin(org.id, ann.id).await.expect("again"));
+    assert!(!live(&ann3).await, "a removed administrator's sessions end");
+    let left: Vec<_> = store
+        .list_admins(org.id)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|a| a.email)
+        .collect();
+    assert_eq!(left, vec!["bob@example.com".to_owned()]);
+
+    // Expired sessions and stale failure counts are purged; live ones stay.
+    let old = SessionRecord {
+        expires: t - Duration::minutes(1),
+        ..session(&bob, 5)
+    };
+    let fresh = session(&bob, 6);
+    store.insert_session(&old).await.expect("old");
+    store.insert_session(&fresh).await.expect("fresh");
+    let long_ago = t - Duration::hours(2);
+    store
+        .note_signin_failure(org.id, "stale@example.com", long_ago, long_ago)
+        .await
+        .expect("stale");
+    store
+        .note_signin_failure(org.id, "recent@example.com", t, t)
+        .await
+        .expect("recent");
+    let purged = store
+        .purge_sessions(t, t - Duration::minutes(15))
+        .await
+        .expect("purge");
+    assert!(purged >= 2, "{purged}");
+    assert!(!live(&old).await && live(&fresh).await);
+    assert_eq!(
+        store
+            .signin_throttle(org.id, "stale@example.com")
+            .await
+            .expect("read"),
+        None
+    );
+    assert!(
+        store
+            .signin_throttle(org.id, "recent@example.com")
+            .await
+            .expect("read")
+            .is_some()
+    );
+
+    // A new set-up link retires the earlier unused one.
+    let link = |n: u8| {
+        let mut hash = [n; 32];
+        hash[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        SetupLink {
+            org_id: org.id,
+            hash,
+            created: t,
+            expires: t + Duration::hours(24),
+            used: None,
+        }
+    };
+    let (first, second) = (link(7), link(8));
+    store.insert_setup_link(&first).await.expect("first");
+    store.insert_setup_link(&second).await.expect("second");
+    assert_eq!(
+        store
+            .find_setup_link(org.id, &first.hash)
+            .await
+            .expect("find"),
+        None
+    );
+    assert!(
+        store
+            .find_setup_link(org.id, &second.hash)
+            .await
+            .expect("find")
+            .is_some()
+    );
+}

@@ -1,7 +1,8 @@
 //! Sign-in, sign-out and the first administrator's set-up link.
 
-use super::csrf::{self, Form, PRESESSION_COOKIE, SESSION_COOKIE};
+use super::csrf::{self, Form};
 use super::{Flash, Layout, PageError, PageResult, Signed, render_status, see_other};
+use crate::ops::ClientIp;
 use crate::routes::AppState;
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -34,8 +35,8 @@ pub async fn first_run_link(
 
 /// The pre-session cookie's value for an anonymous form: the one the browser has, or a new
 /// one to set.
-fn presession(headers: &HeaderMap) -> Result<(String, bool), PageError> {
-    match csrf::cookie(headers, PRESESSION_COOKIE) {
+fn presession(name: &str, headers: &HeaderMap) -> Result<(String, bool), PageError> {
+    match csrf::cookie(headers, name) {
         Some(v) => Ok((v, false)),
         None => csrf::new_presession()
             .map(|v| (v, true))
@@ -56,17 +57,24 @@ fn anonymous_page(
     headers: &HeaderMap,
     page: impl FnOnce(String) -> Response,
 ) -> PageResult {
-    let (value, new) = presession(headers)?;
+    let secure = csrf::https(state, headers);
+    let name = csrf::presession_cookie(secure);
+    let (value, new) = presession(name, headers)?;
     let r = page(csrf::token_for(&value));
     Ok(if new {
-        with_cookie(
-            r,
-            csrf::set_cookie(PRESESSION_COOKIE, &value, None, csrf::https(state, headers)),
-        )
+        with_cookie(r, csrf::set_cookie(name, &value, None, secure))
     } else {
         r
     })
 }
+
+/// Why a console sign-in did not go through.
+enum SigninRefusal {
+    /// The address is over its budget of failed sign-ins.
+    Throttled(std::time::Duration),
+    Refused(SessionError),
+}
+use SigninRefusal::{Refused, Throttled};
 
 #[derive(Template)]
 #[template(path = "signin.html")]
@@ -105,15 +113,25 @@ pub(super) async fn signin_page(
 
 pub(super) async fn signin(
     State(state): State<Arc<AppState>>,
+    axum::Extension(ClientIp(ip)): axum::Extension<ClientIp>,
     headers: HeaderMap,
     form: Form,
 ) -> PageResult {
     let organisation = form.text("organisation");
     let email = form.text("email");
     let password = form.get("password").unwrap_or_default().to_owned();
-    let result = match organisation.parse::<OrgId>() {
-        Ok(org) => state.sessions.sign_in(org, &email, &password).await,
-        Err(_) => Err(SessionError::BadCredentials),
+    // The same per-address budget of failures as the API's sign-in and SCIM's tokens.
+    let result = if let Some(wait) = state.ops.throttled(ip) {
+        Err(Throttled(wait))
+    } else {
+        let result = match organisation.parse::<OrgId>() {
+            Ok(org) => state.sessions.sign_in(org, &email, &password).await,
+            Err(_) => Err(SessionError::BadCredentials),
+        };
+        if matches!(result, Err(SessionError::BadCredentials)) {
+            state.ops.auth_failed(ip);
+        }
+        result.map_err(Refused)
     };
     match result {
         Ok((secret, _)) => {
@@ -122,7 +140,7 @@ pub(super) async fn signin(
             let r = with_cookie(
                 r,
                 csrf::set_cookie(
-                    SESSION_COOKIE,
+                    csrf::session_cookie(secure),
                     &secret,
                     Some(SESSION_LIFETIME.whole_seconds()),
                     secure,
@@ -130,22 +148,37 @@ pub(super) async fn signin(
             );
             Ok(with_cookie(
                 r,
-                csrf::set_cookie(PRESESSION_COOKIE, "", Some(0), secure),
+                csrf::set_cookie(csrf::presession_cookie(secure), "", Some(0), secure),
             ))
         }
         Err(e) => {
-            let status = match e {
-                SessionError::BadCredentials => StatusCode::UNAUTHORIZED,
-                SessionError::LockedOut(_) => StatusCode::TOO_MANY_REQUESTS,
-                other => return Err(other.into()),
-            };
-            let message = match e {
-                SessionError::BadCredentials => {
-                    "The organisation ID, e-mail address or password is not correct.".to_owned()
+            let (status, message, retry) = match e {
+                Refused(SessionError::BadCredentials) => (
+                    StatusCode::UNAUTHORIZED,
+                    "The organisation ID, e-mail address or password is not correct.".to_owned(),
+                    None,
+                ),
+                Throttled(wait) => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many failed sign-ins from this address. Try again in a minute.".to_owned(),
+                    Some(wait.as_secs().max(1)),
+                ),
+                Refused(e @ SessionError::LockedOut(_)) => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    capitalise(&e.to_string()),
+                    None,
+                ),
+                Refused(e @ SessionError::Busy) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    capitalise(&e.to_string()),
+                    Some(1),
+                ),
+                Refused(e @ SessionError::PasswordTooLong) => {
+                    (StatusCode::BAD_REQUEST, capitalise(&e.to_string()), None)
                 }
-                other => capitalise(&other.to_string()),
+                Refused(other) => return Err(other.into()),
             };
-            anonymous_page(&state, &headers, |csrf| {
+            let mut page = anonymous_page(&state, &headers, |csrf| {
                 render_status(
                     status,
                     &SigninPage {
@@ -154,7 +187,11 @@ pub(super) async fn signin(
                         email,
                     },
                 )
-            })
+            })?;
+            if let Some(v) = retry.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
+                page.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            Ok(page)
         }
     }
 }
@@ -165,9 +202,10 @@ pub(super) async fn signout(
     signed: Signed,
 ) -> PageResult {
     state.sessions.sign_out(&signed.who).await?;
+    let secure = csrf::https(&state, &headers);
     Ok(with_cookie(
         see_other("/signin?done=signed-out"),
-        csrf::set_cookie(SESSION_COOKIE, "", Some(0), csrf::https(&state, &headers)),
+        csrf::set_cookie(csrf::session_cookie(secure), "", Some(0), secure),
     ))
 }
 

@@ -1,15 +1,24 @@
 //! Cookies, and the CSRF guard every console POST passes before its handler runs.
 //!
 //! The expected `csrf` field is derived from a cookie the browser holds and no other site can
-//! read: the session secret once signed in, a random pre-session value before (sign-in and
-//! set-up forms). SHA-256 with a fixed prefix is one-way, so the field on the page reveals
-//! nothing about the session secret; the comparison is constant-time. The guard parses the
-//! form once and hands it to handlers as a [`Form`]: a handler cannot read a form that was
-//! not checked.
+//! read: the session secret for every signed-in form, a random pre-session value for the two
+//! anonymous forms (sign-in and set-up) only. The pre-session value is a plain double-submit
+//! cookie, which anyone able to set a cookie for the host could choose (a sibling subdomain, a
+//! plain-HTTP response), so it never stands in for a session: a form behind a session is
+//! accepted with the session's value alone. SHA-256 with a fixed prefix is one-way, so the
+//! field on the page reveals nothing about the session secret; the comparison is
+//! constant-time. The guard parses the form once and hands it to handlers as a [`Form`]: a
+//! handler cannot read a form that was not checked.
+//!
+//! Whenever cookies are `Secure`, both carry the `__Host-` prefix: a browser accepts such a
+//! cookie only from this very host over HTTPS, without a `Domain`, so a sibling subdomain
+//! cannot plant a session (login CSRF) or a pre-session value. Requests a browser marks as
+//! coming from another origin (`Sec-Fetch-Site` other than `same-origin` or `none`, which a
+//! sibling subdomain's page gets) are refused before the token is looked at.
 
 use crate::routes::AppState;
 use axum::body::Body;
-use axum::extract::{FromRequestParts, Request};
+use axum::extract::{FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
@@ -19,8 +28,28 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
-pub(crate) const SESSION_COOKIE: &str = "scimd_session";
-pub(crate) const PRESESSION_COOKIE: &str = "scimd_presession";
+const SESSION_COOKIE: &str = "scimd_session";
+const PRESESSION_COOKIE: &str = "scimd_presession";
+const SECURE_SESSION_COOKIE: &str = "__Host-scimd_session";
+const SECURE_PRESESSION_COOKIE: &str = "__Host-scimd_presession";
+
+/// The session cookie's name: `__Host-` prefixed when cookies are `Secure`.
+pub(crate) fn session_cookie(secure: bool) -> &'static str {
+    if secure {
+        SECURE_SESSION_COOKIE
+    } else {
+        SESSION_COOKIE
+    }
+}
+
+/// The pre-session cookie's name: `__Host-` prefixed when cookies are `Secure`.
+pub(crate) fn presession_cookie(secure: bool) -> &'static str {
+    if secure {
+        SECURE_PRESESSION_COOKIE
+    } else {
+        PRESESSION_COOKIE
+    }
+}
 /// The largest console form accepted.
 const MAX_FORM_BYTES: usize = 64 * 1024;
 
@@ -114,9 +143,29 @@ impl FromRequestParts<Arc<AppState>> for Form {
     }
 }
 
-/// Refuses a POST whose `csrf` field does not match the session (or pre-session) cookie;
+/// Whether a POST path is one of the anonymous forms, checked against the pre-session cookie;
+/// every other form needs a session.
+fn anonymous_form(path: &str) -> bool {
+    path == "/signin" || path.starts_with("/setup/")
+}
+
+/// Whether the browser says the request comes from a page of another origin. Browsers send
+/// `Sec-Fetch-Site` on every request; clients that send none are judged by the token alone.
+fn cross_origin(headers: &HeaderMap) -> bool {
+    headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| !matches!(v, "same-origin" | "none"))
+}
+
+/// Refuses a POST from another origin, or whose `csrf` field does not match the cookie that
+/// form is bound to (the session for signed-in forms, the pre-session for sign-in and set-up);
 /// otherwise passes the parsed form on.
-pub(crate) async fn guard(req: Request, next: Next) -> Response {
+pub(crate) async fn guard(
+    State(state): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
     if req.method() != Method::POST {
         return next.run(req).await;
     }
@@ -130,13 +179,24 @@ pub(crate) async fn guard(req: Request, next: Next) -> Response {
     };
     let form = Form(form_urlencoded::parse(&bytes).into_owned().collect());
     let sent = form.get("csrf").unwrap_or_default().as_bytes();
+    let secure = https(&state, &parts.headers);
+    let bound_to = if anonymous_form(parts.uri.path()) {
+        presession_cookie(secure)
+    } else {
+        session_cookie(secure)
+    };
     let valid = !sent.is_empty()
-        && [SESSION_COOKIE, PRESESSION_COOKIE]
-            .iter()
-            .filter_map(|name| cookie(&parts.headers, name))
-            .any(|value| bool::from(token_for(&value).as_bytes().ct_eq(sent)));
+        && !cross_origin(&parts.headers)
+        && cookie(&parts.headers, bound_to)
+            .is_some_and(|value| bool::from(token_for(&value).as_bytes().ct_eq(sent)));
     if !valid {
-        tracing::info!(path = %parts.uri.path(), "console form refused: CSRF token missing or wrong");
+        // The route's template, never the path: the set-up link's secret is in its path.
+        let route = parts
+            .extensions
+            .get::<MatchedPath>()
+            .map(|m| m.as_str().to_owned())
+            .unwrap_or_default();
+        tracing::info!(%route, "console form refused: CSRF token missing or wrong, or another origin");
         return super::PageError(
             StatusCode::FORBIDDEN,
             "This form did not come from this console, or your session changed since the page \

@@ -6,13 +6,13 @@
 //! Security model:
 //!
 //! - **Sessions**: [`directory::session::Sessions`]; the secret travels in the `scimd_session`
-//!   cookie (`HttpOnly`, `SameSite=Strict`, `Path=/`, `Secure` when the console is reached over
-//!   HTTPS or `--public-url` is https). Only its hash is stored. Every page takes the
+//!   cookie (`HttpOnly`, `SameSite=Strict`, `Path=/`; `Secure` and named
+//!   `__Host-scimd_session` when the console is reached over HTTPS or `--public-url` is https). Only its hash is stored. Every page takes the
 //!   organisation from the session alone, and every service call is scoped to it, so one
 //!   organisation's session can never name another's data (an id from elsewhere is 404).
 //! - **CSRF**: every POST goes through [`csrf::guard`] before any handler runs. A form carries
-//!   a hidden `csrf` field equal to SHA-256 of a domain-separated session secret (or, before
-//!   sign-in, of a random `scimd_presession` cookie). Another site can neither read the cookie
+//!   a hidden `csrf` field equal to SHA-256 of a domain-separated session secret (or, on the
+//!   sign-in and set-up forms only, of a random `scimd_presession` cookie). Another site can neither read the cookie
 //!   nor the page, so it cannot produce the field; a POST without it is 403 and reaches no
 //!   handler. The token needs no server-side state, so it works across instances.
 //! - **Lock-out**: in `Sessions::sign_in`, counted in the database (see there).
@@ -48,7 +48,7 @@ const CSS: &str = include_str!("../../assets/console.css");
 const JS: &str = include_str!("../../assets/console.js");
 
 /// The console's routes, merged into the main router at `/`.
-pub fn routes() -> Router<Arc<AppState>> {
+pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
     Router::new()
         .route("/", get(home))
         .route("/signin", get(auth::signin_page).post(auth::signin))
@@ -86,7 +86,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/settings/test-email", post(pages::test_email))
         .route("/console/console.css", get(css))
         .route("/console/console.js", get(js))
-        .layer(axum::middleware::from_fn(csrf::guard))
+        .layer(axum::middleware::from_fn_with_state(state, csrf::guard))
         .layer(axum::middleware::map_response(security_headers))
 }
 
@@ -215,7 +215,8 @@ impl FromRequestParts<Arc<AppState>> for Signed {
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
         let to_signin = || Redirect::to("/signin").into_response();
-        let Some(secret) = csrf::cookie(&parts.headers, csrf::SESSION_COOKIE) else {
+        let name = csrf::session_cookie(csrf::https(state, &parts.headers));
+        let Some(secret) = csrf::cookie(&parts.headers, name) else {
             return Err(to_signin());
         };
         let who = match state.sessions.authenticate(&secret).await {
