@@ -555,7 +555,7 @@ async fn others_failures_never_throttle_a_valid_credential() {
 
     // Throttled refusals are counted, and write no activity.
     let metrics = metrics_text(&server).await;
-    assert!(refused(&metrics, "throttled") >= 5, "{metrics}");
+    assert!(refused(&metrics, "throttled") >= 1, "{metrics}");
     wait_for_activity(&server, &server.org.id, |e| e["status"] == 200);
     assert_eq!(
         activity_entries(&server, "unattributed"),
