@@ -267,3 +267,410 @@ async fn hostile_input_gets_4xx_and_changes_nothing() {
     assert_eq!(health.status, 200);
     assert_eq!(snapshot(&api).await, before);
 }
+
+// ---- Strangers at the HTTP edge: metrics, activity, throttles, proxies, caching ----
+
+const ADMIN_PASSWORD: &str = "correct horse battery staple";
+
+/// A request with no `Authorization` header at all.
+async fn without_token(server: &Server, method: Method, url: &str) -> Reply {
+    server
+        .client
+        .send_bytes(method, url, None, None, "application/scim+json", &[])
+        .await
+}
+
+async fn metrics_text(server: &Server) -> String {
+    let r = without_token(server, Method::GET, &format!("{}/metrics", server.origin)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.text
+}
+
+/// The value of the `scimd_auth_refused_total` series for `reason` (0 when absent).
+fn refused(metrics: &str, reason: &str) -> u64 {
+    let prefix = format!("scimd_auth_refused_total{{reason=\"{reason}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .map_or(0, |v| v.trim().parse().expect("a counter value"))
+}
+
+/// The activity entries of `org` (or `unattributed`), as the CLI prints them in JSON.
+fn activity_entries(server: &Server, org: &str) -> Vec<serde_json::Value> {
+    cli(&[
+        "activity",
+        "--org",
+        org,
+        "--format",
+        "json",
+        "--database",
+        &server.database,
+    ])
+    .lines()
+    .map(|l| serde_json::from_str(l).expect("an activity entry in JSON"))
+    .collect()
+}
+
+/// Polls the activity of `org` (at most 20 s) until an entry satisfies `found`. The activity
+/// writer keeps the order entries were queued in, so once a later request's entry is there,
+/// every earlier request's entry (had there been one) is too.
+fn wait_for_activity(
+    server: &Server,
+    org: &str,
+    found: impl Fn(&serde_json::Value) -> bool,
+) -> Vec<serde_json::Value> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let entries = activity_entries(server, org);
+        if entries.iter().any(&found) {
+            return entries;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for an activity entry of {org}: {entries:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Signs `email` (added with `add_admin`) in through the API; returns the session secret.
+async fn api_session(server: &Server, email: &str) -> String {
+    let r = server
+        .client
+        .post(
+            &format!("{}/api/v1/sessions", server.origin),
+            &json!({ "organisation": server.org.id, "email": email, "password": ADMIN_PASSWORD }),
+            "",
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    r.json()["token"]
+        .as_str()
+        .expect("session token")
+        .to_owned()
+}
+
+fn random_ipv4() -> String {
+    let n = u32::from_str_radix(&random_hex(8), 16).expect("hex");
+    std::net::Ipv4Addr::from(n).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn made_up_paths_and_methods_do_not_grow_the_metrics() {
+    let server = Server::start();
+    let api = server.api();
+    let origin = server.origin.clone();
+    // Every router (nested SCIM and API, merged console) labels by its route's template.
+    let id = api.create_user("templates@hostile.example").await;
+    api.get(&format!("/Users/{id}")).await.expect(200);
+    let r = server
+        .client
+        .post(
+            &format!("{origin}/api/v1/sessions"),
+            &json!({ "organisation": server.org.id, "email": "x@hostile.example", "password": "wrong" }),
+            "",
+        )
+        .await;
+    assert!((400..500).contains(&r.status), "{}", r.text);
+    without_token(&server, Method::GET, &format!("{origin}/signin")).await;
+    // One unmatched request of each kind and one metrics read first: the series they add
+    // (route "other") exist before the baseline is taken.
+    for url in [
+        format!("{origin}/scim/v2/rprime"),
+        format!("{origin}/api/v1/xprime"),
+        format!("{origin}/prime"),
+    ] {
+        assert_eq!(without_token(&server, Method::GET, &url).await.status, 404);
+    }
+    metrics_text(&server).await;
+    let before = metrics_text(&server).await;
+
+    let mut segments = Vec::new();
+    for i in 0..200 {
+        let seg = random_hex(16);
+        let url = match i % 3 {
+            0 => format!("{origin}/scim/v2/r{seg}"),
+            1 => format!("{origin}/api/v1/x{seg}"),
+            _ => format!("{origin}/{seg}"),
+        };
+        let r = without_token(&server, Method::GET, &url).await;
+        assert_eq!(r.status, 404, "{url}: {}", r.text);
+        segments.push(seg);
+    }
+    let odd = Method::from_bytes(b"FOOBARMETHOD").expect("method");
+    let r = api.send(odd, "/Users", None, &[]).await;
+    assert!((400..500).contains(&r.status), "{}", r.text);
+
+    let after = metrics_text(&server).await;
+    assert!(
+        after.len() < before.len() + 4096,
+        "/metrics grew from {} to {} bytes",
+        before.len(),
+        after.len()
+    );
+    for seg in &segments {
+        assert!(!after.contains(seg.as_str()), "{seg} is in /metrics");
+    }
+    assert!(!after.contains("FOOBARMETHOD"), "{after}");
+    for line in [
+        r#"route="/scim/v2/Users",method="OTHER""#,
+        r#"route="/scim/v2/Users/{id}",method="GET",status="200""#,
+        r#"route="/api/v1/sessions",method="POST""#,
+        r#"route="/signin",method="GET""#,
+        r#"route="other",method="GET",status="404""#,
+    ] {
+        assert!(after.contains(line), "no {line} in:\n{after}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strangers_write_no_activity_and_logged_paths_are_capped() {
+    // A budget high enough that no request here is throttled: the refusals are counted exactly.
+    let server = Server::start_with(&["--auth-failures-per-minute", "1000"]);
+    let db = server.database.clone();
+    let second = cli(&[
+        "token",
+        "generate",
+        "--org",
+        &server.org.id,
+        "--database",
+        &db,
+    ]);
+    let list: serde_json::Value = serde_json::from_str(&cli(&[
+        "token",
+        "list",
+        "--org",
+        &server.org.id,
+        "--format",
+        "json",
+        "--database",
+        &db,
+    ]))
+    .expect("JSON");
+    let first_id = list["tokens"][0]["id"].as_str().expect("id").to_owned();
+    cli(&[
+        "token",
+        "revoke",
+        "--org",
+        &server.org.id,
+        &first_id,
+        "--database",
+        &db,
+    ]);
+    // A real but revoked token: its refusal is its organisation's business.
+    server.api().get("/Users").await.expect_error(401, None);
+    let unattributed_before = activity_entries(&server, "unattributed");
+
+    let long = "A".repeat(30_000);
+    let url = server.client.url(&format!("/Users/{long}"));
+    let unknown = format!("scimd_{}", random_hex(43));
+    for _ in 0..20 {
+        let r = without_token(&server, Method::GET, &url).await;
+        assert_eq!(r.status, 401, "{}", r.text);
+        let r = server.api_with_token(&unknown).get(&url).await;
+        assert_eq!(r.status, 401, "{}", r.text);
+    }
+    // A valid token's request is logged, its path cut.
+    let r = server.api_with_token(&second).get(&url).await;
+    assert_eq!(r.status, 404, "{}", r.text);
+
+    let org_entries = wait_for_activity(&server, &server.org.id, |e| {
+        e["status"] == 404 && e["target"].as_str().is_some_and(|t| t.contains("AAAA"))
+    });
+    assert!(
+        org_entries
+            .iter()
+            .any(|e| e["detail"] == "refused: revoked token"
+                && e["token"].as_str() == Some(first_id.as_str())),
+        "{org_entries:?}"
+    );
+    let unattributed = activity_entries(&server, "unattributed");
+    assert_eq!(
+        unattributed.len(),
+        unattributed_before.len(),
+        "strangers wrote activity, the first new one with a {}-byte target",
+        unattributed
+            .last()
+            .and_then(|e| e["target"].as_str())
+            .map_or(0, str::len)
+    );
+    for e in org_entries.iter().chain(&unattributed) {
+        for field in ["target", "resource"] {
+            let len = e[field].as_str().map_or(0, str::len);
+            assert!(len <= 256, "{field} of {len} bytes: {e}");
+        }
+    }
+    let cut = org_entries
+        .iter()
+        .find(|e| e["status"] == 404)
+        .expect("the long request");
+    assert!(
+        cut["target"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("/scim/v2/Users/AAAA") && t.ends_with('…')),
+        "{cut}"
+    );
+    assert!(
+        !server.log_tail().contains(&long[..300]),
+        "a whole path in the server log"
+    );
+    let metrics = metrics_text(&server).await;
+    assert_eq!(refused(&metrics, "missing"), 20, "{metrics}");
+    assert_eq!(refused(&metrics, "unknown"), 20, "{metrics}");
+    assert_eq!(refused(&metrics, "revoked"), 1, "{metrics}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn others_failures_never_throttle_a_valid_credential() {
+    let server = Server::start();
+    add_admin(
+        &server,
+        &server.org.id,
+        "ann@hostile.example",
+        ADMIN_PASSWORD,
+    );
+    let session = api_session(&server, "ann@hostile.example").await;
+    let bogus = server.api_with_token(&format!("scimd_{}", random_hex(43)));
+    let mut statuses = Vec::new();
+    for _ in 0..35 {
+        statuses.push(bogus.get("/Users").await.status);
+    }
+    assert!(
+        statuses.iter().all(|s| [401, 429].contains(s)),
+        "{statuses:?}"
+    );
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+
+    // The address is throttled, but a valid token and a valid session still pass.
+    server.api().get("/Users").await.expect(200);
+    let accounts = format!("{}/api/v1/accounts", server.origin);
+    let r = server.client.get(&accounts, &session).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // Failures from it still get 429.
+    let r = bogus.get("/Users").await;
+    assert_eq!(r.status, 429, "{}", r.text);
+    assert!(r.header("retry-after").is_some());
+    let r = server.client.get(&accounts, "not-a-session").await;
+    assert_eq!(r.status, 429, "{}", r.text);
+
+    // Throttled refusals are counted, and write no activity.
+    let metrics = metrics_text(&server).await;
+    assert!(refused(&metrics, "throttled") >= 1, "{metrics}");
+    wait_for_activity(&server, &server.org.id, |e| e["status"] == 200);
+    assert_eq!(
+        activity_entries(&server, "unattributed"),
+        Vec::<serde_json::Value>::new()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_proxy_the_nearest_forwarded_address_counts() {
+    let server = Server::start_with(&["--trust-proxy"]);
+    let bogus = server.api_with_token(&format!("scimd_{}", random_hex(43)));
+    let mut statuses = Vec::new();
+    for _ in 0..35 {
+        let forged = random_ipv4();
+        let r = bogus
+            .send(
+                Method::GET,
+                "/Users",
+                None,
+                &[
+                    ("X-Forwarded-For", &forged),
+                    ("X-Forwarded-For", "10.0.0.9"),
+                ],
+            )
+            .await;
+        statuses.push(r.status);
+    }
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    // Another client of the proxy is not affected.
+    let r = bogus
+        .send(
+            Method::GET,
+            "/Users",
+            None,
+            &[("X-Forwarded-For", "10.0.0.10")],
+        )
+        .await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    // Neither is a valid token from the throttled address.
+    let r = server
+        .api()
+        .send(
+            Method::GET,
+            "/Users",
+            None,
+            &[
+                ("X-Forwarded-For", "192.0.2.1"),
+                ("X-Forwarded-For", "10.0.0.9"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_are_never_cached_and_https_deployments_send_hsts() {
+    let server = Server::start();
+    add_admin(
+        &server,
+        &server.org.id,
+        "ann@hostile.example",
+        ADMIN_PASSWORD,
+    );
+    let sessions = format!("{}/api/v1/sessions", server.origin);
+    let r = server
+        .client
+        .post(
+            &sessions,
+            &json!({ "organisation": server.org.id, "email": "ann@hostile.example", "password": ADMIN_PASSWORD }),
+            "",
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert_eq!(r.header("strict-transport-security"), None);
+    let session = r.json()["token"].as_str().expect("token").to_owned();
+    let r = server
+        .client
+        .post(
+            &format!("{}/api/v1/tokens", server.origin),
+            &json!({}),
+            &session,
+        )
+        .await;
+    assert!(r.status < 300, "{}", r.text);
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    for url in [
+        format!("{}/api/v1/accounts", server.origin),
+        format!("{}/api/v1/nothing-here", server.origin),
+    ] {
+        let r = without_token(&server, Method::GET, &url).await;
+        assert!((400..500).contains(&r.status), "{}", r.text);
+        assert_eq!(r.header("cache-control"), Some("no-store"), "{url}");
+    }
+    let r = server.api().get("/Users").await;
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert_eq!(r.header("strict-transport-security"), None);
+
+    let https = Server::start_with(&["--public-url", "https://scim.example.test"]);
+    for url in [
+        format!("{}/healthz", https.origin),
+        format!("{}/api/v1/accounts", https.origin),
+        format!("{}/nothing-here", https.origin),
+    ] {
+        let r = without_token(&https, Method::GET, &url).await;
+        assert_eq!(
+            r.header("strict-transport-security"),
+            Some("max-age=31536000"),
+            "{url}"
+        );
+    }
+    let r = https.api().get("/Users").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.header("strict-transport-security"),
+        Some("max-age=31536000")
+    );
+}

@@ -159,6 +159,23 @@ async fn drain(
     }
 }
 
+/// Most bytes of a request path kept in an activity entry or a log line: hyper accepts paths
+/// of about 64 KiB, and a client would otherwise choose how much each request writes.
+pub(crate) const PATH_CAP: usize = 256;
+
+/// `path` cut to at most [`PATH_CAP`] bytes on a character boundary, ending in `…` when cut.
+pub(crate) fn capped(path: &str) -> std::borrow::Cow<'_, str> {
+    if path.len() <= PATH_CAP {
+        return path.into();
+    }
+    const MARK: &str = "…";
+    let mut end = PATH_CAP - MARK.len();
+    while !path.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{MARK}", &path[..end]).into()
+}
+
 /// The resource a request touched: `Users/<id>` from the path, or from `Location` on create.
 fn resource(path: &str, response: &Response) -> Option<String> {
     let from_path = |p: &str| {
@@ -192,8 +209,11 @@ fn change(method: &axum::http::Method, status: u16) -> Option<String> {
     Some(word.to_owned())
 }
 
-/// Middleware around the SCIM routes: one activity entry per request (method, path without
-/// its query, status, duration, token, resource), and the reason when the token was refused.
+/// Middleware around the SCIM routes: one activity entry per request of an organisation
+/// (method, path without its query and cut to [`PATH_CAP`], status, duration, token, resource),
+/// and the reason when its token was refused. A request no organisation can be named for (no
+/// token, a malformed or unknown one, a throttled address) writes nothing: anyone can send
+/// those, as many as they like; the refusals are counted in `scimd_auth_refused_total`.
 pub(crate) async fn record(
     State(state): State<Arc<AppState>>,
     mut req: Request,
@@ -211,18 +231,23 @@ pub(crate) async fn record(
     // Inside the nested SCIM router the path has lost its prefix; the log shows it whole.
     let path = format!("/scim/v2{}", req.uri().path());
     let response = next.run(req).await;
-    let note = slot.0.get().copied();
+    let Some(note) = slot.0.get().copied() else {
+        return response;
+    };
+    let Some(org) = note.org else {
+        return response;
+    };
     sink.record(ActivityEntry {
-        org_id: note.and_then(|n| n.org),
+        org_id: Some(org),
         at,
-        token_id: note.and_then(|n| n.token),
+        token_id: note.token,
         actor: "scim".to_owned(),
         action: method,
-        resource: resource(&path, &response),
-        target: path,
+        resource: resource(&path, &response).map(|r| capped(&r).into_owned()),
+        target: capped(&path).into_owned(),
         status: Some(response.status().as_u16()),
         duration_us: Some(i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX)),
-        detail: match note.and_then(|n| n.failure) {
+        detail: match note.failure {
             Some(f) => Some(format!("refused: {}", f.as_str())),
             None => change(&method_for_detail, response.status().as_u16()),
         },

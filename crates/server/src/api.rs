@@ -187,10 +187,12 @@ impl FromRequestParts<Arc<AppState>> for Admin {
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
         let ip = parts.extensions.get::<ClientIp>().and_then(|c| c.0);
-        if let Some(wait) = state.ops.throttled(ip) {
-            return Err(throttled(wait));
-        }
+        // The address's throttle applies to failures only: a valid session always passes,
+        // whatever else was sent from the same (perhaps shared) address.
         let fail = |e: SessionError| {
+            if let Some(wait) = state.ops.throttled(ip) {
+                return throttled(wait);
+            }
             state.ops.auth_failed(ip);
             ApiFailure::from(e).into_response()
         };
@@ -242,6 +244,8 @@ pub fn routes() -> Router<Arc<AppState>> {
                 "no such endpoint".into(),
             )
         })
+        // Session tokens and SCIM token secrets are in these answers: no cache may keep one.
+        .layer(axum::middleware::map_response(crate::routes::no_store))
 }
 
 fn ts(t: OffsetDateTime) -> String {

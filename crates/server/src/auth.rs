@@ -1,6 +1,9 @@
 //! The bearer-token extractor: a valid token selects the organisation; anything else is 401
-//! with a SCIM error body that says no more than "invalid token". The reason goes to the
-//! activity log (of the token's organisation when the token exists) and the server's log.
+//! with a SCIM error body that says no more than "invalid token", or 429 when the client
+//! address has failed too often (checked only after the credential failed, so a valid token is
+//! never refused for others' failures). A refused token that exists is recorded in its
+//! organisation's activity log; every refusal goes to the server's log and the
+//! `scimd_auth_refused_total` counter by reason.
 //!
 //! Cost per request: the token by the hash of its secret, which the SQLite store keeps in
 //! memory while no process has changed a token since (so a revocation, from this process or
@@ -40,16 +43,23 @@ impl FromRequestParts<Arc<AppState>> for Tenant {
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
         let ip = parts.extensions.get::<ClientIp>().and_then(|c| c.0);
-        if let Some(wait) = state.ops.throttled(ip) {
-            return Err(too_many(
-                "too many failed authentications from this address; retry later",
-                wait,
-            ));
-        }
         let slot = parts.extensions.get::<Arc<AuthSlot>>().cloned();
+        // The address's throttle is consulted only once the credential has failed: a valid
+        // token always passes, whatever others sent from the same address (identity providers
+        // share egress addresses between their customers).
         let refuse = |why: AuthFailure, record: Option<&directory::store::TokenRecord>| {
+            let path = crate::activity::capped(parts.uri.path());
+            if let Some(wait) = state.ops.throttled(ip) {
+                refused_metric("throttled");
+                tracing::info!(reason = "throttled", path = %path, "SCIM authentication refused");
+                return too_many(
+                    "too many failed authentications from this address; retry later",
+                    wait,
+                );
+            }
             state.ops.auth_failed(ip);
-            tracing::info!(reason = why.as_str(), path = %parts.uri.path(), "SCIM authentication refused");
+            refused_metric(reason_label(why));
+            tracing::info!(reason = why.as_str(), path = %path, "SCIM authentication refused");
             if let Some(slot) = &slot {
                 slot.note(AuthNote {
                     org: record.map(|r| r.org_id),
@@ -89,21 +99,22 @@ impl FromRequestParts<Arc<AppState>> for Tenant {
         .await
         .map_err(|e| ApiError(directory::scim::store_error(e)).into_response())?;
         let record = checked.map_err(|(why, record)| refuse(why, record.as_ref()))?;
-        if let Err(wait) = state.ops.check_token(record.id) {
-            return Err(too_many(
-                "this token is over its request rate; retry after the delay",
-                wait,
-            ));
-        }
         if let Some(org) = parts.extensions.get::<Arc<RequestOrg>>() {
             let _ = org.0.set(record.org_id);
         }
+        // Before the rate check, so that a token's over-rate 429s show in its own activity.
         if let Some(slot) = &slot {
             slot.note(AuthNote {
                 org: Some(record.org_id),
                 token: Some(record.id),
                 failure: None,
             });
+        }
+        if let Err(wait) = state.ops.check_token(record.id) {
+            return Err(too_many(
+                "this token is over its request rate; retry after the delay",
+                wait,
+            ));
         }
         let now = state.clock.now();
         if record.first_used.is_none() {
@@ -120,6 +131,24 @@ impl FromRequestParts<Arc<AppState>> for Tenant {
                 .map_err(|e| ApiError(directory::scim::store_error(e)).into_response())?;
         }
         Ok(Tenant { org: record.org_id })
+    }
+}
+
+/// Counts a refused SCIM authentication. Refusals no organisation can be named for are counted
+/// here and nowhere else: they leave no activity entry, which a stranger could otherwise
+/// write at will.
+fn refused_metric(reason: &'static str) {
+    metrics::counter!("scimd_auth_refused_total", "reason" => reason).increment(1);
+}
+
+/// The metrics label of a refusal, from a fixed set.
+fn reason_label(why: AuthFailure) -> &'static str {
+    match why {
+        AuthFailure::Missing => "missing",
+        AuthFailure::Malformed => "malformed",
+        AuthFailure::Unknown => "unknown",
+        AuthFailure::Revoked => "revoked",
+        AuthFailure::Expired => "expired",
     }
 }
 

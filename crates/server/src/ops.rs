@@ -9,7 +9,7 @@
 
 use crate::response::ApiError;
 use crate::routes::AppState;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -157,8 +157,10 @@ pub fn prometheus() -> &'static PrometheusHandle {
     })
 }
 
-/// The client's address: the connection's peer, or with `trust_proxy` the address the proxy
-/// saw (the last entry of `X-Forwarded-For`).
+/// The client's address: the connection's peer, or with `trust_proxy` the address the nearest
+/// proxy saw: the last entry across every `X-Forwarded-For` line, since a proxy may append its
+/// own line after one the client sent (HAProxy's `option forwardfor` does), and everything
+/// before the last entry is the client's to forge.
 pub(crate) fn client_ip(
     req_headers: &axum::http::HeaderMap,
     peer: Option<SocketAddr>,
@@ -166,14 +168,25 @@ pub(crate) fn client_ip(
 ) -> Option<IpAddr> {
     if trust_proxy
         && let Some(ip) = req_headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.rsplit(',').next())
-            .and_then(|v| v.trim().parse().ok())
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .rfind(|v| !v.is_empty())
+            .and_then(forwarded_ip)
     {
         return Some(ip);
     }
     peer.map(|p| p.ip())
+}
+
+/// One `X-Forwarded-For` entry: an address, or an address with a port (`[::1]:80`).
+fn forwarded_ip(entry: &str) -> Option<IpAddr> {
+    entry
+        .parse()
+        .ok()
+        .or_else(|| entry.parse::<SocketAddr>().ok().map(|s| s.ip()))
 }
 
 /// The client address of a request, put there by [`guard`].
@@ -184,37 +197,32 @@ pub(crate) struct ClientIp(pub Option<IpAddr>);
 #[derive(Debug, Default)]
 pub(crate) struct RequestOrg(pub OnceLock<OrgId>);
 
-/// A route label of bounded cardinality: ids become `{id}`.
-fn route_label(path: &str) -> String {
-    let mut parts = path.trim_end_matches('/').split('/');
-    let _ = parts.next();
-    match (parts.next(), parts.next()) {
-        (Some("scim"), Some("v2")) | (Some("api"), Some("v1")) => {
-            let prefix = if path.starts_with("/scim") {
-                "/scim/v2"
-            } else {
-                "/api/v1"
-            };
-            let mut label = String::from(prefix);
-            for (i, seg) in parts.take(3).enumerate() {
-                label.push('/');
-                if i == 0
-                    || seg.starts_with('.')
-                    || matches!(
-                        seg,
-                        "verify" | "merge" | "merge-all" | "current" | "auto-merge"
-                    )
-                {
-                    label.push_str(seg.get(..seg.len().min(32)).unwrap_or("x"));
-                } else {
-                    label.push_str("{id}");
-                }
-            }
-            label
-        }
-        (Some(p @ ("healthz" | "readyz" | "metrics")), None) => format!("/{p}"),
-        _ => "other".to_owned(),
+/// The route template a request matched (`/scim/v2/Users/{id}`), noted by [`note_route`]:
+/// [`guard`] runs before routing, so it leaves this slot for the router to fill.
+#[derive(Debug, Default)]
+pub(crate) struct MatchedRoute(OnceLock<MatchedPath>);
+
+impl MatchedRoute {
+    /// The metrics label: the template, or `other` when no route matched (the fallback), so
+    /// that a client cannot create a series per path it makes up.
+    fn label(&self) -> String {
+        self.0
+            .get()
+            .map_or_else(|| "other".to_owned(), |m| m.as_str().to_owned())
     }
+}
+
+/// A route layer over every route of the router: it sees the route's template, which the
+/// outermost [`guard`] cannot.
+pub(crate) async fn note_route(req: Request, next: Next) -> Response {
+    if let (Some(path), Some(slot)) = (
+        req.extensions().get::<MatchedPath>(),
+        req.extensions().get::<Arc<MatchedRoute>>(),
+    ) {
+        tracing::Span::current().record("route", path.as_str());
+        let _ = slot.0.set(path.clone());
+    }
+    next.run(req).await
 }
 
 /// The client address as a log field ("" when unknown).
@@ -229,13 +237,13 @@ impl std::fmt::Display for ClientLabel {
     }
 }
 
-/// A metrics label for a method, without an allocation for the usual ones.
-fn method_label(m: &Method) -> metrics::SharedString {
+/// A metrics label for a method: the standard ones, and `OTHER` for any extension method (a
+/// client may send any token there).
+fn method_label(m: &Method) -> &'static str {
     ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
         .into_iter()
         .find(|k| *k == m.as_str())
-        .map(metrics::SharedString::const_str)
-        .unwrap_or_else(|| metrics::SharedString::from_owned(m.as_str().to_owned()))
+        .unwrap_or("OTHER")
 }
 
 /// A metrics label for a status code, without an allocation for the usual ones.
@@ -287,8 +295,7 @@ pub(crate) async fn guard(
 ) -> Response {
     let started = Instant::now();
     let id = uuid::Uuid::now_v7().simple().to_string();
-    let method = req.method().clone();
-    let route = route_label(req.uri().path());
+    let method = method_label(req.method());
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -297,10 +304,18 @@ pub(crate) async fn guard(
     req.extensions_mut().insert(ClientIp(ip));
     let org_slot = Arc::new(RequestOrg::default());
     req.extensions_mut().insert(org_slot.clone());
+    let route_slot = Arc::new(MatchedRoute::default());
+    req.extensions_mut().insert(route_slot.clone());
     // Fields are formatted only when the span is recorded (not at all at the default level).
     let client = tracing::field::display(ClientLabel(ip));
-    let span =
-        tracing::info_span!("request", id = %id, method = %method, route = %route, client = client);
+    // The route is recorded by `note_route` once the router has matched one.
+    let span = tracing::info_span!(
+        "request",
+        id = %id,
+        method = method,
+        route = "other",
+        client = client
+    );
     let permit = state.in_flight().try_acquire_owned().ok();
     let mut response = if permit.is_none() {
         metrics::counter!("scimd_http_rejected_total", "reason" => "busy").increment(1);
@@ -334,6 +349,13 @@ pub(crate) async fn guard(
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", v);
     }
+    if state.https_public() {
+        // No includeSubDomains: the parent domain is not ours to commit to HTTPS.
+        response.headers_mut().insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
     let kind = match org_slot.0.get() {
         Some(org) => state
             .org_kind(*org)
@@ -343,8 +365,8 @@ pub(crate) async fn guard(
         None => "none",
     };
     let status = status_label(response.status());
-    let method = method_label(&method);
-    metrics::counter!("scimd_http_requests_total", "route" => route.clone(), "method" => method.clone(), "status" => status, "org_kind" => kind).increment(1);
+    let route = route_slot.label();
+    metrics::counter!("scimd_http_requests_total", "route" => route.clone(), "method" => method, "status" => status, "org_kind" => kind).increment(1);
     metrics::histogram!("scimd_http_request_duration_seconds", "route" => route, "method" => method).record(started.elapsed().as_secs_f64());
     response
 }
@@ -352,6 +374,17 @@ pub(crate) async fn guard(
 impl AppState {
     fn in_flight(&self) -> Arc<Semaphore> {
         self.ops.in_flight.clone()
+    }
+
+    /// Whether clients reach this server over HTTPS: it serves TLS itself, or its public URL
+    /// is https (a TLS-terminating proxy in front).
+    fn https_public(&self) -> bool {
+        self.https
+            || self
+                .public_url
+                .as_deref()
+                .and_then(|u| u.get(..8))
+                .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
     }
 
     /// The kind of `org`, cached for the life of the process (kinds never change).
@@ -494,22 +527,32 @@ mod tests {
     }
 
     #[test]
-    fn route_labels_have_bounded_cardinality() {
-        assert_eq!(
-            route_label("/scim/v2/Users/0190-abc"),
-            "/scim/v2/Users/{id}"
+    fn method_labels_are_a_fixed_set() {
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        let odd = Method::from_bytes(b"FOOBARMETHOD").expect("method");
+        assert_eq!(method_label(&odd), "OTHER");
+    }
+
+    #[test]
+    fn the_client_address_is_the_last_forwarded_entry_of_all_lines() {
+        let mut h = axum::http::HeaderMap::new();
+        let peer: Option<SocketAddr> = "127.0.0.1:4000".parse().ok();
+        h.append("x-forwarded-for", HeaderValue::from_static("6.6.6.6"));
+        h.append(
+            "x-forwarded-for",
+            HeaderValue::from_static("7.7.7.7, 10.0.0.9"),
         );
-        assert_eq!(route_label("/scim/v2/Users"), "/scim/v2/Users");
-        assert_eq!(
-            route_label("/scim/v2/Users/.search"),
-            "/scim/v2/Users/.search"
+        assert_eq!(client_ip(&h, peer, true), "10.0.0.9".parse().ok());
+        assert_eq!(client_ip(&h, peer, false), "127.0.0.1".parse().ok());
+        h.append(
+            "x-forwarded-for",
+            HeaderValue::from_static("[2001:db8::1]:443 ,"),
         );
-        assert_eq!(route_label("/api/v1/accounts/xyz"), "/api/v1/accounts/{id}");
-        assert_eq!(
-            route_label("/api/v1/domains/a.b/verify"),
-            "/api/v1/domains/{id}/verify"
+        assert_eq!(client_ip(&h, peer, true), "2001:db8::1".parse().ok());
+        h.append(
+            "x-forwarded-for",
+            HeaderValue::from_static("not-an-address"),
         );
-        assert_eq!(route_label("/metrics"), "/metrics");
-        assert_eq!(route_label("/etc/passwd"), "other");
+        assert_eq!(client_ip(&h, peer, true), "127.0.0.1".parse().ok());
     }
 }

@@ -300,6 +300,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/Me", any(me))
         .route("/Me/{*rest}", any(me))
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::map_response(no_store))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::activity::record,
@@ -311,6 +312,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(crate::ops::readyz))
         .route("/metrics", get(crate::ops::metrics_text))
         .merge(crate::console::routes(state.clone()))
+        // After every nest and merge, so that each route (and no fallback) names its template.
+        .route_layer(axum::middleware::from_fn(crate::ops::note_route))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(
@@ -318,6 +321,16 @@ pub fn router(state: Arc<AppState>) -> Router {
             crate::ops::guard,
         ))
         .with_state(state)
+}
+
+/// `Cache-Control: no-store` on an answer that may carry secrets or personal data (SCIM
+/// resources, API sessions and token secrets), unless the handler chose otherwise.
+pub(crate) async fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .entry(header::CACHE_CONTROL)
+        .or_insert(axum::http::HeaderValue::from_static("no-store"));
+    response
 }
 
 async fn not_found() -> ApiError {
