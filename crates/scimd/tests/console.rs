@@ -1041,3 +1041,44 @@ async fn operators_remove_administrators_reset_passwords_and_end_sessions() {
         assert!(activity.contains(action), "{action} missing:\n{activity}");
     }
 }
+
+#[tokio::test]
+async fn an_administrator_removes_another_from_settings_and_their_sessions_end() {
+    let server = Server::start();
+    let org = server.org.id.clone();
+    let mut ann = first_admin(&server).await;
+    add_admin(&server, &org, "bob@example.com", PASSWORD);
+    let mut bob = Browser::new(&server);
+    assert_eq!(
+        bob.sign_in(&org, "bob@example.com", PASSWORD).await.status,
+        303
+    );
+    assert_eq!(bob.get("/settings").await.status, 200);
+
+    let page = ann.get("/settings").await;
+    assert!(
+        page.body.contains("Remove bob@example.com"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("Remove ann@example.com"));
+    let r = ann
+        .post(
+            "/settings/administrators/remove",
+            &[("email", "ann@example.com")],
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    let r = ann
+        .post(
+            "/settings/administrators/remove",
+            &[("email", "bob@example.com")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(admin_count(&server, &org), 1);
+    let r = bob.get("/settings").await;
+    assert_eq!(r.location.as_deref(), Some("/signin"), "bob is signed out");
+    let activity = cli(&["activity", "--org", &org, "--database", &server.database]);
+    assert!(activity.contains("admin.remove"), "{activity}");
+}

@@ -83,6 +83,7 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/activity", get(pages::activity))
         .route("/settings", get(pages::settings))
         .route("/settings/administrators", post(pages::add_admin))
+        .route("/settings/administrators/remove", post(pages::remove_admin))
         .route("/settings/test-email", post(pages::test_email))
         .route("/console/console.css", get(css))
         .route("/console/console.js", get(js))

@@ -370,6 +370,8 @@ struct AdminRow {
     role: &'static str,
     added: String,
     password: bool,
+    /// The signed-in administrator's own row: it offers no "Remove".
+    me: bool,
 }
 
 struct NoticeRow {
@@ -411,6 +413,7 @@ async fn settings_page(
             role: a.role.as_str(),
             added: when(a.created),
             password: a.password_hash.is_some(),
+            me: a.id == signed.who.admin.id,
             email: a.email,
         })
         .collect();
@@ -458,6 +461,10 @@ pub(super) async fn settings(
         &q,
         &[
             ("admin-added", "The administrator is added."),
+            (
+                "admin-removed",
+                "The administrator is removed and signed out everywhere.",
+            ),
             ("mail-sent", "The test e-mail was handed to the SMTP relay."),
         ],
     );
@@ -498,6 +505,36 @@ pub(super) async fn add_admin(
         Err(e) => {
             let (status, flash) = split(e)?;
             settings_page(&state, &signed, flash, status, email).await
+        }
+    }
+}
+
+/// "Remove" on an administrator's row: the administrator and every session of theirs go at
+/// once. Administrators only, and never oneself (the last administrator cannot lock the
+/// organisation out; an operator can, with `scimd admin remove`).
+pub(super) async fn remove_admin(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    form: Form,
+) -> PageResult {
+    let email = form.text("email");
+    let result = match signed.require_administrator() {
+        Err(e) => Err(e),
+        Ok(()) if email.eq_ignore_ascii_case(&signed.who.admin.email) => Err(PageError(
+            StatusCode::CONFLICT,
+            "You cannot remove yourself; another administrator can.".into(),
+        )),
+        Ok(()) => directory::lifecycle::Lifecycle::new(state.store.clone(), state.clock.clone())
+            .remove_admin(signed.org_id(), &email, &signed.actor())
+            .await
+            .map(|_| ())
+            .map_err(PageError::from),
+    };
+    match result {
+        Ok(()) => Ok(see_other("/settings?done=admin-removed")),
+        Err(e) => {
+            let (status, flash) = split(e)?;
+            settings_page(&state, &signed, flash, status, String::new()).await
         }
     }
 }
