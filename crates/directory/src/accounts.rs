@@ -551,10 +551,20 @@ impl Directory {
         match dns.lookup(&d.name, &d.txt).await {
             Ok(TxtOutcome::Found) => self.mark_verified(org, actor, d, "dns").await,
             Ok(TxtOutcome::Missing { seen }) => {
-                let detail = if seen.is_empty() {
+                // Only values of our own kind are repeated (a stale or mistyped one helps the
+                // administrator): other TXT records of the name are the resolver's to keep,
+                // and a resolver may be an internal one.
+                let kind = d.txt.split_inclusive('=').next().unwrap_or(&d.txt);
+                let (ours, others): (Vec<&String>, Vec<&String>) =
+                    seen.iter().partition(|v| v.starts_with(kind));
+                let mut parts: Vec<String> = ours.iter().map(|v| v.to_string()).collect();
+                if !others.is_empty() {
+                    parts.push(format!("{} other TXT record(s)", others.len()));
+                }
+                let detail = if parts.is_empty() {
                     "no TXT record".to_owned()
                 } else {
-                    format!("TXT records found: {}", seen.join(", "))
+                    format!("TXT records found: {}", parts.join(", "))
                 };
                 self.record(
                     org,
