@@ -124,7 +124,8 @@ fn read_password(path: &std::path::Path) -> Result<String> {
 #[derive(Debug, clap::Args)]
 pub struct ActivityArgs {
     /// The organisation id, or `unattributed` for refusals no organisation could be named for
-    /// (missing or unknown tokens).
+    /// that older versions logged (missing or unknown tokens are now only counted, in
+    /// `scimd_auth_refused_total`, and in the server's log).
     #[arg(long)]
     pub org: String,
     /// Only entries at or after this instant (RFC 3339, e.g. 2026-01-31T00:00:00Z).
