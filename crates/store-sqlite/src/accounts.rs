@@ -90,7 +90,7 @@ pub(crate) async fn list_accounts(
     q: &AccountQuery,
 ) -> Result<AccountPage, StoreError> {
     let q = q.clone();
-    rt.read(move |c| {
+    rt.scan(org, move |c| {
         let mut filter = String::from("r.org_id = ?1 AND r.kind = 0");
         let mut args: Vec<SqlValue> = vec![SqlValue::Blob(org.0.as_bytes().to_vec())];
         if let Some(pattern) = q.search.as_deref().and_then(like_pattern) {

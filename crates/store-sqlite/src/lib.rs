@@ -13,6 +13,7 @@ mod activity;
 pub mod backup;
 mod console;
 mod epoch;
+mod files;
 mod filter_sql;
 mod functions;
 mod lifecycle;
@@ -54,8 +55,10 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path` and applies migrations.
+    /// Opens (creating if needed) the database at `path` and applies migrations. The database
+    /// file (and so its WAL) is made private to this user first.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        files::private_database(path).map_err(internal)?;
         let writer = runtime::open(path, false).map_err(internal)?;
         migrations::apply(&writer).map_err(internal)?;
         let readers = std::thread::available_parallelism()
@@ -900,7 +903,7 @@ impl Store for SqliteStore {
             return self.rt.read_now(|c| list(c, org, kind, query));
         }
         let q = query.clone();
-        self.rt.read(move |c| list(c, org, kind, &q)).await
+        self.rt.scan(org, move |c| list(c, org, kind, &q)).await
     }
 
     async fn revoke_token(
