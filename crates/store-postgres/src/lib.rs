@@ -163,6 +163,18 @@ fn internal(e: impl std::fmt::Display) -> StoreError {
     StoreError::Internal(e.to_string())
 }
 
+/// Longest one statement may run before the server cancels it. A request is answered 503
+/// after its timeout (30 s by default) and its future dropped, but dropping a future does not
+/// stop the query it sent: without this bound a scan nobody awaits would hold its connection
+/// and a backend until it ends. A bit above the default request timeout, so a request is
+/// answered by its own timeout first.
+pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(35);
+
+/// The startup option that sets [`STATEMENT_TIMEOUT`] on a session.
+fn statement_timeout_option() -> String {
+    format!("-c statement_timeout={}", STATEMENT_TIMEOUT.as_millis())
+}
+
 /// Connections kept open: enough to keep a few cores and the database busy, few enough that
 /// several instances fit PostgreSQL's default `max_connections` (100).
 fn pool_size() -> usize {
@@ -177,9 +189,15 @@ impl PgStore {
     /// Connects to `url` (`postgres://user@host:port/db`, or `postgresql://`), checks that the
     /// database is reachable, and applies migrations.
     pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
-        let config: tokio_postgres::Config = url
+        let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| internal(format!("invalid PostgreSQL URL: {e}")))?;
+        // Every session of the pool gets the bound; one the URL sets comes later and wins.
+        let options = match config.get_options() {
+            Some(own) => format!("{} {own}", statement_timeout_option()),
+            None => statement_timeout_option(),
+        };
+        config.options(&options);
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -1555,5 +1573,36 @@ impl Store for PgStore {
 
     async fn clear_signin_failures(&self, org: OrgId, email_ci: &str) -> Result<(), StoreError> {
         Ok(self.con_clear_signin_failures(org, email_ci).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn test_url() -> String {
+        std::env::var("SCIMD_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/scimd_test".to_owned())
+    }
+
+    #[tokio::test]
+    async fn pooled_sessions_cancel_statements_past_the_bound_and_the_url_may_set_its_own() {
+        let store = PgStore::connect(&test_url()).await.expect("connect");
+        let client = store.client().await.expect("client");
+        let shown: String = client
+            .query_one("SHOW statement_timeout", &[])
+            .await
+            .expect("show")
+            .get(0);
+        assert_eq!(shown, "35s");
+        let own = format!("{}?options=-c%20statement_timeout%3D2min", test_url());
+        let store = PgStore::connect(&own).await.expect("connect");
+        let client = store.client().await.expect("client");
+        let shown: String = client
+            .query_one("SHOW statement_timeout", &[])
+            .await
+            .expect("show")
+            .get(0);
+        assert_eq!(shown, "2min");
     }
 }
