@@ -98,6 +98,8 @@ mod console;
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    /// Seals the paging cursors.
+    cursors: CursorKey,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -163,6 +165,22 @@ fn internal(e: impl std::fmt::Display) -> StoreError {
     StoreError::Internal(e.to_string())
 }
 
+/// The deployment's cursor key, made by the first instance that connects.
+async fn cursor_key(client: &deadpool_postgres::Client) -> Result<CursorKey, Failure> {
+    let fresh = CursorKey::generate()?;
+    client
+        .execute(
+            "INSERT INTO deployment_keys (name, key) VALUES ('cursor', $1) ON CONFLICT (name) DO NOTHING",
+            &[&fresh.as_slice()],
+        )
+        .await?;
+    let key: Vec<u8> = client
+        .query_one("SELECT key FROM deployment_keys WHERE name = 'cursor'", &[])
+        .await?
+        .try_get(0)?;
+    Ok(CursorKey::from_bytes(&key)?)
+}
+
 /// Longest one statement may run before the server cancels it. A request is answered 503
 /// after its timeout (30 s by default) and its future dropped, but dropping a future does not
 /// stop the query it sent: without this bound a scan nobody awaits would hold its connection
@@ -214,7 +232,8 @@ impl PgStore {
             .map_err(internal)?;
         let mut client = pool.get().await.map_err(internal)?;
         migrations::apply(&mut client).await?;
-        Ok(PgStore { pool })
+        let cursors = cursor_key(&client).await?;
+        Ok(PgStore { pool, cursors })
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
@@ -568,7 +587,7 @@ async fn apply_member_changes<C: GenericClient>(
 use directory::store::columns::{
     active, external_id, from_micros, kind_code, kind_from, micros, name_ci,
 };
-use directory::store::{Cursor, decode_cursor, encode_cursor};
+use directory::store::{Cursor, CursorKey};
 
 /// Reads the sort key column of a page row as JSON, for the cursor.
 fn key_json(row: &Row, idx: usize, ty: KeyType) -> Result<Value, Failure> {
@@ -638,7 +657,7 @@ impl PgStore {
         let cursor_mode = q.cursor.is_some();
         let keyset = q.cursor.as_deref().is_some_and(|c| !c.is_empty());
         if let Some(c) = q.cursor.as_deref().filter(|c| !c.is_empty()) {
-            let cur = decode_cursor(c)?;
+            let cur = self.cursors.open(org, c)?;
             match (key, &cur.key) {
                 // Keyset over (sort key, seq) in the order SQLite uses: NULL keys first when
                 // ascending, last when descending.
@@ -745,7 +764,9 @@ impl PgStore {
             load_relations(&client, org, kind, &mut resources).await?;
         }
         let next_cursor = if cursor_mode && more {
-            last.as_ref().map(encode_cursor)
+            last.as_ref()
+                .map(|c| self.cursors.seal(org, c))
+                .transpose()?
         } else {
             None
         };

@@ -11,6 +11,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/0002_lifecycle.sql")),
     (3, include_str!("../migrations/0003_directory.sql")),
     (4, include_str!("../migrations/0004_console.sql")),
+    (5, include_str!("../migrations/0005_deployment_keys.sql")),
 ];
 
 /// The advisory lock key that serialises migrations ("scimd" and 1), shared by every scimd
