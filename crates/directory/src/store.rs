@@ -739,7 +739,8 @@ impl CursorKey {
             return Err(StoreError::InvalidCursor);
         }
         let (nonce, sealed) = bytes.split_at(CURSOR_NONCE);
-        let nonce = chacha20poly1305::XNonce::try_from(nonce).map_err(|_| StoreError::InvalidCursor)?;
+        let nonce =
+            chacha20poly1305::XNonce::try_from(nonce).map_err(|_| StoreError::InvalidCursor)?;
         let plain = self
             .0
             .decrypt(

@@ -534,7 +534,12 @@ async fn cursors_reveal_no_other_organisations_writes_and_cannot_be_forged() {
     assert_eq!(a.get("/Users?count=1").await.total(), 6, "nothing changed");
     assert_eq!(b.get("/Users?count=1").await.total(), 25, "nothing changed");
 
-    add_admin(&server, &server.org.id, "admin@a.example", "correct horse battery");
+    add_admin(
+        &server,
+        &server.org.id,
+        "admin@a.example",
+        "correct horse battery",
+    );
     let r = server
         .client
         .post(

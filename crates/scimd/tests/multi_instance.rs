@@ -198,7 +198,14 @@ async fn a_token_revoked_after_the_epoch_files_were_deleted_is_refused_at_once()
     // A second live token, so the first may be revoked.
     cli(&["token", "generate", "--org", &org, "--database", &db]);
     let list: serde_json::Value = serde_json::from_str(&cli(&[
-        "token", "list", "--org", &org, "--format", "json", "--database", &db,
+        "token",
+        "list",
+        "--org",
+        &org,
+        "--format",
+        "json",
+        "--database",
+        &db,
     ]))
     .expect("token list is JSON");
     let first = list["tokens"][0]["id"].as_str().expect("id").to_owned();

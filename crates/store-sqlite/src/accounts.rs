@@ -6,8 +6,8 @@ use crate::runtime::{Runtime, blob, internal};
 use directory::ids::{AdminId, OrgKind, SessionId};
 use directory::store::columns::{active, external_id, from_micros, like_pattern, micros, name_ci};
 use directory::store::{
-    Account, AccountChange, AccountPage, AccountQuery, ConflictRecord, Cursor, DomainRecord,
-    CursorKey, LocalProps, NewResource, SessionRecord, Source, Status, SyncPolicy,
+    Account, AccountChange, AccountPage, AccountQuery, ConflictRecord, Cursor, CursorKey,
+    DomainRecord, LocalProps, NewResource, SessionRecord, Source, Status, SyncPolicy,
 };
 use directory::{OrgId, ResourceId, StoreError};
 use rusqlite::types::Value as SqlValue;

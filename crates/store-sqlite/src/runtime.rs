@@ -4,8 +4,8 @@
 
 use crate::epoch::EpochFile;
 use rusqlite::{Connection, OpenFlags};
-use std::path::{Path, PathBuf};
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
@@ -446,6 +446,42 @@ fn writer_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>, data: &Ep
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_nobody_awaits_is_interrupted_and_its_reader_given_back() {
+        let dir = std::env::temp_dir().join(format!("scimd-rt-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("x.db");
+        let writer = open(&path, false).expect("open");
+        let epoch = Arc::new(EpochFile::open(&path, "-data-epoch").expect("epoch"));
+        let rt = Runtime::start(&path, writer, 2, epoch).expect("start");
+        // Counts for ever unless interrupted.
+        let endless = rt.read(|c| {
+            c.query_row(
+                "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT count(*) FROM n",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(internal)
+        });
+        // The caller gives up, as a request past its timeout does.
+        let gave_up = tokio::time::timeout(std::time::Duration::from_millis(200), endless).await;
+        assert!(gave_up.is_err(), "an endless read ended: {gave_up:?}");
+        // Bounded wait for the blocking thread to see the interrupt (it never would otherwise).
+        for _ in 0..500 {
+            if rt.idle_readers() == 2 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(rt.idle_readers(), 2, "the reader came back");
+        let one = rt
+            .read(|c| c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map_err(internal))
+            .await
+            .expect("the reader works after the interrupt");
+        assert_eq!(one, 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[tokio::test]
     async fn an_organisation_past_its_scan_permits_waits_and_the_others_do_not() {
