@@ -476,7 +476,10 @@ mod tests {
         }
         assert_eq!(rt.idle_readers(), 2, "the reader came back");
         let one = rt
-            .read(|c| c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map_err(internal))
+            .read(|c| {
+                c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+                    .map_err(internal)
+            })
             .await
             .expect("the reader works after the interrupt");
         assert_eq!(one, 1);
