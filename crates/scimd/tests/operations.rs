@@ -330,7 +330,7 @@ async fn json_logs_carry_the_request_id_and_no_secret() {
 async fn a_scan_past_the_request_timeout_is_interrupted_and_counted() {
     let first = Server::start_on(common::TestDatabase::sqlite());
     let started = std::time::Instant::now();
-    let out = common::cli(&[
+    common::cli(&[
         "import",
         "--org",
         &first.org.id,
@@ -340,7 +340,7 @@ async fn a_scan_past_the_request_timeout_is_interrupted_and_counted() {
         &first.database,
     ]);
     // Measured, never asserted: how long the fixture takes.
-    eprintln!("{out} (the test measured {:?})", started.elapsed());
+    eprintln!("importing 30,000 users took {:?}", started.elapsed());
     let server = first.another_instance_with(&["--request-timeout-secs", "1"]);
     drop(first);
     let terms: Vec<String> = (0..120)
