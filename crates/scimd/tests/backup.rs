@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -104,4 +105,77 @@ async fn online_backup_under_writes_restores_and_serves() {
     }
     let total = api.get("/Users?count=0").await.total();
     assert!(total >= 50 && total <= 50 + during as u64, "{total}");
+}
+
+/// Runs `scimd args` under umask 022, the usual default, whatever the test runner's is.
+fn cli_umask_022(args: &[&str]) {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("umask 022 && exec \"$@\"")
+        .arg("sh")
+        .arg(env!("CARGO_BIN_EXE_scimd"))
+        .args(args)
+        .env_remove("SCIMD_DATABASE_URL")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run scimd");
+    assert!(
+        out.status.success(),
+        "scimd {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn mode(path: &std::path::Path) -> u32 {
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// The database holds every tenant's directory and password hashes: it, its WAL and shared
+/// memory, its epoch files and its backups are readable by their owner only, under the usual
+/// umask 022 too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_wal_epoch_files_and_backups_are_private_to_their_owner() {
+    let db = TestDatabase::sqlite();
+    let path = std::path::PathBuf::from(db.url.strip_prefix("sqlite://").expect("SQLite URL"));
+    // The database is made by the first command that opens it.
+    cli_umask_022(&[
+        "org",
+        "create",
+        "First",
+        "--kind",
+        "business",
+        "--database",
+        &db.url,
+    ]);
+    let server = Server::start_on(db.clone());
+    server.api().create_user("private@example.com").await;
+
+    let side = |suffix: &str| {
+        let mut p = path.clone().into_os_string();
+        p.push(suffix);
+        std::path::PathBuf::from(p)
+    };
+    for file in [
+        path.clone(),
+        side("-wal"),
+        side("-shm"),
+        side("-data-epoch"),
+        side("-token-epoch"),
+    ] {
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+    let dir = TempDir::new("scimd-backup-mode");
+    let to = dir.path().join("copy.db");
+    cli_umask_022(&[
+        "backup",
+        "--to",
+        to.to_str().expect("UTF-8 path"),
+        "--database",
+        &db.url,
+    ]);
+    assert_eq!(mode(&to), 0o600, "the backup");
 }

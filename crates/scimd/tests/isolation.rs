@@ -435,3 +435,144 @@ async fn other_orgs_token_is_not_accepted_after_a_typo_and_reveals_nothing() {
         "{body}"
     );
 }
+
+/// The bytes of unpadded base64url text; `None` for any other character.
+fn base64url(text: &str) -> Option<Vec<u8>> {
+    let mut bits = 0u32;
+    let mut held = 0;
+    let mut out = Vec::new();
+    for c in text.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' => 62,
+            b'_' => 63,
+            _ => return None,
+        };
+        bits = (bits << 6) | u32::from(v);
+        held += 6;
+        if held >= 8 {
+            held -= 8;
+            out.push((bits >> held) as u8);
+        }
+    }
+    Some(out)
+}
+
+/// The cursor with one character in its middle changed.
+fn tampered(cursor: &str) -> String {
+    let mut chars: Vec<char> = cursor.chars().collect();
+    let i = chars.len() / 2;
+    chars[i] = if chars[i] == 'A' { 'B' } else { 'A' };
+    chars.into_iter().collect()
+}
+
+/// What a cursor shows when decoded: it must be neither readable JSON nor name a sequence.
+fn assert_opaque(cursor: &str) {
+    let bytes = base64url(cursor).unwrap_or_else(|| panic!("not base64url: {cursor}"));
+    assert!(
+        !bytes.windows(3).any(|w| w == b"seq"),
+        "the cursor names its sequence: {}",
+        String::from_utf8_lossy(&bytes)
+    );
+    assert!(
+        serde_json::from_slice::<Value>(&bytes).is_err(),
+        "the cursor is readable JSON: {}",
+        String::from_utf8_lossy(&bytes)
+    );
+}
+
+/// Keyset cursors are sealed: organisation A's, before and after organisation B creates 25
+/// users, show no sequence number (which would count B's writes); one changed, or sent by B,
+/// is 400 `invalidCursor` and changes nothing; paging still returns each user exactly once.
+/// The API's `after=` cursors are sealed the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cursors_reveal_no_other_organisations_writes_and_cannot_be_forged() {
+    let server = Server::start();
+    let a = server.api();
+    let org_b = server.second_org();
+    let b = server.api_as(&org_b);
+    let mut created = BTreeSet::new();
+    for i in 0..6 {
+        created.insert(a.create_user(&format!("sealed{i}@a.example")).await);
+    }
+    let mut seen = Vec::new();
+    let mut cursors = Vec::new();
+    let mut url = "/Users?cursor=&count=2".to_owned();
+    for page in 0.. {
+        assert!(page < 4, "too many pages");
+        let r = a.get(&url).await;
+        r.expect_list();
+        seen.extend(r.resource_ids());
+        let Some(next) = r.json().get("nextCursor").and_then(Value::as_str) else {
+            break;
+        };
+        cursors.push(next.to_owned());
+        url = format!("/Users?cursor={next}&count=2");
+        if page == 0 {
+            for i in 0..25 {
+                b.create_user(&format!("busy{i}@b.example")).await;
+            }
+        }
+    }
+    assert_eq!(cursors.len(), 2, "three pages of two");
+    assert_eq!(seen.len(), 6, "{seen:?}");
+    assert_eq!(seen.iter().cloned().collect::<BTreeSet<_>>(), created);
+    for cursor in &cursors {
+        assert_opaque(cursor);
+    }
+
+    for (who, api, cursor) in [
+        ("changed", &a, tampered(&cursors[0])),
+        ("another organisation's", &b, cursors[0].clone()),
+    ] {
+        let r = api.get(&format!("/Users?cursor={cursor}&count=2")).await;
+        assert_eq!(r.status, 400, "{who} cursor: {}", r.text);
+        r.expect_error(400, Some("invalidCursor"));
+    }
+    assert_eq!(a.get("/Users?count=1").await.total(), 6, "nothing changed");
+    assert_eq!(b.get("/Users?count=1").await.total(), 25, "nothing changed");
+
+    add_admin(
+        &server,
+        &server.org.id,
+        "admin@a.example",
+        "correct horse battery",
+    );
+    let r = server
+        .client
+        .post(
+            &format!("{}/api/v1/sessions", server.origin),
+            &json!({
+                "organisation": server.org.id,
+                "email": "admin@a.example",
+                "password": "correct horse battery",
+            }),
+            "",
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let session = r.json()["token"].as_str().expect("session").to_owned();
+    let accounts = format!("{}/api/v1/accounts", server.origin);
+    let r = server
+        .client
+        .get(&format!("{accounts}?count=2"), &session)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let after = r.json()["next"].as_str().expect("a next page").to_owned();
+    assert_opaque(&after);
+    let r = server
+        .client
+        .get(&format!("{accounts}?count=2&after={after}"), &session)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = server
+        .client
+        .get(
+            &format!("{accounts}?count=2&after={}", tampered(&after)),
+            &session,
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+}

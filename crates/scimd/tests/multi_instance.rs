@@ -185,3 +185,41 @@ async fn repeated_reads_follow_writes_made_through_another_instance_at_once() {
     api_b.delete(&user).await.expect(204);
     api_a.get(&user).await.expect_error(404, None);
 }
+
+/// The epoch files beside a SQLite database tell every process that tokens or data changed.
+/// Deleted while `serve` runs (ops tooling, a restore beside it), they are found missing on the
+/// next read and made again, so a token another process revokes afterwards is refused by the
+/// very next request, as with the files in place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_revoked_after_the_epoch_files_were_deleted_is_refused_at_once() {
+    let server = Server::start_on(TestDatabase::sqlite());
+    let db = server.database.clone();
+    let org = server.org.id.clone();
+    // A second live token, so the first may be revoked.
+    cli(&["token", "generate", "--org", &org, "--database", &db]);
+    let list: serde_json::Value = serde_json::from_str(&cli(&[
+        "token",
+        "list",
+        "--org",
+        &org,
+        "--format",
+        "json",
+        "--database",
+        &db,
+    ]))
+    .expect("token list is JSON");
+    let first = list["tokens"][0]["id"].as_str().expect("id").to_owned();
+    // Accepted, and so cached by the server.
+    server.api().get("/Users").await.expect_list();
+    server.api().get("/Users").await.expect_list();
+
+    let path = std::fs::canonicalize(db.strip_prefix("sqlite://").expect("a SQLite URL"))
+        .expect("the database file");
+    for suffix in ["-token-epoch", "-data-epoch"] {
+        let mut epoch = path.clone().into_os_string();
+        epoch.push(suffix);
+        std::fs::remove_file(&epoch).expect("remove an epoch file");
+    }
+    cli(&["token", "revoke", "--org", &org, &first, "--database", &db]);
+    server.api().get("/Users").await.expect_error(401, None);
+}

@@ -322,3 +322,53 @@ async fn json_logs_carry_the_request_id_and_no_secret() {
     assert_eq!(entry["span"]["route"], "/scim/v2/Users", "{line}");
     assert!(!server.log_tail().contains(secret), "the secret was logged");
 }
+
+/// A SQLite scan still running when its request times out is interrupted: the request gets
+/// 503, the reader it held is free again at once instead of when the scan would have ended,
+/// and `/metrics` counts it. The scan: 120 `co` filters on a multi-valued attribute over
+/// 30,000 users, sorted by it, several times the 1 s timeout on any build.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_past_the_request_timeout_is_interrupted_and_counted() {
+    let first = Server::start_on(common::TestDatabase::sqlite());
+    let started = std::time::Instant::now();
+    common::cli(&[
+        "import",
+        "--org",
+        &first.org.id,
+        "--generate",
+        "30000",
+        "--database",
+        &first.database,
+    ]);
+    // Measured, never asserted: how long the fixture takes.
+    eprintln!("importing 30,000 users took {:?}", started.elapsed());
+    let server = first.another_instance_with(&["--request-timeout-secs", "1"]);
+    drop(first);
+    let terms: Vec<String> = (0..120)
+        .map(|i| format!("emails co \"absent{i}\""))
+        .collect();
+    let slow = format!(
+        "/Users?filter={}&sortBy=emails.value&sortOrder=descending&count=10",
+        common::enc(&terms.join(" or "))
+    );
+    server.api().get(&slow).await.expect(503);
+
+    let metrics = server
+        .client
+        .get(&format!("{}/metrics", server.origin), "")
+        .await;
+    assert_eq!(metrics.status, 200);
+    let interrupted: f64 = metrics
+        .text
+        .lines()
+        .find_map(|l| l.strip_prefix("scimd_db_queries_interrupted_total "))
+        .unwrap_or_else(|| panic!("no interrupted-query counter in\n{}", metrics.text))
+        .trim()
+        .parse()
+        .expect("a number");
+    assert!(interrupted >= 1.0, "{interrupted}");
+    // The reader is back: a point read and a small list are answered.
+    let id = server.api().create_user("after@example.com").await;
+    server.api().get(&format!("/Users/{id}")).await.expect(200);
+    server.api().get("/Users?count=5").await.expect_list();
+}

@@ -8,8 +8,7 @@ use directory::ids::{AdminId, OrgKind, SessionId};
 use directory::store::columns::{active, external_id, like_pattern, name_ci};
 use directory::store::{
     Account, AccountChange, AccountPage, AccountQuery, ConflictRecord, Cursor, DomainRecord,
-    LocalProps, NewResource, SessionRecord, Source, Status, SyncPolicy, decode_cursor,
-    encode_cursor,
+    LocalProps, NewResource, SessionRecord, Source, Status, SyncPolicy,
 };
 use directory::{OrgId, ResourceId, StoreError};
 use scim_core::schema::ResourceKind;
@@ -235,7 +234,7 @@ impl PgStore {
             .try_get(0)?;
         let mut page_filter = filter.clone();
         let after = match q.after.as_deref() {
-            Some(a) => Some(decode_cursor(a)?.seq),
+            Some(a) => Some(self.cursors.open(org, a)?.seq),
             None => None,
         };
         let mut page_params = params.clone();
@@ -259,10 +258,13 @@ impl PgStore {
         let mut last_seq = 0i64;
         for row in &rows {
             if accounts.len() as u32 == count {
-                next = Some(encode_cursor(&Cursor {
-                    seq: last_seq,
-                    key: None,
-                }));
+                next = Some(self.cursors.seal(
+                    org,
+                    &Cursor {
+                        seq: last_seq,
+                        key: None,
+                    },
+                )?);
                 break;
             }
             accounts.push(account_row(row)?);

@@ -98,6 +98,8 @@ mod console;
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    /// Seals the paging cursors.
+    cursors: CursorKey,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -163,6 +165,34 @@ fn internal(e: impl std::fmt::Display) -> StoreError {
     StoreError::Internal(e.to_string())
 }
 
+/// The deployment's cursor key, made by the first instance that connects.
+async fn cursor_key(client: &deadpool_postgres::Client) -> Result<CursorKey, Failure> {
+    let fresh = CursorKey::generate()?;
+    client
+        .execute(
+            "INSERT INTO deployment_keys (name, key) VALUES ('cursor', $1) ON CONFLICT (name) DO NOTHING",
+            &[&fresh.as_slice()],
+        )
+        .await?;
+    let key: Vec<u8> = client
+        .query_one("SELECT key FROM deployment_keys WHERE name = 'cursor'", &[])
+        .await?
+        .try_get(0)?;
+    Ok(CursorKey::from_bytes(&key)?)
+}
+
+/// Longest one statement may run before the server cancels it. A request is answered 503
+/// after its timeout (30 s by default) and its future dropped, but dropping a future does not
+/// stop the query it sent: without this bound a scan nobody awaits would hold its connection
+/// and a backend until it ends. A bit above the default request timeout, so a request is
+/// answered by its own timeout first.
+pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(35);
+
+/// The startup option that sets [`STATEMENT_TIMEOUT`] on a session.
+fn statement_timeout_option() -> String {
+    format!("-c statement_timeout={}", STATEMENT_TIMEOUT.as_millis())
+}
+
 /// Connections kept open: enough to keep a few cores and the database busy, few enough that
 /// several instances fit PostgreSQL's default `max_connections` (100).
 fn pool_size() -> usize {
@@ -177,9 +207,15 @@ impl PgStore {
     /// Connects to `url` (`postgres://user@host:port/db`, or `postgresql://`), checks that the
     /// database is reachable, and applies migrations.
     pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
-        let config: tokio_postgres::Config = url
+        let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| internal(format!("invalid PostgreSQL URL: {e}")))?;
+        // Every session of the pool gets the bound; one the URL sets comes later and wins.
+        let options = match config.get_options() {
+            Some(own) => format!("{} {own}", statement_timeout_option()),
+            None => statement_timeout_option(),
+        };
+        config.options(&options);
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -196,7 +232,8 @@ impl PgStore {
             .map_err(internal)?;
         let mut client = pool.get().await.map_err(internal)?;
         migrations::apply(&mut client).await?;
-        Ok(PgStore { pool })
+        let cursors = cursor_key(&client).await?;
+        Ok(PgStore { pool, cursors })
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
@@ -550,7 +587,7 @@ async fn apply_member_changes<C: GenericClient>(
 use directory::store::columns::{
     active, external_id, from_micros, kind_code, kind_from, micros, name_ci,
 };
-use directory::store::{Cursor, decode_cursor, encode_cursor};
+use directory::store::{Cursor, CursorKey};
 
 /// Reads the sort key column of a page row as JSON, for the cursor.
 fn key_json(row: &Row, idx: usize, ty: KeyType) -> Result<Value, Failure> {
@@ -620,7 +657,7 @@ impl PgStore {
         let cursor_mode = q.cursor.is_some();
         let keyset = q.cursor.as_deref().is_some_and(|c| !c.is_empty());
         if let Some(c) = q.cursor.as_deref().filter(|c| !c.is_empty()) {
-            let cur = decode_cursor(c)?;
+            let cur = self.cursors.open(org, c)?;
             match (key, &cur.key) {
                 // Keyset over (sort key, seq) in the order SQLite uses: NULL keys first when
                 // ascending, last when descending.
@@ -727,7 +764,9 @@ impl PgStore {
             load_relations(&client, org, kind, &mut resources).await?;
         }
         let next_cursor = if cursor_mode && more {
-            last.as_ref().map(encode_cursor)
+            last.as_ref()
+                .map(|c| self.cursors.seal(org, c))
+                .transpose()?
         } else {
             None
         };
@@ -1590,5 +1629,36 @@ impl Store for PgStore {
 
     async fn clear_signin_failures(&self, org: OrgId, email_ci: &str) -> Result<(), StoreError> {
         Ok(self.con_clear_signin_failures(org, email_ci).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn test_url() -> String {
+        std::env::var("SCIMD_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/scimd_test".to_owned())
+    }
+
+    #[tokio::test]
+    async fn pooled_sessions_cancel_statements_past_the_bound_and_the_url_may_set_its_own() {
+        let store = PgStore::connect(&test_url()).await.expect("connect");
+        let client = store.client().await.expect("client");
+        let shown: String = client
+            .query_one("SHOW statement_timeout", &[])
+            .await
+            .expect("show")
+            .get(0);
+        assert_eq!(shown, "35s");
+        let own = format!("{}?options=-c%20statement_timeout%3D2min", test_url());
+        let store = PgStore::connect(&own).await.expect("connect");
+        let client = store.client().await.expect("client");
+        let shown: String = client
+            .query_one("SHOW statement_timeout", &[])
+            .await
+            .expect("show")
+            .get(0);
+        assert_eq!(shown, "2min");
     }
 }

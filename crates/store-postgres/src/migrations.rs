@@ -11,6 +11,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/0002_lifecycle.sql")),
     (3, include_str!("../migrations/0003_directory.sql")),
     (4, include_str!("../migrations/0004_console.sql")),
+    (5, include_str!("../migrations/0005_deployment_keys.sql")),
 ];
 
 /// The advisory lock key that serialises migrations ("scimd" and 1), shared by every scimd
@@ -19,6 +20,9 @@ const MIGRATION_LOCK: i64 = 0x7363_696d_6400_0001;
 
 pub(crate) async fn apply(client: &mut Client) -> Result<(), Failure> {
     let tx = client.transaction().await?;
+    // A migration rewriting a large table may take longer than the pool's statement bound;
+    // `LOCAL` leaves the session's bound as it was after this transaction.
+    tx.batch_execute("SET LOCAL statement_timeout = 0").await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await?;
     // Checked first rather than `IF NOT EXISTS`, which logs a notice on every start.

@@ -6,9 +6,8 @@ use crate::runtime::{Runtime, blob, internal};
 use directory::ids::{AdminId, OrgKind, SessionId};
 use directory::store::columns::{active, external_id, from_micros, like_pattern, micros, name_ci};
 use directory::store::{
-    Account, AccountChange, AccountPage, AccountQuery, ConflictRecord, Cursor, DomainRecord,
-    LocalProps, NewResource, SessionRecord, Source, Status, SyncPolicy, decode_cursor,
-    encode_cursor,
+    Account, AccountChange, AccountPage, AccountQuery, ConflictRecord, Cursor, CursorKey,
+    DomainRecord, LocalProps, NewResource, SessionRecord, Source, Status, SyncPolicy,
 };
 use directory::{OrgId, ResourceId, StoreError};
 use rusqlite::types::Value as SqlValue;
@@ -86,11 +85,13 @@ pub(crate) fn find_account_by_name(
 
 pub(crate) async fn list_accounts(
     rt: &Runtime,
+    cursors: &CursorKey,
     org: OrgId,
     q: &AccountQuery,
 ) -> Result<AccountPage, StoreError> {
     let q = q.clone();
-    rt.read(move |c| {
+    let cursors = cursors.clone();
+    rt.scan(org, move |c| {
         let mut filter = String::from("r.org_id = ?1 AND r.kind = 0");
         let mut args: Vec<SqlValue> = vec![SqlValue::Blob(org.0.as_bytes().to_vec())];
         if let Some(pattern) = q.search.as_deref().and_then(like_pattern) {
@@ -120,7 +121,7 @@ pub(crate) async fn list_accounts(
         let mut page_args = args.clone();
         let mut page_filter = filter.clone();
         if let Some(after) = q.after.as_deref() {
-            let cursor = decode_cursor(after)?;
+            let cursor = cursors.open(org, after)?;
             page_args.push(SqlValue::Integer(cursor.seq));
             page_filter.push_str(&format!(" AND r.seq > ?{}", page_args.len()));
         }
@@ -140,10 +141,13 @@ pub(crate) async fn list_accounts(
         let mut last_seq = 0i64;
         while let Some(row) = rows.next().map_err(internal)? {
             if accounts.len() as u32 == count {
-                next = Some(encode_cursor(&Cursor {
-                    seq: last_seq,
-                    key: None,
-                }));
+                next = Some(cursors.seal(
+                    org,
+                    &Cursor {
+                        seq: last_seq,
+                        key: None,
+                    },
+                )?);
                 break;
             }
             accounts.push(account_row(row).map_err(internal)??);

@@ -52,6 +52,9 @@ fn copy(from: &Path, to: &Path) -> Result<Copied, String> {
     }
     let src = Connection::open_with_flags(from, OpenFlags::SQLITE_OPEN_READ_ONLY)
         .map_err(|e| fail("opening the source", e))?;
+    // The copy holds everything the database does: private from its first byte (SQLite gives
+    // its journal the same mode).
+    crate::files::create_private(to).map_err(|e| fail("creating the copy", e))?;
     let mut dst = Connection::open(to).map_err(|e| fail("creating the copy", e))?;
     {
         let backup = Backup::new(&src, &mut dst).map_err(|e| fail("starting the copy", e))?;

@@ -13,6 +13,7 @@ mod activity;
 pub mod backup;
 mod console;
 mod epoch;
+mod files;
 mod filter_sql;
 mod functions;
 mod lifecycle;
@@ -51,13 +52,18 @@ pub struct SqliteStore {
     tokens: Arc<TokenCache>,
     /// Bumped after every commit that may change what SCIM reads return.
     data: Arc<EpochFile>,
+    /// Seals the paging cursors.
+    cursors: CursorKey,
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path` and applies migrations.
+    /// Opens (creating if needed) the database at `path` and applies migrations. The database
+    /// file (and so its WAL) is made private to this user first.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        files::private_database(path).map_err(internal)?;
         let writer = runtime::open(path, false).map_err(internal)?;
         migrations::apply(&writer).map_err(internal)?;
+        let cursors = cursor_key(&writer)?;
         let readers = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2)
@@ -73,6 +79,7 @@ impl SqliteStore {
             path: path.to_owned(),
             tokens: Arc::new(TokenCache::open(path).map_err(internal)?),
             data,
+            cursors,
         })
     }
 
@@ -88,6 +95,23 @@ impl SqliteStore {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// The deployment's cursor key, made by the first process that opens the database.
+fn cursor_key(conn: &Connection) -> Result<CursorKey, StoreError> {
+    conn.execute(
+        "INSERT OR IGNORE INTO deployment_keys (name, key) VALUES ('cursor', ?1)",
+        params![CursorKey::generate()?.as_slice()],
+    )
+    .map_err(internal)?;
+    let key: Vec<u8> = conn
+        .query_row(
+            "SELECT key FROM deployment_keys WHERE name = 'cursor'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(internal)?;
+    CursorKey::from_bytes(&key)
 }
 
 fn uuid_from(bytes: &[u8]) -> Result<uuid::Uuid, StoreError> {
@@ -355,7 +379,7 @@ fn apply_member_changes(
 use directory::store::columns::{
     active, external_id, from_micros, kind_code, kind_from, micros, name_ci,
 };
-use directory::store::{Cursor, decode_cursor, encode_cursor};
+use directory::store::{Cursor, CursorKey};
 
 fn append_sql(sql: &mut Sql, other: &Sql) {
     sql.text.push_str(&other.text);
@@ -407,6 +431,7 @@ fn is_point_query(kind: ResourceKind, q: &ListQuery) -> bool {
 
 fn list(
     conn: &Connection,
+    cursors: &CursorKey,
     org: OrgId,
     kind: ResourceKind,
     q: &ListQuery,
@@ -447,7 +472,7 @@ fn list(
 
     let cursor_mode = q.cursor.is_some();
     if let Some(c) = q.cursor.as_deref().filter(|c| !c.is_empty()) {
-        let cur = decode_cursor(c)?;
+        let cur = cursors.open(org, c)?;
         match (key_expr, &cur.key) {
             (Some(k), key) => {
                 // Keyset over (sort key, seq). SQLite sorts NULL keys first ascending and
@@ -528,7 +553,7 @@ fn list(
         }
     }
     let next_cursor = if cursor_mode && more {
-        last.as_ref().map(encode_cursor)
+        last.as_ref().map(|c| cursors.seal(org, c)).transpose()?
     } else {
         None
     };
@@ -897,10 +922,15 @@ impl Store for SqliteStore {
         query: &ListQuery,
     ) -> Result<Page, StoreError> {
         if is_point_query(kind, query) {
-            return self.rt.read_now(|c| list(c, org, kind, query));
+            return self
+                .rt
+                .read_now(|c| list(c, &self.cursors, org, kind, query));
         }
         let q = query.clone();
-        self.rt.read(move |c| list(c, org, kind, &q)).await
+        let cursors = self.cursors.clone();
+        self.rt
+            .scan(org, move |c| list(c, &cursors, org, kind, &q))
+            .await
     }
 
     async fn revoke_token(
@@ -1153,7 +1183,7 @@ impl Store for SqliteStore {
     }
 
     async fn list_accounts(&self, org: OrgId, q: &AccountQuery) -> Result<AccountPage, StoreError> {
-        accounts::list_accounts(&self.rt, org, q).await
+        accounts::list_accounts(&self.rt, &self.cursors, org, q).await
     }
 
     async fn create_account(

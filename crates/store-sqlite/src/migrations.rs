@@ -10,6 +10,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/0004_console.sql")),
     (5, include_str!("../migrations/0005_activity_chunks.sql")),
     (6, include_str!("../migrations/0006_scim_counts.sql")),
+    (7, include_str!("../migrations/0007_deployment_keys.sql")),
 ];
 
 pub(crate) fn apply(conn: &Connection) -> rusqlite::Result<()> {

@@ -4,11 +4,12 @@
 
 use crate::epoch::EpochFile;
 use rusqlite::{Connection, OpenFlags};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
-use directory::StoreError;
+use directory::{OrgId, StoreError};
 
 /// Sends a job's result to its caller.
 type Reply = Box<dyn FnOnce() + Send>;
@@ -79,6 +80,8 @@ pub(crate) struct Runtime {
     queued: Arc<std::sync::atomic::AtomicU64>,
     readers: Arc<Mutex<Vec<Connection>>>,
     permits: Arc<Semaphore>,
+    /// Scans each organisation may run at once: fewer than there are readers.
+    scans: Arc<OrgPermits>,
     path: PathBuf,
 }
 
@@ -105,6 +108,7 @@ impl Runtime {
             queued: Arc::default(),
             readers: Arc::new(Mutex::new(pool)),
             permits: Arc::new(Semaphore::new(readers)),
+            scans: Arc::new(OrgPermits::new((readers / 2).max(1))),
             path: path.to_owned(),
         })
     }
@@ -198,7 +202,9 @@ impl Runtime {
         result
     }
 
-    /// Runs `f` on a reader connection off the async threads.
+    /// Runs `f` on a reader connection off the async threads. If the caller stops waiting (a
+    /// request that timed out drops this future), the statement running for it is interrupted,
+    /// so the reader is free at once rather than when a scan that nobody awaits ends.
     pub(crate) async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -212,18 +218,145 @@ impl Runtime {
             .map_err(internal)?;
         let readers = self.readers.clone();
         let path = self.path.clone();
-        tokio::task::spawn_blocking(move || {
+        let watch = Arc::new(Mutex::new(ReadState::Waiting));
+        let abandon = Abandon(watch.clone());
+        let result = tokio::task::spawn_blocking(move || {
             let conn = readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
             let conn = match conn {
                 Some(c) => c,
                 None => open(&path, true).map_err(internal)?,
             };
-            let result = f(&conn);
+            let started = {
+                let mut state = watch.lock().unwrap_or_else(|e| e.into_inner());
+                match *state {
+                    ReadState::Waiting => {
+                        *state = ReadState::Running(conn.get_interrupt_handle());
+                        true
+                    }
+                    _ => false,
+                }
+            };
+            let result = if started {
+                f(&conn)
+            } else {
+                Err(StoreError::Internal("the read was abandoned".into()))
+            };
+            *watch.lock().unwrap_or_else(|e| e.into_inner()) = ReadState::Done;
             readers.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
             result
         })
         .await
-        .map_err(internal)?
+        .map_err(internal)?;
+        drop(abandon);
+        result
+    }
+}
+
+impl Runtime {
+    /// [`Runtime::read`] for a read whose cost grows with the organisation's size (a list,
+    /// a filter, a sort): it first waits for one of the organisation's own scan permits, so
+    /// one organisation's scans never hold every reader and the others' reads still find one
+    /// free. The wait is bounded by the caller's timeout, like the read.
+    pub(crate) async fn scan<T, F>(&self, org: OrgId, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let _scan = self.scans.acquire(org).await?;
+        self.read(f).await
+    }
+}
+
+/// A bounded number of permits per organisation, made on first use and forgotten once no one
+/// holds or awaits one.
+#[derive(Debug)]
+pub(crate) struct OrgPermits {
+    per_org: usize,
+    orgs: Mutex<HashMap<OrgId, Arc<Semaphore>>>,
+}
+
+/// One of an organisation's permits, given back when dropped.
+#[derive(Debug)]
+pub(crate) struct OrgPermit<'a> {
+    permit: Option<OwnedSemaphorePermit>,
+    org: OrgId,
+    of: &'a OrgPermits,
+}
+
+impl OrgPermits {
+    pub(crate) fn new(per_org: usize) -> OrgPermits {
+        OrgPermits {
+            per_org,
+            orgs: Mutex::default(),
+        }
+    }
+
+    /// Waits for one of `org`'s permits.
+    pub(crate) async fn acquire(&self, org: OrgId) -> Result<OrgPermit<'_>, StoreError> {
+        let semaphore = self
+            .orgs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(org)
+            .or_insert_with(|| Arc::new(Semaphore::new(self.per_org)))
+            .clone();
+        // Dropped while waiting, the clone goes and the next permit given back forgets an
+        // idle organisation.
+        let permit = semaphore.acquire_owned().await.map_err(internal)?;
+        Ok(OrgPermit {
+            permit: Some(permit),
+            org,
+            of: self,
+        })
+    }
+
+    /// Organisations with a permit held or awaited.
+    #[cfg(test)]
+    fn tracked(&self) -> usize {
+        self.orgs.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+impl Drop for OrgPermit<'_> {
+    fn drop(&mut self) {
+        let mut orgs = self.of.orgs.lock().unwrap_or_else(|e| e.into_inner());
+        drop(self.permit.take());
+        // Under the map's lock no one can take a new reference: the map's own one left means
+        // no permit is held or awaited.
+        if orgs
+            .get(&self.org)
+            .is_some_and(|s| Arc::strong_count(s) == 1)
+        {
+            orgs.remove(&self.org);
+        }
+    }
+}
+
+/// Where a read handed to a blocking thread stands, as seen by the future awaiting it.
+enum ReadState {
+    /// Not started: it will not start once abandoned.
+    Waiting,
+    /// Running on a reader, which this interrupts.
+    Running(rusqlite::InterruptHandle),
+    /// Finished, or abandoned.
+    Done,
+}
+
+/// Dropped with the future of a read: interrupts the read if it is still running. The state's
+/// lock makes the interrupt and the end of the read exclusive, so a statement run later on
+/// the same connection is never the one interrupted (SQLite also clears an interrupt that
+/// finds no statement running when the next one starts).
+struct Abandon(Arc<Mutex<ReadState>>);
+
+impl Drop for Abandon {
+    fn drop(&mut self) {
+        let mut state = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let ReadState::Running(handle) = &*state {
+            handle.interrupt();
+            metrics::counter!("scimd_db_queries_interrupted_total").increment(1);
+            tracing::debug!("interrupted a read nobody waits for");
+        }
+        *state = ReadState::Done;
     }
 }
 
@@ -313,6 +446,71 @@ fn writer_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>, data: &Ep
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_nobody_awaits_is_interrupted_and_its_reader_given_back() {
+        let dir = std::env::temp_dir().join(format!("scimd-rt-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("x.db");
+        let writer = open(&path, false).expect("open");
+        let epoch = Arc::new(EpochFile::open(&path, "-data-epoch").expect("epoch"));
+        let rt = Runtime::start(&path, writer, 2, epoch).expect("start");
+        // Counts for ever unless interrupted.
+        let endless = rt.read(|c| {
+            c.query_row(
+                "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT count(*) FROM n",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(internal)
+        });
+        // The caller gives up, as a request past its timeout does.
+        let gave_up = tokio::time::timeout(std::time::Duration::from_millis(200), endless).await;
+        assert!(gave_up.is_err(), "an endless read ended: {gave_up:?}");
+        // Bounded wait for the blocking thread to see the interrupt (it never would otherwise).
+        for _ in 0..500 {
+            if rt.idle_readers() == 2 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(rt.idle_readers(), 2, "the reader came back");
+        let one = rt
+            .read(|c| {
+                c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+                    .map_err(internal)
+            })
+            .await
+            .expect("the reader works after the interrupt");
+        assert_eq!(one, 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn an_organisation_past_its_scan_permits_waits_and_the_others_do_not() {
+        use std::future::Future;
+        use std::task::{Context, Poll, Waker};
+        let permits = OrgPermits::new(2);
+        let (a, b) = (OrgId(uuid::Uuid::new_v4()), OrgId(uuid::Uuid::new_v4()));
+        let held = [
+            permits.acquire(a).await.expect("a1"),
+            permits.acquire(a).await.expect("a2"),
+        ];
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut third = Box::pin(permits.acquire(a));
+        assert!(
+            third.as_mut().poll(&mut cx).is_pending(),
+            "a third scan of one organisation waits"
+        );
+        let other = permits.acquire(b).await.expect("b gets one at once");
+        drop(other);
+        drop(held);
+        let Poll::Ready(Ok(third)) = third.as_mut().poll(&mut cx) else {
+            panic!("a permit given back goes to the waiting scan");
+        };
+        drop(third);
+        assert_eq!(permits.tracked(), 0, "idle organisations are forgotten");
+    }
 
     #[test]
     fn cached_statements_with_bound_limits_and_patterns_are_not_planned_again() {

@@ -1158,6 +1158,70 @@ pub async fn invalid_cursor_is_refused(store: Arc<dyn Store>) {
     }
 }
 
+/// Cursors name nothing a client can read (no sequence number), are refused when changed or
+/// sent by another organisation, and are read by every handle on the same database.
+pub async fn cursors_are_sealed_for_their_organisation_and_deployment(
+    store: Arc<dyn Store>,
+    other_handle: Arc<dyn Store>,
+) {
+    use base64::Engine;
+    let org = new_org(&*store).await;
+    let other = new_org(&*store).await;
+    for name in ["a", "b", "c"] {
+        create_user(&*store, org.id, name).await;
+    }
+    let first = store
+        .list_resources(
+            org.id,
+            USER,
+            &ListQuery {
+                cursor: Some(String::new()),
+                ..query(1)
+            },
+        )
+        .await
+        .expect("first page");
+    let cursor = first.next_cursor.expect("a next page");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&cursor)
+        .expect("base64url");
+    assert!(
+        !bytes.windows(3).any(|w| w == b"seq"),
+        "the cursor shows its sequence: {:?}",
+        String::from_utf8_lossy(&bytes)
+    );
+    let page = |store: Arc<dyn Store>, org, cursor: String| async move {
+        store
+            .list_resources(
+                org,
+                USER,
+                &ListQuery {
+                    cursor: Some(cursor),
+                    ..query(5)
+                },
+            )
+            .await
+    };
+    let mut flipped = bytes.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 1;
+    let flipped = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(flipped);
+    for (what, org, text) in [
+        ("changed", org.id, flipped),
+        ("another organisation's", other.id, cursor.clone()),
+    ] {
+        let r = page(store.clone(), org, text).await;
+        assert!(
+            matches!(r, Err(StoreError::InvalidCursor)),
+            "{what} cursor: {r:?}"
+        );
+    }
+    let rest = page(other_handle, org.id, cursor)
+        .await
+        .expect("another handle reads the cursor");
+    assert_eq!(rest.resources.len(), 2);
+}
+
 pub async fn sort_by_multi_valued_attribute_uses_primary_value(store: Arc<dyn Store>) {
     let org = new_org(&*store).await;
     let emails = |list: &[(&str, bool)]| {

@@ -29,6 +29,15 @@ async fn token_changes_through_another_handle_are_seen_at_once() {
     .await;
 }
 
+#[tokio::test]
+async fn cursors_are_sealed_for_their_organisation_and_deployment() {
+    store_tests::cases::cursors_are_sealed_for_their_organisation_and_deployment(
+        open().await,
+        open().await,
+    )
+    .await;
+}
+
 fn test_url() -> String {
     std::env::var("SCIMD_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/scimd_test".to_owned())

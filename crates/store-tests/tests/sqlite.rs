@@ -26,6 +26,18 @@ async fn token_changes_through_another_handle_are_seen_at_once() {
 }
 
 #[tokio::test]
+async fn cursors_are_sealed_for_their_organisation_and_deployment() {
+    let path = new_path();
+    let a = store_sqlite::SqliteStore::open(&path).expect("open SQLite");
+    let b = store_sqlite::SqliteStore::open(&path).expect("open SQLite");
+    store_tests::cases::cursors_are_sealed_for_their_organisation_and_deployment(
+        Arc::new(a),
+        Arc::new(b),
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn activity_purge_keeps_the_newer_entries_of_a_batch() {
     store_tests::cases::activity_purge_keeps_the_newer_entries_of_a_batch(open().await).await;
 }
