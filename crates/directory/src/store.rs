@@ -455,8 +455,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         org: OrgId,
         email_ci: &str,
     ) -> Result<Option<SigninThrottle>, StoreError>;
-    /// Counts one failed sign-in at `at`, atomically: the count restarts at 1 (and the window
-    /// at `at`) when the current window began before `window_from`. Returns the row after.
+    /// Counts one sign-in attempt at `at`, atomically (the service counts each attempt before
+    /// checking its password): the count restarts at 1 (and the window at `at`) when the
+    /// current window began before `window_from` or its lock has ended by `at`, and an ended
+    /// lock is cleared. Returns the row after.
     async fn note_signin_failure(
         &self,
         org: OrgId,

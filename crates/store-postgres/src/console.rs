@@ -103,8 +103,11 @@ impl PgStore {
                 "INSERT INTO signin_failures AS f (org_id, email_ci, window_start, failures) \
                  VALUES ($1, $2, $3, 1) \
                  ON CONFLICT (org_id, email_ci) DO UPDATE SET \
-                   failures = CASE WHEN f.window_start < $4 THEN 1 ELSE f.failures + 1 END, \
-                   window_start = CASE WHEN f.window_start < $4 THEN $3 ELSE f.window_start END \
+                   failures = CASE WHEN f.window_start < $4 OR f.locked_until <= $3 \
+                     THEN 1 ELSE f.failures + 1 END, \
+                   window_start = CASE WHEN f.window_start < $4 OR f.locked_until <= $3 \
+                     THEN $3 ELSE f.window_start END, \
+                   locked_until = CASE WHEN f.locked_until <= $3 THEN NULL ELSE f.locked_until END \
                  RETURNING failures, window_start, locked_until",
                 &[&org.0, &email, &micros(at), &micros(window_from)],
             )

@@ -113,8 +113,11 @@ pub(crate) async fn note_signin_failure(
             "INSERT INTO signin_failures (org_id, email_ci, window_start, failures) \
              VALUES (?1, ?2, ?3, 1) \
              ON CONFLICT (org_id, email_ci) DO UPDATE SET \
-               failures = CASE WHEN window_start < ?4 THEN 1 ELSE failures + 1 END, \
-               window_start = CASE WHEN window_start < ?4 THEN ?3 ELSE window_start END",
+               failures = CASE WHEN window_start < ?4 OR locked_until <= ?3 \
+                 THEN 1 ELSE failures + 1 END, \
+               window_start = CASE WHEN window_start < ?4 OR locked_until <= ?3 \
+                 THEN ?3 ELSE window_start END, \
+               locked_until = CASE WHEN locked_until <= ?3 THEN NULL ELSE locked_until END",
         )
         .map_err(internal)?
         .execute(params![b(&org.0), email, micros(at), micros(window_from)])

@@ -517,6 +517,21 @@ pub async fn signin_failures_count_within_a_window_per_org_and_address(store: Ar
         .await
         .expect("note");
     assert_eq!((row.failures, row.window_start), (1, late));
+    assert_eq!(row.locked_until, None, "an ended lock is cleared");
+    // A lock that ended inside the window restarts the count as well.
+    store
+        .lock_signin(org.id, "ann@example.com", late + Duration::minutes(1))
+        .await
+        .expect("lock");
+    let after = late + Duration::minutes(2);
+    let row = store
+        .note_signin_failure(org.id, "ann@example.com", after, after - window)
+        .await
+        .expect("note");
+    assert_eq!(
+        (row.failures, row.window_start, row.locked_until),
+        (1, after, None)
+    );
     store
         .clear_signin_failures(org.id, "ann@example.com")
         .await
