@@ -19,7 +19,8 @@ const DEFAULT_FROM: &str = "scimd <scimd@localhost>";
 pub struct MailArgs {
     /// SMTP relay for notifications: smtp://host:port (add ?tls=required for STARTTLS) or
     /// smtps://user:pass@host:port. Without it, notices stay in the outbox.
-    #[arg(long, env = "SCIMD_SMTP_URL")]
+    // `--help` would print the variable's value, credentials included.
+    #[arg(long, env = "SCIMD_SMTP_URL", hide_env_values = true)]
     pub smtp_url: Option<String>,
     /// Sender address of notifications.
     #[arg(long, env = "SCIMD_MAIL_FROM")]

@@ -55,7 +55,13 @@ enum LogFormat {
 #[derive(Debug, clap::Args)]
 struct DbArgs {
     /// Database URL: sqlite://PATH (embedded default).
-    #[arg(long, env = "SCIMD_DATABASE_URL", default_value = DEFAULT_DATABASE)]
+    // `--help` would print the variable's value, password included.
+    #[arg(
+        long,
+        env = "SCIMD_DATABASE_URL",
+        hide_env_values = true,
+        default_value = DEFAULT_DATABASE
+    )]
     database: String,
 }
 
@@ -296,8 +302,8 @@ fn parse_kind(s: &str) -> Result<OrgKind, String> {
 
 fn open_store(url: &str) -> Result<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
-        let store =
-            store_sqlite::SqliteStore::open_url(url).with_context(|| format!("opening {url}"))?;
+        let store = store_sqlite::SqliteStore::open_url(url)
+            .with_context(|| format!("opening {}", config::redact(url)))?;
         return Ok(Arc::new(store));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -309,7 +315,11 @@ fn open_store(url: &str) -> Result<Arc<dyn Store>> {
         .context("connecting to PostgreSQL")?;
         return Ok(Arc::new(store));
     }
-    bail!("unsupported database URL '{url}': use sqlite://PATH or postgres://USER@HOST/DB")
+    // A mistyped scheme is no reason to print the password that follows it.
+    bail!(
+        "unsupported database URL '{}': use sqlite://PATH or postgres://USER@HOST/DB",
+        config::redact(url)
+    )
 }
 
 async fn find_org(store: &dyn Store, org: &str) -> Result<Organisation> {
@@ -490,7 +500,10 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Copy { from, to } => {
-            let (source, target) = (open_store(&from)?, open_store(&to)?);
+            let source = open_store(&from)
+                .with_context(|| format!("the source --from {}", config::redact(&from)))?;
+            let target = open_store(&to)
+                .with_context(|| format!("the target --to {}", config::redact(&to)))?;
             copy::run(source.as_ref(), target.as_ref()).await
         }
         Command::Migrate { db } => {
@@ -606,8 +619,11 @@ async fn serve(
     }
     eprintln!("SCIM base URL: {base}");
     eprintln!(
-        "Get a token for {} ({}): scimd token generate --org {} --database {database}",
-        first.name, first.id, first.id
+        "Get a token for {} ({}): scimd token generate --org {} --database {}",
+        first.name,
+        first.id,
+        first.id,
+        config::redact(database)
     );
     match tls {
         Some(tls) => {

@@ -1,11 +1,12 @@
 //! Configuration layers on the binary: defaults < file < environment < flags, unknown keys
 //! refused, unknown SCIMD_ variables reported, secrets from files and redacted, and the
-//! example file in the repository valid.
+//! example file in the repository valid; no command prints a database password.
 
 mod common;
 
-use common::TempDir;
+use common::{Server, TempDir, TestDatabase, cli_status};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 fn check(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_scimd"));
@@ -103,4 +104,106 @@ fn the_example_file_is_valid() {
     let (ok, out, err) = check(&["--config", example], &[]);
     assert!(ok, "{err}");
     assert!(line(&out, "rate_limit_per_token").contains("1000"), "{out}");
+}
+
+/// The password in the user-info of `url` (`postgres` in `postgres://postgres:postgres@h/db`).
+fn password_of(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let user_info = rest.split_once('@')?.0;
+    let password = user_info.split_once(':')?.1;
+    (!password.is_empty()).then(|| password.to_owned())
+}
+
+#[test]
+fn serve_on_postgres_never_prints_the_database_password() {
+    let db = TestDatabase::postgres();
+    let password = password_of(&db.url).unwrap_or_else(|| {
+        panic!(
+            "this test needs a PostgreSQL URL with a password (SCIMD_TEST_POSTGRES_URL), got {}",
+            db.url
+        )
+    });
+    let server = Server::start_on(db);
+    // The harness returns at "scimd listening on"; the token hint, which names the database,
+    // comes a few lines later.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let log = loop {
+        let log = server.log_tail();
+        if log.contains("Get a token") {
+            break log;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no token hint on stderr:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!log.contains(&format!(":{password}@")), "{log}");
+    let hint = log
+        .lines()
+        .find(|l| l.contains("Get a token"))
+        .expect("the hint");
+    assert!(hint.contains("--database postgres://"), "{hint}");
+    assert!(hint.contains(":***@127.0.0.1"), "{hint}");
+}
+
+#[test]
+fn errors_and_help_never_print_a_database_password() {
+    let dir = TempDir::new("config-errors");
+    let sqlite = format!("sqlite://{}", dir.path().join("x.db").display());
+    // A closed port: connecting fails at once.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("address")
+        .port();
+    let unreachable = format!("postgres://u:hunter2@127.0.0.1:{closed}/db");
+    for args in [
+        vec!["org", "list", "--database", "postgre://u:hunter2@db.internal/x"],
+        vec!["org", "list", "--database", unreachable.as_str()],
+        vec!["migrate", "--database", unreachable.as_str()],
+        vec!["copy", "--from", unreachable.as_str(), "--to", sqlite.as_str()],
+        vec!["copy", "--from", sqlite.as_str(), "--to", unreachable.as_str()],
+    ] {
+        let (ok, stdout, stderr) = cli_status(&args);
+        assert!(!ok, "{args:?} succeeded");
+        assert!(!stderr.is_empty(), "{args:?}: no error shown");
+        assert!(
+            !stdout.contains("hunter2") && !stderr.contains("hunter2"),
+            "{args:?}:\n{stdout}\n{stderr}"
+        );
+    }
+    // clap prints an option's variable and its value in --help.
+    let out = Command::new(env!("CARGO_BIN_EXE_scimd"))
+        .args(["serve", "--help"])
+        .env("SCIMD_DATABASE_URL", "postgres://u:hunter2@db.internal/x")
+        .env("SCIMD_SMTP_URL", "smtps://u:hunter3@relay.example")
+        .output()
+        .expect("run scimd");
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("SCIMD_DATABASE_URL"), "{help}");
+    assert!(
+        !help.contains("hunter2") && !help.contains("hunter3"),
+        "{help}"
+    );
+}
+
+#[test]
+fn config_check_hides_password_query_parameters() {
+    let (ok, out, err) = check(
+        &[
+            "--database",
+            "postgres://u@db.internal/scimd?password=hunter2",
+            "--smtp-url",
+            "smtps://relay.example:465?PASSWORD=hunter3",
+        ],
+        &[],
+    );
+    assert!(ok, "{err}");
+    assert!(
+        line(&out, "database").contains("postgres://***@db.internal/scimd?password=***"),
+        "{out}"
+    );
+    assert!(!out.contains("hunter2") && !out.contains("hunter3"), "{out}");
+    assert!(!err.contains("hunter2") && !err.contains("hunter3"), "{err}");
 }
