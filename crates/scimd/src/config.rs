@@ -16,6 +16,7 @@ use std::ffi::OsString;
 
 /// Environment variables read outside clap's options.
 const OTHER_VARS: &[&str] = &[
+    crate::check::TOKEN_VAR,
     "SCIMD_CONFIG",
     "SCIMD_LOG",
     "SCIMD_TEST_BACKEND",

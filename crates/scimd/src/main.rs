@@ -173,13 +173,18 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
-    /// Test a SCIM endpoint the way an identity provider's "Test Connection" does.
+    /// Test a SCIM endpoint the way an identity provider's "Test Connection" does. The bearer
+    /// token comes from exactly one of --token-file, SCIMD_CHECK_TOKEN or --token.
     Check {
         /// The SCIM base URL, e.g. http://127.0.0.1:8080/scim/v2
         url: String,
-        /// The bearer token.
+        /// The bearer token (visible to other local users in the process list: prefer
+        /// --token-file or SCIMD_CHECK_TOKEN).
         #[arg(long)]
-        token: String,
+        token: Option<String>,
+        /// A file whose first line is the bearer token.
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<std::path::PathBuf>,
     },
     /// Load Users into an organisation directly (no HTTP): JSON Lines of SCIM User bodies
     /// from FILE (`-` for stdin), or `--generate N` synthetic users. Progress on stderr.
@@ -511,7 +516,12 @@ async fn run(cli: Cli) -> Result<()> {
             println!("migrations applied to {}", config::redact(&db.database));
             Ok(())
         }
-        Command::Check { url, token } => {
+        Command::Check {
+            url,
+            token,
+            token_file,
+        } => {
+            let token = check::token(token, token_file.as_deref())?;
             let report = check::run(&url, &token).await;
             for line in &report.lines {
                 println!("{line}");
