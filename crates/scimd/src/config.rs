@@ -269,6 +269,13 @@ pub fn check(loaded: &Loaded, serve_args: &[String]) -> Result<()> {
         };
         println!("{:<28} = {:<44} # {source}", long.replace('-', "_"), shown);
     }
+    // What would stop `serve` at start stops the check too, after the values it concerns.
+    if let Some(url) = serve.get_one::<String>("smtp_url")
+        && let Err(e) = crate::mail::check_url(url)
+    {
+        println!("# error: {e}");
+        return Err(e.context("--smtp-url cannot be used"));
+    }
     Ok(())
 }
 
