@@ -14,7 +14,9 @@ pub const TOKEN_VAR: &str = "SCIMD_CHECK_TOKEN";
 /// trimmed) or [`TOKEN_VAR`]. Two sources are refused rather than one silently winning, since
 /// a forgotten exported variable would then test with the wrong token.
 pub fn token(flag: Option<String>, file: Option<&Path>) -> Result<String> {
+    // Set but empty counts as unset, as shells make that easy to leave behind.
     let var = std::env::var_os(TOKEN_VAR)
+        .filter(|v| !v.is_empty())
         .map(|v| {
             v.into_string()
                 .map_err(|_| anyhow::anyhow!("{TOKEN_VAR} is not valid UTF-8"))

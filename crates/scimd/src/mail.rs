@@ -141,10 +141,12 @@ impl SmtpMailer {
         if security == Security::Opportunistic {
             // lettre reads a bare smtp:// as "never TLS"; keep its port (25) and hello name,
             // and take STARTTLS whenever the relay offers it.
-            let host = url::Url::parse(url)
-                .ok()
-                .and_then(|u| u.host_str().map(str::to_owned))
-                .unwrap_or_default();
+            // The name the certificate must carry; an IPv6 literal without its brackets.
+            let host = match url::Url::parse(url).ok().as_ref().and_then(url::Url::host) {
+                Some(url::Host::Ipv6(addr)) => addr.to_string(),
+                Some(host) => host.to_string(),
+                None => String::new(),
+            };
             let params = TlsParameters::new(host)
                 .map_err(|e| anyhow::anyhow!("invalid SMTP URL {relay}: {e}"))?;
             builder = builder.tls(Tls::Opportunistic(params));
@@ -218,6 +220,13 @@ mod tests {
         let e = SmtpMailer::new("smtp://127.0.0.1:2525", "not an address").expect_err("from");
         assert!(e.to_string().contains("--mail-from"));
         assert!(SmtpMailer::new("smtps://u:secret@mail.example.com:465", "a@example.com").is_ok());
+        for plain in [
+            "smtp://127.0.0.1:2525",
+            "smtp://[::1]:2525",
+            "smtp://localhost",
+        ] {
+            assert!(SmtpMailer::new(plain, "a@example.com").is_ok(), "{plain}");
+        }
         assert_eq!(
             redact("smtps://u:secret@mail.example.com:465"),
             "smtps://mail.example.com:465"
