@@ -725,9 +725,15 @@ pub fn check_local(kind: OrgKind, mut l: LocalProps) -> Result<LocalProps, Direc
     Ok(l)
 }
 
+/// Whether a spreadsheet could read `v` as a formula (OWASP's CSV injection list): a leading
+/// TAB or CR, or `= + - @` as the first character after any blanks, which spreadsheets skip.
+fn is_formula_like(v: &str) -> bool {
+    v.starts_with(['\t', '\r']) || v.trim_start().starts_with(['=', '+', '-', '@'])
+}
+
 fn csv_field(v: &str) -> String {
-    // A leading = + - @ would be a formula to a spreadsheet: quote it with a leading '.
-    let v = if v.starts_with(['=', '+', '-', '@']) {
+    // Quoted with a leading ', which spreadsheets show as text and do not evaluate.
+    let v = if is_formula_like(v) {
         format!("'{v}")
     } else {
         v.to_owned()
@@ -754,6 +760,24 @@ mod tests {
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_field("=cmd()"), "\"'=cmd()\"");
+    }
+
+    #[test]
+    fn formulas_behind_blanks_tabs_and_returns_are_defused() {
+        for (raw, want) in [
+            (" =1+2", "\"' =1+2\""),
+            ("  @SUM(A1)", "\"'  @SUM(A1)\""),
+            ("\t=HYPERLINK(\"x\")", "\"'\t=HYPERLINK(\"\"x\"\")\""),
+            ("\tplain", "\"'\tplain\""),
+            ("\rplain", "\"'\rplain\""),
+            ("\u{a0}+1", "\"'\u{a0}+1\""),
+            ("-5", "\"'-5\""),
+        ] {
+            assert_eq!(csv_field(raw), want, "{raw:?}");
+        }
+        for plain in ["a=b", "x@example.com", "Anne-Marie", " spaced", ""] {
+            assert_eq!(csv_field(plain), plain, "{plain:?}");
+        }
     }
 
     #[test]

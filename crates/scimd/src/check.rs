@@ -1,8 +1,53 @@
-//! `scimd check URL --token T`: what an identity provider's "Test Connection" does (Entra
-//! filters for a random GUID and expects 200 with an empty ListResponse; it also reads the
-//! service provider configuration), plus an unauthenticated request that must be refused.
+//! `scimd check URL --token-file F` (or `SCIMD_CHECK_TOKEN`, or `--token T`): what an identity
+//! provider's "Test Connection" does (Entra filters for a random GUID and expects 200 with an
+//! empty ListResponse; it also reads the service provider configuration), plus an
+//! unauthenticated request that must be refused.
 
+use anyhow::{Context, Result, bail};
 use serde_json::Value;
+use std::path::Path;
+
+/// The environment variable `scimd check` takes its token from.
+pub const TOKEN_VAR: &str = "SCIMD_CHECK_TOKEN";
+
+/// The bearer token from exactly one source: `--token`, `--token-file` (its first line,
+/// trimmed) or [`TOKEN_VAR`]. Two sources are refused rather than one silently winning, since
+/// a forgotten exported variable would then test with the wrong token.
+pub fn token(flag: Option<String>, file: Option<&Path>) -> Result<String> {
+    // Set but empty counts as unset, as shells make that easy to leave behind.
+    let var = std::env::var_os(TOKEN_VAR)
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            v.into_string()
+                .map_err(|_| anyhow::anyhow!("{TOKEN_VAR} is not valid UTF-8"))
+        })
+        .transpose()?;
+    let token = match (flag, file, var) {
+        (Some(t), None, None) => t,
+        (None, Some(path), None) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the token file {}", path.display()))?;
+            let first = text.lines().next().unwrap_or_default().trim().to_owned();
+            if first.is_empty() {
+                bail!(
+                    "the first line of the token file {} is empty",
+                    path.display()
+                );
+            }
+            first
+        }
+        (None, None, Some(t)) => t,
+        (None, None, None) => {
+            bail!("no token: give --token-file FILE, set {TOKEN_VAR}, or give --token TOKEN")
+        }
+        _ => bail!("give the token one way only: --token-file FILE, {TOKEN_VAR} or --token TOKEN"),
+    };
+    let token = token.trim().to_owned();
+    if token.is_empty() {
+        bail!("the token is empty");
+    }
+    Ok(token)
+}
 
 /// The outcome: one line per step, and whether every step passed.
 #[derive(Debug)]

@@ -16,6 +16,7 @@ use std::ffi::OsString;
 
 /// Environment variables read outside clap's options.
 const OTHER_VARS: &[&str] = &[
+    crate::check::TOKEN_VAR,
     "SCIMD_CONFIG",
     "SCIMD_LOG",
     "SCIMD_TEST_BACKEND",
@@ -268,21 +269,94 @@ pub fn check(loaded: &Loaded, serve_args: &[String]) -> Result<()> {
         };
         println!("{:<28} = {:<44} # {source}", long.replace('-', "_"), shown);
     }
+    // What would stop `serve` at start stops the check too, after the values it concerns.
+    if let Some(url) = serve.get_one::<String>("smtp_url")
+        && let Err(e) = crate::mail::check_url(url)
+    {
+        println!("# error: {e}");
+        return Err(e.context("--smtp-url cannot be used"));
+    }
     Ok(())
 }
 
-/// A URL with its password (or whole user-info) replaced by `***`.
+/// Query parameters whose values are secrets (PostgreSQL's `?password=`, libpq's
+/// `sslpassword`), compared without case.
+const SECRET_PARAMS: &[&str] = &["password", "sslpassword"];
+
+/// A database or SMTP URL fit to print: the password of its user-info (or the whole user-info
+/// when there is no password, as it may be a token) and the values of its `password` and
+/// `sslpassword` query parameters replaced by `***`. SQLite URLs carry no secret and are left
+/// as they are, so the printed URL still works.
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let creds = &url[scheme + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => format!("{}***{}", &url[..scheme + 3], &url[at..]),
-            }
-        }
-        _ => url.to_owned(),
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    if scheme.eq_ignore_ascii_case("sqlite") {
+        return url.to_owned();
     }
+    // Parsers disagree on where the user-info ends: RFC 3986 (lettre's `url`) takes the last
+    // `@` before the first `/`, `?` or `#`, tokio-postgres the first `@` anywhere. What is a
+    // secret in either reading is hidden, at worst hiding more than needed.
+    let authority = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let mut hidden: Vec<(usize, usize)> = Vec::new();
+    for at in [rest[..authority].rfind('@'), rest.find('@')] {
+        let Some(at) = at else {
+            hide_query(rest, 0, &mut hidden);
+            continue;
+        };
+        match rest[..at].find(':') {
+            Some(colon) => hidden.push((colon + 1, at)),
+            None => hidden.push((0, at)),
+        }
+        hide_query(rest, at + 1, &mut hidden);
+    }
+    hidden.sort_unstable();
+    let mut merged: Vec<(usize, usize)> = Vec::new();
+    for (from, to) in hidden {
+        match merged.last_mut() {
+            Some(last) if from <= last.1 => last.1 = last.1.max(to),
+            _ => merged.push((from, to)),
+        }
+    }
+    let mut out = format!("{scheme}://");
+    let mut shown = 0;
+    for (from, to) in merged {
+        out.push_str(&rest[shown..from]);
+        out.push_str("***");
+        shown = to;
+    }
+    out.push_str(&rest[shown..]);
+    out
+}
+
+/// Adds the value ranges of the secret query parameters of the query that starts at the
+/// first `?` from `from` in `rest`.
+fn hide_query(rest: &str, from: usize, hidden: &mut Vec<(usize, usize)>) {
+    let Some(q) = rest[from..].find('?').map(|q| from + q + 1) else {
+        return;
+    };
+    let mut start = q;
+    for pair in rest[q..].split('&') {
+        if let Some((key, value)) = pair.split_once('=')
+            && is_secret_param(key)
+        {
+            let value_start = start + key.len() + 1;
+            hidden.push((value_start, value_start + value.len()));
+        }
+        start += pair.len() + 1;
+    }
+}
+
+/// Whether a query key names a secret; keys are compared after percent-decoding, as the
+/// drivers decode them, and without case.
+fn is_secret_param(key: &str) -> bool {
+    form_urlencoded::parse(key.as_bytes())
+        .next()
+        .is_some_and(|(k, _)| {
+            SECRET_PARAMS
+                .iter()
+                .any(|s| k.trim().eq_ignore_ascii_case(s))
+        })
 }
 
 #[cfg(test)]
@@ -294,6 +368,47 @@ mod tests {
         assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact("smtps://token@h:465"), "smtps://***@h:465");
         assert_eq!(redact("sqlite://scimd.db"), "sqlite://scimd.db");
+        assert_eq!(redact("sqlite:///srv/a@b.db"), "sqlite:///srv/a@b.db");
+        assert_eq!(redact("postgres://h/db"), "postgres://h/db");
+    }
+
+    #[test]
+    fn password_query_parameters_are_hidden_in_any_case() {
+        for (url, want) in [
+            (
+                "postgres://u@db.internal/scimd?password=hunter2",
+                "postgres://***@db.internal/scimd?password=***",
+            ),
+            (
+                "postgresql://db/x?sslmode=require&PassWord=hunter2&application_name=a",
+                "postgresql://db/x?sslmode=require&PassWord=***&application_name=a",
+            ),
+            (
+                "postgres://db/x?sslpassword=hunter2&pass%77ord=hunter2",
+                "postgres://db/x?sslpassword=***&pass%77ord=***",
+            ),
+            (
+                "smtp://relay.example:587?tls=required&password=hunter2",
+                "smtp://relay.example:587?tls=required&password=***",
+            ),
+        ] {
+            assert_eq!(redact(url), want, "{url}");
+        }
+    }
+
+    #[test]
+    fn a_password_with_url_delimiters_is_still_hidden() {
+        // tokio-postgres reads the user-info up to the first `@`, whatever comes before it.
+        for url in [
+            "postgres://u:hun?ter2@h/db",
+            "postgres://u:hun/ter2@h/db",
+            "postgres://u:hun@ter2@h/db",
+            "postgres://h/db?password=hun@ter2",
+        ] {
+            let shown = redact(url);
+            assert!(!shown.contains("ter2"), "{url} -> {shown}");
+            assert!(!shown.contains("hun"), "{url} -> {shown}");
+        }
     }
 
     #[test]

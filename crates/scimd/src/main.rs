@@ -55,7 +55,13 @@ enum LogFormat {
 #[derive(Debug, clap::Args)]
 struct DbArgs {
     /// Database URL: sqlite://PATH (embedded default).
-    #[arg(long, env = "SCIMD_DATABASE_URL", default_value = DEFAULT_DATABASE)]
+    // `--help` would print the variable's value, password included.
+    #[arg(
+        long,
+        env = "SCIMD_DATABASE_URL",
+        hide_env_values = true,
+        default_value = DEFAULT_DATABASE
+    )]
     database: String,
 }
 
@@ -167,13 +173,18 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
-    /// Test a SCIM endpoint the way an identity provider's "Test Connection" does.
+    /// Test a SCIM endpoint the way an identity provider's "Test Connection" does. The bearer
+    /// token comes from exactly one of --token-file, SCIMD_CHECK_TOKEN or --token.
     Check {
         /// The SCIM base URL, e.g. http://127.0.0.1:8080/scim/v2
         url: String,
-        /// The bearer token.
+        /// The bearer token (visible to other local users in the process list: prefer
+        /// --token-file or SCIMD_CHECK_TOKEN).
         #[arg(long)]
-        token: String,
+        token: Option<String>,
+        /// A file whose first line is the bearer token.
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<std::path::PathBuf>,
     },
     /// Load Users into an organisation directly (no HTTP): JSON Lines of SCIM User bodies
     /// from FILE (`-` for stdin), or `--generate N` synthetic users. Progress on stderr.
@@ -296,8 +307,8 @@ fn parse_kind(s: &str) -> Result<OrgKind, String> {
 
 fn open_store(url: &str) -> Result<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
-        let store =
-            store_sqlite::SqliteStore::open_url(url).with_context(|| format!("opening {url}"))?;
+        let store = store_sqlite::SqliteStore::open_url(url)
+            .with_context(|| format!("opening {}", config::redact(url)))?;
         return Ok(Arc::new(store));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -309,7 +320,11 @@ fn open_store(url: &str) -> Result<Arc<dyn Store>> {
         .context("connecting to PostgreSQL")?;
         return Ok(Arc::new(store));
     }
-    bail!("unsupported database URL '{url}': use sqlite://PATH or postgres://USER@HOST/DB")
+    // A mistyped scheme is no reason to print the password that follows it.
+    bail!(
+        "unsupported database URL '{}': use sqlite://PATH or postgres://USER@HOST/DB",
+        config::redact(url)
+    )
 }
 
 async fn find_org(store: &dyn Store, org: &str) -> Result<Organisation> {
@@ -490,7 +505,10 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Copy { from, to } => {
-            let (source, target) = (open_store(&from)?, open_store(&to)?);
+            let source = open_store(&from)
+                .with_context(|| format!("the source --from {}", config::redact(&from)))?;
+            let target = open_store(&to)
+                .with_context(|| format!("the target --to {}", config::redact(&to)))?;
             copy::run(source.as_ref(), target.as_ref()).await
         }
         Command::Migrate { db } => {
@@ -498,7 +516,12 @@ async fn run(cli: Cli) -> Result<()> {
             println!("migrations applied to {}", config::redact(&db.database));
             Ok(())
         }
-        Command::Check { url, token } => {
+        Command::Check {
+            url,
+            token,
+            token_file,
+        } => {
+            let token = check::token(token, token_file.as_deref())?;
             let report = check::run(&url, &token).await;
             for line in &report.lines {
                 println!("{line}");
@@ -606,8 +629,11 @@ async fn serve(
     }
     eprintln!("SCIM base URL: {base}");
     eprintln!(
-        "Get a token for {} ({}): scimd token generate --org {} --database {database}",
-        first.name, first.id, first.id
+        "Get a token for {} ({}): scimd token generate --org {} --database {}",
+        first.name,
+        first.id,
+        first.id,
+        config::redact(database)
     );
     match tls {
         Some(tls) => {

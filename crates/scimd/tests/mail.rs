@@ -6,6 +6,8 @@ mod common;
 use common::*;
 use serde_json::Value;
 use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// A loopback port with nothing listening on it.
@@ -163,6 +165,117 @@ fn a_malformed_smtp_url_is_a_clear_start_up_error() {
         assert!(!ok, "scimd serve started with --smtp-url {bad}");
         assert!(stderr.contains("invalid SMTP URL"), "{bad}: {stderr}");
     }
+}
+
+#[test]
+fn credentials_are_refused_over_a_connection_that_may_be_plain() {
+    let sink = SmtpSink::start();
+    let port = sink.url.rsplit(':').next().expect("port");
+    let dir = TempDir::new("scimd-mail");
+    let database = format!("sqlite://{}", dir.path().join("scimd.db").display());
+    for url in [
+        format!("smtp://u:p@127.0.0.1:{port}"),
+        format!("smtp://u:p@127.0.0.1:{port}?tls=opportunistic"),
+    ] {
+        let (ok, _, stderr) =
+            cli_status(&["mail", "test", "--to", "a@b.example", "--smtp-url", &url]);
+        assert!(!ok, "mail test sent with {url}");
+        assert!(
+            stderr.contains("smtps://") && stderr.contains("?tls=required"),
+            "{url}: {stderr}"
+        );
+        assert!(!stderr.contains("u:p@"), "{url}: {stderr}");
+        let (ok, _, stderr) = cli_status(&[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            &database,
+            "--smtp-url",
+            &url,
+        ]);
+        assert!(!ok, "scimd serve started with --smtp-url {url}");
+        assert!(stderr.contains("?tls=required"), "{url}: {stderr}");
+        let (ok, stdout, _) = cli_status(&["config", "check", "--smtp-url", &url]);
+        assert!(!ok, "config check accepted {url}");
+        assert!(
+            stdout.contains("# error:") && stdout.contains("?tls=required"),
+            "{url}: {stdout}"
+        );
+    }
+    // The sink never saw a connection that got as far as a message.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(sink.count(), 0);
+}
+
+/// Counts the messages an SMTP server on loopback accepts.
+#[derive(Clone)]
+struct Counter(Arc<AtomicUsize>);
+
+impl mailin_embedded::Handler for Counter {
+    fn data_end(&mut self) -> mailin_embedded::Response {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        mailin_embedded::response::OK
+    }
+}
+
+/// An SMTP server on loopback that offers STARTTLS with a self-signed certificate, which
+/// scimd does not trust; returns its port and its count of accepted messages.
+fn starttls_sink(dir: &TempDir) -> (u16, Arc<AtomicUsize>) {
+    // Both of rustls's providers are compiled in (through the dependencies): pick one.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let key = rcgen::KeyPair::generate().expect("key pair");
+    let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).expect("params");
+    let cert = params.self_signed(&key).expect("self-signed");
+    let cert_path = dir.path().join("sink.crt");
+    let key_path = dir.path().join("sink.key");
+    std::fs::write(&cert_path, cert.pem()).expect("write cert");
+    std::fs::write(&key_path, key.serialize_pem()).expect("write key");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the SMTP sink");
+    let port = listener.local_addr().expect("address").port();
+    let count = Arc::new(AtomicUsize::new(0));
+    let mut server = mailin_embedded::Server::new(Counter(count.clone()));
+    server
+        .with_name("tls-sink.test")
+        .with_ssl(mailin_embedded::SslConfig::SelfSigned {
+            cert_path: cert_path.display().to_string(),
+            key_path: key_path.display().to_string(),
+        })
+        .expect("STARTTLS set-up")
+        .with_tcp_listener(listener);
+    std::thread::spawn(move || {
+        let _ = server.serve();
+    });
+    (port, count)
+}
+
+#[test]
+fn plain_smtp_takes_starttls_when_the_relay_offers_it() {
+    let dir = TempDir::new("scimd-starttls");
+    let (port, count) = starttls_sink(&dir);
+    // Offered STARTTLS, scimd takes it; the certificate does not verify, so nothing is sent
+    // rather than the message going out in clear.
+    let (ok, _, stderr) = cli_status(&[
+        "mail",
+        "test",
+        "--to",
+        "ops@example.com",
+        "--smtp-url",
+        &format!("smtp://127.0.0.1:{port}"),
+    ]);
+    assert!(!ok, "the message went out without TLS");
+    assert!(stderr.contains("certificate"), "{stderr}");
+    assert_eq!(count.load(Ordering::SeqCst), 0, "{stderr}");
+    // ?tls=none is the explicit way to a plain connection (no credentials allowed).
+    cli(&[
+        "mail",
+        "test",
+        "--to",
+        "ops@example.com",
+        "--smtp-url",
+        &format!("smtp://127.0.0.1:{port}?tls=none"),
+    ]);
+    assert_eq!(count.load(Ordering::SeqCst), 1);
 }
 
 #[test]
