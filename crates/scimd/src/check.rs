@@ -10,9 +10,10 @@ use std::path::Path;
 /// The environment variable `scimd check` takes its token from.
 pub const TOKEN_VAR: &str = "SCIMD_CHECK_TOKEN";
 
-/// The bearer token from exactly one source: `--token`, `--token-file` (its first line,
-/// trimmed) or [`TOKEN_VAR`]. Two sources are refused rather than one silently winning, since
-/// a forgotten exported variable would then test with the wrong token.
+/// The bearer token from `--token` or `--token-file` (its first line, trimmed), or else
+/// [`TOKEN_VAR`]. Both flags at once are refused rather than one silently winning; a flag wins
+/// over the variable, as every flag does over the environment (so `scimd check URL --token T`
+/// means what it says even where the variable is exported).
 pub fn token(flag: Option<String>, file: Option<&Path>) -> Result<String> {
     // Set but empty counts as unset, as shells make that easy to leave behind.
     let var = std::env::var_os(TOKEN_VAR)
@@ -23,8 +24,11 @@ pub fn token(flag: Option<String>, file: Option<&Path>) -> Result<String> {
         })
         .transpose()?;
     let token = match (flag, file, var) {
-        (Some(t), None, None) => t,
-        (None, Some(path), None) => {
+        (Some(_), Some(_), _) => {
+            bail!("give the token one way only: --token-file FILE or --token TOKEN")
+        }
+        (Some(t), None, _) => t,
+        (None, Some(path), _) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading the token file {}", path.display()))?;
             let first = text.lines().next().unwrap_or_default().trim().to_owned();
@@ -40,7 +44,6 @@ pub fn token(flag: Option<String>, file: Option<&Path>) -> Result<String> {
         (None, None, None) => {
             bail!("no token: give --token-file FILE, set {TOKEN_VAR}, or give --token TOKEN")
         }
-        _ => bail!("give the token one way only: --token-file FILE, {TOKEN_VAR} or --token TOKEN"),
     };
     let token = token.trim().to_owned();
     if token.is_empty() {

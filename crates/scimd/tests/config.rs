@@ -277,21 +277,26 @@ fn check_takes_its_token_from_a_file_or_the_environment() {
     assert!(!err.contains("unknown environment variable"), "{err}");
     let (ok, _, _) = check_endpoint(&[base], &[("SCIMD_CHECK_TOKEN", "scimd_wrong")]);
     assert!(!ok);
-    // --token keeps working.
+    // --token keeps working, and a flag wins over the variable as flags do.
     let (ok, out, err) = check_endpoint(&[base, "--token", &server.org.token], &[]);
     assert!(ok, "{out}\n{err}");
+    let (ok, out, err) = check_endpoint(
+        &[base, "--token", &server.org.token],
+        &[("SCIMD_CHECK_TOKEN", "scimd_wrong")],
+    );
+    assert!(ok, "{out}\n{err}");
+    let (ok, out, err) = check_endpoint(
+        &[base, "--token-file", good],
+        &[("SCIMD_CHECK_TOKEN", "scimd_wrong")],
+    );
+    assert!(ok, "{out}\n{err}");
 
-    // Exactly one source; none, two, or an empty or missing file is a clear error.
+    // One flag at most; none, both, or an empty or missing file is a clear error.
     for (args, env, says) in [
         (vec![base], vec![], "no token"),
         (
             vec![base, "--token-file", good, "--token", "x"],
             vec![],
-            "one way only",
-        ),
-        (
-            vec![base, "--token-file", good],
-            vec![("SCIMD_CHECK_TOKEN", server.org.token.as_str())],
             "one way only",
         ),
         (vec![base, "--token-file", empty], vec![], "is empty"),
