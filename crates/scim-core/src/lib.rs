@@ -19,9 +19,7 @@ mod patch_impl;
 pub mod path;
 mod path_impl;
 pub mod projection;
-mod projection_impl;
 pub mod resource;
-mod resource_impl;
 pub mod schema;
 
 pub use error::{ScimError, ScimResult, ScimType};

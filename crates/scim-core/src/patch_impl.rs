@@ -253,7 +253,7 @@ pub(crate) fn apply_patch(
     }
     // The same checks as a POST body (types, one primary, required attributes), and the same
     // canonical form, so no sequence of operations can store what a create would refuse.
-    let normalized = crate::resource_impl::normalize(kind, &Value::Object(work))?;
+    let normalized = crate::resource::normalize(kind, &Value::Object(work))?;
     let changed = normalized.doc != *doc;
     Ok(PatchOutcome {
         doc: normalized.doc,
