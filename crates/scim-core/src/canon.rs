@@ -158,7 +158,7 @@ pub(crate) fn unknown_attribute(path: impl fmt::Display) -> ScimError {
 }
 
 /// Whether a value counts as "no value": `null`, `""`, `[]`, `{}` (RFC 7643 section 2.5, with
-/// the empty string that Microsoft's validator uses to clear attributes, Q11).
+/// the empty string that Microsoft's validator uses to clear attributes).
 pub(crate) fn is_empty(v: &Value) -> bool {
     match v {
         Value::Null => true,
@@ -236,14 +236,15 @@ pub(crate) fn canon_single(
     }
     match def.ty {
         AttrType::String | AttrType::Reference | AttrType::Binary => match v {
-            // Stored exactly as sent (interop 2.7.7); only the empty string means "no value".
+            // Stored exactly as sent (Entra expects values back unchanged, with no reformatting
+            // such as phone-number normalisation); only the empty string means "no value".
             Value::String(s) if s.is_empty() => Ok(None),
             Value::String(_) => Ok(Some(v.clone())),
             _ => Err(must_be(path, "a string")),
         },
         AttrType::Boolean => match v {
             Value::Bool(_) => Ok(Some(v.clone())),
-            // Q2: Entra's legacy PATCH and Microsoft's tests send "True" / "False".
+            // Entra's legacy PATCH and Microsoft's tests send "True" / "False".
             Value::String(s) if s.eq_ignore_ascii_case("true") => Ok(Some(Value::Bool(true))),
             Value::String(s) if s.eq_ignore_ascii_case("false") => Ok(Some(Value::Bool(false))),
             _ => Err(must_be(path, "a boolean")),
@@ -274,7 +275,8 @@ pub(crate) fn canon_single(
 /// A complex value: known sub-attributes in registry order, readOnly ones dropped.
 ///
 /// A single-valued complex attribute with a `value` sub-attribute (the enterprise `manager`)
-/// also accepts a bare string id and a one-element array (Q6).
+/// also accepts a bare string id and a one-element array: Entra has sent `manager` in all
+/// three shapes.
 fn canon_complex(def: &AttributeDef, v: &Value, path: &Loc<'_>) -> ScimResult<Option<Value>> {
     let reference_like = !def.multi_valued && def.sub("value").is_some();
     let obj = match v {

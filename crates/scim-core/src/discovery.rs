@@ -6,7 +6,7 @@
 //! These are pure functions of their inputs; the server renders them once per base URL and
 //! caches the bytes. Characteristics are written in the camelCase of RFC 7643 section 8.7.1
 //! and absent optional members are omitted rather than written as `null`, which Entra's
-//! validator checks (interop 2.7.10).
+//! validator checks.
 
 use crate::messages::list_response;
 use crate::schema::{
@@ -60,8 +60,7 @@ fn meta(resource_type: &str, location: String) -> Value {
 /// The ServiceProviderConfig resource (RFC 7643 section 5).
 ///
 /// Pagination (RFC 9865 section 3) advertises both methods with index as the default:
-/// Entra and Okta page by `startIndex`/`count` and must keep working unchanged (interop
-/// 4.11.5).
+/// Entra and Okta page by `startIndex`/`count` and must keep working unchanged.
 pub fn service_provider_config(cfg: &ServiceConfig, base_url: &str) -> Value {
     let mut doc = Map::new();
     doc.insert("schemas".into(), json!([SPC_URN]));

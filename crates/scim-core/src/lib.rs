@@ -12,16 +12,12 @@ mod canon;
 pub mod discovery;
 pub mod error;
 pub mod filter;
-mod filter_impl;
 pub mod messages;
 pub mod patch;
-mod patch_impl;
 pub mod path;
-mod path_impl;
 pub mod projection;
-mod projection_impl;
 pub mod resource;
-mod resource_impl;
 pub mod schema;
+mod syntax;
 
 pub use error::{ScimError, ScimResult, ScimType};

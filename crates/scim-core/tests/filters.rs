@@ -1446,7 +1446,7 @@ proptest! {
 
 #[test]
 fn value_path_followed_by_sub_attribute_means_a_condition_on_the_same_element() {
-    // Entra matches users on `emails[type eq "work"].value eq ...` (interop 2.3.4).
+    // Entra matches users on `emails[type eq "work"].value eq ...`.
     let sugared = parse(r#"emails[type eq "work"].value eq "X@example.com""#, USER);
     let plain = parse(
         r#"emails[type eq "work" and value eq "X@example.com"]"#,

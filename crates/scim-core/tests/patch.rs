@@ -1,5 +1,6 @@
 //! The PATCH engine (RFC 7644 section 3.5.2) against the request shapes that real identity
-//! providers send (interop.md 2.4-2.6, 3.1), plus PATCH laws as property tests.
+//! providers send (Entra's legacy and flagged forms, Okta's, Microsoft's validator), plus
+//! PATCH laws as property tests.
 
 use proptest::prelude::*;
 use scim_core::ScimType;
@@ -490,7 +491,7 @@ fn legacy_remove_with_listed_values_removes_those_elements() {
     assert_eq!(doc["emails"].as_array().map(Vec::len), Some(1));
 }
 
-// --- manager (Q6) ------------------------------------------------------------------------
+// --- manager (a plain id, an object or a legacy one-element array) ----------------------
 
 #[test]
 fn manager_set_as_plain_string_object_or_legacy_array() {
@@ -700,7 +701,7 @@ fn patch_is_atomic_when_a_later_operation_fails() {
     assert_eq!(doc, saved);
 }
 
-// --- groups (Q7, Q10) ----------------------------------------------------------------------
+// --- groups (members as row changes; both forms of removal; many in one PATCH) ----------
 
 fn member(id: &str) -> MemberRef {
     MemberRef {

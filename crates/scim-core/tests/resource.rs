@@ -17,7 +17,7 @@ fn user_err(body: Value) -> scim_core::ScimError {
     normalize(ResourceKind::User, &body).expect_err("expected an error")
 }
 
-/// Entra's "Create User" request (interop 2.4): `meta`, an empty `roles`, and in its second
+/// Entra's documented "Create User" request: `meta`, an empty `roles`, and in its second
 /// example explicit nulls, root-level `department`/`manager` and the misspelt enterprise URN.
 fn entra_create_body() -> Value {
     json!({

@@ -1,7 +1,9 @@
-//! Parser and resolver for attribute paths (RFC 7644 section 3.10) and PATCH paths
-//! (RFC 7644 section 3.5.2).
+//! Attribute paths (RFC 7644 section 3.10) and PATCH paths (RFC 7644 section 3.5.2).
 //!
-//! Grammar (names are case-insensitive and kept as written until resolution):
+//! `userName`, `name.givenName`, `urn:...:enterprise:2.0:User:manager.value`,
+//! `emails[type eq "work"].value`, `members[value eq "..."]`.
+//!
+//! # Syntax
 //!
 //! ```text
 //! attrPath  = [URN ":"] ATTRNAME ["." ATTRNAME]
@@ -9,17 +11,36 @@
 //! ATTRNAME  = ALPHA *(ALPHA / DIGIT / "-" / "_") / "$ref"
 //! ```
 //!
-//! A URN contains colons and dots of its own (`...:enterprise:2.0:User`), so a path that starts
-//! with `urn:` is split at its *last* colon: everything before it is the schema URN, everything
-//! after it is `attr[.sub]` (attribute names contain neither colons nor dots).
+//! `valFilter` is a filter of [`crate::filter`] whose paths are relative to the attribute
+//! before the bracket; it cannot hold another value filter. A URN contains colons and dots of
+//! its own (`...:enterprise:2.0:User`), so a path that starts with `urn:` is split at its
+//! *last* colon: everything before it is the schema URN, everything after it is `attr[.sub]`
+//! (attribute names contain neither colons nor dots).
+//!
+//! # Resolution
+//!
+//! Names are case-insensitive; the parser keeps them as written and [`AttrPath::resolve`] /
+//! [`PatchPath::resolve`] turn them into the registry's spelling.
 
 use std::fmt;
 
 use crate::error::{ScimError, ScimResult};
-use crate::filter::MAX_FILTER_LEN;
-use crate::filter_impl::{PResult, Parser, Syntax, SyntaxError, quoted};
-use crate::path::{AttrPath, PatchPath};
-use crate::schema::{AttributeDef, ResourceKind, registry};
+use crate::filter::{Filter, MAX_FILTER_LEN, value_filter};
+use crate::syntax::{Lexer, PResult, Syntax, SyntaxError, is_attr_name, split_attr_path};
+
+mod resolve;
+
+pub use crate::syntax::AttrPath;
+
+/// A PATCH `path`: an attribute path, or a value path `attr[filter]` optionally followed by
+/// `.sub`. When `filter` is set, `attr.sub` is `None` and the sub-attribute after the bracket is
+/// in `sub`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatchPath {
+    pub attr: AttrPath,
+    pub filter: Option<Filter>,
+    pub sub: Option<String>,
+}
 
 /// Parses an attribute path such as `name.givenName` or
 /// `urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value`.
@@ -54,7 +75,7 @@ fn check_path_len(s: &str) -> ScimResult<()> {
 }
 
 fn attr_path_syntax(s: &str) -> PResult<AttrPath> {
-    let mut p = Parser::new(s);
+    let mut p = Lexer::new(s);
     let path = leading_attr_path(&mut p)?;
     p.skip_ws();
     if p.peek() == Some(b'[') {
@@ -65,7 +86,7 @@ fn attr_path_syntax(s: &str) -> PResult<AttrPath> {
 }
 
 fn patch_path_syntax(s: &str) -> PResult<PatchPath> {
-    let mut p = Parser::new(s);
+    let mut p = Lexer::new(s);
     let attr = leading_attr_path(&mut p)?;
     p.skip_ws();
     let (filter, sub) = if p.peek() == Some(b'[') {
@@ -77,7 +98,7 @@ fn patch_path_syntax(s: &str) -> PResult<PatchPath> {
             ));
         }
         p.bump();
-        let filter = p.parse_value_filter(1)?;
+        let filter = value_filter(&mut p, 1)?;
         p.close(b']', open)?;
         let sub = if p.peek() == Some(b'.') {
             p.bump();
@@ -103,7 +124,7 @@ fn patch_path_syntax(s: &str) -> PResult<PatchPath> {
     Ok(PatchPath { attr, filter, sub })
 }
 
-fn leading_attr_path(p: &mut Parser<'_>) -> PResult<AttrPath> {
+fn leading_attr_path(p: &mut Lexer<'_>) -> PResult<AttrPath> {
     p.skip_ws();
     let (start, word) = p.take_word();
     if word.is_empty() {
@@ -113,192 +134,6 @@ fn leading_attr_path(p: &mut Parser<'_>) -> PResult<AttrPath> {
         ));
     }
     split_attr_path(word, start)
-}
-
-/// `ATTRNAME` of RFC 7644 section 3.10 (ALPHA *(nameChar)), plus `$ref` (RFC 7643 section 2.1
-/// names it, though the ABNF forgets the `$`).
-pub(crate) fn is_attr_name(s: &str) -> bool {
-    if s.eq_ignore_ascii_case("$ref") {
-        return true;
-    }
-    let mut bytes = s.bytes();
-    bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-/// Splits one path word (no brackets, no whitespace) into URN, attribute and sub-attribute.
-/// `start` is the word's byte offset in the whole input, for error messages.
-pub(crate) fn split_attr_path(word: &str, start: usize) -> PResult<AttrPath> {
-    let has_urn = word
-        .get(..4)
-        .is_some_and(|prefix| prefix.eq_ignore_ascii_case("urn:"));
-    let (urn, rest, rest_start) = if has_urn {
-        // Attribute names have no colons, so the last colon ends the URN.
-        let colon = word.rfind(':').unwrap_or(3);
-        if colon <= 3 {
-            return Err(SyntaxError::new(
-                start,
-                format!(
-                    "{} is not a schema URN followed by ':' and an attribute name",
-                    quoted(word)
-                ),
-            ));
-        }
-        (
-            Some(word[..colon].to_owned()),
-            &word[colon + 1..],
-            start + colon + 1,
-        )
-    } else {
-        (None, word, start)
-    };
-    if rest.is_empty() {
-        return Err(SyntaxError::new(
-            rest_start,
-            "expected an attribute name after the schema URN",
-        ));
-    }
-    let (attr, sub) = match rest.split_once('.') {
-        Some((a, s)) => (a, Some(s)),
-        None => (rest, None),
-    };
-    if !is_attr_name(attr) {
-        let why = if urn.is_none() && attr.contains(':') {
-            format!(
-                "invalid attribute name {} (a schema URN must start with 'urn:')",
-                quoted(attr)
-            )
-        } else {
-            format!("invalid attribute name {}", quoted(attr))
-        };
-        return Err(SyntaxError::new(rest_start, why));
-    }
-    if let Some(s) = sub {
-        let sub_start = rest_start + attr.len() + 1;
-        if let Some(dot) = s.find('.') {
-            return Err(SyntaxError::new(
-                sub_start + dot,
-                "an attribute path has at most one sub-attribute",
-            ));
-        }
-        if !is_attr_name(s) {
-            return Err(SyntaxError::new(
-                sub_start,
-                format!("invalid sub-attribute name {}", quoted(s)),
-            ));
-        }
-    }
-    Ok(AttrPath {
-        urn,
-        attr: attr.to_owned(),
-        sub: sub.map(str::to_owned),
-    })
-}
-
-/// A path located in the registry: the canonical extension URN (`None` for core and common
-/// attributes), the top-level attribute and, if the path names one, the sub-attribute.
-pub(crate) type Located = (
-    Option<&'static str>,
-    &'static AttributeDef,
-    Option<&'static AttributeDef>,
-);
-
-/// Finds a path's attribute definitions; the error is a client-facing message.
-pub(crate) fn locate(kind: ResourceKind, p: &AttrPath) -> Result<Located, String> {
-    let unknown = || format!("unknown attribute '{p}' for {}", kind.name());
-    let found = registry()
-        .locate(kind, p.urn.as_deref(), &p.attr)
-        .ok_or_else(unknown)?;
-    let sub = match &p.sub {
-        None => None,
-        Some(s) => Some(found.def.sub(s).ok_or_else(unknown)?),
-    };
-    Ok((found.extension, found.def, sub))
-}
-
-/// The canonical path of a located attribute.
-pub(crate) fn canonical_path(
-    urn: Option<&str>,
-    attr: &AttributeDef,
-    sub: Option<&AttributeDef>,
-) -> AttrPath {
-    AttrPath {
-        urn: urn.map(str::to_owned),
-        attr: attr.name.to_owned(),
-        sub: sub.map(|s| s.name.to_owned()),
-    }
-}
-
-pub(crate) fn resolve(p: &AttrPath, kind: ResourceKind) -> ScimResult<AttrPath> {
-    let (urn, attr, sub) = locate(kind, p).map_err(ScimError::invalid_path)?;
-    Ok(canonical_path(urn, attr, sub))
-}
-
-impl PatchPath {
-    /// Canonicalises the path against the schemas of `kind`: the attribute as in
-    /// [`AttrPath::resolve`], the value filter against the attribute's sub-attributes (with the
-    /// rules of [`crate::filter::parse_filter`]), and the trailing sub-attribute.
-    ///
-    /// Errors are 400 `invalidPath`: unknown attributes, a value filter on an attribute that is
-    /// not multi-valued and complex, or a filter that does not resolve.
-    pub fn resolve(&self, kind: ResourceKind) -> ScimResult<PatchPath> {
-        let (urn, def, sub_def) = locate(kind, &self.attr).map_err(ScimError::invalid_path)?;
-        let attr = canonical_path(urn, def, sub_def);
-        let Some(filter) = &self.filter else {
-            if let Some(s) = &self.sub {
-                return Err(ScimError::invalid_path(format!(
-                    "sub-attribute '{s}' after '{}' needs a value filter before it",
-                    self.attr
-                )));
-            }
-            return Ok(PatchPath {
-                attr,
-                filter: None,
-                sub: None,
-            });
-        };
-        if sub_def.is_some() || !crate::filter_impl::takes_value_filter_def(def) {
-            return Err(ScimError::invalid_path(format!(
-                "'{}' is not a multi-valued complex attribute, so it cannot take a value filter",
-                self.attr
-            )));
-        }
-        let filter =
-            crate::filter_impl::resolve_in_element(filter, def).map_err(ScimError::invalid_path)?;
-        let sub = match &self.sub {
-            None => None,
-            Some(s) => Some(
-                def.sub(s)
-                    .ok_or_else(|| {
-                        ScimError::invalid_path(format!(
-                            "unknown sub-attribute '{s}' of '{}'",
-                            def.name
-                        ))
-                    })?
-                    .name
-                    .to_owned(),
-            ),
-        };
-        Ok(PatchPath {
-            attr,
-            filter: Some(filter),
-            sub,
-        })
-    }
-}
-
-/// Prints `[urn:]attr[.sub]`, which [`parse_attr_path`] reads back to an equal path.
-impl fmt::Display for AttrPath {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(urn) = &self.urn {
-            write!(f, "{urn}:")?;
-        }
-        f.write_str(&self.attr)?;
-        if let Some(sub) = &self.sub {
-            write!(f, ".{sub}")?;
-        }
-        Ok(())
-    }
 }
 
 /// Prints `attr[filter].sub`, which [`parse_patch_path`] reads back to an equal path.
@@ -318,8 +153,8 @@ impl fmt::Display for PatchPath {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::filter::{CompValue, CompareOp, Filter};
-    use crate::schema::ENTERPRISE_URN;
+    use crate::filter::{CompValue, CompareOp};
+    use crate::schema::{ENTERPRISE_URN, ResourceKind};
 
     fn path(urn: Option<&str>, attr: &str, sub: Option<&str>) -> AttrPath {
         AttrPath {
