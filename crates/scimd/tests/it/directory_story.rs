@@ -4,9 +4,7 @@
 //! re-provision into conflicts, merge them all, provision again — no errors, no duplicates, no
 //! account lost.
 
-mod common;
-
-use common::{Reply, Server, add_admin, cli, filter_eq};
+use crate::common::{Reply, Server, add_admin, cli, filter_eq};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 

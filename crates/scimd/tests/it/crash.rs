@@ -2,9 +2,7 @@
 //! killed with SIGKILL at random moments, several times; after each restart every write that got
 //! a 2xx is present and the SQLite database passes `PRAGMA integrity_check`.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

@@ -2,9 +2,7 @@
 //! nor change organisation A's users and groups, and "exists in another organisation" answers
 //! exactly like "does not exist".
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;

@@ -3,9 +3,8 @@
 //! throttle (429 with Retry-After), and HTTPS: a SCIM call over TLS, TLS 1.0 and 1.1 refused,
 //! a new certificate served after SIGHUP.
 
-mod common;
-
-use common::{Server, TempDir};
+use crate::common;
+use crate::common::{Server, TempDir};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;

@@ -1,9 +1,7 @@
 //! `scimd backup` while `serve` takes writes, then `scimd restore`: the backup is consistent
 //! (integrity ok), holds every write acknowledged before it started, and serves again.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -4,9 +4,7 @@
 //! Bodies keep the providers' quirks: capitalised ops, booleans as strings, client-sent `meta`,
 //! explicit `null`s, a misspelt extension URN, path-less replaces with dotted keys.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashSet};

@@ -1,9 +1,7 @@
 //! `scimd migrate`: applies the schema to a new database, is idempotent, and never prints a
 //! database password.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[test]
 fn migrate_prepares_a_new_database_and_can_run_again() {

@@ -1,9 +1,7 @@
 //! Tokens, the connection, the activity log and e-mail notifications, driven against the real
 //! binary with a real SMTP server (an in-process `mailin-embedded` sink on loopback).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::net::TcpListener;
 use std::sync::Arc;

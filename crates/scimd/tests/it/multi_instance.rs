@@ -2,9 +2,7 @@
 //! `SCIMD_TEST_BACKEND=postgres`, SQLite otherwise): writes spread over both instances are never
 //! lost, `userName` stays unique, and group membership stays exact.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 use tokio::task::JoinSet;

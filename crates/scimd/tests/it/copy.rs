@@ -1,9 +1,7 @@
 //! `scimd copy`: a deployment on SQLite moves to PostgreSQL with every id, version, timestamp,
 //! membership and token intact, and the identity provider's next request just works.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use std::collections::BTreeSet;
 

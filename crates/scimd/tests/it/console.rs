@@ -2,9 +2,8 @@
 //! isolation between organisations' sessions, and the sign-in lock-out. A small cookie-keeping
 //! client stands in for a browser (the end-to-end story in a real browser is `scripts/e2e`).
 
-mod common;
-
-use common::{Server, SmtpSink, add_admin, cli};
+use crate::common;
+use crate::common::{Server, SmtpSink, add_admin, cli};
 use reqwest::redirect::Policy;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;

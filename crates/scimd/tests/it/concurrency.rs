@@ -1,9 +1,7 @@
 //! Concurrent requests never produce duplicate `userName`s, lost group members or lost updates
 //! (SPEC section 8).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashSet};
 use tokio::task::JoinSet;

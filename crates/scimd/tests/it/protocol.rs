@@ -2,9 +2,7 @@
 //! the real binary: bad input of every kind, discovery, conditional requests, projection,
 //! sorting, filters, index and cursor paging, Bulk, membership and PATCH atomicity.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashSet};

@@ -2,9 +2,7 @@
 //! refused, unknown SCIMD_ variables reported, secrets from files and redacted, and the
 //! example file in the repository valid; no command prints a database password.
 
-mod common;
-
-use common::{Server, TempDir, TestDatabase, cli_status};
+use crate::common::{Server, TempDir, TestDatabase, cli_status};
 use std::process::Command;
 use std::time::{Duration, Instant};
 

@@ -4,9 +4,7 @@
 //! Every answer is a 4xx with a SCIM error body (or, for transport-level abuse, a clean
 //! refusal or close); the server stays up and the data is unchanged.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::Method;
 use serde_json::json;
 use std::io::{Read, Write};

@@ -1,0 +1,22 @@
+//! The black-box suite: the real `scimd` binary, started on a free port with its own database,
+//! driven over HTTP and its command line like an identity provider, an administrator and an
+//! operator would. One test binary (it links once); each module is one concern, named for it.
+//! `SCIMD_TEST_BACKEND=postgres` runs the whole suite on PostgreSQL.
+
+mod common;
+
+mod backup;
+mod concurrency;
+mod config;
+mod console;
+mod copy;
+mod crash;
+mod directory_story;
+mod hostile;
+mod idp_replays;
+mod isolation;
+mod mail;
+mod migrate;
+mod multi_instance;
+mod operations;
+mod protocol;
