@@ -7,7 +7,7 @@
 //! accounts and conflicts only.
 
 use crate::ops::{ClientIp, RequestOrg};
-use crate::routes::AppState;
+use crate::state::AppState;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};

@@ -14,7 +14,7 @@
 use crate::activity::{AuthNote, AuthSlot};
 use crate::ops::{ClientIp, RequestOrg, too_many};
 use crate::response::ApiError;
-use crate::routes::AppState;
+use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;

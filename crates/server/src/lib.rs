@@ -18,10 +18,12 @@ pub mod ops;
 mod read_cache;
 mod response;
 mod routes;
+mod state;
 pub mod tls;
 
 pub use activity::{ActivitySink, ActivityWriter};
 pub use jobs::{JobConfig, Jobs};
 pub use ops::{OpsConfig, prometheus};
 pub use read_cache::DEFAULT_ENTRIES as DEFAULT_READ_CACHE_ENTRIES;
-pub use routes::{AppState, router};
+pub use routes::router;
+pub use state::AppState;

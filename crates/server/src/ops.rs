@@ -8,7 +8,7 @@
 //! provisioning job into quarantine: it exists to stop a runaway client, not to shape traffic.
 
 use crate::response::ApiError;
-use crate::routes::AppState;
+use crate::state::AppState;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
@@ -65,9 +65,9 @@ pub struct Ops {
     auth_failures: DefaultKeyedRateLimiter<IpAddr>,
     /// Addresses over their failed-authentication budget, until when.
     blocked: Mutex<HashMap<IpAddr, Instant>>,
-    in_flight: Arc<Semaphore>,
+    pub(crate) in_flight: Arc<Semaphore>,
     /// Organisation kinds never change: a metrics label without a query per request.
-    kinds: Mutex<HashMap<OrgId, OrgKind>>,
+    pub(crate) kinds: Mutex<HashMap<OrgId, OrgKind>>,
 }
 
 impl Ops {
@@ -369,43 +369,6 @@ pub(crate) async fn guard(
     metrics::counter!("scimd_http_requests_total", "route" => route.clone(), "method" => method, "status" => status, "org_kind" => kind).increment(1);
     metrics::histogram!("scimd_http_request_duration_seconds", "route" => route, "method" => method).record(started.elapsed().as_secs_f64());
     response
-}
-
-impl AppState {
-    fn in_flight(&self) -> Arc<Semaphore> {
-        self.ops.in_flight.clone()
-    }
-
-    /// Whether clients reach this server over HTTPS: it serves TLS itself, or its public URL
-    /// is https (a TLS-terminating proxy in front).
-    fn https_public(&self) -> bool {
-        self.https
-            || self
-                .public_url
-                .as_deref()
-                .and_then(|u| u.get(..8))
-                .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
-    }
-
-    /// The kind of `org`, cached for the life of the process (kinds never change).
-    pub(crate) async fn org_kind(&self, org: OrgId) -> Option<OrgKind> {
-        if let Some(k) = self
-            .ops
-            .kinds
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&org)
-        {
-            return Some(*k);
-        }
-        let kind = self.store.get_org(org).await.ok().flatten()?.kind;
-        self.ops
-            .kinds
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(org, kind);
-        Some(kind)
-    }
 }
 
 /// `GET /healthz`: the process is up.

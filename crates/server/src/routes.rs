@@ -3,6 +3,7 @@
 use crate::auth::Tenant;
 use crate::read_cache::{self, ReadCache};
 use crate::response::{ApiError, ApiResult, Scim};
+use crate::state::AppState;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State};
@@ -11,110 +12,15 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use directory::render::{self, etag};
-use directory::scim::{Precondition, ScimService};
+use directory::scim::Precondition;
 use directory::store::{Load, StoredResource};
-use directory::{Clock, Store, TokenId};
 use scim_core::ScimError;
 use scim_core::discovery;
 use scim_core::messages::{ListParams, bulk_response, list_response, parse_bulk};
 use scim_core::projection::Projection;
 use scim_core::schema::ResourceKind;
 use serde_json::Value;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use time::OffsetDateTime;
-
-/// Everything a request needs, shared by all handlers.
-#[derive(Debug)]
-pub struct AppState {
-    pub scim: ScimService,
-    pub store: Arc<dyn Store>,
-    pub clock: Arc<dyn Clock>,
-    /// The public base URL of the SCIM API (`https://host/scim/v2`); derived from the `Host`
-    /// header when not configured.
-    pub public_url: Option<String>,
-    /// When each token's use was last written (see `auth`).
-    pub touched: Mutex<HashMap<TokenId, OffsetDateTime>>,
-    /// Token lifecycle rules (first use turns the connection active).
-    pub lifecycle: directory::lifecycle::Lifecycle,
-    /// Where SCIM request activity goes; `None` records none.
-    pub activity: Option<crate::activity::ActivitySink>,
-    /// The directory's rules (accounts, conflicts, disconnect, domains).
-    pub directory: directory::accounts::Directory,
-    /// Administrators' sessions for the administrative API.
-    pub sessions: directory::session::Sessions,
-    /// The resolver domains are verified with; `None` refuses verification.
-    pub dns: Option<Arc<dyn directory::accounts::TxtLookup>>,
-    /// Limits, throttles and the metrics' organisation kinds (see `ops`).
-    pub ops: crate::ops::Ops,
-    /// Served over HTTPS by this process (`--tls-cert`).
-    pub https: bool,
-    /// Outgoing mail, for the console's test e-mail; `None` when SMTP is not configured.
-    pub mailer: Option<Arc<dyn directory::notify::Mailer>>,
-    /// Answers to SCIM reads given again while the data is unchanged (see `read_cache`).
-    pub read_cache: ReadCache,
-}
-
-impl AppState {
-    pub fn new(scim: ScimService, public_url: Option<String>) -> Self {
-        // Metrics recorded before the recorder exists would be lost.
-        let _ = crate::ops::prometheus();
-        let store = scim.store().clone();
-        let clock = scim.clock().clone();
-        AppState {
-            scim,
-            store: store.clone(),
-            clock: clock.clone(),
-            public_url,
-            touched: Mutex::new(HashMap::new()),
-            lifecycle: directory::lifecycle::Lifecycle::new(store.clone(), clock.clone()),
-            directory: directory::accounts::Directory::new(store.clone(), clock.clone()),
-            sessions: directory::session::Sessions::new(store, clock),
-            dns: None,
-            ops: crate::ops::Ops::new(crate::ops::OpsConfig::default()),
-            https: false,
-            activity: None,
-            mailer: None,
-            read_cache: ReadCache::new(crate::read_cache::DEFAULT_ENTRIES),
-        }
-    }
-
-    /// Keeps at most `entries` answers to SCIM reads; 0 keeps none.
-    pub fn with_read_cache(mut self, entries: usize) -> Self {
-        self.read_cache = ReadCache::new(entries);
-        self
-    }
-
-    /// Sends the console's test e-mail through `mailer` (the one the jobs deliver with).
-    pub fn with_mailer(mut self, mailer: Option<Arc<dyn directory::notify::Mailer>>) -> Self {
-        self.mailer = mailer;
-        self
-    }
-
-    /// Records every SCIM request in the activity log through `sink`.
-    pub fn with_activity(mut self, sink: crate::activity::ActivitySink) -> Self {
-        self.activity = Some(sink);
-        self
-    }
-
-    /// Marks the server as serving HTTPS itself (console cookies become `Secure`).
-    pub fn with_https(mut self, on: bool) -> Self {
-        self.https = on;
-        self
-    }
-
-    /// Applies operational limits.
-    pub fn with_ops(mut self, config: crate::ops::OpsConfig) -> Self {
-        self.ops = crate::ops::Ops::new(config);
-        self
-    }
-
-    /// Verifies domains with `dns`.
-    pub fn with_dns(mut self, dns: Arc<dyn directory::accounts::TxtLookup>) -> Self {
-        self.dns = Some(dns);
-        self
-    }
-}
+use std::sync::Arc;
 
 /// The SCIM API's base URL for this request.
 #[derive(Debug, Clone)]

@@ -16,7 +16,7 @@
 //! coming from another origin (`Sec-Fetch-Site` other than `same-origin` or `none`, which a
 //! sibling subdomain's page gets) are refused before the token is looked at.
 
-use crate::routes::AppState;
+use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;

@@ -26,7 +26,7 @@ mod pages;
 mod sync;
 
 use crate::api::ApiFailure;
-use crate::routes::AppState;
+use crate::state::AppState;
 use askama::Template;
 use axum::Router;
 use axum::extract::{FromRequestParts, Query};
