@@ -10,20 +10,18 @@
 
 mod activity;
 pub mod api;
-mod auth;
 pub mod console;
 pub mod dns;
 pub mod jobs;
 pub mod ops;
-mod read_cache;
-mod response;
 mod routes;
+mod scim;
 mod state;
 pub mod tls;
 
 pub use activity::{ActivitySink, ActivityWriter};
 pub use jobs::{JobConfig, Jobs};
 pub use ops::{OpsConfig, prometheus};
-pub use read_cache::DEFAULT_ENTRIES as DEFAULT_READ_CACHE_ENTRIES;
 pub use routes::router;
+pub use scim::read_cache::DEFAULT_ENTRIES as DEFAULT_READ_CACHE_ENTRIES;
 pub use state::AppState;

@@ -7,7 +7,7 @@
 //! the per-token default is far above what Entra or Okta send, because a 429 can put an Entra
 //! provisioning job into quarantine: it exists to stop a runaway client, not to shape traffic.
 
-use crate::response::ApiError;
+use crate::scim::response::ApiError;
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};

@@ -2,7 +2,7 @@
 //! operational limits, and the caches of one instance. Built once at start-up with
 //! [`AppState::new`] and the `with_*` builders, then shared as `Arc<AppState>`.
 
-use crate::read_cache::ReadCache;
+use crate::scim::read_cache::ReadCache;
 use directory::scim::ScimService;
 use directory::{Clock, OrgId, OrgKind, Store, TokenId};
 use std::collections::HashMap;
@@ -61,7 +61,7 @@ impl AppState {
             https: false,
             activity: None,
             mailer: None,
-            read_cache: ReadCache::new(crate::read_cache::DEFAULT_ENTRIES),
+            read_cache: ReadCache::new(crate::scim::read_cache::DEFAULT_ENTRIES),
         }
     }
 

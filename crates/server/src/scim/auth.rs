@@ -13,7 +13,7 @@
 
 use crate::activity::{AuthNote, AuthSlot};
 use crate::ops::{ClientIp, RequestOrg, too_many};
-use crate::response::ApiError;
+use crate::scim::response::ApiError;
 use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::header;
@@ -88,7 +88,7 @@ impl FromRequestParts<Arc<AppState>> for Tenant {
             .then(|| state.store.change_mark())
             .flatten();
         if let Some(mark) = mark {
-            parts.extensions.insert(crate::read_cache::Mark(mark));
+            parts.extensions.insert(crate::scim::read_cache::Mark(mark));
         }
         let checked = token::check_at(
             state.store.as_ref(),

@@ -1,0 +1,67 @@
+//! The discovery endpoints (RFC 7644 section 4): `/ServiceProviderConfig`, `/ResourceTypes`
+//! and `/Schemas`, authenticated like every SCIM endpoint.
+
+use super::auth::Tenant;
+use super::extract::{BaseUrl, QueryPairs};
+use super::response::{ApiError, ApiResult, Scim};
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use scim_core::ScimError;
+use scim_core::discovery;
+use std::sync::Arc;
+
+pub(super) async fn service_provider_config(
+    State(s): State<Arc<AppState>>,
+    _t: Tenant,
+    BaseUrl(base): BaseUrl,
+) -> Scim {
+    Scim::ok(discovery::service_provider_config(s.scim.config(), &base))
+}
+
+pub(super) async fn resource_types(_t: Tenant, BaseUrl(base): BaseUrl, q: QueryPairs) -> ApiResult {
+    refuse_filter(&q)?;
+    Ok(Scim::ok(discovery::list_of(discovery::resource_types(
+        &base,
+    ))))
+}
+
+pub(super) async fn resource_type(
+    _t: Tenant,
+    BaseUrl(base): BaseUrl,
+    Path(id): Path<String>,
+) -> ApiResult {
+    discovery::resource_type(&id, &base)
+        .map(Scim::ok)
+        .ok_or_else(|| {
+            ApiError(ScimError::not_found(format!(
+                "resource type '{id}' not found"
+            )))
+        })
+}
+
+pub(super) async fn schemas(_t: Tenant, BaseUrl(base): BaseUrl, q: QueryPairs) -> ApiResult {
+    refuse_filter(&q)?;
+    Ok(Scim::ok(discovery::list_of(discovery::schemas(&base))))
+}
+
+pub(super) async fn schema(
+    _t: Tenant,
+    BaseUrl(base): BaseUrl,
+    Path(id): Path<String>,
+) -> ApiResult {
+    discovery::schema(&id, &base)
+        .map(Scim::ok)
+        .ok_or_else(|| ApiError(ScimError::not_found(format!("schema '{id}' not found"))))
+}
+
+/// RFC 7644 section 4: discovery endpoints do not take filters.
+fn refuse_filter(q: &QueryPairs) -> Result<(), ApiError> {
+    match q.get("filter") {
+        Some(f) if !f.is_empty() => Err(ApiError(ScimError::new(
+            403,
+            None,
+            "filtering is not supported on discovery endpoints",
+        ))),
+        _ => Ok(()),
+    }
+}
