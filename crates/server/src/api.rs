@@ -6,7 +6,7 @@
 //! Roles: `administrator` may do everything; `people-manager` and `site-manager` work with
 //! accounts and conflicts only.
 
-use crate::ops::{ClientIp, RequestOrg};
+use crate::middleware::{ClientIp, RequestOrg};
 use crate::state::AppState;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
@@ -245,7 +245,7 @@ pub fn routes() -> Router<Arc<AppState>> {
             )
         })
         // Session tokens and SCIM token secrets are in these answers: no cache may keep one.
-        .layer(axum::middleware::map_response(crate::routes::no_store))
+        .layer(axum::middleware::map_response(crate::middleware::no_store))
 }
 
 fn ts(t: OffsetDateTime) -> String {

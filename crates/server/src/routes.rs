@@ -5,8 +5,6 @@
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::header;
-use axum::response::Response;
 use axum::routing::get;
 use std::sync::Arc;
 
@@ -16,27 +14,17 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .nest("/scim/v2", crate::scim::routes(state.clone()))
         .nest("/api/v1", crate::api::routes())
-        .route("/healthz", get(crate::ops::healthz))
-        .route("/readyz", get(crate::ops::readyz))
-        .route("/metrics", get(crate::ops::metrics_text))
+        .route("/healthz", get(crate::health::healthz))
+        .route("/readyz", get(crate::health::readyz))
+        .route("/metrics", get(crate::metrics::metrics_text))
         .merge(crate::console::routes(state.clone()))
         // After every nest and merge, so that each route (and no fallback) names its template.
-        .route_layer(axum::middleware::from_fn(crate::ops::note_route))
+        .route_layer(axum::middleware::from_fn(crate::metrics::note_route))
         .fallback(crate::scim::not_found)
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            crate::ops::guard,
+            crate::middleware::guard,
         ))
         .with_state(state)
-}
-
-/// `Cache-Control: no-store` on an answer that may carry secrets or personal data (SCIM
-/// resources, API sessions and token secrets), unless the handler chose otherwise.
-pub(crate) async fn no_store(mut response: Response) -> Response {
-    response
-        .headers_mut()
-        .entry(header::CACHE_CONTROL)
-        .or_insert(axum::http::HeaderValue::from_static("no-store"));
-    response
 }

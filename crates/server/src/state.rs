@@ -32,7 +32,7 @@ pub struct AppState {
     /// The resolver domains are verified with; `None` refuses verification.
     pub dns: Option<Arc<dyn directory::accounts::TxtLookup>>,
     /// Limits, throttles and the metrics' organisation kinds (see `ops`).
-    pub ops: crate::ops::Ops,
+    pub ops: crate::limits::Ops,
     /// Served over HTTPS by this process (`--tls-cert`).
     pub https: bool,
     /// Outgoing mail, for the console's test e-mail; `None` when SMTP is not configured.
@@ -44,7 +44,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(scim: ScimService, public_url: Option<String>) -> Self {
         // Metrics recorded before the recorder exists would be lost.
-        let _ = crate::ops::prometheus();
+        let _ = crate::metrics::prometheus();
         let store = scim.store().clone();
         let clock = scim.clock().clone();
         AppState {
@@ -57,7 +57,7 @@ impl AppState {
             directory: directory::accounts::Directory::new(store.clone(), clock.clone()),
             sessions: directory::session::Sessions::new(store, clock),
             dns: None,
-            ops: crate::ops::Ops::new(crate::ops::OpsConfig::default()),
+            ops: crate::limits::Ops::new(crate::limits::OpsConfig::default()),
             https: false,
             activity: None,
             mailer: None,
@@ -90,8 +90,8 @@ impl AppState {
     }
 
     /// Applies operational limits.
-    pub fn with_ops(mut self, config: crate::ops::OpsConfig) -> Self {
-        self.ops = crate::ops::Ops::new(config);
+    pub fn with_ops(mut self, config: crate::limits::OpsConfig) -> Self {
+        self.ops = crate::limits::Ops::new(config);
         self
     }
 

@@ -12,7 +12,8 @@
 //! once a minute per token and instance for `last_used`.
 
 use crate::activity::{AuthNote, AuthSlot};
-use crate::ops::{ClientIp, RequestOrg, too_many};
+use crate::limits::too_many;
+use crate::middleware::{ClientIp, RequestOrg};
 use crate::scim::response::ApiError;
 use crate::state::AppState;
 use axum::extract::FromRequestParts;

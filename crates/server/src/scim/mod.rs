@@ -55,7 +55,7 @@ pub(crate) fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/Me", any(me))
         .route("/Me/{*rest}", any(me))
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::map_response(crate::routes::no_store))
+        .layer(axum::middleware::map_response(crate::middleware::no_store))
         .layer(axum::middleware::from_fn_with_state(
             state,
             crate::activity::record,
