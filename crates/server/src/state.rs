@@ -31,7 +31,7 @@ pub struct AppState {
     pub sessions: directory::session::Sessions,
     /// The resolver domains are verified with; `None` refuses verification.
     pub dns: Option<Arc<dyn directory::accounts::TxtLookup>>,
-    /// Limits, throttles and the metrics' organisation kinds (see `ops`).
+    /// Limits, throttles and the metrics' organisation kinds (see `limits`).
     pub ops: crate::limits::Ops,
     /// Served over HTTPS by this process (`--tls-cert`).
     pub https: bool,

@@ -20,9 +20,12 @@
 //!   in its path).
 
 mod accounts;
+mod activity;
 mod auth;
 pub(crate) mod csrf;
-mod pages;
+mod domains;
+mod groups;
+mod settings;
 mod sync;
 
 use crate::api::ApiFailure;
@@ -76,15 +79,18 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
             get(accounts::edit_page).post(accounts::edit),
         )
         .route("/accounts/{id}/local", post(accounts::edit_local))
-        .route("/groups", get(pages::groups))
-        .route("/domains", get(pages::domains).post(pages::add_domain))
-        .route("/domains/{name}/verify", post(pages::verify_domain))
-        .route("/domains/{name}/remove", post(pages::remove_domain))
-        .route("/activity", get(pages::activity))
-        .route("/settings", get(pages::settings))
-        .route("/settings/administrators", post(pages::add_admin))
-        .route("/settings/administrators/remove", post(pages::remove_admin))
-        .route("/settings/test-email", post(pages::test_email))
+        .route("/groups", get(groups::groups))
+        .route("/domains", get(domains::domains).post(domains::add_domain))
+        .route("/domains/{name}/verify", post(domains::verify_domain))
+        .route("/domains/{name}/remove", post(domains::remove_domain))
+        .route("/activity", get(activity::activity))
+        .route("/settings", get(settings::settings))
+        .route("/settings/administrators", post(settings::add_admin))
+        .route(
+            "/settings/administrators/remove",
+            post(settings::remove_admin),
+        )
+        .route("/settings/test-email", post(settings::test_email))
         .route("/console/console.css", get(css))
         .route("/console/console.js", get(js))
         .layer(axum::middleware::from_fn_with_state(state, csrf::guard))
