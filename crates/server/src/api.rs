@@ -27,36 +27,60 @@ use serde_json::{Map, Value, json};
 use std::sync::Arc;
 use time::OffsetDateTime;
 
-/// An API error: status, stable code, message for people.
+/// An error of the administrative API, answered as `{"error": code, "message": message}`.
 #[derive(Debug)]
-pub struct ApiFailure(pub StatusCode, pub &'static str, pub String);
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// A stable, machine-readable code (`invalid`, `not_found`, `conflict`...).
+    pub code: &'static str,
+    /// What went wrong, for people.
+    pub message: String,
+}
 
-impl IntoResponse for ApiFailure {
-    fn into_response(self) -> Response {
-        (self.0, Json(json!({ "error": self.1, "message": self.2 }))).into_response()
+impl ApiError {
+    /// An error with `status`, `code` and `message`.
+    pub fn new(status: StatusCode, code: &'static str, message: String) -> Self {
+        ApiError {
+            status,
+            code,
+            message,
+        }
     }
 }
 
-fn bad(msg: impl Into<String>) -> ApiFailure {
-    ApiFailure(StatusCode::BAD_REQUEST, "invalid", msg.into())
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(json!({ "error": self.code, "message": self.message })),
+        )
+            .into_response()
+    }
 }
 
-fn store_failure(e: StoreError) -> ApiFailure {
+fn bad(msg: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "invalid", msg.into())
+}
+
+fn store_failure(e: StoreError) -> ApiError {
     match e {
-        StoreError::NotFound => ApiFailure(StatusCode::NOT_FOUND, "not_found", "not found".into()),
-        StoreError::VersionMismatch => ApiFailure(
+        StoreError::NotFound => {
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", "not found".into())
+        }
+        StoreError::VersionMismatch => ApiError::new(
             StatusCode::CONFLICT,
             "stale",
             "the resource changed since it was read".into(),
         ),
-        StoreError::Conflict(f) => ApiFailure(
+        StoreError::Conflict(f) => ApiError::new(
             StatusCode::CONFLICT,
             "conflict",
             format!("{f} is already in use in this organisation"),
         ),
         other => {
             tracing::error!(error = %other, "storage failure in the administrative API");
-            ApiFailure(
+            ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
                 "internal error".into(),
@@ -65,32 +89,34 @@ fn store_failure(e: StoreError) -> ApiFailure {
     }
 }
 
-impl From<DirectoryError> for ApiFailure {
+impl From<DirectoryError> for ApiError {
     fn from(e: DirectoryError) -> Self {
         let msg = e.to_string();
         match e {
-            DirectoryError::NotFound(_) => ApiFailure(StatusCode::NOT_FOUND, "not_found", msg),
-            DirectoryError::ReadOnly(_) => ApiFailure(StatusCode::FORBIDDEN, "read_only", msg),
+            DirectoryError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "not_found", msg),
+            DirectoryError::ReadOnly(_) => ApiError::new(StatusCode::FORBIDDEN, "read_only", msg),
             DirectoryError::Invalid(_) => bad(msg),
-            DirectoryError::Conflict(_) => ApiFailure(StatusCode::CONFLICT, "conflict", msg),
-            DirectoryError::Stale => ApiFailure(StatusCode::CONFLICT, "stale", msg),
-            DirectoryError::Dns(_) => ApiFailure(StatusCode::UNPROCESSABLE_ENTITY, "dns", msg),
+            DirectoryError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", msg),
+            DirectoryError::Stale => ApiError::new(StatusCode::CONFLICT, "stale", msg),
+            DirectoryError::Dns(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "dns", msg),
             DirectoryError::Lifecycle(l) => l.into(),
             DirectoryError::Store(s) => store_failure(s),
         }
     }
 }
 
-impl From<LifecycleError> for ApiFailure {
+impl From<LifecycleError> for ApiError {
     fn from(e: LifecycleError) -> Self {
         let msg = e.to_string();
         match e {
             LifecycleError::TooManyTokens
             | LifecycleError::LastLiveToken
             | LifecycleError::AlreadyRevoked(_)
-            | LifecycleError::DuplicateAdmin(_) => ApiFailure(StatusCode::CONFLICT, "refused", msg),
+            | LifecycleError::DuplicateAdmin(_) => {
+                ApiError::new(StatusCode::CONFLICT, "refused", msg)
+            }
             LifecycleError::UnknownToken(_) | LifecycleError::UnknownAdmin(_) => {
-                ApiFailure(StatusCode::NOT_FOUND, "not_found", msg)
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", msg)
             }
             LifecycleError::InvalidEmail(_)
             | LifecycleError::RoleNotForKind
@@ -98,7 +124,7 @@ impl From<LifecycleError> for ApiFailure {
             LifecycleError::Store(s) => store_failure(s),
             LifecycleError::Password(_) | LifecycleError::Random(_) => {
                 tracing::error!(error = %msg, "administrative act failed");
-                ApiFailure(
+                ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal",
                     "internal error".into(),
@@ -108,25 +134,25 @@ impl From<LifecycleError> for ApiFailure {
     }
 }
 
-impl From<SessionError> for ApiFailure {
+impl From<SessionError> for ApiError {
     fn from(e: SessionError) -> Self {
         match e {
             SessionError::BadCredentials | SessionError::NoSession => {
-                ApiFailure(StatusCode::UNAUTHORIZED, "unauthenticated", e.to_string())
+                ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", e.to_string())
             }
             SessionError::LockedOut(_) => {
-                ApiFailure(StatusCode::TOO_MANY_REQUESTS, "locked", e.to_string())
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "locked", e.to_string())
             }
             SessionError::Busy => {
-                ApiFailure(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string())
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string())
             }
             SessionError::PasswordTooLong => {
-                ApiFailure(StatusCode::BAD_REQUEST, "invalid", e.to_string())
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid", e.to_string())
             }
             SessionError::Store(s) => store_failure(s),
             SessionError::Random(m) => {
                 tracing::error!(error = %m, "no randomness for a session");
-                ApiFailure(
+                ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal",
                     "internal error".into(),
@@ -138,7 +164,7 @@ impl From<SessionError> for ApiFailure {
 
 /// 429 for an address that failed to authenticate too often.
 fn throttled(wait: std::time::Duration) -> Response {
-    let mut r = ApiFailure(
+    let mut r = ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
         "throttled",
         "too many failed sign-ins from this address; retry later".into(),
@@ -163,11 +189,11 @@ impl Admin {
     }
 
     /// Refuses unless the administrator has the `administrator` role.
-    fn require_administrator(&self) -> Result<(), ApiFailure> {
+    fn require_administrator(&self) -> Result<(), ApiError> {
         if self.0.admin.role == AdminRole::Administrator {
             Ok(())
         } else {
-            Err(ApiFailure(
+            Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "forbidden",
                 format!(
@@ -194,7 +220,7 @@ impl FromRequestParts<Arc<AppState>> for Admin {
                 return throttled(wait);
             }
             state.ops.auth_failed(ip);
-            ApiFailure::from(e).into_response()
+            ApiError::from(e).into_response()
         };
         let secret = parts
             .headers
@@ -212,7 +238,7 @@ impl FromRequestParts<Arc<AppState>> for Admin {
                 Ok(Admin(s))
             }
             Err(e @ (SessionError::NoSession | SessionError::BadCredentials)) => Err(fail(e)),
-            Err(e) => Err(ApiFailure::from(e).into_response()),
+            Err(e) => Err(ApiError::from(e).into_response()),
         }
     }
 }
@@ -238,7 +264,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/domains/{name}/verify", post(verify_domain))
         .route("/activity", get(activity))
         .fallback(|| async {
-            ApiFailure(
+            ApiError::new(
                 StatusCode::NOT_FOUND,
                 "not_found",
                 "no such endpoint".into(),
@@ -295,7 +321,7 @@ fn domain_json(d: &DomainRecord) -> Value {
 struct Body<T>(T);
 
 impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<Arc<AppState>> for Body<T> {
-    type Rejection = ApiFailure;
+    type Rejection = ApiError;
 
     async fn from_request(
         req: axum::extract::Request,
@@ -328,7 +354,7 @@ async fn sign_in(
     }
     let refused = |e: SessionError| {
         state.ops.auth_failed(ip);
-        ApiFailure::from(e).into_response()
+        ApiError::from(e).into_response()
     };
     let org: OrgId = body
         .organisation
@@ -342,12 +368,12 @@ async fn sign_in(
         Ok(v) => v,
         Err(e @ SessionError::BadCredentials) => return Err(refused(e)),
         Err(e @ SessionError::Busy) => {
-            let mut r = ApiFailure::from(e).into_response();
+            let mut r = ApiError::from(e).into_response();
             r.headers_mut()
                 .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
             return Err(r);
         }
-        Err(e) => return Err(ApiFailure::from(e).into_response()),
+        Err(e) => return Err(ApiError::from(e).into_response()),
     };
     Ok((
         StatusCode::CREATED,
@@ -365,7 +391,7 @@ async fn sign_in(
 async fn sign_out(
     State(state): State<Arc<AppState>>,
     admin: Admin,
-) -> Result<StatusCode, ApiFailure> {
+) -> Result<StatusCode, ApiError> {
     state.sessions.sign_out(&admin.0).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -383,7 +409,7 @@ async fn list_accounts(
     State(state): State<Arc<AppState>>,
     admin: Admin,
     Query(q): Query<AccountList>,
-) -> Result<Json<Value>, ApiFailure> {
+) -> Result<Json<Value>, ApiError> {
     let source = match q.source.as_deref().filter(|s| !s.is_empty()) {
         Some(s) => Some(Source::parse(s).ok_or_else(|| bad("source must be scim or manual"))?),
         None => None,
@@ -418,7 +444,7 @@ async fn show_account(
     State(state): State<Arc<AppState>>,
     admin: Admin,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiFailure> {
+) -> Result<Json<Value>, ApiError> {
     let a = state.directory.get_account(admin.org(), &id).await?;
     Ok(Json(account_json(&a)))
 }
@@ -438,7 +464,7 @@ async fn create_account(
     State(state): State<Arc<AppState>>,
     admin: Admin,
     Body(body): Body<AccountBody>,
-) -> Result<Response, ApiFailure> {
+) -> Result<Response, ApiError> {
     let attributes = Value::Object(body.attributes.unwrap_or_default());
     let a = state
         .directory
@@ -452,7 +478,7 @@ async fn edit_account(
     admin: Admin,
     Path(id): Path<String>,
     Body(body): Body<AccountBody>,
-) -> Result<Json<Value>, ApiFailure> {
+) -> Result<Json<Value>, ApiError> {
     let a = state
         .directory
         .edit_account(
@@ -472,7 +498,7 @@ async fn edit_account(
 async fn connection(
     State(state): State<Arc<AppState>>,
     admin: Admin,
-) -> Result<Json<Value>, ApiFailure> {
+) -> Result<Json<Value>, ApiError> {
     let org = admin.org();
     let conn = state
         .lifecycle
@@ -498,7 +524,7 @@ async fn connection(
 async fn generate_token(
     State(state): State<Arc<AppState>>,
     admin: Admin,
-) -> Result<Response, ApiFailure> {
+) -> Result<Response, ApiError> {
     admin.require_administrator()?;
     let org = state
         .store
@@ -523,11 +549,11 @@ async fn revoke_token(
     State(state): State<Arc<AppState>>,
     admin: Admin,
     Path(id): Path<String>,
-) -> Result<StatusCode, ApiFailure> {
+) -> Result<StatusCode, ApiError> {
     admin.require_administrator()?;
     let id: TokenId = id
         .parse()
-        .map_err(|_| ApiFailure(StatusCode::NOT_FOUND, "not_found", "no such token".into()))?;
+        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such token".into()))?;
     state
         .lifecycle
         .revoke_token(admin.org(), id, &admin.actor())
@@ -538,7 +564,7 @@ async fn revoke_token(
 async fn disconnect(
     State(state): State<Arc<AppState>>,
     admin: Admin,
-) -> Result<Json<Value>, ApiFailure> {
+) -> Result<Json<Value>, ApiError> {
     admin.require_administrator()?;
     let (revoked, released) = state
         .directory
@@ -559,7 +585,7 @@ async fn set_auto_merge(
     State(state): State<Arc<AppState>>,
     admin: Admin,
     Body(body): Body<Toggle>,
-) -> Result<Json<Value>, ApiFailure> {
+) -> Result<Json<Value>, ApiError> {
     admin.require_administrator()?;
     state
         .directory
@@ -571,7 +597,7 @@ async fn set_auto_merge(
 async fn list_conflicts(
     State(state): State<Arc<AppState>>,
     admin: Admin,
-) -> Result<Json<Value>, ApiFailure> {
+) -> Result<Json<Value>, ApiError> {
     let list = state.directory.list_conflicts(admin.org()).await?;
     Ok(Json(
         json!({ "conflicts": list.iter().map(conflict_json).collect::<Vec<_>>() }),
@@ -581,7 +607,7 @@ async fn list_conflicts(
 async fn conflicts_csv(
     State(state): State<Arc<AppState>>,
     admin: Admin,
-) -> Result<Response, ApiFailure> {
+) -> Result<Response, ApiError> {
     let csv = state.directory.conflicts_csv(admin.org()).await?;
     Ok((
         [
@@ -607,7 +633,7 @@ async fn merge_conflict(
     State(state): State<Arc<AppState>>,
     admin: Admin,
     Body(body): Body<Merge>,
-) -> Result<Json<Value>, ApiFailure> {
+) -> Result<Json<Value>, ApiError> {
     let outcome = state
         .directory
         .merge_conflict(admin.org(), &admin.actor(), &body.user_name)
@@ -621,7 +647,7 @@ async fn merge_conflict(
 async fn merge_all(
     State(state): State<Arc<AppState>>,
     admin: Admin,
-) -> Result<Json<Value>, ApiFailure> {
+) -> Result<Json<Value>, ApiError> {
     let merged = state
         .directory
         .merge_all(admin.org(), &admin.actor())
@@ -632,7 +658,7 @@ async fn merge_all(
 async fn list_domains(
     State(state): State<Arc<AppState>>,
     admin: Admin,
-) -> Result<Json<Value>, ApiFailure> {
+) -> Result<Json<Value>, ApiError> {
     let list = state.directory.list_domains(admin.org()).await?;
     Ok(Json(
         json!({ "domains": list.iter().map(domain_json).collect::<Vec<_>>() }),
@@ -649,7 +675,7 @@ async fn add_domain(
     State(state): State<Arc<AppState>>,
     admin: Admin,
     Body(body): Body<NewDomain>,
-) -> Result<Response, ApiFailure> {
+) -> Result<Response, ApiError> {
     admin.require_administrator()?;
     let (name, txt) = crate::dns::new_domain(&body.name).map_err(bad)?;
     let d = state
@@ -663,10 +689,10 @@ async fn verify_domain(
     State(state): State<Arc<AppState>>,
     admin: Admin,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiFailure> {
+) -> Result<Json<Value>, ApiError> {
     admin.require_administrator()?;
     let Some(dns) = state.dns.as_ref() else {
-        return Err(ApiFailure(
+        return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "dns",
             "no DNS resolver is configured on this server".into(),
@@ -683,7 +709,7 @@ async fn remove_domain(
     State(state): State<Arc<AppState>>,
     admin: Admin,
     Path(name): Path<String>,
-) -> Result<StatusCode, ApiFailure> {
+) -> Result<StatusCode, ApiError> {
     admin.require_administrator()?;
     state
         .directory
@@ -701,7 +727,7 @@ async fn activity(
     State(state): State<Arc<AppState>>,
     admin: Admin,
     Query(q): Query<ActivityQuery>,
-) -> Result<Json<Value>, ApiFailure> {
+) -> Result<Json<Value>, ApiError> {
     let entries: Vec<ActivityEntry> = state
         .store
         .list_activity(

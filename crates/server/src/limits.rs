@@ -5,7 +5,7 @@
 //! the per-token default is far above what Entra or Okta send, because a 429 can put an Entra
 //! provisioning job into quarantine: it exists to stop a runaway client, not to shape traffic.
 
-use crate::scim::response::ApiError;
+use crate::scim::response::ScimFailure;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use directory::{OrgId, OrgKind, TokenId};
@@ -133,7 +133,7 @@ impl Ops {
 
 /// A SCIM error answer with `Retry-After`: 503 when the server is busy.
 pub(crate) fn busy(status: u16, detail: &str, retry_after: Duration) -> Response {
-    let mut r = ApiError(ScimError::new(status, None, detail)).into_response();
+    let mut r = ScimFailure(ScimError::new(status, None, detail)).into_response();
     let secs = retry_after.as_secs().max(1).to_string();
     if let Ok(v) = HeaderValue::from_str(&secs) {
         r.headers_mut().insert(header::RETRY_AFTER, v);

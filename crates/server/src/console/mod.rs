@@ -28,7 +28,7 @@ mod groups;
 mod settings;
 mod sync;
 
-use crate::api::ApiFailure;
+use crate::api::ApiError;
 use crate::state::AppState;
 use askama::Template;
 use axum::Router;
@@ -229,7 +229,7 @@ impl FromRequestParts<Arc<AppState>> for Signed {
         let who = match state.sessions.authenticate(&secret).await {
             Ok(w) => w,
             Err(directory::session::SessionError::NoSession) => return Err(to_signin()),
-            Err(e) => return Err(PageError::from(ApiFailure::from(e)).into_response()),
+            Err(e) => return Err(PageError::from(ApiError::from(e)).into_response()),
         };
         let org = match state.store.get_org(who.session.org_id).await {
             Ok(Some(o)) => o,
@@ -356,9 +356,9 @@ impl PageError {
 
 /// The API's one table from service errors to status and message (5xx logged there, and
 /// shown without details).
-impl From<ApiFailure> for PageError {
-    fn from(f: ApiFailure) -> Self {
-        PageError(f.0, f.2)
+impl From<ApiError> for PageError {
+    fn from(f: ApiError) -> Self {
+        PageError(f.status, f.message)
     }
 }
 
@@ -366,7 +366,7 @@ macro_rules! page_error_from {
     ($($t:ty),*) => {$(
         impl From<$t> for PageError {
             fn from(e: $t) -> Self {
-                PageError::from(ApiFailure::from(e))
+                PageError::from(ApiError::from(e))
             }
         }
     )*};

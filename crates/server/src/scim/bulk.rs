@@ -2,7 +2,7 @@
 
 use super::auth::Tenant;
 use super::extract::{BaseUrl, ScimBody};
-use super::response::{ApiResult, Scim};
+use super::response::{Scim, ScimResult};
 use crate::state::AppState;
 use axum::extract::State;
 use scim_core::messages::{bulk_response, parse_bulk};
@@ -13,7 +13,7 @@ pub(super) async fn bulk(
     t: Tenant,
     BaseUrl(b): BaseUrl,
     ScimBody(body): ScimBody,
-) -> ApiResult {
+) -> ScimResult {
     let req = parse_bulk(&body, s.scim.config().bulk_max_operations)?;
     let results = s.scim.bulk(t.org, req, &b).await;
     Ok(Scim::ok(bulk_response(&results)))

@@ -3,7 +3,7 @@
 
 use super::auth::Tenant;
 use super::extract::{BaseUrl, QueryPairs};
-use super::response::{ApiError, ApiResult, Scim};
+use super::response::{Scim, ScimFailure, ScimResult};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use scim_core::ScimError;
@@ -18,7 +18,11 @@ pub(super) async fn service_provider_config(
     Scim::ok(discovery::service_provider_config(s.scim.config(), &base))
 }
 
-pub(super) async fn resource_types(_t: Tenant, BaseUrl(base): BaseUrl, q: QueryPairs) -> ApiResult {
+pub(super) async fn resource_types(
+    _t: Tenant,
+    BaseUrl(base): BaseUrl,
+    q: QueryPairs,
+) -> ScimResult {
     refuse_filter(&q)?;
     Ok(Scim::ok(discovery::list_of(discovery::resource_types(
         &base,
@@ -29,17 +33,17 @@ pub(super) async fn resource_type(
     _t: Tenant,
     BaseUrl(base): BaseUrl,
     Path(id): Path<String>,
-) -> ApiResult {
+) -> ScimResult {
     discovery::resource_type(&id, &base)
         .map(Scim::ok)
         .ok_or_else(|| {
-            ApiError(ScimError::not_found(format!(
+            ScimFailure(ScimError::not_found(format!(
                 "resource type '{id}' not found"
             )))
         })
 }
 
-pub(super) async fn schemas(_t: Tenant, BaseUrl(base): BaseUrl, q: QueryPairs) -> ApiResult {
+pub(super) async fn schemas(_t: Tenant, BaseUrl(base): BaseUrl, q: QueryPairs) -> ScimResult {
     refuse_filter(&q)?;
     Ok(Scim::ok(discovery::list_of(discovery::schemas(&base))))
 }
@@ -48,16 +52,16 @@ pub(super) async fn schema(
     _t: Tenant,
     BaseUrl(base): BaseUrl,
     Path(id): Path<String>,
-) -> ApiResult {
+) -> ScimResult {
     discovery::schema(&id, &base)
         .map(Scim::ok)
-        .ok_or_else(|| ApiError(ScimError::not_found(format!("schema '{id}' not found"))))
+        .ok_or_else(|| ScimFailure(ScimError::not_found(format!("schema '{id}' not found"))))
 }
 
 /// RFC 7644 section 4: discovery endpoints do not take filters.
-fn refuse_filter(q: &QueryPairs) -> Result<(), ApiError> {
+fn refuse_filter(q: &QueryPairs) -> Result<(), ScimFailure> {
     match q.get("filter") {
-        Some(f) if !f.is_empty() => Err(ApiError(ScimError::new(
+        Some(f) if !f.is_empty() => Err(ScimFailure(ScimError::new(
             403,
             None,
             "filtering is not supported on discovery endpoints",

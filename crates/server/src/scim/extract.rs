@@ -3,7 +3,7 @@
 //! precondition (RFC 7644 section 3.14).
 
 use super::auth::Tenant;
-use super::response::ApiError;
+use super::response::ScimFailure;
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -68,7 +68,7 @@ impl QueryPairs {
     }
 
     /// `attributes` and `excludedAttributes` (RFC 7644 section 3.9) for `kind`.
-    pub(super) fn projection(&self, kind: ResourceKind) -> Result<Projection, ApiError> {
+    pub(super) fn projection(&self, kind: ResourceKind) -> Result<Projection, ScimFailure> {
         Ok(Projection::parse(
             kind,
             self.get("attributes"),
@@ -123,7 +123,7 @@ impl ScimRequest {
 pub(super) struct ScimBody(pub Value);
 
 impl FromRequest<Arc<AppState>> for ScimBody {
-    type Rejection = ApiError;
+    type Rejection = ScimFailure;
 
     async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
         if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
@@ -136,7 +136,7 @@ impl FromRequest<Arc<AppState>> for ScimBody {
                 .trim()
                 .to_ascii_lowercase();
             if !media.is_empty() && !media.ends_with("json") {
-                return Err(ApiError(ScimError::new(
+                return Err(ScimFailure(ScimError::new(
                     415,
                     None,
                     format!("the request body must be application/scim+json, not {media}"),
@@ -145,18 +145,18 @@ impl FromRequest<Arc<AppState>> for ScimBody {
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError(ScimError::payload_too_large(format!(
+                ScimFailure(ScimError::payload_too_large(format!(
                     "the request body is larger than {} bytes",
                     state.scim.config().bulk_max_payload_bytes
                 )))
             } else {
-                ApiError(ScimError::invalid_syntax(
+                ScimFailure(ScimError::invalid_syntax(
                     "the request body could not be read",
                 ))
             }
         })?;
         let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
-            ApiError(ScimError::invalid_syntax(format!(
+            ScimFailure(ScimError::invalid_syntax(format!(
                 "the request body is not valid JSON: {e}"
             )))
         })?;

@@ -19,7 +19,7 @@ use axum::Router;
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
-use response::ApiError;
+use response::ScimFailure;
 use scim_core::ScimError;
 use scim_core::schema::ResourceKind;
 use std::sync::Arc;
@@ -63,12 +63,12 @@ pub(crate) fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
 }
 
 /// Any path no route matches, with a SCIM error body.
-pub(crate) async fn not_found() -> ApiError {
-    ApiError(ScimError::not_found("no such endpoint"))
+pub(crate) async fn not_found() -> ScimFailure {
+    ScimFailure(ScimError::not_found("no such endpoint"))
 }
 
 async fn method_not_allowed(method: Method) -> Response {
-    let mut r = ApiError(ScimError::new(
+    let mut r = ScimFailure(ScimError::new(
         405,
         None,
         format!("method {method} is not allowed here"),
@@ -78,8 +78,8 @@ async fn method_not_allowed(method: Method) -> Response {
     r
 }
 
-async fn me(_t: Tenant) -> ApiError {
-    ApiError(ScimError::new(
+async fn me(_t: Tenant) -> ScimFailure {
+    ScimFailure(ScimError::new(
         501,
         None,
         "/Me is not supported: a token authenticates a provisioning client, not a user",

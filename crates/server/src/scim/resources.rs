@@ -2,7 +2,7 @@
 //! [`routes`] mounts them under `/Users` or `/Groups` with that type as an [`Extension`].
 
 use super::extract::{ScimBody, ScimRequest};
-use super::response::{ApiError, ApiResult, Scim};
+use super::response::{Scim, ScimFailure, ScimResult};
 use super::reuse::{Reuse, reusable};
 use super::search;
 use crate::state::AppState;
@@ -68,7 +68,7 @@ async fn list(
     Extension(kind): Extension<ResourceKind>,
     req: ScimRequest,
     reuse: Reuse,
-) -> Result<Response, ApiError> {
+) -> Result<Response, ScimFailure> {
     let answer = async {
         let params = ListParams::from_query(&req.query.0)?;
         search::page(&s, req.tenant, kind, &req.base, params).await
@@ -82,7 +82,7 @@ async fn create(
     Extension(kind): Extension<ResourceKind>,
     req: ScimRequest,
     ScimBody(body): ScimBody,
-) -> ApiResult {
+) -> ScimResult {
     let projection = req.query.projection(kind)?;
     let r = s
         .scim
@@ -103,7 +103,7 @@ async fn read(
     req: ScimRequest,
     Path(id): Path<String>,
     reuse: Reuse,
-) -> Result<Response, ApiError> {
+) -> Result<Response, ScimFailure> {
     let answer = async {
         let projection = req.query.projection(kind)?;
         let r = s
@@ -132,7 +132,7 @@ async fn replace(
     req: ScimRequest,
     Path(id): Path<String>,
     ScimBody(body): ScimBody,
-) -> ApiResult {
+) -> ScimResult {
     let projection = req.query.projection(kind)?;
     let r = s
         .scim
@@ -158,7 +158,7 @@ async fn patch(
     req: ScimRequest,
     Path(id): Path<String>,
     ScimBody(body): ScimBody,
-) -> ApiResult {
+) -> ScimResult {
     let q = &req.query;
     let projection = q.projection(kind)?;
     let bare = q.get("attributes").is_none() && q.get("excludedAttributes").is_none();
@@ -186,7 +186,7 @@ async fn delete(
     Extension(kind): Extension<ResourceKind>,
     req: ScimRequest,
     Path(id): Path<String>,
-) -> ApiResult {
+) -> ScimResult {
     s.scim
         .delete(req.tenant.org, kind, &id, &req.precondition())
         .await?;

@@ -3,7 +3,7 @@
 
 use super::auth::Tenant;
 use super::read_cache::{Mark, ReadCache};
-use super::response::{ApiError, ApiResult};
+use super::response::{ScimFailure, ScimResult};
 use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -51,8 +51,8 @@ pub(super) async fn reusable(
     t: &Tenant,
     base: &str,
     reuse: Reuse,
-    answer: impl Future<Output = ApiResult>,
-) -> Result<Response, ApiError> {
+    answer: impl Future<Output = ScimResult>,
+) -> Result<Response, ScimFailure> {
     let Some(mark) = reuse.mark else {
         return Ok(answer.await?.into_response());
     };

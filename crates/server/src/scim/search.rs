@@ -4,7 +4,7 @@
 
 use super::auth::Tenant;
 use super::extract::{BaseUrl, ScimBody};
-use super::response::{ApiError, ApiResult, Scim};
+use super::response::{Scim, ScimFailure, ScimResult};
 use crate::state::AppState;
 use axum::Extension;
 use axum::extract::State;
@@ -21,7 +21,7 @@ pub(super) async fn page(
     kind: ResourceKind,
     base: &str,
     params: ListParams,
-) -> ApiResult {
+) -> ScimResult {
     let prepared = s.scim.prepare_list(kind, &params)?;
     let page = s.scim.list(t.org, kind, &prepared.query).await?;
     let resources = page
@@ -50,7 +50,7 @@ pub(super) async fn search(
     t: Tenant,
     BaseUrl(b): BaseUrl,
     ScimBody(body): ScimBody,
-) -> ApiResult {
+) -> ScimResult {
     page(&s, t, kind, &b, ListParams::from_search_body(&body)?).await
 }
 
@@ -62,10 +62,10 @@ pub(super) async fn search_root(
     t: Tenant,
     BaseUrl(b): BaseUrl,
     ScimBody(body): ScimBody,
-) -> ApiResult {
+) -> ScimResult {
     let params = ListParams::from_search_body(&body)?;
     if params.cursor.is_some() {
-        return Err(ApiError(ScimError::bad_request(
+        return Err(ScimFailure(ScimError::bad_request(
             scim_core::ScimType::InvalidCursor,
             "cursor paging is not supported on the root search; search /Users or /Groups",
         )));
@@ -74,7 +74,7 @@ pub(super) async fn search_root(
         s.scim.prepare_list(ResourceKind::User, &params),
         s.scim.prepare_list(ResourceKind::Group, &params),
     ) {
-        (Err(e), Err(_)) => return Err(ApiError(e)),
+        (Err(e), Err(_)) => return Err(ScimFailure(e)),
         (u, g) => [u.ok(), g.ok()].into_iter().flatten().collect(),
     };
     let (start, count) = prepared
