@@ -22,3 +22,21 @@ pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::TestApp;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+
+    #[tokio::test]
+    async fn the_probes_answer_without_credentials() {
+        let t = TestApp::new().await;
+        for (path, text) in [("/healthz", "ok\n"), ("/readyz", "ready\n")] {
+            let req = Request::get(path).body(Body::empty()).expect("request");
+            let a = t.send(req).await;
+            assert_eq!(a.status, StatusCode::OK, "{path}");
+            assert_eq!(a.text(), text, "{path}");
+        }
+    }
+}

@@ -147,3 +147,77 @@ pub(crate) fn too_many(detail: &str, wait: Duration) -> Response {
     *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
     r
 }
+
+#[cfg(test)]
+mod tests {
+    use super::OpsConfig;
+    use crate::testing::{TestApp, scim_request};
+    use axum::extract::ConnectInfo;
+    use axum::http::{Method, StatusCode, header};
+    use serde_json::Value;
+    use std::net::SocketAddr;
+
+    #[tokio::test]
+    async fn a_token_over_its_rate_gets_429_with_retry_after() {
+        let t = TestApp::with(|s| {
+            s.with_ops(OpsConfig {
+                token_rate: 1,
+                token_burst: 1,
+                ..OpsConfig::default()
+            })
+        })
+        .await;
+        let token = t.token().await;
+        let mut statuses = Vec::new();
+        let mut refused = None;
+        for _ in 0..5 {
+            let a = t
+                .scim(Method::GET, "/scim/v2/Users", &token, Value::Null)
+                .await;
+            statuses.push(a.status);
+            if a.status == StatusCode::TOO_MANY_REQUESTS {
+                refused = Some(a);
+            }
+        }
+        assert_eq!(statuses[0], StatusCode::OK);
+        let a = refused.unwrap_or_else(|| panic!("never refused: {statuses:?}"));
+        assert!(
+            a.header(header::RETRY_AFTER)
+                .parse::<u64>()
+                .is_ok_and(|s| s >= 1)
+        );
+        assert_eq!(a.json()["status"], "429", "{}", a.text());
+    }
+
+    #[tokio::test]
+    async fn an_address_that_fails_too_often_is_throttled_but_a_valid_token_still_passes() {
+        let t = TestApp::with(|s| {
+            s.with_ops(OpsConfig {
+                auth_failures_per_minute: 1,
+                ..OpsConfig::default()
+            })
+        })
+        .await;
+        let token = t.token().await;
+        let from = |secret: &str| {
+            let mut req = scim_request(Method::GET, "/scim/v2/Users", secret, Value::Null);
+            let peer: SocketAddr = "192.0.2.7:5000".parse().expect("address");
+            req.extensions_mut().insert(ConnectInfo(peer));
+            req
+        };
+        let first = t.send(from("scimd_wrong")).await;
+        assert_eq!(first.status, StatusCode::UNAUTHORIZED);
+        let second = t.send(from("scimd_wrong")).await;
+        assert_eq!(second.status, StatusCode::UNAUTHORIZED);
+        let third = t.send(from("scimd_wrong")).await;
+        assert_eq!(
+            third.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{}",
+            third.text()
+        );
+        assert!(third.headers.contains_key(header::RETRY_AFTER));
+        let valid = t.send(from(&token)).await;
+        assert_eq!(valid.status, StatusCode::OK, "{}", valid.text());
+    }
+}

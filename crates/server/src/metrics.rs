@@ -137,4 +137,42 @@ mod tests {
         let odd = Method::from_bytes(b"FOOBARMETHOD").expect("method");
         assert_eq!(method_label(&odd), "OTHER");
     }
+
+    /// Requests are counted by the route they matched, and anything no route matched as
+    /// `other`, so that made-up paths cannot add series.
+    #[tokio::test]
+    async fn requests_are_counted_by_route_template_never_by_path() {
+        use crate::testing::TestApp;
+        use axum::body::Body;
+        use serde_json::Value;
+        let t = TestApp::new().await;
+        let token = t.token().await;
+        let made_up = format!("/made-up-{}", uuid::Uuid::now_v7().simple());
+        t.scim(Method::GET, "/scim/v2/Users/someone", &token, Value::Null)
+            .await;
+        t.scim(Method::GET, &made_up, &token, Value::Null).await;
+        let a = t
+            .send(
+                Request::get("/metrics")
+                    .body(Body::empty())
+                    .expect("request"),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::OK);
+        assert!(a.header(header::CONTENT_TYPE).starts_with("text/plain"));
+        let text = a.text();
+        let counted = |route: &str| {
+            text.lines().any(|l| {
+                l.starts_with("scimd_http_requests_total{")
+                    && l.contains(&format!("route=\"{route}\""))
+            })
+        };
+        assert!(counted("/scim/v2/Users/{id}"), "{text}");
+        assert!(counted("other"), "{text}");
+        assert!(
+            !text.contains("someone") && !text.contains(&made_up),
+            "{text}"
+        );
+        assert!(text.contains("scimd_http_in_flight"), "{text}");
+    }
 }

@@ -250,4 +250,35 @@ mod tests {
         );
         assert_eq!(client_ip(&h, peer, true), "127.0.0.1".parse().ok());
     }
+
+    #[tokio::test]
+    async fn every_answer_has_its_own_request_id_and_hsts_only_over_https() {
+        use crate::testing::TestApp;
+        let probe = || {
+            Request::get("/healthz")
+                .body(Body::empty())
+                .expect("request")
+        };
+        let t = TestApp::new().await;
+        let (a, b) = (t.send(probe()).await, t.send(probe()).await);
+        let id = a.header("x-request-id").to_owned();
+        assert_eq!(id.len(), 32, "{id}");
+        assert_ne!(id, b.header("x-request-id"));
+        assert!(!a.headers.contains_key(header::STRICT_TRANSPORT_SECURITY));
+
+        for https in [
+            TestApp::with(|s| s.with_https(true)).await,
+            TestApp::with(|mut s| {
+                s.public_url = Some("HTTPS://id.example.org/scim/v2".into());
+                s
+            })
+            .await,
+        ] {
+            let a = https.send(probe()).await;
+            assert_eq!(
+                a.header(header::STRICT_TRANSPORT_SECURITY),
+                "max-age=31536000"
+            );
+        }
+    }
 }

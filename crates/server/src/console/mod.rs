@@ -1,20 +1,24 @@
-//! The console (SPEC section 6): server-rendered HTML for one organisation's administrators,
-//! served at `/` beside the SCIM API. Plain forms and links, usable without JavaScript; a
+//! The administrators' web console, served at `/` beside the SCIM API: server-rendered HTML
+//! for one organisation's administrators. Plain forms and links, usable without JavaScript; a
 //! small embedded script only adds the Copy button. Every act calls the same services as the
-//! API and the CLI (which log it), with the signed-in administrator as the actor.
+//! API and the CLI (which log it), with the signed-in administrator as the actor. One file per
+//! page: [`sync`] (directory sync: tokens, connection, conflicts), [`accounts`], [`groups`],
+//! [`domains`], [`activity`] and [`settings`]; sign-in and set-up in [`auth`].
 //!
 //! Security model:
 //!
 //! - **Sessions**: [`directory::session::Sessions`]; the secret travels in the `scimd_session`
 //!   cookie (`HttpOnly`, `SameSite=Strict`, `Path=/`; `Secure` and named
-//!   `__Host-scimd_session` when the console is reached over HTTPS or `--public-url` is https). Only its hash is stored. Every page takes the
-//!   organisation from the session alone, and every service call is scoped to it, so one
-//!   organisation's session can never name another's data (an id from elsewhere is 404).
+//!   `__Host-scimd_session` when the console is reached over HTTPS or `--public-url` is
+//!   https). Only its hash is stored. Every page takes the organisation from the session
+//!   alone, and every service call is scoped to it, so one organisation's session can never
+//!   name another's data (an id from elsewhere is 404).
 //! - **CSRF**: every POST goes through [`csrf::guard`] before any handler runs. A form carries
 //!   a hidden `csrf` field equal to SHA-256 of a domain-separated session secret (or, on the
-//!   sign-in and set-up forms only, of a random `scimd_presession` cookie). Another site can neither read the cookie
-//!   nor the page, so it cannot produce the field; a POST without it is 403 and reaches no
-//!   handler. The token needs no server-side state, so it works across instances.
+//!   sign-in and set-up forms only, of a random `scimd_presession` cookie). Another site can
+//!   neither read the cookie nor the page, so it cannot produce the field; a POST without it
+//!   is 403 and reaches no handler. The token needs no server-side state, so it works across
+//!   instances.
 //! - **Lock-out**: in `Sessions::sign_in`, counted in the database (see there).
 //! - Pages are `no-store`, framed by nobody, and send no `Referer` (the set-up link's secret is
 //!   in its path).
@@ -466,4 +470,67 @@ pub(crate) fn split(e: impl Into<PageError>) -> Result<(StatusCode, Option<Flash
         return Err(PageError(status, message));
     }
     Ok((status, Flash::error(auth::capitalise(&message))))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{Answer, TestApp};
+    use axum::body::Body;
+    use axum::http::{Method, Request, StatusCode, header};
+    use directory::store::AdminRole;
+
+    async fn get(t: &TestApp, path: &str, session: &str) -> Answer {
+        let mut b = Request::builder().method(Method::GET).uri(path);
+        if !session.is_empty() {
+            b = b.header(header::COOKIE, format!("scimd_session={session}"));
+        }
+        t.send(b.body(Body::empty()).expect("request")).await
+    }
+
+    #[tokio::test]
+    async fn without_a_session_every_page_redirects_to_sign_in() {
+        let t = TestApp::new().await;
+        for path in [
+            "/",
+            "/groups",
+            "/domains",
+            "/activity",
+            "/settings",
+            "/accounts",
+            "/directory-sync",
+        ] {
+            for session in ["", "scimds_no-such-session"] {
+                let a = get(&t, path, session).await;
+                assert!(a.status.is_redirection(), "{path}: {}", a.status);
+                assert_eq!(a.header(header::LOCATION), "/signin", "{path}");
+            }
+        }
+        let a = get(&t, "/signin", "").await;
+        assert_eq!(a.status, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn each_page_renders_for_a_session_with_the_security_headers() {
+        let t = TestApp::new().await;
+        let session = t.session(AdminRole::Administrator).await;
+        for (path, title) in [
+            ("/groups", "Groups"),
+            ("/domains", "Domains"),
+            ("/activity", "Activity"),
+            ("/settings", "Settings"),
+        ] {
+            let a = get(&t, path, &session).await;
+            assert_eq!(a.status, StatusCode::OK, "{path}: {}", a.text());
+            assert!(a.text().contains(title), "{path}");
+            assert_eq!(a.header(header::CACHE_CONTROL), "no-store", "{path}");
+            assert_eq!(a.header(header::X_FRAME_OPTIONS), "DENY", "{path}");
+            assert!(
+                a.header(header::CONTENT_SECURITY_POLICY)
+                    .contains("frame-ancestors 'none'"),
+                "{path}"
+            );
+        }
+        let a = get(&t, "/", &session).await;
+        assert_eq!(a.header(header::LOCATION), "/directory-sync");
+    }
 }

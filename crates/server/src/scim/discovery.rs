@@ -69,3 +69,54 @@ fn refuse_filter(q: &QueryPairs) -> Result<(), ScimFailure> {
         _ => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::TestApp;
+    use axum::http::{Method, StatusCode};
+    use serde_json::Value;
+
+    #[tokio::test]
+    async fn discovery_answers_with_the_base_url_and_refuses_filters() {
+        let t = TestApp::new().await;
+        let token = t.token().await;
+        let a = t
+            .scim(
+                Method::GET,
+                "/scim/v2/ResourceTypes/User",
+                &token,
+                Value::Null,
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::OK);
+        assert_eq!(a.json()["endpoint"], "/Users");
+        let a = t
+            .scim(
+                Method::GET,
+                "/scim/v2/Schemas?filter=id%20pr",
+                &token,
+                Value::Null,
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.text());
+        let a = t
+            .scim(
+                Method::GET,
+                "/scim/v2/Schemas/urn:nothing",
+                &token,
+                Value::Null,
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::NOT_FOUND);
+        let a = t
+            .scim(
+                Method::GET,
+                "/scim/v2/ServiceProviderConfig",
+                &token,
+                Value::Null,
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::OK);
+        assert_eq!(a.json()["patch"]["supported"], true, "{}", a.text());
+    }
+}

@@ -163,3 +163,107 @@ impl FromRequest<Arc<AppState>> for ScimBody {
         Ok(ScimBody(value))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{TestApp, scim_request, user};
+    use axum::body::Body;
+    use axum::http::{Method, Request, StatusCode, header};
+
+    fn post_users(token: &str, content_type: &str, body: impl Into<Body>) -> Request<Body> {
+        Request::builder()
+            .method(Method::POST)
+            .uri("/scim/v2/Users")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, content_type)
+            .body(body.into())
+            .expect("request")
+    }
+
+    #[tokio::test]
+    async fn a_body_declared_as_something_other_than_json_is_415() {
+        let t = TestApp::new().await;
+        let token = t.token().await;
+        let a = t
+            .send(post_users(&token, "text/plain", user("ann").to_string()))
+            .await;
+        assert_eq!(a.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{}", a.text());
+        assert_eq!(a.json()["status"], "415");
+        // Any JSON type passes, parameters and case aside.
+        let a = t
+            .send(post_users(
+                &token,
+                "Application/JSON; charset=utf-8",
+                user("ann").to_string(),
+            ))
+            .await;
+        assert_eq!(a.status, StatusCode::CREATED, "{}", a.text());
+    }
+
+    #[tokio::test]
+    async fn a_body_that_is_not_json_is_400_invalid_syntax() {
+        let t = TestApp::new().await;
+        let token = t.token().await;
+        let a = t
+            .send(post_users(
+                &token,
+                "application/scim+json",
+                "{\"userName\": ",
+            ))
+            .await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST);
+        assert_eq!(a.json()["scimType"], "invalidSyntax", "{}", a.text());
+        assert_eq!(a.json()["status"], "400");
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_limit_is_413_and_closes_the_connection() {
+        let t = TestApp::new().await;
+        let token = t.token().await;
+        let limit = t.state.scim.config().bulk_max_payload_bytes;
+        let big = format!("{{\"userName\": \"{}\"}}", "a".repeat(limit));
+        let a = t
+            .send(post_users(&token, "application/scim+json", big))
+            .await;
+        assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", a.text());
+        assert_eq!(a.header(header::CONNECTION), "close");
+        assert_eq!(a.json()["status"], "413");
+    }
+
+    #[tokio::test]
+    async fn the_base_url_is_the_host_header_unless_a_public_url_is_set() {
+        let t = TestApp::new().await;
+        let token = t.token().await;
+        let mut req = scim_request(Method::POST, "/scim/v2/Users", &token, user("ann"));
+        req.headers_mut()
+            .insert(header::HOST, "sso.example.com:8443".parse().expect("host"));
+        let a = t.send(req).await;
+        assert_eq!(a.status, StatusCode::CREATED, "{}", a.text());
+        let location = a.header(header::LOCATION).to_owned();
+        assert!(
+            location.starts_with("http://sso.example.com:8443/scim/v2/Users/"),
+            "{location}"
+        );
+        assert_eq!(a.json()["meta"]["location"], location.as_str());
+
+        let t = TestApp::with(|mut s| {
+            s.public_url = Some("https://id.example.org/scim/v2/".into());
+            s
+        })
+        .await;
+        let token = t.token().await;
+        let a = t
+            .scim(
+                Method::POST,
+                "/scim/v2/Groups",
+                &token,
+                crate::testing::group("g"),
+            )
+            .await;
+        let location = a.header(header::LOCATION);
+        assert!(
+            location.starts_with("https://id.example.org/scim/v2/Groups/"),
+            "{location}"
+        );
+    }
+}

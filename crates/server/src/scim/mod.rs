@@ -85,3 +85,103 @@ async fn me(_t: Tenant) -> ScimFailure {
         "/Me is not supported: a token authenticates a provisioning client, not a user",
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::TestApp;
+    use axum::http::{Method, StatusCode, header};
+    use serde_json::Value;
+
+    const ERROR_URN: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+
+    /// A SCIM error answer (RFC 7644 section 3.12): its status, in the body as a string too.
+    fn assert_scim_error(a: &crate::testing::Answer, status: StatusCode) {
+        assert_eq!(a.status, status, "{}", a.text());
+        assert_eq!(a.header(header::CONTENT_TYPE), "application/scim+json");
+        let body = a.json();
+        assert_eq!(body["schemas"][0], ERROR_URN, "{body}");
+        assert_eq!(body["status"], status.as_u16().to_string(), "{body}");
+        assert!(body["detail"].is_string(), "{body}");
+    }
+
+    #[tokio::test]
+    async fn without_a_token_every_scim_route_is_401_with_a_bearer_challenge() {
+        let t = TestApp::new().await;
+        for (method, path) in [
+            (Method::GET, "/scim/v2/Users"),
+            (Method::GET, "/scim/v2/Groups/abc"),
+            (Method::POST, "/scim/v2/Bulk"),
+            (Method::GET, "/scim/v2/ServiceProviderConfig"),
+        ] {
+            let a = t.scim(method, path, "", Value::Null).await;
+            assert_scim_error(&a, StatusCode::UNAUTHORIZED);
+            assert_eq!(a.header(header::WWW_AUTHENTICATE), "Bearer realm=\"scimd\"");
+            assert_eq!(a.json()["detail"], "invalid token");
+        }
+        let a = t
+            .scim(
+                Method::GET,
+                "/scim/v2/Users",
+                "scimd_not-a-token",
+                Value::Null,
+            )
+            .await;
+        assert_scim_error(&a, StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_path_is_404_with_a_scim_error_body() {
+        let t = TestApp::new().await;
+        let token = t.token().await;
+        for path in ["/scim/v2/Nothing", "/scim/v3/Users", "/no/such/page"] {
+            let a = t.scim(Method::GET, path, &token, Value::Null).await;
+            assert_scim_error(&a, StatusCode::NOT_FOUND);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_method_a_route_does_not_take_is_405_with_a_scim_error_body() {
+        let t = TestApp::new().await;
+        let token = t.token().await;
+        for (method, path) in [
+            (Method::PUT, "/scim/v2/Users"),
+            (Method::DELETE, "/scim/v2/Groups"),
+            (Method::GET, "/scim/v2/Users/.search"),
+            (Method::POST, "/scim/v2/Schemas"),
+            (Method::DELETE, "/scim/v2/ServiceProviderConfig"),
+        ] {
+            let a = t.scim(method.clone(), path, &token, Value::Null).await;
+            assert_scim_error(&a, StatusCode::METHOD_NOT_ALLOWED);
+            let detail = a.json()["detail"].as_str().unwrap_or_default().to_owned();
+            assert!(detail.contains(method.as_str()), "{detail}");
+        }
+    }
+
+    #[tokio::test]
+    async fn me_is_501_for_a_token_and_401_without_one() {
+        let t = TestApp::new().await;
+        let token = t.token().await;
+        let a = t
+            .scim(Method::GET, "/scim/v2/Me", &token, Value::Null)
+            .await;
+        assert_scim_error(&a, StatusCode::NOT_IMPLEMENTED);
+        let a = t.scim(Method::GET, "/scim/v2/Me/x", "", Value::Null).await;
+        assert_scim_error(&a, StatusCode::UNAUTHORIZED);
+    }
+
+    /// Answers of the SCIM routes, refusals included; a path no route matches is answered by
+    /// the top-level fallback, outside them.
+    #[tokio::test]
+    async fn every_scim_answer_is_no_store() {
+        let t = TestApp::new().await;
+        let token = t.token().await;
+        for (path, token) in [
+            ("/scim/v2/Users", token.as_str()),
+            ("/scim/v2/Users", ""),
+            ("/scim/v2/Users/nobody", token.as_str()),
+        ] {
+            let a = t.scim(Method::GET, path, token, Value::Null).await;
+            assert_eq!(a.header(header::CACHE_CONTROL), "no-store", "{path}");
+        }
+    }
+}

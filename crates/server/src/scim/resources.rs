@@ -192,3 +192,194 @@ async fn delete(
         .await?;
     Ok(Scim::status(StatusCode::NO_CONTENT, None))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{Answer, TestApp, group, scim_request, user};
+    use axum::http::{Method, StatusCode, header};
+    use serde_json::{Value, json};
+
+    fn patch_op(path: &str, value: Value) -> Value {
+        json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": path, "value": value}],
+        })
+    }
+
+    /// Creates a resource and gives its id and ETag.
+    async fn created(t: &TestApp, token: &str, path: &str, body: Value) -> (String, String) {
+        let a = t.scim(Method::POST, path, token, body).await;
+        assert_eq!(a.status, StatusCode::CREATED, "{}", a.text());
+        let id = a.json()["id"].as_str().expect("id").to_owned();
+        (id, a.header(header::ETAG).to_owned())
+    }
+
+    async fn with_if_match(
+        t: &TestApp,
+        method: Method,
+        path: &str,
+        token: &str,
+        etag: &str,
+        body: Value,
+    ) -> Answer {
+        let mut req = scim_request(method, path, token, body);
+        req.headers_mut()
+            .insert(header::IF_MATCH, etag.parse().expect("etag"));
+        t.send(req).await
+    }
+
+    #[tokio::test]
+    async fn a_created_resource_has_location_and_etag_and_a_matching_get_is_304() {
+        let t = TestApp::new().await;
+        let token = t.token().await;
+        let a = t
+            .scim(Method::POST, "/scim/v2/Users", &token, user("ann"))
+            .await;
+        assert_eq!(a.status, StatusCode::CREATED, "{}", a.text());
+        assert_eq!(a.header(header::CONTENT_TYPE), "application/scim+json");
+        let id = a.json()["id"].as_str().expect("id").to_owned();
+        assert!(
+            a.header(header::LOCATION)
+                .ends_with(&format!("/Users/{id}"))
+        );
+        let etag = a.header(header::ETAG).to_owned();
+        assert!(etag.starts_with("W/\""), "{etag}");
+
+        let path = format!("/scim/v2/Users/{id}");
+        let a = t.scim(Method::GET, &path, &token, Value::Null).await;
+        assert_eq!(a.status, StatusCode::OK);
+        assert_eq!(a.header(header::ETAG), etag);
+        assert_eq!(a.json()["userName"], "ann");
+
+        let mut req = scim_request(Method::GET, &path, &token, Value::Null);
+        req.headers_mut()
+            .insert(header::IF_NONE_MATCH, etag.parse().expect("etag"));
+        let a = t.send(req).await;
+        assert_eq!(a.status, StatusCode::NOT_MODIFIED);
+        assert_eq!(a.header(header::ETAG), etag);
+        assert!(a.body.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_stale_if_match_is_412_and_changes_nothing() {
+        let t = TestApp::new().await;
+        let token = t.token().await;
+        let (id, etag) = created(&t, &token, "/scim/v2/Users", user("ann")).await;
+        let path = format!("/scim/v2/Users/{id}");
+        let a = t
+            .scim(
+                Method::PATCH,
+                &path,
+                &token,
+                patch_op("displayName", json!("Ann")),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+        assert_ne!(a.header(header::ETAG), etag);
+
+        for (method, body) in [
+            (Method::PUT, user("ann.b")),
+            (Method::PATCH, patch_op("displayName", json!("B"))),
+            (Method::DELETE, Value::Null),
+        ] {
+            let a = with_if_match(&t, method, &path, &token, &etag, body).await;
+            assert_eq!(a.status, StatusCode::PRECONDITION_FAILED, "{}", a.text());
+            assert_eq!(a.json()["status"], "412");
+        }
+        let a = t.scim(Method::GET, &path, &token, Value::Null).await;
+        assert_eq!(a.json()["userName"], "ann");
+        assert_eq!(a.json()["displayName"], "Ann");
+    }
+
+    #[tokio::test]
+    async fn a_group_patch_is_204_with_an_etag_unless_attributes_are_asked_for() {
+        let t = TestApp::new().await;
+        let token = t.token().await;
+        let (id, etag) = created(&t, &token, "/scim/v2/Groups", group("staff")).await;
+        let path = format!("/scim/v2/Groups/{id}");
+        let a = t
+            .scim(
+                Method::PATCH,
+                &path,
+                &token,
+                patch_op("displayName", json!("Staff")),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::NO_CONTENT, "{}", a.text());
+        assert!(a.body.is_empty());
+        let newer = a.header(header::ETAG).to_owned();
+        assert!(!newer.is_empty() && newer != etag);
+
+        let asked = format!("{path}?attributes=displayName");
+        let a = t
+            .scim(
+                Method::PATCH,
+                &asked,
+                &token,
+                patch_op("displayName", json!("All")),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+        assert_eq!(a.json()["displayName"], "All");
+        assert!(a.json().get("members").is_none(), "{}", a.text());
+
+        // A user PATCH always answers with the resource.
+        let (uid, _) = created(&t, &token, "/scim/v2/Users", user("ann")).await;
+        let a = t
+            .scim(
+                Method::PATCH,
+                &format!("/scim/v2/Users/{uid}"),
+                &token,
+                patch_op("displayName", json!("Ann")),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+        assert_eq!(a.json()["displayName"], "Ann");
+    }
+
+    #[tokio::test]
+    async fn each_type_has_its_own_routes() {
+        let t = TestApp::new().await;
+        let token = t.token().await;
+        let (uid, _) = created(&t, &token, "/scim/v2/Users", user("ann")).await;
+        let (gid, _) = created(&t, &token, "/scim/v2/Groups", group("staff")).await;
+        let a = t
+            .scim(
+                Method::GET,
+                &format!("/scim/v2/Groups/{uid}"),
+                &token,
+                Value::Null,
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::NOT_FOUND, "{}", a.text());
+        let a = t
+            .scim(
+                Method::GET,
+                &format!("/scim/v2/Groups/{gid}"),
+                &token,
+                Value::Null,
+            )
+            .await;
+        assert_eq!(a.json()["displayName"], "staff");
+        let a = t
+            .scim(Method::GET, "/scim/v2/Users", &token, Value::Null)
+            .await;
+        assert_eq!(a.json()["totalResults"], 1, "{}", a.text());
+        assert_eq!(a.json()["Resources"][0]["id"], uid.as_str());
+    }
+
+    #[tokio::test]
+    async fn a_deleted_resource_is_204_then_404() {
+        let t = TestApp::new().await;
+        let token = t.token().await;
+        let (id, _) = created(&t, &token, "/scim/v2/Groups", group("staff")).await;
+        let path = format!("/scim/v2/Groups/{id}");
+        let a = t.scim(Method::DELETE, &path, &token, Value::Null).await;
+        assert_eq!(a.status, StatusCode::NO_CONTENT);
+        for method in [Method::GET, Method::DELETE] {
+            let a = t.scim(method, &path, &token, Value::Null).await;
+            assert_eq!(a.status, StatusCode::NOT_FOUND, "{}", a.text());
+            assert_eq!(a.json()["status"], "404");
+        }
+    }
+}

@@ -72,3 +72,37 @@ pub(super) async fn reusable(
     }
     Ok(super::response::from_parts(status, body, headers))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{TestApp, user};
+    use axum::http::{Method, StatusCode, header};
+    use serde_json::{Value, json};
+
+    #[tokio::test]
+    async fn a_repeated_read_is_never_older_than_the_last_write() {
+        let t = TestApp::new().await;
+        let token = t.token().await;
+        let a = t
+            .scim(Method::POST, "/scim/v2/Users", &token, user("ann"))
+            .await;
+        let path = format!("/scim/v2/Users/{}", a.json()["id"].as_str().expect("id"));
+        let first = t.scim(Method::GET, &path, &token, Value::Null).await;
+        let again = t.scim(Method::GET, &path, &token, Value::Null).await;
+        assert_eq!(first.body, again.body);
+        assert_eq!(first.header(header::ETAG), again.header(header::ETAG));
+        let patch = json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "displayName", "value": "Ann"}],
+        });
+        let a = t.scim(Method::PATCH, &path, &token, patch).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+        let after = t.scim(Method::GET, &path, &token, Value::Null).await;
+        assert_eq!(after.json()["displayName"], "Ann");
+        assert_eq!(after.header(header::ETAG), a.header(header::ETAG));
+        let list = t
+            .scim(Method::GET, "/scim/v2/Users", &token, Value::Null)
+            .await;
+        assert_eq!(list.json()["Resources"][0]["displayName"], "Ann");
+    }
+}

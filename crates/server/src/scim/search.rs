@@ -109,3 +109,72 @@ pub(super) async fn search_root(
         None,
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{TestApp, group, user};
+    use axum::http::{Method, StatusCode};
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn a_type_search_filters_and_the_root_search_pages_across_both_types() {
+        let t = TestApp::new().await;
+        let token = t.token().await;
+        for body in [user("ann"), user("bob"), group("staff")] {
+            let path = if body["userName"].is_string() {
+                "/scim/v2/Users"
+            } else {
+                "/scim/v2/Groups"
+            };
+            let a = t.scim(Method::POST, path, &token, body).await;
+            assert_eq!(a.status, StatusCode::CREATED, "{}", a.text());
+        }
+        let search = json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+            "filter": "userName eq \"bob\"",
+        });
+        let a = t
+            .scim(Method::POST, "/scim/v2/Users/.search", &token, search)
+            .await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+        assert_eq!(a.json()["totalResults"], 1);
+        assert_eq!(a.json()["Resources"][0]["userName"], "bob");
+
+        let page = |start: u64| {
+            json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                "startIndex": start,
+                "count": 2,
+            })
+        };
+        let a = t
+            .scim(Method::POST, "/scim/v2/.search", &token, page(1))
+            .await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+        assert_eq!(a.json()["totalResults"], 3);
+        assert_eq!(a.json()["Resources"].as_array().map(Vec::len), Some(2));
+        let a = t
+            .scim(Method::POST, "/scim/v2/.search", &token, page(3))
+            .await;
+        assert_eq!(a.json()["startIndex"], 3);
+        assert_eq!(
+            a.json()["Resources"][0]["displayName"],
+            "staff",
+            "{}",
+            a.text()
+        );
+    }
+
+    #[tokio::test]
+    async fn the_root_search_refuses_cursor_paging() {
+        let t = TestApp::new().await;
+        let token = t.token().await;
+        let body = json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+            "cursor": "",
+        });
+        let a = t.scim(Method::POST, "/scim/v2/.search", &token, body).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.text());
+        assert_eq!(a.json()["scimType"], "invalidCursor");
+    }
+}

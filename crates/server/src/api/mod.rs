@@ -6,6 +6,11 @@
 //! Roles: `administrator` may do everything; `people-manager` and `site-manager` work with
 //! accounts and conflicts only.
 
+mod error;
+
+pub use error::ApiError;
+use error::{bad, store_failure, throttled};
+
 use crate::middleware::{ClientIp, RequestOrg};
 use crate::state::AppState;
 use axum::extract::{FromRequestParts, Path, Query, State};
@@ -14,8 +19,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
-use directory::accounts::{AccountEdit, DirectoryError, MergeOutcome};
-use directory::lifecycle::LifecycleError;
+use directory::accounts::{AccountEdit, MergeOutcome};
 use directory::session::{SessionError, SignedIn};
 use directory::store::{
     Account, AccountQuery, ActivityEntry, AdminRole, ConflictRecord, DomainRecord, LocalProps,
@@ -26,155 +30,6 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 use time::OffsetDateTime;
-
-/// An error of the administrative API, answered as `{"error": code, "message": message}`.
-#[derive(Debug)]
-pub struct ApiError {
-    /// The HTTP status.
-    pub status: StatusCode,
-    /// A stable, machine-readable code (`invalid`, `not_found`, `conflict`...).
-    pub code: &'static str,
-    /// What went wrong, for people.
-    pub message: String,
-}
-
-impl ApiError {
-    /// An error with `status`, `code` and `message`.
-    pub fn new(status: StatusCode, code: &'static str, message: String) -> Self {
-        ApiError {
-            status,
-            code,
-            message,
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(json!({ "error": self.code, "message": self.message })),
-        )
-            .into_response()
-    }
-}
-
-fn bad(msg: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid", msg.into())
-}
-
-fn store_failure(e: StoreError) -> ApiError {
-    match e {
-        StoreError::NotFound => {
-            ApiError::new(StatusCode::NOT_FOUND, "not_found", "not found".into())
-        }
-        StoreError::VersionMismatch => ApiError::new(
-            StatusCode::CONFLICT,
-            "stale",
-            "the resource changed since it was read".into(),
-        ),
-        StoreError::Conflict(f) => ApiError::new(
-            StatusCode::CONFLICT,
-            "conflict",
-            format!("{f} is already in use in this organisation"),
-        ),
-        other => {
-            tracing::error!(error = %other, "storage failure in the administrative API");
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "internal error".into(),
-            )
-        }
-    }
-}
-
-impl From<DirectoryError> for ApiError {
-    fn from(e: DirectoryError) -> Self {
-        let msg = e.to_string();
-        match e {
-            DirectoryError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "not_found", msg),
-            DirectoryError::ReadOnly(_) => ApiError::new(StatusCode::FORBIDDEN, "read_only", msg),
-            DirectoryError::Invalid(_) => bad(msg),
-            DirectoryError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", msg),
-            DirectoryError::Stale => ApiError::new(StatusCode::CONFLICT, "stale", msg),
-            DirectoryError::Dns(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "dns", msg),
-            DirectoryError::Lifecycle(l) => l.into(),
-            DirectoryError::Store(s) => store_failure(s),
-        }
-    }
-}
-
-impl From<LifecycleError> for ApiError {
-    fn from(e: LifecycleError) -> Self {
-        let msg = e.to_string();
-        match e {
-            LifecycleError::TooManyTokens
-            | LifecycleError::LastLiveToken
-            | LifecycleError::AlreadyRevoked(_)
-            | LifecycleError::DuplicateAdmin(_) => {
-                ApiError::new(StatusCode::CONFLICT, "refused", msg)
-            }
-            LifecycleError::UnknownToken(_) | LifecycleError::UnknownAdmin(_) => {
-                ApiError::new(StatusCode::NOT_FOUND, "not_found", msg)
-            }
-            LifecycleError::InvalidEmail(_)
-            | LifecycleError::RoleNotForKind
-            | LifecycleError::WeakPassword(_) => bad(msg),
-            LifecycleError::Store(s) => store_failure(s),
-            LifecycleError::Password(_) | LifecycleError::Random(_) => {
-                tracing::error!(error = %msg, "administrative act failed");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "internal error".into(),
-                )
-            }
-        }
-    }
-}
-
-impl From<SessionError> for ApiError {
-    fn from(e: SessionError) -> Self {
-        match e {
-            SessionError::BadCredentials | SessionError::NoSession => {
-                ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", e.to_string())
-            }
-            SessionError::LockedOut(_) => {
-                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "locked", e.to_string())
-            }
-            SessionError::Busy => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string())
-            }
-            SessionError::PasswordTooLong => {
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid", e.to_string())
-            }
-            SessionError::Store(s) => store_failure(s),
-            SessionError::Random(m) => {
-                tracing::error!(error = %m, "no randomness for a session");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "internal error".into(),
-                )
-            }
-        }
-    }
-}
-
-/// 429 for an address that failed to authenticate too often.
-fn throttled(wait: std::time::Duration) -> Response {
-    let mut r = ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "throttled",
-        "too many failed sign-ins from this address; retry later".into(),
-    )
-    .into_response();
-    if let Ok(v) = header::HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
-        r.headers_mut().insert(header::RETRY_AFTER, v);
-    }
-    r
-}
 
 /// A signed-in administrator of the request's organisation.
 pub struct Admin(pub SignedIn);
@@ -748,4 +603,104 @@ async fn activity(
             "detail": e.detail,
         })).collect::<Vec<_>>(),
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{Answer, TestApp};
+    use axum::body::Body;
+    use axum::http::{Method, Request, StatusCode, header};
+    use directory::store::AdminRole;
+    use serde_json::Value;
+
+    async fn call(t: &TestApp, method: Method, path: &str, session: &str, body: &str) -> Answer {
+        let mut b = Request::builder().method(method).uri(path);
+        if !session.is_empty() {
+            b = b.header(header::AUTHORIZATION, format!("Bearer {session}"));
+        }
+        if !body.is_empty() {
+            b = b.header(header::CONTENT_TYPE, "application/json");
+        }
+        t.send(b.body(Body::from(body.to_owned())).expect("request"))
+            .await
+    }
+
+    /// The API's error shape: `{"error": code, "message": text}`, never cached.
+    fn assert_api_error(a: &Answer, status: StatusCode, code: &str) {
+        assert_eq!(a.status, status, "{}", a.text());
+        assert_eq!(a.header(header::CONTENT_TYPE), "application/json");
+        assert_eq!(a.header(header::CACHE_CONTROL), "no-store");
+        let body = a.json();
+        assert_eq!(body["error"], code, "{body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{body}"
+        );
+        assert_eq!(body.as_object().map(|o| o.len()), Some(2), "{body}");
+    }
+
+    #[tokio::test]
+    async fn without_a_live_session_the_api_is_401_in_its_own_shape() {
+        let t = TestApp::new().await;
+        for session in ["", "scimds_no-such-session", "not-even-a-session"] {
+            let a = call(&t, Method::GET, "/api/v1/accounts", session, "").await;
+            assert_api_error(&a, StatusCode::UNAUTHORIZED, "unauthenticated");
+        }
+        // A SCIM token is not a session.
+        let token = t.token().await;
+        let a = call(&t, Method::GET, "/api/v1/connection", &token, "").await;
+        assert_api_error(&a, StatusCode::UNAUTHORIZED, "unauthenticated");
+    }
+
+    #[tokio::test]
+    async fn an_unknown_api_path_is_404_in_the_api_shape_not_scim() {
+        let t = TestApp::new().await;
+        let a = call(&t, Method::GET, "/api/v1/nothing", "", "").await;
+        assert_api_error(&a, StatusCode::NOT_FOUND, "not_found");
+        assert!(a.json().get("schemas").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_body_that_is_not_the_expected_json_is_400_invalid() {
+        let t = TestApp::new().await;
+        let a = call(
+            &t,
+            Method::POST,
+            "/api/v1/sessions",
+            "",
+            r#"{"organisation": "x", "email": "a@example.com", "password": "p", "extra": 1}"#,
+        )
+        .await;
+        assert_api_error(&a, StatusCode::BAD_REQUEST, "invalid");
+        let session = t.session(AdminRole::Administrator).await;
+        let a = call(
+            &t,
+            Method::PUT,
+            "/api/v1/settings/auto-merge",
+            &session,
+            "yes",
+        )
+        .await;
+        assert_api_error(&a, StatusCode::BAD_REQUEST, "invalid");
+    }
+
+    #[tokio::test]
+    async fn tokens_need_the_administrator_role_and_their_secret_is_never_cached() {
+        let t = TestApp::new().await;
+        let manager = t.session(AdminRole::PeopleManager).await;
+        let a = call(&t, Method::POST, "/api/v1/tokens", &manager, "").await;
+        assert_api_error(&a, StatusCode::FORBIDDEN, "forbidden");
+        let a = call(&t, Method::GET, "/api/v1/connection", &manager, "").await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+
+        let admin = t.session(AdminRole::Administrator).await;
+        let a = call(&t, Method::POST, "/api/v1/tokens", &admin, "").await;
+        assert_eq!(a.status, StatusCode::CREATED, "{}", a.text());
+        assert_eq!(a.header(header::CACHE_CONTROL), "no-store");
+        let secret = a.json()["secret"].as_str().expect("secret").to_owned();
+        let a = t
+            .scim(Method::GET, "/scim/v2/Users", &secret, Value::Null)
+            .await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    }
 }
