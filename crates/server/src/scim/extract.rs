@@ -1,6 +1,6 @@
 //! What the SCIM handlers take from a request: the authenticated organisation with the base
-//! URL, query and headers ([`ScimRequest`]), the JSON body ([`ScimBody`]), and the `If-Match`
-//! precondition (RFC 7644 section 3.14).
+//! URL, the query and the conditional headers ([`ScimRequest`]), and the JSON body
+//! ([`ScimBody`]).
 
 use super::auth::Tenant;
 use super::response::ScimFailure;
@@ -8,7 +8,7 @@ use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::Response;
 use directory::scim::Precondition;
 use scim_core::ScimError;
@@ -77,13 +77,17 @@ impl QueryPairs {
     }
 }
 
-/// One authenticated SCIM request: the organisation, then the base URL, query and headers
-/// (the token is checked first, so an unauthenticated request learns nothing else).
+/// One authenticated SCIM request: the organisation, then the base URL, the query and the
+/// conditional headers (RFC 7644 section 3.14). The token is checked first, so an
+/// unauthenticated request learns nothing else.
 pub(super) struct ScimRequest {
     pub tenant: Tenant,
     pub base: String,
     pub query: QueryPairs,
-    pub headers: HeaderMap,
+    /// `If-Match`, for writes.
+    pub precondition: Precondition,
+    /// `If-None-Match`, for reads.
+    pub if_none_match: Option<String>,
 }
 
 impl FromRequestParts<Arc<AppState>> for ScimRequest {
@@ -96,24 +100,20 @@ impl FromRequestParts<Arc<AppState>> for ScimRequest {
         let tenant = Tenant::from_request_parts(parts, state).await?;
         let Ok(BaseUrl(base)) = BaseUrl::from_request_parts(parts, state).await;
         let Ok(query) = QueryPairs::from_request_parts(parts, state).await;
+        let text = |name| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
         Ok(ScimRequest {
             tenant,
             base,
             query,
-            headers: parts.headers.clone(),
+            precondition: Precondition(text(header::IF_MATCH)),
+            if_none_match: text(header::IF_NONE_MATCH),
         })
-    }
-}
-
-impl ScimRequest {
-    /// The request's `If-Match` precondition.
-    pub(super) fn precondition(&self) -> Precondition {
-        Precondition(
-            self.headers
-                .get(header::IF_MATCH)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
-        )
     }
 }
 

@@ -110,10 +110,7 @@ async fn read(
             .scim
             .get(req.tenant.org, kind, &id, load_for(kind, &projection))
             .await?;
-        if let Some(inm) = req
-            .headers
-            .get(header::IF_NONE_MATCH)
-            .and_then(|v| v.to_str().ok())
+        if let Some(inm) = &req.if_none_match
             && render::etag_list_matches(inm, r.version)
         {
             return Ok(
@@ -141,7 +138,7 @@ async fn replace(
             kind,
             &id,
             &body,
-            &req.precondition(),
+            &req.precondition,
             load_for(kind, &projection),
         )
         .await?;
@@ -166,7 +163,7 @@ async fn patch(
     if kind == ResourceKind::Group && bare {
         let r = s
             .scim
-            .patch(org, kind, &id, &body, &req.precondition(), Load::default())
+            .patch(org, kind, &id, &body, &req.precondition, Load::default())
             .await?;
         return Ok(
             Scim::status(StatusCode::NO_CONTENT, None).header(header::ETAG, &etag(r.version))
@@ -175,7 +172,7 @@ async fn patch(
     let load = load_for(kind, &projection);
     let r = s
         .scim
-        .patch(org, kind, &id, &body, &req.precondition(), load)
+        .patch(org, kind, &id, &body, &req.precondition, load)
         .await?;
     Ok(resource_response(StatusCode::OK, r, &req.base, &projection))
 }
@@ -188,7 +185,7 @@ async fn delete(
     Path(id): Path<String>,
 ) -> ScimResult {
     s.scim
-        .delete(req.tenant.org, kind, &id, &req.precondition())
+        .delete(req.tenant.org, kind, &id, &req.precondition)
         .await?;
     Ok(Scim::status(StatusCode::NO_CONTENT, None))
 }
