@@ -8,7 +8,7 @@
 //! is acknowledged only after its own commit. When the channel is full (the database cannot
 //! keep up), entries are dropped and counted rather than slowing identity providers down.
 
-use crate::routes::AppState;
+use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::header;
 use axum::middleware::Next;

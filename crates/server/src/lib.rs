@@ -1,27 +1,40 @@
 //! # server
 //!
-//! scimd's HTTP front end: one route table for the SCIM 2.0 API under `/scim/v2` and the
-//! administrative JSON API under `/api/v1` (see [`api`]), the administrators' web console at
-//! `/` (see [`console`]), the bearer
-//! token extractor that selects the organisation, and the mapping of every error to a SCIM
-//! error body. Handlers extract input, call one service method, and map the result; no SQL,
-//! no rules, no clock here. Beside them: the activity log writer (off the hot path) and the
-//! background jobs of `serve`.
+//! scimd's HTTP front end, one route table ([`router`]) over:
+//!
+//! - `scim`: the SCIM 2.0 API under `/scim/v2`: the bearer-token extractor that selects the
+//!   organisation, one set of resource handlers for Users and Groups, search, bulk, discovery,
+//!   the read cache, and the SCIM error body;
+//! - [`api`]: the administrative JSON API under `/api/v1`;
+//! - [`console`]: the administrators' web console at `/`;
+//! - `health` and `metrics`: `/healthz`, `/readyz` and Prometheus `/metrics`.
+//!
+//! Around them: `middleware` (request id, client address, concurrency bound, timeout, request
+//! metrics) and [`limits`] (rate limits and throttles); [`AppState`] is what every request
+//! shares. Handlers extract input, call a service method, and map the result; no SQL and no
+//! clock here. Beside them: the activity log writer (off the hot path) and the background jobs
+//! of `serve` ([`jobs`]).
 
 mod activity;
 pub mod api;
-mod auth;
 pub mod console;
 pub mod dns;
+mod health;
 pub mod jobs;
-pub mod ops;
-mod read_cache;
-mod response;
+pub mod limits;
+mod metrics;
+mod middleware;
 mod routes;
+mod scim;
+mod state;
+#[cfg(test)]
+mod testing;
 pub mod tls;
 
 pub use activity::{ActivitySink, ActivityWriter};
 pub use jobs::{JobConfig, Jobs};
-pub use ops::{OpsConfig, prometheus};
-pub use read_cache::DEFAULT_ENTRIES as DEFAULT_READ_CACHE_ENTRIES;
-pub use routes::{AppState, router};
+pub use limits::OpsConfig;
+pub use metrics::prometheus;
+pub use routes::router;
+pub use scim::read_cache::DEFAULT_ENTRIES as DEFAULT_READ_CACHE_ENTRIES;
+pub use state::AppState;

@@ -8,7 +8,7 @@ use super::{
     Flash, Layout, Nav, PageError, PageResult, Signed, done_flash, enc, render, render_status,
     see_other, when,
 };
-use crate::routes::AppState;
+use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;

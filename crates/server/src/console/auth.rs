@@ -2,8 +2,8 @@
 
 use super::csrf::{self, Form};
 use super::{Flash, Layout, PageError, PageResult, Signed, render_status, see_other};
-use crate::ops::ClientIp;
-use crate::routes::AppState;
+use crate::middleware::ClientIp;
+use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};

@@ -16,7 +16,7 @@
 //! coming from another origin (`Sec-Fetch-Site` other than `same-origin` or `none`, which a
 //! sibling subdomain's page gets) are refused before the token is looked at.
 
-use crate::routes::AppState;
+use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
@@ -207,4 +207,49 @@ pub(crate) async fn guard(
     }
     parts.extensions.insert(form);
     next.run(Request::from_parts(parts, Body::empty())).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::token_for;
+    use crate::testing::{Answer, TestApp};
+    use axum::body::Body;
+    use axum::http::{Method, Request, StatusCode, header};
+    use directory::store::AdminRole;
+
+    async fn post(t: &TestApp, path: &str, session: &str, form: &str, site: &str) -> Answer {
+        let mut b = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header(header::COOKIE, format!("scimd_session={session}"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if !site.is_empty() {
+            b = b.header("sec-fetch-site", site);
+        }
+        t.send(b.body(Body::from(form.to_owned())).expect("request"))
+            .await
+    }
+
+    #[tokio::test]
+    async fn a_form_without_its_session_token_is_403_and_does_nothing() {
+        let t = TestApp::new().await;
+        let session = t.session(AdminRole::Administrator).await;
+        let good = format!("csrf={}", token_for(&session));
+        let other = format!("csrf={}", token_for("scimds_another-session"));
+        for (form, site) in [
+            ("", ""),
+            ("csrf=", ""),
+            (other.as_str(), ""),
+            (good.as_str(), "cross-site"),
+        ] {
+            let a = post(&t, "/signout", &session, form, site).await;
+            assert_eq!(a.status, StatusCode::FORBIDDEN, "{form} {site}");
+        }
+        // Still signed in: the refused sign-outs did nothing.
+        assert!(t.state.sessions.authenticate(&session).await.is_ok());
+
+        let a = post(&t, "/signout", &session, &good, "same-origin").await;
+        assert!(a.status.is_redirection(), "{}", a.status);
+        assert!(t.state.sessions.authenticate(&session).await.is_err());
+    }
 }

@@ -1,32 +1,39 @@
-//! The console (SPEC section 6): server-rendered HTML for one organisation's administrators,
-//! served at `/` beside the SCIM API. Plain forms and links, usable without JavaScript; a
+//! The administrators' web console, served at `/` beside the SCIM API: server-rendered HTML
+//! for one organisation's administrators. Plain forms and links, usable without JavaScript; a
 //! small embedded script only adds the Copy button. Every act calls the same services as the
-//! API and the CLI (which log it), with the signed-in administrator as the actor.
+//! API and the CLI (which log it), with the signed-in administrator as the actor. One file per
+//! page: [`sync`] (directory sync: tokens, connection, conflicts), [`accounts`], [`groups`],
+//! [`domains`], [`activity`] and [`settings`]; sign-in and set-up in [`auth`].
 //!
 //! Security model:
 //!
 //! - **Sessions**: [`directory::session::Sessions`]; the secret travels in the `scimd_session`
 //!   cookie (`HttpOnly`, `SameSite=Strict`, `Path=/`; `Secure` and named
-//!   `__Host-scimd_session` when the console is reached over HTTPS or `--public-url` is https). Only its hash is stored. Every page takes the
-//!   organisation from the session alone, and every service call is scoped to it, so one
-//!   organisation's session can never name another's data (an id from elsewhere is 404).
+//!   `__Host-scimd_session` when the console is reached over HTTPS or `--public-url` is
+//!   https). Only its hash is stored. Every page takes the organisation from the session
+//!   alone, and every service call is scoped to it, so one organisation's session can never
+//!   name another's data (an id from elsewhere is 404).
 //! - **CSRF**: every POST goes through [`csrf::guard`] before any handler runs. A form carries
 //!   a hidden `csrf` field equal to SHA-256 of a domain-separated session secret (or, on the
-//!   sign-in and set-up forms only, of a random `scimd_presession` cookie). Another site can neither read the cookie
-//!   nor the page, so it cannot produce the field; a POST without it is 403 and reaches no
-//!   handler. The token needs no server-side state, so it works across instances.
+//!   sign-in and set-up forms only, of a random `scimd_presession` cookie). Another site can
+//!   neither read the cookie nor the page, so it cannot produce the field; a POST without it
+//!   is 403 and reaches no handler. The token needs no server-side state, so it works across
+//!   instances.
 //! - **Lock-out**: in `Sessions::sign_in`, counted in the database (see there).
 //! - Pages are `no-store`, framed by nobody, and send no `Referer` (the set-up link's secret is
 //!   in its path).
 
 mod accounts;
+mod activity;
 mod auth;
 pub(crate) mod csrf;
-mod pages;
+mod domains;
+mod groups;
+mod settings;
 mod sync;
 
-use crate::api::ApiFailure;
-use crate::routes::AppState;
+use crate::api::ApiError;
+use crate::state::AppState;
 use askama::Template;
 use axum::Router;
 use axum::extract::{FromRequestParts, Query};
@@ -76,15 +83,18 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
             get(accounts::edit_page).post(accounts::edit),
         )
         .route("/accounts/{id}/local", post(accounts::edit_local))
-        .route("/groups", get(pages::groups))
-        .route("/domains", get(pages::domains).post(pages::add_domain))
-        .route("/domains/{name}/verify", post(pages::verify_domain))
-        .route("/domains/{name}/remove", post(pages::remove_domain))
-        .route("/activity", get(pages::activity))
-        .route("/settings", get(pages::settings))
-        .route("/settings/administrators", post(pages::add_admin))
-        .route("/settings/administrators/remove", post(pages::remove_admin))
-        .route("/settings/test-email", post(pages::test_email))
+        .route("/groups", get(groups::groups))
+        .route("/domains", get(domains::domains).post(domains::add_domain))
+        .route("/domains/{name}/verify", post(domains::verify_domain))
+        .route("/domains/{name}/remove", post(domains::remove_domain))
+        .route("/activity", get(activity::activity))
+        .route("/settings", get(settings::settings))
+        .route("/settings/administrators", post(settings::add_admin))
+        .route(
+            "/settings/administrators/remove",
+            post(settings::remove_admin),
+        )
+        .route("/settings/test-email", post(settings::test_email))
         .route("/console/console.css", get(css))
         .route("/console/console.js", get(js))
         .layer(axum::middleware::from_fn_with_state(state, csrf::guard))
@@ -223,7 +233,7 @@ impl FromRequestParts<Arc<AppState>> for Signed {
         let who = match state.sessions.authenticate(&secret).await {
             Ok(w) => w,
             Err(directory::session::SessionError::NoSession) => return Err(to_signin()),
-            Err(e) => return Err(PageError::from(ApiFailure::from(e)).into_response()),
+            Err(e) => return Err(PageError::from(ApiError::from(e)).into_response()),
         };
         let org = match state.store.get_org(who.session.org_id).await {
             Ok(Some(o)) => o,
@@ -350,9 +360,9 @@ impl PageError {
 
 /// The API's one table from service errors to status and message (5xx logged there, and
 /// shown without details).
-impl From<ApiFailure> for PageError {
-    fn from(f: ApiFailure) -> Self {
-        PageError(f.0, f.2)
+impl From<ApiError> for PageError {
+    fn from(f: ApiError) -> Self {
+        PageError(f.status, f.message)
     }
 }
 
@@ -360,7 +370,7 @@ macro_rules! page_error_from {
     ($($t:ty),*) => {$(
         impl From<$t> for PageError {
             fn from(e: $t) -> Self {
-                PageError::from(ApiFailure::from(e))
+                PageError::from(ApiError::from(e))
             }
         }
     )*};
@@ -460,4 +470,67 @@ pub(crate) fn split(e: impl Into<PageError>) -> Result<(StatusCode, Option<Flash
         return Err(PageError(status, message));
     }
     Ok((status, Flash::error(auth::capitalise(&message))))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{Answer, TestApp};
+    use axum::body::Body;
+    use axum::http::{Method, Request, StatusCode, header};
+    use directory::store::AdminRole;
+
+    async fn get(t: &TestApp, path: &str, session: &str) -> Answer {
+        let mut b = Request::builder().method(Method::GET).uri(path);
+        if !session.is_empty() {
+            b = b.header(header::COOKIE, format!("scimd_session={session}"));
+        }
+        t.send(b.body(Body::empty()).expect("request")).await
+    }
+
+    #[tokio::test]
+    async fn without_a_session_every_page_redirects_to_sign_in() {
+        let t = TestApp::new().await;
+        for path in [
+            "/",
+            "/groups",
+            "/domains",
+            "/activity",
+            "/settings",
+            "/accounts",
+            "/directory-sync",
+        ] {
+            for session in ["", "scimds_no-such-session"] {
+                let a = get(&t, path, session).await;
+                assert!(a.status.is_redirection(), "{path}: {}", a.status);
+                assert_eq!(a.header(header::LOCATION), "/signin", "{path}");
+            }
+        }
+        let a = get(&t, "/signin", "").await;
+        assert_eq!(a.status, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn each_page_renders_for_a_session_with_the_security_headers() {
+        let t = TestApp::new().await;
+        let session = t.session(AdminRole::Administrator).await;
+        for (path, title) in [
+            ("/groups", "Groups"),
+            ("/domains", "Domains"),
+            ("/activity", "Activity"),
+            ("/settings", "Settings"),
+        ] {
+            let a = get(&t, path, &session).await;
+            assert_eq!(a.status, StatusCode::OK, "{path}: {}", a.text());
+            assert!(a.text().contains(title), "{path}");
+            assert_eq!(a.header(header::CACHE_CONTROL), "no-store", "{path}");
+            assert_eq!(a.header(header::X_FRAME_OPTIONS), "DENY", "{path}");
+            assert!(
+                a.header(header::CONTENT_SECURITY_POLICY)
+                    .contains("frame-ancestors 'none'"),
+                "{path}"
+            );
+        }
+        let a = get(&t, "/", &session).await;
+        assert_eq!(a.header(header::LOCATION), "/directory-sync");
+    }
 }

@@ -74,16 +74,18 @@ impl IntoResponse for Scim {
     }
 }
 
-/// A SCIM error as an HTTP response.
-pub struct ApiError(pub ScimError);
+/// A SCIM error as an HTTP response: the error body of RFC 7644 section 3.12, with
+/// `WWW-Authenticate` on a 401 and `Connection: close` on a 413. The administrative API's
+/// errors are [`crate::api::ApiError`].
+pub struct ScimFailure(pub ScimError);
 
-impl From<ScimError> for ApiError {
+impl From<ScimError> for ScimFailure {
     fn from(e: ScimError) -> Self {
-        ApiError(e)
+        ScimFailure(e)
     }
 }
 
-impl IntoResponse for ApiError {
+impl IntoResponse for ScimFailure {
     fn into_response(self) -> Response {
         let status =
             StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -103,4 +105,5 @@ impl IntoResponse for ApiError {
     }
 }
 
-pub type ApiResult = Result<Scim, ApiError>;
+/// What a SCIM handler answers.
+pub type ScimResult = Result<Scim, ScimFailure>;

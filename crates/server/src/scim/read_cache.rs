@@ -173,7 +173,7 @@ impl ReadCache {
 
 /// A 200 SCIM answer from its body and ETag.
 fn respond(body: Bytes, etag: Option<HeaderValue>) -> Response {
-    let mut r = crate::response::with_body(StatusCode::OK, body);
+    let mut r = crate::scim::response::with_body(StatusCode::OK, body);
     if let Some(etag) = etag {
         r.headers_mut().insert(header::ETAG, etag);
     }
@@ -205,7 +205,7 @@ mod tests {
         assert_eq!(hit.headers()[header::ETAG], "W/\"3\"");
         assert_eq!(
             hit.headers()[header::CONTENT_TYPE],
-            crate::response::SCIM_JSON
+            crate::scim::response::SCIM_JSON
         );
         assert!(cache.get([2; 16], &key).is_none(), "another mark");
         assert_eq!(cache.counts(), (1, 1));

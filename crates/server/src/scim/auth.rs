@@ -12,9 +12,10 @@
 //! once a minute per token and instance for `last_used`.
 
 use crate::activity::{AuthNote, AuthSlot};
-use crate::ops::{ClientIp, RequestOrg, too_many};
-use crate::response::ApiError;
-use crate::routes::AppState;
+use crate::limits::too_many;
+use crate::middleware::{ClientIp, RequestOrg};
+use crate::scim::response::ScimFailure;
+use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
@@ -67,7 +68,7 @@ impl FromRequestParts<Arc<AppState>> for Tenant {
                     failure: Some(why),
                 });
             }
-            ApiError(ScimError::unauthorized("invalid token")).into_response()
+            ScimFailure(ScimError::unauthorized("invalid token")).into_response()
         };
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
             return Err(refuse(AuthFailure::Missing, None));
@@ -88,7 +89,7 @@ impl FromRequestParts<Arc<AppState>> for Tenant {
             .then(|| state.store.change_mark())
             .flatten();
         if let Some(mark) = mark {
-            parts.extensions.insert(crate::read_cache::Mark(mark));
+            parts.extensions.insert(crate::scim::read_cache::Mark(mark));
         }
         let checked = token::check_at(
             state.store.as_ref(),
@@ -97,7 +98,7 @@ impl FromRequestParts<Arc<AppState>> for Tenant {
             mark,
         )
         .await
-        .map_err(|e| ApiError(directory::scim::store_error(e)).into_response())?;
+        .map_err(|e| ScimFailure(directory::scim::store_error(e)).into_response())?;
         let record = checked.map_err(|(why, record)| refuse(why, record.as_ref()))?;
         if let Some(org) = parts.extensions.get::<Arc<RequestOrg>>() {
             let _ = org.0.set(record.org_id);
@@ -128,7 +129,7 @@ impl FromRequestParts<Arc<AppState>> for Tenant {
                 .store
                 .touch_token(record.org_id, record.id, now)
                 .await
-                .map_err(|e| ApiError(directory::scim::store_error(e)).into_response())?;
+                .map_err(|e| ScimFailure(directory::scim::store_error(e)).into_response())?;
         }
         Ok(Tenant { org: record.org_id })
     }

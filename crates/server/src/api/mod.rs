@@ -6,16 +6,20 @@
 //! Roles: `administrator` may do everything; `people-manager` and `site-manager` work with
 //! accounts and conflicts only.
 
-use crate::ops::{ClientIp, RequestOrg};
-use crate::routes::AppState;
+mod error;
+
+pub use error::ApiError;
+use error::{bad, store_failure, throttled};
+
+use crate::middleware::{ClientIp, RequestOrg};
+use crate::state::AppState;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
-use directory::accounts::{AccountEdit, DirectoryError, MergeOutcome};
-use directory::lifecycle::LifecycleError;
+use directory::accounts::{AccountEdit, MergeOutcome};
 use directory::session::{SessionError, SignedIn};
 use directory::store::{
     Account, AccountQuery, ActivityEntry, AdminRole, ConflictRecord, DomainRecord, LocalProps,
@@ -26,129 +30,6 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 use time::OffsetDateTime;
-
-/// An API error: status, stable code, message for people.
-#[derive(Debug)]
-pub struct ApiFailure(pub StatusCode, pub &'static str, pub String);
-
-impl IntoResponse for ApiFailure {
-    fn into_response(self) -> Response {
-        (self.0, Json(json!({ "error": self.1, "message": self.2 }))).into_response()
-    }
-}
-
-fn bad(msg: impl Into<String>) -> ApiFailure {
-    ApiFailure(StatusCode::BAD_REQUEST, "invalid", msg.into())
-}
-
-fn store_failure(e: StoreError) -> ApiFailure {
-    match e {
-        StoreError::NotFound => ApiFailure(StatusCode::NOT_FOUND, "not_found", "not found".into()),
-        StoreError::VersionMismatch => ApiFailure(
-            StatusCode::CONFLICT,
-            "stale",
-            "the resource changed since it was read".into(),
-        ),
-        StoreError::Conflict(f) => ApiFailure(
-            StatusCode::CONFLICT,
-            "conflict",
-            format!("{f} is already in use in this organisation"),
-        ),
-        other => {
-            tracing::error!(error = %other, "storage failure in the administrative API");
-            ApiFailure(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "internal error".into(),
-            )
-        }
-    }
-}
-
-impl From<DirectoryError> for ApiFailure {
-    fn from(e: DirectoryError) -> Self {
-        let msg = e.to_string();
-        match e {
-            DirectoryError::NotFound(_) => ApiFailure(StatusCode::NOT_FOUND, "not_found", msg),
-            DirectoryError::ReadOnly(_) => ApiFailure(StatusCode::FORBIDDEN, "read_only", msg),
-            DirectoryError::Invalid(_) => bad(msg),
-            DirectoryError::Conflict(_) => ApiFailure(StatusCode::CONFLICT, "conflict", msg),
-            DirectoryError::Stale => ApiFailure(StatusCode::CONFLICT, "stale", msg),
-            DirectoryError::Dns(_) => ApiFailure(StatusCode::UNPROCESSABLE_ENTITY, "dns", msg),
-            DirectoryError::Lifecycle(l) => l.into(),
-            DirectoryError::Store(s) => store_failure(s),
-        }
-    }
-}
-
-impl From<LifecycleError> for ApiFailure {
-    fn from(e: LifecycleError) -> Self {
-        let msg = e.to_string();
-        match e {
-            LifecycleError::TooManyTokens
-            | LifecycleError::LastLiveToken
-            | LifecycleError::AlreadyRevoked(_)
-            | LifecycleError::DuplicateAdmin(_) => ApiFailure(StatusCode::CONFLICT, "refused", msg),
-            LifecycleError::UnknownToken(_) | LifecycleError::UnknownAdmin(_) => {
-                ApiFailure(StatusCode::NOT_FOUND, "not_found", msg)
-            }
-            LifecycleError::InvalidEmail(_)
-            | LifecycleError::RoleNotForKind
-            | LifecycleError::WeakPassword(_) => bad(msg),
-            LifecycleError::Store(s) => store_failure(s),
-            LifecycleError::Password(_) | LifecycleError::Random(_) => {
-                tracing::error!(error = %msg, "administrative act failed");
-                ApiFailure(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "internal error".into(),
-                )
-            }
-        }
-    }
-}
-
-impl From<SessionError> for ApiFailure {
-    fn from(e: SessionError) -> Self {
-        match e {
-            SessionError::BadCredentials | SessionError::NoSession => {
-                ApiFailure(StatusCode::UNAUTHORIZED, "unauthenticated", e.to_string())
-            }
-            SessionError::LockedOut(_) => {
-                ApiFailure(StatusCode::TOO_MANY_REQUESTS, "locked", e.to_string())
-            }
-            SessionError::Busy => {
-                ApiFailure(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string())
-            }
-            SessionError::PasswordTooLong => {
-                ApiFailure(StatusCode::BAD_REQUEST, "invalid", e.to_string())
-            }
-            SessionError::Store(s) => store_failure(s),
-            SessionError::Random(m) => {
-                tracing::error!(error = %m, "no randomness for a session");
-                ApiFailure(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "internal error".into(),
-                )
-            }
-        }
-    }
-}
-
-/// 429 for an address that failed to authenticate too often.
-fn throttled(wait: std::time::Duration) -> Response {
-    let mut r = ApiFailure(
-        StatusCode::TOO_MANY_REQUESTS,
-        "throttled",
-        "too many failed sign-ins from this address; retry later".into(),
-    )
-    .into_response();
-    if let Ok(v) = header::HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
-        r.headers_mut().insert(header::RETRY_AFTER, v);
-    }
-    r
-}
 
 /// A signed-in administrator of the request's organisation.
 pub struct Admin(pub SignedIn);
@@ -163,11 +44,11 @@ impl Admin {
     }
 
     /// Refuses unless the administrator has the `administrator` role.
-    fn require_administrator(&self) -> Result<(), ApiFailure> {
+    fn require_administrator(&self) -> Result<(), ApiError> {
         if self.0.admin.role == AdminRole::Administrator {
             Ok(())
         } else {
-            Err(ApiFailure(
+            Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "forbidden",
                 format!(
@@ -194,7 +75,7 @@ impl FromRequestParts<Arc<AppState>> for Admin {
                 return throttled(wait);
             }
             state.ops.auth_failed(ip);
-            ApiFailure::from(e).into_response()
+            ApiError::from(e).into_response()
         };
         let secret = parts
             .headers
@@ -212,7 +93,7 @@ impl FromRequestParts<Arc<AppState>> for Admin {
                 Ok(Admin(s))
             }
             Err(e @ (SessionError::NoSession | SessionError::BadCredentials)) => Err(fail(e)),
-            Err(e) => Err(ApiFailure::from(e).into_response()),
+            Err(e) => Err(ApiError::from(e).into_response()),
         }
     }
 }
@@ -238,14 +119,14 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/domains/{name}/verify", post(verify_domain))
         .route("/activity", get(activity))
         .fallback(|| async {
-            ApiFailure(
+            ApiError::new(
                 StatusCode::NOT_FOUND,
                 "not_found",
                 "no such endpoint".into(),
             )
         })
         // Session tokens and SCIM token secrets are in these answers: no cache may keep one.
-        .layer(axum::middleware::map_response(crate::routes::no_store))
+        .layer(axum::middleware::map_response(crate::middleware::no_store))
 }
 
 fn ts(t: OffsetDateTime) -> String {
@@ -295,7 +176,7 @@ fn domain_json(d: &DomainRecord) -> Value {
 struct Body<T>(T);
 
 impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<Arc<AppState>> for Body<T> {
-    type Rejection = ApiFailure;
+    type Rejection = ApiError;
 
     async fn from_request(
         req: axum::extract::Request,
@@ -328,7 +209,7 @@ async fn sign_in(
     }
     let refused = |e: SessionError| {
         state.ops.auth_failed(ip);
-        ApiFailure::from(e).into_response()
+        ApiError::from(e).into_response()
     };
     let org: OrgId = body
         .organisation
@@ -342,12 +223,12 @@ async fn sign_in(
         Ok(v) => v,
         Err(e @ SessionError::BadCredentials) => return Err(refused(e)),
         Err(e @ SessionError::Busy) => {
-            let mut r = ApiFailure::from(e).into_response();
+            let mut r = ApiError::from(e).into_response();
             r.headers_mut()
                 .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
             return Err(r);
         }
-        Err(e) => return Err(ApiFailure::from(e).into_response()),
+        Err(e) => return Err(ApiError::from(e).into_response()),
     };
     Ok((
         StatusCode::CREATED,
@@ -365,7 +246,7 @@ async fn sign_in(
 async fn sign_out(
     State(state): State<Arc<AppState>>,
     admin: Admin,
-) -> Result<StatusCode, ApiFailure> {
+) -> Result<StatusCode, ApiError> {
     state.sessions.sign_out(&admin.0).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -383,7 +264,7 @@ async fn list_accounts(
     State(state): State<Arc<AppState>>,
     admin: Admin,
     Query(q): Query<AccountList>,
-) -> Result<Json<Value>, ApiFailure> {
+) -> Result<Json<Value>, ApiError> {
     let source = match q.source.as_deref().filter(|s| !s.is_empty()) {
         Some(s) => Some(Source::parse(s).ok_or_else(|| bad("source must be scim or manual"))?),
         None => None,
@@ -418,7 +299,7 @@ async fn show_account(
     State(state): State<Arc<AppState>>,
     admin: Admin,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiFailure> {
+) -> Result<Json<Value>, ApiError> {
     let a = state.directory.get_account(admin.org(), &id).await?;
     Ok(Json(account_json(&a)))
 }
@@ -438,7 +319,7 @@ async fn create_account(
     State(state): State<Arc<AppState>>,
     admin: Admin,
     Body(body): Body<AccountBody>,
-) -> Result<Response, ApiFailure> {
+) -> Result<Response, ApiError> {
     let attributes = Value::Object(body.attributes.unwrap_or_default());
     let a = state
         .directory
@@ -452,7 +333,7 @@ async fn edit_account(
     admin: Admin,
     Path(id): Path<String>,
     Body(body): Body<AccountBody>,
-) -> Result<Json<Value>, ApiFailure> {
+) -> Result<Json<Value>, ApiError> {
     let a = state
         .directory
         .edit_account(
@@ -472,7 +353,7 @@ async fn edit_account(
 async fn connection(
     State(state): State<Arc<AppState>>,
     admin: Admin,
-) -> Result<Json<Value>, ApiFailure> {
+) -> Result<Json<Value>, ApiError> {
     let org = admin.org();
     let conn = state
         .lifecycle
@@ -498,7 +379,7 @@ async fn connection(
 async fn generate_token(
     State(state): State<Arc<AppState>>,
     admin: Admin,
-) -> Result<Response, ApiFailure> {
+) -> Result<Response, ApiError> {
     admin.require_administrator()?;
     let org = state
         .store
@@ -523,11 +404,11 @@ async fn revoke_token(
     State(state): State<Arc<AppState>>,
     admin: Admin,
     Path(id): Path<String>,
-) -> Result<StatusCode, ApiFailure> {
+) -> Result<StatusCode, ApiError> {
     admin.require_administrator()?;
     let id: TokenId = id
         .parse()
-        .map_err(|_| ApiFailure(StatusCode::NOT_FOUND, "not_found", "no such token".into()))?;
+        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such token".into()))?;
     state
         .lifecycle
         .revoke_token(admin.org(), id, &admin.actor())
@@ -538,7 +419,7 @@ async fn revoke_token(
 async fn disconnect(
     State(state): State<Arc<AppState>>,
     admin: Admin,
-) -> Result<Json<Value>, ApiFailure> {
+) -> Result<Json<Value>, ApiError> {
     admin.require_administrator()?;
     let (revoked, released) = state
         .directory
@@ -559,7 +440,7 @@ async fn set_auto_merge(
     State(state): State<Arc<AppState>>,
     admin: Admin,
     Body(body): Body<Toggle>,
-) -> Result<Json<Value>, ApiFailure> {
+) -> Result<Json<Value>, ApiError> {
     admin.require_administrator()?;
     state
         .directory
@@ -571,7 +452,7 @@ async fn set_auto_merge(
 async fn list_conflicts(
     State(state): State<Arc<AppState>>,
     admin: Admin,
-) -> Result<Json<Value>, ApiFailure> {
+) -> Result<Json<Value>, ApiError> {
     let list = state.directory.list_conflicts(admin.org()).await?;
     Ok(Json(
         json!({ "conflicts": list.iter().map(conflict_json).collect::<Vec<_>>() }),
@@ -581,7 +462,7 @@ async fn list_conflicts(
 async fn conflicts_csv(
     State(state): State<Arc<AppState>>,
     admin: Admin,
-) -> Result<Response, ApiFailure> {
+) -> Result<Response, ApiError> {
     let csv = state.directory.conflicts_csv(admin.org()).await?;
     Ok((
         [
@@ -607,7 +488,7 @@ async fn merge_conflict(
     State(state): State<Arc<AppState>>,
     admin: Admin,
     Body(body): Body<Merge>,
-) -> Result<Json<Value>, ApiFailure> {
+) -> Result<Json<Value>, ApiError> {
     let outcome = state
         .directory
         .merge_conflict(admin.org(), &admin.actor(), &body.user_name)
@@ -621,7 +502,7 @@ async fn merge_conflict(
 async fn merge_all(
     State(state): State<Arc<AppState>>,
     admin: Admin,
-) -> Result<Json<Value>, ApiFailure> {
+) -> Result<Json<Value>, ApiError> {
     let merged = state
         .directory
         .merge_all(admin.org(), &admin.actor())
@@ -632,7 +513,7 @@ async fn merge_all(
 async fn list_domains(
     State(state): State<Arc<AppState>>,
     admin: Admin,
-) -> Result<Json<Value>, ApiFailure> {
+) -> Result<Json<Value>, ApiError> {
     let list = state.directory.list_domains(admin.org()).await?;
     Ok(Json(
         json!({ "domains": list.iter().map(domain_json).collect::<Vec<_>>() }),
@@ -649,7 +530,7 @@ async fn add_domain(
     State(state): State<Arc<AppState>>,
     admin: Admin,
     Body(body): Body<NewDomain>,
-) -> Result<Response, ApiFailure> {
+) -> Result<Response, ApiError> {
     admin.require_administrator()?;
     let (name, txt) = crate::dns::new_domain(&body.name).map_err(bad)?;
     let d = state
@@ -663,10 +544,10 @@ async fn verify_domain(
     State(state): State<Arc<AppState>>,
     admin: Admin,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiFailure> {
+) -> Result<Json<Value>, ApiError> {
     admin.require_administrator()?;
     let Some(dns) = state.dns.as_ref() else {
-        return Err(ApiFailure(
+        return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "dns",
             "no DNS resolver is configured on this server".into(),
@@ -683,7 +564,7 @@ async fn remove_domain(
     State(state): State<Arc<AppState>>,
     admin: Admin,
     Path(name): Path<String>,
-) -> Result<StatusCode, ApiFailure> {
+) -> Result<StatusCode, ApiError> {
     admin.require_administrator()?;
     state
         .directory
@@ -701,7 +582,7 @@ async fn activity(
     State(state): State<Arc<AppState>>,
     admin: Admin,
     Query(q): Query<ActivityQuery>,
-) -> Result<Json<Value>, ApiFailure> {
+) -> Result<Json<Value>, ApiError> {
     let entries: Vec<ActivityEntry> = state
         .store
         .list_activity(
@@ -722,4 +603,104 @@ async fn activity(
             "detail": e.detail,
         })).collect::<Vec<_>>(),
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{Answer, TestApp};
+    use axum::body::Body;
+    use axum::http::{Method, Request, StatusCode, header};
+    use directory::store::AdminRole;
+    use serde_json::Value;
+
+    async fn call(t: &TestApp, method: Method, path: &str, session: &str, body: &str) -> Answer {
+        let mut b = Request::builder().method(method).uri(path);
+        if !session.is_empty() {
+            b = b.header(header::AUTHORIZATION, format!("Bearer {session}"));
+        }
+        if !body.is_empty() {
+            b = b.header(header::CONTENT_TYPE, "application/json");
+        }
+        t.send(b.body(Body::from(body.to_owned())).expect("request"))
+            .await
+    }
+
+    /// The API's error shape: `{"error": code, "message": text}`, never cached.
+    fn assert_api_error(a: &Answer, status: StatusCode, code: &str) {
+        assert_eq!(a.status, status, "{}", a.text());
+        assert_eq!(a.header(header::CONTENT_TYPE), "application/json");
+        assert_eq!(a.header(header::CACHE_CONTROL), "no-store");
+        let body = a.json();
+        assert_eq!(body["error"], code, "{body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{body}"
+        );
+        assert_eq!(body.as_object().map(|o| o.len()), Some(2), "{body}");
+    }
+
+    #[tokio::test]
+    async fn without_a_live_session_the_api_is_401_in_its_own_shape() {
+        let t = TestApp::new().await;
+        for session in ["", "scimds_no-such-session", "not-even-a-session"] {
+            let a = call(&t, Method::GET, "/api/v1/accounts", session, "").await;
+            assert_api_error(&a, StatusCode::UNAUTHORIZED, "unauthenticated");
+        }
+        // A SCIM token is not a session.
+        let token = t.token().await;
+        let a = call(&t, Method::GET, "/api/v1/connection", &token, "").await;
+        assert_api_error(&a, StatusCode::UNAUTHORIZED, "unauthenticated");
+    }
+
+    #[tokio::test]
+    async fn an_unknown_api_path_is_404_in_the_api_shape_not_scim() {
+        let t = TestApp::new().await;
+        let a = call(&t, Method::GET, "/api/v1/nothing", "", "").await;
+        assert_api_error(&a, StatusCode::NOT_FOUND, "not_found");
+        assert!(a.json().get("schemas").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_body_that_is_not_the_expected_json_is_400_invalid() {
+        let t = TestApp::new().await;
+        let a = call(
+            &t,
+            Method::POST,
+            "/api/v1/sessions",
+            "",
+            r#"{"organisation": "x", "email": "a@example.com", "password": "p", "extra": 1}"#,
+        )
+        .await;
+        assert_api_error(&a, StatusCode::BAD_REQUEST, "invalid");
+        let session = t.session(AdminRole::Administrator).await;
+        let a = call(
+            &t,
+            Method::PUT,
+            "/api/v1/settings/auto-merge",
+            &session,
+            "yes",
+        )
+        .await;
+        assert_api_error(&a, StatusCode::BAD_REQUEST, "invalid");
+    }
+
+    #[tokio::test]
+    async fn tokens_need_the_administrator_role_and_their_secret_is_never_cached() {
+        let t = TestApp::new().await;
+        let manager = t.session(AdminRole::PeopleManager).await;
+        let a = call(&t, Method::POST, "/api/v1/tokens", &manager, "").await;
+        assert_api_error(&a, StatusCode::FORBIDDEN, "forbidden");
+        let a = call(&t, Method::GET, "/api/v1/connection", &manager, "").await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+
+        let admin = t.session(AdminRole::Administrator).await;
+        let a = call(&t, Method::POST, "/api/v1/tokens", &admin, "").await;
+        assert_eq!(a.status, StatusCode::CREATED, "{}", a.text());
+        assert_eq!(a.header(header::CACHE_CONTROL), "no-store");
+        let secret = a.json()["secret"].as_str().expect("secret").to_owned();
+        let a = t
+            .scim(Method::GET, "/scim/v2/Users", &secret, Value::Null)
+            .await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    }
 }

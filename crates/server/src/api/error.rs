@@ -1,0 +1,160 @@
+//! The administrative API's error answer, [`ApiError`], and its one table from the services'
+//! errors to a status and a stable code (5xx causes are logged here and never shown).
+
+use axum::Json;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use directory::StoreError;
+use directory::accounts::DirectoryError;
+use directory::lifecycle::LifecycleError;
+use directory::session::SessionError;
+use serde_json::json;
+
+/// An error of the administrative API, answered as `{"error": code, "message": message}`.
+#[derive(Debug)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// A stable, machine-readable code (`invalid`, `not_found`, `conflict`...).
+    pub code: &'static str,
+    /// What went wrong, for people.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with `status`, `code` and `message`.
+    pub fn new(status: StatusCode, code: &'static str, message: String) -> Self {
+        ApiError {
+            status,
+            code,
+            message,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(json!({ "error": self.code, "message": self.message })),
+        )
+            .into_response()
+    }
+}
+
+pub(super) fn bad(msg: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "invalid", msg.into())
+}
+
+pub(super) fn store_failure(e: StoreError) -> ApiError {
+    match e {
+        StoreError::NotFound => {
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", "not found".into())
+        }
+        StoreError::VersionMismatch => ApiError::new(
+            StatusCode::CONFLICT,
+            "stale",
+            "the resource changed since it was read".into(),
+        ),
+        StoreError::Conflict(f) => ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("{f} is already in use in this organisation"),
+        ),
+        other => {
+            tracing::error!(error = %other, "storage failure in the administrative API");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error".into(),
+            )
+        }
+    }
+}
+
+impl From<DirectoryError> for ApiError {
+    fn from(e: DirectoryError) -> Self {
+        let msg = e.to_string();
+        match e {
+            DirectoryError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "not_found", msg),
+            DirectoryError::ReadOnly(_) => ApiError::new(StatusCode::FORBIDDEN, "read_only", msg),
+            DirectoryError::Invalid(_) => bad(msg),
+            DirectoryError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", msg),
+            DirectoryError::Stale => ApiError::new(StatusCode::CONFLICT, "stale", msg),
+            DirectoryError::Dns(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "dns", msg),
+            DirectoryError::Lifecycle(l) => l.into(),
+            DirectoryError::Store(s) => store_failure(s),
+        }
+    }
+}
+
+impl From<LifecycleError> for ApiError {
+    fn from(e: LifecycleError) -> Self {
+        let msg = e.to_string();
+        match e {
+            LifecycleError::TooManyTokens
+            | LifecycleError::LastLiveToken
+            | LifecycleError::AlreadyRevoked(_)
+            | LifecycleError::DuplicateAdmin(_) => {
+                ApiError::new(StatusCode::CONFLICT, "refused", msg)
+            }
+            LifecycleError::UnknownToken(_) | LifecycleError::UnknownAdmin(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", msg)
+            }
+            LifecycleError::InvalidEmail(_)
+            | LifecycleError::RoleNotForKind
+            | LifecycleError::WeakPassword(_) => bad(msg),
+            LifecycleError::Store(s) => store_failure(s),
+            LifecycleError::Password(_) | LifecycleError::Random(_) => {
+                tracing::error!(error = %msg, "administrative act failed");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error".into(),
+                )
+            }
+        }
+    }
+}
+
+impl From<SessionError> for ApiError {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::BadCredentials | SessionError::NoSession => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", e.to_string())
+            }
+            SessionError::LockedOut(_) => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "locked", e.to_string())
+            }
+            SessionError::Busy => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string())
+            }
+            SessionError::PasswordTooLong => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid", e.to_string())
+            }
+            SessionError::Store(s) => store_failure(s),
+            SessionError::Random(m) => {
+                tracing::error!(error = %m, "no randomness for a session");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error".into(),
+                )
+            }
+        }
+    }
+}
+
+/// 429 for an address that failed to authenticate too often.
+pub(super) fn throttled(wait: std::time::Duration) -> Response {
+    let mut r = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "throttled",
+        "too many failed sign-ins from this address; retry later".into(),
+    )
+    .into_response();
+    if let Ok(v) = header::HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}

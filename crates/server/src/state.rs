@@ -1,0 +1,140 @@
+//! The state every request shares: the services, the store and clock behind them, the
+//! operational limits, and the caches of one instance. Built once at start-up with
+//! [`AppState::new`] and the `with_*` builders, then shared as `Arc<AppState>`.
+
+use crate::scim::read_cache::ReadCache;
+use directory::scim::ScimService;
+use directory::{Clock, OrgId, OrgKind, Store, TokenId};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use time::OffsetDateTime;
+use tokio::sync::Semaphore;
+
+/// Everything a request needs, shared by all handlers.
+#[derive(Debug)]
+pub struct AppState {
+    pub scim: ScimService,
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    /// The public base URL of the SCIM API (`https://host/scim/v2`); derived from the `Host`
+    /// header when not configured.
+    pub public_url: Option<String>,
+    /// When each token's use was last written (see `auth`).
+    pub touched: Mutex<HashMap<TokenId, OffsetDateTime>>,
+    /// Token lifecycle rules (first use turns the connection active).
+    pub lifecycle: directory::lifecycle::Lifecycle,
+    /// Where SCIM request activity goes; `None` records none.
+    pub activity: Option<crate::activity::ActivitySink>,
+    /// The directory's rules (accounts, conflicts, disconnect, domains).
+    pub directory: directory::accounts::Directory,
+    /// Administrators' sessions for the administrative API.
+    pub sessions: directory::session::Sessions,
+    /// The resolver domains are verified with; `None` refuses verification.
+    pub dns: Option<Arc<dyn directory::accounts::TxtLookup>>,
+    /// Limits, throttles and the metrics' organisation kinds (see `limits`).
+    pub ops: crate::limits::Ops,
+    /// Served over HTTPS by this process (`--tls-cert`).
+    pub https: bool,
+    /// Outgoing mail, for the console's test e-mail; `None` when SMTP is not configured.
+    pub mailer: Option<Arc<dyn directory::notify::Mailer>>,
+    /// Answers to SCIM reads given again while the data is unchanged (see `read_cache`).
+    pub read_cache: ReadCache,
+}
+
+impl AppState {
+    pub fn new(scim: ScimService, public_url: Option<String>) -> Self {
+        // Metrics recorded before the recorder exists would be lost.
+        let _ = crate::metrics::prometheus();
+        let store = scim.store().clone();
+        let clock = scim.clock().clone();
+        AppState {
+            scim,
+            store: store.clone(),
+            clock: clock.clone(),
+            public_url,
+            touched: Mutex::new(HashMap::new()),
+            lifecycle: directory::lifecycle::Lifecycle::new(store.clone(), clock.clone()),
+            directory: directory::accounts::Directory::new(store.clone(), clock.clone()),
+            sessions: directory::session::Sessions::new(store, clock),
+            dns: None,
+            ops: crate::limits::Ops::new(crate::limits::OpsConfig::default()),
+            https: false,
+            activity: None,
+            mailer: None,
+            read_cache: ReadCache::new(crate::scim::read_cache::DEFAULT_ENTRIES),
+        }
+    }
+
+    /// Keeps at most `entries` answers to SCIM reads; 0 keeps none.
+    pub fn with_read_cache(mut self, entries: usize) -> Self {
+        self.read_cache = ReadCache::new(entries);
+        self
+    }
+
+    /// Sends the console's test e-mail through `mailer` (the one the jobs deliver with).
+    pub fn with_mailer(mut self, mailer: Option<Arc<dyn directory::notify::Mailer>>) -> Self {
+        self.mailer = mailer;
+        self
+    }
+
+    /// Records every SCIM request in the activity log through `sink`.
+    pub fn with_activity(mut self, sink: crate::activity::ActivitySink) -> Self {
+        self.activity = Some(sink);
+        self
+    }
+
+    /// Marks the server as serving HTTPS itself (console cookies become `Secure`).
+    pub fn with_https(mut self, on: bool) -> Self {
+        self.https = on;
+        self
+    }
+
+    /// Applies operational limits.
+    pub fn with_ops(mut self, config: crate::limits::OpsConfig) -> Self {
+        self.ops = crate::limits::Ops::new(config);
+        self
+    }
+
+    /// Verifies domains with `dns`.
+    pub fn with_dns(mut self, dns: Arc<dyn directory::accounts::TxtLookup>) -> Self {
+        self.dns = Some(dns);
+        self
+    }
+}
+
+impl AppState {
+    pub(crate) fn in_flight(&self) -> Arc<Semaphore> {
+        self.ops.in_flight.clone()
+    }
+
+    /// Whether clients reach this server over HTTPS: it serves TLS itself, or its public URL
+    /// is https (a TLS-terminating proxy in front).
+    pub(crate) fn https_public(&self) -> bool {
+        self.https
+            || self
+                .public_url
+                .as_deref()
+                .and_then(|u| u.get(..8))
+                .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
+    }
+
+    /// The kind of `org`, cached for the life of the process (kinds never change).
+    pub(crate) async fn org_kind(&self, org: OrgId) -> Option<OrgKind> {
+        if let Some(k) = self
+            .ops
+            .kinds
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&org)
+        {
+            return Some(*k);
+        }
+        let kind = self.store.get_org(org).await.ok().flatten()?.kind;
+        self.ops
+            .kinds
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(org, kind);
+        Some(kind)
+    }
+}
