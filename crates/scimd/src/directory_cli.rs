@@ -1,4 +1,4 @@
-//! The directory's commands (SPEC section 5): accounts, conflicts, Auto Merge, domains. Each
+//! The directory's commands (docs/contract.md, "Directory semantics"): accounts, conflicts, Auto Merge, domains. Each
 //! calls `directory::accounts::Directory`, which holds the rules and logs the act.
 
 use crate::admin_cli::Format;

@@ -2,7 +2,7 @@
 //!
 //! The scimd binary: the SCIM 2.0 directory-sync server and the command line that administers
 //! it. This is the composition root: it picks the store from the database URL and wires the
-//! services to the HTTP front end. The forms in SPEC section 7 ("The scriptable CLI contract")
+//! services to the HTTP front end. The forms in docs/contract.md ("The scriptable command line")
 //! are kept stable for scripts.
 
 mod admin_cli;

@@ -1,5 +1,5 @@
 //! Concurrent requests never produce duplicate `userName`s, lost group members or lost updates
-//! (SPEC section 8).
+//! (docs/contract.md, "Reliability and security promises").
 
 use crate::common::*;
 use serde_json::{Value, json};

@@ -1,4 +1,4 @@
-//! Nothing acknowledged is lost (SPEC section 8): the real binary under 16 parallel writers is
+//! Nothing acknowledged is lost (docs/contract.md, "Reliability and security promises"): the real binary under 16 parallel writers is
 //! killed with SIGKILL at random moments, several times; after each restart every write that got
 //! a 2xx is present and the SQLite database passes `PRAGMA integrity_check`.
 

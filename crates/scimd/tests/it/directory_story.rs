@@ -1,4 +1,4 @@
-//! The directory's story on the real binary (SPEC section 5), through the SCIM API, the
+//! The directory's story on the real binary (docs/contract.md, "Directory semantics"), through the SCIM API, the
 //! administrative API and the CLI: provision 100 users, edit a local property, be refused an
 //! edit of an imported attribute, disconnect, edit it, reconnect with a new token,
 //! re-provision into conflicts, merge them all, provision again — no errors, no duplicates, no

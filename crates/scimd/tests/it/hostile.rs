@@ -1,4 +1,4 @@
-//! Hostile input against the real binary (SPEC section 8): malformed and truncated JSON, wrong
+//! Hostile input against the real binary (docs/contract.md, "Reliability and security promises"): malformed and truncated JSON, wrong
 //! content types, bodies over the limit, 10,000-deep nesting, invalid UTF-8, control
 //! characters, filters with SQL fragments, path traversal in ids, absurd paging, header floods.
 //! Every answer is a 4xx with a SCIM error body (or, for transport-level abuse, a clean

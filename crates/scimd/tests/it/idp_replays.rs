@@ -1,5 +1,5 @@
-//! Replays of the request sequences that real identity providers send (interop.md sections 2
-//! and 3): Microsoft Entra ID with and without the `aadOptscim062020` flag, Okta's "SCIM 2.0
+//! Replays of the request sequences that real identity providers send (docs/contract.md,
+//! "Identity providers' habits"): Microsoft Entra ID with and without the `aadOptscim062020` flag, Okta's "SCIM 2.0
 //! Spec Test" and import paging, Okta's user and group pushes, and JumpCloud's test connection.
 //! Bodies keep the providers' quirks: capitalised ops, booleans as strings, client-sent `meta`,
 //! explicit `null`s, a misspelt extension URN, path-less replaces with dotted keys.
@@ -374,7 +374,7 @@ async fn entra_manager_check_filter_combines_id_and_manager() {
     assert_empty_list(&r);
 }
 
-/// Entra can match users on any attribute, e.g. `emails[type eq "work"].value` (interop 2.3.4).
+/// Entra can match users on any attribute, e.g. `emails[type eq "work"].value` (docs/contract.md, "Identity providers' habits").
 #[tokio::test]
 async fn entra_matching_on_work_email_filters_by_value_path() {
     let s = Server::start();

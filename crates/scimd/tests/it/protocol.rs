@@ -1,4 +1,4 @@
-//! The SCIM protocol as RFC 7643 / 7644 / 9865 and SPEC section 2 define it, driven against
+//! The SCIM protocol as RFC 7643 / 7644 / 9865 and docs/contract.md ("The SCIM service") define it, driven against
 //! the real binary: bad input of every kind, discovery, conditional requests, projection,
 //! sorting, filters, index and cursor paging, Bulk, membership and PATCH atomicity.
 
