@@ -1,0 +1,61 @@
+//! The `scimd` command line, run to completion.
+
+#![allow(dead_code)]
+
+use super::*;
+use std::process::{Command, Stdio};
+
+/// Runs `scimd` with `args` to completion and returns its stdout, trimmed; panics on failure.
+pub fn cli(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_scimd"))
+        .args(args)
+        .env_remove("SCIMD_DATABASE_URL")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run scimd");
+    assert!(
+        out.status.success(),
+        "scimd {args:?} failed with {}:\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("stdout is UTF-8")
+        .trim()
+        .to_owned()
+}
+
+/// Runs `scimd` with `args` and returns whether it exited 0, with its stdout and stderr.
+pub fn cli_status(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_scimd"))
+        .args(args)
+        .env_remove("SCIMD_DATABASE_URL")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run scimd");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Adds an administrator of `org` with a console password, through the CLI.
+pub fn add_admin(server: &Server, org: &str, email: &str, password: &str) {
+    let dir = TempDir::new("admin-password");
+    let file = dir.path().join("password");
+    std::fs::write(&file, format!("{password}\n")).expect("write password");
+    cli(&[
+        "admin",
+        "add",
+        "--org",
+        org,
+        "--email",
+        email,
+        "--password-file",
+        file.to_str().expect("path"),
+        "--database",
+        &server.database,
+    ]);
+}
