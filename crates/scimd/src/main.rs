@@ -240,6 +240,17 @@ struct RunArgs {
     /// Seconds a request may take before it is answered 503.
     #[arg(long, env = "SCIMD_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     request_timeout_secs: u64,
+    /// Seconds a client has to send a request's head (and an idle keep-alive connection
+    /// stays open); slower ones are disconnected.
+    #[arg(long, env = "SCIMD_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    header_timeout_secs: u64,
+    /// Largest total size in bytes of a request's header fields; beyond, 431.
+    #[arg(long, env = "SCIMD_MAX_HEADER_BYTES", default_value_t = 16 * 1024)]
+    max_header_bytes: usize,
+    /// Connections open at once; beyond, new ones are closed on accept while the open ones
+    /// are served.
+    #[arg(long, env = "SCIMD_MAX_CONNECTIONS", default_value_t = 16_384)]
+    max_connections: usize,
     /// Answers to SCIM reads kept in memory and given again while the data is unchanged
     /// (SQLite only; 0: none).
     #[arg(long, env = "SCIMD_READ_CACHE_ENTRIES", default_value_t = server::DEFAULT_READ_CACHE_ENTRIES)]
@@ -247,6 +258,15 @@ struct RunArgs {
 }
 
 impl RunArgs {
+    fn transport(&self) -> server::transport::Transport {
+        server::transport::Transport {
+            header_timeout: std::time::Duration::from_secs(self.header_timeout_secs.max(1)),
+            max_head_bytes: self.max_header_bytes + 64 * 1024,
+            max_connections: self.max_connections,
+            ..server::transport::Transport::default()
+        }
+    }
+
     fn ops(&self) -> server::OpsConfig {
         server::OpsConfig {
             token_rate: self.rate_limit_per_token,
@@ -255,6 +275,7 @@ impl RunArgs {
             max_concurrent: self.max_concurrent_requests,
             request_timeout: std::time::Duration::from_secs(self.request_timeout_secs.max(1)),
             trust_proxy: self.trust_proxy,
+            max_header_bytes: self.max_header_bytes,
         }
     }
 }
@@ -605,7 +626,7 @@ async fn serve(
         mailer,
         job_config,
     );
-    let app = server::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let app = server::router(state.clone());
     let listener =
         std::net::TcpListener::bind(listen).with_context(|| format!("binding {listen}"))?;
     listener.set_nonblocking(true)?;
@@ -635,26 +656,10 @@ async fn serve(
         first.id,
         config::redact(database)
     );
-    match tls {
-        Some(tls) => {
-            tls.reload_on_sighup();
-            let handle = axum_server::Handle::new();
-            let stopper = handle.clone();
-            tokio::spawn(async move {
-                shutdown_signal().await;
-                stopper.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
-            });
-            axum_server::from_tcp_rustls(listener, tls.config.clone())
-                .handle(handle)
-                .serve(app)
-                .await?;
-        }
-        None => {
-            axum::serve(tokio::net::TcpListener::from_std(listener)?, app)
-                .with_graceful_shutdown(shutdown_signal())
-                .await?;
-        }
+    if let Some(tls) = &tls {
+        tls.reload_on_sighup();
     }
+    server::transport::serve(listener, app, tls, run.transport(), shutdown_signal()).await?;
     // Requests are done: stop the jobs after their current round, then write the activity
     // entries still queued.
     jobs.stop(std::time::Duration::from_secs(10)).await;

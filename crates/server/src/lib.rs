@@ -30,6 +30,7 @@ mod state;
 #[cfg(test)]
 mod testing;
 pub mod tls;
+pub mod transport;
 
 pub use activity::{ActivitySink, ActivityWriter};
 pub use jobs::{JobConfig, Jobs};

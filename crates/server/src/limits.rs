@@ -34,6 +34,8 @@ pub struct OpsConfig {
     pub request_timeout: Duration,
     /// Take the client address from `X-Forwarded-For` (behind a reverse proxy).
     pub trust_proxy: bool,
+    /// Largest total size of a request's header fields; beyond, 431.
+    pub max_header_bytes: usize,
 }
 
 impl Default for OpsConfig {
@@ -44,6 +46,7 @@ impl Default for OpsConfig {
             token_rate: 1_000,
             token_burst: 2_000,
             auth_failures_per_minute: 30,
+            max_header_bytes: 16 * 1024,
             max_concurrent: 1_024,
             request_timeout: Duration::from_secs(30),
             trust_proxy: false,

@@ -16,6 +16,27 @@ use std::time::{Duration, Instant};
 
 /// The outermost middleware: request id and span, client address, the concurrency bound, the
 /// timeout, and the request metrics.
+/// The size of a request's header fields as they came on the wire (name, ": ", value, CRLF).
+fn header_bytes(headers: &axum::http::HeaderMap) -> usize {
+    headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum()
+}
+
+/// 431 with a SCIM error body: the header fields together are over the limit (RFC 6585
+/// section 5). Nothing behind this layer ran.
+fn headers_too_large(limit: usize) -> Response {
+    let mut r = busy(
+        431,
+        &format!("the request's header fields are larger than {limit} bytes in all"),
+        Duration::from_secs(1),
+    );
+    *r.status_mut() = axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
+    r.headers_mut().remove(header::RETRY_AFTER);
+    r
+}
+
 pub(crate) async fn guard(
     State(state): State<Arc<AppState>>,
     mut req: Request,
@@ -45,7 +66,11 @@ pub(crate) async fn guard(
         client = client
     );
     let permit = state.in_flight().try_acquire_owned().ok();
-    let mut response = if permit.is_none() {
+    let header_bytes = header_bytes(req.headers());
+    let mut response = if header_bytes > state.ops.config.max_header_bytes {
+        metrics::counter!("scimd_http_rejected_total", "reason" => "headers").increment(1);
+        headers_too_large(state.ops.config.max_header_bytes)
+    } else if permit.is_none() {
         metrics::counter!("scimd_http_rejected_total", "reason" => "busy").increment(1);
         busy(
             503,

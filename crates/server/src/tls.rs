@@ -2,12 +2,11 @@
 //! default, modern cipher suites; certificates read from PEM files and reloaded on SIGHUP
 //! without dropping connections (new handshakes use the new certificate).
 
-use axum_server::tls_rustls::RustlsConfig;
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 /// Reads a certificate chain and its private key (PEM) into a server configuration.
 pub fn server_config(cert: &Path, key: &Path) -> Result<ServerConfig, String> {
@@ -31,12 +30,13 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<ServerConfig, String> {
     Ok(config)
 }
 
-/// The certificate files of a running server, reloadable.
+/// The certificate files of a running server, reloadable: each new handshake takes the
+/// configuration current at its start, so a reload drops no connection.
 #[derive(Clone)]
 pub struct Tls {
     pub cert: PathBuf,
     pub key: PathBuf,
-    pub config: RustlsConfig,
+    config: Arc<RwLock<Arc<ServerConfig>>>,
 }
 
 impl std::fmt::Debug for Tls {
@@ -50,7 +50,7 @@ impl std::fmt::Debug for Tls {
 
 impl Tls {
     pub fn load(cert: &Path, key: &Path) -> Result<Tls, String> {
-        let config = RustlsConfig::from_config(Arc::new(server_config(cert, key)?));
+        let config = Arc::new(RwLock::new(Arc::new(server_config(cert, key)?)));
         Ok(Tls {
             cert: cert.to_owned(),
             key: key.to_owned(),
@@ -60,9 +60,19 @@ impl Tls {
 
     /// Reads the files again; on any error the running certificate stays.
     pub fn reload(&self) -> Result<(), String> {
-        let fresh = server_config(&self.cert, &self.key)?;
-        self.config.reload_from_config(Arc::new(fresh));
+        let fresh = Arc::new(server_config(&self.cert, &self.key)?);
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = fresh;
         Ok(())
+    }
+
+    /// An acceptor for one handshake, with the configuration current now.
+    pub fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
+        let config = self
+            .config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        tokio_rustls::TlsAcceptor::from(config)
     }
 
     /// Reloads on every SIGHUP until the process ends.

@@ -20,3 +20,4 @@ mod migrate;
 mod multi_instance;
 mod operations;
 mod protocol;
+mod transport;
