@@ -12,6 +12,7 @@ mod canon;
 pub mod discovery;
 pub mod error;
 pub mod filter;
+pub mod json;
 pub mod messages;
 pub mod patch;
 pub mod path;

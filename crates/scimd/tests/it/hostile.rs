@@ -672,3 +672,75 @@ async fn secrets_are_never_cached_and_https_deployments_send_hsts() {
         Some("max-age=31536000")
     );
 }
+
+#[tokio::test]
+async fn a_member_name_given_twice_is_refused_at_any_depth_and_changes_nothing() {
+    let server = Server::start();
+    let api = server.api();
+    let id = api.create_user("twice@example.com").await;
+    let before = api.user_count().await;
+    let cases: [(Method, String, &str, &str); 3] = [
+        (
+            Method::POST,
+            server.client.url("/Users"),
+            r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a@example.com","userName":"b@example.com"}"#,
+            "userName",
+        ),
+        (
+            Method::PUT,
+            server.client.url(&format!("/Users/{id}")),
+            r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"twice@example.com","name":{"givenName":"A","givenName":"B"}}"#,
+            "givenName",
+        ),
+        (
+            Method::PATCH,
+            server.client.url(&format!("/Users/{id}")),
+            r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"active","value":false,"value":true}]}"#,
+            "value",
+        ),
+    ];
+    for (method, url, body, name) in cases {
+        let r = server
+            .client
+            .send_bytes(
+                method.clone(),
+                &url,
+                Some(body.as_bytes().to_vec()),
+                Some(&server.org.token),
+                SCIM_JSON,
+                &[],
+            )
+            .await;
+        let e = r.expect_error(400, Some("invalidSyntax"));
+        assert!(
+            e["detail"].as_str().unwrap_or_default().contains(name),
+            "{method} {e}"
+        );
+    }
+    assert_eq!(api.user_count().await, before);
+    let user = api.get(&format!("/Users/{id}")).await;
+    assert_eq!(user.json()["active"], json!(true));
+    assert_eq!(
+        user.json()["name"]["givenName"],
+        json!("Given"),
+        "{}",
+        user.text
+    );
+    // The administrative API reads its bodies the same way.
+    let r = server
+        .client
+        .send_bytes(
+            Method::POST,
+            &format!("{}/api/v1/sessions", server.origin),
+            Some(
+                br#"{"organisation":"x","email":"a@example.com","password":"p","password":"q"}"#
+                    .to_vec(),
+            ),
+            None,
+            "application/json",
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.text.contains("password"), "{}", r.text);
+}

@@ -185,7 +185,9 @@ impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<Arc<AppState>> f
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|e| bad(format!("cannot read the body: {e}")))?;
-        serde_json::from_slice(&bytes)
+        let value = scim_core::json::parse_strict(&bytes)
+            .map_err(|e| bad(format!("the body is not the expected JSON: {e}")))?;
+        serde_json::from_value(value)
             .map(Body)
             .map_err(|e| bad(format!("the body is not the expected JSON: {e}")))
     }

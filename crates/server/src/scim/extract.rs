@@ -119,7 +119,8 @@ impl FromRequestParts<Arc<AppState>> for ScimRequest {
 
 /// A JSON request body: `application/scim+json`, `application/json`, any other `...json`
 /// type, or none (clients differ); a body declared as something else (`text/plain`, XML, a
-/// form) is 415. Too large: 413; not JSON: 400 `invalidSyntax`.
+/// form) is 415. Too large: 413; not JSON, or an object with a member name twice: 400
+/// `invalidSyntax`.
 pub(super) struct ScimBody(pub Value);
 
 impl FromRequest<Arc<AppState>> for ScimBody {
@@ -155,10 +156,13 @@ impl FromRequest<Arc<AppState>> for ScimBody {
                 ))
             }
         })?;
-        let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
-            ScimFailure(ScimError::invalid_syntax(format!(
-                "the request body is not valid JSON: {e}"
-            )))
+        let value: Value = scim_core::json::parse_strict(&bytes).map_err(|e| {
+            ScimFailure(ScimError::invalid_syntax(match e {
+                scim_core::json::StrictJsonError::Syntax(m) => {
+                    format!("the request body is not valid JSON: {m}")
+                }
+                duplicate => format!("the request body is ambiguous: {duplicate}"),
+            }))
         })?;
         Ok(ScimBody(value))
     }
