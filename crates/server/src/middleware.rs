@@ -10,12 +10,53 @@ use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use directory::{OrgId, OrgKind};
+use futures_util::FutureExt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// The outermost middleware: request id and span, client address, the concurrency bound, the
 /// timeout, and the request metrics.
+/// Which of the three surfaces a path belongs to, for an error answered outside any handler.
+#[derive(Debug, Clone, Copy)]
+enum Surface {
+    Scim,
+    Api,
+    Console,
+}
+
+impl Surface {
+    fn of(path: &str) -> Surface {
+        if path.starts_with("/scim/") {
+            Surface::Scim
+        } else if path.starts_with("/api/") {
+            Surface::Api
+        } else {
+            Surface::Console
+        }
+    }
+
+    /// A 500 in this surface's error shape, which says nothing about the cause.
+    fn internal_error(self) -> Response {
+        use axum::response::IntoResponse;
+        match self {
+            Surface::Scim => crate::scim::response::ScimFailure(scim_core::ScimError::new(
+                500,
+                None,
+                "internal error",
+            ))
+            .into_response(),
+            Surface::Api => crate::api::ApiError::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error".into(),
+            )
+            .into_response(),
+            Surface::Console => crate::console::internal_error_page(),
+        }
+    }
+}
+
 /// The size of a request's header fields as they came on the wire (name, ": ", value, CRLF).
 fn header_bytes(headers: &axum::http::HeaderMap) -> usize {
     headers
@@ -79,13 +120,18 @@ pub(crate) async fn guard(
         )
     } else {
         let timeout = state.ops.config.request_timeout;
-        match tokio::time::timeout(
-            timeout,
-            tracing::Instrument::instrument(next.run(req), span.clone()),
-        )
-        .await
+        let surface = Surface::of(req.uri().path());
+        // A panic in a handler ends that request alone, as a 500 in its surface's shape.
+        let run = std::panic::AssertUnwindSafe(next.run(req)).catch_unwind();
+        match tokio::time::timeout(timeout, tracing::Instrument::instrument(run, span.clone()))
+            .await
         {
-            Ok(r) => r,
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => {
+                metrics::counter!("scimd_http_panics_total").increment(1);
+                span.in_scope(|| tracing::error!("the request's handler panicked; answered 500"));
+                surface.internal_error()
+            }
             Err(_) => {
                 metrics::counter!("scimd_http_rejected_total", "reason" => "timeout").increment(1);
                 span.in_scope(|| {

@@ -11,7 +11,14 @@ use std::sync::Arc;
 /// The route table. `/scim/v2` is the base; everything else is 404 with a SCIM error body.
 pub fn router(state: Arc<AppState>) -> Router {
     let limit = state.scim.config().bulk_max_payload_bytes;
-    Router::new()
+    let routes = Router::new();
+    // Routes that panic on purpose, one per surface, exist in test builds only.
+    #[cfg(test)]
+    let routes = routes
+        .route("/scim/v2/test-panic", get(panics))
+        .route("/api/v1/test-panic", get(panics))
+        .route("/test-panic", get(panics));
+    routes
         .nest("/scim/v2", crate::scim::routes(state.clone()))
         .nest("/api/v1", crate::api::routes())
         .route("/healthz", get(crate::health::healthz))
@@ -27,4 +34,59 @@ pub fn router(state: Arc<AppState>) -> Router {
             crate::middleware::guard,
         ))
         .with_state(state)
+}
+
+#[cfg(test)]
+async fn panics() -> &'static str {
+    panic!("a handler that panics, for the tests")
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::TestApp;
+    use axum::body::Body;
+    use axum::http::{Method, Request, StatusCode};
+
+    fn get(path: &str) -> Request<Body> {
+        Request::builder()
+            .method(Method::GET)
+            .uri(path)
+            .body(Body::empty())
+            .expect("request")
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_is_a_500_in_its_surfaces_shape_and_nothing_else_fails() {
+        let app = TestApp::new().await;
+        let scim = app.send(get("/scim/v2/test-panic")).await;
+        assert_eq!(scim.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            scim.json()["schemas"][0],
+            "urn:ietf:params:scim:api:messages:2.0:Error"
+        );
+        assert_eq!(scim.json()["status"], "500");
+        assert!(!scim.header("x-request-id").is_empty());
+        let api = app.send(get("/api/v1/test-panic")).await;
+        assert_eq!(api.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(api.json()["error"], "internal", "{}", api.text());
+        let page = app.send(get("/test-panic")).await;
+        assert_eq!(page.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(
+            page.text().contains("Something went wrong"),
+            "{}",
+            page.text()
+        );
+        // The same router goes on serving.
+        assert_eq!(app.send(get("/healthz")).await.status, StatusCode::OK);
+        let token = app.token().await;
+        let r = app
+            .scim(
+                Method::GET,
+                "/scim/v2/Users",
+                &token,
+                serde_json::Value::Null,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+    }
 }
