@@ -57,6 +57,19 @@ impl Surface {
     }
 }
 
+/// The media type a request declares (`Content-Type` without its parameters, lower case), if
+/// it declares one.
+pub(crate) fn media_type(headers: &axum::http::HeaderMap) -> Option<String> {
+    let value = headers.get(header::CONTENT_TYPE)?;
+    let media = String::from_utf8_lossy(value.as_bytes())
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    (!media.is_empty()).then_some(media)
+}
+
 /// The size of a request's header fields as they came on the wire (name, ": ", value, CRLF).
 fn header_bytes(headers: &axum::http::HeaderMap) -> usize {
     headers

@@ -744,3 +744,61 @@ async fn a_member_name_given_twice_is_refused_at_any_depth_and_changes_nothing()
     assert_eq!(r.status, 400, "{}", r.text);
     assert!(r.text.contains("password"), "{}", r.text);
 }
+
+#[tokio::test]
+async fn bodies_without_or_with_a_foreign_content_type_get_415_in_each_surfaces_shape() {
+    let server = Server::start();
+    let api = server.api();
+    let before = api.user_count().await;
+    let http = reqwest::Client::new();
+    let body = serde_json::to_vec(&user_body("no.type@example.com")).expect("body");
+    for content_type in [None, Some("application/vnd.other+json"), Some("text/plain")] {
+        let mut req = http
+            .post(server.client.url("/Users"))
+            .bearer_auth(&server.org.token)
+            .body(body.clone());
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        let r = req.send().await.expect("request");
+        assert_eq!(r.status().as_u16(), 415, "{content_type:?}");
+        let v: serde_json::Value = r.json().await.expect("a SCIM error body");
+        assert_eq!(v["schemas"][0], ERROR_URN, "{v}");
+        assert_eq!(v["status"], "415");
+    }
+    assert_eq!(api.user_count().await, before);
+    // application/json is as good as application/scim+json (RFC 7644 section 3.1).
+    let r = http
+        .post(server.client.url("/Users"))
+        .bearer_auth(&server.org.token)
+        .header("content-type", "application/json; charset=utf-8")
+        .body(body)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status().as_u16(), 201);
+
+    let r = http
+        .post(format!("{}/api/v1/sessions", server.origin))
+        .header("content-type", "text/plain")
+        .body(r#"{"organisation":"x","email":"a@example.com","password":"p"}"#)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status().as_u16(), 415);
+    let v: serde_json::Value = r.json().await.expect("the API's error body");
+    assert_eq!(v["error"], "unsupported_media_type", "{v}");
+
+    let r = http
+        .post(format!("{}/signin", server.origin))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status().as_u16(), 415);
+    assert!(
+        r.text().await.unwrap_or_default().contains("forms only"),
+        "the console's page"
+    );
+}

@@ -182,9 +182,25 @@ impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<Arc<AppState>> f
         req: axum::extract::Request,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
+        let media = crate::middleware::media_type(req.headers());
+        let unsupported = |what: &str| {
+            ApiError::new(
+                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                format!("the body must be application/json, not {what}"),
+            )
+        };
+        if let Some(m) = media.as_deref()
+            && !matches!(m, "application/json" | "application/scim+json")
+        {
+            return Err(unsupported(m));
+        }
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|e| bad(format!("cannot read the body: {e}")))?;
+        if media.is_none() && !bytes.is_empty() {
+            return Err(unsupported("a body without a Content-Type"));
+        }
         let value = scim_core::json::parse_strict(&bytes)
             .map_err(|e| bad(format!("the body is not the expected JSON: {e}")))?;
         serde_json::from_value(value)

@@ -170,6 +170,17 @@ pub(crate) async fn guard(
         return next.run(req).await;
     }
     let (mut parts, body) = req.into_parts();
+    let media = crate::middleware::media_type(&parts.headers);
+    if media
+        .as_deref()
+        .is_some_and(|m| m != "application/x-www-form-urlencoded")
+    {
+        return super::PageError(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "The console takes forms only (application/x-www-form-urlencoded).".into(),
+        )
+        .into_response();
+    }
     let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM_BYTES).await else {
         return super::PageError(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -177,6 +188,13 @@ pub(crate) async fn guard(
         )
         .into_response();
     };
+    if media.is_none() && !bytes.is_empty() {
+        return super::PageError(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "A form was sent without a Content-Type.".into(),
+        )
+        .into_response();
+    }
     let form = Form(form_urlencoded::parse(&bytes).into_owned().collect());
     let sent = form.get("csrf").unwrap_or_default().as_bytes();
     let secure = https(&state, &parts.headers);

@@ -117,9 +117,9 @@ impl FromRequestParts<Arc<AppState>> for ScimRequest {
     }
 }
 
-/// A JSON request body: `application/scim+json`, `application/json`, any other `...json`
-/// type, or none (clients differ); a body declared as something else (`text/plain`, XML, a
-/// form) is 415. Too large: 413; not JSON, or an object with a member name twice: 400
+/// A JSON request body, declared `application/scim+json` or `application/json` (RFC 7644
+/// section 3.1 names both); a body declared as anything else, or sent without a
+/// `Content-Type`, is 415. Too large: 413; not JSON, or an object with a member name twice: 400
 /// `invalidSyntax`.
 pub(super) struct ScimBody(pub Value);
 
@@ -127,22 +127,20 @@ impl FromRequest<Arc<AppState>> for ScimBody {
     type Rejection = ScimFailure;
 
     async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
-        if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
-            let media = ct
-                .to_str()
-                .unwrap_or_default()
-                .split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase();
-            if !media.is_empty() && !media.ends_with("json") {
-                return Err(ScimFailure(ScimError::new(
-                    415,
-                    None,
-                    format!("the request body must be application/scim+json, not {media}"),
-                )));
-            }
+        let media = crate::middleware::media_type(req.headers());
+        let unsupported = |what: &str| {
+            ScimFailure(ScimError::new(
+                415,
+                None,
+                format!(
+                    "the request body must be application/scim+json or application/json, not {what}"
+                ),
+            ))
+        };
+        if let Some(m) = media.as_deref()
+            && !matches!(m, "application/scim+json" | "application/json")
+        {
+            return Err(unsupported(m));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -156,6 +154,9 @@ impl FromRequest<Arc<AppState>> for ScimBody {
                 ))
             }
         })?;
+        if media.is_none() && !bytes.is_empty() {
+            return Err(unsupported("a body without a Content-Type"));
+        }
         let value: Value = scim_core::json::parse_strict(&bytes).map_err(|e| {
             ScimFailure(ScimError::invalid_syntax(match e {
                 scim_core::json::StrictJsonError::Syntax(m) => {
