@@ -27,6 +27,9 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
+/// Connections the kernel queues before they are accepted (Linux caps it at `somaxconn`).
+const LISTEN_BACKLOG: i32 = 4096;
+
 /// The bounds of the listener.
 #[derive(Debug, Clone)]
 pub struct Transport {
@@ -66,6 +69,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;
+    // A deep accept queue: the standard library listens with 128, and a burst of connections
+    // past it waits for SYN retransmissions (a second or more each) before reaching accept.
+    socket2::SockRef::from(&listener).listen(LISTEN_BACKLOG)?;
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let open = Arc::new(Semaphore::new(transport.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
