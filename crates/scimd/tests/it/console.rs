@@ -191,10 +191,19 @@ fn token_count(server: &Server, org: &str) -> usize {
 async fn first_admin(server: &Server) -> Browser {
     let mut b = Browser::new(server);
     let link = setup_link(server);
-    assert_eq!(b.get(&link).await.status, 200);
+    create_and_sign_in(&mut b, server, &link).await;
+    assert!(b.cookies.contains_key("scimd_session"));
+    let page = b.get("/directory-sync").await;
+    assert_eq!(page.status, 200);
+    b
+}
+
+/// Creates ann@example.com through the set-up `link` and signs her in.
+async fn create_and_sign_in(b: &mut Browser, server: &Server, link: &str) {
+    assert_eq!(b.get(link).await.status, 200);
     let done = b
         .post(
-            &link,
+            link,
             &[
                 ("email", "ann@example.com"),
                 ("password", PASSWORD),
@@ -206,10 +215,6 @@ async fn first_admin(server: &Server) -> Browser {
     let signed = b.sign_in(&server.org.id, "ann@example.com", PASSWORD).await;
     assert_eq!(signed.status, 303, "{}", signed.body);
     assert_eq!(signed.location.as_deref(), Some("/directory-sync"));
-    assert!(b.cookies.contains_key("scimd_session"));
-    let page = b.get("/directory-sync").await;
-    assert_eq!(page.status, 200);
-    b
 }
 
 #[tokio::test]
@@ -675,20 +680,7 @@ async fn secure_cookies_carry_the_host_prefix_and_plain_names_are_ignored() {
                 && !c.contains("Domain")),
         "{cookies:?}"
     );
-    assert_eq!(b.get(&link).await.status, 200);
-    let done = b
-        .post(
-            &link,
-            &[
-                ("email", "ann@example.com"),
-                ("password", PASSWORD),
-                ("confirm", PASSWORD),
-            ],
-        )
-        .await;
-    assert_eq!(done.status, 303, "{}", done.body);
-    let signed = b.sign_in(&server.org.id, "ann@example.com", PASSWORD).await;
-    assert_eq!(signed.status, 303, "{}", signed.body);
+    create_and_sign_in(&mut b, &server, &link).await;
     let secret = b
         .cookies
         .get("__Host-scimd_session")

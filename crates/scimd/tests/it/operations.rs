@@ -171,9 +171,8 @@ pub(crate) fn certificate(
     (cert_path, key_path, cert.der().to_vec())
 }
 
-/// Connects with TLS trusting `trusted` (DER), sends one HTTP/1.1 request and returns the
-/// peer's certificate and the response text.
-fn https(port: u16, trusted: &[u8], request: &str) -> (Vec<u8>, String) {
+/// A TLS client for `localhost` that trusts `trusted` (DER) alone.
+pub(crate) fn tls_client(trusted: &[u8]) -> rustls::ClientConnection {
     let mut roots = rustls::RootCertStore::empty();
     roots
         .add(rustls::pki_types::CertificateDer::from(trusted.to_vec()))
@@ -185,7 +184,13 @@ fn https(port: u16, trusted: &[u8], request: &str) -> (Vec<u8>, String) {
         .with_root_certificates(roots)
         .with_no_client_auth();
     let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
-    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).expect("client");
+    rustls::ClientConnection::new(Arc::new(config), name).expect("client")
+}
+
+/// Connects with TLS trusting `trusted` (DER), sends one HTTP/1.1 request and returns the
+/// peer's certificate and the response text.
+fn https(port: u16, trusted: &[u8], request: &str) -> (Vec<u8>, String) {
+    let mut conn = tls_client(trusted);
     let mut sock = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     sock.set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");

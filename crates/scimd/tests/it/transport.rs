@@ -3,11 +3,10 @@
 //! fields over the limit, and more connections than the server holds open.
 
 use crate::common::*;
-use crate::operations::certificate;
+use crate::operations::{certificate, tls_client};
 use serde_json::json;
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The most a bounded test waits for the server to close a connection it should close.
@@ -62,19 +61,7 @@ fn tls_connect(
     port: u16,
     trusted: &[u8],
 ) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(rustls::pki_types::CertificateDer::from(trusted.to_vec()))
-        .expect("trust the test certificate");
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
-    let conn = rustls::ClientConnection::new(Arc::new(config), name).expect("client");
-    let mut tls = rustls::StreamOwned::new(conn, connect(port));
+    let mut tls = rustls::StreamOwned::new(tls_client(trusted), connect(port));
     while tls.conn.is_handshaking() {
         tls.conn.complete_io(&mut tls.sock).expect("TLS handshake");
     }
