@@ -1,6 +1,7 @@
 //! The storage port, one trait per area. One implementation per database; one conformance
-//! suite for all. [`Store`] is every area at once (what services hold, as `Arc<dyn Store>`);
-//! a caller that calls store methods brings the area traits into scope with
+//! suite for all. [`Store`] is every area at once: what services hold, as `Arc<dyn Store>`, on
+//! which every area's methods can be called as they are. A caller that holds a concrete store
+//! (`SqliteStore`, `PgStore`) or a generic one brings the area traits into scope with
 //! `use directory::store::prelude::*`.
 //!
 //! Every method but [`TokenStore::find_token_by_hash`] and

@@ -7,7 +7,7 @@ use directory::store::{Connection, ConnectionState, OrgStore};
 use directory::{OrgId, OrgKind, Organisation, StoreError};
 use tokio_postgres::Row;
 
-pub(crate) fn org_row(row: &Row) -> Result<Organisation, Failure> {
+fn org_row(row: &Row) -> Result<Organisation, Failure> {
     let kind: String = row.try_get(2)?;
     Ok(Organisation {
         id: OrgId(row.try_get(0)?),

@@ -8,10 +8,10 @@ use directory::{OrgId, StoreError, TokenId};
 use time::OffsetDateTime;
 use tokio_postgres::Row;
 
-pub(crate) const TOKEN_COLS: &str =
+const TOKEN_COLS: &str =
     "org_id, id, prefix, hash, created, expires, first_used, last_used, revoked";
 
-pub(crate) fn token_row(row: &Row) -> Result<TokenRecord, Failure> {
+fn token_row(row: &Row) -> Result<TokenRecord, Failure> {
     let hash: Vec<u8> = row.try_get(3)?;
     Ok(TokenRecord {
         org_id: OrgId(row.try_get(0)?),

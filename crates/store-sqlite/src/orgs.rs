@@ -8,9 +8,7 @@ use directory::store::{Connection, ConnectionState, OrgStore};
 use directory::{OrgId, OrgKind, Organisation, StoreError};
 use rusqlite::{OptionalExtension, params};
 
-pub(crate) fn org_row(
-    row: &rusqlite::Row<'_>,
-) -> rusqlite::Result<Result<Organisation, StoreError>> {
+fn org_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Organisation, StoreError>> {
     let id: Vec<u8> = row.get(0)?;
     let name: String = row.get(1)?;
     let kind: String = row.get(2)?;

@@ -10,12 +10,10 @@ use directory::{OrgId, StoreError, TokenId};
 use rusqlite::{OptionalExtension, params};
 use time::OffsetDateTime;
 
-pub(crate) const TOKEN_COLS: &str =
+const TOKEN_COLS: &str =
     "org_id, id, prefix, hash, created, expires, first_used, last_used, revoked";
 
-pub(crate) fn token_row(
-    row: &rusqlite::Row<'_>,
-) -> rusqlite::Result<Result<TokenRecord, StoreError>> {
+fn token_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<TokenRecord, StoreError>> {
     let org: Vec<u8> = row.get(0)?;
     let id: Vec<u8> = row.get(1)?;
     let hash: Vec<u8> = row.get(3)?;

@@ -165,7 +165,7 @@ pub(crate) async fn add_members<C: GenericClient>(
     Ok(changed)
 }
 
-pub(crate) async fn remove_members<C: GenericClient>(
+async fn remove_members<C: GenericClient>(
     c: &C,
     org: OrgId,
     group: ResourceId,

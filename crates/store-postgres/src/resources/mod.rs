@@ -37,7 +37,7 @@ use tokio_postgres::Row;
 /// registry order (`scim_core::resource`). Restoring that order makes a document read back
 /// serialise exactly as it was written, as it does on SQLite. Keys the registry does not know
 /// follow, in stored order.
-pub(crate) fn registry_order(kind: ResourceKind, doc: Value) -> Value {
+fn registry_order(kind: ResourceKind, doc: Value) -> Value {
     let Value::Object(mut map) = doc else {
         return doc;
     };
@@ -60,7 +60,7 @@ pub(crate) fn registry_order(kind: ResourceKind, doc: Value) -> Value {
     Value::Object(out)
 }
 
-pub(crate) fn order_value(def: &AttributeDef, v: Value) -> Value {
+fn order_value(def: &AttributeDef, v: Value) -> Value {
     if def.sub_attributes.is_empty() {
         return v;
     }
@@ -75,7 +75,7 @@ pub(crate) fn order_value(def: &AttributeDef, v: Value) -> Value {
     }
 }
 
-pub(crate) fn order_object(defs: &[AttributeDef], v: Value) -> Value {
+fn order_object(defs: &[AttributeDef], v: Value) -> Value {
     let Value::Object(mut map) = v else { return v };
     let mut out = Map::with_capacity(map.len());
     for def in defs {
@@ -148,7 +148,7 @@ pub(crate) async fn get_one<C: GenericClient>(
 }
 
 /// Reads the sort key column of a page row as JSON, for the cursor.
-pub(crate) fn key_json(row: &Row, idx: usize, ty: KeyType) -> Result<Value, Failure> {
+fn key_json(row: &Row, idx: usize, ty: KeyType) -> Result<Value, Failure> {
     Ok(match ty {
         KeyType::Text => row
             .try_get::<_, Option<String>>(idx)?
@@ -167,7 +167,7 @@ pub(crate) fn key_json(row: &Row, idx: usize, ty: KeyType) -> Result<Value, Fail
 
 /// Binds a cursor's key with the sort key's type; a key of another type is a cursor of
 /// another query.
-pub(crate) fn bind_key(sql: &mut Sql, key: &Value, ty: KeyType) -> Result<(), StoreError> {
+fn bind_key(sql: &mut Sql, key: &Value, ty: KeyType) -> Result<(), StoreError> {
     match (ty, key) {
         (KeyType::Text, Value::String(s)) => sql.bind(s.clone(), "text"),
         (KeyType::Int, Value::Number(n)) => {
@@ -185,7 +185,7 @@ pub(crate) fn bind_key(sql: &mut Sql, key: &Value, ty: KeyType) -> Result<(), St
 /// Locks a resource row and checks the version the caller read. `FOR NO KEY UPDATE` for an
 /// update does not block members being added elsewhere (their foreign keys take `KEY SHARE`);
 /// a delete takes `FOR UPDATE`, which does.
-pub(crate) async fn lock_version<C: GenericClient>(
+async fn lock_version<C: GenericClient>(
     c: &C,
     org: OrgId,
     kind: ResourceKind,
@@ -218,7 +218,7 @@ pub(crate) async fn lock_version<C: GenericClient>(
     }
 }
 
-pub(crate) async fn create_tx<C: GenericClient>(
+async fn create_tx<C: GenericClient>(
     c: &C,
     org: OrgId,
     kind: ResourceKind,
@@ -267,7 +267,7 @@ pub(crate) async fn create_tx<C: GenericClient>(
     })
 }
 
-pub(crate) async fn update_tx<C: GenericClient>(
+async fn update_tx<C: GenericClient>(
     c: &C,
     org: OrgId,
     kind: ResourceKind,
@@ -314,7 +314,7 @@ pub(crate) async fn update_tx<C: GenericClient>(
         .ok_or(StoreError::NotFound)?)
 }
 
-pub(crate) async fn delete_tx<C: GenericClient>(
+async fn delete_tx<C: GenericClient>(
     c: &C,
     org: OrgId,
     kind: ResourceKind,

@@ -14,12 +14,12 @@ use scim_core::messages::SortOrder;
 use scim_core::schema::ResourceKind;
 use serde_json::Value;
 
-pub(crate) fn append_sql(sql: &mut Sql, other: &Sql) {
+fn append_sql(sql: &mut Sql, other: &Sql) {
     sql.text.push_str(&other.text);
     sql.params.extend(other.params.iter().cloned());
 }
 
-pub(crate) fn sql_to_json(v: &SqlValue) -> Value {
+fn sql_to_json(v: &SqlValue) -> Value {
     match v {
         SqlValue::Null => Value::Null,
         SqlValue::Integer(i) => Value::from(*i),
@@ -29,7 +29,7 @@ pub(crate) fn sql_to_json(v: &SqlValue) -> Value {
     }
 }
 
-pub(crate) fn json_to_sql(v: &Value) -> SqlValue {
+fn json_to_sql(v: &Value) -> SqlValue {
     match v {
         Value::Null => SqlValue::Null,
         Value::Bool(b) => SqlValue::Integer(i64::from(*b)),

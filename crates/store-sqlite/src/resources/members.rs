@@ -114,7 +114,7 @@ pub(crate) fn add_members(
     Ok(changed)
 }
 
-pub(crate) fn remove_members(
+fn remove_members(
     conn: &Connection,
     org: OrgId,
     group: ResourceId,

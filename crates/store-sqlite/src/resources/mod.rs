@@ -64,13 +64,13 @@ pub(crate) fn build(
 }
 
 /// A resource by id, as SCIM sees it (built once: it is the statement of every GET by id).
-pub(crate) static GET_ONE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+static GET_ONE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "SELECT {RESOURCE_COLS} FROM resources r WHERE r.org_id = ?1 AND r.id = ?2 AND r.kind = ?3 AND {SCIM_VISIBLE}"
     )
 });
 
-pub(crate) fn get_one(
+fn get_one(
     conn: &Connection,
     org: OrgId,
     kind: ResourceKind,
