@@ -32,9 +32,16 @@
 //!   (with one SQLite writer, rows commit in `seq` order);
 //! - connections are unencrypted (`NoTls`): reach PostgreSQL over loopback, a private network
 //!   or a TLS-terminating proxy.
+//!
+//! Each area of the port is implemented in the module named for it: `orgs`, `tokens`,
+//! `resources`, `accounts`, `domains`, `admins` (administrators, sessions, set-up links and
+//! the sign-in lock-out), `activity` and `outbox`; the store's health and the planner's
+//! statistics are here. Their bodies use `Failure` (through `run` or `transaction!`) so that
+//! `?` takes driver errors as they come.
 
 mod filter_sql;
 mod migrations;
+
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use directory::StoreError;

@@ -7,6 +7,12 @@
 //! acknowledged only after its commit; uniqueness is decided by unique indexes, never by a
 //! check in code; every statement binds its values; every query is scoped to one organisation
 //! except the token lookup.
+//!
+//! Each area of the port is implemented in the module named for it: `orgs`, `tokens`,
+//! `resources`, `accounts`, `domains`, `admins` (administrators, sessions, set-up links and
+//! the sign-in lock-out), `activity` and `outbox`; the store's health is here. Beside them:
+//! `runtime` (the writer thread and the readers), `epoch` and `token_cache` (what other
+//! processes changed), `files`, `backup`, `functions`, `filter_sql` and `migrations`.
 
 mod accounts;
 mod activity;
@@ -24,10 +30,10 @@ mod resources;
 mod runtime;
 mod token_cache;
 mod tokens;
+
 use async_trait::async_trait;
 use directory::StoreError;
-use directory::store::CursorKey;
-use directory::store::HealthStore;
+use directory::store::{CursorKey, HealthStore};
 use epoch::EpochFile;
 use runtime::{Runtime, internal};
 use rusqlite::{Connection, params};
