@@ -1,11 +1,12 @@
 //! # directory
 //!
 //! The scimd domain: organisations, SCIM resources (accounts and groups), tokens; the services
-//! that enforce the rules; and the ports the rest of the system plugs into: the [`store::Store`]
-//! trait (implemented once per database), the [`clock::Clock`] trait and the
-//! [`notify::Mailer`] trait. [`lifecycle`] holds the token, connection and administrator rules;
-//! [`notify`] the notices and the background jobs that send them; [`session`] and [`setup`]
-//! the console's sign-in, lock-out and first administrator.
+//! that enforce the rules; and the ports the rest of the system plugs into: the storage port
+//! [`store::Store`] (one trait per area, implemented once per database, speaking the types of
+//! [`model`]), the [`clock::Clock`] trait and the [`notify::Mailer`] trait. [`lifecycle`] holds
+//! the token, connection and administrator rules; [`notify`] the notices and the background
+//! jobs that send them; [`session`] and [`setup`] the console's sign-in, lock-out and first
+//! administrator.
 //!
 //! Guarantees: every store call is scoped to one organisation, except the token lookup that
 //! finds the organisation; services never see SQL; time only comes from the injected clock.
@@ -14,6 +15,7 @@ pub mod accounts;
 pub mod clock;
 pub mod ids;
 pub mod lifecycle;
+pub mod model;
 pub mod notify;
 pub mod render;
 pub mod scim;

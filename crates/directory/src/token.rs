@@ -94,7 +94,7 @@ pub async fn check(
     check_at(store, clock, secret, None).await
 }
 
-/// [`check`] for a caller that has just read `mark` from [`Store::change_mark`].
+/// [`check`] for a caller that has just read `mark` from [`HealthStore::change_mark`](crate::store::HealthStore::change_mark).
 pub async fn check_at(
     store: &dyn Store,
     clock: &dyn Clock,

@@ -1,14 +1,16 @@
 //! The directory on PostgreSQL (SPEC section 5): accounts whatever their source, SCIM deletion
-//! with a hold, disconnect, conflicts, domains, sessions. A change to an account locks its row
-//! first (`FOR NO KEY UPDATE`), as SCIM updates do, so both kinds of writer serialise.
+//! with a hold, disconnect, conflicts. A change to an account locks its row first (`FOR NO KEY
+//! UPDATE`), as SCIM updates do, so both kinds of writer serialise.
 
-use crate::{Failure, PgStore, RESOURCE_COLS, RETRIES, SCIM_VISIBLE, build, from_micros, micros};
+use crate::resources::{RESOURCE_COLS, SCIM_VISIBLE, build};
+use crate::{Failure, PgStore, from_micros, micros, run};
+use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
-use directory::ids::{AdminId, OrgKind, SessionId};
+use directory::ids::OrgKind;
 use directory::store::columns::{active, external_id, like_pattern, name_ci};
 use directory::store::{
-    Account, AccountChange, AccountPage, AccountQuery, ConflictRecord, Cursor, DomainRecord,
-    LocalProps, NewResource, SessionRecord, Source, Status, SyncPolicy,
+    Account, AccountChange, AccountPage, AccountQuery, AccountStore, ConflictRecord, Cursor,
+    LocalProps, NewResource, Source, Status, SyncPolicy,
 };
 use directory::{OrgId, ResourceId, StoreError};
 use scim_core::schema::ResourceKind;
@@ -16,7 +18,6 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
-use uuid::Uuid;
 
 const ACCOUNT_COLS: &str = "r.source, r.deleted, r.hold_until, r.local";
 
@@ -166,517 +167,335 @@ async fn retire_tx<C: GenericClient>(
     Ok(())
 }
 
-impl PgStore {
-    pub(crate) async fn acc_get(
-        &self,
-        org: OrgId,
-        id: ResourceId,
-    ) -> Result<Option<Account>, Failure> {
-        let c = self.client().await?;
-        get_account_by(&c, org, id, false).await
+#[async_trait]
+impl AccountStore for PgStore {
+    async fn get_account(&self, org: OrgId, id: ResourceId) -> Result<Option<Account>, StoreError> {
+        run(async {
+            let c = self.client().await?;
+            get_account_by(&c, org, id, false).await
+        })
+        .await
     }
 
-    pub(crate) async fn acc_find_by_name(
+    async fn find_account_by_name(
         &self,
         org: OrgId,
         name: &str,
-    ) -> Result<Option<Account>, Failure> {
-        let c = self.client().await?;
-        let stmt = c
-            .prepare_cached(&format!(
-                "SELECT {RESOURCE_COLS}, {ACCOUNT_COLS} FROM resources r \
-                 WHERE r.org_id = $1 AND r.name_ci = $2 AND r.kind = 0"
-            ))
-            .await?;
-        c.query_opt(&stmt, &[&org.0, &name])
-            .await?
-            .map(|row| account_row(&row))
-            .transpose()
-    }
-
-    pub(crate) async fn acc_list(
-        &self,
-        org: OrgId,
-        q: &AccountQuery,
-    ) -> Result<AccountPage, Failure> {
-        let c = self.client().await?;
-        let mut filter = String::from("r.org_id = $1 AND r.kind = 0");
-        let mut args: Vec<Box<dyn ToSql + Sync + Send>> = vec![Box::new(org.0)];
-        if let Some(pattern) = q.search.as_deref().and_then(like_pattern) {
-            args.push(Box::new(pattern));
-            filter.push_str(
-                " AND (r.name_ci LIKE $2 \
-                 OR scim_fold(r.doc ->> 'displayName') LIKE $2 \
-                 OR scim_fold(r.doc #>> '{name,givenName}') LIKE $2 \
-                 OR scim_fold(r.doc #>> '{name,familyName}') LIKE $2)",
-            );
-        }
-        if let Some(source) = q.source {
-            filter.push_str(&format!(" AND r.source = '{}'", source.as_str()));
-        }
-        match q.status {
-            Some(Status::Active) => filter.push_str(" AND r.deleted IS NULL AND r.active"),
-            Some(Status::Deactivated) => {
-                filter.push_str(" AND (r.deleted IS NOT NULL OR NOT r.active)")
-            }
-            None => {}
-        }
-        let params: Vec<&(dyn ToSql + Sync)> = args
-            .iter()
-            .map(|a| a.as_ref() as &(dyn ToSql + Sync))
-            .collect();
-        let total: i64 = c
-            .query_one(
-                &format!("SELECT COUNT(*) FROM resources r WHERE {filter}"),
-                &params,
-            )
-            .await?
-            .try_get(0)?;
-        let mut page_filter = filter.clone();
-        let after = match q.after.as_deref() {
-            Some(a) => Some(self.cursors.open(org, a)?.seq),
-            None => None,
-        };
-        let mut page_params = params.clone();
-        if let Some(seq) = &after {
-            page_params.push(seq);
-            page_filter.push_str(&format!(" AND r.seq > ${}", page_params.len()));
-        }
-        let count = q.count.clamp(1, 1000);
-        let rows = c
-            .query(
-                &format!(
-                    "SELECT {RESOURCE_COLS}, {ACCOUNT_COLS}, r.seq FROM resources r WHERE {page_filter} \
-                     ORDER BY r.seq LIMIT {}",
-                    count + 1
-                ),
-                &page_params,
-            )
-            .await?;
-        let mut accounts = Vec::new();
-        let mut next = None;
-        let mut last_seq = 0i64;
-        for row in &rows {
-            if accounts.len() as u32 == count {
-                next = Some(self.cursors.seal(
-                    org,
-                    &Cursor {
-                        seq: last_seq,
-                        key: None,
-                    },
-                )?);
-                break;
-            }
-            accounts.push(account_row(row)?);
-            last_seq = row.try_get(10)?;
-        }
-        Ok(AccountPage {
-            accounts,
-            total: total as u64,
-            next,
+    ) -> Result<Option<Account>, StoreError> {
+        run(async {
+            let c = self.client().await?;
+            let stmt = c
+                .prepare_cached(&format!(
+                    "SELECT {RESOURCE_COLS}, {ACCOUNT_COLS} FROM resources r \
+                     WHERE r.org_id = $1 AND r.name_ci = $2 AND r.kind = 0"
+                ))
+                .await?;
+            c.query_opt(&stmt, &[&org.0, &name])
+                .await?
+                .map(|row| account_row(&row))
+                .transpose()
         })
+        .await
     }
 
-    pub(crate) async fn acc_create(
+    async fn list_accounts(&self, org: OrgId, q: &AccountQuery) -> Result<AccountPage, StoreError> {
+        run(async {
+            let c = self.client().await?;
+            let mut filter = String::from("r.org_id = $1 AND r.kind = 0");
+            let mut args: Vec<Box<dyn ToSql + Sync + Send>> = vec![Box::new(org.0)];
+            if let Some(pattern) = q.search.as_deref().and_then(like_pattern) {
+                args.push(Box::new(pattern));
+                filter.push_str(
+                    " AND (r.name_ci LIKE $2 \
+                     OR scim_fold(r.doc ->> 'displayName') LIKE $2 \
+                     OR scim_fold(r.doc #>> '{name,givenName}') LIKE $2 \
+                     OR scim_fold(r.doc #>> '{name,familyName}') LIKE $2)",
+                );
+            }
+            if let Some(source) = q.source {
+                filter.push_str(&format!(" AND r.source = '{}'", source.as_str()));
+            }
+            match q.status {
+                Some(Status::Active) => filter.push_str(" AND r.deleted IS NULL AND r.active"),
+                Some(Status::Deactivated) => {
+                    filter.push_str(" AND (r.deleted IS NOT NULL OR NOT r.active)")
+                }
+                None => {}
+            }
+            let params: Vec<&(dyn ToSql + Sync)> = args
+                .iter()
+                .map(|a| a.as_ref() as &(dyn ToSql + Sync))
+                .collect();
+            let total: i64 = c
+                .query_one(
+                    &format!("SELECT COUNT(*) FROM resources r WHERE {filter}"),
+                    &params,
+                )
+                .await?
+                .try_get(0)?;
+            let mut page_filter = filter.clone();
+            let after = match q.after.as_deref() {
+                Some(a) => Some(self.cursors.open(org, a)?.seq),
+                None => None,
+            };
+            let mut page_params = params.clone();
+            if let Some(seq) = &after {
+                page_params.push(seq);
+                page_filter.push_str(&format!(" AND r.seq > ${}", page_params.len()));
+            }
+            let count = q.count.clamp(1, 1000);
+            let rows = c
+                .query(
+                    &format!(
+                        "SELECT {RESOURCE_COLS}, {ACCOUNT_COLS}, r.seq FROM resources r WHERE {page_filter} \
+                         ORDER BY r.seq LIMIT {}",
+                        count + 1
+                    ),
+                    &page_params,
+                )
+                .await?;
+            let mut accounts = Vec::new();
+            let mut next = None;
+            let mut last_seq = 0i64;
+            for row in &rows {
+                if accounts.len() as u32 == count {
+                    next = Some(self.cursors.seal(
+                        org,
+                        &Cursor {
+                            seq: last_seq,
+                            key: None,
+                        },
+                    )?);
+                    break;
+                }
+                accounts.push(account_row(row)?);
+                last_seq = row.try_get(10)?;
+            }
+            Ok(AccountPage {
+                accounts,
+                total: total as u64,
+                next,
+            })
+        })
+        .await
+    }
+
+    async fn create_account(
         &self,
         org: OrgId,
-        new: &NewResource,
+        new: NewResource,
         source: Source,
         local: &LocalProps,
-    ) -> Result<Account, Failure> {
-        let c = self.client().await?;
-        let now = micros(new.now);
-        let stmt = c
-            .prepare_cached(
-                "INSERT INTO resources (org_id, id, kind, version, created, last_modified, name_ci, external_id, doc, active, source, local) \
-                 VALUES ($1, $2, 0, 1, $3, $3, $4, $5, $6, $7, $8, $9)",
+    ) -> Result<Account, StoreError> {
+        let new = &new;
+        run(async {
+            let c = self.client().await?;
+            let now = micros(new.now);
+            let stmt = c
+                .prepare_cached(
+                    "INSERT INTO resources (org_id, id, kind, version, created, last_modified, name_ci, external_id, doc, active, source, local) \
+                     VALUES ($1, $2, 0, 1, $3, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .await?;
+            c.execute(
+                &stmt,
+                &[
+                    &org.0,
+                    &new.id.0,
+                    &now,
+                    &name_ci(ResourceKind::User, &new.doc),
+                    &external_id(&new.doc),
+                    &new.doc,
+                    &active(&new.doc),
+                    &source.as_str(),
+                    &local_json(local)?,
+                ],
             )
             .await?;
-        c.execute(
-            &stmt,
-            &[
-                &org.0,
-                &new.id.0,
-                &now,
-                &name_ci(ResourceKind::User, &new.doc),
-                &external_id(&new.doc),
-                &new.doc,
-                &active(&new.doc),
-                &source.as_str(),
-                &local_json(local)?,
-            ],
-        )
-        .await?;
-        Ok(get_account_by(&c, org, new.id, false)
-            .await?
-            .ok_or(StoreError::NotFound)?)
+            Ok(get_account_by(&c, org, new.id, false)
+                .await?
+                .ok_or(StoreError::NotFound)?)
+        })
+        .await
     }
 
-    pub(crate) async fn acc_update(
+    async fn update_account(
         &self,
         org: OrgId,
         id: ResourceId,
-        change: &AccountChange,
+        change: AccountChange,
     ) -> Result<Account, StoreError> {
-        transaction!(self, tx => update_account_tx(&tx, org, id, change).await)
+        transaction!(self, tx => update_account_tx(&tx, org, id, &change).await)
     }
 
-    pub(crate) async fn acc_retire(
+    async fn retire_account(
         &self,
         org: OrgId,
         id: ResourceId,
-        expected: Option<i64>,
+        expected_version: Option<i64>,
         at: OffsetDateTime,
         hold_until: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let (at, hold) = (micros(at), micros(hold_until));
-        transaction!(self, tx => retire_tx(&tx, org, id, expected, at, hold).await)
+        transaction!(self, tx => retire_tx(&tx, org, id, expected_version, at, hold).await)
     }
 
-    pub(crate) async fn acc_purge_retired(&self, now: OffsetDateTime) -> Result<u64, Failure> {
-        let c = self.client().await?;
-        Ok(c.execute(
-            "DELETE FROM resources WHERE deleted IS NOT NULL AND hold_until <= $1 AND kind = 0",
-            &[&micros(now)],
-        )
-        .await?)
+    async fn purge_retired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        run(async {
+            let c = self.client().await?;
+            Ok(c.execute(
+                "DELETE FROM resources WHERE deleted IS NOT NULL AND hold_until <= $1 AND kind = 0",
+                &[&micros(now)],
+            )
+            .await?)
+        })
+        .await
     }
 
-    pub(crate) async fn acc_purge_one(
+    async fn purge_retired_account(
         &self,
         org: OrgId,
         id: ResourceId,
         now: OffsetDateTime,
-    ) -> Result<bool, Failure> {
-        let c = self.client().await?;
-        let n = c
-            .execute(
-                "DELETE FROM resources WHERE org_id = $1 AND id = $2 AND kind = 0 \
-                 AND deleted IS NOT NULL AND hold_until <= $3",
-                &[&org.0, &id.0, &micros(now)],
-            )
-            .await?;
-        Ok(n == 1)
-    }
-
-    pub(crate) async fn acc_release_sync(&self, org: OrgId) -> Result<u64, Failure> {
-        let c = self.client().await?;
-        Ok(c.execute(
-            "UPDATE resources SET source = 'manual' WHERE org_id = $1 AND source = 'scim'",
-            &[&org.0],
-        )
-        .await?)
-    }
-
-    pub(crate) async fn acc_sync_policy(
-        &self,
-        org: OrgId,
-        name: &str,
-    ) -> Result<SyncPolicy, Failure> {
-        let c = self.client().await?;
-        let stmt = c
-            .prepare_cached(
-                "SELECT o.kind, o.auto_merge, \
-                 ARRAY(SELECT d.name FROM domains d WHERE d.org_id = o.id AND d.verified IS NOT NULL ORDER BY d.name), \
-                 EXISTS (SELECT 1 FROM administrators a WHERE a.org_id = o.id AND a.email_ci = $2) \
-                 FROM organisations o WHERE o.id = $1",
-            )
-            .await?;
-        let row = c
-            .query_opt(&stmt, &[&org.0, &name])
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        let kind: String = row.try_get(0)?;
-        Ok(SyncPolicy {
-            kind: kind
-                .parse::<OrgKind>()
-                .map_err(|e| Failure::Store(StoreError::Internal(e)))?,
-            auto_merge: row.try_get(1)?,
-            verified_domains: row.try_get(2)?,
-            admin_collision: row.try_get(3)?,
+    ) -> Result<bool, StoreError> {
+        run(async {
+            let c = self.client().await?;
+            let n = c
+                .execute(
+                    "DELETE FROM resources WHERE org_id = $1 AND id = $2 AND kind = 0 \
+                     AND deleted IS NOT NULL AND hold_until <= $3",
+                    &[&org.0, &id.0, &micros(now)],
+                )
+                .await?;
+            Ok(n == 1)
         })
+        .await
     }
 
-    pub(crate) async fn acc_set_auto_merge(&self, org: OrgId, on: bool) -> Result<(), Failure> {
-        let c = self.client().await?;
-        let n = c
-            .execute(
-                "UPDATE organisations SET auto_merge = $2 WHERE id = $1",
-                &[&org.0, &on],
-            )
-            .await?;
-        if n == 0 {
-            return Err(StoreError::NotFound.into());
-        }
-        Ok(())
-    }
-
-    pub(crate) async fn acc_record_conflict(&self, r: &ConflictRecord) -> Result<bool, Failure> {
-        let c = self.client().await?;
-        // `xmax = 0` tells an inserted row from an updated one.
-        let row = c
-            .query_one(
-                "INSERT INTO conflicts (org_id, name_ci, user_name, account_id, incoming, first_seen, last_seen, attempts) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 1) \
-                 ON CONFLICT (org_id, name_ci) DO UPDATE SET user_name = excluded.user_name, \
-                 account_id = excluded.account_id, incoming = excluded.incoming, \
-                 last_seen = excluded.last_seen, attempts = conflicts.attempts + 1 \
-                 RETURNING (xmax = 0)",
-                &[
-                    &r.org_id.0,
-                    &r.name_ci,
-                    &r.user_name,
-                    &r.account_id.0,
-                    &r.incoming,
-                    &micros(r.first_seen),
-                    &micros(r.last_seen),
-                ],
-            )
-            .await?;
-        Ok(row.try_get(0)?)
-    }
-
-    pub(crate) async fn acc_list_conflicts(
-        &self,
-        org: OrgId,
-    ) -> Result<Vec<ConflictRecord>, Failure> {
-        let c = self.client().await?;
-        let rows = c
-            .query(
-                "SELECT name_ci, user_name, account_id, incoming, first_seen, last_seen, attempts \
-                 FROM conflicts WHERE org_id = $1 ORDER BY first_seen, name_ci",
+    async fn release_sync(&self, org: OrgId) -> Result<u64, StoreError> {
+        run(async {
+            let c = self.client().await?;
+            Ok(c.execute(
+                "UPDATE resources SET source = 'manual' WHERE org_id = $1 AND source = 'scim'",
                 &[&org.0],
             )
-            .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(ConflictRecord {
-                    org_id: org,
-                    name_ci: row.try_get(0)?,
-                    user_name: row.try_get(1)?,
-                    account_id: ResourceId(row.try_get(2)?),
-                    incoming: row.try_get(3)?,
-                    first_seen: from_micros(row.try_get(4)?),
-                    last_seen: from_micros(row.try_get(5)?),
-                    attempts: row.try_get(6)?,
-                })
+            .await?)
+        })
+        .await
+    }
+
+    async fn sync_policy(&self, org: OrgId, name: &str) -> Result<SyncPolicy, StoreError> {
+        run(async {
+            let c = self.client().await?;
+            let stmt = c
+                .prepare_cached(
+                    "SELECT o.kind, o.auto_merge, \
+                     ARRAY(SELECT d.name FROM domains d WHERE d.org_id = o.id AND d.verified IS NOT NULL ORDER BY d.name), \
+                     EXISTS (SELECT 1 FROM administrators a WHERE a.org_id = o.id AND a.email_ci = $2) \
+                     FROM organisations o WHERE o.id = $1",
+                )
+                .await?;
+            let row = c
+                .query_opt(&stmt, &[&org.0, &name])
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            let kind: String = row.try_get(0)?;
+            Ok(SyncPolicy {
+                kind: kind
+                    .parse::<OrgKind>()
+                    .map_err(|e| Failure::Store(StoreError::Internal(e)))?,
+                auto_merge: row.try_get(1)?,
+                verified_domains: row.try_get(2)?,
+                admin_collision: row.try_get(3)?,
             })
-            .collect()
+        })
+        .await
     }
 
-    pub(crate) async fn acc_delete_conflict(
-        &self,
-        org: OrgId,
-        name: &str,
-    ) -> Result<bool, Failure> {
-        let c = self.client().await?;
-        let n = c
-            .execute(
-                "DELETE FROM conflicts WHERE org_id = $1 AND name_ci = $2",
-                &[&org.0, &name],
-            )
-            .await?;
-        Ok(n == 1)
+    async fn set_auto_merge(&self, org: OrgId, on: bool) -> Result<(), StoreError> {
+        run(async {
+            let c = self.client().await?;
+            let n = c
+                .execute(
+                    "UPDATE organisations SET auto_merge = $2 WHERE id = $1",
+                    &[&org.0, &on],
+                )
+                .await?;
+            if n == 0 {
+                return Err(StoreError::NotFound.into());
+            }
+            Ok(())
+        })
+        .await
     }
 
-    pub(crate) async fn acc_add_domain(&self, d: &DomainRecord) -> Result<(), Failure> {
-        let c = self.client().await?;
-        let n = c
-            .execute(
-                "INSERT INTO domains (org_id, name, txt, created, verified, verified_by) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-                &[
-                    &d.org_id.0,
-                    &d.name,
-                    &d.txt,
-                    &micros(d.created),
-                    &d.verified.map(micros),
-                    &d.verified_by,
-                ],
-            )
-            .await?;
-        if n == 0 {
-            return Err(StoreError::Conflict("domain").into());
-        }
-        Ok(())
+    async fn record_conflict(&self, r: &ConflictRecord) -> Result<bool, StoreError> {
+        run(async {
+            let c = self.client().await?;
+            // `xmax = 0` tells an inserted row from an updated one.
+            let row = c
+                .query_one(
+                    "INSERT INTO conflicts (org_id, name_ci, user_name, account_id, incoming, first_seen, last_seen, attempts) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, 1) \
+                     ON CONFLICT (org_id, name_ci) DO UPDATE SET user_name = excluded.user_name, \
+                     account_id = excluded.account_id, incoming = excluded.incoming, \
+                     last_seen = excluded.last_seen, attempts = conflicts.attempts + 1 \
+                     RETURNING (xmax = 0)",
+                    &[
+                        &r.org_id.0,
+                        &r.name_ci,
+                        &r.user_name,
+                        &r.account_id.0,
+                        &r.incoming,
+                        &micros(r.first_seen),
+                        &micros(r.last_seen),
+                    ],
+                )
+                .await?;
+            Ok(row.try_get(0)?)
+        })
+        .await
     }
 
-    pub(crate) async fn acc_list_domains(&self, org: OrgId) -> Result<Vec<DomainRecord>, Failure> {
-        let c = self.client().await?;
-        let rows = c
-            .query(
-                "SELECT name, txt, created, verified, verified_by FROM domains WHERE org_id = $1 ORDER BY name",
-                &[&org.0],
-            )
-            .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(DomainRecord {
-                    org_id: org,
-                    name: row.try_get(0)?,
-                    txt: row.try_get(1)?,
-                    created: from_micros(row.try_get(2)?),
-                    verified: row.try_get::<_, Option<i64>>(3)?.map(from_micros),
-                    verified_by: row.try_get(4)?,
+    async fn list_conflicts(&self, org: OrgId) -> Result<Vec<ConflictRecord>, StoreError> {
+        run(async {
+            let c = self.client().await?;
+            let rows = c
+                .query(
+                    "SELECT name_ci, user_name, account_id, incoming, first_seen, last_seen, attempts \
+                     FROM conflicts WHERE org_id = $1 ORDER BY first_seen, name_ci",
+                    &[&org.0],
+                )
+                .await?;
+            rows.iter()
+                .map(|row| {
+                    Ok(ConflictRecord {
+                        org_id: org,
+                        name_ci: row.try_get(0)?,
+                        user_name: row.try_get(1)?,
+                        account_id: ResourceId(row.try_get(2)?),
+                        incoming: row.try_get(3)?,
+                        first_seen: from_micros(row.try_get(4)?),
+                        last_seen: from_micros(row.try_get(5)?),
+                        attempts: row.try_get(6)?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
+        .await
     }
 
-    pub(crate) async fn acc_set_domain_verified(
-        &self,
-        org: OrgId,
-        name: &str,
-        at: OffsetDateTime,
-        by: &str,
-    ) -> Result<bool, Failure> {
-        let c = self.client().await?;
-        let n = c
-            .execute(
-                "UPDATE domains SET verified = $3, verified_by = $4 WHERE org_id = $1 AND name = $2",
-                &[&org.0, &name, &micros(at), &by],
-            )
-            .await?;
-        Ok(n == 1)
-    }
-
-    pub(crate) async fn acc_remove_domain(&self, org: OrgId, name: &str) -> Result<bool, Failure> {
-        let c = self.client().await?;
-        let n = c
-            .execute(
-                "DELETE FROM domains WHERE org_id = $1 AND name = $2",
-                &[&org.0, &name],
-            )
-            .await?;
-        Ok(n == 1)
-    }
-
-    pub(crate) async fn acc_insert_session(&self, s: &SessionRecord) -> Result<(), Failure> {
-        let c = self.client().await?;
-        c.execute(
-            "INSERT INTO sessions (org_id, id, hash, admin_id, created, expires) VALUES ($1, $2, $3, $4, $5, $6)",
-            &[
-                &s.org_id.0,
-                &s.id.0,
-                &s.hash.as_slice(),
-                &s.admin_id.0,
-                &micros(s.created),
-                &micros(s.expires),
-            ],
-        )
-        .await?;
-        Ok(())
-    }
-
-    pub(crate) async fn acc_find_session(
-        &self,
-        hash: &[u8; 32],
-    ) -> Result<Option<SessionRecord>, Failure> {
-        let c = self.client().await?;
-        let stmt = c
-            .prepare_cached(
-                "SELECT org_id, id, admin_id, created, expires FROM sessions WHERE hash = $1",
-            )
-            .await?;
-        c.query_opt(&stmt, &[&hash.as_slice()])
-            .await?
-            .map(|row| {
-                Ok(SessionRecord {
-                    org_id: OrgId(row.try_get::<_, Uuid>(0)?),
-                    id: SessionId(row.try_get(1)?),
-                    hash: *hash,
-                    admin_id: AdminId(row.try_get(2)?),
-                    created: from_micros(row.try_get(3)?),
-                    expires: from_micros(row.try_get(4)?),
-                })
-            })
-            .transpose()
-    }
-
-    pub(crate) async fn acc_delete_session(
-        &self,
-        org: OrgId,
-        id: SessionId,
-    ) -> Result<(), Failure> {
-        let c = self.client().await?;
-        c.execute(
-            "DELETE FROM sessions WHERE org_id = $1 AND id = $2",
-            &[&org.0, &id.0],
-        )
-        .await?;
-        Ok(())
-    }
-}
-
-impl PgStore {
-    pub(crate) async fn acc_end_admin_sessions(
-        &self,
-        org: OrgId,
-        admin: AdminId,
-    ) -> Result<u64, Failure> {
-        let c = self.client().await?;
-        Ok(c.execute(
-            "DELETE FROM sessions WHERE org_id = $1 AND admin_id = $2",
-            &[&org.0, &admin.0],
-        )
-        .await?)
-    }
-
-    pub(crate) async fn acc_remove_admin(
-        &self,
-        org: OrgId,
-        admin: AdminId,
-    ) -> Result<bool, Failure> {
-        let c = self.client().await?;
-        // One statement, so one transaction: the sessions go with their administrator.
-        let n = c
-            .execute(
-                "WITH ended AS (DELETE FROM sessions WHERE org_id = $1 AND admin_id = $2) \
-                 DELETE FROM administrators WHERE org_id = $1 AND id = $2",
-                &[&org.0, &admin.0],
-            )
-            .await?;
-        Ok(n == 1)
-    }
-
-    pub(crate) async fn acc_set_admin_password(
-        &self,
-        org: OrgId,
-        admin: AdminId,
-        hash: &str,
-    ) -> Result<bool, Failure> {
-        let c = self.client().await?;
-        let n = c
-            .execute(
-                "WITH changed AS (UPDATE administrators SET password_hash = $3 \
-                   WHERE org_id = $1 AND id = $2 RETURNING email_ci), \
-                 ended AS (DELETE FROM sessions WHERE org_id = $1 AND admin_id = $2 \
-                   AND EXISTS (SELECT 1 FROM changed)), \
-                 forgotten AS (DELETE FROM signin_failures WHERE org_id = $1 \
-                   AND email_ci IN (SELECT email_ci FROM changed)) \
-                 SELECT 1 FROM changed",
-                &[&org.0, &admin.0, &hash],
-            )
-            .await?;
-        Ok(n == 1)
-    }
-
-    pub(crate) async fn acc_purge_sessions(
-        &self,
-        now: OffsetDateTime,
-        failures_from: OffsetDateTime,
-    ) -> Result<u64, Failure> {
-        let c = self.client().await?;
-        let sessions = c
-            .execute("DELETE FROM sessions WHERE expires <= $1", &[&micros(now)])
-            .await?;
-        let failures = c
-            .execute(
-                "DELETE FROM signin_failures WHERE window_start < $2 \
-                 AND (locked_until IS NULL OR locked_until <= $1)",
-                &[&micros(now), &micros(failures_from)],
-            )
-            .await?;
-        Ok(sessions + failures)
+    async fn delete_conflict(&self, org: OrgId, name: &str) -> Result<bool, StoreError> {
+        run(async {
+            let c = self.client().await?;
+            let n = c
+                .execute(
+                    "DELETE FROM conflicts WHERE org_id = $1 AND name_ci = $2",
+                    &[&org.0, &name],
+                )
+                .await?;
+            Ok(n == 1)
+        })
+        .await
     }
 }

@@ -1,13 +1,15 @@
 //! The directory on SQLite (SPEC section 5): accounts whatever their source, SCIM deletion with
-//! a hold, disconnect, conflicts, domains, sessions. Every write is one job of the writer.
+//! a hold, disconnect, conflicts. Every write is one job of the writer.
 
-use super::{RESOURCE_COLS, build, map_write_err, row_to_resource, uuid_from};
-use crate::runtime::{Runtime, blob, internal};
-use directory::ids::{AdminId, OrgKind, SessionId};
+use crate::resources::{RESOURCE_COLS, build, row_to_resource};
+use crate::runtime::{blob, internal};
+use crate::{SqliteStore, map_write_err, uuid_from};
+use async_trait::async_trait;
+use directory::ids::OrgKind;
 use directory::store::columns::{active, external_id, from_micros, like_pattern, micros, name_ci};
 use directory::store::{
-    Account, AccountChange, AccountPage, AccountQuery, ConflictRecord, Cursor, CursorKey,
-    DomainRecord, LocalProps, NewResource, SessionRecord, Source, Status, SyncPolicy,
+    Account, AccountChange, AccountPage, AccountQuery, AccountStore, ConflictRecord, Cursor,
+    LocalProps, NewResource, Source, Status, SyncPolicy,
 };
 use directory::{OrgId, ResourceId, StoreError};
 use rusqlite::types::Value as SqlValue;
@@ -67,648 +69,410 @@ fn get_account_tx(
     get_by(c, org, "id", SqlValue::Blob(id.0.as_bytes().to_vec()))
 }
 
-pub(crate) fn get_account(
-    rt: &Runtime,
-    org: OrgId,
-    id: ResourceId,
-) -> Result<Option<Account>, StoreError> {
-    rt.read_now(|c| get_account_tx(c, org, id))
-}
+#[async_trait]
+impl AccountStore for SqliteStore {
+    async fn get_account(&self, org: OrgId, id: ResourceId) -> Result<Option<Account>, StoreError> {
+        self.rt.read_now(|c| get_account_tx(c, org, id))
+    }
 
-pub(crate) fn find_account_by_name(
-    rt: &Runtime,
-    org: OrgId,
-    name: &str,
-) -> Result<Option<Account>, StoreError> {
-    rt.read_now(|c| get_by(c, org, "name_ci", SqlValue::Text(name.to_owned())))
-}
+    async fn find_account_by_name(
+        &self,
+        org: OrgId,
+        name: &str,
+    ) -> Result<Option<Account>, StoreError> {
+        self.rt
+            .read_now(|c| get_by(c, org, "name_ci", SqlValue::Text(name.to_owned())))
+    }
 
-pub(crate) async fn list_accounts(
-    rt: &Runtime,
-    cursors: &CursorKey,
-    org: OrgId,
-    q: &AccountQuery,
-) -> Result<AccountPage, StoreError> {
-    let q = q.clone();
-    let cursors = cursors.clone();
-    rt.scan(org, move |c| {
-        let mut filter = String::from("r.org_id = ?1 AND r.kind = 0");
-        let mut args: Vec<SqlValue> = vec![SqlValue::Blob(org.0.as_bytes().to_vec())];
-        if let Some(pattern) = q.search.as_deref().and_then(like_pattern) {
-            args.push(SqlValue::Text(pattern));
-            filter.push_str(
-                " AND (r.name_ci LIKE ?2 ESCAPE '\\' \
-                 OR scim_lower(json_extract(r.doc, '$.displayName')) LIKE ?2 ESCAPE '\\' \
-                 OR scim_lower(json_extract(r.doc, '$.name.givenName')) LIKE ?2 ESCAPE '\\' \
-                 OR scim_lower(json_extract(r.doc, '$.name.familyName')) LIKE ?2 ESCAPE '\\')",
-            );
-        }
-        if let Some(source) = q.source {
-            filter.push_str(&format!(" AND r.source = '{}'", source.as_str()));
-        }
-        match q.status {
-            Some(Status::Active) => filter.push_str(" AND r.deleted IS NULL AND r.active = 1"),
-            Some(Status::Deactivated) => {
-                filter.push_str(" AND (r.deleted IS NOT NULL OR r.active = 0)")
+    async fn list_accounts(&self, org: OrgId, q: &AccountQuery) -> Result<AccountPage, StoreError> {
+        let q = q.clone();
+        let cursors = self.cursors.clone();
+        self.rt.scan(org, move |c| {
+            let mut filter = String::from("r.org_id = ?1 AND r.kind = 0");
+            let mut args: Vec<SqlValue> = vec![SqlValue::Blob(org.0.as_bytes().to_vec())];
+            if let Some(pattern) = q.search.as_deref().and_then(like_pattern) {
+                args.push(SqlValue::Text(pattern));
+                filter.push_str(
+                    " AND (r.name_ci LIKE ?2 ESCAPE '\\' \
+                     OR scim_lower(json_extract(r.doc, '$.displayName')) LIKE ?2 ESCAPE '\\' \
+                     OR scim_lower(json_extract(r.doc, '$.name.givenName')) LIKE ?2 ESCAPE '\\' \
+                     OR scim_lower(json_extract(r.doc, '$.name.familyName')) LIKE ?2 ESCAPE '\\')",
+                );
             }
-            None => {}
-        }
-        let total: i64 = c
-            .prepare_cached(&format!("SELECT COUNT(*) FROM resources r WHERE {filter}"))
-            .map_err(internal)?
-            .query_row(params_from_iter(args.iter()), |r| r.get(0))
-            .map_err(internal)?;
-        let mut page_args = args.clone();
-        let mut page_filter = filter.clone();
-        if let Some(after) = q.after.as_deref() {
-            let cursor = cursors.open(org, after)?;
-            page_args.push(SqlValue::Integer(cursor.seq));
-            page_filter.push_str(&format!(" AND r.seq > ?{}", page_args.len()));
-        }
-        let count = q.count.clamp(1, 1000);
-        let mut stmt = c
-            .prepare_cached(&format!(
-                "SELECT {RESOURCE_COLS}, {ACCOUNT_COLS}, r.seq FROM resources r WHERE {page_filter} \
-                 ORDER BY r.seq LIMIT {}",
-                count + 1
-            ))
-            .map_err(internal)?;
-        let mut rows = stmt
-            .query(params_from_iter(page_args.iter()))
-            .map_err(internal)?;
-        let mut accounts = Vec::new();
-        let mut next = None;
-        let mut last_seq = 0i64;
-        while let Some(row) = rows.next().map_err(internal)? {
-            if accounts.len() as u32 == count {
-                next = Some(cursors.seal(
-                    org,
-                    &Cursor {
-                        seq: last_seq,
-                        key: None,
-                    },
-                )?);
-                break;
+            if let Some(source) = q.source {
+                filter.push_str(&format!(" AND r.source = '{}'", source.as_str()));
             }
-            accounts.push(account_row(row).map_err(internal)??);
-            last_seq = row.get(10).map_err(internal)?;
-        }
-        Ok(AccountPage {
-            accounts,
-            total: total as u64,
-            next,
+            match q.status {
+                Some(Status::Active) => filter.push_str(" AND r.deleted IS NULL AND r.active = 1"),
+                Some(Status::Deactivated) => {
+                    filter.push_str(" AND (r.deleted IS NOT NULL OR r.active = 0)")
+                }
+                None => {}
+            }
+            let total: i64 = c
+                .prepare_cached(&format!("SELECT COUNT(*) FROM resources r WHERE {filter}"))
+                .map_err(internal)?
+                .query_row(params_from_iter(args.iter()), |r| r.get(0))
+                .map_err(internal)?;
+            let mut page_args = args.clone();
+            let mut page_filter = filter.clone();
+            if let Some(after) = q.after.as_deref() {
+                let cursor = cursors.open(org, after)?;
+                page_args.push(SqlValue::Integer(cursor.seq));
+                page_filter.push_str(&format!(" AND r.seq > ?{}", page_args.len()));
+            }
+            let count = q.count.clamp(1, 1000);
+            let mut stmt = c
+                .prepare_cached(&format!(
+                    "SELECT {RESOURCE_COLS}, {ACCOUNT_COLS}, r.seq FROM resources r WHERE {page_filter} \
+                     ORDER BY r.seq LIMIT {}",
+                    count + 1
+                ))
+                .map_err(internal)?;
+            let mut rows = stmt
+                .query(params_from_iter(page_args.iter()))
+                .map_err(internal)?;
+            let mut accounts = Vec::new();
+            let mut next = None;
+            let mut last_seq = 0i64;
+            while let Some(row) = rows.next().map_err(internal)? {
+                if accounts.len() as u32 == count {
+                    next = Some(cursors.seal(
+                        org,
+                        &Cursor {
+                            seq: last_seq,
+                            key: None,
+                        },
+                    )?);
+                    break;
+                }
+                accounts.push(account_row(row).map_err(internal)??);
+                last_seq = row.get(10).map_err(internal)?;
+            }
+            Ok(AccountPage {
+                accounts,
+                total: total as u64,
+                next,
+            })
         })
-    })
-    .await
-}
+        .await
+    }
 
-pub(crate) async fn create_account(
-    rt: &Runtime,
-    org: OrgId,
-    new: NewResource,
-    source: Source,
-    local: LocalProps,
-) -> Result<Account, StoreError> {
-    rt.write(move |c| {
-        let doc_text = serde_json::to_string(&new.doc).map_err(internal)?;
-        let local_text = serde_json::to_string(&local).map_err(internal)?;
-        let now = micros(new.now);
-        c.prepare_cached(
-            "INSERT INTO resources (org_id, id, kind, version, created, last_modified, name_ci, external_id, doc, active, source, local) \
-             VALUES (?1, ?2, 0, 1, ?3, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )
-        .map_err(internal)?
-        .execute(params![
-            b(&org.0),
-            b(&new.id.0),
-            now,
-            name_ci(ResourceKind::User, &new.doc),
-            external_id(&new.doc),
-            doc_text,
-            active(&new.doc),
-            source.as_str(),
-            local_text
-        ])
-        .map_err(map_write_err)?;
-        get_account_tx(c, org, new.id)?.ok_or(StoreError::NotFound)
-    })
-    .await
-}
+    async fn create_account(
+        &self,
+        org: OrgId,
+        new: NewResource,
+        source: Source,
+        local: &LocalProps,
+    ) -> Result<Account, StoreError> {
+        let local = local.clone();
+        self.rt.write(move |c| {
+            let doc_text = serde_json::to_string(&new.doc).map_err(internal)?;
+            let local_text = serde_json::to_string(&local).map_err(internal)?;
+            let now = micros(new.now);
+            c.prepare_cached(
+                "INSERT INTO resources (org_id, id, kind, version, created, last_modified, name_ci, external_id, doc, active, source, local) \
+                 VALUES (?1, ?2, 0, 1, ?3, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )
+            .map_err(internal)?
+            .execute(params![
+                b(&org.0),
+                b(&new.id.0),
+                now,
+                name_ci(ResourceKind::User, &new.doc),
+                external_id(&new.doc),
+                doc_text,
+                active(&new.doc),
+                source.as_str(),
+                local_text
+            ])
+            .map_err(map_write_err)?;
+            get_account_tx(c, org, new.id)?.ok_or(StoreError::NotFound)
+        })
+        .await
+    }
 
-pub(crate) async fn update_account(
-    rt: &Runtime,
-    org: OrgId,
-    id: ResourceId,
-    change: AccountChange,
-) -> Result<Account, StoreError> {
-    rt.write(move |c| {
-        let current = get_account_tx(c, org, id)?.ok_or(StoreError::NotFound)?;
-        if current.deleted.is_some() {
+    async fn update_account(
+        &self,
+        org: OrgId,
+        id: ResourceId,
+        change: AccountChange,
+    ) -> Result<Account, StoreError> {
+        self.rt
+            .write(move |c| {
+                let current = get_account_tx(c, org, id)?.ok_or(StoreError::NotFound)?;
+                if current.deleted.is_some() {
+                    return Err(StoreError::NotFound);
+                }
+                if change
+                    .expected_version
+                    .is_some_and(|v| v != current.resource.version)
+                {
+                    return Err(StoreError::VersionMismatch);
+                }
+                let now = micros(change.now.unwrap_or(current.resource.last_modified));
+                let (org_b, id_b) = (b(&org.0), b(&id.0));
+                if let Some(doc) = &change.doc {
+                    let doc_text = serde_json::to_string(doc).map_err(internal)?;
+                    c.prepare_cached(
+                    "UPDATE resources SET doc = ?3, name_ci = ?4, external_id = ?5, active = ?6, \
+                     version = version + 1, last_modified = ?7 WHERE org_id = ?1 AND id = ?2",
+                )
+                .map_err(internal)?
+                .execute(params![
+                    org_b,
+                    id_b,
+                    doc_text,
+                    name_ci(ResourceKind::User, doc),
+                    external_id(doc),
+                    active(doc),
+                    now
+                ])
+                .map_err(map_write_err)?;
+                }
+                if let Some(source) = change.source {
+                    c.prepare_cached(
+                        "UPDATE resources SET source = ?3 WHERE org_id = ?1 AND id = ?2",
+                    )
+                    .map_err(internal)?
+                    .execute(params![org_b, id_b, source.as_str()])
+                    .map_err(internal)?;
+                }
+                if let Some(local) = &change.local {
+                    let text = serde_json::to_string(local).map_err(internal)?;
+                    c.prepare_cached(
+                        "UPDATE resources SET local = ?3 WHERE org_id = ?1 AND id = ?2",
+                    )
+                    .map_err(internal)?
+                    .execute(params![org_b, id_b, text])
+                    .map_err(internal)?;
+                }
+                get_account_tx(c, org, id)?.ok_or(StoreError::NotFound)
+            })
+            .await
+    }
+
+    async fn retire_account(
+        &self,
+        org: OrgId,
+        id: ResourceId,
+        expected_version: Option<i64>,
+        at: OffsetDateTime,
+        hold_until: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.rt.write(move |c| {
+            let (org_b, id_b) = (b(&org.0), b(&id.0));
+            let current: Option<i64> = c
+                .prepare_cached(&format!(
+                    "SELECT version FROM resources r WHERE r.org_id = ?1 AND r.id = ?2 AND r.kind = 0 AND {}",
+                    crate::resources::SCIM_VISIBLE
+                ))
+                .map_err(internal)?
+                .query_row(params![org_b, id_b], |r| r.get(0))
+                .optional()
+                .map_err(internal)?;
+            match (current, expected_version) {
+                (None, _) => return Err(StoreError::NotFound),
+                (Some(v), Some(e)) if v != e => return Err(StoreError::VersionMismatch),
+                _ => {}
+            }
+            // It leaves its groups (which change), as a deleted member would.
+            c.prepare_cached(
+                "UPDATE resources SET version = version + 1, last_modified = ?3 WHERE org_id = ?1 AND kind = 1 AND id IN \
+                 (SELECT group_id FROM group_members WHERE org_id = ?1 AND member_id = ?2)",
+            )
+            .map_err(internal)?
+            .execute(params![org_b, id_b, micros(at)])
+            .map_err(internal)?;
+            c.prepare_cached("DELETE FROM group_members WHERE org_id = ?1 AND member_id = ?2")
+                .map_err(internal)?
+                .execute(params![org_b, id_b])
+                .map_err(internal)?;
+            c.prepare_cached(
+                "UPDATE resources SET deleted = ?3, hold_until = ?4, version = version + 1, last_modified = ?3 \
+                 WHERE org_id = ?1 AND id = ?2",
+            )
+            .map_err(internal)?
+            .execute(params![org_b, id_b, micros(at), micros(hold_until)])
+            .map_err(internal)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn purge_retired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        let n = self
+            .rt
+            .execute(
+                "DELETE FROM resources WHERE deleted IS NOT NULL AND hold_until <= ?1 AND kind = 0",
+                vec![micros(now).into()],
+            )
+            .await?;
+        Ok(n as u64)
+    }
+
+    async fn purge_retired_account(
+        &self,
+        org: OrgId,
+        id: ResourceId,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let n = self
+            .rt
+            .execute(
+                "DELETE FROM resources WHERE org_id = ?1 AND id = ?2 AND kind = 0 \
+                 AND deleted IS NOT NULL AND hold_until <= ?3",
+                vec![blob(&org.0), blob(&id.0), micros(now).into()],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn release_sync(&self, org: OrgId) -> Result<u64, StoreError> {
+        let n = self
+            .rt
+            .execute(
+                "UPDATE resources SET source = 'manual' WHERE org_id = ?1 AND source = 'scim'",
+                vec![blob(&org.0)],
+            )
+            .await?;
+        Ok(n as u64)
+    }
+
+    async fn sync_policy(&self, org: OrgId, name: &str) -> Result<SyncPolicy, StoreError> {
+        self.rt.read_now(|c| {
+            let org_b = b(&org.0);
+            let (kind, auto_merge): (String, bool) = c
+                .prepare_cached("SELECT kind, auto_merge FROM organisations WHERE id = ?1")
+                .map_err(internal)?
+                .query_row(params![org_b], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .map_err(internal)?
+                .ok_or(StoreError::NotFound)?;
+            let verified_domains = c
+                .prepare_cached(
+                    "SELECT name FROM domains WHERE org_id = ?1 AND verified IS NOT NULL ORDER BY name",
+                )
+                .map_err(internal)?
+                .query_map(params![org_b], |r| r.get::<_, String>(0))
+                .map_err(internal)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(internal)?;
+            let admin_collision: bool = c
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM administrators WHERE org_id = ?1 AND email_ci = ?2)",
+                )
+                .map_err(internal)?
+                .query_row(params![org_b, name], |r| r.get(0))
+                .map_err(internal)?;
+            Ok(SyncPolicy {
+                kind: kind.parse::<OrgKind>().map_err(internal)?,
+                auto_merge,
+                verified_domains,
+                admin_collision,
+            })
+        })
+    }
+
+    async fn set_auto_merge(&self, org: OrgId, on: bool) -> Result<(), StoreError> {
+        let n = self
+            .rt
+            .execute(
+                "UPDATE organisations SET auto_merge = ?2 WHERE id = ?1",
+                vec![blob(&org.0), i64::from(on).into()],
+            )
+            .await?;
+        if n == 0 {
             return Err(StoreError::NotFound);
         }
-        if change
-            .expected_version
-            .is_some_and(|v| v != current.resource.version)
-        {
-            return Err(StoreError::VersionMismatch);
-        }
-        let now = micros(change.now.unwrap_or(current.resource.last_modified));
-        let (org_b, id_b) = (b(&org.0), b(&id.0));
-        if let Some(doc) = &change.doc {
-            let doc_text = serde_json::to_string(doc).map_err(internal)?;
+        Ok(())
+    }
+
+    async fn record_conflict(&self, c: &ConflictRecord) -> Result<bool, StoreError> {
+        let r = c.clone();
+        self.rt.write(move |c| {
+            let incoming = serde_json::to_string(&r.incoming).map_err(internal)?;
+            let (org_b, key) = (b(&r.org_id.0), r.name_ci.as_str());
+            let existed: bool = c
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM conflicts WHERE org_id = ?1 AND name_ci = ?2)",
+                )
+                .map_err(internal)?
+                .query_row(params![org_b, key], |row| row.get(0))
+                .map_err(internal)?;
             c.prepare_cached(
-                "UPDATE resources SET doc = ?3, name_ci = ?4, external_id = ?5, active = ?6, \
-                 version = version + 1, last_modified = ?7 WHERE org_id = ?1 AND id = ?2",
+                "INSERT INTO conflicts (org_id, name_ci, user_name, account_id, incoming, first_seen, last_seen, attempts) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1) \
+                 ON CONFLICT (org_id, name_ci) DO UPDATE SET user_name = excluded.user_name, \
+                 account_id = excluded.account_id, incoming = excluded.incoming, \
+                 last_seen = excluded.last_seen, attempts = attempts + 1",
             )
             .map_err(internal)?
             .execute(params![
                 org_b,
-                id_b,
-                doc_text,
-                name_ci(ResourceKind::User, doc),
-                external_id(doc),
-                active(doc),
-                now
+                key,
+                r.user_name,
+                b(&r.account_id.0),
+                incoming,
+                micros(r.first_seen),
+                micros(r.last_seen)
             ])
-            .map_err(map_write_err)?;
-        }
-        if let Some(source) = change.source {
-            c.prepare_cached("UPDATE resources SET source = ?3 WHERE org_id = ?1 AND id = ?2")
-                .map_err(internal)?
-                .execute(params![org_b, id_b, source.as_str()])
-                .map_err(internal)?;
-        }
-        if let Some(local) = &change.local {
-            let text = serde_json::to_string(local).map_err(internal)?;
-            c.prepare_cached("UPDATE resources SET local = ?3 WHERE org_id = ?1 AND id = ?2")
-                .map_err(internal)?
-                .execute(params![org_b, id_b, text])
-                .map_err(internal)?;
-        }
-        get_account_tx(c, org, id)?.ok_or(StoreError::NotFound)
-    })
-    .await
-}
-
-pub(crate) async fn retire_account(
-    rt: &Runtime,
-    org: OrgId,
-    id: ResourceId,
-    expected_version: Option<i64>,
-    at: OffsetDateTime,
-    hold_until: OffsetDateTime,
-) -> Result<(), StoreError> {
-    rt.write(move |c| {
-        let (org_b, id_b) = (b(&org.0), b(&id.0));
-        let current: Option<i64> = c
-            .prepare_cached(&format!(
-                "SELECT version FROM resources r WHERE r.org_id = ?1 AND r.id = ?2 AND r.kind = 0 AND {}",
-                super::SCIM_VISIBLE
-            ))
-            .map_err(internal)?
-            .query_row(params![org_b, id_b], |r| r.get(0))
-            .optional()
             .map_err(internal)?;
-        match (current, expected_version) {
-            (None, _) => return Err(StoreError::NotFound),
-            (Some(v), Some(e)) if v != e => return Err(StoreError::VersionMismatch),
-            _ => {}
-        }
-        // It leaves its groups (which change), as a deleted member would.
-        c.prepare_cached(
-            "UPDATE resources SET version = version + 1, last_modified = ?3 WHERE org_id = ?1 AND kind = 1 AND id IN \
-             (SELECT group_id FROM group_members WHERE org_id = ?1 AND member_id = ?2)",
-        )
-        .map_err(internal)?
-        .execute(params![org_b, id_b, micros(at)])
-        .map_err(internal)?;
-        c.prepare_cached("DELETE FROM group_members WHERE org_id = ?1 AND member_id = ?2")
-            .map_err(internal)?
-            .execute(params![org_b, id_b])
-            .map_err(internal)?;
-        c.prepare_cached(
-            "UPDATE resources SET deleted = ?3, hold_until = ?4, version = version + 1, last_modified = ?3 \
-             WHERE org_id = ?1 AND id = ?2",
-        )
-        .map_err(internal)?
-        .execute(params![org_b, id_b, micros(at), micros(hold_until)])
-        .map_err(internal)?;
-        Ok(())
-    })
-    .await
-}
-
-pub(crate) async fn purge_retired(rt: &Runtime, now: OffsetDateTime) -> Result<u64, StoreError> {
-    let n = rt
-        .execute(
-            "DELETE FROM resources WHERE deleted IS NOT NULL AND hold_until <= ?1 AND kind = 0",
-            vec![micros(now).into()],
-        )
-        .await?;
-    Ok(n as u64)
-}
-
-pub(crate) async fn purge_retired_account(
-    rt: &Runtime,
-    org: OrgId,
-    id: ResourceId,
-    now: OffsetDateTime,
-) -> Result<bool, StoreError> {
-    let n = rt
-        .execute(
-            "DELETE FROM resources WHERE org_id = ?1 AND id = ?2 AND kind = 0 \
-             AND deleted IS NOT NULL AND hold_until <= ?3",
-            vec![blob(&org.0), blob(&id.0), micros(now).into()],
-        )
-        .await?;
-    Ok(n == 1)
-}
-
-pub(crate) async fn release_sync(rt: &Runtime, org: OrgId) -> Result<u64, StoreError> {
-    let n = rt
-        .execute(
-            "UPDATE resources SET source = 'manual' WHERE org_id = ?1 AND source = 'scim'",
-            vec![blob(&org.0)],
-        )
-        .await?;
-    Ok(n as u64)
-}
-
-pub(crate) fn sync_policy(rt: &Runtime, org: OrgId, name: &str) -> Result<SyncPolicy, StoreError> {
-    rt.read_now(|c| {
-        let org_b = b(&org.0);
-        let (kind, auto_merge): (String, bool) = c
-            .prepare_cached("SELECT kind, auto_merge FROM organisations WHERE id = ?1")
-            .map_err(internal)?
-            .query_row(params![org_b], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()
-            .map_err(internal)?
-            .ok_or(StoreError::NotFound)?;
-        let verified_domains = c
-            .prepare_cached(
-                "SELECT name FROM domains WHERE org_id = ?1 AND verified IS NOT NULL ORDER BY name",
-            )
-            .map_err(internal)?
-            .query_map(params![org_b], |r| r.get::<_, String>(0))
-            .map_err(internal)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(internal)?;
-        let admin_collision: bool = c
-            .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM administrators WHERE org_id = ?1 AND email_ci = ?2)",
-            )
-            .map_err(internal)?
-            .query_row(params![org_b, name], |r| r.get(0))
-            .map_err(internal)?;
-        Ok(SyncPolicy {
-            kind: kind.parse::<OrgKind>().map_err(internal)?,
-            auto_merge,
-            verified_domains,
-            admin_collision,
+            Ok(!existed)
         })
-    })
-}
-
-pub(crate) async fn set_auto_merge(rt: &Runtime, org: OrgId, on: bool) -> Result<(), StoreError> {
-    let n = rt
-        .execute(
-            "UPDATE organisations SET auto_merge = ?2 WHERE id = ?1",
-            vec![blob(&org.0), i64::from(on).into()],
-        )
-        .await?;
-    if n == 0 {
-        return Err(StoreError::NotFound);
+        .await
     }
-    Ok(())
-}
 
-pub(crate) async fn record_conflict(rt: &Runtime, r: ConflictRecord) -> Result<bool, StoreError> {
-    rt.write(move |c| {
-        let incoming = serde_json::to_string(&r.incoming).map_err(internal)?;
-        let (org_b, key) = (b(&r.org_id.0), r.name_ci.as_str());
-        let existed: bool = c
-            .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM conflicts WHERE org_id = ?1 AND name_ci = ?2)",
-            )
-            .map_err(internal)?
-            .query_row(params![org_b, key], |row| row.get(0))
-            .map_err(internal)?;
-        c.prepare_cached(
-            "INSERT INTO conflicts (org_id, name_ci, user_name, account_id, incoming, first_seen, last_seen, attempts) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1) \
-             ON CONFLICT (org_id, name_ci) DO UPDATE SET user_name = excluded.user_name, \
-             account_id = excluded.account_id, incoming = excluded.incoming, \
-             last_seen = excluded.last_seen, attempts = attempts + 1",
-        )
-        .map_err(internal)?
-        .execute(params![
-            org_b,
-            key,
-            r.user_name,
-            b(&r.account_id.0),
-            incoming,
-            micros(r.first_seen),
-            micros(r.last_seen)
-        ])
-        .map_err(internal)?;
-        Ok(!existed)
-    })
-    .await
-}
-
-pub(crate) async fn list_conflicts(
-    rt: &Runtime,
-    org: OrgId,
-) -> Result<Vec<ConflictRecord>, StoreError> {
-    rt.read(move |c| {
-        let mut stmt = c
-            .prepare_cached(
-                "SELECT name_ci, user_name, account_id, incoming, first_seen, last_seen, attempts \
-                 FROM conflicts WHERE org_id = ?1 ORDER BY first_seen, name_ci",
-            )
-            .map_err(internal)?;
-        let rows = stmt
-            .query_map(params![b(&org.0)], |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, Vec<u8>>(2)?,
-                    row.get::<_, String>(3)?,
-                    row.get::<_, i64>(4)?,
-                    row.get::<_, i64>(5)?,
-                    row.get::<_, i64>(6)?,
-                ))
-            })
-            .map_err(internal)?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (name_ci, user_name, account, incoming, first, last, attempts) =
-                row.map_err(internal)?;
-            out.push(ConflictRecord {
-                org_id: org,
-                name_ci,
-                user_name,
-                account_id: ResourceId(uuid_from(&account)?),
-                incoming: serde_json::from_str(&incoming).map_err(internal)?,
-                first_seen: from_micros(first),
-                last_seen: from_micros(last),
-                attempts,
-            });
-        }
-        Ok(out)
-    })
-    .await
-}
-
-pub(crate) async fn delete_conflict(
-    rt: &Runtime,
-    org: OrgId,
-    name: String,
-) -> Result<bool, StoreError> {
-    let n = rt
-        .execute(
-            "DELETE FROM conflicts WHERE org_id = ?1 AND name_ci = ?2",
-            vec![blob(&org.0), name.into()],
-        )
-        .await?;
-    Ok(n == 1)
-}
-
-pub(crate) async fn add_domain(rt: &Runtime, d: DomainRecord) -> Result<(), StoreError> {
-    let n = rt
-        .execute(
-            "INSERT OR IGNORE INTO domains (org_id, name, txt, created, verified, verified_by) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            vec![
-                blob(&d.org_id.0),
-                d.name.into(),
-                d.txt.into(),
-                micros(d.created).into(),
-                d.verified.map(micros).into(),
-                d.verified_by.into(),
-            ],
-        )
-        .await?;
-    if n == 0 {
-        return Err(StoreError::Conflict("domain"));
-    }
-    Ok(())
-}
-
-pub(crate) async fn list_domains(
-    rt: &Runtime,
-    org: OrgId,
-) -> Result<Vec<DomainRecord>, StoreError> {
-    rt.read(move |c| {
-        let mut stmt = c
-            .prepare_cached(
-                "SELECT name, txt, created, verified, verified_by FROM domains WHERE org_id = ?1 ORDER BY name",
-            )
-            .map_err(internal)?;
-        let rows = stmt
-            .query_map(params![b(&org.0)], |row| {
-                Ok(DomainRecord {
-                    org_id: org,
-                    name: row.get(0)?,
-                    txt: row.get(1)?,
-                    created: from_micros(row.get(2)?),
-                    verified: row.get::<_, Option<i64>>(3)?.map(from_micros),
-                    verified_by: row.get(4)?,
+    async fn list_conflicts(&self, org: OrgId) -> Result<Vec<ConflictRecord>, StoreError> {
+        self.rt.read(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT name_ci, user_name, account_id, incoming, first_seen, last_seen, attempts \
+                     FROM conflicts WHERE org_id = ?1 ORDER BY first_seen, name_ci",
+                )
+                .map_err(internal)?;
+            let rows = stmt
+                .query_map(params![b(&org.0)], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, Vec<u8>>(2)?,
+                        row.get::<_, String>(3)?,
+                        row.get::<_, i64>(4)?,
+                        row.get::<_, i64>(5)?,
+                        row.get::<_, i64>(6)?,
+                    ))
                 })
-            })
-            .map_err(internal)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(internal)
-    })
-    .await
-}
-
-pub(crate) async fn set_domain_verified(
-    rt: &Runtime,
-    org: OrgId,
-    name: String,
-    at: OffsetDateTime,
-    by: String,
-) -> Result<bool, StoreError> {
-    let n = rt
-        .execute(
-            "UPDATE domains SET verified = ?3, verified_by = ?4 WHERE org_id = ?1 AND name = ?2",
-            vec![blob(&org.0), name.into(), micros(at).into(), by.into()],
-        )
-        .await?;
-    Ok(n == 1)
-}
-
-pub(crate) async fn remove_domain(
-    rt: &Runtime,
-    org: OrgId,
-    name: String,
-) -> Result<bool, StoreError> {
-    let n = rt
-        .execute(
-            "DELETE FROM domains WHERE org_id = ?1 AND name = ?2",
-            vec![blob(&org.0), name.into()],
-        )
-        .await?;
-    Ok(n == 1)
-}
-
-pub(crate) async fn insert_session(rt: &Runtime, s: SessionRecord) -> Result<(), StoreError> {
-    rt.execute(
-        "INSERT INTO sessions (org_id, id, hash, admin_id, created, expires) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        vec![
-            blob(&s.org_id.0),
-            blob(&s.id.0),
-            s.hash.to_vec().into(),
-            blob(&s.admin_id.0),
-            micros(s.created).into(),
-            micros(s.expires).into(),
-        ],
-    )
-    .await?;
-    Ok(())
-}
-
-pub(crate) fn find_session_by_hash(
-    rt: &Runtime,
-    hash: &[u8; 32],
-) -> Result<Option<SessionRecord>, StoreError> {
-    rt.read_now(|c| {
-        let row = c
-            .prepare_cached(
-                "SELECT org_id, id, admin_id, created, expires FROM sessions WHERE hash = ?1",
-            )
-            .map_err(internal)?
-            .query_row(params![hash.as_slice()], |row| {
-                Ok((
-                    row.get::<_, Vec<u8>>(0)?,
-                    row.get::<_, Vec<u8>>(1)?,
-                    row.get::<_, Vec<u8>>(2)?,
-                    row.get::<_, i64>(3)?,
-                    row.get::<_, i64>(4)?,
-                ))
-            })
-            .optional()
-            .map_err(internal)?;
-        row.map(|(org, id, admin, created, expires)| {
-            Ok(SessionRecord {
-                org_id: OrgId(uuid_from(&org)?),
-                id: SessionId(uuid_from(&id)?),
-                hash: *hash,
-                admin_id: AdminId(uuid_from(&admin)?),
-                created: from_micros(created),
-                expires: from_micros(expires),
-            })
+                .map_err(internal)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (name_ci, user_name, account, incoming, first, last, attempts) =
+                    row.map_err(internal)?;
+                out.push(ConflictRecord {
+                    org_id: org,
+                    name_ci,
+                    user_name,
+                    account_id: ResourceId(uuid_from(&account)?),
+                    incoming: serde_json::from_str(&incoming).map_err(internal)?,
+                    first_seen: from_micros(first),
+                    last_seen: from_micros(last),
+                    attempts,
+                });
+            }
+            Ok(out)
         })
-        .transpose()
-    })
-}
+        .await
+    }
 
-pub(crate) async fn delete_session(
-    rt: &Runtime,
-    org: OrgId,
-    id: SessionId,
-) -> Result<(), StoreError> {
-    rt.execute(
-        "DELETE FROM sessions WHERE org_id = ?1 AND id = ?2",
-        vec![blob(&org.0), blob(&id.0)],
-    )
-    .await?;
-    Ok(())
-}
-
-pub(crate) async fn end_admin_sessions(
-    rt: &Runtime,
-    org: OrgId,
-    admin: AdminId,
-) -> Result<u64, StoreError> {
-    rt.execute(
-        "DELETE FROM sessions WHERE org_id = ?1 AND admin_id = ?2",
-        vec![blob(&org.0), blob(&admin.0)],
-    )
-    .await
-    .map(|n| n as u64)
-}
-
-pub(crate) async fn remove_admin(
-    rt: &Runtime,
-    org: OrgId,
-    admin: AdminId,
-) -> Result<bool, StoreError> {
-    rt.write(move |c| {
-        c.prepare_cached("DELETE FROM sessions WHERE org_id = ?1 AND admin_id = ?2")
-            .map_err(internal)?
-            .execute(params![
-                org.0.as_bytes().as_slice(),
-                admin.0.as_bytes().as_slice()
-            ])
-            .map_err(internal)?;
-        let n = c
-            .prepare_cached("DELETE FROM administrators WHERE org_id = ?1 AND id = ?2")
-            .map_err(internal)?
-            .execute(params![
-                org.0.as_bytes().as_slice(),
-                admin.0.as_bytes().as_slice()
-            ])
-            .map_err(internal)?;
+    async fn delete_conflict(&self, org: OrgId, name_ci: &str) -> Result<bool, StoreError> {
+        let name = name_ci.to_owned();
+        let n = self
+            .rt
+            .execute(
+                "DELETE FROM conflicts WHERE org_id = ?1 AND name_ci = ?2",
+                vec![blob(&org.0), name.into()],
+            )
+            .await?;
         Ok(n == 1)
-    })
-    .await
-}
-
-pub(crate) async fn set_admin_password(
-    rt: &Runtime,
-    org: OrgId,
-    admin: AdminId,
-    hash: String,
-) -> Result<bool, StoreError> {
-    rt.write(move |c| {
-        let (o, a) = (org.0.as_bytes().as_slice(), admin.0.as_bytes().as_slice());
-        let n = c
-            .prepare_cached(
-                "UPDATE administrators SET password_hash = ?3 WHERE org_id = ?1 AND id = ?2",
-            )
-            .map_err(internal)?
-            .execute(params![o, a, hash])
-            .map_err(internal)?;
-        if n == 0 {
-            return Ok(false);
-        }
-        c.prepare_cached("DELETE FROM sessions WHERE org_id = ?1 AND admin_id = ?2")
-            .map_err(internal)?
-            .execute(params![o, a])
-            .map_err(internal)?;
-        c.prepare_cached(
-            "DELETE FROM signin_failures WHERE org_id = ?1 AND email_ci = \
-             (SELECT email_ci FROM administrators WHERE org_id = ?1 AND id = ?2)",
-        )
-        .map_err(internal)?
-        .execute(params![o, a])
-        .map_err(internal)?;
-        Ok(true)
-    })
-    .await
-}
-
-pub(crate) async fn purge_sessions(
-    rt: &Runtime,
-    now: OffsetDateTime,
-    failures_from: OffsetDateTime,
-) -> Result<u64, StoreError> {
-    rt.write(move |c| {
-        let sessions = c
-            .prepare_cached("DELETE FROM sessions WHERE expires <= ?1")
-            .map_err(internal)?
-            .execute(params![micros(now)])
-            .map_err(internal)?;
-        let failures = c
-            .prepare_cached(
-                "DELETE FROM signin_failures WHERE window_start < ?2 \
-                 AND (locked_until IS NULL OR locked_until <= ?1)",
-            )
-            .map_err(internal)?
-            .execute(params![micros(now), micros(failures_from)])
-            .map_err(internal)?;
-        Ok((sessions + failures) as u64)
-    })
-    .await
+    }
 }

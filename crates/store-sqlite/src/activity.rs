@@ -5,9 +5,11 @@
 //! SCIM request, and filled the WAL with them: at tens of thousands of requests a second that
 //! was a fifth of the server's time. A batch now costs one insert per organisation.
 
-use super::{from_micros, micros};
-use crate::runtime::{Runtime, internal};
-use directory::store::ActivityEntry;
+use crate::SqliteStore;
+use crate::runtime::internal;
+use async_trait::async_trait;
+use directory::store::columns::{from_micros, micros};
+use directory::store::{ActivityEntry, ActivityStore};
 use directory::{OrgId, StoreError, TokenId};
 use rusqlite::params;
 use serde::{Deserialize, Serialize};
@@ -135,35 +137,6 @@ fn chunks(entries: &[ActivityEntry]) -> Result<Vec<Chunk>, StoreError> {
     Ok(out)
 }
 
-pub(crate) async fn append(rt: &Runtime, entries: Vec<ActivityEntry>) -> Result<(), StoreError> {
-    if entries.is_empty() {
-        return Ok(());
-    }
-    rt.write_aside(move |c| {
-        // Encoded on the writer thread: a batch of thousands of entries takes milliseconds,
-        // which would otherwise hold up the requests waiting on the async workers.
-        let chunks = chunks(&entries)?;
-        let mut stmt = c
-            .prepare_cached(
-                "INSERT INTO activity_chunks (org_id, first_at, last_at, entries, body) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )
-            .map_err(internal)?;
-        for ch in &chunks {
-            stmt.execute(params![
-                ch.org.as_bytes().as_slice(),
-                ch.first_at,
-                ch.last_at,
-                ch.entries,
-                ch.body
-            ])
-            .map_err(internal)?;
-        }
-        Ok(())
-    })
-    .await
-}
-
 /// An entry found by [`list`], with what orders it: `at`, then the order it was logged in.
 struct Found {
     /// `at`, then the chunk's row and the entry's place in it: the order entries were logged.
@@ -171,105 +144,142 @@ struct Found {
     entry: ActivityEntry,
 }
 
-/// The organisation's entries from `since` on, oldest first, at most `limit`.
-pub(crate) async fn list(
-    rt: &Runtime,
-    org: Option<OrgId>,
-    since: Option<OffsetDateTime>,
-    limit: u32,
-) -> Result<Vec<ActivityEntry>, StoreError> {
-    let limit = limit as usize;
-    if limit == 0 {
-        return Ok(Vec::new());
+#[async_trait]
+impl ActivityStore for SqliteStore {
+    async fn append_activity(
+        &self,
+        entries: Vec<directory::store::ActivityEntry>,
+    ) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.rt
+            .write_aside(move |c| {
+                // Encoded on the writer thread: a batch of thousands of entries takes milliseconds,
+                // which would otherwise hold up the requests waiting on the async workers.
+                let chunks = chunks(&entries)?;
+                let mut stmt = c
+                    .prepare_cached(
+                        "INSERT INTO activity_chunks (org_id, first_at, last_at, entries, body) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )
+                    .map_err(internal)?;
+                for ch in &chunks {
+                    stmt.execute(params![
+                        ch.org.as_bytes().as_slice(),
+                        ch.first_at,
+                        ch.last_at,
+                        ch.entries,
+                        ch.body
+                    ])
+                    .map_err(internal)?;
+                }
+                Ok(())
+            })
+            .await
     }
-    rt.read(move |c| {
-        let since = since.map(micros).unwrap_or(i64::MIN);
-        let mut stmt = c
-            .prepare_cached(
-                "SELECT seq, first_at, body FROM activity_chunks \
-                 WHERE org_id = ?1 AND first_at >= ?2 ORDER BY first_at, seq",
-            )
-            .map_err(internal)?;
-        let mut rows = stmt
-            .query(params![
-                org_key(org).as_bytes().as_slice(),
-                since.saturating_sub(SPAN)
-            ])
-            .map_err(internal)?;
-        let mut found: Vec<Found> = Vec::new();
-        // Once `limit` entries are found, the `at` of the last: chunks read later begin at or
-        // after it, so only one that begins exactly then can hold an entry that goes before.
-        let mut bound: Option<i64> = None;
-        while let Some(row) = rows.next().map_err(internal)? {
-            let seq: i64 = row.get(0).map_err(internal)?;
-            let first_at: i64 = row.get(1).map_err(internal)?;
-            let body: String = row.get(2).map_err(internal)?;
-            if bound.is_some_and(|b| first_at > b) {
-                break;
-            }
-            for (i, w) in decode(&body)?.into_iter().enumerate() {
-                if w.at >= since {
-                    found.push(Found {
-                        key: (w.at, seq, i),
-                        entry: w.into_entry(org)?,
-                    });
+
+    /// The organisation's entries from `since` on, oldest first, at most `limit`.
+    async fn list_activity(
+        &self,
+        org: Option<OrgId>,
+        since: Option<OffsetDateTime>,
+        limit: u32,
+    ) -> Result<Vec<directory::store::ActivityEntry>, StoreError> {
+        let limit = limit as usize;
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        self.rt
+            .read(move |c| {
+                let since = since.map(micros).unwrap_or(i64::MIN);
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT seq, first_at, body FROM activity_chunks \
+                     WHERE org_id = ?1 AND first_at >= ?2 ORDER BY first_at, seq",
+                    )
+                    .map_err(internal)?;
+                let mut rows = stmt
+                    .query(params![
+                        org_key(org).as_bytes().as_slice(),
+                        since.saturating_sub(SPAN)
+                    ])
+                    .map_err(internal)?;
+                let mut found: Vec<Found> = Vec::new();
+                // Once `limit` entries are found, the `at` of the last: chunks read later begin at or
+                // after it, so only one that begins exactly then can hold an entry that goes before.
+                let mut bound: Option<i64> = None;
+                while let Some(row) = rows.next().map_err(internal)? {
+                    let seq: i64 = row.get(0).map_err(internal)?;
+                    let first_at: i64 = row.get(1).map_err(internal)?;
+                    let body: String = row.get(2).map_err(internal)?;
+                    if bound.is_some_and(|b| first_at > b) {
+                        break;
+                    }
+                    for (i, w) in decode(&body)?.into_iter().enumerate() {
+                        if w.at >= since {
+                            found.push(Found {
+                                key: (w.at, seq, i),
+                                entry: w.into_entry(org)?,
+                            });
+                        }
+                    }
+                    if found.len() >= limit {
+                        found.sort_unstable_by_key(|f| f.key);
+                        found.truncate(limit);
+                        bound = found.last().map(|f| f.key.0);
+                    }
+                }
+                found.sort_unstable_by_key(|f| f.key);
+                Ok(found.into_iter().map(|f| f.entry).collect())
+            })
+            .await
+    }
+
+    /// Removes the entries older than `before`; returns how many.
+    async fn purge_activity(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        self.rt.write(move |c| {
+            let before = micros(before);
+            let whole: i64 = c
+                .prepare_cached(
+                    "SELECT COALESCE(SUM(entries), 0) FROM activity_chunks WHERE first_at < ?1 AND last_at < ?1",
+                )
+                .map_err(internal)?
+                .query_row(params![before], |r| r.get(0))
+                .map_err(internal)?;
+            c.prepare_cached("DELETE FROM activity_chunks WHERE first_at < ?1 AND last_at < ?1")
+                .map_err(internal)?
+                .execute(params![before])
+                .map_err(internal)?;
+            // Chunks that straddle `before` keep their newer entries.
+            let straddling: Vec<(i64, String)> = c
+                .prepare_cached("SELECT seq, body FROM activity_chunks WHERE first_at < ?1 AND last_at >= ?1")
+                .map_err(internal)?
+                .query_map(params![before], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(internal)?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(internal)?;
+            let mut removed = whole as u64;
+            let mut update = c
+                .prepare_cached(
+                    "UPDATE activity_chunks SET first_at = ?2, entries = ?3, body = ?4 WHERE seq = ?1",
+                )
+                .map_err(internal)?;
+            for (seq, body) in straddling {
+                let mut wires = decode(&body)?;
+                let had = wires.len();
+                wires.retain(|w| w.at >= before);
+                removed += (had - wires.len()) as u64;
+                if let Some(first) = wires.first() {
+                    update
+                        .execute(params![seq, first.at, wires.len() as i64, encode(&wires)?])
+                        .map_err(internal)?;
                 }
             }
-            if found.len() >= limit {
-                found.sort_unstable_by_key(|f| f.key);
-                found.truncate(limit);
-                bound = found.last().map(|f| f.key.0);
-            }
-        }
-        found.sort_unstable_by_key(|f| f.key);
-        Ok(found.into_iter().map(|f| f.entry).collect())
-    })
-    .await
-}
-
-/// Removes the entries older than `before`; returns how many.
-pub(crate) async fn purge(rt: &Runtime, before: OffsetDateTime) -> Result<u64, StoreError> {
-    rt.write(move |c| {
-        let before = micros(before);
-        let whole: i64 = c
-            .prepare_cached(
-                "SELECT COALESCE(SUM(entries), 0) FROM activity_chunks WHERE first_at < ?1 AND last_at < ?1",
-            )
-            .map_err(internal)?
-            .query_row(params![before], |r| r.get(0))
-            .map_err(internal)?;
-        c.prepare_cached("DELETE FROM activity_chunks WHERE first_at < ?1 AND last_at < ?1")
-            .map_err(internal)?
-            .execute(params![before])
-            .map_err(internal)?;
-        // Chunks that straddle `before` keep their newer entries.
-        let straddling: Vec<(i64, String)> = c
-            .prepare_cached("SELECT seq, body FROM activity_chunks WHERE first_at < ?1 AND last_at >= ?1")
-            .map_err(internal)?
-            .query_map(params![before], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(internal)?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(internal)?;
-        let mut removed = whole as u64;
-        let mut update = c
-            .prepare_cached(
-                "UPDATE activity_chunks SET first_at = ?2, entries = ?3, body = ?4 WHERE seq = ?1",
-            )
-            .map_err(internal)?;
-        for (seq, body) in straddling {
-            let mut wires = decode(&body)?;
-            let had = wires.len();
-            wires.retain(|w| w.at >= before);
-            removed += (had - wires.len()) as u64;
-            if let Some(first) = wires.first() {
-                update
-                    .execute(params![seq, first.at, wires.len() as i64, encode(&wires)?])
-                    .map_err(internal)?;
-            }
-        }
-        Ok(removed)
-    })
-    .await
+            Ok(removed)
+        })
+        .await
+    }
 }
 
 #[cfg(test)]

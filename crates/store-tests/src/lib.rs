@@ -10,7 +10,6 @@
 
 pub mod cases;
 pub mod directory_cases;
-pub mod lifecycle_cases;
 pub mod oracle;
 pub mod support;
 

@@ -3,6 +3,7 @@
 //! own organisations. An unreachable database fails every test; CI starts PostgreSQL.
 
 use directory::Store;
+use directory::store::prelude::*;
 use std::sync::Arc;
 
 async fn open() -> Arc<dyn Store> {

@@ -1,0 +1,28 @@
+//! The domain model the storage port speaks: what stores keep and return. Each part is named
+//! for what it describes; [`crate::store`] re-exports all of it.
+
+pub mod account;
+pub mod activity;
+pub mod admin;
+pub mod columns;
+pub mod cursor;
+pub mod domain;
+pub mod notice;
+pub mod org;
+pub mod resource;
+pub mod token;
+
+pub use account::{
+    Account, AccountChange, AccountPage, AccountQuery, ConflictRecord, DirectoryState, LocalProps,
+    Source, Status, SyncPolicy,
+};
+pub use activity::ActivityEntry;
+pub use admin::{AdminRole, Administrator, SessionRecord, SetupLink, SigninThrottle};
+pub use cursor::{Cursor, CursorKey};
+pub use domain::DomainRecord;
+pub use notice::{Notice, NoticeKind};
+pub use org::{Connection, ConnectionState};
+pub use resource::{
+    GroupView, ListQuery, Load, MemberView, NewResource, Page, StoredResource, Update,
+};
+pub use token::TokenRecord;

@@ -1,0 +1,110 @@
+//! Organisations and their directory-sync connection on PostgreSQL.
+
+use crate::{Failure, PgStore, from_micros, micros, run};
+use async_trait::async_trait;
+use deadpool_postgres::GenericClient;
+use directory::store::{Connection, ConnectionState, OrgStore};
+use directory::{OrgId, OrgKind, Organisation, StoreError};
+use tokio_postgres::Row;
+
+fn org_row(row: &Row) -> Result<Organisation, Failure> {
+    let kind: String = row.try_get(2)?;
+    Ok(Organisation {
+        id: OrgId(row.try_get(0)?),
+        name: row.try_get(1)?,
+        kind: kind.parse::<OrgKind>().map_err(StoreError::Internal)?,
+        created: from_micros(row.try_get(3)?),
+    })
+}
+
+#[async_trait]
+impl OrgStore for PgStore {
+    async fn create_org(&self, org: &Organisation) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(
+                "INSERT INTO organisations (id, name, kind, created) VALUES ($1, $2, $3, $4)",
+            )
+            .await
+            .map_err(Failure::from)?;
+        c.execute(
+            &stmt,
+            &[
+                &org.id.0,
+                &org.name,
+                &org.kind.as_str(),
+                &micros(org.created),
+            ],
+        )
+        .await
+        .map_err(Failure::from)?;
+        Ok(())
+    }
+
+    async fn get_org(&self, id: OrgId) -> Result<Option<Organisation>, StoreError> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached("SELECT id, name, kind, created FROM organisations WHERE id = $1")
+            .await
+            .map_err(Failure::from)?;
+        let row = c.query_opt(&stmt, &[&id.0]).await.map_err(Failure::from)?;
+        Ok(row.as_ref().map(org_row).transpose()?)
+    }
+
+    async fn list_orgs(&self) -> Result<Vec<Organisation>, StoreError> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(
+                "SELECT id, name, kind, created FROM organisations ORDER BY created, id",
+            )
+            .await
+            .map_err(Failure::from)?;
+        let rows = c.query(&stmt, &[]).await.map_err(Failure::from)?;
+        Ok(rows.iter().map(org_row).collect::<Result<_, _>>()?)
+    }
+
+    async fn get_connection(
+        &self,
+        org: OrgId,
+    ) -> Result<Option<directory::store::Connection>, StoreError> {
+        run(async {
+            let c = self.client().await?;
+            let stmt = c
+                .prepare_cached("SELECT state, changed FROM connections WHERE org_id = $1")
+                .await?;
+            let Some(row) = c.query_opt(&stmt, &[&org.0]).await? else {
+                return Ok(None);
+            };
+            let state: String = row.try_get(0)?;
+            Ok(Some(Connection {
+                state: ConnectionState::parse(&state)
+                    .ok_or_else(|| StoreError::Internal(format!("bad state {state}")))?,
+                changed: from_micros(row.try_get(1)?),
+            }))
+        })
+        .await
+    }
+
+    async fn set_connection(
+        &self,
+        org: OrgId,
+        conn: &directory::store::Connection,
+    ) -> Result<(), StoreError> {
+        run(async {
+            let c = self.client().await?;
+            let stmt = c
+                .prepare_cached(
+                    "INSERT INTO connections (org_id, state, changed) VALUES ($1, $2, $3) \
+                     ON CONFLICT (org_id) DO UPDATE SET state = excluded.state, changed = excluded.changed",
+                )
+                .await?;
+            c.execute(
+                &stmt,
+                &[&org.0, &conn.state.as_str(), &micros(conn.changed)],
+            )
+            .await?;
+            Ok(())
+        })
+        .await
+    }
+}

@@ -1,0 +1,403 @@
+//! Administrators on SQLite, and what signing in keeps: sessions, set-up links and the
+//! sign-in lock-out counters. Every write is one job of the single writer, so a
+//! read-then-write inside it is atomic.
+
+use crate::runtime::{blob, internal};
+use crate::{SqliteStore, uuid_from};
+use async_trait::async_trait;
+use directory::ids::{AdminId, SessionId};
+use directory::store::columns::{from_micros, micros};
+use directory::store::{
+    AdminRole, AdminStore, Administrator, SessionRecord, SetupLink, SigninThrottle,
+};
+use directory::{OrgId, StoreError};
+use rusqlite::{Connection, OptionalExtension, params};
+use time::OffsetDateTime;
+
+fn b(u: &uuid::Uuid) -> &[u8] {
+    u.as_bytes().as_slice()
+}
+
+fn throttle(c: &Connection, org: OrgId, email: &str) -> Result<Option<SigninThrottle>, StoreError> {
+    c.prepare_cached(
+        "SELECT failures, window_start, locked_until FROM signin_failures \
+         WHERE org_id = ?1 AND email_ci = ?2",
+    )
+    .map_err(internal)?
+    .query_row(params![b(&org.0), email], |r| {
+        Ok(SigninThrottle {
+            failures: r.get(0)?,
+            window_start: from_micros(r.get(1)?),
+            locked_until: r.get::<_, Option<i64>>(2)?.map(from_micros),
+        })
+    })
+    .optional()
+    .map_err(internal)
+}
+
+#[async_trait]
+impl AdminStore for SqliteStore {
+    async fn add_admin(&self, admin: &directory::store::Administrator) -> Result<(), StoreError> {
+        let a = admin.clone();
+        self.rt.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO administrators (org_id, id, email, email_ci, role, password_hash, created) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .map_err(internal)?
+            .execute(params![
+                b(&a.org_id.0),
+                b(&a.id.0),
+                a.email,
+                a.email.to_lowercase(),
+                a.role.as_str(),
+                a.password_hash,
+                micros(a.created)
+            ])
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    StoreError::Conflict("email")
+                }
+                other => internal(other),
+            })?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_admins(
+        &self,
+        org: OrgId,
+    ) -> Result<Vec<directory::store::Administrator>, StoreError> {
+        self.rt
+            .read(move |c| {
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT id, email, role, password_hash, created FROM administrators \
+                     WHERE org_id = ?1 ORDER BY created, email_ci",
+                    )
+                    .map_err(internal)?;
+                let rows = stmt
+                    .query_map(params![b(&org.0)], |r| {
+                        Ok((
+                            r.get::<_, Vec<u8>>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, Option<String>>(3)?,
+                            r.get::<_, i64>(4)?,
+                        ))
+                    })
+                    .map_err(internal)?;
+                rows.map(|r| {
+                    let (id, email, role, password_hash, created) = r.map_err(internal)?;
+                    Ok(Administrator {
+                        id: AdminId(uuid_from(&id)?),
+                        org_id: org,
+                        email,
+                        role: role.parse::<AdminRole>().map_err(StoreError::Internal)?,
+                        password_hash,
+                        created: from_micros(created),
+                    })
+                })
+                .collect()
+            })
+            .await
+    }
+
+    async fn insert_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
+        let s = s.clone();
+        self.rt.execute(
+            "INSERT INTO sessions (org_id, id, hash, admin_id, created, expires) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            vec![
+                blob(&s.org_id.0),
+                blob(&s.id.0),
+                s.hash.to_vec().into(),
+                blob(&s.admin_id.0),
+                micros(s.created).into(),
+                micros(s.expires).into(),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn find_session_by_hash(
+        &self,
+        hash: &[u8; 32],
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        self.rt.read_now(|c| {
+            let row = c
+                .prepare_cached(
+                    "SELECT org_id, id, admin_id, created, expires FROM sessions WHERE hash = ?1",
+                )
+                .map_err(internal)?
+                .query_row(params![hash.as_slice()], |row| {
+                    Ok((
+                        row.get::<_, Vec<u8>>(0)?,
+                        row.get::<_, Vec<u8>>(1)?,
+                        row.get::<_, Vec<u8>>(2)?,
+                        row.get::<_, i64>(3)?,
+                        row.get::<_, i64>(4)?,
+                    ))
+                })
+                .optional()
+                .map_err(internal)?;
+            row.map(|(org, id, admin, created, expires)| {
+                Ok(SessionRecord {
+                    org_id: OrgId(uuid_from(&org)?),
+                    id: SessionId(uuid_from(&id)?),
+                    hash: *hash,
+                    admin_id: AdminId(uuid_from(&admin)?),
+                    created: from_micros(created),
+                    expires: from_micros(expires),
+                })
+            })
+            .transpose()
+        })
+    }
+
+    async fn delete_session(&self, org: OrgId, id: SessionId) -> Result<(), StoreError> {
+        self.rt
+            .execute(
+                "DELETE FROM sessions WHERE org_id = ?1 AND id = ?2",
+                vec![blob(&org.0), blob(&id.0)],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn end_admin_sessions(
+        &self,
+        org: OrgId,
+        admin: directory::ids::AdminId,
+    ) -> Result<u64, StoreError> {
+        self.rt
+            .execute(
+                "DELETE FROM sessions WHERE org_id = ?1 AND admin_id = ?2",
+                vec![blob(&org.0), blob(&admin.0)],
+            )
+            .await
+            .map(|n| n as u64)
+    }
+
+    async fn remove_admin(
+        &self,
+        org: OrgId,
+        admin: directory::ids::AdminId,
+    ) -> Result<bool, StoreError> {
+        self.rt
+            .write(move |c| {
+                c.prepare_cached("DELETE FROM sessions WHERE org_id = ?1 AND admin_id = ?2")
+                    .map_err(internal)?
+                    .execute(params![
+                        org.0.as_bytes().as_slice(),
+                        admin.0.as_bytes().as_slice()
+                    ])
+                    .map_err(internal)?;
+                let n = c
+                    .prepare_cached("DELETE FROM administrators WHERE org_id = ?1 AND id = ?2")
+                    .map_err(internal)?
+                    .execute(params![
+                        org.0.as_bytes().as_slice(),
+                        admin.0.as_bytes().as_slice()
+                    ])
+                    .map_err(internal)?;
+                Ok(n == 1)
+            })
+            .await
+    }
+
+    async fn set_admin_password(
+        &self,
+        org: OrgId,
+        admin: directory::ids::AdminId,
+        password_hash: &str,
+    ) -> Result<bool, StoreError> {
+        let hash = password_hash.to_owned();
+        self.rt
+            .write(move |c| {
+                let (o, a) = (org.0.as_bytes().as_slice(), admin.0.as_bytes().as_slice());
+                let n = c
+                .prepare_cached(
+                    "UPDATE administrators SET password_hash = ?3 WHERE org_id = ?1 AND id = ?2",
+                )
+                .map_err(internal)?
+                .execute(params![o, a, hash])
+                .map_err(internal)?;
+                if n == 0 {
+                    return Ok(false);
+                }
+                c.prepare_cached("DELETE FROM sessions WHERE org_id = ?1 AND admin_id = ?2")
+                    .map_err(internal)?
+                    .execute(params![o, a])
+                    .map_err(internal)?;
+                c.prepare_cached(
+                    "DELETE FROM signin_failures WHERE org_id = ?1 AND email_ci = \
+                 (SELECT email_ci FROM administrators WHERE org_id = ?1 AND id = ?2)",
+                )
+                .map_err(internal)?
+                .execute(params![o, a])
+                .map_err(internal)?;
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn purge_sessions(
+        &self,
+        now: OffsetDateTime,
+        failures_from: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        self.rt
+            .write(move |c| {
+                let sessions = c
+                    .prepare_cached("DELETE FROM sessions WHERE expires <= ?1")
+                    .map_err(internal)?
+                    .execute(params![micros(now)])
+                    .map_err(internal)?;
+                let failures = c
+                    .prepare_cached(
+                        "DELETE FROM signin_failures WHERE window_start < ?2 \
+                     AND (locked_until IS NULL OR locked_until <= ?1)",
+                    )
+                    .map_err(internal)?
+                    .execute(params![micros(now), micros(failures_from)])
+                    .map_err(internal)?;
+                Ok((sessions + failures) as u64)
+            })
+            .await
+    }
+
+    async fn insert_setup_link(&self, link: &SetupLink) -> Result<(), StoreError> {
+        let l = link.clone();
+        self.rt
+            .write(move |c| {
+                c.prepare_cached("DELETE FROM setup_links WHERE org_id = ?1 AND used IS NULL")
+                    .map_err(internal)?
+                    .execute(params![b(&l.org_id.0)])
+                    .map_err(internal)?;
+                c.prepare_cached(
+                    "INSERT INTO setup_links (org_id, hash, created, expires, used) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(internal)?
+                .execute(params![
+                    b(&l.org_id.0),
+                    l.hash.as_slice(),
+                    micros(l.created),
+                    micros(l.expires),
+                    l.used.map(micros)
+                ])
+                .map_err(internal)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn find_setup_link(
+        &self,
+        org: OrgId,
+        hash: &[u8; 32],
+    ) -> Result<Option<SetupLink>, StoreError> {
+        self.rt.read_now(|c| {
+            c.prepare_cached(
+                "SELECT created, expires, used FROM setup_links WHERE org_id = ?1 AND hash = ?2",
+            )
+            .map_err(internal)?
+            .query_row(params![b(&org.0), hash.as_slice()], |r| {
+                Ok(SetupLink {
+                    org_id: org,
+                    hash: *hash,
+                    created: from_micros(r.get(0)?),
+                    expires: from_micros(r.get(1)?),
+                    used: r.get::<_, Option<i64>>(2)?.map(from_micros),
+                })
+            })
+            .optional()
+            .map_err(internal)
+        })
+    }
+
+    async fn use_setup_link(
+        &self,
+        org: OrgId,
+        hash: &[u8; 32],
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let hash = *hash;
+        let n = self
+            .rt
+            .execute(
+                "UPDATE setup_links SET used = ?3 \
+                 WHERE org_id = ?1 AND hash = ?2 AND used IS NULL AND expires > ?3",
+                vec![blob(&org.0), hash.to_vec().into(), micros(at).into()],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn signin_throttle(
+        &self,
+        org: OrgId,
+        email: &str,
+    ) -> Result<Option<SigninThrottle>, StoreError> {
+        self.rt.read_now(|c| throttle(c, org, email))
+    }
+
+    async fn note_signin_failure(
+        &self,
+        org: OrgId,
+        email_ci: &str,
+        at: OffsetDateTime,
+        window_from: OffsetDateTime,
+    ) -> Result<SigninThrottle, StoreError> {
+        let email = email_ci.to_owned();
+        self.rt
+            .write(move |c| {
+                c.prepare_cached(
+                    "INSERT INTO signin_failures (org_id, email_ci, window_start, failures) \
+                 VALUES (?1, ?2, ?3, 1) \
+                 ON CONFLICT (org_id, email_ci) DO UPDATE SET \
+                   failures = CASE WHEN window_start < ?4 OR locked_until <= ?3 \
+                     THEN 1 ELSE failures + 1 END, \
+                   window_start = CASE WHEN window_start < ?4 OR locked_until <= ?3 \
+                     THEN ?3 ELSE window_start END, \
+                   locked_until = CASE WHEN locked_until <= ?3 THEN NULL ELSE locked_until END",
+                )
+                .map_err(internal)?
+                .execute(params![b(&org.0), email, micros(at), micros(window_from)])
+                .map_err(internal)?;
+                throttle(c, org, &email)?.ok_or(StoreError::NotFound)
+            })
+            .await
+    }
+
+    async fn lock_signin(
+        &self,
+        org: OrgId,
+        email_ci: &str,
+        until: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let email = email_ci.to_owned();
+        self.rt
+            .execute(
+                "UPDATE signin_failures SET locked_until = ?3 WHERE org_id = ?1 AND email_ci = ?2",
+                vec![blob(&org.0), email.into(), micros(until).into()],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn clear_signin_failures(&self, org: OrgId, email_ci: &str) -> Result<(), StoreError> {
+        let email = email_ci.to_owned();
+        self.rt
+            .execute(
+                "DELETE FROM signin_failures WHERE org_id = ?1 AND email_ci = ?2",
+                vec![blob(&org.0), email.into()],
+            )
+            .await?;
+        Ok(())
+    }
+}

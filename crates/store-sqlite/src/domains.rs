@@ -1,0 +1,94 @@
+//! An organisation's domains on SQLite.
+
+use crate::SqliteStore;
+use crate::runtime::{blob, internal};
+use async_trait::async_trait;
+use directory::store::columns::{from_micros, micros};
+use directory::store::{DomainRecord, DomainStore};
+use directory::{OrgId, StoreError};
+use rusqlite::params;
+use time::OffsetDateTime;
+
+fn b(u: &uuid::Uuid) -> &[u8] {
+    u.as_bytes().as_slice()
+}
+
+#[async_trait]
+impl DomainStore for SqliteStore {
+    async fn add_domain(&self, d: &DomainRecord) -> Result<(), StoreError> {
+        let d = d.clone();
+        let n = self
+            .rt
+            .execute(
+                "INSERT OR IGNORE INTO domains (org_id, name, txt, created, verified, verified_by) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                vec![
+                    blob(&d.org_id.0),
+                    d.name.into(),
+                    d.txt.into(),
+                    micros(d.created).into(),
+                    d.verified.map(micros).into(),
+                    d.verified_by.into(),
+                ],
+            )
+            .await?;
+        if n == 0 {
+            return Err(StoreError::Conflict("domain"));
+        }
+        Ok(())
+    }
+
+    async fn list_domains(&self, org: OrgId) -> Result<Vec<DomainRecord>, StoreError> {
+        self.rt.read(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT name, txt, created, verified, verified_by FROM domains WHERE org_id = ?1 ORDER BY name",
+                )
+                .map_err(internal)?;
+            let rows = stmt
+                .query_map(params![b(&org.0)], |row| {
+                    Ok(DomainRecord {
+                        org_id: org,
+                        name: row.get(0)?,
+                        txt: row.get(1)?,
+                        created: from_micros(row.get(2)?),
+                        verified: row.get::<_, Option<i64>>(3)?.map(from_micros),
+                        verified_by: row.get(4)?,
+                    })
+                })
+                .map_err(internal)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(internal)
+        })
+        .await
+    }
+
+    async fn set_domain_verified(
+        &self,
+        org: OrgId,
+        name: &str,
+        at: OffsetDateTime,
+        by: &str,
+    ) -> Result<bool, StoreError> {
+        let name = name.to_owned();
+        let by = by.to_owned();
+        let n = self.rt
+            .execute(
+                "UPDATE domains SET verified = ?3, verified_by = ?4 WHERE org_id = ?1 AND name = ?2",
+                vec![blob(&org.0), name.into(), micros(at).into(), by.into()],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn remove_domain(&self, org: OrgId, name: &str) -> Result<bool, StoreError> {
+        let name = name.to_owned();
+        let n = self
+            .rt
+            .execute(
+                "DELETE FROM domains WHERE org_id = ?1 AND name = ?2",
+                vec![blob(&org.0), name.into()],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+}

@@ -1,0 +1,124 @@
+//! Organisations and their directory-sync connection on SQLite.
+
+use crate::runtime::internal;
+use crate::{SqliteStore, uuid_from};
+use async_trait::async_trait;
+use directory::store::columns::{from_micros, micros};
+use directory::store::{Connection, ConnectionState, OrgStore};
+use directory::{OrgId, OrgKind, Organisation, StoreError};
+use rusqlite::{OptionalExtension, params};
+
+fn org_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Organisation, StoreError>> {
+    let id: Vec<u8> = row.get(0)?;
+    let name: String = row.get(1)?;
+    let kind: String = row.get(2)?;
+    let created: i64 = row.get(3)?;
+    Ok((|| {
+        Ok(Organisation {
+            id: OrgId(uuid_from(&id)?),
+            name,
+            kind: kind.parse::<OrgKind>().map_err(StoreError::Internal)?,
+            created: from_micros(created),
+        })
+    })())
+}
+
+fn b(u: &uuid::Uuid) -> &[u8] {
+    u.as_bytes().as_slice()
+}
+
+#[async_trait]
+impl OrgStore for SqliteStore {
+    async fn create_org(&self, org: &Organisation) -> Result<(), StoreError> {
+        let org = org.clone();
+        self.rt
+            .write(move |c| {
+                c.execute(
+                    "INSERT INTO organisations (id, name, kind, created) VALUES (?1, ?2, ?3, ?4)",
+                    params![
+                        org.id.0.as_bytes().as_slice(),
+                        org.name,
+                        org.kind.as_str(),
+                        micros(org.created)
+                    ],
+                )
+                .map_err(internal)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn get_org(&self, id: OrgId) -> Result<Option<Organisation>, StoreError> {
+        self.rt
+            .read(move |c| {
+                c.prepare_cached("SELECT id, name, kind, created FROM organisations WHERE id = ?1")
+                    .map_err(internal)?
+                    .query_row(params![id.0.as_bytes().as_slice()], org_row)
+                    .optional()
+                    .map_err(internal)?
+                    .transpose()
+            })
+            .await
+    }
+
+    async fn list_orgs(&self) -> Result<Vec<Organisation>, StoreError> {
+        self.rt
+            .read(|c| {
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT id, name, kind, created FROM organisations ORDER BY created",
+                    )
+                    .map_err(internal)?;
+                let rows = stmt.query_map([], org_row).map_err(internal)?;
+                rows.map(|r| r.map_err(internal)?).collect()
+            })
+            .await
+    }
+
+    async fn get_connection(
+        &self,
+        org: OrgId,
+    ) -> Result<Option<directory::store::Connection>, StoreError> {
+        self.rt
+            .read(move |c| {
+                let row: Option<(String, i64)> = c
+                    .prepare_cached("SELECT state, changed FROM connections WHERE org_id = ?1")
+                    .map_err(internal)?
+                    .query_row(params![b(&org.0)], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+                    .map_err(internal)?;
+                row.map(|(state, changed)| {
+                    Ok(Connection {
+                        state: ConnectionState::parse(&state)
+                            .ok_or_else(|| StoreError::Internal(format!("bad state {state}")))?,
+                        changed: from_micros(changed),
+                    })
+                })
+                .transpose()
+            })
+            .await
+    }
+
+    async fn set_connection(
+        &self,
+        org: OrgId,
+        conn: &directory::store::Connection,
+    ) -> Result<(), StoreError> {
+        let conn = *conn;
+        self.rt.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO connections (org_id, state, changed) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (org_id) DO UPDATE SET state = excluded.state, changed = excluded.changed",
+            )
+            .map_err(internal)?
+            .execute(params![
+                b(&org.0),
+                conn.state.as_str(),
+                micros(conn.changed)
+            ])
+            .map_err(internal)?;
+            Ok(())
+        })
+        .await
+    }
+}

@@ -1,0 +1,184 @@
+//! The outbox of notices on SQLite. With one writer, claiming notices needs no row locks: the
+//! claim is one write job.
+
+use crate::runtime::internal;
+use crate::{SqliteStore, uuid_from};
+use async_trait::async_trait;
+use directory::ids::NoticeId;
+use directory::store::columns::{from_micros, micros};
+use directory::store::{Notice, NoticeKind, OutboxStore};
+use directory::{OrgId, StoreError, TokenId};
+use rusqlite::{Connection as Db, params};
+use time::OffsetDateTime;
+
+fn b(u: &uuid::Uuid) -> &[u8] {
+    u.as_bytes().as_slice()
+}
+
+const NOTICE_COLS: &str = "org_id, id, key, kind, token_id, threshold, subject, body, created, attempts, next_attempt, sent, last_error";
+
+fn notice_row(r: &rusqlite::Row<'_>) -> Result<Notice, StoreError> {
+    let get = |e: rusqlite::Error| internal(e);
+    let kind: String = r.get(3).map_err(get)?;
+    let token: Option<Vec<u8>> = r.get(4).map_err(get)?;
+    Ok(Notice {
+        org_id: OrgId(uuid_from(&r.get::<_, Vec<u8>>(0).map_err(get)?)?),
+        id: NoticeId(uuid_from(&r.get::<_, Vec<u8>>(1).map_err(get)?)?),
+        key: r.get(2).map_err(get)?,
+        kind: NoticeKind::parse(&kind)
+            .ok_or_else(|| StoreError::Internal(format!("bad notice kind {kind}")))?,
+        token_id: token.map(|t| uuid_from(&t).map(TokenId)).transpose()?,
+        threshold_days: r.get(5).map_err(get)?,
+        subject: r.get(6).map_err(get)?,
+        body: r.get(7).map_err(get)?,
+        created: from_micros(r.get(8).map_err(get)?),
+        attempts: r.get(9).map_err(get)?,
+        next_attempt: from_micros(r.get(10).map_err(get)?),
+        sent: r.get::<_, Option<i64>>(11).map_err(get)?.map(from_micros),
+        last_error: r.get(12).map_err(get)?,
+    })
+}
+
+fn query_notices(
+    c: &Db,
+    sql: &str,
+    args: impl rusqlite::Params,
+) -> Result<Vec<Notice>, StoreError> {
+    let mut stmt = c.prepare_cached(sql).map_err(internal)?;
+    let mut rows = stmt.query(args).map_err(internal)?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().map_err(internal)? {
+        out.push(notice_row(r)?);
+    }
+    Ok(out)
+}
+
+#[async_trait]
+impl OutboxStore for SqliteStore {
+    async fn outbox_pending(&self) -> Result<u64, StoreError> {
+        self.rt.read_now(|c| {
+            c.prepare_cached("SELECT COUNT(*) FROM notices WHERE sent IS NULL")
+                .map_err(internal)?
+                .query_row([], |r| r.get::<_, i64>(0))
+                .map(|n| n as u64)
+                .map_err(internal)
+        })
+    }
+
+    async fn enqueue_notice(&self, notice: &directory::store::Notice) -> Result<bool, StoreError> {
+        let n = notice.clone();
+        self.rt.write_aside(move |c| {
+            let added = c
+                .prepare_cached(
+                    "INSERT INTO notices (org_id, id, key, kind, token_id, threshold, subject, body, created, attempts, next_attempt, sent, last_error) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+                     ON CONFLICT (org_id, key) DO NOTHING",
+                )
+                .map_err(internal)?
+                .execute(params![
+                    b(&n.org_id.0),
+                    b(&n.id.0),
+                    n.key,
+                    n.kind.as_str(),
+                    n.token_id.map(|t| t.0.as_bytes().to_vec()),
+                    n.threshold_days,
+                    n.subject,
+                    n.body,
+                    micros(n.created),
+                    n.attempts,
+                    micros(n.next_attempt),
+                    n.sent.map(micros),
+                    n.last_error
+                ])
+                .map_err(internal)?;
+            Ok(added == 1)
+        })
+        .await
+    }
+
+    async fn claim_notices(
+        &self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<directory::store::Notice>, StoreError> {
+        self.rt.write_aside(move |c| {
+            let due = query_notices(
+                c,
+                &format!(
+                    "SELECT {NOTICE_COLS} FROM notices WHERE sent IS NULL AND next_attempt <= ?1 \
+                     ORDER BY next_attempt LIMIT ?2"
+                ),
+                params![micros(now), i64::from(limit)],
+            )?;
+            let mut stmt = c
+                .prepare_cached(
+                    "UPDATE notices SET attempts = attempts + 1, next_attempt = ?3 WHERE org_id = ?1 AND id = ?2",
+                )
+                .map_err(internal)?;
+            let mut out = Vec::with_capacity(due.len());
+            for mut n in due {
+                stmt.execute(params![b(&n.org_id.0), b(&n.id.0), micros(lease_until)])
+                    .map_err(internal)?;
+                n.attempts += 1;
+                n.next_attempt = lease_until;
+                out.push(n);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn complete_notice(
+        &self,
+        org: OrgId,
+        id: directory::ids::NoticeId,
+        sent: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.rt
+            .write_aside(move |c| {
+                c.prepare_cached(
+                    "UPDATE notices SET sent = ?3, last_error = NULL WHERE org_id = ?1 AND id = ?2",
+                )
+                .map_err(internal)?
+                .execute(params![b(&org.0), b(&id.0), micros(sent)])
+                .map_err(internal)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn retry_notice(
+        &self,
+        org: OrgId,
+        id: directory::ids::NoticeId,
+        next_attempt: OffsetDateTime,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let error = error.to_owned();
+        self.rt.write_aside(move |c| {
+            c.prepare_cached(
+                "UPDATE notices SET next_attempt = ?3, last_error = ?4 WHERE org_id = ?1 AND id = ?2 AND sent IS NULL",
+            )
+            .map_err(internal)?
+            .execute(params![b(&org.0), b(&id.0), micros(next_attempt), error])
+            .map_err(internal)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_notices(&self, org: OrgId) -> Result<Vec<directory::store::Notice>, StoreError> {
+        self.rt
+            .read(move |c| {
+                query_notices(
+                    c,
+                    &format!(
+                        "SELECT {NOTICE_COLS} FROM notices WHERE org_id = ?1 ORDER BY created, key"
+                    ),
+                    params![b(&org.0)],
+                )
+            })
+            .await
+    }
+}

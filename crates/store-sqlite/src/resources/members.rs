@@ -1,0 +1,197 @@
+//! Group memberships on SQLite: loading a resource's relations and applying member changes.
+
+use super::SCIM_VISIBLE;
+use crate::runtime::internal;
+use crate::uuid_from;
+use directory::store::columns::kind_from;
+use directory::store::{GroupView, MemberView, StoredResource};
+use directory::{OrgId, ResourceId, StoreError};
+use rusqlite::{Connection, OptionalExtension, params};
+use scim_core::patch::{MemberChange, MemberRef};
+use scim_core::schema::{ResourceKind, registry};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+pub(crate) fn load_relations(
+    conn: &Connection,
+    org: OrgId,
+    r: &mut StoredResource,
+) -> Result<(), StoreError> {
+    let org_b = org.0.as_bytes().as_slice();
+    let id_b = r.id.0.as_bytes().as_slice();
+    match r.kind {
+        ResourceKind::Group => {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT member_id, member_kind FROM group_members WHERE org_id = ?1 AND group_id = ?2",
+                )
+                .map_err(internal)?;
+            let rows = stmt
+                .query_map(params![org_b, id_b], |row| {
+                    Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, i64>(1)?))
+                })
+                .map_err(internal)?;
+            let mut members = Vec::new();
+            for row in rows {
+                let (mid, mk) = row.map_err(internal)?;
+                // Members carry no `display`: a client compares what it sent with what it
+                // reads back, and it sent none. It also keeps a large group's read to one index.
+                members.push(MemberView {
+                    id: ResourceId(uuid_from(&mid)?),
+                    kind: kind_from(mk),
+                    display: None,
+                });
+            }
+            r.members = Some(members);
+        }
+        ResourceKind::User => {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT gm.group_id, json_extract(x.doc, '$.displayName') \
+                     FROM group_members gm JOIN resources x ON x.org_id = gm.org_id AND x.id = gm.group_id \
+                     WHERE gm.org_id = ?1 AND gm.member_id = ?2 AND x.source = 'scim' AND x.deleted IS NULL",
+                )
+                .map_err(internal)?;
+            let rows = stmt
+                .query_map(params![org_b, id_b], |row| {
+                    Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, Option<String>>(1)?))
+                })
+                .map_err(internal)?;
+            let mut groups = Vec::new();
+            for row in rows {
+                let (gid, display) = row.map_err(internal)?;
+                groups.push(GroupView {
+                    id: ResourceId(uuid_from(&gid)?),
+                    display,
+                });
+            }
+            r.groups = Some(groups);
+        }
+    }
+    Ok(())
+}
+
+/// Adds members; returns how many rows changed. Members must exist in the same organisation.
+pub(crate) fn add_members(
+    conn: &Connection,
+    org: OrgId,
+    group: ResourceId,
+    refs: &[MemberRef],
+) -> Result<usize, StoreError> {
+    let org_b = org.0.as_bytes().as_slice();
+    let mut find = conn
+        .prepare_cached(&format!(
+            "SELECT kind FROM resources r WHERE r.org_id = ?1 AND r.id = ?2 AND {SCIM_VISIBLE}"
+        ))
+        .map_err(internal)?;
+    let mut insert = conn
+        .prepare_cached("INSERT OR IGNORE INTO group_members (org_id, group_id, member_id, member_kind) VALUES (?1, ?2, ?3, ?4)")
+        .map_err(internal)?;
+    let mut changed = 0;
+    for m in refs {
+        let Ok(mid) = uuid::Uuid::parse_str(&m.value) else {
+            return Err(StoreError::UnknownMember(m.value.clone()));
+        };
+        if mid == group.0 {
+            return Err(StoreError::UnknownMember(m.value.clone()));
+        }
+        let mk: Option<i64> = find
+            .query_row(params![org_b, mid.as_bytes().as_slice()], |row| row.get(0))
+            .optional()
+            .map_err(internal)?;
+        let Some(mk) = mk else {
+            return Err(StoreError::UnknownMember(m.value.clone()));
+        };
+        changed += insert
+            .execute(params![
+                org_b,
+                group.0.as_bytes().as_slice(),
+                mid.as_bytes().as_slice(),
+                mk
+            ])
+            .map_err(internal)?;
+    }
+    Ok(changed)
+}
+
+fn remove_members(
+    conn: &Connection,
+    org: OrgId,
+    group: ResourceId,
+    ids: &[String],
+) -> Result<usize, StoreError> {
+    let mut del = conn
+        .prepare_cached(
+            "DELETE FROM group_members WHERE org_id = ?1 AND group_id = ?2 AND member_id = ?3",
+        )
+        .map_err(internal)?;
+    let mut changed = 0;
+    for id in ids {
+        if let Ok(mid) = uuid::Uuid::parse_str(id) {
+            changed += del
+                .execute(params![
+                    org.0.as_bytes().as_slice(),
+                    group.0.as_bytes().as_slice(),
+                    mid.as_bytes().as_slice()
+                ])
+                .map_err(internal)?;
+        }
+    }
+    Ok(changed)
+}
+
+pub(crate) fn apply_member_changes(
+    conn: &Connection,
+    org: OrgId,
+    group: ResourceId,
+    changes: &[MemberChange],
+) -> Result<usize, StoreError> {
+    let mut changed = 0;
+    for change in changes {
+        changed += match change {
+            MemberChange::Add(refs) => add_members(conn, org, group, refs)?,
+            MemberChange::Remove(ids) => remove_members(conn, org, group, ids)?,
+            MemberChange::ReplaceAll(refs) => {
+                let removed = conn
+                    .execute(
+                        "DELETE FROM group_members WHERE org_id = ?1 AND group_id = ?2",
+                        params![org.0.as_bytes().as_slice(), group.0.as_bytes().as_slice()],
+                    )
+                    .map_err(internal)?;
+                removed + add_members(conn, org, group, refs)?
+            }
+            MemberChange::RemoveMatching(filter) => {
+                let mut g = StoredResource {
+                    id: group,
+                    kind: ResourceKind::Group,
+                    doc: Value::Null,
+                    version: 0,
+                    created: OffsetDateTime::UNIX_EPOCH,
+                    last_modified: OffsetDateTime::UNIX_EPOCH,
+                    members: None,
+                    groups: None,
+                };
+                load_relations(conn, org, &mut g)?;
+                let Some(def) = registry().group.attribute("members") else {
+                    return Ok(changed);
+                };
+                let doomed: Vec<String> = g
+                    .members
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|m| {
+                        let mut element =
+                            serde_json::json!({ "value": m.id.to_string(), "type": m.kind.name() });
+                        if let Some(d) = &m.display {
+                            element["display"] = Value::String(d.clone());
+                        }
+                        scim_core::filter::matches_value(filter, &element, def)
+                    })
+                    .map(|m| m.id.to_string())
+                    .collect();
+                remove_members(conn, org, group, &doomed)?
+            }
+        };
+    }
+    Ok(changed)
+}

@@ -1,0 +1,80 @@
+//! Verified domains bound `userName`s.
+
+use super::*;
+
+pub async fn verified_domains_bound_user_names(store: Arc<dyn Store>) {
+    let w = World::new(store, OrgKind::Business).await;
+    w.dir
+        .add_domain(
+            w.org.id,
+            "cli",
+            "example.edu",
+            "scimd-domain-verification=x".into(),
+        )
+        .await
+        .expect("add");
+    // Unverified: not enforced yet.
+    w.scim_create("before@elsewhere.org")
+        .await
+        .expect("no verified domain yet");
+    let missing = w
+        .dir
+        .verify_domain(
+            w.org.id,
+            "cli",
+            "example.edu",
+            &FakeDns(TxtOutcome::Missing {
+                seen: vec![
+                    "v=spf1 -all".into(),
+                    "scimd-domain-verification=stale".into(),
+                ],
+            }),
+        )
+        .await
+        .expect_err("refused");
+    // A value of ours is repeated; other records of the name are only counted.
+    assert!(
+        matches!(missing, DirectoryError::Dns(ref m)
+            if m.contains("scimd-domain-verification=stale")
+                && m.contains("1 other TXT record")
+                && !m.contains("v=spf1")),
+        "{missing:?}"
+    );
+    let d = w
+        .dir
+        .verify_domain(w.org.id, "cli", "EXAMPLE.edu", &FakeDns(TxtOutcome::Found))
+        .await
+        .expect("verified");
+    assert_eq!(d.verified_by.as_deref(), Some("dns"));
+    let e = w
+        .scim_create("after@elsewhere.org")
+        .await
+        .expect_err("refused");
+    assert_scim(e, 400, Some(ScimType::InvalidValue), "elsewhere.org");
+    w.scim_create("pupil@Example.EDU")
+        .await
+        .expect("inside the domain");
+    // An operator can force a second one.
+    w.dir
+        .add_domain(
+            w.org.id,
+            "cli",
+            "elsewhere.org",
+            "scimd-domain-verification=y".into(),
+        )
+        .await
+        .expect("add");
+    w.dir
+        .force_verify_domain(w.org.id, "cli", "elsewhere.org")
+        .await
+        .expect("forced");
+    w.scim_create("after@elsewhere.org")
+        .await
+        .expect("now allowed");
+    let dup = w
+        .dir
+        .add_domain(w.org.id, "cli", "example.edu", "z".into())
+        .await
+        .expect_err("refused");
+    assert!(matches!(dup, DirectoryError::Conflict(_)));
+}
