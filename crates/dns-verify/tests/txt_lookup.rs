@@ -125,14 +125,23 @@ impl Fixture {
             servfail: LowerName::new(&name("broken.example.test.")),
         });
 
-        // UDP and TCP on the same port, as a name server is reached.
-        let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
-            .await
-            .expect("bind UDP on loopback");
-        let addr = udp.local_addr().expect("UDP address");
-        let tcp = TcpListener::bind(addr)
-            .await
-            .expect("bind TCP on the UDP port");
+        // UDP and TCP on the same port, as a name server is reached. The port the system
+        // picks for UDP may be taken for TCP (by any client's outgoing connection): then try
+        // another.
+        let mut attempts = 0;
+        let (udp, tcp, addr) = loop {
+            let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
+                .await
+                .expect("bind UDP on loopback");
+            let addr = udp.local_addr().expect("UDP address");
+            match TcpListener::bind(addr).await {
+                Ok(tcp) => break (udp, tcp, addr),
+                Err(e) => {
+                    attempts += 1;
+                    assert!(attempts < 50, "no port free for UDP and TCP alike: {e}");
+                }
+            }
+        };
         server.register_socket(udp);
         server.register_listener(tcp, Duration::from_secs(5), 64);
 

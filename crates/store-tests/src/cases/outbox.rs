@@ -23,14 +23,17 @@ fn notice(org: OrgId, key: &str, due: time::OffsetDateTime) -> Notice {
 pub async fn notices_are_enqueued_once_per_key(store: Arc<dyn Store>) {
     let org = new_org(&*store).await;
     let other = new_org(&*store).await;
-    let n = notice(org.id, "expiry-reminder:t:30", now());
+    // Not due for an hour: the claim cases running beside this one claim every due notice of
+    // the database, and must not take this one while it is being compared.
+    let later = now() + Duration::hours(1);
+    let n = notice(org.id, "expiry-reminder:t:30", later);
     assert!(store.enqueue_notice(&n).await.expect("enqueue"));
-    let again = notice(org.id, "expiry-reminder:t:30", now());
+    let again = notice(org.id, "expiry-reminder:t:30", later);
     assert!(!store.enqueue_notice(&again).await.expect("enqueue again"));
     // Keys are per organisation.
     assert!(
         store
-            .enqueue_notice(&notice(other.id, "expiry-reminder:t:30", now()))
+            .enqueue_notice(&notice(other.id, "expiry-reminder:t:30", later))
             .await
             .expect("other org")
     );
