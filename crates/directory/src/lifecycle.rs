@@ -1,4 +1,4 @@
-//! Token lifecycle, the connection state and administrators (SPEC section 3): the rules an
+//! Token lifecycle, the connection state and administrators (docs/contract.md, "Tokens and the connection"): the rules an
 //! administrator meets in the walkthrough, enforced here with the injected clock, whoever calls
 //! (the CLI today, the console later).
 //!

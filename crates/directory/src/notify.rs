@@ -1,4 +1,5 @@
-//! Notifications (SPEC section 4) and the background jobs that drive them.
+//! Notifications (docs/contract.md, "Tokens and the connection") and the background jobs that
+//! drive them.
 //!
 //! Jobs are state-driven, not window-driven: a notice is a row in the outbox with a key unique
 //! per organisation (`kind:token:threshold`), so however often the expiry scan runs, on however

@@ -1,5 +1,5 @@
-//! The first administrator of an organisation (SPEC section 7: "a one-time link to create the
-//! first administrator"), and the password rule for administrators added in the console.
+//! The first administrator of an organisation (`scimd serve` prints a one-time link that
+//! creates it), and the password rule for administrators.
 //!
 //! A set-up link carries 256 random bits; only their SHA-256 hash is stored, keyed by the
 //! organisation. A link works while it is unused, unexpired ([`LINK_LIFETIME`]) and the

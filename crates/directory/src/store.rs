@@ -197,7 +197,7 @@ pub trait ResourceStore: Send + Sync {
     ) -> Result<(), StoreError>;
 }
 
-/// The directory (SPEC 5): accounts whatever their source or state, and the conflicts directory
+/// The directory (docs/contract.md, "Directory semantics"): accounts whatever their source or state, and the conflicts directory
 /// sync runs into. The SCIM methods of [`ResourceStore`] see only accounts and groups that
 /// directory sync owns and that SCIM has not deleted; these see every account.
 #[async_trait]
@@ -293,7 +293,7 @@ pub trait DomainStore: Send + Sync {
     async fn remove_domain(&self, org: OrgId, name: &str) -> Result<bool, StoreError>;
 }
 
-/// Administrators and signing in (SPEC 6): passwords, sessions, set-up links for a first
+/// Administrators and signing in: passwords, sessions, set-up links for a first
 /// administrator, and the sign-in lock-out.
 #[async_trait]
 pub trait AdminStore: Send + Sync {
@@ -390,7 +390,7 @@ pub trait AdminStore: Send + Sync {
     async fn clear_signin_failures(&self, org: OrgId, email_ci: &str) -> Result<(), StoreError>;
 }
 
-/// The activity log (SPEC 4).
+/// The activity log.
 #[async_trait]
 pub trait ActivityStore: Send + Sync {
     /// Appends activity entries, all in one transaction.

@@ -1,4 +1,4 @@
--- The directory (SPEC section 5): sources, SCIM deletion with a userName hold, local
+-- The directory (docs/contract.md, "Directory semantics"): sources, SCIM deletion with a userName hold, local
 -- properties, conflicts, domains, administrators' sessions. Mirrors the SQLite migration.
 
 ALTER TABLE resources ADD COLUMN deleted bigint;

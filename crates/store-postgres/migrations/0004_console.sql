@@ -1,4 +1,4 @@
--- The console (SPEC section 6): one-time links that create an organisation's first
+-- The console: one-time links that create an organisation's first
 -- administrator, and failed sign-ins per organisation and e-mail address for the lock-out.
 -- Mirrors the SQLite migration; in the database so that every instance sees one count.
 

@@ -1,4 +1,4 @@
-//! The directory on PostgreSQL (SPEC section 5): accounts whatever their source, SCIM deletion
+//! The directory on PostgreSQL (docs/contract.md, "Directory semantics"): accounts whatever their source, SCIM deletion
 //! with a hold, disconnect, conflicts. A change to an account locks its row first (`FOR NO KEY
 //! UPDATE`), as SCIM updates do, so both kinds of writer serialise.
 

@@ -1,4 +1,4 @@
--- The directory (SPEC section 5): sources, SCIM deletion with a userName hold, local
+-- The directory (docs/contract.md, "Directory semantics"): sources, SCIM deletion with a userName hold, local
 -- properties, conflicts, domains, administrators' sessions.
 
 -- When SCIM deleted the account (it is then invisible to SCIM), and until when its userName

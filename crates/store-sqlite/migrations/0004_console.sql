@@ -1,4 +1,4 @@
--- The console (SPEC section 6): one-time links that create an organisation's first
+-- The console: one-time links that create an organisation's first
 -- administrator (only the hash of the secret is kept), and failed sign-ins counted per
 -- organisation and e-mail address for the lock-out. Kept in the database, not in memory, so
 -- that several instances share one count.

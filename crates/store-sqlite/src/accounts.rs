@@ -1,4 +1,4 @@
-//! The directory on SQLite (SPEC section 5): accounts whatever their source, SCIM deletion with
+//! The directory on SQLite (docs/contract.md, "Directory semantics"): accounts whatever their source, SCIM deletion with
 //! a hold, disconnect, conflicts. Every write is one job of the writer.
 
 use crate::resources::{RESOURCE_COLS, build, row_to_resource};

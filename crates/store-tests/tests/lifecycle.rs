@@ -1,4 +1,4 @@
-//! Service tests of the token, connection and notification rules (SPEC sections 3 and 4), on
+//! Service tests of the token, connection and notification rules (docs/contract.md, "Tokens and the connection"), on
 //! a fresh SQLite database with a clock that only moves when told to and a recording mailer.
 
 use async_trait::async_trait;

@@ -1,4 +1,4 @@
-//! The directory's rules (SPEC section 5), whoever calls (the API, the CLI, the console):
+//! The directory's rules (docs/contract.md, "Directory semantics"), whoever calls (the API, the CLI, the console):
 //!
 //! - an account provisioned by directory sync (`scim`) is read-only to administrators except
 //!   its local properties; a manual account is editable;

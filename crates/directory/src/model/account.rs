@@ -1,4 +1,4 @@
-//! The directory (SPEC section 5): accounts as the organisation sees them, and the conflicts
+//! The directory (docs/contract.md, "Directory semantics"): accounts as the organisation sees them, and the conflicts
 //! directory sync runs into.
 
 use super::columns;

@@ -3,7 +3,7 @@
 use crate::ids::{AdminId, OrgId};
 use time::OffsetDateTime;
 
-/// An administrator's role (SPEC section 1). `SiteManager` exists only in schools.
+/// An administrator's role. `SiteManager` exists only in schools.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AdminRole {
     Administrator,

@@ -3,7 +3,7 @@
 
 use time::OffsetDateTime;
 
-/// An organisation's directory-sync connection (SPEC section 3).
+/// An organisation's directory-sync connection (docs/contract.md, "Tokens and the connection").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnectionState {
     /// No token was ever generated (or the state was never recorded).

@@ -1,4 +1,4 @@
-//! Service tests of the directory rules (SPEC section 5) through [`ScimService`] and
+//! Service tests of the directory rules (docs/contract.md, "Directory semantics") through [`ScimService`] and
 //! [`Directory`], with a clock that only moves when told to, on every store: holds after SCIM
 //! deletion and their purge, conflicts recorded once, merge and Auto Merge, disconnect and
 //! reconnect, administrator collisions, domain enforcement, read-only imported attributes and
