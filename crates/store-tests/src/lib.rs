@@ -103,3 +103,84 @@ macro_rules! conformance_strict {
         $crate::conformance_strict!(@each $make, [$($attr)*]; $($rest,)*);
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// The names of the cases a folder's files define: `pub async fn NAME(store: ...)`.
+    fn cases_in(dir: &Path) -> Vec<String> {
+        let mut names = Vec::new();
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .expect("the cases folder")
+            .map(|e| e.expect("an entry").path())
+            .collect();
+        files.sort();
+        for file in files {
+            let text = std::fs::read_to_string(&file).expect("a case file");
+            let mut lines = text.lines().peekable();
+            while let Some(line) = lines.next() {
+                let Some((name, args)) = line
+                    .strip_prefix("pub async fn ")
+                    .and_then(|rest| rest.split_once('('))
+                else {
+                    continue;
+                };
+                // The store is the first argument, on this line or (formatted) the next.
+                let args = if args.is_empty() {
+                    lines.peek().map_or("", |l| l.trim_start())
+                } else {
+                    args
+                };
+                if args.starts_with("store:") {
+                    names.push(name.to_owned());
+                }
+            }
+        }
+        names
+    }
+
+    /// Whether `list` (a macro's text) names `case` as one of its entries.
+    fn listed(list: &str, case: &str) -> bool {
+        list.lines().any(|l| l.trim().trim_end_matches(',') == case)
+    }
+
+    /// The backends' own test files, where cases that need two handles on one database or a
+    /// database of their own are called by hand.
+    fn backend_files() -> String {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+        ["sqlite.rs", "postgres.rs"]
+            .iter()
+            .map(|f| std::fs::read_to_string(dir.join(f)).expect("a backend's test file"))
+            .collect()
+    }
+
+    #[test]
+    fn every_case_written_is_run_by_a_backend() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let by_hand = backend_files();
+        let lib = std::fs::read_to_string(root.join("lib.rs")).expect("lib.rs");
+        let directory = std::fs::read_to_string(root.join("directory_cases/mod.rs"))
+            .expect("directory_cases/mod.rs");
+        let conformance = cases_in(&root.join("cases"));
+        let service = cases_in(&root.join("directory_cases"));
+        assert!(
+            conformance.len() > 30 && service.len() > 10,
+            "the scan found the cases: {conformance:?} {service:?}"
+        );
+        let called = |c: &String| by_hand.contains(&format!("::{c}("));
+        let unlisted: Vec<&String> = conformance
+            .iter()
+            .filter(|c| !listed(&lib, c) && !called(c))
+            .chain(
+                service
+                    .iter()
+                    .filter(|c| !listed(&directory, c) && !called(c)),
+            )
+            .collect();
+        assert!(
+            unlisted.is_empty(),
+            "cases written but run by no backend (list them in their macro): {unlisted:?}"
+        );
+    }
+}
