@@ -2,7 +2,7 @@
 //! a hold, disconnect, conflicts. Every write is one job of the writer.
 
 use crate::resources::{RESOURCE_COLS, build, row_to_resource};
-use crate::runtime::{blob, internal};
+use crate::runtime::{Effect, blob, internal};
 use crate::{SqliteStore, map_write_err, uuid_from};
 use async_trait::async_trait;
 use directory::ids::OrgKind;
@@ -166,7 +166,7 @@ impl AccountStore for SqliteStore {
         local: &LocalProps,
     ) -> Result<Account, StoreError> {
         let local = local.clone();
-        self.rt.write(move |c| {
+        self.rt.write(Effect::Data, move |c| {
             let doc_text = serde_json::to_string(&new.doc).map_err(internal)?;
             let local_text = serde_json::to_string(&local).map_err(internal)?;
             let now = micros(new.now);
@@ -199,7 +199,7 @@ impl AccountStore for SqliteStore {
         change: AccountChange,
     ) -> Result<Account, StoreError> {
         self.rt
-            .write(move |c| {
+            .write(Effect::Data, move |c| {
                 let current = get_account_tx(c, org, id)?.ok_or(StoreError::NotFound)?;
                 if current.deleted.is_some() {
                     return Err(StoreError::NotFound);
@@ -260,7 +260,7 @@ impl AccountStore for SqliteStore {
         at: OffsetDateTime,
         hold_until: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        self.rt.write(move |c| {
+        self.rt.write(Effect::Data, move |c| {
             let (org_b, id_b) = (b(&org.0), b(&id.0));
             let current: Option<i64> = c
                 .prepare_cached(&format!(
@@ -390,7 +390,7 @@ impl AccountStore for SqliteStore {
 
     async fn record_conflict(&self, c: &ConflictRecord) -> Result<bool, StoreError> {
         let r = c.clone();
-        self.rt.write(move |c| {
+        self.rt.write(Effect::Data, move |c| {
             let incoming = serde_json::to_string(&r.incoming).map_err(internal)?;
             let (org_b, key) = (b(&r.org_id.0), r.name_ci.as_str());
             let existed: bool = c

@@ -6,7 +6,7 @@
 //! was a fifth of the server's time. A batch now costs one insert per organisation.
 
 use crate::SqliteStore;
-use crate::runtime::internal;
+use crate::runtime::{Effect, internal};
 use async_trait::async_trait;
 use directory::store::columns::{from_micros, micros};
 use directory::store::{ActivityEntry, ActivityStore};
@@ -154,7 +154,7 @@ impl ActivityStore for SqliteStore {
             return Ok(());
         }
         self.rt
-            .write_aside(move |c| {
+            .write(Effect::LogOnly, move |c| {
                 // Encoded on the writer thread: a batch of thousands of entries takes milliseconds,
                 // which would otherwise hold up the requests waiting on the async workers.
                 let chunks = chunks(&entries)?;
@@ -238,7 +238,7 @@ impl ActivityStore for SqliteStore {
 
     /// Removes the entries older than `before`; returns how many.
     async fn purge_activity(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
-        self.rt.write(move |c| {
+        self.rt.write(Effect::Data, move |c| {
             let before = micros(before);
             let whole: i64 = c
                 .prepare_cached(

@@ -2,7 +2,7 @@
 //! sign-in lock-out counters. Every write is one job of the single writer, so a
 //! read-then-write inside it is atomic.
 
-use crate::runtime::{blob, internal};
+use crate::runtime::{Effect, blob, internal};
 use crate::{SqliteStore, uuid_from};
 use async_trait::async_trait;
 use directory::ids::{AdminId, SessionId};
@@ -39,7 +39,7 @@ fn throttle(c: &Connection, org: OrgId, email: &str) -> Result<Option<SigninThro
 impl AdminStore for SqliteStore {
     async fn add_admin(&self, admin: &directory::store::Administrator) -> Result<(), StoreError> {
         let a = admin.clone();
-        self.rt.write(move |c| {
+        self.rt.write(Effect::Data, move |c| {
             c.prepare_cached(
                 "INSERT INTO administrators (org_id, id, email, email_ci, role, password_hash, created) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -188,7 +188,7 @@ impl AdminStore for SqliteStore {
         admin: directory::ids::AdminId,
     ) -> Result<bool, StoreError> {
         self.rt
-            .write(move |c| {
+            .write(Effect::Data, move |c| {
                 c.prepare_cached("DELETE FROM sessions WHERE org_id = ?1 AND admin_id = ?2")
                     .map_err(internal)?
                     .execute(params![
@@ -217,7 +217,7 @@ impl AdminStore for SqliteStore {
     ) -> Result<bool, StoreError> {
         let hash = password_hash.to_owned();
         self.rt
-            .write(move |c| {
+            .write(Effect::Data, move |c| {
                 let (o, a) = (org.0.as_bytes().as_slice(), admin.0.as_bytes().as_slice());
                 let n = c
                 .prepare_cached(
@@ -251,7 +251,7 @@ impl AdminStore for SqliteStore {
         failures_from: OffsetDateTime,
     ) -> Result<u64, StoreError> {
         self.rt
-            .write(move |c| {
+            .write(Effect::Data, move |c| {
                 let sessions = c
                     .prepare_cached("DELETE FROM sessions WHERE expires <= ?1")
                     .map_err(internal)?
@@ -273,7 +273,7 @@ impl AdminStore for SqliteStore {
     async fn insert_setup_link(&self, link: &SetupLink) -> Result<(), StoreError> {
         let l = link.clone();
         self.rt
-            .write(move |c| {
+            .write(Effect::Data, move |c| {
                 c.prepare_cached("DELETE FROM setup_links WHERE org_id = ?1 AND used IS NULL")
                     .map_err(internal)?
                     .execute(params![b(&l.org_id.0)])
@@ -355,7 +355,7 @@ impl AdminStore for SqliteStore {
     ) -> Result<SigninThrottle, StoreError> {
         let email = email_ci.to_owned();
         self.rt
-            .write(move |c| {
+            .write(Effect::Data, move |c| {
                 c.prepare_cached(
                     "INSERT INTO signin_failures (org_id, email_ci, window_start, failures) \
                  VALUES (?1, ?2, ?3, 1) \

@@ -70,11 +70,12 @@ impl SqliteStore {
         // A process that died between a commit and its epoch write left the others unaware of
         // that change: whoever opens the database next tells them.
         data.bump();
-        let rt = Runtime::start(path, writer, readers, data.clone())?;
+        let tokens = Arc::new(TokenCache::open(path).map_err(internal)?);
+        let rt = Runtime::start(path, writer, readers, data.clone(), tokens.clone())?;
         Ok(SqliteStore {
             rt,
             path: path.to_owned(),
-            tokens: Arc::new(TokenCache::open(path).map_err(internal)?),
+            tokens,
             data,
             cursors,
         })

@@ -1,6 +1,6 @@
 //! Organisations and their directory-sync connection on SQLite.
 
-use crate::runtime::internal;
+use crate::runtime::{Effect, internal};
 use crate::{SqliteStore, uuid_from};
 use async_trait::async_trait;
 use directory::store::columns::{from_micros, micros};
@@ -32,7 +32,7 @@ impl OrgStore for SqliteStore {
     async fn create_org(&self, org: &Organisation) -> Result<(), StoreError> {
         let org = org.clone();
         self.rt
-            .write(move |c| {
+            .write(Effect::Data, move |c| {
                 c.execute(
                     "INSERT INTO organisations (id, name, kind, created) VALUES (?1, ?2, ?3, ?4)",
                     params![
@@ -105,7 +105,7 @@ impl OrgStore for SqliteStore {
         conn: &directory::store::Connection,
     ) -> Result<(), StoreError> {
         let conn = *conn;
-        self.rt.write(move |c| {
+        self.rt.write(Effect::Data, move |c| {
             c.prepare_cached(
                 "INSERT INTO connections (org_id, state, changed) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (org_id) DO UPDATE SET state = excluded.state, changed = excluded.changed",

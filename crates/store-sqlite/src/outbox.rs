@@ -1,7 +1,7 @@
 //! The outbox of notices on SQLite. With one writer, claiming notices needs no row locks: the
 //! claim is one write job.
 
-use crate::runtime::internal;
+use crate::runtime::{Effect, internal};
 use crate::{SqliteStore, uuid_from};
 use async_trait::async_trait;
 use directory::ids::NoticeId;
@@ -67,7 +67,7 @@ impl OutboxStore for SqliteStore {
 
     async fn enqueue_notice(&self, notice: &directory::store::Notice) -> Result<bool, StoreError> {
         let n = notice.clone();
-        self.rt.write_aside(move |c| {
+        self.rt.write(Effect::LogOnly, move |c| {
             let added = c
                 .prepare_cached(
                     "INSERT INTO notices (org_id, id, key, kind, token_id, threshold, subject, body, created, attempts, next_attempt, sent, last_error) \
@@ -102,7 +102,7 @@ impl OutboxStore for SqliteStore {
         lease_until: OffsetDateTime,
         limit: u32,
     ) -> Result<Vec<directory::store::Notice>, StoreError> {
-        self.rt.write_aside(move |c| {
+        self.rt.write(Effect::LogOnly, move |c| {
             let due = query_notices(
                 c,
                 &format!(
@@ -136,7 +136,7 @@ impl OutboxStore for SqliteStore {
         sent: OffsetDateTime,
     ) -> Result<(), StoreError> {
         self.rt
-            .write_aside(move |c| {
+            .write(Effect::LogOnly, move |c| {
                 c.prepare_cached(
                     "UPDATE notices SET sent = ?3, last_error = NULL WHERE org_id = ?1 AND id = ?2",
                 )
@@ -156,7 +156,7 @@ impl OutboxStore for SqliteStore {
         error: &str,
     ) -> Result<(), StoreError> {
         let error = error.to_owned();
-        self.rt.write_aside(move |c| {
+        self.rt.write(Effect::LogOnly, move |c| {
             c.prepare_cached(
                 "UPDATE notices SET next_attempt = ?3, last_error = ?4 WHERE org_id = ?1 AND id = ?2 AND sent IS NULL",
             )

@@ -3,6 +3,7 @@
 //! blocking tasks. Writes are acknowledged only after the commit that holds them.
 
 use crate::epoch::EpochFile;
+use crate::token_cache::TokenCache;
 use rusqlite::{Connection, OpenFlags};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -72,10 +73,27 @@ pub(crate) fn open(path: &Path, read_only: bool) -> rusqlite::Result<Connection>
     Ok(conn)
 }
 
+/// What a write changes besides its rows, which the runtime then makes known: it is part of
+/// every submission, so no write can forget to invalidate what depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Effect {
+    /// Rows SCIM reads return or token checks read: after the commit the data epoch moves,
+    /// which invalidates every process's read cache and token trust.
+    Data,
+    /// A token's row: as [`Effect::Data`], and the token epoch moves and this process's
+    /// token cache empties, so a revoked token is refused on its very next request.
+    Tokens,
+    /// Rows no cache holds (the activity log, the outbox): no epoch moves, so the answers
+    /// cached for SCIM reads stay valid.
+    LogOnly,
+}
+
 /// Handle to the writer thread and the reader pool.
 #[derive(Debug, Clone)]
 pub(crate) struct Runtime {
     tx: mpsc::UnboundedSender<Job>,
+    /// Told of every [`Effect::Tokens`] write once it is committed.
+    tokens: Arc<TokenCache>,
     /// Write jobs sent and not yet started (`/metrics`).
     queued: Arc<std::sync::atomic::AtomicU64>,
     readers: Arc<Mutex<Vec<Connection>>>,
@@ -93,6 +111,7 @@ impl Runtime {
         writer: Connection,
         readers: usize,
         data: Arc<EpochFile>,
+        tokens: Arc<TokenCache>,
     ) -> Result<Runtime, StoreError> {
         let mut pool = Vec::with_capacity(readers);
         for _ in 0..readers {
@@ -105,6 +124,7 @@ impl Runtime {
             .map_err(internal)?;
         Ok(Runtime {
             tx,
+            tokens,
             queued: Arc::default(),
             readers: Arc::new(Mutex::new(pool)),
             permits: Arc::new(Semaphore::new(readers)),
@@ -113,25 +133,20 @@ impl Runtime {
         })
     }
 
-    /// Runs `f` inside the writer's transaction (a savepoint of a group commit). The result is
-    /// delivered after the commit; if `f` fails, only its own changes are rolled back.
-    pub(crate) async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    /// Runs `f` inside the writer's transaction (a savepoint of a group commit) and makes its
+    /// `effect` known once committed. The result is delivered after the commit; if `f` fails,
+    /// only its own changes are rolled back.
+    pub(crate) async fn write<T, F>(&self, effect: Effect, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        self.submit(f, true).await
-    }
-
-    /// [`Runtime::write`] for a change no SCIM read returns and no token check depends on (the
-    /// activity log, the notice outbox): it leaves the data epoch alone, so the answers cached
-    /// for SCIM reads stay valid.
-    pub(crate) async fn write_aside<T, F>(&self, f: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-    {
-        self.submit(f, false).await
+        let result = self.submit(f, effect != Effect::LogOnly).await;
+        if effect == Effect::Tokens {
+            // Even after a failure: the change may have committed before its reply was lost.
+            self.tokens.changed();
+        }
+        result
     }
 
     async fn submit<T, F>(&self, f: F, seen: bool) -> Result<T, StoreError>
@@ -164,7 +179,7 @@ impl Runtime {
         sql: &'static str,
         params: Vec<rusqlite::types::Value>,
     ) -> Result<usize, StoreError> {
-        self.write(move |c| {
+        self.write(Effect::Data, move |c| {
             c.prepare_cached(sql)
                 .map_err(internal)?
                 .execute(rusqlite::params_from_iter(params.iter()))
@@ -454,7 +469,8 @@ mod tests {
         let path = dir.join("x.db");
         let writer = open(&path, false).expect("open");
         let epoch = Arc::new(EpochFile::open(&path, "-data-epoch").expect("epoch"));
-        let rt = Runtime::start(&path, writer, 2, epoch).expect("start");
+        let tokens = Arc::new(TokenCache::open(&path).expect("token cache"));
+        let rt = Runtime::start(&path, writer, 2, epoch, tokens).expect("start");
         // Counts for ever unless interrupted.
         let endless = rt.read(|c| {
             c.query_row(

@@ -1,7 +1,7 @@
 //! Tokens on SQLite: only their hashes. Every change to a token tells the token cache, so a
 //! cached check never outlives a revocation.
 
-use crate::runtime::internal;
+use crate::runtime::{Effect, internal};
 use crate::{SqliteStore, uuid_from};
 use async_trait::async_trait;
 use directory::store::columns::{from_micros, micros};
@@ -49,7 +49,7 @@ impl TokenStore for SqliteStore {
     async fn insert_token(&self, t: &TokenRecord) -> Result<(), StoreError> {
         let t = t.clone();
         self.rt
-            .write(move |c| {
+            .write(Effect::Tokens, move |c| {
                 c.execute(
                     "INSERT INTO tokens (org_id, id, prefix, hash, created, expires, first_used, last_used, revoked) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -69,7 +69,6 @@ impl TokenStore for SqliteStore {
                 Ok(())
             })
             .await?;
-        self.tokens.changed();
         Ok(())
     }
 
@@ -124,7 +123,7 @@ impl TokenStore for SqliteStore {
         at: OffsetDateTime,
     ) -> Result<(), StoreError> {
         self.rt
-            .write(move |c| {
+            .write(Effect::Tokens, move |c| {
                 c.prepare_cached(
                     "UPDATE tokens SET first_used = COALESCE(first_used, ?3), last_used = MAX(COALESCE(last_used, 0), ?3) \
                      WHERE org_id = ?1 AND id = ?2",
@@ -135,8 +134,6 @@ impl TokenStore for SqliteStore {
                 Ok(())
             })
             .await?;
-        // A first use changes what the token's check sees (`first_used`).
-        self.tokens.changed();
         Ok(())
     }
 
@@ -146,9 +143,8 @@ impl TokenStore for SqliteStore {
         id: TokenId,
         at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let revoked = self
-            .rt
-            .write(move |c| {
+        self.rt
+            .write(Effect::Tokens, move |c| {
                 let n = c
                     .prepare_cached(
                         "UPDATE tokens SET revoked = ?3 WHERE org_id = ?1 AND id = ?2 AND revoked IS NULL",
@@ -158,9 +154,7 @@ impl TokenStore for SqliteStore {
                     .map_err(internal)?;
                 Ok(n == 1)
             })
-            .await;
-        self.tokens.changed();
-        revoked
+            .await
     }
 
     async fn next_token_expiry(

@@ -7,7 +7,7 @@ mod members;
 pub(crate) use list::{is_point_query, list};
 pub(crate) use members::{add_members, apply_member_changes, load_relations};
 
-use crate::runtime::internal;
+use crate::runtime::{Effect, internal};
 
 use crate::{SqliteStore, map_write_err, uuid_from};
 
@@ -106,7 +106,7 @@ impl ResourceStore for SqliteStore {
         new: NewResource,
     ) -> Result<StoredResource, StoreError> {
         self.rt
-            .write(move |c| {
+            .write(Effect::Data, move |c| {
                 let doc_text = serde_json::to_string(&new.doc).map_err(internal)?;
                 let now = micros(new.now);
                 c.prepare_cached(
@@ -166,7 +166,7 @@ impl ResourceStore for SqliteStore {
         load: Load,
     ) -> Result<StoredResource, StoreError> {
         self.rt
-            .write(move |c| {
+            .write(Effect::Data, move |c| {
                 let org_b = org.0.as_bytes().as_slice();
                 let id_b = id.0.as_bytes().as_slice();
                 type Current = (i64, i64, i64, Option<String>, Option<String>);
@@ -242,7 +242,7 @@ impl ResourceStore for SqliteStore {
         expected_version: Option<i64>,
     ) -> Result<(), StoreError> {
         self.rt
-            .write(move |c| {
+            .write(Effect::Data, move |c| {
                 let org_b = org.0.as_bytes().as_slice();
                 let id_b = id.0.as_bytes().as_slice();
                 let current: Option<i64> = c
@@ -304,7 +304,7 @@ impl ResourceStore for SqliteStore {
         let r = r.clone();
         let state = state.clone();
         self.rt
-            .write(move |c| {
+            .write(Effect::Data, move |c| {
                 let doc_text = serde_json::to_string(&r.doc).map_err(internal)?;
                 let local = state
                     .local
@@ -375,7 +375,7 @@ impl ResourceStore for SqliteStore {
     ) -> Result<(), StoreError> {
         let members = members.to_vec();
         self.rt
-            .write(move |c| {
+            .write(Effect::Data, move |c| {
                 let mut insert = c
                     .prepare_cached(
                         "INSERT OR IGNORE INTO group_members (org_id, group_id, member_id, member_kind) VALUES (?1, ?2, ?3, ?4)",
