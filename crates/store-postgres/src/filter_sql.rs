@@ -32,40 +32,9 @@ use scim_core::filter::{CompValue, CompareOp, Filter, fold_case};
 use scim_core::path::AttrPath;
 use scim_core::schema::{AttrType, AttributeDef, ResourceKind, registry};
 use std::fmt::Write as _;
+use store_sql::{KeyType, Sql, Value};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use tokio_postgres::types::ToSql;
-
-/// A bound parameter.
-pub(crate) type Param = Box<dyn ToSql + Sync + Send>;
-
-/// SQL text with its parameters (`$1`, `$2`, ...), appended to as a filter is translated.
-#[derive(Default)]
-pub(crate) struct Sql {
-    pub text: String,
-    pub params: Vec<Param>,
-}
-
-impl Sql {
-    pub(crate) fn push(&mut self, s: &str) {
-        self.text.push_str(s);
-    }
-
-    /// Binds `v` and appends its placeholder with an explicit cast, so PostgreSQL never has to
-    /// guess a parameter's type from its context.
-    pub(crate) fn bind<T: ToSql + Sync + Send + 'static>(&mut self, v: T, cast: &str) {
-        self.params.push(Box::new(v));
-        let _ = write!(self.text, "${}::{cast}", self.params.len());
-    }
-
-    /// The parameters as the driver takes them.
-    pub(crate) fn refs(&self) -> Vec<&(dyn ToSql + Sync)> {
-        self.params
-            .iter()
-            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
-            .collect()
-    }
-}
 
 /// Where the attribute names of a (sub-)filter are evaluated.
 #[derive(Clone, Copy)]
@@ -395,13 +364,11 @@ fn present(p: &AttrPath, ctx: Ctx<'_>, sql: &mut Sql) {
 fn present_single(src: &Src, sql: &mut Sql) {
     match src {
         Src::Json(j) => {
-            let _ = write!(
-                sql.text,
-                "COALESCE({j} NOT IN ('null'::jsonb, '\"\"'::jsonb, '[]'::jsonb, '{{}}'::jsonb), FALSE)"
-            );
+            sql.push(&format!("COALESCE({j} NOT IN ('null'::jsonb, '\"\"'::jsonb, '[]'::jsonb, '{{}}'::jsonb), FALSE)"
+            ));
         }
         Src::Text { expr, .. } => {
-            let _ = write!(sql.text, "COALESCE({expr} <> '', FALSE)");
+            sql.push(&format!("COALESCE({expr} <> '', FALSE)"));
         }
         Src::Uuid(_) | Src::Micros(_) | Src::Opaque => sql.push("TRUE"),
     }
@@ -497,8 +464,8 @@ fn scalar(operand: &Operand<'_>, op: CompareOp, v: &CompValue, sql: &mut Sql) {
             };
             match (&operand.src, wanted, op) {
                 (Src::Json(j), Some(b), CompareOp::Eq) => {
-                    let _ = write!(sql.text, "COALESCE({j} = to_jsonb(");
-                    sql.bind(b, "boolean");
+                    sql.push(&format!("COALESCE({j} = to_jsonb("));
+                    sql.bind(Value::Bool(b));
                     sql.push("), FALSE)");
                 }
                 _ => sql.push("FALSE"),
@@ -507,12 +474,10 @@ fn scalar(operand: &Operand<'_>, op: CompareOp, v: &CompValue, sql: &mut Sql) {
         AttrType::Integer | AttrType::Decimal => match (&operand.src, v) {
             (Src::Json(j), CompValue::Num(n)) if !substring => match n.as_f64() {
                 Some(f) => {
-                    let _ = write!(
-                        sql.text,
-                        "COALESCE(CASE WHEN jsonb_typeof({j}) = 'number' THEN ({j})::float8 END {} ",
+                    sql.push(&format!("COALESCE(CASE WHEN jsonb_typeof({j}) = 'number' THEN ({j})::float8 END {} ",
                         ordering_sym(op)
-                    );
-                    sql.bind(f, "float8");
+                    ));
+                    sql.bind(Value::Float(f));
                     sql.push(", FALSE)");
                 }
                 None => sql.push("FALSE"),
@@ -539,8 +504,8 @@ fn scalar(operand: &Operand<'_>, op: CompareOp, v: &CompValue, sql: &mut Sql) {
                     (false, CompareOp::Gt | CompareOp::Ge) => ">",
                     (false, _) => "<=",
                 };
-                let _ = write!(sql.text, "({col} {sym} ");
-                sql.bind(micros, "bigint");
+                sql.push(&format!("({col} {sym} "));
+                sql.bind(Value::Int(micros));
                 sql.push(")");
             }
             // No dateTime attribute lives in the document; RFC 3339 text is not comparable
@@ -580,8 +545,8 @@ fn scalar(operand: &Operand<'_>, op: CompareOp, v: &CompValue, sql: &mut Sql) {
                         // uuid is lower-case and hyphenated: only that spelling can be equal.
                         match uuid::Uuid::parse_str(&value) {
                             Ok(u) if u.hyphenated().to_string() == value => {
-                                let _ = write!(sql.text, "({col} = ");
-                                sql.bind(u, "uuid");
+                                sql.push(&format!("({col} = "));
+                                sql.bind(Value::Uuid(u));
                                 sql.push(")");
                             }
                             _ => sql.push("FALSE"),
@@ -598,51 +563,42 @@ fn scalar(operand: &Operand<'_>, op: CompareOp, v: &CompValue, sql: &mut Sql) {
             if op == CompareOp::Eq && INDEXED_COLUMNS.contains(&lhs.as_str()) {
                 // An index cannot see through `COALESCE`: on an indexed column `eq` is the
                 // bare comparison, made false rather than NULL where the column is NULL.
-                let _ = write!(sql.text, "({lhs} = ");
-                sql.bind(value, "text");
-                let _ = write!(sql.text, " AND {lhs} IS NOT NULL)");
+                sql.push(&format!("({lhs} = "));
+                sql.bind(Value::Text(value));
+                sql.push(&format!(" AND {lhs} IS NOT NULL)"));
                 return;
             }
             sql.push("COALESCE(");
             match op {
                 CompareOp::Co => {
-                    let _ = write!(sql.text, "strpos({lhs}, ");
-                    sql.bind(value, "text");
+                    sql.push(&format!("strpos({lhs}, "));
+                    sql.bind(Value::Text(value));
                     sql.push(") > 0");
                 }
                 CompareOp::Sw => {
-                    let _ = write!(sql.text, "starts_with({lhs}, ");
-                    sql.bind(value, "text");
+                    sql.push(&format!("starts_with({lhs}, "));
+                    sql.bind(Value::Text(value));
                     sql.push(")");
                 }
                 CompareOp::Ew => {
                     let n = i32::try_from(value.chars().count()).unwrap_or(i32::MAX);
-                    let _ = write!(sql.text, "right({lhs}, ");
-                    sql.bind(n, "int4");
+                    sql.push(&format!("right({lhs}, "));
+                    sql.bind(Value::Int4(n));
                     sql.push(") = ");
-                    sql.bind(value, "text");
+                    sql.bind(Value::Text(value));
                 }
                 CompareOp::Eq => {
-                    let _ = write!(sql.text, "{lhs} = ");
-                    sql.bind(value, "text");
+                    sql.push(&format!("{lhs} = "));
+                    sql.bind(Value::Text(value));
                 }
                 _ => {
-                    let _ = write!(sql.text, "{lhs} COLLATE \"C\" {} ", ordering_sym(op));
-                    sql.bind(value, "text");
+                    sql.push(&format!("{lhs} COLLATE \"C\" {} ", ordering_sym(op)));
+                    sql.bind(Value::Text(value));
                 }
             }
             sql.push(", FALSE)");
         }
     }
-}
-
-/// The SQL type of a sort key, which decides how a cursor carries it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum KeyType {
-    Text,
-    Int,
-    Float,
-    Bool,
 }
 
 /// A `sortBy` expression and its type.

@@ -39,6 +39,7 @@
 //! statistics are here. Their bodies use `Failure` (through `run` or `transaction!`) so that
 //! `?` takes driver errors as they come.
 
+mod dialect;
 mod filter_sql;
 mod migrations;
 

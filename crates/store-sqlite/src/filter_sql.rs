@@ -8,29 +8,12 @@
 //! - `eq null` means "not present", `ne null` means present;
 //! - a value of the wrong type for the attribute never matches (string booleans excepted).
 
-use rusqlite::types::Value as SqlValue;
 use scim_core::filter::{CompValue, CompareOp, Filter};
 use scim_core::path::AttrPath;
 use scim_core::schema::{AttrType, AttributeDef, ResourceKind, registry};
+use store_sql::{Sql, Value as SqlValue};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-
-/// SQL text with its parameters, appended to as a filter is translated.
-#[derive(Debug, Default)]
-pub(crate) struct Sql {
-    pub text: String,
-    pub params: Vec<SqlValue>,
-}
-
-impl Sql {
-    fn push(&mut self, s: &str) {
-        self.text.push_str(s);
-    }
-    fn bind(&mut self, v: SqlValue) {
-        self.text.push('?');
-        self.params.push(v);
-    }
-}
 
 /// Where the attribute names of a (sub-)filter are evaluated.
 #[derive(Clone, Copy)]
@@ -47,8 +30,7 @@ enum Ctx<'a> {
 
 /// A single value to compare, as SQL.
 struct Operand<'a> {
-    expr: String,
-    params: Vec<SqlValue>,
+    expr: Sql,
     def: &'a AttributeDef,
     /// The expression is already lower-cased (the `name_ci` column).
     lowered: bool,
@@ -124,10 +106,9 @@ enum Target<'a> {
     Derived,
 }
 
-fn plain<'a>(expr: String, params: Vec<SqlValue>, def: &'a AttributeDef) -> Operand<'a> {
+fn plain(expr: Sql, def: &AttributeDef) -> Operand<'_> {
     Operand {
         expr,
-        params,
         def,
         lowered: false,
         uuid_blob: false,
@@ -180,7 +161,7 @@ fn target<'a>(p: &'a AttrPath, ctx: Ctx<'a>) -> Target<'a> {
                 None => None,
             };
             let leaf = sub_def.unwrap_or(def);
-            let single = |expr: &str| plain(expr.to_owned(), Vec::new(), leaf);
+            let single = |expr: &str| plain(Sql::new(expr), leaf);
             let op = match (def.name, sub_def.map(|d| d.name)) {
                 ("id", None) => Operand {
                     uuid_blob: true,
@@ -211,12 +192,10 @@ fn target<'a>(p: &'a AttrPath, ctx: Ctx<'a>) -> Target<'a> {
                 }),
                 ("meta", _) => return Target::Derived,
                 _ => plain(
-                    "json_extract(r.doc, ?)".into(),
-                    vec![SqlValue::Text(json_path(
-                        loc.extension,
-                        def.name,
-                        sub_def.map(|d| d.name),
-                    ))],
+                    json_extract(
+                        "r.doc",
+                        json_path(loc.extension, def.name, sub_def.map(|d| d.name)),
+                    ),
                     leaf,
                 ),
             };
@@ -224,8 +203,7 @@ fn target<'a>(p: &'a AttrPath, ctx: Ctx<'a>) -> Target<'a> {
         }
         Ctx::Element(parent) => match parent.sub(&p.attr) {
             Some(d) => Target::Single(plain(
-                "json_extract(e.value, ?)".into(),
-                vec![SqlValue::Text(json_path(None, d.name, None))],
+                json_extract("e.value", json_path(None, d.name, None)),
                 d,
             )),
             None => Target::Nothing,
@@ -255,18 +233,18 @@ fn target<'a>(p: &'a AttrPath, ctx: Ctx<'a>) -> Target<'a> {
             let op = match d.name {
                 "value" => Operand {
                     uuid_blob: true,
-                    ..plain(id_col.into(), Vec::new(), d)
+                    ..plain(Sql::new(id_col), d)
                 },
                 "type" if member => plain(
-                    "(CASE gm.member_kind WHEN 0 THEN 'User' ELSE 'Group' END)".into(),
-                    Vec::new(),
+                    Sql::new("(CASE gm.member_kind WHEN 0 THEN 'User' ELSE 'Group' END)"),
                     d,
                 ),
-                "type" => plain("'direct'".into(), Vec::new(), d),
+                "type" => plain(Sql::new("'direct'"), d),
                 // A user's groups show the group's name; group members show no `display`.
                 "display" if !member => plain(
-                    "(SELECT json_extract(x.doc, '$.displayName') FROM resources x WHERE x.org_id = gm.org_id AND x.id = gm.group_id)".into(),
-                    Vec::new(),
+                    Sql::new(
+                        "(SELECT json_extract(x.doc, '$.displayName') FROM resources x WHERE x.org_id = gm.org_id AND x.id = gm.group_id)",
+                    ),
                     d,
                 ),
                 _ => return Target::Nothing,
@@ -339,15 +317,17 @@ fn present_single(op: Operand<'_>, sql: &mut Sql) {
 }
 
 fn push_expr(op: &Operand<'_>, sql: &mut Sql) {
-    // The expression's own placeholders come first, in order.
-    let mut parts = op.expr.split('?');
-    if let Some(first) = parts.next() {
-        sql.push(first);
-    }
-    for (i, part) in parts.enumerate() {
-        sql.bind(op.params[i].clone());
-        sql.push(part);
-    }
+    sql.append(&op.expr);
+}
+
+/// `json_extract(<on>, <path>)`, the path bound.
+fn json_extract(on: &str, path: String) -> Sql {
+    let mut sql = Sql::new("json_extract(");
+    sql.push(on);
+    sql.push(", ");
+    sql.bind(SqlValue::Text(path));
+    sql.push(")");
+    sql
 }
 
 fn compare(p: &AttrPath, op: CompareOp, v: &CompValue, ctx: Ctx<'_>, sql: &mut Sql) {
@@ -377,7 +357,7 @@ fn compare(p: &AttrPath, op: CompareOp, v: &CompValue, ctx: Ctx<'_>, sql: &mut S
         Target::Multi(m, sub) => {
             let sub_path = sub.map(AttrPath::simple);
             let operand = match (&m, &sub_path) {
-                (Multi::JsonScalar { def, .. }, _) => plain("e.value".into(), Vec::new(), def),
+                (Multi::JsonScalar { def, .. }, _) => plain(Sql::new("e.value"), def),
                 (_, Some(sub_path)) => match target(sub_path, element_ctx(&m)) {
                     Target::Single(operand) => operand,
                     _ => {
@@ -415,20 +395,20 @@ fn compare(p: &AttrPath, op: CompareOp, v: &CompValue, ctx: Ctx<'_>, sql: &mut S
 /// The value bound for a comparison, or `None` when the value's type cannot match.
 fn bound_value(op: &Operand<'_>, v: &CompValue) -> Option<SqlValue> {
     match (op.def.ty, v) {
-        (AttrType::Boolean, CompValue::Bool(b)) => Some(SqlValue::Integer(i64::from(*b))),
+        (AttrType::Boolean, CompValue::Bool(b)) => Some(SqlValue::Int(i64::from(*b))),
         (AttrType::Boolean, CompValue::Str(s)) if s.eq_ignore_ascii_case("true") => {
-            Some(SqlValue::Integer(1))
+            Some(SqlValue::Int(1))
         }
         (AttrType::Boolean, CompValue::Str(s)) if s.eq_ignore_ascii_case("false") => {
-            Some(SqlValue::Integer(0))
+            Some(SqlValue::Int(0))
         }
         (AttrType::Integer | AttrType::Decimal, CompValue::Num(n)) => n
             .as_i64()
-            .map(SqlValue::Integer)
-            .or_else(|| n.as_f64().map(SqlValue::Real)),
+            .map(SqlValue::Int)
+            .or_else(|| n.as_f64().map(SqlValue::Float)),
         (AttrType::DateTime, CompValue::Str(s)) if op.micros => OffsetDateTime::parse(s, &Rfc3339)
             .ok()
-            .map(|t| SqlValue::Integer((t.unix_timestamp_nanos() / 1000) as i64)),
+            .map(|t| SqlValue::Int((t.unix_timestamp_nanos() / 1000) as i64)),
         (AttrType::DateTime, CompValue::Str(s)) => Some(SqlValue::Text(s.clone())),
         (AttrType::String | AttrType::Reference | AttrType::Binary, CompValue::Str(s)) => {
             Some(SqlValue::Text(if op.def.case_exact {
@@ -503,10 +483,10 @@ fn scalar(operand: &Operand<'_>, op: CompareOp, v: &CompValue, sql: &mut Sql) {
     // An index cannot see through the COALESCE below: `eq` on an indexed column also gets the
     // bare comparison in front. It holds whenever the full condition does and is NULL only
     // when the column is (where the condition is 0), so the result is unchanged.
-    let indexed = op == CompareOp::Eq && is_text && INDEXED_COLUMNS.contains(&lhs.text.as_str());
+    let indexed = op == CompareOp::Eq && is_text && INDEXED_COLUMNS.contains(&lhs.bare_text());
     if indexed {
         sql.push("(");
-        sql.push(&lhs.text);
+        sql.append(&lhs);
         sql.push(" = ");
         sql.bind(value.clone());
         sql.push(" AND ");
@@ -517,12 +497,12 @@ fn scalar(operand: &Operand<'_>, op: CompareOp, v: &CompValue, sql: &mut Sql) {
             sql.push("0");
         }
         CompareOp::Co | CompareOp::Sw | CompareOp::Ew if empty => {
-            append(sql, lhs);
+            sql.append(&lhs);
             sql.push(" IS NOT NULL");
         }
         CompareOp::Co => {
             sql.push("instr(");
-            append(sql, lhs);
+            sql.append(&lhs);
             sql.push(", ");
             sql.bind(value);
             sql.push(") > 0");
@@ -531,9 +511,9 @@ fn scalar(operand: &Operand<'_>, op: CompareOp, v: &CompValue, sql: &mut Sql) {
             let SqlValue::Text(t) = &value else { return };
             let n = t.chars().count() as i64;
             sql.push("substr(");
-            append(sql, lhs);
+            sql.append(&lhs);
             sql.push(if op == CompareOp::Sw { ", 1, " } else { ", " });
-            sql.bind(SqlValue::Integer(if op == CompareOp::Sw { n } else { -n }));
+            sql.bind(SqlValue::Int(if op == CompareOp::Sw { n } else { -n }));
             sql.push(") = ");
             sql.bind(value);
         }
@@ -549,11 +529,10 @@ fn scalar(operand: &Operand<'_>, op: CompareOp, v: &CompValue, sql: &mut Sql) {
                 // Keep text compared with text: a number stored under a string attribute does
                 // not compare with a string value.
                 sql.push("typeof(");
-                sql.push(&lhs.text.clone());
-                sql.params.extend(lhs.params.iter().cloned());
+                sql.append(&lhs);
                 sql.push(") = 'text' AND ");
             }
-            append(sql, lhs);
+            sql.append(&lhs);
             sql.push(sym);
             sql.bind(value);
         }
@@ -570,11 +549,6 @@ const INDEXED_COLUMNS: &[&str] = &["r.name_ci", "r.external_id"];
 /// Whether an RFC 3339 instant has a fraction finer than a microsecond.
 fn sub_micro(text: &str) -> bool {
     OffsetDateTime::parse(text, &Rfc3339).is_ok_and(|t| t.nanosecond() % 1000 != 0)
-}
-
-fn append(sql: &mut Sql, other: Sql) {
-    sql.text.push_str(&other.text);
-    sql.params.extend(other.params);
 }
 
 /// The SQL expression that `sortBy` orders by (RFC 7644 section 3.4.2.3): a multi-valued

@@ -18,6 +18,7 @@ mod accounts;
 mod activity;
 mod admins;
 pub mod backup;
+mod dialect;
 mod domains;
 mod epoch;
 mod files;

@@ -1,0 +1,60 @@
+//! PostgreSQL's side of the shared SQL (`store-sql`): numbered placeholders with an explicit
+//! cast, and the conversion of the shared parameter values for tokio-postgres.
+
+use store_sql::{Dialect, Sql, Value};
+use tokio_postgres::types::ToSql;
+
+/// PostgreSQL's dialect.
+pub(crate) struct Postgres;
+
+impl Dialect for Postgres {
+    fn placeholder(&self, n: usize, v: &Value) -> String {
+        // The cast means PostgreSQL never has to guess a parameter's type from its context.
+        let cast = match v {
+            Value::Null | Value::Text(_) => "text",
+            Value::Bool(_) => "boolean",
+            Value::Int(_) => "bigint",
+            Value::Int4(_) => "int4",
+            Value::Float(_) => "float8",
+            Value::Uuid(_) => "uuid",
+            Value::Blob(_) => "bytea",
+        };
+        format!("${n}::{cast}")
+    }
+
+    fn nulls(&self, desc: bool) -> &'static str {
+        if desc { " NULLS LAST" } else { " NULLS FIRST" }
+    }
+}
+
+/// A bound parameter as the driver takes it.
+pub(crate) type Param = Box<dyn ToSql + Sync + Send>;
+
+fn to_param(v: &Value) -> Param {
+    match v {
+        Value::Null => Box::new(None::<String>),
+        Value::Bool(b) => Box::new(*b),
+        Value::Int(i) => Box::new(*i),
+        Value::Int4(i) => Box::new(*i),
+        Value::Float(f) => Box::new(*f),
+        Value::Text(t) => Box::new(t.clone()),
+        Value::Uuid(u) => Box::new(*u),
+        Value::Blob(b) => Box::new(b.clone()),
+    }
+}
+
+/// A statement's text and parameters, ready for tokio-postgres (see [`refs`]).
+pub(crate) fn prepared(sql: &Sql) -> (String, Vec<Param>) {
+    (
+        sql.render(&Postgres),
+        sql.params().iter().map(to_param).collect(),
+    )
+}
+
+/// The parameters as the driver's query functions take them.
+pub(crate) fn refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
+    params
+        .iter()
+        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+        .collect()
+}
