@@ -1,6 +1,10 @@
 //! PostgreSQL's side of the shared SQL (`store-sql`): numbered placeholders with an explicit
-//! cast, and the conversion of the shared parameter values for tokio-postgres.
+//! cast, jsonb access, `TRUE`/`FALSE`, and the conversion of the shared parameter values for
+//! tokio-postgres. How one value is compared is in `filter_sql`.
 
+use crate::filter_sql;
+use scim_core::filter::{CompValue, CompareOp};
+use store_sql::filter::{Multi, Operand};
 use store_sql::{Dialect, Sql, Value};
 use tokio_postgres::types::ToSql;
 
@@ -24,6 +28,30 @@ impl Dialect for Postgres {
 
     fn nulls(&self, desc: bool) -> &'static str {
         if desc { " NULLS LAST" } else { " NULLS FIRST" }
+    }
+
+    fn truth(&self, b: bool) -> &'static str {
+        if b { "TRUE" } else { "FALSE" }
+    }
+
+    fn json_text(&self, doc: &str, name: &str) -> String {
+        format!("{doc} ->> '{name}'")
+    }
+
+    fn elements(&self, m: &Multi, wrap_single: bool, sql: &mut Sql) {
+        filter_sql::elements(m, wrap_single, sql);
+    }
+
+    fn element_is_object(&self) -> Option<&'static str> {
+        Some("jsonb_typeof(e.value) = 'object'")
+    }
+
+    fn present(&self, operand: &Operand, sql: &mut Sql) {
+        filter_sql::present(operand, sql);
+    }
+
+    fn compare(&self, operand: &Operand, op: CompareOp, v: &CompValue, sql: &mut Sql) {
+        filter_sql::compare(operand, op, v, sql);
     }
 }
 

@@ -96,6 +96,25 @@ mod tests {
         fn nulls(&self, _: bool) -> &'static str {
             ""
         }
+        fn truth(&self, b: bool) -> &'static str {
+            if b { "1" } else { "0" }
+        }
+        fn json_text(&self, doc: &str, _: &str) -> String {
+            doc.to_owned()
+        }
+        fn elements(&self, _: &crate::filter::Multi, _: bool, _: &mut Sql) {}
+        fn element_is_object(&self) -> Option<&'static str> {
+            None
+        }
+        fn present(&self, _: &crate::filter::Operand, _: &mut Sql) {}
+        fn compare(
+            &self,
+            _: &crate::filter::Operand,
+            _: scim_core::filter::CompareOp,
+            _: &scim_core::filter::CompValue,
+            _: &mut Sql,
+        ) {
+        }
     }
 
     #[test]

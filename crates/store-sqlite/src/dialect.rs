@@ -1,7 +1,11 @@
-//! SQLite's side of the shared SQL (`store-sql`): positional `?` placeholders, and the
-//! conversion of the shared parameter values for rusqlite.
+//! SQLite's side of the shared SQL (`store-sql`): positional `?` placeholders, `json_each`
+//! and `json_extract`, `0`/`1` for known conditions, and the conversion of the shared
+//! parameter values for rusqlite. How one value is compared is in `filter_sql`.
 
+use crate::filter_sql;
 use rusqlite::types::Value as SqlValue;
+use scim_core::filter::{CompValue, CompareOp};
+use store_sql::filter::{Multi, Operand};
 use store_sql::{Dialect, Sql, Value};
 
 /// SQLite's dialect.
@@ -15,6 +19,31 @@ impl Dialect for Sqlite {
     fn nulls(&self, _: bool) -> &'static str {
         // Already SQLite's own order (NULL is the smallest value).
         ""
+    }
+
+    fn truth(&self, b: bool) -> &'static str {
+        if b { "1" } else { "0" }
+    }
+
+    fn json_text(&self, doc: &str, name: &str) -> String {
+        format!("json_extract({doc}, '$.{name}')")
+    }
+
+    fn elements(&self, m: &Multi, _wrap_single: bool, sql: &mut Sql) {
+        // `json_each` of a single value is that value alone already.
+        filter_sql::elements(m, sql);
+    }
+
+    fn element_is_object(&self) -> Option<&'static str> {
+        None
+    }
+
+    fn present(&self, operand: &Operand, sql: &mut Sql) {
+        filter_sql::present(operand, sql);
+    }
+
+    fn compare(&self, operand: &Operand, op: CompareOp, v: &CompValue, sql: &mut Sql) {
+        filter_sql::compare(operand, op, v, sql);
     }
 }
 

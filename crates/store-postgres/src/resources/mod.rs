@@ -389,7 +389,7 @@ impl ResourceStore for PgStore {
             ));
             if let Some(f) = &q.filter {
                 rows_sql.push(" AND ");
-                filter_sql::translate(f, kind, &mut rows_sql);
+                store_sql::lower_filter(&Postgres, f, kind, &mut rows_sql);
             }
             let sort = q
                 .sort

@@ -76,7 +76,7 @@ pub(crate) fn list(
     ));
     if let Some(f) = &q.filter {
         rows_sql.push(" AND ");
-        filter_sql::translate(f, kind, &mut rows_sql);
+        store_sql::lower_filter(&Sqlite, f, kind, &mut rows_sql);
     }
     let sort = match &q.sort {
         Some((path, order)) => filter_sql::sort_expr(path, kind).map(|s| (s, *order)),
