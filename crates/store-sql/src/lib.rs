@@ -8,6 +8,7 @@
 mod dialect;
 pub mod filter;
 mod list;
+pub mod members;
 mod sql;
 
 pub use dialect::Dialect;
