@@ -34,8 +34,29 @@ impl Dialect for Postgres {
         if b { "TRUE" } else { "FALSE" }
     }
 
-    fn json_text(&self, doc: &str, name: &str) -> String {
-        format!("{doc} ->> '{name}'")
+    fn json_text(&self, doc: &str, path: &[&str]) -> String {
+        match path {
+            [name] => format!("{doc} ->> '{name}'"),
+            _ => format!("{doc} #>> '{{{}}}'", path.join(",")),
+        }
+    }
+
+    fn fold(&self, expr: &str) -> String {
+        // ICU's root-locale lower() (see the migration).
+        format!("scim_fold({expr})")
+    }
+
+    fn like_escape(&self) -> &'static str {
+        // Backslash is PostgreSQL's escape already.
+        ""
+    }
+
+    fn flag(&self, col: &str, value: bool) -> String {
+        if value {
+            col.to_owned()
+        } else {
+            format!("NOT {col}")
+        }
     }
 
     fn elements(&self, m: &Multi, wrap_single: bool, sql: &mut Sql) {

@@ -20,8 +20,17 @@ pub trait Dialect {
     /// The literal for a condition known in advance.
     fn truth(&self, b: bool) -> &'static str;
 
-    /// The text of a top-level string attribute `name` of the JSON document `doc`.
-    fn json_text(&self, doc: &str, name: &str) -> String;
+    /// The text of the string at `path` (registry names) in the JSON document `doc`.
+    fn json_text(&self, doc: &str, path: &[&str]) -> String;
+
+    /// `expr` lower-cased with the full Unicode mapping, as `scim_core::filter::fold_case`.
+    fn fold(&self, expr: &str) -> String;
+
+    /// What follows a `LIKE` pattern so that `\` escapes `%` and `_` (as `like_pattern` writes).
+    fn like_escape(&self) -> &'static str;
+
+    /// The condition that the boolean column `col` is `value`.
+    fn flag(&self, col: &str, value: bool) -> String;
 
     /// The `FROM` item for the elements of a document array (`Multi::Doc`, `Multi::Schemas`),
     /// each as `e.value`. `wrap_single`: a single value stands for an array of one.

@@ -214,7 +214,7 @@ fn element_target(d: &impl Dialect, name: &str, ctx: Ctx) -> Option<Operand> {
                 "display" => Src::Text {
                     expr: format!(
                         "(SELECT {} FROM resources x WHERE x.org_id = gm.org_id AND x.id = gm.group_id)",
-                        d.json_text("x.doc", "displayName")
+                        d.json_text("x.doc", &["displayName"])
                     ),
                     folded: false,
                 },

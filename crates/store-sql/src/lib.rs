@@ -5,6 +5,7 @@
 //!   evaluator; the dialect writes only how one value is read and compared;
 //! - [`plan_list`]: the keyset, NULL order, paging and count logic of a SCIM list.
 
+pub mod accounts;
 mod dialect;
 pub mod filter;
 mod list;

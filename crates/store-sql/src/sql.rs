@@ -99,8 +99,17 @@ mod tests {
         fn truth(&self, b: bool) -> &'static str {
             if b { "1" } else { "0" }
         }
-        fn json_text(&self, doc: &str, _: &str) -> String {
+        fn json_text(&self, doc: &str, _: &[&str]) -> String {
             doc.to_owned()
+        }
+        fn fold(&self, expr: &str) -> String {
+            expr.to_owned()
+        }
+        fn like_escape(&self) -> &'static str {
+            ""
+        }
+        fn flag(&self, col: &str, _: bool) -> String {
+            col.to_owned()
         }
         fn elements(&self, _: &crate::filter::Multi, _: bool, _: &mut Sql) {}
         fn element_is_object(&self) -> Option<&'static str> {

@@ -25,8 +25,20 @@ impl Dialect for Sqlite {
         if b { "1" } else { "0" }
     }
 
-    fn json_text(&self, doc: &str, name: &str) -> String {
-        format!("json_extract({doc}, '$.{name}')")
+    fn json_text(&self, doc: &str, path: &[&str]) -> String {
+        format!("json_extract({doc}, '$.{}')", path.join("."))
+    }
+
+    fn fold(&self, expr: &str) -> String {
+        format!("scim_lower({expr})")
+    }
+
+    fn like_escape(&self) -> &'static str {
+        " ESCAPE '\\'"
+    }
+
+    fn flag(&self, col: &str, value: bool) -> String {
+        format!("{col} = {}", i32::from(value))
     }
 
     fn elements(&self, m: &Multi, _wrap_single: bool, sql: &mut Sql) {
