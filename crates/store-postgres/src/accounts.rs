@@ -17,7 +17,7 @@ use directory::{OrgId, ResourceId, StoreError};
 use scim_core::schema::ResourceKind;
 use serde_json::Value;
 use store_sql::accounts::{
-    ACCOUNT_COLS, check_change, check_retire, plan_accounts, retire_statements,
+    ACCOUNT_COLS, check_change, check_retire, cut_page, plan_accounts, retire_statements,
 };
 use time::OffsetDateTime;
 use tokio_postgres::Row;
@@ -184,23 +184,14 @@ impl AccountStore for PgStore {
             let total: i64 = c.query_one(&text, &refs(&args)).await?.try_get(0)?;
             let (text, args) = prepared(&plan.page);
             let rows = c.query(&text, &refs(&args)).await?;
-            let mut accounts = Vec::new();
-            let mut next = None;
-            let mut last_seq = 0i64;
+            let mut page = Vec::with_capacity(rows.len());
             for row in &rows {
-                if accounts.len() as u32 == count {
-                    next = Some(self.cursors.seal(
-                        org,
-                        &Cursor {
-                            seq: last_seq,
-                            key: None,
-                        },
-                    )?);
-                    break;
-                }
-                accounts.push(account_row(row)?);
-                last_seq = row.try_get(10)?;
+                page.push((account_row(row)?, row.try_get(10)?));
             }
+            let (accounts, next) = cut_page(page, count);
+            let next = next
+                .map(|seq| self.cursors.seal(org, &Cursor { seq, key: None }))
+                .transpose()?;
             Ok(AccountPage {
                 accounts,
                 total: total as u64,

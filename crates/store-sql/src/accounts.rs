@@ -137,3 +137,18 @@ pub fn retire_statements(org: OrgId, id: ResourceId, at: i64, hold_until: i64) -
     retire.bind(Value::Uuid(id.0));
     [bump, unlink, retire]
 }
+
+/// Cuts one page from the rows of [`AccountPlan::page`] (each with its sequence number, one
+/// more than a page when there is a next one): the accounts, and the sequence number the next
+/// page starts after, if there is one.
+pub fn cut_page(rows: Vec<(Account, i64)>, per_page: u32) -> (Vec<Account>, Option<i64>) {
+    let per_page = usize::try_from(per_page).unwrap_or(usize::MAX);
+    let more = rows.len() > per_page;
+    let mut accounts = Vec::with_capacity(rows.len().min(per_page));
+    let mut last = None;
+    for (account, seq) in rows.into_iter().take(per_page) {
+        accounts.push(account);
+        last = Some(seq);
+    }
+    (accounts, if more { last } else { None })
+}

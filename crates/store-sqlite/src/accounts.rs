@@ -17,7 +17,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use scim_core::schema::ResourceKind;
 use store_sql::accounts::{
-    ACCOUNT_COLS, check_change, check_retire, plan_accounts, retire_statements,
+    ACCOUNT_COLS, check_change, check_retire, cut_page, plan_accounts, retire_statements,
 };
 use time::OffsetDateTime;
 
@@ -108,23 +108,17 @@ impl AccountStore for SqliteStore {
                 let mut rows = stmt
                     .query(params_from_iter(args.iter()))
                     .map_err(internal)?;
-                let mut accounts = Vec::new();
-                let mut next = None;
-                let mut last_seq = 0i64;
+                let mut page = Vec::new();
                 while let Some(row) = rows.next().map_err(internal)? {
-                    if accounts.len() as u32 == count {
-                        next = Some(cursors.seal(
-                            org,
-                            &Cursor {
-                                seq: last_seq,
-                                key: None,
-                            },
-                        )?);
-                        break;
-                    }
-                    accounts.push(account_row(row).map_err(internal)??);
-                    last_seq = row.get(10).map_err(internal)?;
+                    page.push((
+                        account_row(row).map_err(internal)??,
+                        row.get(10).map_err(internal)?,
+                    ));
                 }
+                let (accounts, next) = cut_page(page, count);
+                let next = next
+                    .map(|seq| cursors.seal(org, &Cursor { seq, key: None }))
+                    .transpose()?;
                 Ok(AccountPage {
                     accounts,
                     total: total as u64,
