@@ -19,7 +19,6 @@
 //!   were turned into booleans by the resolver);
 //! - `meta.created` / `meta.lastModified` compare as instants with the full precision of the
 //!   filter value (a value between two microseconds is equal to neither).
-//!
 
 use scim_core::filter::{CompValue, CompareOp, fold_case};
 use scim_core::path::AttrPath;
