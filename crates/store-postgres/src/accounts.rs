@@ -2,24 +2,25 @@
 //! with a hold, disconnect, conflicts. A change to an account locks its row first (`FOR NO KEY
 //! UPDATE`), as SCIM updates do, so both kinds of writer serialise.
 
+use crate::dialect::{Postgres, prepared, refs};
 use crate::resources::{RESOURCE_COLS, SCIM_VISIBLE, build};
 use crate::{Failure, PgStore, from_micros, micros, run};
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use directory::ids::OrgKind;
-use directory::store::columns::{active, external_id, like_pattern, name_ci};
+use directory::store::columns::{active, external_id, name_ci};
 use directory::store::{
     Account, AccountChange, AccountPage, AccountQuery, AccountStore, ConflictRecord, Cursor,
-    LocalProps, NewResource, Source, Status, SyncPolicy,
+    LocalProps, NewResource, Source, SyncPolicy,
 };
 use directory::{OrgId, ResourceId, StoreError};
 use scim_core::schema::ResourceKind;
 use serde_json::Value;
+use store_sql::accounts::{
+    ACCOUNT_COLS, check_change, check_retire, cut_page, plan_accounts, retire_statements,
+};
 use time::OffsetDateTime;
 use tokio_postgres::Row;
-use tokio_postgres::types::ToSql;
-
-const ACCOUNT_COLS: &str = "r.source, r.deleted, r.hold_until, r.local";
 
 fn account_row(row: &Row) -> Result<Account, Failure> {
     let source: String = row.try_get(6)?;
@@ -71,16 +72,7 @@ async fn update_account_tx<C: GenericClient>(
     let current = get_account_by(c, org, id, true)
         .await?
         .ok_or(StoreError::NotFound)?;
-    if current.deleted.is_some() {
-        return Err(StoreError::NotFound.into());
-    }
-    if change
-        .expected_version
-        .is_some_and(|v| v != current.resource.version)
-    {
-        return Err(StoreError::VersionMismatch.into());
-    }
-    let now = micros(change.now.unwrap_or(current.resource.last_modified));
+    let now = micros(check_change(&current, change)?);
     if let Some(doc) = &change.doc {
         let stmt = c
             .prepare_cached(
@@ -139,31 +131,12 @@ async fn retire_tx<C: GenericClient>(
         .await?
         .map(|r| r.try_get(0))
         .transpose()?;
-    match (current, expected) {
-        (None, _) => return Err(StoreError::NotFound.into()),
-        (Some(v), Some(e)) if v != e => return Err(StoreError::VersionMismatch.into()),
-        _ => {}
+    check_retire(current, expected)?;
+    for statement in retire_statements(org, id, at, hold_until) {
+        let (text, args) = prepared(&statement);
+        let stmt = c.prepare_cached(&text).await?;
+        c.execute(&stmt, &refs(&args)).await?;
     }
-    // It leaves its groups (which change), as a deleted member would.
-    let bump = c
-        .prepare_cached(
-            "UPDATE resources SET version = version + 1, last_modified = $3 WHERE org_id = $1 AND kind = 1 AND id IN \
-             (SELECT group_id FROM group_members WHERE org_id = $1 AND member_id = $2)",
-        )
-        .await?;
-    c.execute(&bump, &[&org.0, &id.0, &at]).await?;
-    let unlink = c
-        .prepare_cached("DELETE FROM group_members WHERE org_id = $1 AND member_id = $2")
-        .await?;
-    c.execute(&unlink, &[&org.0, &id.0]).await?;
-    let retire = c
-        .prepare_cached(
-            "UPDATE resources SET deleted = $3, hold_until = $4, version = version + 1, last_modified = $3 \
-             WHERE org_id = $1 AND id = $2",
-        )
-        .await?;
-    c.execute(&retire, &[&org.0, &id.0, &at, &hold_until])
-        .await?;
     Ok(())
 }
 
@@ -201,76 +174,24 @@ impl AccountStore for PgStore {
     async fn list_accounts(&self, org: OrgId, q: &AccountQuery) -> Result<AccountPage, StoreError> {
         run(async {
             let c = self.client().await?;
-            let mut filter = String::from("r.org_id = $1 AND r.kind = 0");
-            let mut args: Vec<Box<dyn ToSql + Sync + Send>> = vec![Box::new(org.0)];
-            if let Some(pattern) = q.search.as_deref().and_then(like_pattern) {
-                args.push(Box::new(pattern));
-                filter.push_str(
-                    " AND (r.name_ci LIKE $2 \
-                     OR scim_fold(r.doc ->> 'displayName') LIKE $2 \
-                     OR scim_fold(r.doc #>> '{name,givenName}') LIKE $2 \
-                     OR scim_fold(r.doc #>> '{name,familyName}') LIKE $2)",
-                );
-            }
-            if let Some(source) = q.source {
-                filter.push_str(&format!(" AND r.source = '{}'", source.as_str()));
-            }
-            match q.status {
-                Some(Status::Active) => filter.push_str(" AND r.deleted IS NULL AND r.active"),
-                Some(Status::Deactivated) => {
-                    filter.push_str(" AND (r.deleted IS NOT NULL OR NOT r.active)")
-                }
-                None => {}
-            }
-            let params: Vec<&(dyn ToSql + Sync)> = args
-                .iter()
-                .map(|a| a.as_ref() as &(dyn ToSql + Sync))
-                .collect();
-            let total: i64 = c
-                .query_one(
-                    &format!("SELECT COUNT(*) FROM resources r WHERE {filter}"),
-                    &params,
-                )
-                .await?
-                .try_get(0)?;
-            let mut page_filter = filter.clone();
             let after = match q.after.as_deref() {
                 Some(a) => Some(self.cursors.open(org, a)?.seq),
                 None => None,
             };
-            let mut page_params = params.clone();
-            if let Some(seq) = &after {
-                page_params.push(seq);
-                page_filter.push_str(&format!(" AND r.seq > ${}", page_params.len()));
-            }
-            let count = q.count.clamp(1, 1000);
-            let rows = c
-                .query(
-                    &format!(
-                        "SELECT {RESOURCE_COLS}, {ACCOUNT_COLS}, r.seq FROM resources r WHERE {page_filter} \
-                         ORDER BY r.seq LIMIT {}",
-                        count + 1
-                    ),
-                    &page_params,
-                )
-                .await?;
-            let mut accounts = Vec::new();
-            let mut next = None;
-            let mut last_seq = 0i64;
+            let plan = plan_accounts(&Postgres, org, q, RESOURCE_COLS, after);
+            let count = plan.per_page;
+            let (text, args) = prepared(&plan.count);
+            let total: i64 = c.query_one(&text, &refs(&args)).await?.try_get(0)?;
+            let (text, args) = prepared(&plan.page);
+            let rows = c.query(&text, &refs(&args)).await?;
+            let mut page = Vec::with_capacity(rows.len());
             for row in &rows {
-                if accounts.len() as u32 == count {
-                    next = Some(self.cursors.seal(
-                        org,
-                        &Cursor {
-                            seq: last_seq,
-                            key: None,
-                        },
-                    )?);
-                    break;
-                }
-                accounts.push(account_row(row)?);
-                last_seq = row.try_get(10)?;
+                page.push((account_row(row)?, row.try_get(10)?));
             }
+            let (accounts, next) = cut_page(page, count);
+            let next = next
+                .map(|seq| self.cursors.seal(org, &Cursor { seq, key: None }))
+                .transpose()?;
             Ok(AccountPage {
                 accounts,
                 total: total as u64,

@@ -1,7 +1,7 @@
-//! SCIM filters and sort keys as PostgreSQL SQL over the `resources` row aliased `r`, with
-//! every client value bound as a parameter (attribute names come from the schema registry and
-//! are written into the SQL as JSON paths). The semantics are those of
-//! `scim_core::filter::matches`, which the conformance suite uses as its oracle:
+//! PostgreSQL's half of the filter lowering (`store_sql::filter`, which decides what is
+//! compared with what, with the semantics of `scim_core::filter::matches`), and the expression
+//! `sortBy` orders by. Every client value is bound; attribute names come from the schema
+//! registry and are written into the SQL as JSON paths. How one value is compared:
 //!
 //! - a comparison with a missing attribute is false (every comparison is wrapped in
 //!   `COALESCE(..., false)`, or, for `eq` on an indexed column, given `IS NOT NULL`), so `not`
@@ -14,71 +14,20 @@
 //!   through the `name_ci` column, which Rust folded on write, so they never differ;
 //! - ordering operators compare strings byte-wise (`COLLATE "C"`), which for UTF-8 is Unicode
 //!   code point order, as Rust's `str` ordering is; the database's collation never applies;
-//! - a comparison on a multi-valued attribute holds when any element holds (`EXISTS` over
-//!   `jsonb_array_elements`, or over `group_members` rows for `members` and `groups`); `ne`
-//!   holds when no element equals;
-//! - `eq null` means "not present", `ne null` means present;
 //! - values are typed: `jsonb_typeof` guards every extraction, so a number never compares as a
 //!   string, and a value of the wrong type for the attribute never matches (string booleans
 //!   were turned into booleans by the resolver);
 //! - `meta.created` / `meta.lastModified` compare as instants with the full precision of the
 //!   filter value (a value between two microseconds is equal to neither).
-//!
-//! Known gap, shared with the SQLite store: `meta.location` and the `$ref` of `members` and
-//! `groups` are URLs built from the server's base URL when rendering, which the store does not
-//! know; they are always present (`pr`) but no comparison with them matches.
 
-use scim_core::filter::{CompValue, CompareOp, Filter, fold_case};
+use scim_core::filter::{CompValue, CompareOp, fold_case};
 use scim_core::path::AttrPath;
-use scim_core::schema::{AttrType, AttributeDef, ResourceKind, registry};
+use scim_core::schema::{AttrType, AttributeDef, ResourceKind};
 use std::fmt::Write as _;
+use store_sql::filter::{Multi, Operand as Shared, Src as SharedSrc, Target};
+use store_sql::{KeyType, Sql, Value, top_target};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use tokio_postgres::types::ToSql;
-
-/// A bound parameter.
-pub(crate) type Param = Box<dyn ToSql + Sync + Send>;
-
-/// SQL text with its parameters (`$1`, `$2`, ...), appended to as a filter is translated.
-#[derive(Default)]
-pub(crate) struct Sql {
-    pub text: String,
-    pub params: Vec<Param>,
-}
-
-impl Sql {
-    pub(crate) fn push(&mut self, s: &str) {
-        self.text.push_str(s);
-    }
-
-    /// Binds `v` and appends its placeholder with an explicit cast, so PostgreSQL never has to
-    /// guess a parameter's type from its context.
-    pub(crate) fn bind<T: ToSql + Sync + Send + 'static>(&mut self, v: T, cast: &str) {
-        self.params.push(Box::new(v));
-        let _ = write!(self.text, "${}::{cast}", self.params.len());
-    }
-
-    /// The parameters as the driver takes them.
-    pub(crate) fn refs(&self) -> Vec<&(dyn ToSql + Sync)> {
-        self.params
-            .iter()
-            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
-            .collect()
-    }
-}
-
-/// Where the attribute names of a (sub-)filter are evaluated.
-#[derive(Clone, Copy)]
-enum Ctx<'a> {
-    /// The resource row `r`.
-    Top(ResourceKind),
-    /// One element `e.value` (jsonb) of a multi-valued complex attribute of the document.
-    Element(&'a AttributeDef),
-    /// One row `gm` of a group's members.
-    Member,
-    /// One row `gm` of a user's groups.
-    GroupOfUser,
-}
 
 /// Where a single value comes from, which decides how it is typed and compared.
 enum Src {
@@ -94,28 +43,59 @@ enum Src {
     Opaque,
 }
 
+/// A single value to compare, as PostgreSQL reads it.
 struct Operand<'a> {
     def: &'a AttributeDef,
     src: Src,
 }
 
-/// Where a multi-valued attribute's elements come from.
-enum Multi<'a> {
-    /// A jsonb array of the document.
-    Json {
-        expr: String,
-        def: &'a AttributeDef,
-    },
-    Members,
-    Groups,
+/// How PostgreSQL reads a shared operand; `None` where no SQL reads it (a path that cannot be
+/// written as a literal, which registry names never are).
+fn operand(op: &Shared) -> Option<Operand<'_>> {
+    let src = match &op.src {
+        SharedSrc::Doc(path) => Src::Json(doc_path(path.parts())?),
+        SharedSrc::Field(name) => Src::Json(element_path(name)?),
+        SharedSrc::Element => Src::Json("e.value".into()),
+        SharedSrc::Text { expr, folded } => Src::Text {
+            expr: expr.clone(),
+            folded: *folded,
+        },
+        SharedSrc::Uuid(col) => Src::Uuid(col),
+        SharedSrc::Micros(col) => Src::Micros(col),
+        SharedSrc::Opaque => Src::Opaque,
+    };
+    Some(Operand { def: op.def, src })
 }
 
-enum Target<'a> {
-    Single(Operand<'a>),
-    /// A multi-valued attribute and the sub-attribute the path names, if any.
-    Multi(Multi<'a>, Option<&'a AttributeDef>),
-    /// The path names nothing here: never matches.
-    Nothing,
+/// The `FROM` item for a document array's elements, `e`.
+pub(crate) fn elements(m: &Multi, wrap_single: bool, sql: &mut Sql) {
+    let expr = match m {
+        Multi::Doc { path, .. } => doc_path(path.parts()).unwrap_or_else(|| "'[]'::jsonb".into()),
+        // `schemas`: the document's, or the core URN alone when the document has none
+        // (directory::render).
+        Multi::Schemas { kind, .. } => format!(
+            "COALESCE(r.doc -> 'schemas', '[\"{}\"]'::jsonb)",
+            kind.core_urn()
+        ),
+        Multi::Members | Multi::Groups => return,
+    };
+    sql.push(&json_elements(&expr, wrap_single));
+}
+
+/// `pr` of one value.
+pub(crate) fn present(op: &Shared, sql: &mut Sql) {
+    match operand(op) {
+        Some(op) => present_single(&op.src, sql),
+        None => sql.push("FALSE"),
+    }
+}
+
+/// One comparison other than `ne`.
+pub(crate) fn compare(op: &Shared, cmp: CompareOp, v: &CompValue, sql: &mut Sql) {
+    match operand(op) {
+        Some(op) => scalar(&op, cmp, v, sql),
+        None => sql.push("FALSE"),
+    }
 }
 
 /// `'{"a","b"}'`: a text-array literal for `#>`. Registry names never contain quotes or
@@ -137,179 +117,14 @@ fn path_literal(parts: &[&str]) -> Option<String> {
     Some(s)
 }
 
-fn doc_path(urn: Option<&str>, attr: &str, sub: Option<&str>) -> Option<String> {
-    let parts: Vec<&str> = urn
-        .into_iter()
-        .chain(std::iter::once(attr))
-        .chain(sub)
-        .collect();
+fn doc_path(parts: impl Iterator<Item = &'static str>) -> Option<String> {
+    let parts: Vec<&str> = parts.collect();
     Some(format!("(r.doc #> {})", path_literal(&parts)?))
 }
 
 /// `(e.value -> 'name')` for a sub-attribute of an element.
 fn element_path(name: &str) -> Option<String> {
     Some(format!("(e.value #> {})", path_literal(&[name])?))
-}
-
-fn top_target(p: &AttrPath, kind: ResourceKind) -> Target<'static> {
-    let reg = registry();
-    // `schemas` is in no schema, but rendered on every resource: the document's, or the core
-    // URN alone when the document has none (directory::render).
-    if p.urn.is_none() && p.sub.is_none() && p.attr.eq_ignore_ascii_case("schemas") {
-        let Some(def) = scim_core::filter::attribute_def(kind, p) else {
-            return Target::Nothing;
-        };
-        let expr = format!(
-            "COALESCE(r.doc -> 'schemas', '[\"{}\"]'::jsonb)",
-            kind.core_urn()
-        );
-        return Target::Multi(Multi::Json { expr, def }, None);
-    }
-    let Some(loc) = reg.locate(kind, p.urn.as_deref(), &p.attr) else {
-        return Target::Nothing;
-    };
-    let def = loc.def;
-    let sub_def = match p.sub.as_deref() {
-        Some(s) => match def.sub(s) {
-            Some(d) => Some(d),
-            None => return Target::Nothing,
-        },
-        None => None,
-    };
-    if def.multi_valued {
-        let multi = match (kind, def.name) {
-            (ResourceKind::Group, "members") => Multi::Members,
-            (ResourceKind::User, "groups") => Multi::Groups,
-            _ => match doc_path(loc.extension, def.name, None) {
-                Some(expr) => Multi::Json { expr, def },
-                None => return Target::Nothing,
-            },
-        };
-        return Target::Multi(multi, sub_def);
-    }
-    let leaf = sub_def.unwrap_or(def);
-    let op = |src| Target::Single(Operand { def: leaf, src });
-    match (def.name, sub_def.map(|d| d.name)) {
-        ("id", None) => op(Src::Uuid("r.id")),
-        ("externalId", None) => op(Src::Text {
-            expr: "r.external_id".into(),
-            folded: false,
-        }),
-        ("userName", None) if kind == ResourceKind::User => op(Src::Text {
-            expr: "r.name_ci".into(),
-            folded: true,
-        }),
-        ("displayName", None) if kind == ResourceKind::Group => op(Src::Text {
-            expr: "r.name_ci".into(),
-            folded: true,
-        }),
-        ("meta", Some("created")) => op(Src::Micros("r.created")),
-        ("meta", Some("lastModified")) => op(Src::Micros("r.last_modified")),
-        ("meta", Some("version")) => op(Src::Text {
-            expr: "('W/\"' || r.version || '\"')".into(),
-            folded: false,
-        }),
-        ("meta", Some("resourceType")) => op(Src::Text {
-            expr: if kind == ResourceKind::User {
-                "'User'"
-            } else {
-                "'Group'"
-            }
-            .into(),
-            folded: false,
-        }),
-        ("meta", Some("location") | None) => op(Src::Opaque),
-        ("meta", _) => Target::Nothing,
-        _ => match doc_path(loc.extension, def.name, sub_def.map(|d| d.name)) {
-            Some(expr) => op(Src::Json(expr)),
-            None => Target::Nothing,
-        },
-    }
-}
-
-/// The value a path names inside one element of a multi-valued attribute.
-fn element_target<'a>(name: &str, ctx: Ctx<'a>) -> Option<Operand<'a>> {
-    let reg = registry();
-    match ctx {
-        Ctx::Top(_) => None,
-        Ctx::Element(parent) => {
-            let d = parent.sub(name)?;
-            Some(Operand {
-                def: d,
-                src: Src::Json(element_path(d.name)?),
-            })
-        }
-        Ctx::Member => {
-            let d = reg.group.attribute("members")?.sub(name)?;
-            let src = match d.name {
-                "value" => Src::Uuid("gm.member_id"),
-                "type" => Src::Text {
-                    expr: "(CASE gm.member_kind WHEN 0 THEN 'User' ELSE 'Group' END)".into(),
-                    folded: false,
-                },
-                "$ref" => Src::Opaque,
-                _ => return None,
-            };
-            Some(Operand { def: d, src })
-        }
-        Ctx::GroupOfUser => {
-            let d = reg.user.attribute("groups")?.sub(name)?;
-            let src = match d.name {
-                "value" => Src::Uuid("gm.group_id"),
-                "type" => Src::Text {
-                    expr: "'direct'".into(),
-                    folded: false,
-                },
-                "display" => Src::Text {
-                    expr: GROUP_DISPLAY.into(),
-                    folded: false,
-                },
-                "$ref" => Src::Opaque,
-                _ => return None,
-            };
-            Some(Operand { def: d, src })
-        }
-    }
-}
-
-/// A user's group's `display`.
-const GROUP_DISPLAY: &str = "(SELECT x.doc ->> 'displayName' FROM resources x WHERE x.org_id = gm.org_id AND x.id = gm.group_id)";
-
-fn target<'a>(p: &AttrPath, ctx: Ctx<'a>) -> Target<'a> {
-    match ctx {
-        Ctx::Top(kind) => top_target(p, kind),
-        _ if p.urn.is_some() || p.sub.is_some() => Target::Nothing,
-        _ => element_target(&p.attr, ctx).map_or(Target::Nothing, Target::Single),
-    }
-}
-
-/// Appends the SQL condition for `f`, a filter resolved for `kind`.
-pub(crate) fn translate(f: &Filter, kind: ResourceKind, sql: &mut Sql) {
-    node(f, Ctx::Top(kind), sql);
-}
-
-fn node(f: &Filter, ctx: Ctx<'_>, sql: &mut Sql) {
-    match f {
-        Filter::And(a, b) | Filter::Or(a, b) => {
-            sql.push("(");
-            node(a, ctx, sql);
-            sql.push(if matches!(f, Filter::And(..)) {
-                " AND "
-            } else {
-                " OR "
-            });
-            node(b, ctx, sql);
-            sql.push(")");
-        }
-        Filter::Not(a) => {
-            sql.push("(NOT ");
-            node(a, ctx, sql);
-            sql.push(")");
-        }
-        Filter::Present(p) => present(p, ctx, sql),
-        Filter::Compare(p, op, v) => compare(p, *op, v, ctx, sql),
-        Filter::ValuePath(p, inner) => value_path(p, inner, ctx, sql),
-    }
 }
 
 /// The rows of a JSON array, wrapping a single value as the evaluator does (`elements`).
@@ -324,148 +139,17 @@ fn json_elements(expr: &str, wrap_single: bool) -> String {
     )
 }
 
-/// Opens `EXISTS (SELECT 1 FROM <elements> WHERE `; the caller closes with `)`.
-fn open_exists(m: &Multi<'_>, wrap_single: bool, sql: &mut Sql) {
-    match m {
-        Multi::Json { expr, .. } => {
-            sql.push("EXISTS (SELECT 1 FROM ");
-            sql.push(&json_elements(expr, wrap_single));
-            sql.push(" WHERE ");
-        }
-        Multi::Members => sql.push("EXISTS (SELECT 1 FROM group_members gm WHERE gm.org_id = r.org_id AND gm.group_id = r.id AND "),
-        Multi::Groups => sql.push("EXISTS (SELECT 1 FROM group_members gm WHERE gm.org_id = r.org_id AND gm.member_id = r.id AND "),
-    }
-}
-
-fn element_ctx<'a>(m: &Multi<'a>) -> Ctx<'a> {
-    match m {
-        Multi::Json { def, .. } => Ctx::Element(def),
-        Multi::Members => Ctx::Member,
-        Multi::Groups => Ctx::GroupOfUser,
-    }
-}
-
-/// The operand for one element: its sub-attribute `sub`, or the element itself for a
-/// multi-valued attribute of simple values (`schemas`).
-fn element_operand<'a>(m: &Multi<'a>, sub: Option<&'a AttributeDef>) -> Option<Operand<'a>> {
-    match (m, sub) {
-        (_, Some(s)) => element_target(s.name, element_ctx(m)),
-        (Multi::Json { def, .. }, None) if def.ty != AttrType::Complex => Some(Operand {
-            def,
-            src: Src::Json("e.value".into()),
-        }),
-        _ => None,
-    }
-}
-
-fn value_path(p: &AttrPath, inner: &Filter, ctx: Ctx<'_>, sql: &mut Sql) {
-    match target(p, ctx) {
-        Target::Multi(m, None) => {
-            open_exists(&m, false, sql);
-            if matches!(m, Multi::Json { .. }) {
-                sql.push("jsonb_typeof(e.value) = 'object' AND ");
-            }
-            node(inner, element_ctx(&m), sql);
-            sql.push(")");
-        }
-        _ => sql.push("FALSE"),
-    }
-}
-
-fn present(p: &AttrPath, ctx: Ctx<'_>, sql: &mut Sql) {
-    match target(p, ctx) {
-        Target::Nothing => sql.push("FALSE"),
-        Target::Single(op) => present_single(&op.src, sql),
-        Target::Multi(m, sub) => {
-            open_exists(&m, true, sql);
-            match (&m, sub) {
-                (Multi::Json { .. }, None) => present_single(&Src::Json("e.value".into()), sql),
-                (_, None) => sql.push("TRUE"),
-                (_, Some(s)) => match element_target(s.name, element_ctx(&m)) {
-                    Some(op) => present_single(&op.src, sql),
-                    None => sql.push("FALSE"),
-                },
-            }
-            sql.push(")");
-        }
-    }
-}
-
 /// `pr` (RFC 7644 section 3.4.2.2): not null, `""`, `[]` or `{}`.
 fn present_single(src: &Src, sql: &mut Sql) {
     match src {
         Src::Json(j) => {
-            let _ = write!(
-                sql.text,
-                "COALESCE({j} NOT IN ('null'::jsonb, '\"\"'::jsonb, '[]'::jsonb, '{{}}'::jsonb), FALSE)"
-            );
+            sql.push(&format!("COALESCE({j} NOT IN ('null'::jsonb, '\"\"'::jsonb, '[]'::jsonb, '{{}}'::jsonb), FALSE)"
+            ));
         }
         Src::Text { expr, .. } => {
-            let _ = write!(sql.text, "COALESCE({expr} <> '', FALSE)");
+            sql.push(&format!("COALESCE({expr} <> '', FALSE)"));
         }
         Src::Uuid(_) | Src::Micros(_) | Src::Opaque => sql.push("TRUE"),
-    }
-}
-
-fn compare(p: &AttrPath, op: CompareOp, v: &CompValue, ctx: Ctx<'_>, sql: &mut Sql) {
-    if *v == CompValue::Null {
-        match op {
-            CompareOp::Eq => {
-                sql.push("(NOT ");
-                present(p, ctx, sql);
-                sql.push(")");
-            }
-            CompareOp::Ne => present(p, ctx, sql),
-            _ => sql.push("FALSE"),
-        }
-        return;
-    }
-    let never = if op == CompareOp::Ne { "TRUE" } else { "FALSE" };
-    // `ne` is `not eq`, also over the elements of a multi-valued attribute.
-    let (op, negate) = if op == CompareOp::Ne {
-        (CompareOp::Eq, true)
-    } else {
-        (op, false)
-    };
-    match target(p, ctx) {
-        Target::Nothing => sql.push(never),
-        Target::Single(operand) => {
-            if negate {
-                sql.push("(NOT ");
-            }
-            scalar(&operand, op, v, sql);
-            if negate {
-                sql.push(")");
-            }
-        }
-        Target::Multi(m, sub) => {
-            // A complex attribute compared directly compares its `value` (RFC 7644 3.4.2.2).
-            let sub = match (&m, sub) {
-                (Multi::Json { def, .. }, None) if def.ty == AttrType::Complex => def.sub("value"),
-                (Multi::Members, None) => registry()
-                    .group
-                    .attribute("members")
-                    .and_then(|d| d.sub("value")),
-                (Multi::Groups, None) => registry()
-                    .user
-                    .attribute("groups")
-                    .and_then(|d| d.sub("value")),
-                (_, s) => s,
-            };
-            let Some(operand) = element_operand(&m, sub) else {
-                sql.push(never);
-                return;
-            };
-            if negate {
-                sql.push("(NOT ");
-            }
-            open_exists(&m, true, sql);
-            scalar(&operand, op, v, sql);
-            sql.push(")");
-            if negate {
-                sql.push(")");
-            }
-        }
     }
 }
 
@@ -497,8 +181,8 @@ fn scalar(operand: &Operand<'_>, op: CompareOp, v: &CompValue, sql: &mut Sql) {
             };
             match (&operand.src, wanted, op) {
                 (Src::Json(j), Some(b), CompareOp::Eq) => {
-                    let _ = write!(sql.text, "COALESCE({j} = to_jsonb(");
-                    sql.bind(b, "boolean");
+                    sql.push(&format!("COALESCE({j} = to_jsonb("));
+                    sql.bind(Value::Bool(b));
                     sql.push("), FALSE)");
                 }
                 _ => sql.push("FALSE"),
@@ -507,12 +191,10 @@ fn scalar(operand: &Operand<'_>, op: CompareOp, v: &CompValue, sql: &mut Sql) {
         AttrType::Integer | AttrType::Decimal => match (&operand.src, v) {
             (Src::Json(j), CompValue::Num(n)) if !substring => match n.as_f64() {
                 Some(f) => {
-                    let _ = write!(
-                        sql.text,
-                        "COALESCE(CASE WHEN jsonb_typeof({j}) = 'number' THEN ({j})::float8 END {} ",
+                    sql.push(&format!("COALESCE(CASE WHEN jsonb_typeof({j}) = 'number' THEN ({j})::float8 END {} ",
                         ordering_sym(op)
-                    );
-                    sql.bind(f, "float8");
+                    ));
+                    sql.bind(Value::Float(f));
                     sql.push(", FALSE)");
                 }
                 None => sql.push("FALSE"),
@@ -539,8 +221,8 @@ fn scalar(operand: &Operand<'_>, op: CompareOp, v: &CompValue, sql: &mut Sql) {
                     (false, CompareOp::Gt | CompareOp::Ge) => ">",
                     (false, _) => "<=",
                 };
-                let _ = write!(sql.text, "({col} {sym} ");
-                sql.bind(micros, "bigint");
+                sql.push(&format!("({col} {sym} "));
+                sql.bind(Value::Int(micros));
                 sql.push(")");
             }
             // No dateTime attribute lives in the document; RFC 3339 text is not comparable
@@ -580,8 +262,8 @@ fn scalar(operand: &Operand<'_>, op: CompareOp, v: &CompValue, sql: &mut Sql) {
                         // uuid is lower-case and hyphenated: only that spelling can be equal.
                         match uuid::Uuid::parse_str(&value) {
                             Ok(u) if u.hyphenated().to_string() == value => {
-                                let _ = write!(sql.text, "({col} = ");
-                                sql.bind(u, "uuid");
+                                sql.push(&format!("({col} = "));
+                                sql.bind(Value::Uuid(u));
                                 sql.push(")");
                             }
                             _ => sql.push("FALSE"),
@@ -598,51 +280,42 @@ fn scalar(operand: &Operand<'_>, op: CompareOp, v: &CompValue, sql: &mut Sql) {
             if op == CompareOp::Eq && INDEXED_COLUMNS.contains(&lhs.as_str()) {
                 // An index cannot see through `COALESCE`: on an indexed column `eq` is the
                 // bare comparison, made false rather than NULL where the column is NULL.
-                let _ = write!(sql.text, "({lhs} = ");
-                sql.bind(value, "text");
-                let _ = write!(sql.text, " AND {lhs} IS NOT NULL)");
+                sql.push(&format!("({lhs} = "));
+                sql.bind(Value::Text(value));
+                sql.push(&format!(" AND {lhs} IS NOT NULL)"));
                 return;
             }
             sql.push("COALESCE(");
             match op {
                 CompareOp::Co => {
-                    let _ = write!(sql.text, "strpos({lhs}, ");
-                    sql.bind(value, "text");
+                    sql.push(&format!("strpos({lhs}, "));
+                    sql.bind(Value::Text(value));
                     sql.push(") > 0");
                 }
                 CompareOp::Sw => {
-                    let _ = write!(sql.text, "starts_with({lhs}, ");
-                    sql.bind(value, "text");
+                    sql.push(&format!("starts_with({lhs}, "));
+                    sql.bind(Value::Text(value));
                     sql.push(")");
                 }
                 CompareOp::Ew => {
                     let n = i32::try_from(value.chars().count()).unwrap_or(i32::MAX);
-                    let _ = write!(sql.text, "right({lhs}, ");
-                    sql.bind(n, "int4");
+                    sql.push(&format!("right({lhs}, "));
+                    sql.bind(Value::Int4(n));
                     sql.push(") = ");
-                    sql.bind(value, "text");
+                    sql.bind(Value::Text(value));
                 }
                 CompareOp::Eq => {
-                    let _ = write!(sql.text, "{lhs} = ");
-                    sql.bind(value, "text");
+                    sql.push(&format!("{lhs} = "));
+                    sql.bind(Value::Text(value));
                 }
                 _ => {
-                    let _ = write!(sql.text, "{lhs} COLLATE \"C\" {} ", ordering_sym(op));
-                    sql.bind(value, "text");
+                    sql.push(&format!("{lhs} COLLATE \"C\" {} ", ordering_sym(op)));
+                    sql.bind(Value::Text(value));
                 }
             }
             sql.push(", FALSE)");
         }
     }
-}
-
-/// The SQL type of a sort key, which decides how a cursor carries it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum KeyType {
-    Text,
-    Int,
-    Float,
-    Bool,
 }
 
 /// A `sortBy` expression and its type.
@@ -685,6 +358,7 @@ fn json_key(j: &str, def: &AttributeDef, fold: bool) -> Option<SortKey> {
 pub(crate) fn sort_key(p: &AttrPath, kind: ResourceKind) -> Option<SortKey> {
     match top_target(p, kind) {
         Target::Single(op) => {
+            let op = operand(&op)?;
             let text = matches!(
                 op.def.ty,
                 AttrType::String | AttrType::Reference | AttrType::Binary
@@ -714,7 +388,8 @@ pub(crate) fn sort_key(p: &AttrPath, kind: ResourceKind) -> Option<SortKey> {
                 Src::Opaque => None,
             }
         }
-        Target::Multi(Multi::Json { expr, def }, sub) => {
+        Target::Multi(Multi::Doc { path, def }, sub) => {
+            let expr = doc_path(path.parts())?;
             let sub_def = match sub {
                 Some(s) => s,
                 None => def.sub("value")?,

@@ -22,10 +22,9 @@
 //! table the planner has no statistics for; filters need statistics, which
 //! [`HealthStore::refresh_statistics`] gathers where autovacuum has not.
 //!
+//! Filters and list pages are planned by `store-sql`, which both stores share; this store's
+//! `Dialect` (`dialect`, `filter_sql`) writes only how PostgreSQL reads and compares a value.
 //! Where this store differs from the SQLite one, on purpose:
-//! - filters follow `scim_core::filter::matches` also where the SQLite translation does not yet
-//!   (`schemas`, `meta pr`, `meta.location pr`, `$ref pr`, instants finer than a microsecond),
-//!   and a descending cursor also visits rows whose sort key is missing;
 //! - `sortBy` a complex attribute (`name`) keeps creation order (SQLite orders by JSON text);
 //! - `seq` is drawn when a row is inserted, not when it commits: a cursor walk running while
 //!   other instances insert can miss a row that committed after the walk passed its `seq`
@@ -39,6 +38,7 @@
 //! statistics are here. Their bodies use `Failure` (through `run` or `transaction!`) so that
 //! `?` takes driver errors as they come.
 
+mod dialect;
 mod filter_sql;
 mod migrations;
 

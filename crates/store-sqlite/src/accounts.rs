@@ -1,27 +1,29 @@
 //! The directory on SQLite (docs/contract.md, "Directory semantics"): accounts whatever their source, SCIM deletion with
 //! a hold, disconnect, conflicts. Every write is one job of the writer.
 
+use crate::dialect::{Sqlite, prepared};
 use crate::resources::{RESOURCE_COLS, build, row_to_resource};
 use crate::runtime::{Effect, blob, internal};
 use crate::{SqliteStore, map_write_err, uuid_from};
 use async_trait::async_trait;
 use directory::ids::OrgKind;
-use directory::store::columns::{active, external_id, from_micros, like_pattern, micros, name_ci};
+use directory::store::columns::{active, external_id, from_micros, micros, name_ci};
 use directory::store::{
     Account, AccountChange, AccountPage, AccountQuery, AccountStore, ConflictRecord, Cursor,
-    LocalProps, NewResource, Source, Status, SyncPolicy,
+    LocalProps, NewResource, Source, SyncPolicy,
 };
 use directory::{OrgId, ResourceId, StoreError};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use scim_core::schema::ResourceKind;
+use store_sql::accounts::{
+    ACCOUNT_COLS, check_change, check_retire, cut_page, plan_accounts, retire_statements,
+};
 use time::OffsetDateTime;
 
 fn b(u: &uuid::Uuid) -> &[u8] {
     u.as_bytes().as_slice()
 }
-
-const ACCOUNT_COLS: &str = "r.source, r.deleted, r.hold_until, r.local";
 
 fn account_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Account, StoreError>> {
     let raw = row_to_resource(row)?;
@@ -87,75 +89,43 @@ impl AccountStore for SqliteStore {
     async fn list_accounts(&self, org: OrgId, q: &AccountQuery) -> Result<AccountPage, StoreError> {
         let q = q.clone();
         let cursors = self.cursors.clone();
-        self.rt.scan(org, move |c| {
-            let mut filter = String::from("r.org_id = ?1 AND r.kind = 0");
-            let mut args: Vec<SqlValue> = vec![SqlValue::Blob(org.0.as_bytes().to_vec())];
-            if let Some(pattern) = q.search.as_deref().and_then(like_pattern) {
-                args.push(SqlValue::Text(pattern));
-                filter.push_str(
-                    " AND (r.name_ci LIKE ?2 ESCAPE '\\' \
-                     OR scim_lower(json_extract(r.doc, '$.displayName')) LIKE ?2 ESCAPE '\\' \
-                     OR scim_lower(json_extract(r.doc, '$.name.givenName')) LIKE ?2 ESCAPE '\\' \
-                     OR scim_lower(json_extract(r.doc, '$.name.familyName')) LIKE ?2 ESCAPE '\\')",
-                );
-            }
-            if let Some(source) = q.source {
-                filter.push_str(&format!(" AND r.source = '{}'", source.as_str()));
-            }
-            match q.status {
-                Some(Status::Active) => filter.push_str(" AND r.deleted IS NULL AND r.active = 1"),
-                Some(Status::Deactivated) => {
-                    filter.push_str(" AND (r.deleted IS NOT NULL OR r.active = 0)")
+        self.rt
+            .scan(org, move |c| {
+                let after = match q.after.as_deref() {
+                    Some(a) => Some(cursors.open(org, a)?.seq),
+                    None => None,
+                };
+                let plan = plan_accounts(&Sqlite, org, &q, RESOURCE_COLS, after);
+                let count = plan.per_page;
+                let (text, args) = prepared(&plan.count);
+                let total: i64 = c
+                    .prepare_cached(&text)
+                    .map_err(internal)?
+                    .query_row(params_from_iter(args.iter()), |r| r.get(0))
+                    .map_err(internal)?;
+                let (text, args) = prepared(&plan.page);
+                let mut stmt = c.prepare_cached(&text).map_err(internal)?;
+                let mut rows = stmt
+                    .query(params_from_iter(args.iter()))
+                    .map_err(internal)?;
+                let mut page = Vec::new();
+                while let Some(row) = rows.next().map_err(internal)? {
+                    page.push((
+                        account_row(row).map_err(internal)??,
+                        row.get(10).map_err(internal)?,
+                    ));
                 }
-                None => {}
-            }
-            let total: i64 = c
-                .prepare_cached(&format!("SELECT COUNT(*) FROM resources r WHERE {filter}"))
-                .map_err(internal)?
-                .query_row(params_from_iter(args.iter()), |r| r.get(0))
-                .map_err(internal)?;
-            let mut page_args = args.clone();
-            let mut page_filter = filter.clone();
-            if let Some(after) = q.after.as_deref() {
-                let cursor = cursors.open(org, after)?;
-                page_args.push(SqlValue::Integer(cursor.seq));
-                page_filter.push_str(&format!(" AND r.seq > ?{}", page_args.len()));
-            }
-            let count = q.count.clamp(1, 1000);
-            let mut stmt = c
-                .prepare_cached(&format!(
-                    "SELECT {RESOURCE_COLS}, {ACCOUNT_COLS}, r.seq FROM resources r WHERE {page_filter} \
-                     ORDER BY r.seq LIMIT {}",
-                    count + 1
-                ))
-                .map_err(internal)?;
-            let mut rows = stmt
-                .query(params_from_iter(page_args.iter()))
-                .map_err(internal)?;
-            let mut accounts = Vec::new();
-            let mut next = None;
-            let mut last_seq = 0i64;
-            while let Some(row) = rows.next().map_err(internal)? {
-                if accounts.len() as u32 == count {
-                    next = Some(cursors.seal(
-                        org,
-                        &Cursor {
-                            seq: last_seq,
-                            key: None,
-                        },
-                    )?);
-                    break;
-                }
-                accounts.push(account_row(row).map_err(internal)??);
-                last_seq = row.get(10).map_err(internal)?;
-            }
-            Ok(AccountPage {
-                accounts,
-                total: total as u64,
-                next,
+                let (accounts, next) = cut_page(page, count);
+                let next = next
+                    .map(|seq| cursors.seal(org, &Cursor { seq, key: None }))
+                    .transpose()?;
+                Ok(AccountPage {
+                    accounts,
+                    total: total as u64,
+                    next,
+                })
             })
-        })
-        .await
+            .await
     }
 
     async fn create_account(
@@ -201,16 +171,7 @@ impl AccountStore for SqliteStore {
         self.rt
             .write(Effect::Data, move |c| {
                 let current = get_account_tx(c, org, id)?.ok_or(StoreError::NotFound)?;
-                if current.deleted.is_some() {
-                    return Err(StoreError::NotFound);
-                }
-                if change
-                    .expected_version
-                    .is_some_and(|v| v != current.resource.version)
-                {
-                    return Err(StoreError::VersionMismatch);
-                }
-                let now = micros(change.now.unwrap_or(current.resource.last_modified));
+                let now = micros(check_change(&current, &change)?);
                 let (org_b, id_b) = (b(&org.0), b(&id.0));
                 if let Some(doc) = &change.doc {
                     let doc_text = serde_json::to_string(doc).map_err(internal)?;
@@ -271,30 +232,14 @@ impl AccountStore for SqliteStore {
                 .query_row(params![org_b, id_b], |r| r.get(0))
                 .optional()
                 .map_err(internal)?;
-            match (current, expected_version) {
-                (None, _) => return Err(StoreError::NotFound),
-                (Some(v), Some(e)) if v != e => return Err(StoreError::VersionMismatch),
-                _ => {}
+            check_retire(current, expected_version)?;
+            for statement in retire_statements(org, id, micros(at), micros(hold_until)) {
+                let (text, args) = prepared(&statement);
+                c.prepare_cached(&text)
+                    .map_err(internal)?
+                    .execute(params_from_iter(args.iter()))
+                    .map_err(internal)?;
             }
-            // It leaves its groups (which change), as a deleted member would.
-            c.prepare_cached(
-                "UPDATE resources SET version = version + 1, last_modified = ?3 WHERE org_id = ?1 AND kind = 1 AND id IN \
-                 (SELECT group_id FROM group_members WHERE org_id = ?1 AND member_id = ?2)",
-            )
-            .map_err(internal)?
-            .execute(params![org_b, id_b, micros(at)])
-            .map_err(internal)?;
-            c.prepare_cached("DELETE FROM group_members WHERE org_id = ?1 AND member_id = ?2")
-                .map_err(internal)?
-                .execute(params![org_b, id_b])
-                .map_err(internal)?;
-            c.prepare_cached(
-                "UPDATE resources SET deleted = ?3, hold_until = ?4, version = version + 1, last_modified = ?3 \
-                 WHERE org_id = ?1 AND id = ?2",
-            )
-            .map_err(internal)?
-            .execute(params![org_b, id_b, micros(at), micros(hold_until)])
-            .map_err(internal)?;
             Ok(())
         })
         .await

@@ -12,12 +12,14 @@
 //! `resources`, `accounts`, `domains`, `admins` (administrators, sessions, set-up links and
 //! the sign-in lock-out), `activity` and `outbox`; the store's health is here. Beside them:
 //! `runtime` (the writer thread and the readers), `epoch` and `token_cache` (what other
-//! processes changed), `files`, `backup`, `functions`, `filter_sql` and `migrations`.
+//! processes changed), `files`, `backup`, `functions`, `dialect` and `filter_sql` (SQLite's side
+//! of the SQL shared with the PostgreSQL store in `store-sql`) and `migrations`.
 
 mod accounts;
 mod activity;
 mod admins;
 pub mod backup;
+mod dialect;
 mod domains;
 mod epoch;
 mod files;

@@ -8,9 +8,7 @@ use directory::store::columns::kind_from;
 use directory::store::{GroupView, MemberView, StoredResource};
 use directory::{OrgId, ResourceId, StoreError};
 use scim_core::patch::{MemberChange, MemberRef};
-use scim_core::schema::{ResourceKind, registry};
-use serde_json::Value;
-use time::OffsetDateTime;
+use scim_core::schema::ResourceKind;
 use uuid::Uuid;
 
 /// Loads group `members` / user `groups` for resources of one kind, in one query. Members are
@@ -204,38 +202,11 @@ pub(crate) async fn apply_member_changes<C: GenericClient>(
                 removed + add_members(c, org, group, refs).await?
             }
             MemberChange::RemoveMatching(filter) => {
-                // Evaluated in memory on the members as rendered, exactly as PATCH evaluates
-                // value filters elsewhere: a group's members are few compared with a round
-                // trip per translated sub-filter.
-                let mut g = [StoredResource {
-                    id: group,
-                    kind: ResourceKind::Group,
-                    doc: Value::Null,
-                    version: 0,
-                    created: OffsetDateTime::UNIX_EPOCH,
-                    last_modified: OffsetDateTime::UNIX_EPOCH,
-                    members: None,
-                    groups: None,
-                }];
+                let mut g = [store_sql::members::group_stub(group)];
                 load_relations(c, org, ResourceKind::Group, &mut g).await?;
                 let [g] = g;
-                let Some(def) = registry().group.attribute("members") else {
-                    return Ok(changed);
-                };
-                let doomed: Vec<String> = g
-                    .members
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter(|m| {
-                        let mut element =
-                            serde_json::json!({ "value": m.id.to_string(), "type": m.kind.name() });
-                        if let Some(d) = &m.display {
-                            element["display"] = Value::String(d.clone());
-                        }
-                        scim_core::filter::matches_value(filter, &element, def)
-                    })
-                    .map(|m| m.id.to_string())
-                    .collect();
+                let doomed =
+                    store_sql::members::matching_members(filter, g.members.unwrap_or_default());
                 remove_members(c, org, group, &doomed).await?
             }
         };

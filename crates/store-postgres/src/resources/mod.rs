@@ -6,7 +6,8 @@ mod members;
 
 pub(crate) use members::{add_members, apply_member_changes, get_user_with_groups, load_relations};
 
-use crate::filter_sql::{KeyType, Sql};
+use crate::dialect::{Postgres, prepared, refs};
+use store_sql::{KeyType, Keyset, Sql, plan_list};
 
 use crate::{Failure, PgStore, filter_sql, internal, run};
 
@@ -24,8 +25,6 @@ use directory::store::{
 };
 
 use directory::{OrgId, ResourceId, StoreError};
-
-use scim_core::messages::SortOrder;
 
 use scim_core::schema::{AttributeDef, ResourceKind, registry};
 
@@ -163,23 +162,6 @@ fn key_json(row: &Row, idx: usize, ty: KeyType) -> Result<Value, Failure> {
             .try_get::<_, Option<bool>>(idx)?
             .map_or(Value::Null, Value::Bool),
     })
-}
-
-/// Binds a cursor's key with the sort key's type; a key of another type is a cursor of
-/// another query.
-fn bind_key(sql: &mut Sql, key: &Value, ty: KeyType) -> Result<(), StoreError> {
-    match (ty, key) {
-        (KeyType::Text, Value::String(s)) => sql.bind(s.clone(), "text"),
-        (KeyType::Int, Value::Number(n)) => {
-            sql.bind(n.as_i64().ok_or(StoreError::InvalidCursor)?, "bigint")
-        }
-        (KeyType::Float, Value::Number(n)) => {
-            sql.bind(n.as_f64().ok_or(StoreError::InvalidCursor)?, "float8")
-        }
-        (KeyType::Bool, Value::Bool(b)) => sql.bind(*b, "boolean"),
-        _ => return Err(StoreError::InvalidCursor),
-    }
-    Ok(())
 }
 
 /// Locks a resource row and checks the version the caller read. `FOR NO KEY UPDATE` for an
@@ -397,97 +379,50 @@ impl ResourceStore for PgStore {
             if client.statement_cache.size() > crate::STATEMENT_CACHE_LIMIT {
                 client.statement_cache.clear();
             }
-            let mut sql = Sql::default();
-            sql.push("FROM resources r WHERE r.org_id = ");
-            sql.bind(org.0, "uuid");
+            let mut rows_sql = Sql::new("FROM resources r WHERE r.org_id = ");
+            rows_sql.bind(store_sql::Value::Uuid(org.0));
             // The kind is written into the SQL, not bound: the name indexes are partial on `kind`,
             // and a generic plan for `kind = $2` could not use them (a sequential scan per filter).
-            sql.push(&format!(
+            rows_sql.push(&format!(
                 " AND r.kind = {} AND {SCIM_VISIBLE}",
                 kind_code(kind)
             ));
             if let Some(f) = &q.filter {
-                sql.push(" AND ");
-                filter_sql::translate(f, kind, &mut sql);
+                rows_sql.push(" AND ");
+                store_sql::lower_filter(&Postgres, f, kind, &mut rows_sql);
             }
-            let count_text = format!("SELECT COUNT(*) {}", sql.text);
-            let count_params = sql.params.len();
-
             let sort = q
                 .sort
                 .as_ref()
                 .and_then(|(path, order)| filter_sql::sort_key(path, kind).map(|k| (k, *order)));
-            let desc = matches!(sort, Some((_, SortOrder::Descending)));
-            let (dir, cmp) = if desc { ("DESC", "<") } else { ("ASC", ">") };
+            let key_sql = sort.as_ref().map(|(k, order)| (Sql::new(&k.expr), *order));
+            let after = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
+                Some(c) => {
+                    let cur = self.cursors.open(org, c)?;
+                    let key = match (&sort, &cur.key) {
+                        (Some((k, _)), Some(kv)) => store_sql::key_value(kv, k.ty)?,
+                        _ => None,
+                    };
+                    Some(Keyset { key, seq: cur.seq })
+                }
+                None => None,
+            };
+            let plan = plan_list(
+                &Postgres,
+                &rows_sql,
+                RESOURCE_COLS,
+                key_sql.as_ref().map(|(k, o)| (k, *o)),
+                after.as_ref(),
+                q,
+            );
+            let cursor_mode = q.cursor.is_some();
             let key = sort.as_ref().map(|(k, _)| k);
 
-            let cursor_mode = q.cursor.is_some();
-            let keyset = q.cursor.as_deref().is_some_and(|c| !c.is_empty());
-            if let Some(c) = q.cursor.as_deref().filter(|c| !c.is_empty()) {
-                let cur = self.cursors.open(org, c)?;
-                match (key, &cur.key) {
-                    // Keyset over (sort key, seq) in the order SQLite uses: NULL keys first when
-                    // ascending, last when descending.
-                    (Some(k), Some(kv)) if !kv.is_null() => {
-                        let e = &k.expr;
-                        sql.push(&format!(" AND ({e} {cmp} "));
-                        bind_key(&mut sql, kv, k.ty)?;
-                        let key_param = sql.params.len();
-                        sql.push(&format!(" OR ({e} = ${key_param} AND r.seq {cmp} "));
-                        sql.bind(cur.seq, "bigint");
-                        sql.push(")");
-                        if desc {
-                            sql.push(&format!(" OR {e} IS NULL"));
-                        }
-                        sql.push(")");
-                    }
-                    (Some(k), _) => {
-                        let e = &k.expr;
-                        sql.push(&format!(" AND (({e} IS NULL AND r.seq {cmp} "));
-                        sql.bind(cur.seq, "bigint");
-                        sql.push(")");
-                        if !desc {
-                            sql.push(&format!(" OR {e} IS NOT NULL"));
-                        }
-                        sql.push(")");
-                    }
-                    (None, _) => {
-                        sql.push(&format!(" AND r.seq {cmp} "));
-                        sql.bind(cur.seq, "bigint");
-                    }
-                }
-            }
-            match key {
-                Some(k) => {
-                    let nulls = if desc { "LAST" } else { "FIRST" };
-                    sql.push(&format!(
-                        " ORDER BY {} {dir} NULLS {nulls}, r.seq {dir}",
-                        k.expr
-                    ));
-                }
-                None => sql.push(&format!(" ORDER BY r.seq {dir}")),
-            }
-            // One row more than asked tells whether there is a next page.
-            let limit = i64::try_from(q.count)
-                .unwrap_or(i64::MAX)
-                .saturating_add(i64::from(cursor_mode));
-            let offset = if cursor_mode {
-                0
-            } else {
-                i64::try_from(q.start_index.saturating_sub(1)).unwrap_or(i64::MAX)
-            };
-            sql.push(" LIMIT ");
-            sql.bind(limit, "bigint");
-            sql.push(" OFFSET ");
-            sql.bind(offset, "bigint");
-            let key_col = key.map(|k| format!(", {}", k.expr)).unwrap_or_default();
-            let page_text = format!("SELECT {RESOURCE_COLS}, r.seq{key_col} {}", sql.text);
-
-            let params = sql.refs();
+            let (count_text, count_params) = prepared(&plan.count);
             let count_stmt = client.prepare_cached(&count_text).await?;
             if q.count == 0 {
                 let total: i64 = client
-                    .query_one(&count_stmt, &params[..count_params])
+                    .query_one(&count_stmt, &refs(&count_params))
                     .await?
                     .try_get(0)?;
                 return Ok(Page {
@@ -496,18 +431,15 @@ impl ResourceStore for PgStore {
                     next_cursor: None,
                 });
             }
+            let (page_text, page_params) = prepared(&plan.page);
             let page_stmt = client.prepare_cached(&page_text).await?;
-            let rows = client.query(&page_stmt, &params).await?;
-            // A page that starts at the first match and is not full holds every match: it is the
-            // total, and the count is not run (the common lookup, `userName eq`, finds 0 or 1).
-            let fetched = rows.len() as i64;
-            let total: i64 = if !keyset && fetched < limit && (fetched > 0 || offset == 0) {
-                offset + fetched
-            } else {
-                client
-                    .query_one(&count_stmt, &params[..count_params])
+            let rows = client.query(&page_stmt, &refs(&page_params)).await?;
+            let total: i64 = match plan.total_from_page(rows.len()) {
+                Some(n) => n as i64,
+                None => client
+                    .query_one(&count_stmt, &refs(&count_params))
                     .await?
-                    .try_get(0)?
+                    .try_get(0)?,
             };
             let mut resources = Vec::with_capacity(rows.len());
             let mut last: Option<Cursor> = None;

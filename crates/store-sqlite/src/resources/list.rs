@@ -1,23 +1,19 @@
-//! List queries on SQLite: a filter, sort and page turned into one statement.
+//! List queries on SQLite: a filter, sort and page turned into one statement (planned by
+//! `store_sql::plan_list`, which the PostgreSQL store shares).
 
 use super::members::load_relations;
 use super::{RESOURCE_COLS, SCIM_VISIBLE, build, row_to_resource};
+use crate::dialect::{Sqlite, prepared};
 use crate::filter_sql;
-use crate::filter_sql::Sql;
 use crate::runtime::internal;
 use directory::store::columns::kind_code;
 use directory::store::{Cursor, CursorKey, ListQuery, Page};
 use directory::{OrgId, StoreError};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
-use scim_core::messages::SortOrder;
 use scim_core::schema::ResourceKind;
 use serde_json::Value;
-
-fn append_sql(sql: &mut Sql, other: &Sql) {
-    sql.text.push_str(&other.text);
-    sql.params.extend(other.params.iter().cloned());
-}
+use store_sql::{Keyset, Sql, Value as Param, plan_list};
 
 fn sql_to_json(v: &SqlValue) -> Value {
     match v {
@@ -29,17 +25,18 @@ fn sql_to_json(v: &SqlValue) -> Value {
     }
 }
 
-fn json_to_sql(v: &Value) -> SqlValue {
-    match v {
-        Value::Null => SqlValue::Null,
-        Value::Bool(b) => SqlValue::Integer(i64::from(*b)),
+/// A cursor's key bound again as it was read (SQLite's sort keys carry no declared type).
+fn json_to_param(v: &Value) -> Option<Param> {
+    Some(match v {
+        Value::Null => return None,
+        Value::Bool(b) => Param::Int(i64::from(*b)),
         Value::Number(n) => n
             .as_i64()
-            .map(SqlValue::Integer)
-            .unwrap_or_else(|| SqlValue::Real(n.as_f64().unwrap_or(0.0))),
-        Value::String(s) => SqlValue::Text(s.clone()),
-        other => SqlValue::Text(other.to_string()),
-    }
+            .map(Param::Int)
+            .unwrap_or_else(|| Param::Float(n.as_f64().unwrap_or(0.0))),
+        Value::String(s) => Param::Text(s.clone()),
+        other => Param::Text(other.to_string()),
+    })
 }
 
 /// Whether a list query is a few index lookups (`eq` on `id`, the unique name or
@@ -69,101 +66,51 @@ pub(crate) fn list(
     kind: ResourceKind,
     q: &ListQuery,
 ) -> Result<Page, StoreError> {
-    let mut base = Sql::default();
     // The kind is written into the SQL, not bound: the name indexes are partial (`WHERE kind
     // = 0` / `= 1`) and SQLite uses a partial index only when the query states its condition.
-    base.text.push_str(&format!(
-        "FROM resources r WHERE r.org_id = ? AND r.kind = {} AND {SCIM_VISIBLE}",
+    let mut rows_sql = Sql::new("FROM resources r WHERE r.org_id = ");
+    rows_sql.bind(Param::Blob(org.0.as_bytes().to_vec()));
+    rows_sql.push(&format!(
+        " AND r.kind = {} AND {SCIM_VISIBLE}",
         kind_code(kind)
     ));
-    base.params.push(SqlValue::Blob(org.0.as_bytes().to_vec()));
     if let Some(f) = &q.filter {
-        base.text.push_str(" AND ");
-        filter_sql::translate(f, kind, &mut base);
+        rows_sql.push(" AND ");
+        store_sql::lower_filter(&Sqlite, f, kind, &mut rows_sql);
     }
     let sort = match &q.sort {
         Some((path, order)) => filter_sql::sort_expr(path, kind).map(|s| (s, *order)),
         None => None,
     };
-    let desc = matches!(sort, Some((_, SortOrder::Descending)));
-    let dir = if desc { "DESC" } else { "ASC" };
-    let cmp = if desc { "<" } else { ">" };
-    let key_expr = sort.as_ref().map(|(s, _)| s);
-
-    let mut sql = Sql::default();
-    sql.text.push_str("SELECT ");
-    sql.text.push_str(RESOURCE_COLS);
-    sql.text.push_str(", r.seq");
-    if let Some(k) = key_expr {
-        sql.text.push_str(", ");
-        sql.text.push_str(&k.text);
-        sql.params.extend(k.params.iter().cloned());
-    }
-    sql.text.push(' ');
-    sql.text.push_str(&base.text);
-    sql.params.extend(base.params.iter().cloned());
+    let after = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
+        Some(c) => {
+            let cur = cursors.open(org, c)?;
+            Some(Keyset {
+                key: cur.key.as_ref().and_then(json_to_param),
+                seq: cur.seq,
+            })
+        }
+        None => None,
+    };
+    let plan = plan_list(
+        &Sqlite,
+        &rows_sql,
+        RESOURCE_COLS,
+        sort.as_ref().map(|(k, o)| (k, *o)),
+        after.as_ref(),
+        q,
+    );
 
     let cursor_mode = q.cursor.is_some();
-    if let Some(c) = q.cursor.as_deref().filter(|c| !c.is_empty()) {
-        let cur = cursors.open(org, c)?;
-        match (key_expr, &cur.key) {
-            (Some(k), key) => {
-                // Keyset over (sort key, seq). SQLite sorts NULL keys first ascending and
-                // last descending, so rows without a key come after a non-null cursor key when
-                // descending, and every non-null key comes after a null one when ascending.
-                let kv = key.as_ref().map(json_to_sql).unwrap_or(SqlValue::Null);
-                let null_key = matches!(kv, SqlValue::Null);
-                let mut cond = Sql::default();
-                cond.text.push_str(" AND ((");
-                append_sql(&mut cond, k);
-                cond.text.push_str(&format!(" {cmp} ?"));
-                cond.params.push(kv.clone());
-                cond.text.push_str(") OR (");
-                append_sql(&mut cond, k);
-                cond.text.push_str(&format!(" IS ? AND r.seq {cmp} ?)"));
-                cond.params.push(kv);
-                cond.params.push(SqlValue::Integer(cur.seq));
-                if null_key != desc {
-                    cond.text.push_str(" OR ");
-                    append_sql(&mut cond, k);
-                    cond.text
-                        .push_str(if desc { " IS NULL" } else { " IS NOT NULL" });
-                }
-                cond.text.push(')');
-                append_sql(&mut sql, &cond);
-            }
-            (None, _) => {
-                sql.text.push_str(&format!(" AND r.seq {cmp} ?"));
-                sql.params.push(SqlValue::Integer(cur.seq));
-            }
-        }
-    }
-    match key_expr {
-        Some(k) => {
-            sql.text
-                .push_str(&format!(" ORDER BY {} {dir}, r.seq {dir}", k.text));
-            sql.params.extend(k.params.iter().cloned());
-        }
-        None => sql.text.push_str(&format!(" ORDER BY r.seq {dir}")),
-    }
-    // One row more than asked tells whether there is a next page.
-    sql.text.push_str(" LIMIT ? OFFSET ?");
-    sql.params
-        .push(SqlValue::Integer(q.count as i64 + i64::from(cursor_mode)));
-    sql.params.push(SqlValue::Integer(if cursor_mode {
-        0
-    } else {
-        q.start_index.saturating_sub(1) as i64
-    }));
-
     let mut resources = Vec::new();
     let mut last: Option<Cursor> = None;
     let mut more = false;
     if q.count > 0 {
-        let mut stmt = conn.prepare_cached(&sql.text).map_err(internal)?;
-        let has_key = key_expr.is_some();
+        let (text, params) = prepared(&plan.page);
+        let mut stmt = conn.prepare_cached(&text).map_err(internal)?;
+        let has_key = sort.is_some();
         let mut rows = stmt
-            .query(params_from_iter(sql.params.iter()))
+            .query(params_from_iter(params.iter()))
             .map_err(internal)?;
         while let Some(row) = rows.next().map_err(internal)? {
             if resources.len() as u64 == q.count {
@@ -190,32 +137,32 @@ pub(crate) fn list(
     } else {
         None
     };
-    // A first page that holds everything tells the total itself (the provisioning clients'
-    // existence checks): no second statement.
-    let first_page = q.cursor.as_deref().is_none_or(str::is_empty) && q.start_index <= 1;
-    let whole = !more && (cursor_mode || (resources.len() as u64) < q.count);
-    let total = if q.count > 0 && first_page && whole {
-        resources.len() as u64
-    } else if q.filter.is_none() {
-        // Kept by triggers (migration 0006): counting a million index entries took tens of
-        // milliseconds on every page of an import.
-        let n: Option<i64> = conn
-            .prepare_cached("SELECT n FROM scim_counts WHERE org_id = ?1 AND kind = ?2")
-            .map_err(internal)?
-            .query_row(
-                params![org.0.as_bytes().as_slice(), kind_code(kind)],
-                |row| row.get(0),
-            )
-            .optional()
-            .map_err(internal)?;
-        n.unwrap_or(0).max(0) as u64
-    } else {
-        let n: i64 = conn
-            .prepare_cached(&format!("SELECT COUNT(*) {}", base.text))
-            .map_err(internal)?
-            .query_row(params_from_iter(base.params.iter()), |row| row.get(0))
-            .map_err(internal)?;
-        n as u64
+    let fetched = resources.len() + usize::from(more);
+    let total = match plan.total_from_page(fetched).filter(|_| q.count > 0) {
+        Some(n) => n,
+        None if q.filter.is_none() => {
+            // Kept by triggers (migration 0006): counting a million index entries took tens
+            // of milliseconds on every page of an import.
+            let n: Option<i64> = conn
+                .prepare_cached("SELECT n FROM scim_counts WHERE org_id = ?1 AND kind = ?2")
+                .map_err(internal)?
+                .query_row(
+                    params![org.0.as_bytes().as_slice(), kind_code(kind)],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(internal)?;
+            n.unwrap_or(0).max(0) as u64
+        }
+        None => {
+            let (text, params) = prepared(&plan.count);
+            let n: i64 = conn
+                .prepare_cached(&text)
+                .map_err(internal)?
+                .query_row(params_from_iter(params.iter()), |row| row.get(0))
+                .map_err(internal)?;
+            n as u64
+        }
     };
     Ok(Page {
         resources,

@@ -1,0 +1,154 @@
+//! The account statements and checks both stores share: the console's account list, the
+//! checks before an account is changed or retired, and the statements that retire one.
+
+use crate::{Dialect, Sql, Value};
+use directory::store::columns::like_pattern;
+use directory::store::{Account, AccountChange, AccountQuery, Status};
+use directory::{OrgId, ResourceId, StoreError};
+use time::OffsetDateTime;
+
+/// The columns an account adds to a resource row, after the resource's own.
+pub const ACCOUNT_COLS: &str = "r.source, r.deleted, r.hold_until, r.local";
+
+/// The statements of one page of the account list.
+#[derive(Debug)]
+pub struct AccountPlan {
+    /// Every account the query matches.
+    pub count: Sql,
+    /// `SELECT <cols>, ACCOUNT_COLS, r.seq`, one row more than the page holds (which tells
+    /// whether there is a next page).
+    pub page: Sql,
+    /// Accounts in a page.
+    pub per_page: u32,
+}
+
+/// Plans a page of the account list of `org`, after the account with sequence number
+/// `after`, selecting `cols` (of the resource row `r`) before the account columns.
+pub fn plan_accounts(
+    d: &impl Dialect,
+    org: OrgId,
+    q: &AccountQuery,
+    cols: &str,
+    after: Option<i64>,
+) -> AccountPlan {
+    let mut rows = Sql::new("FROM resources r WHERE r.org_id = ");
+    rows.bind(Value::Uuid(org.0));
+    rows.push(" AND r.kind = 0");
+    if let Some(pattern) = q.search.as_deref().and_then(like_pattern) {
+        let fields = [
+            "r.name_ci".to_owned(),
+            d.fold(&d.json_text("r.doc", &["displayName"])),
+            d.fold(&d.json_text("r.doc", &["name", "givenName"])),
+            d.fold(&d.json_text("r.doc", &["name", "familyName"])),
+        ];
+        for (i, field) in fields.iter().enumerate() {
+            rows.push(if i == 0 { " AND (" } else { " OR " });
+            rows.push(field);
+            rows.push(" LIKE ");
+            rows.bind(Value::Text(pattern.clone()));
+            rows.push(d.like_escape());
+        }
+        rows.push(")");
+    }
+    if let Some(source) = q.source {
+        rows.push(&format!(" AND r.source = '{}'", source.as_str()));
+    }
+    match q.status {
+        Some(Status::Active) => {
+            rows.push(" AND r.deleted IS NULL AND ");
+            rows.push(&d.flag("r.active", true));
+        }
+        Some(Status::Deactivated) => {
+            rows.push(" AND (r.deleted IS NOT NULL OR ");
+            rows.push(&d.flag("r.active", false));
+            rows.push(")");
+        }
+        None => {}
+    }
+    let mut count = Sql::new("SELECT COUNT(*) ");
+    count.append(&rows);
+    let per_page = q.count.clamp(1, 1000);
+    let mut page = Sql::new(&format!("SELECT {cols}, {ACCOUNT_COLS}, r.seq "));
+    page.append(&rows);
+    if let Some(seq) = after {
+        page.push(" AND r.seq > ");
+        page.bind(Value::Int(seq));
+    }
+    page.push(&format!(" ORDER BY r.seq LIMIT {}", per_page + 1));
+    AccountPlan {
+        count,
+        page,
+        per_page,
+    }
+}
+
+/// The checks before an account is changed: a deleted account is not found, and the version
+/// the caller read must be the current one. Returns the instant the change is stamped with.
+pub fn check_change(
+    current: &Account,
+    change: &AccountChange,
+) -> Result<OffsetDateTime, StoreError> {
+    if current.deleted.is_some() {
+        return Err(StoreError::NotFound);
+    }
+    if change
+        .expected_version
+        .is_some_and(|v| v != current.resource.version)
+    {
+        return Err(StoreError::VersionMismatch);
+    }
+    Ok(change.now.unwrap_or(current.resource.last_modified))
+}
+
+/// The check before an account is retired: `current` is its version when SCIM sees it.
+pub fn check_retire(current: Option<i64>, expected: Option<i64>) -> Result<(), StoreError> {
+    match (current, expected) {
+        (None, _) => Err(StoreError::NotFound),
+        (Some(v), Some(e)) if v != e => Err(StoreError::VersionMismatch),
+        _ => Ok(()),
+    }
+}
+
+/// The statements that retire a user at `at` (unix microseconds), kept until `hold_until`:
+/// it leaves its groups (which change, as a deleted member's would), then is marked deleted.
+pub fn retire_statements(org: OrgId, id: ResourceId, at: i64, hold_until: i64) -> [Sql; 3] {
+    let mut bump = Sql::new("UPDATE resources SET version = version + 1, last_modified = ");
+    bump.bind(Value::Int(at));
+    bump.push(" WHERE org_id = ");
+    bump.bind(Value::Uuid(org.0));
+    bump.push(" AND kind = 1 AND id IN (SELECT group_id FROM group_members WHERE org_id = ");
+    bump.bind(Value::Uuid(org.0));
+    bump.push(" AND member_id = ");
+    bump.bind(Value::Uuid(id.0));
+    bump.push(")");
+    let mut unlink = Sql::new("DELETE FROM group_members WHERE org_id = ");
+    unlink.bind(Value::Uuid(org.0));
+    unlink.push(" AND member_id = ");
+    unlink.bind(Value::Uuid(id.0));
+    let mut retire = Sql::new("UPDATE resources SET deleted = ");
+    retire.bind(Value::Int(at));
+    retire.push(", hold_until = ");
+    retire.bind(Value::Int(hold_until));
+    retire.push(", version = version + 1, last_modified = ");
+    retire.bind(Value::Int(at));
+    retire.push(" WHERE org_id = ");
+    retire.bind(Value::Uuid(org.0));
+    retire.push(" AND id = ");
+    retire.bind(Value::Uuid(id.0));
+    [bump, unlink, retire]
+}
+
+/// Cuts one page from the rows of [`AccountPlan::page`] (each with its sequence number, one
+/// more than a page when there is a next one): the accounts, and the sequence number the next
+/// page starts after, if there is one.
+pub fn cut_page(rows: Vec<(Account, i64)>, per_page: u32) -> (Vec<Account>, Option<i64>) {
+    let per_page = usize::try_from(per_page).unwrap_or(usize::MAX);
+    let more = rows.len() > per_page;
+    let mut accounts = Vec::with_capacity(rows.len().min(per_page));
+    let mut last = None;
+    for (account, seq) in rows.into_iter().take(per_page) {
+        accounts.push(account);
+        last = Some(seq);
+    }
+    (accounts, if more { last } else { None })
+}
