@@ -132,6 +132,9 @@ pub fn check_url(url: &str) -> Result<Security> {
     Ok(security)
 }
 
+/// The longest one message's exchange with the relay may take, greeting included.
+const SEND_TIMEOUT: Duration = Duration::from_secs(20);
+
 impl SmtpMailer {
     pub fn new(url: &str, from: &str) -> Result<SmtpMailer> {
         let relay = redact(url);
@@ -151,7 +154,7 @@ impl SmtpMailer {
                 .map_err(|e| anyhow::anyhow!("invalid SMTP URL {relay}: {e}"))?;
             builder = builder.tls(Tls::Opportunistic(params));
         }
-        let transport = builder.timeout(Some(Duration::from_secs(20))).build();
+        let transport = builder.timeout(Some(SEND_TIMEOUT)).build();
         let from: Mailbox = from
             .parse()
             .with_context(|| format!("invalid sender address '{from}' (--mail-from)"))?;
@@ -193,11 +196,19 @@ impl Mailer for SmtpMailer {
         let message = builder
             .body(mail.body.clone())
             .map_err(|e| format!("cannot build the message: {e}"))?;
-        self.transport
-            .send(message)
-            .await
-            .map(|_| ())
-            .map_err(|e| format!("SMTP {}: {e}", self.relay))
+        // lettre's own timeout bounds the connection and each command, but not the wait for a
+        // relay's greeting: a relay that accepts and never speaks would hold the delivery job
+        // for ever. The whole exchange is bounded here; the notice is then retried later.
+        match tokio::time::timeout(SEND_TIMEOUT, self.transport.send(message)).await {
+            Ok(sent) => sent
+                .map(|_| ())
+                .map_err(|e| format!("SMTP {}: {e}", self.relay)),
+            Err(_) => Err(format!(
+                "SMTP {}: no answer within {} s",
+                self.relay,
+                SEND_TIMEOUT.as_secs()
+            )),
+        }
     }
 }
 

@@ -511,3 +511,86 @@ async fn two_instances_send_the_set_up_notice_once() {
     ]);
     assert_eq!(outbox.as_array().map(Vec::len), Some(1), "{outbox}");
 }
+
+/// A relay that accepts connections and never says a word (a firewall that drops, a hung
+/// process); it holds every connection until the test ends.
+fn silent_relay() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_that_never_answers_slows_no_request_and_loses_no_notice() {
+    let port = silent_relay();
+    let url = format!("smtp://127.0.0.1:{port}?tls=none");
+    let server = Server::start_with(&["--smtp-url", &url, "--mail-from", "scimd@example.com"]);
+    let db = server.database.clone();
+    let org = server.org.id.clone();
+    cli(&[
+        "admin",
+        "add",
+        "--org",
+        &org,
+        "--email",
+        "ann@example.com",
+        "--database",
+        &db,
+    ]);
+    // The first use queues the set-up notice; its delivery then hangs on the relay.
+    server.api().get("/Users").await.expect_list();
+    let started = Instant::now();
+    let mut slowest = Duration::ZERO;
+    while started.elapsed() < Duration::from_secs(5) {
+        let t = Instant::now();
+        server.api().get("/Users").await.expect_list();
+        slowest = slowest.max(t.elapsed());
+        // Below the per-token rate, like an identity provider.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!(
+        "slowest SCIM GET while the relay hangs: {} ms",
+        slowest.as_millis()
+    );
+    // The attempt gives up (the relay timeout), is recorded, and is scheduled again: the
+    // notice stays in the outbox, unsent, until a relay takes it.
+    // (The relay timeout is 20 s; the wait allows it twice over.)
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let notice = loop {
+        let list = json_out(&[
+            "outbox",
+            "list",
+            "--org",
+            &org,
+            "--format",
+            "json",
+            "--database",
+            &db,
+        ]);
+        let failed = list
+            .as_array()
+            .and_then(|l| l.iter().find(|n| n["lastError"].is_string()).cloned());
+        if let Some(n) = failed {
+            break n;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no failed attempt recorded: {list}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert!(notice["sent"].is_null(), "{notice}");
+    assert!(notice["lastError"].is_string(), "{notice}");
+    assert!(
+        notice["nextAttempt"].as_str().unwrap_or_default()
+            > notice["created"].as_str().unwrap_or_default(),
+        "{notice}"
+    );
+    server.api().get("/Users").await.expect_list();
+}
