@@ -120,15 +120,17 @@ impl Sessions {
                 .store
                 .note_signin_failure(org, &key, now, now - FAILURE_WINDOW)
                 .await?;
-            let locked = t.locked_until.filter(|u| *u > now);
-            if let Some(until) = locked {
-                self.note(org, "signin.locked", email).await;
-                return Err(SessionError::LockedOut(until));
-            }
-            if t.failures > MAX_FAILURES {
+            let locked = match t.locked_until.filter(|u| *u > now) {
+                Some(until) => Some(until),
                 // Guesses beyond the budget that were sent before the lock was set.
-                let until = now + LOCK_DURATION;
-                self.store.lock_signin(org, &key, until).await?;
+                None if t.failures > MAX_FAILURES => {
+                    let until = now + LOCK_DURATION;
+                    self.store.lock_signin(org, &key, until).await?;
+                    Some(until)
+                }
+                None => None,
+            };
+            if let Some(until) = locked {
                 self.note(org, "signin.locked", email).await;
                 return Err(SessionError::LockedOut(until));
             }

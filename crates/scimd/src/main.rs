@@ -261,7 +261,7 @@ impl RunArgs {
     fn transport(&self) -> server::transport::Transport {
         server::transport::Transport {
             header_timeout: std::time::Duration::from_secs(self.header_timeout_secs.max(1)),
-            max_head_bytes: self.max_header_bytes + 64 * 1024,
+            max_header_bytes: self.max_header_bytes,
             max_connections: self.max_connections,
             ..server::transport::Transport::default()
         }

@@ -6,9 +6,10 @@ use crate::limits::busy;
 use crate::metrics::{MatchedRoute, method_label, status_label};
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, Request, State};
+use axum::http::StatusCode;
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use directory::{OrgId, OrgKind};
 use futures_util::FutureExt;
 use std::net::{IpAddr, SocketAddr};
@@ -36,23 +37,30 @@ impl Surface {
         }
     }
 
+    /// An error in this surface's shape: a SCIM error body, the API's `{"error", "message"}`,
+    /// or the console's page.
+    fn error(self, status: StatusCode, code: &'static str, message: String) -> Response {
+        match self {
+            Surface::Scim => {
+                let e = scim_core::ScimError::new(status.as_u16(), None, message);
+                let mut r = crate::scim::response::ScimFailure(e).into_response();
+                *r.status_mut() = status;
+                r
+            }
+            Surface::Api => crate::api::ApiError::new(status, code, message).into_response(),
+            Surface::Console => crate::console::PageError(status, message).into_response(),
+        }
+    }
+
     /// A 500 in this surface's error shape, which says nothing about the cause.
     fn internal_error(self) -> Response {
-        use axum::response::IntoResponse;
         match self {
-            Surface::Scim => crate::scim::response::ScimFailure(scim_core::ScimError::new(
-                500,
-                None,
-                "internal error",
-            ))
-            .into_response(),
-            Surface::Api => crate::api::ApiError::new(
-                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            Surface::Console => crate::console::PageError::internal().into_response(),
+            other => other.error(
+                StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
                 "internal error".into(),
-            )
-            .into_response(),
-            Surface::Console => crate::console::internal_error_page(),
+            ),
         }
     }
 }
@@ -76,19 +84,6 @@ fn header_bytes(headers: &axum::http::HeaderMap) -> usize {
         .iter()
         .map(|(k, v)| k.as_str().len() + v.len() + 4)
         .sum()
-}
-
-/// 431 with a SCIM error body: the header fields together are over the limit (RFC 6585
-/// section 5). Nothing behind this layer ran.
-fn headers_too_large(limit: usize) -> Response {
-    let mut r = busy(
-        431,
-        &format!("the request's header fields are larger than {limit} bytes in all"),
-        Duration::from_secs(1),
-    );
-    *r.status_mut() = axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
-    r.headers_mut().remove(header::RETRY_AFTER);
-    r
 }
 
 pub(crate) async fn guard(
@@ -120,10 +115,16 @@ pub(crate) async fn guard(
         client = client
     );
     let permit = state.in_flight().try_acquire_owned().ok();
-    let header_bytes = header_bytes(req.headers());
-    let mut response = if header_bytes > state.ops.config.max_header_bytes {
+    let surface = Surface::of(req.uri().path());
+    let limit = state.ops.config.max_header_bytes;
+    let mut response = if header_bytes(req.headers()) > limit {
+        // RFC 6585 section 5; nothing behind this layer runs.
         metrics::counter!("scimd_http_rejected_total", "reason" => "headers").increment(1);
-        headers_too_large(state.ops.config.max_header_bytes)
+        surface.error(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!("the request's header fields are larger than {limit} bytes in all"),
+        )
     } else if permit.is_none() {
         metrics::counter!("scimd_http_rejected_total", "reason" => "busy").increment(1);
         busy(
@@ -133,7 +134,6 @@ pub(crate) async fn guard(
         )
     } else {
         let timeout = state.ops.config.request_timeout;
-        let surface = Surface::of(req.uri().path());
         // A panic in a handler ends that request alone, as a 500 in its surface's shape.
         let run = std::panic::AssertUnwindSafe(next.run(req)).catch_unwind();
         match tokio::time::timeout(timeout, tracing::Instrument::instrument(run, span.clone()))

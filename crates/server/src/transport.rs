@@ -4,9 +4,9 @@
 //! - A client has [`Transport::header_timeout`] to send a request's whole head, counted from
 //!   the moment the connection waits for one: that cuts off clients that trickle their headers
 //!   a byte at a time (slowloris), and closes keep-alive connections left idle as well.
-//! - A head larger than [`Transport::max_head_bytes`] (a request line of up to 64 KiB and the
-//!   header fields) gets 431 and goes no further; the header fields alone are held to a
-//!   smaller bound, with the surface's error body, by the request guard.
+//! - A head larger than a request line of [`MAX_REQUEST_LINE`] and
+//!   [`Transport::max_header_bytes`] of header fields gets 431 and goes no further; the header
+//!   fields alone are held to their bound, with the surface's error body, by the request guard.
 //! - A TLS handshake has [`Transport::handshake_timeout`].
 //! - At most [`Transport::max_connections`] connections are open at once; beyond, a new
 //!   connection is closed at once (and counted) while the established ones are served.
@@ -27,6 +27,9 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
+/// The longest request line the parser reads (hyper refuses longer URIs anyway).
+pub const MAX_REQUEST_LINE: usize = 64 * 1024;
+
 /// Connections the kernel queues before they are accepted (Linux caps it at `somaxconn`).
 const LISTEN_BACKLOG: i32 = 4096;
 
@@ -35,8 +38,9 @@ const LISTEN_BACKLOG: i32 = 4096;
 pub struct Transport {
     /// Time a client has to send a whole request head, from when the connection waits for one.
     pub header_timeout: Duration,
-    /// Largest request head (request line and header fields) parsed at all; beyond, 431.
-    pub max_head_bytes: usize,
+    /// Largest total of a request's header fields (the request guard answers 431 beyond; the
+    /// parser stops a head past this and [`MAX_REQUEST_LINE`]).
+    pub max_header_bytes: usize,
     /// Time a client has to finish a TLS handshake.
     pub handshake_timeout: Duration,
     /// Connections open at once; beyond, new ones are closed on accept.
@@ -49,7 +53,7 @@ impl Default for Transport {
     fn default() -> Self {
         Transport {
             header_timeout: Duration::from_secs(10),
-            max_head_bytes: 80 * 1024,
+            max_header_bytes: 16 * 1024,
             handshake_timeout: Duration::from_secs(10),
             // Well above what one instance is asked to hold, and below the 20,000 open files a
             // stock system allows a process (the databases need some too).
@@ -75,11 +79,13 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let open = Arc::new(Semaphore::new(transport.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
+    // Long request lines still parse, so an over-long path gets its proper 4xx from the router.
+    let max_head = transport.max_header_bytes + MAX_REQUEST_LINE;
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(transport.header_timeout)
-        .max_buf_size(transport.max_head_bytes.max(8192) + 8192)
-        .max_header_size(transport.max_head_bytes)
+        .max_buf_size(max_head + 8192)
+        .max_header_size(max_head)
         .keep_alive(true);
     let http = Arc::new(http);
     tokio::pin!(shutdown);

@@ -425,36 +425,7 @@ async fn made_up_paths_and_methods_do_not_grow_the_metrics() {
 async fn strangers_write_no_activity_and_logged_paths_are_capped() {
     // A budget high enough that no request here is throttled: the refusals are counted exactly.
     let server = Server::start_with(&["--auth-failures-per-minute", "1000"]);
-    let db = server.database.clone();
-    let second = cli(&[
-        "token",
-        "generate",
-        "--org",
-        &server.org.id,
-        "--database",
-        &db,
-    ]);
-    let list: serde_json::Value = serde_json::from_str(&cli(&[
-        "token",
-        "list",
-        "--org",
-        &server.org.id,
-        "--format",
-        "json",
-        "--database",
-        &db,
-    ]))
-    .expect("JSON");
-    let first_id = list["tokens"][0]["id"].as_str().expect("id").to_owned();
-    cli(&[
-        "token",
-        "revoke",
-        "--org",
-        &server.org.id,
-        &first_id,
-        "--database",
-        &db,
-    ]);
+    let (second, first_id) = replace_first_token(&server);
     // A real but revoked token: its refusal is its organisation's business.
     server.api().get("/Users").await.expect_error(401, None);
     let unattributed_before = activity_entries(&server, "unattributed");

@@ -367,34 +367,7 @@ async fn refused_tokens_are_logged_with_the_reason_and_clients_learn_nothing() {
     let unknown = format!("scimd_{}", random_hex(43));
     let r = server.api_with_token(&unknown).get("/Users").await;
     assert_eq!(r.expect_error(401, None)["detail"], "invalid token");
-    let second = cli(&[
-        "token",
-        "generate",
-        "--org",
-        &server.org.id,
-        "--database",
-        &db,
-    ]);
-    let list = json_out(&[
-        "token",
-        "list",
-        "--org",
-        &server.org.id,
-        "--format",
-        "json",
-        "--database",
-        &db,
-    ]);
-    let first_id = list["tokens"][0]["id"].as_str().expect("id").to_owned();
-    cli(&[
-        "token",
-        "revoke",
-        "--org",
-        &server.org.id,
-        &first_id,
-        "--database",
-        &db,
-    ]);
+    let (second, first_id) = replace_first_token(&server);
     let r = server.api().get("/Users").await;
     assert_eq!(r.expect_error(401, None)["detail"], "invalid token");
     server

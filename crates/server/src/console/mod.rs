@@ -408,11 +408,6 @@ impl IntoResponse for PageError {
 
 pub(crate) type PageResult = Result<Response, PageError>;
 
-/// The console's page for a request that failed on the server.
-pub(crate) fn internal_error_page() -> Response {
-    PageError::internal().into_response()
-}
-
 /// Renders a template as a 200 page.
 pub(crate) fn render(t: &impl Template) -> Response {
     render_status(StatusCode::OK, t)

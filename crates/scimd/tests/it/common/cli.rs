@@ -59,3 +59,24 @@ pub fn add_admin(server: &Server, org: &str, email: &str, password: &str) {
         &server.database,
     ]);
 }
+
+/// Generates a second token for the server's organisation, then revokes the first (the one
+/// the harness holds); returns the new secret and the revoked token's id.
+pub fn replace_first_token(server: &Server) -> (String, String) {
+    let (org, db) = (server.org.id.as_str(), server.database.as_str());
+    let second = cli(&["token", "generate", "--org", org, "--database", db]);
+    let list: serde_json::Value = serde_json::from_str(&cli(&[
+        "token",
+        "list",
+        "--org",
+        org,
+        "--format",
+        "json",
+        "--database",
+        db,
+    ]))
+    .expect("token list JSON");
+    let first_id = list["tokens"][0]["id"].as_str().expect("id").to_owned();
+    cli(&["token", "revoke", "--org", org, &first_id, "--database", db]);
+    (second, first_id)
+}
