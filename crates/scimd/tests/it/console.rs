@@ -3,7 +3,7 @@
 //! client stands in for a browser (the end-to-end story in a real browser is `scripts/e2e`).
 
 use crate::common;
-use crate::common::{Server, SmtpSink, add_admin, cli};
+use crate::common::{Server, SmtpSink, add_admin, cli, token_list};
 use reqwest::redirect::Policy;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -168,22 +168,12 @@ fn admin_count(server: &Server, org: &str) -> usize {
 }
 
 fn token_count(server: &Server, org: &str) -> usize {
-    let out = cli(&[
-        "token",
-        "list",
-        "--org",
-        org,
-        "--format",
-        "json",
-        "--database",
-        &server.database,
-    ]);
-    let v: Value = serde_json::from_str(&out).expect("token list JSON");
+    let v = token_list(server, org);
     v["tokens"]
         .as_array()
         .or_else(|| v.as_array())
         .map(Vec::len)
-        .unwrap_or_else(|| panic!("no tokens in {out}"))
+        .unwrap_or_else(|| panic!("no tokens in {v}"))
 }
 
 /// A signed-in browser for the server's first organisation, its administrator made through

@@ -65,7 +65,15 @@ pub fn add_admin(server: &Server, org: &str, email: &str, password: &str) {
 pub fn replace_first_token(server: &Server) -> (String, String) {
     let (org, db) = (server.org.id.as_str(), server.database.as_str());
     let second = cli(&["token", "generate", "--org", org, "--database", db]);
-    let list: serde_json::Value = serde_json::from_str(&cli(&[
+    let list = token_list(server, org);
+    let first_id = list["tokens"][0]["id"].as_str().expect("id").to_owned();
+    cli(&["token", "revoke", "--org", org, &first_id, "--database", db]);
+    (second, first_id)
+}
+
+/// `scimd token list --format json` for `org` on the server's database.
+pub fn token_list(server: &Server, org: &str) -> serde_json::Value {
+    let out = cli(&[
         "token",
         "list",
         "--org",
@@ -73,10 +81,7 @@ pub fn replace_first_token(server: &Server) -> (String, String) {
         "--format",
         "json",
         "--database",
-        db,
-    ]))
-    .expect("token list JSON");
-    let first_id = list["tokens"][0]["id"].as_str().expect("id").to_owned();
-    cli(&["token", "revoke", "--org", org, &first_id, "--database", db]);
-    (second, first_id)
+        &server.database,
+    ]);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("token list JSON ({e}): {out}"))
 }
