@@ -83,3 +83,8 @@ pub struct Organisation {
 uuid_id!(AdminId, "an administrator");
 uuid_id!(NoticeId, "a notice in the outbox");
 uuid_id!(SessionId, "an administrator's session");
+uuid_id!(
+    AppId,
+    "an application (a client of the directory API and the events)"
+);
+uuid_id!(WebhookId, "a webhook endpoint");

@@ -12,7 +12,9 @@
 //! finds the organisation; services never see SQL; time only comes from the injected clock.
 
 pub mod accounts;
+pub mod apps;
 pub mod clock;
+pub mod events;
 pub mod ids;
 pub mod lifecycle;
 pub mod model;

@@ -9,7 +9,9 @@
 //! organisation's rows (the jobs that purge or claim across organisations say so). Stores
 //! return domain values ([`crate::model`]), never rows.
 
-use crate::ids::{AdminId, NoticeId, OrgId, Organisation, ResourceId, SessionId, TokenId};
+use crate::ids::{
+    AdminId, AppId, NoticeId, OrgId, Organisation, ResourceId, SessionId, TokenId, WebhookId,
+};
 use async_trait::async_trait;
 use scim_core::schema::ResourceKind;
 use time::OffsetDateTime;
@@ -22,12 +24,16 @@ pub use crate::model::{
     SessionRecord, SetupLink, SigninThrottle, Source, Status, StoredResource, SyncPolicy,
     TokenRecord, Update,
 };
+pub use crate::model::{
+    Application, DeliveryRecord, DeliveryReport, Event, EventId, EventQuery, EventType, NewEvent,
+    WebhookEndpoint, WebhookSecret, WebhookState,
+};
 
 /// The area traits and [`Store`], for callers: `use directory::store::prelude::*`.
 pub mod prelude {
     pub use super::{
-        AccountStore, ActivityStore, AdminStore, DomainStore, HealthStore, OrgStore, OutboxStore,
-        ResourceStore, Store, TokenStore,
+        AccountStore, ActivityStore, AdminStore, AppStore, DomainStore, EventStore, HealthStore,
+        OrgStore, OutboxStore, ResourceStore, Store, TokenStore, WebhookStore,
     };
 }
 
@@ -481,6 +487,109 @@ pub trait HealthStore: Send + Sync {
     }
 }
 
+/// The event log (docs/contract.md, "Events"). Events are appended by the writes themselves,
+/// in their transactions; this trait reads and ages them.
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// Events after `q.after`, oldest first, at most `q.limit`.
+    async fn list_events(&self, org: OrgId, q: &EventQuery) -> Result<Vec<Event>, StoreError>;
+
+    /// One event by id (`None` when it is unknown here or no longer kept).
+    async fn find_event(&self, org: OrgId, id: EventId) -> Result<Option<Event>, StoreError>;
+
+    /// The sequence of the organisation's newest event (0 before the first).
+    async fn last_event_sequence(&self, org: OrgId) -> Result<i64, StoreError>;
+
+    /// Deletes events (and delivery records) created before `before`, across organisations;
+    /// the numbering carries on where it was.
+    async fn purge_events(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
+}
+
+/// Applications and their keys.
+#[async_trait]
+pub trait AppStore: Send + Sync {
+    /// [`StoreError::Conflict`]`("name")` when a live application of the organisation has
+    /// that name.
+    async fn insert_app(&self, app: &Application) -> Result<(), StoreError>;
+
+    async fn list_apps(&self, org: OrgId) -> Result<Vec<Application>, StoreError>;
+
+    /// The one lookup across organisations: a presented key's hash finds its application.
+    async fn find_app_by_hash(&self, hash: &[u8; 32]) -> Result<Option<Application>, StoreError>;
+
+    /// Records use, at most once a minute per application.
+    async fn touch_app(&self, org: OrgId, id: AppId, at: OffsetDateTime) -> Result<(), StoreError>;
+
+    /// `Ok(false)` when there is no such live application.
+    async fn revoke_app(
+        &self,
+        org: OrgId,
+        id: AppId,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+}
+
+/// Webhook endpoints, their delivery state and their delivery log.
+#[async_trait]
+pub trait WebhookStore: Send + Sync {
+    async fn insert_webhook(&self, w: &WebhookEndpoint) -> Result<(), StoreError>;
+
+    async fn list_webhooks(&self, org: OrgId) -> Result<Vec<WebhookEndpoint>, StoreError>;
+
+    async fn get_webhook(
+        &self,
+        org: OrgId,
+        id: WebhookId,
+    ) -> Result<Option<WebhookEndpoint>, StoreError>;
+
+    /// Removes the endpoint and its delivery log; `Ok(false)` when there is none.
+    async fn remove_webhook(&self, org: OrgId, id: WebhookId) -> Result<bool, StoreError>;
+
+    /// Replaces the signing secrets (a rotation).
+    async fn set_webhook_secrets(
+        &self,
+        org: OrgId,
+        id: WebhookId,
+        secrets: &[WebhookSecret],
+    ) -> Result<bool, StoreError>;
+
+    /// Delivery goes on after `cursor` (a replay), as a healthy endpoint: attempts, retry
+    /// and failing state are cleared.
+    async fn set_webhook_cursor(
+        &self,
+        org: OrgId,
+        id: WebhookId,
+        cursor: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Leases to `owner`, until `until`, up to `limit` active endpoints, across organisations,
+    /// whose next attempt is due at `now` and that no other owner holds; endpoints `owner`
+    /// holds already are renewed and returned too.
+    async fn claim_webhooks(
+        &self,
+        owner: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<WebhookEndpoint>, StoreError>;
+
+    /// Applies a worker's report in one transaction: the attempts join the log, the endpoint
+    /// moves to its new cursor and state. `Ok(false)`, and nothing changes, when `owner` no
+    /// longer holds the lease.
+    async fn report_delivery(&self, report: &DeliveryReport) -> Result<bool, StoreError>;
+
+    /// Appends attempts outside a lease (a test event).
+    async fn record_deliveries(&self, records: &[DeliveryRecord]) -> Result<(), StoreError>;
+
+    /// The endpoint's newest attempts first.
+    async fn list_deliveries(
+        &self,
+        org: OrgId,
+        id: WebhookId,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRecord>, StoreError>;
+}
+
 /// The whole port: every area. Implemented for anything that implements them all, so a store
 /// only writes the area impls.
 pub trait Store:
@@ -493,6 +602,9 @@ pub trait Store:
     + ActivityStore
     + OutboxStore
     + HealthStore
+    + EventStore
+    + AppStore
+    + WebhookStore
     + std::fmt::Debug
 {
 }
@@ -507,6 +619,9 @@ impl<T> Store for T where
         + ActivityStore
         + OutboxStore
         + HealthStore
+        + EventStore
+        + AppStore
+        + WebhookStore
         + std::fmt::Debug
         + ?Sized
 {

@@ -11,6 +11,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/0005_activity_chunks.sql")),
     (6, include_str!("../migrations/0006_scim_counts.sql")),
     (7, include_str!("../migrations/0007_deployment_keys.sql")),
+    (8, include_str!("../migrations/0008_applications.sql")),
 ];
 
 pub(crate) fn apply(conn: &Connection) -> rusqlite::Result<()> {

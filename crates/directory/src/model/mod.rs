@@ -4,9 +4,11 @@
 pub mod account;
 pub mod activity;
 pub mod admin;
+pub mod app;
 pub mod columns;
 pub mod cursor;
 pub mod domain;
+pub mod event;
 pub mod notice;
 pub mod org;
 pub mod resource;
@@ -18,8 +20,12 @@ pub use account::{
 };
 pub use activity::ActivityEntry;
 pub use admin::{AdminRole, Administrator, SessionRecord, SetupLink, SigninThrottle};
+pub use app::{
+    Application, DeliveryRecord, DeliveryReport, WebhookEndpoint, WebhookSecret, WebhookState,
+};
 pub use cursor::{Cursor, CursorKey};
 pub use domain::DomainRecord;
+pub use event::{Event, EventId, EventQuery, EventType, NewEvent};
 pub use notice::{Notice, NoticeKind};
 pub use org::{Connection, ConnectionState};
 pub use resource::{
