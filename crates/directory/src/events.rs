@@ -5,6 +5,7 @@
 use crate::model::{Account, EventType, NewEvent, Source, StoredResource};
 use crate::render::timestamp;
 use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
 
 /// The enterprise extension, whose attributes an application sees beside the core ones.
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
@@ -21,8 +22,9 @@ const USER_FIELDS: [&str; 7] = [
 ];
 
 /// The user object: imported attributes with the organisation's local properties merged over
-/// them, and the groups the user is a direct member of.
-pub fn user_object(a: &Account, groups: &[String]) -> Value {
+/// them, and the groups the user is a direct member of. `updated` is when the object last
+/// changed (a local property or the source moves it too, not only the SCIM document).
+pub fn user_object(a: &Account, groups: &[String], updated: Option<OffsetDateTime>) -> Value {
     let doc = &a.resource.doc;
     let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
     let name = doc.get("name");
@@ -87,12 +89,17 @@ pub fn user_object(a: &Account, groups: &[String]) -> Value {
         "groups": groups,
         "attributes": attributes,
         "created_at": timestamp(a.resource.created),
-        "updated_at": timestamp(a.resource.last_modified),
+        "updated_at": timestamp(updated.unwrap_or(a.resource.last_modified).max(a.resource.last_modified)),
     })
 }
 
 /// The group object (members are paged separately).
-pub fn group_object(g: &StoredResource, source: Source, member_count: u64) -> Value {
+pub fn group_object(
+    g: &StoredResource,
+    source: Source,
+    member_count: u64,
+    updated: Option<OffsetDateTime>,
+) -> Value {
     let text = |k: &str| g.doc.get(k).and_then(Value::as_str).map(str::to_owned);
     json!({
         "id": g.id.to_string(),
@@ -101,7 +108,7 @@ pub fn group_object(g: &StoredResource, source: Source, member_count: u64) -> Va
         "source": source.as_str(),
         "member_count": member_count,
         "created_at": timestamp(g.created),
-        "updated_at": timestamp(g.last_modified),
+        "updated_at": timestamp(updated.unwrap_or(g.last_modified).max(g.last_modified)),
     })
 }
 
@@ -207,7 +214,7 @@ pub fn connection_change(activated: bool) -> NewEvent {
 pub fn token_notice(
     expired: bool,
     token: crate::ids::TokenId,
-    expires: time::OffsetDateTime,
+    expires: OffsetDateTime,
 ) -> NewEvent {
     let kind = if expired {
         EventType::TokenExpired

@@ -25,15 +25,16 @@ pub use crate::model::{
     TokenRecord, Update,
 };
 pub use crate::model::{
-    Application, DeliveryRecord, DeliveryReport, Event, EventId, EventQuery, EventType, NewEvent,
-    WebhookEndpoint, WebhookSecret, WebhookState,
+    Application, DeliveryRecord, DeliveryReport, DirectoryQuery, Event, EventId, EventQuery,
+    EventType, NewEvent, WebhookEndpoint, WebhookSecret, WebhookState,
 };
 
 /// The area traits and [`Store`], for callers: `use directory::store::prelude::*`.
 pub mod prelude {
     pub use super::{
-        AccountStore, ActivityStore, AdminStore, AppStore, DomainStore, EventStore, HealthStore,
-        OrgStore, OutboxStore, ResourceStore, Store, TokenStore, WebhookStore,
+        AccountStore, ActivityStore, AdminStore, AppStore, DirectoryReadStore, DomainStore,
+        EventStore, HealthStore, OrgStore, OutboxStore, ResourceStore, Store, TokenStore,
+        WebhookStore,
     };
 }
 
@@ -487,6 +488,38 @@ pub trait HealthStore: Send + Sync {
     }
 }
 
+/// The directory as applications read it (docs/contract.md, "The directory API"): user and
+/// group objects ([`crate::events`]), oldest first, paged by a position that only moves forward.
+#[async_trait]
+pub trait DirectoryReadStore: Send + Sync {
+    /// Users (accounts whatever their source, but not those SCIM deleted) or groups, after
+    /// position `q.after`, changed at or after `q.updated_since`; each with its position.
+    async fn directory_objects(
+        &self,
+        org: OrgId,
+        kind: ResourceKind,
+        q: &DirectoryQuery,
+    ) -> Result<Vec<(i64, serde_json::Value)>, StoreError>;
+
+    /// One user or group object (`None`: no such resource, or a user SCIM deleted).
+    async fn directory_object(
+        &self,
+        org: OrgId,
+        kind: ResourceKind,
+        id: ResourceId,
+    ) -> Result<Option<serde_json::Value>, StoreError>;
+
+    /// A group's direct members (user objects, and group objects for nested groups) after
+    /// member `after`, in member-id order; `None` when there is no such group.
+    async fn directory_members(
+        &self,
+        org: OrgId,
+        group: ResourceId,
+        after: Option<ResourceId>,
+        limit: u32,
+    ) -> Result<Option<Vec<(ResourceId, serde_json::Value)>>, StoreError>;
+}
+
 /// The event log (docs/contract.md, "Events"). Events are appended by the writes themselves,
 /// in their transactions; this trait reads and ages them.
 #[async_trait]
@@ -603,6 +636,7 @@ pub trait Store:
     + OutboxStore
     + HealthStore
     + EventStore
+    + DirectoryReadStore
     + AppStore
     + WebhookStore
     + std::fmt::Debug
@@ -620,6 +654,7 @@ impl<T> Store for T where
         + OutboxStore
         + HealthStore
         + EventStore
+        + DirectoryReadStore
         + AppStore
         + WebhookStore
         + std::fmt::Debug

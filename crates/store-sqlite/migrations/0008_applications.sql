@@ -74,3 +74,7 @@ CREATE TABLE webhook_deliveries (
 );
 CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (org_id, endpoint_id, seq);
 CREATE INDEX webhook_deliveries_at ON webhook_deliveries (at);
+
+-- When the object applications see last changed: a local property or the source moves it as
+-- well as the SCIM document (`last_modified` is SCIM's `meta.lastModified` alone).
+ALTER TABLE resources ADD COLUMN updated INTEGER;

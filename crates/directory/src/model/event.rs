@@ -161,3 +161,12 @@ pub struct EventQuery {
     pub limit: u32,
     pub types: Vec<EventType>,
 }
+
+/// A page of the directory API: after position `after` (0 for the start), at most `limit`,
+/// changed at or after `updated_since`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryQuery {
+    pub after: i64,
+    pub limit: u32,
+    pub updated_since: Option<OffsetDateTime>,
+}

@@ -25,7 +25,7 @@ pub use app::{
 };
 pub use cursor::{Cursor, CursorKey};
 pub use domain::DomainRecord;
-pub use event::{Event, EventId, EventQuery, EventType, NewEvent};
+pub use event::{DirectoryQuery, Event, EventId, EventQuery, EventType, NewEvent};
 pub use notice::{Notice, NoticeKind};
 pub use org::{Connection, ConnectionState};
 pub use resource::{
