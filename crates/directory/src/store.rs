@@ -518,6 +518,14 @@ pub trait DirectoryReadStore: Send + Sync {
         after: Option<ResourceId>,
         limit: u32,
     ) -> Result<Option<Vec<(ResourceId, serde_json::Value)>>, StoreError>;
+
+    /// The deployment's cursor key, which seals the directory API's cursors: positions are
+    /// shared by every organisation, so in the clear they would tell a tenant how much the
+    /// others write. `None` (the default) leaves them in the clear; a store that keeps a
+    /// cursor key returns it here.
+    fn cursor_key(&self) -> Option<&CursorKey> {
+        None
+    }
 }
 
 /// The event log (docs/contract.md, "Events"). Events are appended by the writes themselves,
