@@ -659,7 +659,15 @@ async fn serve(
     if let Some(tls) = &tls {
         tls.reload_on_sighup();
     }
-    server::transport::serve(listener, app, tls, run.transport(), shutdown_signal()).await?;
+    let stop = {
+        let state = state.clone();
+        async move {
+            shutdown_signal().await;
+            // Events requests waiting for an event answer now instead of holding the drain.
+            state.stop_waiting();
+        }
+    };
+    server::transport::serve(listener, app, tls, run.transport(), stop).await?;
     // Requests are done: stop the jobs after their current round, then write the activity
     // entries still queued.
     jobs.stop(std::time::Duration::from_secs(10)).await;

@@ -27,6 +27,10 @@ pub struct AppState {
     pub activity: Option<crate::activity::ActivitySink>,
     /// The directory's rules (accounts, conflicts, disconnect, domains).
     pub directory: directory::accounts::Directory,
+    /// Applications, their webhook endpoints, and what their keys read.
+    pub applications: directory::applications::Applications,
+    /// When each application's use was last written (see `api::app_key`).
+    pub apps_touched: Mutex<HashMap<directory::ids::AppId, OffsetDateTime>>,
     /// Administrators' sessions for the administrative API.
     pub sessions: directory::session::Sessions,
     /// The resolver domains are verified with; `None` refuses verification.
@@ -39,6 +43,8 @@ pub struct AppState {
     pub mailer: Option<Arc<dyn directory::notify::Mailer>>,
     /// Answers to SCIM reads given again while the data is unchanged (see `read_cache`).
     pub read_cache: ReadCache,
+    /// Set once the server stops: events requests waiting for an event answer at once.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl AppState {
@@ -55,6 +61,8 @@ impl AppState {
             touched: Mutex::new(HashMap::new()),
             lifecycle: directory::lifecycle::Lifecycle::new(store.clone(), clock.clone()),
             directory: directory::accounts::Directory::new(store.clone(), clock.clone()),
+            applications: directory::applications::Applications::new(store.clone(), clock.clone()),
+            apps_touched: Mutex::new(HashMap::new()),
             sessions: directory::session::Sessions::new(store, clock),
             dns: None,
             ops: crate::limits::Ops::new(crate::limits::OpsConfig::default()),
@@ -62,6 +70,7 @@ impl AppState {
             activity: None,
             mailer: None,
             read_cache: ReadCache::new(crate::scim::read_cache::DEFAULT_ENTRIES),
+            stopping: tokio::sync::watch::Sender::new(false),
         }
     }
 
@@ -103,6 +112,16 @@ impl AppState {
 }
 
 impl AppState {
+    /// Ends every wait for events now and from now on (at shutdown, so that waiting readers
+    /// do not hold the drain of requests in flight).
+    pub fn stop_waiting(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    pub(crate) fn stopping(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.stopping.subscribe()
+    }
+
     pub(crate) fn in_flight(&self) -> Arc<Semaphore> {
         self.ops.in_flight.clone()
     }

@@ -6,6 +6,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use directory::StoreError;
 use directory::accounts::DirectoryError;
+use directory::applications::AppError;
 use directory::lifecycle::LifecycleError;
 use directory::session::SessionError;
 use serde_json::json;
@@ -107,6 +108,29 @@ impl From<LifecycleError> for ApiError {
             LifecycleError::Store(s) => store_failure(s),
             LifecycleError::Password(_) | LifecycleError::Random(_) => {
                 tracing::error!(error = %msg, "administrative act failed");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error".into(),
+                )
+            }
+        }
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        let msg = e.to_string();
+        match e {
+            AppError::Invalid(_) | AppError::UnknownEvent(_) => bad(msg),
+            AppError::UnknownApp(_) | AppError::UnknownWebhook(_) | AppError::NotFound(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", msg)
+            }
+            AppError::DuplicateName(_) => ApiError::new(StatusCode::CONFLICT, "conflict", msg),
+            AppError::AlreadyRevoked(_) => ApiError::new(StatusCode::CONFLICT, "refused", msg),
+            AppError::Store(s) => store_failure(s),
+            AppError::Random(_) => {
+                tracing::error!(error = %msg, "application act failed");
                 ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal",
