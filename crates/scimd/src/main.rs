@@ -6,6 +6,7 @@
 //! are kept stable for scripts.
 
 mod admin_cli;
+mod apps_cli;
 mod check;
 mod config;
 mod copy;
@@ -172,6 +173,17 @@ enum Command {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// Applications: the organisation's own software, reading the directory API and the
+    /// events with a key of its own.
+    App {
+        #[command(subcommand)]
+        command: apps_cli::AppCommand,
+    },
+    /// Webhook endpoints that events are delivered to.
+    Webhook {
+        #[command(subcommand)]
+        command: apps_cli::WebhookCommand,
     },
     /// Test a SCIM endpoint the way an identity provider's "Test Connection" does. The bearer
     /// token comes from exactly one of --token-file, SCIMD_CHECK_TOKEN or --token.
@@ -461,6 +473,8 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Token {
             command: TokenCommand::Revoke(a),
         } => admin_cli::token_revoke(a, clock).await,
+        Command::App { command } => apps_cli::app(command, clock).await,
+        Command::Webhook { command } => apps_cli::webhook(command, clock).await,
         Command::Disconnect(a) => admin_cli::disconnect(a, clock).await,
         Command::Admin { command } => admin_cli::admin(command, clock).await,
         Command::Config { .. } => Ok(()),
