@@ -5,6 +5,7 @@
 
 mod common;
 
+mod applications;
 mod backup;
 mod concurrency;
 mod config;
