@@ -26,7 +26,9 @@ fn b(u: &uuid::Uuid) -> &[u8] {
     u.as_bytes().as_slice()
 }
 
-fn account_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Account, StoreError>> {
+pub(crate) fn account_row(
+    row: &rusqlite::Row<'_>,
+) -> rusqlite::Result<Result<Account, StoreError>> {
     let raw = row_to_resource(row)?;
     let source: String = row.get(6)?;
     let deleted: Option<i64> = row.get(7)?;

@@ -3,7 +3,7 @@
 //! and appends them, numbered, before the writer commits. The writer is the only one that
 //! numbers events, so sequences are gapless and commit in order.
 
-use crate::accounts::get_account_tx;
+use crate::accounts::account_row;
 use crate::resources::{RESOURCE_COLS, build, row_to_resource};
 use crate::runtime::internal;
 use crate::uuid_from;
@@ -14,25 +14,11 @@ use directory::{OrgId, ResourceId, StoreError};
 use rusqlite::{Connection, OptionalExtension, params};
 use scim_core::schema::ResourceKind;
 use serde_json::Value;
+use store_sql::accounts::ACCOUNT_COLS;
 use time::OffsetDateTime;
 
 fn b(u: &uuid::Uuid) -> &[u8] {
     u.as_bytes().as_slice()
-}
-
-/// When the object applications see last changed, if a write recorded it.
-fn updated(
-    c: &Connection,
-    org: OrgId,
-    id: ResourceId,
-) -> Result<Option<OffsetDateTime>, StoreError> {
-    let t: Option<Option<i64>> = c
-        .prepare_cached("SELECT updated FROM resources WHERE org_id = ?1 AND id = ?2")
-        .map_err(internal)?
-        .query_row(params![b(&org.0), b(&id.0)], |r| r.get(0))
-        .optional()
-        .map_err(internal)?;
-    Ok(t.flatten().map(from_micros))
 }
 
 /// The ids of the groups `user` is a direct member of, oldest group first.
@@ -59,11 +45,26 @@ pub(crate) fn user(
     org: OrgId,
     id: ResourceId,
 ) -> Result<Option<Value>, StoreError> {
-    let Some(account) = get_account_tx(c, org, id)? else {
+    let row = c
+        .prepare_cached(&format!(
+            "SELECT {RESOURCE_COLS}, {ACCOUNT_COLS}, r.updated FROM resources r \
+             WHERE r.org_id = ?1 AND r.id = ?2 AND r.kind = 0"
+        ))
+        .map_err(internal)?
+        .query_row(params![b(&org.0), b(&id.0)], |row| {
+            Ok((account_row(row)?, row.get::<_, Option<i64>>(10)?))
+        })
+        .optional()
+        .map_err(internal)?;
+    let Some((account, updated)) = row else {
         return Ok(None);
     };
     let groups = group_ids(c, org, id)?;
-    Ok(Some(user_object(&account, &groups, updated(c, org, id)?)))
+    Ok(Some(user_object(
+        &account?,
+        &groups,
+        updated.map(from_micros),
+    )))
 }
 
 /// The group object of group `id`, as it stands in this transaction.
