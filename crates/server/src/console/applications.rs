@@ -311,7 +311,7 @@ pub(super) async fn add_webhook(
 
 struct DeliveryRow {
     at: String,
-    event_type: &'static str,
+    event_type: String,
     event_id: String,
     status: String,
     latency: String,
@@ -322,7 +322,7 @@ struct DeliveryRow {
 fn delivery_row(d: &DeliveryRecord) -> DeliveryRow {
     DeliveryRow {
         at: when_seconds(d.at),
-        event_type: d.event_type.as_str(),
+        event_type: d.event_type.clone(),
         event_id: d.event.to_string(),
         status: d.status.map_or_else(|| "—".to_owned(), |s| s.to_string()),
         latency: format!("{} ms", d.latency_ms),
