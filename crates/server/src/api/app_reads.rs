@@ -510,6 +510,42 @@ mod tests {
         );
         assert_eq!(ids.len(), 1);
         assert_eq!(next, None);
+        // The events of those writes page the same way.
+        let a = t.get_bearer("/api/v1/events", &key).await;
+        let (page, next) = events(&a);
+        assert_eq!(page.len(), 100);
+        assert_eq!(next.as_deref(), page[99]["id"].as_str());
+    }
+
+    #[tokio::test]
+    async fn a_key_over_its_rate_gets_429_with_retry_after() {
+        let t = TestApp::with(|s| {
+            s.with_ops(crate::limits::OpsConfig {
+                token_rate: 1,
+                token_burst: 1,
+                ..crate::limits::OpsConfig::default()
+            })
+        })
+        .await;
+        let key = t.app_key().await;
+        let mut refused = None;
+        for _ in 0..5 {
+            let a = t.get_bearer("/api/v1/directory/users", &key).await;
+            if a.status == StatusCode::TOO_MANY_REQUESTS {
+                refused = Some(a);
+            }
+        }
+        let a = refused.expect("the key is refused past its rate");
+        assert_api_error(&a, StatusCode::TOO_MANY_REQUESTS, "throttled");
+        assert!(
+            a.header(header::RETRY_AFTER)
+                .parse::<u64>()
+                .is_ok_and(|s| s >= 1)
+        );
+        // Another application has a rate of its own.
+        let other = t.app_key().await;
+        let a = t.get_bearer("/api/v1/directory/users", &other).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text());
     }
 
     #[tokio::test]
