@@ -399,10 +399,8 @@ impl WebhookStore for SqliteStore {
         self.rt
             .write(Effect::LogOnly, move |c| {
                 let (now, until) = (micros(now), micros(until));
-                let due = format!(
-                    "state = 'active' AND (next_attempt IS NULL OR next_attempt <= ?2) \
-                     AND (lease_owner IS NULL OR lease_owner = ?1 OR lease_until < ?2)"
-                );
+                let due = "state = 'active' AND (next_attempt IS NULL OR next_attempt <= ?2) \
+                     AND (lease_owner IS NULL OR lease_owner = ?1 OR lease_until < ?2)";
                 let claimed = query_webhooks(
                     c,
                     &format!("SELECT {WEBHOOK_COLS} FROM webhooks WHERE {due} ORDER BY next_attempt, created LIMIT ?3"),

@@ -125,6 +125,10 @@ fn listed(kind: ResourceKind) -> &'static str {
 
 #[async_trait]
 impl DirectoryReadStore for SqliteStore {
+    fn cursor_key(&self) -> Option<&directory::store::CursorKey> {
+        Some(&self.cursors)
+    }
+
     async fn directory_objects(
         &self,
         org: OrgId,
