@@ -8,8 +8,8 @@ use crate::resources::{RESOURCE_COLS, build};
 use crate::{Failure, PgStore, from_micros, micros, run};
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
-use directory::ids::OrgKind;
 use directory::events::user_change;
+use directory::ids::OrgKind;
 use directory::store::columns::{active, external_id, kind_code, name_ci};
 use directory::store::{
     Account, AccountChange, AccountPage, AccountQuery, AccountStore, ConflictRecord, Cursor,
@@ -130,7 +130,10 @@ async fn retire_tx<C: GenericClient>(
     let before = user_snapshot(c, org, id, Lock::NoKeyUpdate)
         .await?
         .filter(|u| u.visible);
-    check_retire(before.as_ref().map(|u| u.account.resource.version), expected)?;
+    check_retire(
+        before.as_ref().map(|u| u.account.resource.version),
+        expected,
+    )?;
     let before = before.ok_or(StoreError::NotFound)?;
     for statement in retire_statements(org, id, micros(at), hold_until) {
         let (text, args) = prepared(&statement);
@@ -208,7 +211,13 @@ async fn release_tx<C: GenericClient>(c: &C, org: OrgId) -> Result<u64, Failure>
         .query(&stmt, &[&org.0])
         .await?
         .iter()
-        .map(|r| Ok((r.try_get::<_, i64>(0)?, r.try_get::<_, Uuid>(1)?, r.try_get::<_, i16>(2)?)))
+        .map(|r| {
+            Ok((
+                r.try_get::<_, i64>(0)?,
+                r.try_get::<_, Uuid>(1)?,
+                r.try_get::<_, i16>(2)?,
+            ))
+        })
         .collect::<Result<Vec<_>, tokio_postgres::Error>>()?;
     // Events in the directory's own order.
     rows.sort_unstable();

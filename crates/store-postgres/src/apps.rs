@@ -69,7 +69,11 @@ impl AppStore for PgStore {
                     "SELECT {APP_COLS} FROM apps WHERE org_id = $1 ORDER BY created, id"
                 ))
                 .await?;
-            c.query(&stmt, &[&org.0]).await?.iter().map(app_row).collect()
+            c.query(&stmt, &[&org.0])
+                .await?
+                .iter()
+                .map(app_row)
+                .collect()
         })
         .await
     }
@@ -95,7 +99,7 @@ impl AppStore for PgStore {
             let stmt = c
                 .prepare_cached(
                     "UPDATE apps SET last_used = $3 WHERE org_id = $1 AND id = $2 \
-                     AND (last_used IS NULL OR last_used < $3 - $4)",
+                     AND (last_used IS NULL OR last_used < $3::bigint - $4::bigint)",
                 )
                 .await?;
             c.execute(&stmt, &[&org.0, &id.0, &micros(at), &TOUCH_EVERY])

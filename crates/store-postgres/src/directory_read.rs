@@ -169,4 +169,3 @@ async fn group_exists<C: GenericClient>(
         None => false,
     })
 }
-

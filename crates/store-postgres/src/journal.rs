@@ -362,11 +362,8 @@ impl Journal {
                      FROM counter, unnest($4::uuid[], $5::text[], $6::jsonb[]) WITH ORDINALITY AS e (id, type, data, n)",
                 )
                 .await?;
-            c.execute(
-                &stmt,
-                &[&self.org.0, &total, &now, &ids, &types, &data],
-            )
-            .await?;
+            c.execute(&stmt, &[&self.org.0, &total, &now, &ids, &types, &data])
+                .await?;
             return Ok(());
         }
         let counter = c

@@ -2,9 +2,9 @@
 
 use crate::journal::Journal;
 use crate::{Failure, PgStore, from_micros, micros, run};
-use directory::events::connection_change;
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
+use directory::events::connection_change;
 use directory::store::{Connection, ConnectionState, OrgStore};
 use directory::{OrgId, OrgKind, Organisation, StoreError};
 use tokio_postgres::Row;

@@ -4,8 +4,8 @@
 
 use crate::journal::Journal;
 use crate::{Failure, PgStore, from_micros, micros, run};
-use directory::events::token_notice;
 use async_trait::async_trait;
+use directory::events::token_notice;
 use directory::ids::NoticeId;
 use directory::store::{Notice, NoticeKind, OutboxStore};
 use directory::{OrgId, StoreError, TokenId};

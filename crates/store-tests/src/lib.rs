@@ -59,6 +59,12 @@ macro_rules! conformance {
             setup_links_are_used_once_and_only_in_their_org,
             signin_failures_count_within_a_window_per_org_and_address,
             admins_are_removed_and_reset_with_their_sessions_only_in_their_org,
+            apps_round_trip_and_are_found_by_key_hash,
+            app_names_are_unique_among_live_apps_and_revoked_once,
+            apps_stay_in_their_organisation,
+            webhooks_round_trip_and_are_removed_with_their_log,
+            webhook_claims_are_exclusive_between_owners,
+            webhook_leases_expire_and_reports_need_the_lease,
         );
     };
     (@cases $make:path; $($name:ident),* $(,)?) => {

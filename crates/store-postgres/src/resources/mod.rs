@@ -280,7 +280,11 @@ async fn create_tx<C: GenericClient>(
              VALUES ($1, $2, $3, 1, $4, $4, $5, $6, $7, $8, $4)",
         )
         .await?;
-    let (name, external, is_active) = (name_ci(kind, &new.doc), external_id(&new.doc), active(&new.doc));
+    let (name, external, is_active) = (
+        name_ci(kind, &new.doc),
+        external_id(&new.doc),
+        active(&new.doc),
+    );
     let insert = async {
         c.execute(
             &stmt,
@@ -303,8 +307,7 @@ async fn create_tx<C: GenericClient>(
     match kind {
         ResourceKind::User => {
             // The snapshot read goes out behind the insert (see `update_tx`).
-            let (inserted, user) =
-                tokio::join!(insert, user_snapshot(c, org, new.id, Lock::Plain));
+            let (inserted, user) = tokio::join!(insert, user_snapshot(c, org, new.id, Lock::Plain));
             inserted?;
             let user = user?.ok_or(StoreError::NotFound)?;
             journal.extend(user_change(None, Some(user.object())));

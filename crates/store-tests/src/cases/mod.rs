@@ -4,6 +4,7 @@
 
 mod activity;
 mod admins;
+mod apps;
 mod isolation;
 mod lists;
 mod members;
@@ -11,9 +12,11 @@ mod orgs;
 mod outbox;
 mod resources;
 mod tokens;
+mod webhooks;
 
 pub use activity::*;
 pub use admins::*;
+pub use apps::*;
 pub use isolation::*;
 pub use lists::*;
 pub use members::*;
@@ -21,6 +24,7 @@ pub use orgs::*;
 pub use outbox::*;
 pub use resources::*;
 pub use tokens::*;
+pub use webhooks::*;
 
 use crate::oracle::{self, Coverage};
 use crate::support::*;
