@@ -28,14 +28,16 @@ CREATE TABLE event_counters (
 );
 
 -- `seq` is per organisation, gapless, assigned by the write that appends the event, in the
--- transaction of the change; `data` is the object after the change.
+-- transaction of the change; `data` is the object after the change. `json`, not `jsonb`: the
+-- log is never searched by content, and `json` keeps the object's text as it was built (field
+-- order included), so events and webhook bodies read the same as on SQLite.
 CREATE TABLE events (
     org_id  uuid NOT NULL,
     seq     bigint NOT NULL,
     id      uuid NOT NULL,
     type    text NOT NULL,
     created bigint NOT NULL,
-    data    jsonb NOT NULL,
+    data    json NOT NULL,
     PRIMARY KEY (org_id, seq)
 );
 CREATE UNIQUE INDEX events_id ON events (id);

@@ -179,7 +179,10 @@ pub(crate) async fn group_snapshot<C: GenericClient>(
     Ok((snap.group.kind == ResourceKind::Group).then_some(snap))
 }
 
-/// Ids read per statement when many snapshots are wanted at once.
+/// Ids read per statement when many snapshots are wanted at once. The ids are joined as rows
+/// (`unnest`) rather than matched with `id = ANY(...)`: with a thousand of them PostgreSQL
+/// judged one primary-key lookup each dearer than reading the whole table (55 ms instead of
+/// 2 ms for a page of a 100,000-member group).
 const SNAPSHOTS_PER_STATEMENT: usize = 1000;
 
 /// The snapshots of the users among `ids`, in no particular order: one statement per thousand.
@@ -194,7 +197,8 @@ pub(crate) async fn user_snapshots<C: GenericClient>(
     }
     let stmt = c
         .prepare_cached(&format!(
-            "SELECT {} FROM resources r WHERE r.org_id = $1 AND r.id = ANY($2) AND r.kind = 0",
+            "SELECT {} FROM unnest($2::uuid[]) AS m (id) \
+             JOIN resources r ON r.org_id = $1 AND r.id = m.id WHERE r.kind = 0",
             user_cols()
         ))
         .await?;
@@ -219,7 +223,8 @@ pub(crate) async fn group_snapshots<C: GenericClient>(
     }
     let stmt = c
         .prepare_cached(&format!(
-            "SELECT {} FROM resources r WHERE r.org_id = $1 AND r.id = ANY($2) AND r.kind = 1",
+            "SELECT {} FROM unnest($2::uuid[]) AS m (id) \
+             JOIN resources r ON r.org_id = $1 AND r.id = m.id WHERE r.kind = 1",
             group_cols(true)
         ))
         .await?;
@@ -359,7 +364,7 @@ impl Journal {
                          RETURNING last_seq) \
                      INSERT INTO events (org_id, seq, id, type, created, data) \
                      SELECT $1, counter.last_seq - $2 + e.n, e.id, e.type, $3, e.data \
-                     FROM counter, unnest($4::uuid[], $5::text[], $6::jsonb[]) WITH ORDINALITY AS e (id, type, data, n)",
+                     FROM counter, unnest($4::uuid[], $5::text[], $6::json[]) WITH ORDINALITY AS e (id, type, data, n)",
                 )
                 .await?;
             c.execute(&stmt, &[&self.org.0, &total, &now, &ids, &types, &data])
@@ -381,7 +386,7 @@ impl Journal {
             .prepare_cached(
                 "INSERT INTO events (org_id, seq, id, type, created, data) \
                  SELECT $1, $2 + e.n, e.id, e.type, $3, e.data \
-                 FROM unnest($4::uuid[], $5::text[], $6::jsonb[]) WITH ORDINALITY AS e (id, type, data, n)",
+                 FROM unnest($4::uuid[], $5::text[], $6::json[]) WITH ORDINALITY AS e (id, type, data, n)",
             )
             .await?;
         let mut base = last - total;
