@@ -521,11 +521,8 @@ pub trait DirectoryReadStore: Send + Sync {
 
     /// The deployment's cursor key, which seals the directory API's cursors: positions are
     /// shared by every organisation, so in the clear they would tell a tenant how much the
-    /// others write. `None` (the default) leaves them in the clear; a store that keeps a
-    /// cursor key returns it here.
-    fn cursor_key(&self) -> Option<&CursorKey> {
-        None
-    }
+    /// others write. `None` would leave them in the clear (a store without a key).
+    fn cursor_key(&self) -> Option<&CursorKey>;
 }
 
 /// The event log (docs/contract.md, "Events"). Events are appended by the writes themselves,

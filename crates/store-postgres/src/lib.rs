@@ -32,10 +32,16 @@
 //! - connections are unencrypted (`NoTls`): reach PostgreSQL over loopback, a private network
 //!   or a TLS-terminating proxy.
 //!
+//! Every write an application can see appends its events in its own transaction
+//! (docs/contract.md, "Events"), through `journal`: the snapshots of users and groups before
+//! and after, and the per-organisation counter, raised by the write's last statement, whose
+//! row lock orders the commits of writes that append events so that a reader following
+//! `seq > after` never sees a sequence before the ones below it.
+//!
 //! Each area of the port is implemented in the module named for it: `orgs`, `tokens`,
 //! `resources`, `accounts`, `domains`, `admins` (administrators, sessions, set-up links and
-//! the sign-in lock-out), `activity` and `outbox`; the store's health and the planner's
-//! statistics are here. Their bodies use `Failure` (through `run` or `transaction!`) so that
+//! the sign-in lock-out), `activity`, `outbox`, `events`, `directory_read` (the directory
+//! API), `apps` and `webhooks`; the store's health and the planner's statistics are here. Their bodies use `Failure` (through `run` or `transaction!`) so that
 //! `?` takes driver errors as they come.
 
 mod dialect;
@@ -92,11 +98,16 @@ macro_rules! transaction {
 mod accounts;
 mod activity;
 mod admins;
+mod apps;
+mod directory_read;
 mod domains;
+mod events;
+mod journal;
 mod orgs;
 mod outbox;
 mod resources;
 mod tokens;
+mod webhooks;
 
 /// Runs a store operation written against [`Failure`] (so that `?` takes driver errors as they
 /// come) and reports its failure in domain terms.
@@ -161,6 +172,12 @@ impl From<Failure> for StoreError {
                         && db.constraint() == Some("resources_user_name") =>
                 {
                     StoreError::Conflict("userName")
+                }
+                Some(db)
+                    if *db.code() == SqlState::UNIQUE_VIOLATION
+                        && db.constraint() == Some("apps_name") =>
+                {
+                    StoreError::Conflict("name")
                 }
                 Some(db) => StoreError::Internal(format!(
                     "postgres: {}: {}",

@@ -312,6 +312,10 @@ impl AccountStore for SqliteStore {
                     .map_err(internal)?;
                 let mut journal = Journal::new(org, OffsetDateTime::now_utc());
                 for (id, kind, before) in &owned {
+                    // A user SCIM deleted was reported gone already: its source is no news.
+                    if before.as_ref().is_some_and(|b| b["state"] == "deleted") {
+                        continue;
+                    }
                     journal.changed(c, *id, *kind, before.as_ref(), &[])?;
                 }
                 journal.append(c)?;
