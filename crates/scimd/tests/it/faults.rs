@@ -705,7 +705,7 @@ fn kill9_during_a_backup_leaves_no_backup_behind_and_the_next_one_completes() {
     );
     let (ok, out, err) = cli_status(&["backup", "--to", to_arg, "--database", &url]);
     assert!(ok, "the next backup failed: {err}");
-    assert!(out.contains("integrity ok"), "{out}");
+    assert!(err.contains("integrity ok"), "{out}{err}");
     assert!(!partial.exists(), "the interrupted copy is gone");
     let backup_url = format!("sqlite://{}", to.display());
     assert_eq!(integrity(&backup_url), "ok");
