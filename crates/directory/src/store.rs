@@ -56,6 +56,17 @@ pub enum StoreError {
     /// A cursor that does not decode or belongs to another query.
     #[error("invalid cursor")]
     InvalidCursor,
+    /// The database cannot be reached or did not answer in time (connection refused or lost,
+    /// no connection or reader free within the wait, locked by another process): a passing
+    /// condition, shown to clients as 503 with `Retry-After`. A write that was in flight when
+    /// the connection was lost may or may not have committed; one answered 503 before it was
+    /// sent did not.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// The database's disk is full: the change was not made. Reads still work, and writes
+    /// work again once space is freed; shown to clients as 507 (RFC 4918 section 11.5).
+    #[error("storage full: {0}")]
+    StorageFull(String),
     /// Anything else: logged, shown to clients as a 500 without details.
     #[error("storage failure: {0}")]
     Internal(String),

@@ -77,7 +77,7 @@ pub(crate) fn get_account_tx(
 #[async_trait]
 impl AccountStore for SqliteStore {
     async fn get_account(&self, org: OrgId, id: ResourceId) -> Result<Option<Account>, StoreError> {
-        self.rt.read_now(|c| get_account_tx(c, org, id))
+        self.rt.read_now(|c| get_account_tx(c, org, id)).await
     }
 
     async fn find_account_by_name(
@@ -87,6 +87,7 @@ impl AccountStore for SqliteStore {
     ) -> Result<Option<Account>, StoreError> {
         self.rt
             .read_now(|c| get_by(c, org, "name_ci", SqlValue::Text(name.to_owned())))
+            .await
     }
 
     async fn list_accounts(&self, org: OrgId, q: &AccountQuery) -> Result<AccountPage, StoreError> {
@@ -356,7 +357,7 @@ impl AccountStore for SqliteStore {
                 verified_domains,
                 admin_collision,
             })
-        })
+        }).await
     }
 
     async fn set_auto_merge(&self, org: OrgId, on: bool) -> Result<(), StoreError> {

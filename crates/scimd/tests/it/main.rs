@@ -13,6 +13,7 @@ mod console;
 mod copy;
 mod crash;
 mod directory_story;
+mod faults;
 mod hostile;
 mod idp_replays;
 mod isolation;

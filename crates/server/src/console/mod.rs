@@ -432,7 +432,15 @@ impl IntoResponse for PageError {
             status: self.0.as_u16(),
             message: self.1,
         };
-        render_status(self.0, &page)
+        let mut r = render_status(self.0, &page);
+        if self.0 == StatusCode::SERVICE_UNAVAILABLE {
+            // Every 503 is a passing condition (RFC 9110 section 10.2.3).
+            r.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static(crate::scim::response::RETRY_AFTER_SECS),
+            );
+        }
+        r
     }
 }
 

@@ -11,14 +11,18 @@
 
 mod cli;
 mod http;
+mod pg_cluster;
 mod server;
 mod smtp;
+mod tmpfs;
 mod util;
 
 pub use cli::*;
 pub use http::*;
+pub use pg_cluster::*;
 pub use server::*;
 pub use smtp::*;
+pub use tmpfs::*;
 pub use util::*;
 
 use std::sync::atomic::AtomicU64;
