@@ -39,6 +39,8 @@ pub struct AppState {
     pub mailer: Option<Arc<dyn directory::notify::Mailer>>,
     /// Answers to SCIM reads given again while the data is unchanged (see `read_cache`).
     pub read_cache: ReadCache,
+    /// Scheduled backups (`--backup-every`), shown on Settings; `None` when none are set.
+    pub backups: Option<Arc<crate::backup::BackupStatus>>,
 }
 
 impl AppState {
@@ -62,6 +64,7 @@ impl AppState {
             activity: None,
             mailer: None,
             read_cache: ReadCache::new(crate::scim::read_cache::DEFAULT_ENTRIES),
+            backups: None,
         }
     }
 
@@ -74,6 +77,12 @@ impl AppState {
     /// Sends the console's test e-mail through `mailer` (the one the jobs deliver with).
     pub fn with_mailer(mut self, mailer: Option<Arc<dyn directory::notify::Mailer>>) -> Self {
         self.mailer = mailer;
+        self
+    }
+
+    /// Shows the scheduled backups' outcome on Settings.
+    pub fn with_backups(mut self, backups: Option<Arc<crate::backup::BackupStatus>>) -> Self {
+        self.backups = backups;
         self
     }
 

@@ -5,6 +5,7 @@
 
 mod common;
 
+mod acme;
 mod backup;
 mod concurrency;
 mod config;

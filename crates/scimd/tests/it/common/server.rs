@@ -148,6 +148,12 @@ impl Server {
         Server::serve(self._db.clone(), self.org.clone())
     }
 
+    /// [`Server::start_on`] with more `scimd serve` arguments.
+    pub fn start_on_with(db: Arc<TestDatabase>, extra: &[&str]) -> Server {
+        let org = new_org(&db.url, "Org A", "business");
+        Server::serve_with(db, org, extra)
+    }
+
     /// Another instance on this server's database, with extra `serve` arguments.
     pub fn another_instance_with(&self, extra: &[&str]) -> Server {
         Server::serve_with(self._db.clone(), self.org.clone(), extra)
@@ -159,8 +165,16 @@ impl Server {
 
     fn serve_with(db: Arc<TestDatabase>, org: Org, extra: &[&str]) -> Server {
         let database = db.url.clone();
+        // A test that needs a given port (an ACME authority validating on it) names it.
+        let listen: &[&str] = if extra.contains(&"--listen") {
+            &[]
+        } else {
+            &["--listen", "127.0.0.1:0"]
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_scimd"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--database", &database])
+            .arg("serve")
+            .args(listen)
+            .args(["--database", &database])
             .args(extra)
             .env_remove("SCIMD_SMTP_URL")
             .env_remove("SCIMD_MAIL_FROM")
