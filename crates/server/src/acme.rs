@@ -145,6 +145,22 @@ fn acme_err(what: &str) -> impl FnOnce(instant_acme::Error) -> String + '_ {
     move |e| format!("{what}: {}", chain(&e))
 }
 
+/// A name TLS-ALPN-01 can validate: a DNS name, not an IP address and not a wildcard (RFC
+/// 8737, section 3: the validation connects to the name itself).
+fn check_domain(d: &str) -> Result<(), String> {
+    if d.starts_with("*.") {
+        return Err(format!(
+            "'{d}': a wildcard name cannot be validated by TLS-ALPN-01; name each host"
+        ));
+    }
+    if d.parse::<std::net::IpAddr>().is_ok() || !d.contains('.') {
+        return Err(format!("'{d}' is not a public DNS name"));
+    }
+    rustls::pki_types::DnsName::try_from(d)
+        .map(|_| ())
+        .map_err(|_| format!("'{d}' is not a DNS name"))
+}
+
 /// The validity and names of the first certificate of a PEM chain.
 fn inspect(chain_pem: &[u8]) -> Result<Held, String> {
     let leaf = CertificateDer::pem_slice_iter(chain_pem)
@@ -287,6 +303,14 @@ impl Acme {
     pub fn prepare(config: AcmeConfig) -> Result<(Acme, Tls), String> {
         if config.domains.is_empty() {
             return Err("no domain to get a certificate for".to_owned());
+        }
+        for d in &config.domains {
+            check_domain(d)?;
+        }
+        if let Some(e) = &config.email
+            && !e.contains('@')
+        {
+            return Err(format!("--acme-email '{e}' is not an e-mail address"));
         }
         // The directory's HTTPS client (hyper-rustls) asks rustls for the process's provider.
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
@@ -538,10 +562,19 @@ impl Acme {
             .iter()
             .map(|d| Identifier::Dns(d.clone()))
             .collect();
-        let mut order = account
-            .new_order(&NewOrder::new(&identifiers))
-            .await
-            .map_err(acme_err("creating the order"))?;
+        let mut order = match account.new_order(&NewOrder::new(&identifiers)).await {
+            Ok(order) => order,
+            Err(e) => {
+                // The authority no longer knows the stored account (a test authority that
+                // restarted, an account deactivated elsewhere): register anew next time.
+                if let instant_acme::Error::Api(p) = &e
+                    && p.r#type.as_deref() == Some("urn:ietf:params:acme:error:accountDoesNotExist")
+                {
+                    let _ = std::fs::remove_file(self.path(ACCOUNT_FILE));
+                }
+                return Err(acme_err("creating the order")(e));
+            }
+        };
         let mut challenges = Challenges {
             store: &self.store,
             domains: Vec::new(),
@@ -672,6 +705,20 @@ mod tests {
         }
         out.push_str("-----END CERTIFICATE-----\n");
         out
+    }
+
+    #[test]
+    fn only_names_tls_alpn_01_can_validate_are_taken() {
+        assert!(check_domain("scim.example.org").is_ok());
+        for bad in [
+            "*.example.org",
+            "192.0.2.1",
+            "localhost",
+            "bad name.example",
+            "",
+        ] {
+            assert!(check_domain(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
