@@ -10,6 +10,7 @@ mod apps_cli;
 mod check;
 mod config;
 mod copy;
+mod deploy;
 mod directory_cli;
 mod import;
 mod mail;
@@ -101,7 +102,7 @@ enum Command {
         #[arg(long, env = "SCIMD_ACTIVITY_RETENTION_DAYS", default_value_t = 90)]
         activity_retention_days: u32,
         #[command(flatten)]
-        run: RunArgs,
+        run: Box<RunArgs>,
     },
     /// A consistent copy of a SQLite database, taken while `serve` runs (SQLite's online backup
     /// API), checked with `PRAGMA integrity_check`. On PostgreSQL use pg_dump.
@@ -267,6 +268,8 @@ struct RunArgs {
     /// (SQLite only; 0: none).
     #[arg(long, env = "SCIMD_READ_CACHE_ENTRIES", default_value_t = server::DEFAULT_READ_CACHE_ENTRIES)]
     read_cache_entries: usize,
+    #[command(flatten)]
+    deploy: deploy::DeployArgs,
 }
 
 impl RunArgs {
@@ -579,12 +582,16 @@ async fn serve(
     job_config: server::JobConfig,
     run: &RunArgs,
 ) -> Result<()> {
-    let tls = match (&run.tls_cert, &run.tls_key) {
-        (Some(cert), Some(key)) => {
-            Some(server::tls::Tls::load(cert, key).map_err(anyhow::Error::msg)?)
-        }
-        _ => None,
+    let deploy = &run.deploy;
+    let (tls, acme) = match (&run.tls_cert, &run.tls_key, deploy.acme(database)?) {
+        (Some(cert), Some(key), _) => (
+            Some(server::tls::Tls::load(cert, key).map_err(anyhow::Error::msg)?),
+            None,
+        ),
+        (_, _, Some((acme, tls))) => (Some(tls), Some(acme)),
+        _ => (None, None),
     };
+    let backups = deploy.backups(database)?;
     // A mail configuration that cannot work is a start-up error, before anything else.
     let mailer = mail.mailer()?;
     let store = open_store(database)?;
@@ -610,7 +617,8 @@ async fn serve(
         .with_read_cache(run.read_cache_entries)
         .with_ops(run.ops())
         .with_https(tls.is_some())
-        .with_mailer(mailer.clone());
+        .with_mailer(mailer.clone())
+        .with_backups(backups.as_ref().map(|b| b.status.clone()));
     match server::dns::resolver(&run.dns_servers) {
         Ok(dns) => state = state.with_dns(Arc::new(dns)),
         Err(e) => eprintln!("no DNS resolver ({e}): domains cannot be verified by lookup"),
@@ -637,7 +645,7 @@ async fn serve(
         store.clone(),
         directory::notify::Notifier::new(store.clone(), clock.clone()),
         directory,
-        mailer,
+        mailer.clone(),
         job_config,
     );
     let app = server::router(state.clone());
@@ -659,7 +667,7 @@ async fn serve(
     }
     let base = public_url.unwrap_or_else(|| format!("{scheme}://{local}/scim/v2"));
     eprintln!("scimd listening on {local}");
-    if scheme == "https" {
+    if run.tls_cert.is_some() {
         eprintln!("HTTPS (TLS 1.2 and 1.3); send SIGHUP to reload the certificate");
     }
     eprintln!("SCIM base URL: {base}");
@@ -672,6 +680,18 @@ async fn serve(
     );
     if let Some(tls) = &tls {
         tls.reload_on_sighup();
+    }
+    // The listener is bound: the authority's validation connections queue until it serves.
+    if let Some(acme) = acme {
+        eprintln!(
+            "ACME: certificates for {} from {}",
+            deploy.acme_domains.join(", "),
+            deploy.acme_directory
+        );
+        acme.with_mailer(mailer).start();
+    }
+    if let Some(b) = backups {
+        b.start();
     }
     let stop = {
         let state = state.clone();

@@ -15,8 +15,10 @@
 //! clock here. Beside them: the activity log writer (off the hot path) and the background jobs
 //! of `serve` ([`jobs`]).
 
+pub mod acme;
 mod activity;
 pub mod api;
+pub mod backup;
 pub mod console;
 pub mod dns;
 mod health;

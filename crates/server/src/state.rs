@@ -45,6 +45,8 @@ pub struct AppState {
     pub read_cache: ReadCache,
     /// Set once the server stops: events requests waiting for an event answer at once.
     stopping: tokio::sync::watch::Sender<bool>,
+    /// Scheduled backups (`--backup-every`), shown on Settings; `None` when none are set.
+    pub backups: Option<Arc<crate::backup::BackupStatus>>,
 }
 
 impl AppState {
@@ -71,6 +73,7 @@ impl AppState {
             mailer: None,
             read_cache: ReadCache::new(crate::scim::read_cache::DEFAULT_ENTRIES),
             stopping: tokio::sync::watch::Sender::new(false),
+            backups: None,
         }
     }
 
@@ -83,6 +86,12 @@ impl AppState {
     /// Sends the console's test e-mail through `mailer` (the one the jobs deliver with).
     pub fn with_mailer(mut self, mailer: Option<Arc<dyn directory::notify::Mailer>>) -> Self {
         self.mailer = mailer;
+        self
+    }
+
+    /// Shows the scheduled backups' outcome on Settings.
+    pub fn with_backups(mut self, backups: Option<Arc<crate::backup::BackupStatus>>) -> Self {
+        self.backups = backups;
         self
     }
 

@@ -13,7 +13,8 @@
 //! - On shutdown the listener closes, requests in flight finish (at most
 //!   [`Transport::drain_timeout`]), then idle connections are closed.
 //!
-//! Both listeners share all of it: the TLS one only adds the handshake in front.
+//! Both listeners share all of it: the TLS one only adds the handshake in front (and closes a
+//! connection whose handshake was an ACME TLS-ALPN-01 validation, `crate::acme`).
 
 use crate::tls::Tls;
 use axum::Router;
@@ -143,6 +144,12 @@ pub async fn serve(
                                     return;
                                 }
                             };
+                        // A TLS-ALPN-01 validation ends with its handshake (RFC 8737, section
+                        // 3): no HTTP on that connection.
+                        if stream.get_ref().1.alpn_protocol() == Some(crate::tls::ACME_TLS_ALPN) {
+                            tracing::debug!(%peer, "answered a TLS-ALPN-01 validation");
+                            return;
+                        }
                         let conn = http.serve_connection(TokioIo::new(stream), service);
                         watcher.watch(conn).await
                     }

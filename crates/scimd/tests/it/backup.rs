@@ -177,3 +177,150 @@ async fn database_wal_epoch_files_and_backups_are_private_to_their_owner() {
     ]);
     assert_eq!(mode(&to), 0o600, "the backup");
 }
+
+/// The backups under `dir` that the schedule wrote (its names: `scimd-<time>.db`).
+fn scheduled_backups(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("the backup folder")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("scimd-") && n.ends_with(".db"))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_backups_rotate_restore_and_report_their_last_success() {
+    let dir = TempDir::new("scheduled-backups");
+    let backups = dir.path().join("backups");
+    let server = Server::start_on_with(
+        TestDatabase::sqlite(),
+        &[
+            "--backup-every",
+            "1s",
+            "--backup-keep",
+            "2",
+            "--backup-dir",
+            backups.to_str().expect("path"),
+        ],
+    );
+    let api = server.api();
+    let mut users = Vec::new();
+    // Writes go on while the schedule copies the database.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let ok = loop {
+        users.push(
+            api.create_user(&format!("u{}@scheduled.example", users.len()))
+                .await,
+        );
+        let text = server
+            .client
+            .get(&format!("{}/metrics", server.origin), "")
+            .await
+            .text;
+        let ok = metric(&text, "scimd_backups_total{result=\"ok\"}");
+        if ok >= 4.0 {
+            assert!(
+                metric(&text, "scimd_backup_last_success_timestamp_seconds") > 1.7e9,
+                "{text}"
+            );
+            break ok;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "four backups were not written in 30 s:\n{}",
+            server.log_tail()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(ok >= 4.0);
+    assert_eq!(
+        std::fs::metadata(&backups)
+            .expect("folder")
+            .permissions()
+            .mode()
+            & 0o777,
+        0o700
+    );
+    // The newest two are kept (a third may be on its way: the schedule keeps running).
+    let kept = scheduled_backups(&backups);
+    assert!((2..=3).contains(&kept.len()), "{kept:?}");
+    let newest = kept.last().expect("a backup").clone();
+    assert_eq!(
+        std::fs::metadata(&newest)
+            .expect("backup")
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    // Each is a checked, whole database: it restores and serves what it held.
+    let restored = dir.path().join("restored.db");
+    let url = format!("sqlite://{}", restored.display());
+    let (ok, _, err) = cli_status(&[
+        "restore",
+        "--from",
+        newest.to_str().expect("path"),
+        "--to",
+        &url,
+    ]);
+    assert!(ok, "restore failed: {err}");
+    let again = Server::serve_copy(TestDatabase::sqlite_at(&url), server.org.clone());
+    let count = again.api().user_count().await;
+    assert!(count >= 1 && count <= users.len() as u64, "{count}");
+
+    // Settings shows the schedule and its last success.
+    let mut b = crate::console::first_admin(&server).await;
+    let page = b.get("/settings").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("every 1 s, the newest 2 kept"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Last success"), "{}", page.body);
+    assert!(page.body.contains(".db)"), "{}", page.body);
+}
+
+#[test]
+fn scheduled_backups_need_sqlite_and_keep_at_least_one() {
+    let (ok, _, err) = cli_status(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--database",
+        "postgres://nobody@127.0.0.1:1/none",
+        "--backup-every",
+        "6h",
+    ]);
+    assert!(!ok);
+    assert!(err.contains("pg_dump"), "{err}");
+    let dir = TempDir::new("backup-keep");
+    let url = format!("sqlite://{}", dir.path().join("k.db").display());
+    for (flag, value, said) in [
+        ("--backup-keep", "0", "at least one"),
+        ("--backup-every", "0s", "more than zero"),
+        ("--backup-every", "6w", "unit"),
+    ] {
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--database", &url];
+        if flag == "--backup-keep" {
+            args.extend(["--backup-every", "6h"]);
+        }
+        args.extend([flag, value]);
+        let (ok, _, err) = cli_status(&args);
+        assert!(!ok, "{flag} {value} was taken");
+        assert!(err.contains(said), "{flag} {value}: {err}");
+    }
+}

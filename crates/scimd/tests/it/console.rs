@@ -12,17 +12,17 @@ const PASSWORD: &str = "correct horse battery staple";
 
 /// A browser without JavaScript: keeps cookies, does not follow redirects, reads the CSRF
 /// field of the last page it loaded.
-struct Browser {
+pub(crate) struct Browser {
     http: reqwest::Client,
     origin: String,
     cookies: BTreeMap<String, String>,
     csrf: Option<String>,
 }
 
-struct Page {
-    status: u16,
+pub(crate) struct Page {
+    pub(crate) status: u16,
     location: Option<String>,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Browser {
@@ -92,7 +92,7 @@ impl Browser {
         }
     }
 
-    async fn get(&mut self, path: &str) -> Page {
+    pub(crate) async fn get(&mut self, path: &str) -> Page {
         let req = self.http.get(self.url(path));
         self.send(req).await
     }
@@ -178,7 +178,7 @@ fn token_count(server: &Server, org: &str) -> usize {
 
 /// A signed-in browser for the server's first organisation, its administrator made through
 /// the set-up link.
-async fn first_admin(server: &Server) -> Browser {
+pub(crate) async fn first_admin(server: &Server) -> Browser {
     let mut b = Browser::new(server);
     let link = setup_link(server);
     create_and_sign_in(&mut b, server, &link).await;

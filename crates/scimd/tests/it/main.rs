@@ -5,6 +5,7 @@
 
 mod common;
 
+mod acme;
 mod applications;
 mod backup;
 mod concurrency;

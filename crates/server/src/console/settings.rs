@@ -26,6 +26,41 @@ struct AdminRow {
     me: bool,
 }
 
+/// The deployment's scheduled backups, as Settings shows them.
+struct BackupView {
+    every: String,
+    keep: usize,
+    last_success: Option<String>,
+    last_failure: Option<String>,
+}
+
+fn backup_view(state: &AppState) -> Option<BackupView> {
+    let status = state.backups.as_ref()?;
+    let now = status.state();
+    let secs = status.every.as_secs();
+    let every = match secs {
+        s if s % 86_400 == 0 => format!("{} d", s / 86_400),
+        s if s % 3600 == 0 => format!("{} h", s / 3600),
+        s if s % 60 == 0 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    };
+    Some(BackupView {
+        every,
+        keep: status.keep,
+        last_success: now.last_success.map(|d| {
+            let file = d
+                .file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            format!("{} ({file})", when(d.at))
+        }),
+        last_failure: now
+            .last_failure
+            .map(|f| format!("{}: {}", when(f.at), f.error)),
+    })
+}
+
 struct NoticeRow {
     subject: String,
     created: String,
@@ -46,6 +81,7 @@ struct SettingsPage {
     email: String,
     smtp: bool,
     test_to: String,
+    backups: Option<BackupView>,
 }
 
 async fn settings_page(
@@ -100,6 +136,7 @@ async fn settings_page(
             email,
             smtp: state.mailer.is_some(),
             test_to: signed.who.admin.email.clone(),
+            backups: backup_view(state),
         },
     ))
 }

@@ -171,8 +171,16 @@ impl Server {
 
     fn serve_with(db: Arc<TestDatabase>, org: Org, extra: &[&str]) -> Server {
         let database = db.url.clone();
+        // A test that needs a given port (an ACME authority validating on it) names it.
+        let listen: &[&str] = if extra.contains(&"--listen") {
+            &[]
+        } else {
+            &["--listen", "127.0.0.1:0"]
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_scimd"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--database", &database])
+            .arg("serve")
+            .args(listen)
+            .args(["--database", &database])
             .args(extra)
             .env_remove("SCIMD_SMTP_URL")
             .env_remove("SCIMD_MAIL_FROM")
