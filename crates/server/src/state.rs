@@ -39,6 +39,8 @@ pub struct AppState {
     pub mailer: Option<Arc<dyn directory::notify::Mailer>>,
     /// Answers to SCIM reads given again while the data is unchanged (see `read_cache`).
     pub read_cache: ReadCache,
+    /// The client webhook deliveries (and test events) go out with; `None` sends none.
+    pub webhooks: Option<Arc<crate::webhooks::Sender>>,
 }
 
 impl AppState {
@@ -62,6 +64,7 @@ impl AppState {
             activity: None,
             mailer: None,
             read_cache: ReadCache::new(crate::scim::read_cache::DEFAULT_ENTRIES),
+            webhooks: None,
         }
     }
 
@@ -74,6 +77,12 @@ impl AppState {
     /// Sends the console's test e-mail through `mailer` (the one the jobs deliver with).
     pub fn with_mailer(mut self, mailer: Option<Arc<dyn directory::notify::Mailer>>) -> Self {
         self.mailer = mailer;
+        self
+    }
+
+    /// Sends test events through `sender` (the one the delivery worker uses).
+    pub fn with_webhooks(mut self, sender: Arc<crate::webhooks::Sender>) -> Self {
+        self.webhooks = Some(sender);
         self
     }
 
