@@ -210,6 +210,34 @@ pub fn connection_change(activated: bool) -> NewEvent {
     }
 }
 
+/// The event a connection moving from `was` to `now` appends, if any.
+pub fn connection_event(
+    was: Option<crate::model::ConnectionState>,
+    now: crate::model::ConnectionState,
+) -> Option<NewEvent> {
+    use crate::model::ConnectionState::{Active, Disconnected};
+    match now {
+        Active if was != Some(Active) => Some(connection_change(true)),
+        Disconnected if was != Some(Disconnected) => Some(connection_change(false)),
+        _ => None,
+    }
+}
+
+/// The event a notice appends when it is enqueued: the token thresholds of the notices
+/// (docs/contract.md, "Notifications"), nothing for the others.
+pub fn notice_event(
+    kind: crate::model::NoticeKind,
+    token: crate::ids::TokenId,
+    expires: OffsetDateTime,
+) -> Option<NewEvent> {
+    use crate::model::NoticeKind;
+    match kind {
+        NoticeKind::ExpiryReminder => Some(token_notice(false, token, expires)),
+        NoticeKind::TokenExpired => Some(token_notice(true, token, expires)),
+        NoticeKind::SetupComplete => None,
+    }
+}
+
 /// `token.expiring` / `token.expired`, for the notice thresholds.
 pub fn token_notice(
     expired: bool,

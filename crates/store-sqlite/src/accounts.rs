@@ -2,12 +2,13 @@
 //! a hold, disconnect, conflicts. Every write is one job of the writer.
 
 use crate::dialect::{Sqlite, prepared};
+use crate::journal::{self, Journal};
 use crate::resources::{RESOURCE_COLS, build, row_to_resource};
 use crate::runtime::{Effect, blob, internal};
 use crate::{SqliteStore, map_write_err, uuid_from};
 use async_trait::async_trait;
 use directory::ids::OrgKind;
-use directory::store::columns::{active, external_id, from_micros, micros, name_ci};
+use directory::store::columns::{active, external_id, from_micros, kind_from, micros, name_ci};
 use directory::store::{
     Account, AccountChange, AccountPage, AccountQuery, AccountStore, ConflictRecord, Cursor,
     LocalProps, NewResource, Source, SyncPolicy,
@@ -25,7 +26,9 @@ fn b(u: &uuid::Uuid) -> &[u8] {
     u.as_bytes().as_slice()
 }
 
-fn account_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Account, StoreError>> {
+pub(crate) fn account_row(
+    row: &rusqlite::Row<'_>,
+) -> rusqlite::Result<Result<Account, StoreError>> {
     let raw = row_to_resource(row)?;
     let source: String = row.get(6)?;
     let deleted: Option<i64> = row.get(7)?;
@@ -63,7 +66,7 @@ fn get_by(
     .transpose()
 }
 
-fn get_account_tx(
+pub(crate) fn get_account_tx(
     c: &Connection,
     org: OrgId,
     id: ResourceId,
@@ -157,6 +160,9 @@ impl AccountStore for SqliteStore {
                 local_text
             ])
             .map_err(map_write_err)?;
+            let mut journal = Journal::new(org, new.now);
+            journal.user_changed(c, new.id, None)?;
+            journal.append(c)?;
             get_account_tx(c, org, new.id)?.ok_or(StoreError::NotFound)
         })
         .await
@@ -171,7 +177,9 @@ impl AccountStore for SqliteStore {
         self.rt
             .write(Effect::Data, move |c| {
                 let current = get_account_tx(c, org, id)?.ok_or(StoreError::NotFound)?;
-                let now = micros(check_change(&current, &change)?);
+                let at = check_change(&current, &change)?;
+                let now = micros(at);
+                let before = journal::user(c, org, id)?;
                 let (org_b, id_b) = (b(&org.0), b(&id.0));
                 if let Some(doc) = &change.doc {
                     let doc_text = serde_json::to_string(doc).map_err(internal)?;
@@ -208,6 +216,9 @@ impl AccountStore for SqliteStore {
                     .execute(params![org_b, id_b, text])
                     .map_err(internal)?;
                 }
+                let mut journal = Journal::new(org, at);
+                journal.user_changed(c, id, before.as_ref())?;
+                journal.append(c)?;
                 get_account_tx(c, org, id)?.ok_or(StoreError::NotFound)
             })
             .await
@@ -233,6 +244,7 @@ impl AccountStore for SqliteStore {
                 .optional()
                 .map_err(internal)?;
             check_retire(current, expected_version)?;
+            let before = journal::user(c, org, id)?;
             for statement in retire_statements(org, id, micros(at), micros(hold_until)) {
                 let (text, args) = prepared(&statement);
                 c.prepare_cached(&text)
@@ -240,7 +252,9 @@ impl AccountStore for SqliteStore {
                     .execute(params_from_iter(args.iter()))
                     .map_err(internal)?;
             }
-            Ok(())
+            let mut journal = Journal::new(org, at);
+            journal.user_changed(c, id, before.as_ref())?;
+            journal.append(c)
         })
         .await
     }
@@ -274,14 +288,36 @@ impl AccountStore for SqliteStore {
     }
 
     async fn release_sync(&self, org: OrgId) -> Result<u64, StoreError> {
-        let n = self
-            .rt
-            .execute(
-                "UPDATE resources SET source = 'manual' WHERE org_id = ?1 AND source = 'scim'",
-                vec![blob(&org.0)],
-            )
-            .await?;
-        Ok(n as u64)
+        self.rt
+            .write(Effect::Data, move |c| {
+                let org_b = b(&org.0);
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT id, kind FROM resources WHERE org_id = ?1 AND source = 'scim' ORDER BY seq",
+                    )
+                    .map_err(internal)?;
+                let rows = stmt
+                    .query_map(params![org_b], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?)))
+                    .map_err(internal)?;
+                let mut owned = Vec::new();
+                for row in rows {
+                    let (id, kind) = row.map_err(internal)?;
+                    let (id, kind) = (ResourceId(uuid_from(&id)?), kind_from(kind));
+                    owned.push((id, kind, journal::snapshot(c, org, id, kind)?));
+                }
+                let n = c
+                    .prepare_cached("UPDATE resources SET source = 'manual' WHERE org_id = ?1 AND source = 'scim'")
+                    .map_err(internal)?
+                    .execute(params![org_b])
+                    .map_err(internal)?;
+                let mut journal = Journal::new(org, OffsetDateTime::now_utc());
+                for (id, kind, before) in &owned {
+                    journal.changed(c, *id, *kind, before.as_ref(), &[])?;
+                }
+                journal.append(c)?;
+                Ok(n as u64)
+            })
+            .await
     }
 
     async fn sync_policy(&self, org: OrgId, name: &str) -> Result<SyncPolicy, StoreError> {

@@ -18,13 +18,16 @@
 mod accounts;
 mod activity;
 mod admins;
+mod apps;
 pub mod backup;
 mod dialect;
 mod domains;
 mod epoch;
+mod events;
 mod files;
 mod filter_sql;
 mod functions;
+mod journal;
 mod migrations;
 mod orgs;
 mod outbox;

@@ -1,8 +1,10 @@
 //! Organisations and their directory-sync connection on SQLite.
 
+use crate::journal::Journal;
 use crate::runtime::{Effect, internal};
 use crate::{SqliteStore, uuid_from};
 use async_trait::async_trait;
+use directory::events::connection_event;
 use directory::store::columns::{from_micros, micros};
 use directory::store::{Connection, ConnectionState, OrgStore};
 use directory::{OrgId, OrgKind, Organisation, StoreError};
@@ -106,6 +108,13 @@ impl OrgStore for SqliteStore {
     ) -> Result<(), StoreError> {
         let conn = *conn;
         self.rt.write(Effect::Data, move |c| {
+            let was: Option<String> = c
+                .prepare_cached("SELECT state FROM connections WHERE org_id = ?1")
+                .map_err(internal)?
+                .query_row(params![b(&org.0)], |r| r.get(0))
+                .optional()
+                .map_err(internal)?;
+            let was = was.as_deref().and_then(ConnectionState::parse);
             c.prepare_cached(
                 "INSERT INTO connections (org_id, state, changed) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (org_id) DO UPDATE SET state = excluded.state, changed = excluded.changed",
@@ -117,7 +126,11 @@ impl OrgStore for SqliteStore {
                 micros(conn.changed)
             ])
             .map_err(internal)?;
-            Ok(())
+            let mut journal = Journal::new(org, conn.changed);
+            if let Some(e) = connection_event(was, conn.state) {
+                journal.push(e);
+            }
+            journal.append(c)
         })
         .await
     }

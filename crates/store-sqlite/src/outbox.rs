@@ -1,14 +1,16 @@
 //! The outbox of notices on SQLite. With one writer, claiming notices needs no row locks: the
 //! claim is one write job.
 
+use crate::journal::Journal;
 use crate::runtime::{Effect, internal};
 use crate::{SqliteStore, uuid_from};
 use async_trait::async_trait;
+use directory::events::notice_event;
 use directory::ids::NoticeId;
 use directory::store::columns::{from_micros, micros};
 use directory::store::{Notice, NoticeKind, OutboxStore};
 use directory::{OrgId, StoreError, TokenId};
-use rusqlite::{Connection as Db, params};
+use rusqlite::{Connection as Db, OptionalExtension, params};
 use time::OffsetDateTime;
 
 fn b(u: &uuid::Uuid) -> &[u8] {
@@ -91,6 +93,21 @@ impl OutboxStore for SqliteStore {
                     n.last_error
                 ])
                 .map_err(internal)?;
+            if added == 1
+                && let Some(token) = n.token_id
+            {
+                let expires: Option<i64> = c
+                    .prepare_cached("SELECT expires FROM tokens WHERE org_id = ?1 AND id = ?2")
+                    .map_err(internal)?
+                    .query_row(params![b(&n.org_id.0), b(&token.0)], |r| r.get(0))
+                    .optional()
+                    .map_err(internal)?;
+                if let Some(e) = expires.and_then(|t| notice_event(n.kind, token, from_micros(t))) {
+                    let mut journal = Journal::new(n.org_id, n.created);
+                    journal.push(e);
+                    journal.append(c)?;
+                }
+            }
             Ok(added == 1)
         })
         .await

@@ -59,6 +59,15 @@ macro_rules! conformance {
             setup_links_are_used_once_and_only_in_their_org,
             signin_failures_count_within_a_window_per_org_and_address,
             admins_are_removed_and_reset_with_their_sessions_only_in_their_org,
+            user_writes_append_one_event_each_with_the_whole_user,
+            member_changes_append_member_events_only,
+            refused_writes_append_no_event,
+            events_are_numbered_per_organisation_and_never_cross,
+            connection_and_token_notices_append_their_events,
+            disconnect_reports_every_released_user_and_group,
+            event_pages_filter_by_type_and_purge_keeps_the_numbering,
+            directory_reads_page_objects_and_members,
+            concurrent_writers_events_follow_in_order,
         );
     };
     (@cases $make:path; $($name:ident),* $(,)?) => {

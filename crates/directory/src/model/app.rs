@@ -86,8 +86,10 @@ pub struct WebhookEndpoint {
 pub struct DeliveryRecord {
     pub endpoint: WebhookId,
     pub event: EventId,
+    /// 0 for a test event.
     pub sequence: i64,
-    pub event_type: EventType,
+    /// An [`EventType`] name, or `test` for a test event.
+    pub event_type: String,
     pub at: OffsetDateTime,
     /// The receiver's HTTP status, when it answered.
     pub status: Option<i32>,

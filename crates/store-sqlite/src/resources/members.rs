@@ -1,6 +1,7 @@
 //! Group memberships on SQLite: loading a resource's relations and applying member changes.
 
 use super::SCIM_VISIBLE;
+use crate::journal::MemberDelta;
 use crate::runtime::internal;
 use crate::uuid_from;
 use directory::store::columns::kind_from;
@@ -69,12 +70,14 @@ pub(crate) fn load_relations(
     Ok(())
 }
 
-/// Adds members; returns how many rows changed. Members must exist in the same organisation.
+/// Adds members, reporting each row inserted in `deltas`; returns how many rows changed.
+/// Members must exist in the same organisation.
 pub(crate) fn add_members(
     conn: &Connection,
     org: OrgId,
     group: ResourceId,
     refs: &[MemberRef],
+    deltas: &mut Vec<MemberDelta>,
 ) -> Result<usize, StoreError> {
     let org_b = org.0.as_bytes().as_slice();
     let mut find = conn
@@ -100,7 +103,7 @@ pub(crate) fn add_members(
         let Some(mk) = mk else {
             return Err(StoreError::UnknownMember(m.value.clone()));
         };
-        changed += insert
+        let n = insert
             .execute(params![
                 org_b,
                 group.0.as_bytes().as_slice(),
@@ -108,6 +111,14 @@ pub(crate) fn add_members(
                 mk
             ])
             .map_err(internal)?;
+        if n > 0 {
+            deltas.push(MemberDelta {
+                id: ResourceId(mid),
+                kind: kind_from(mk),
+                added: true,
+            });
+        }
+        changed += n;
     }
     Ok(changed)
 }
@@ -117,7 +128,13 @@ fn remove_members(
     org: OrgId,
     group: ResourceId,
     ids: &[String],
+    deltas: &mut Vec<MemberDelta>,
 ) -> Result<usize, StoreError> {
+    let mut find = conn
+        .prepare_cached(
+            "SELECT member_kind FROM group_members WHERE org_id = ?1 AND group_id = ?2 AND member_id = ?3",
+        )
+        .map_err(internal)?;
     let mut del = conn
         .prepare_cached(
             "DELETE FROM group_members WHERE org_id = ?1 AND group_id = ?2 AND member_id = ?3",
@@ -125,45 +142,100 @@ fn remove_members(
         .map_err(internal)?;
     let mut changed = 0;
     for id in ids {
-        if let Ok(mid) = uuid::Uuid::parse_str(id) {
-            changed += del
-                .execute(params![
-                    org.0.as_bytes().as_slice(),
-                    group.0.as_bytes().as_slice(),
-                    mid.as_bytes().as_slice()
-                ])
-                .map_err(internal)?;
-        }
+        let Ok(mid) = uuid::Uuid::parse_str(id) else {
+            continue;
+        };
+        let key = params![
+            org.0.as_bytes().as_slice(),
+            group.0.as_bytes().as_slice(),
+            mid.as_bytes().as_slice()
+        ];
+        let kind: Option<i64> = find
+            .query_row(key, |row| row.get(0))
+            .optional()
+            .map_err(internal)?;
+        let Some(kind) = kind else {
+            continue;
+        };
+        changed += del.execute(key).map_err(internal)?;
+        deltas.push(MemberDelta {
+            id: ResourceId(mid),
+            kind: kind_from(kind),
+            added: false,
+        });
     }
     Ok(changed)
 }
 
+/// A group's members with their kinds.
+fn member_kinds(
+    conn: &Connection,
+    org: OrgId,
+    group: ResourceId,
+) -> Result<Vec<(ResourceId, ResourceKind)>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT member_id, member_kind FROM group_members WHERE org_id = ?1 AND group_id = ?2",
+        )
+        .map_err(internal)?;
+    let rows = stmt
+        .query_map(
+            params![org.0.as_bytes().as_slice(), group.0.as_bytes().as_slice()],
+            |row| Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, i64>(1)?)),
+        )
+        .map_err(internal)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, kind) = row.map_err(internal)?;
+        out.push((ResourceId(uuid_from(&id)?), kind_from(kind)));
+    }
+    Ok(out)
+}
+
+/// Applies member changes, reporting every row inserted or deleted in `deltas` (a member
+/// that a replacement removes and puts back is no change).
 pub(crate) fn apply_member_changes(
     conn: &Connection,
     org: OrgId,
     group: ResourceId,
     changes: &[MemberChange],
+    deltas: &mut Vec<MemberDelta>,
 ) -> Result<usize, StoreError> {
     let mut changed = 0;
     for change in changes {
         changed += match change {
-            MemberChange::Add(refs) => add_members(conn, org, group, refs)?,
-            MemberChange::Remove(ids) => remove_members(conn, org, group, ids)?,
+            MemberChange::Add(refs) => add_members(conn, org, group, refs, deltas)?,
+            MemberChange::Remove(ids) => remove_members(conn, org, group, ids, deltas)?,
             MemberChange::ReplaceAll(refs) => {
+                let before = member_kinds(conn, org, group)?;
                 let removed = conn
                     .execute(
                         "DELETE FROM group_members WHERE org_id = ?1 AND group_id = ?2",
                         params![org.0.as_bytes().as_slice(), group.0.as_bytes().as_slice()],
                     )
                     .map_err(internal)?;
-                removed + add_members(conn, org, group, refs)?
+                let mut added = Vec::new();
+                let n = add_members(conn, org, group, refs, &mut added)?;
+                let kept: std::collections::HashSet<ResourceId> =
+                    added.iter().map(|d| d.id).collect();
+                let was: std::collections::HashSet<ResourceId> =
+                    before.iter().map(|(id, _)| *id).collect();
+                deltas.extend(before.into_iter().filter(|(id, _)| !kept.contains(id)).map(
+                    |(id, kind)| MemberDelta {
+                        id,
+                        kind,
+                        added: false,
+                    },
+                ));
+                deltas.extend(added.into_iter().filter(|d| !was.contains(&d.id)));
+                removed + n
             }
             MemberChange::RemoveMatching(filter) => {
                 let mut g = store_sql::members::group_stub(group);
                 load_relations(conn, org, &mut g)?;
                 let doomed =
                     store_sql::members::matching_members(filter, g.members.unwrap_or_default());
-                remove_members(conn, org, group, &doomed)?
+                remove_members(conn, org, group, &doomed, deltas)?
             }
         };
     }

@@ -7,6 +7,7 @@ mod members;
 pub(crate) use list::{is_point_query, list};
 pub(crate) use members::{add_members, apply_member_changes, load_relations};
 
+use crate::journal::{self, Journal};
 use crate::runtime::{Effect, internal};
 
 use crate::{SqliteStore, map_write_err, uuid_from};
@@ -126,13 +127,20 @@ impl ResourceStore for SqliteStore {
                 ])
                 .map_err(map_write_err)?;
                 let mut members = None;
+                let mut journal = Journal::new(org, new.now);
                 if kind == ResourceKind::Group {
-                    add_members(c, org, new.id, &new.members)?;
+                    let mut deltas = Vec::new();
+                    add_members(c, org, new.id, &new.members, &mut deltas)?;
                     if !new.members.is_empty() {
                         let mut g = get_one(c, org, kind, new.id, Load { relations: true })?.ok_or(StoreError::NotFound)?;
                         members = g.members.take();
                     }
+                    journal.group_changed(c, new.id, None)?;
+                    journal.members_changed(c, new.id, &deltas)?;
+                } else {
+                    journal.user_changed(c, new.id, None)?;
                 }
+                journal.append(c)?;
                 Ok(StoredResource {
                     id: new.id,
                     kind,
@@ -183,9 +191,12 @@ impl ResourceStore for SqliteStore {
                     Some((v, ..)) if update.expected_version.is_some_and(|e| e != v) => return Err(StoreError::VersionMismatch),
                     Some(found) => found,
                 };
+                let before = journal::snapshot(c, org, id, kind)?;
+                let mut journal = Journal::new(org, update.now);
+                let mut deltas = Vec::new();
                 let mut changed = 0;
                 if kind == ResourceKind::Group {
-                    changed += apply_member_changes(c, org, id, &update.member_changes)?;
+                    changed += apply_member_changes(c, org, id, &update.member_changes, &mut deltas)?;
                 }
                 let now = micros(update.now);
                 if let Some(doc) = update.doc {
@@ -206,6 +217,8 @@ impl ResourceStore for SqliteStore {
                         .map_err(internal)?
                         .execute(&p[..n])
                         .map_err(map_write_err)?;
+                    journal.changed(c, id, kind, before.as_ref(), &deltas)?;
+                    journal.append(c)?;
                     // What was just written is the answer: no need to read it back and parse it.
                     let mut r = StoredResource {
                         id,
@@ -229,6 +242,8 @@ impl ResourceStore for SqliteStore {
                     .execute(params![org_b, id_b, kind_code(kind), now])
                     .map_err(internal)?;
                 }
+                journal.changed(c, id, kind, before.as_ref(), &deltas)?;
+                journal.append(c)?;
                 get_one(c, org, kind, id, load)?.ok_or(StoreError::NotFound)
             })
             .await
@@ -256,6 +271,9 @@ impl ResourceStore for SqliteStore {
                     (Some(v), Some(e)) if v != e => return Err(StoreError::VersionMismatch),
                     _ => {}
                 }
+                // Its memberships end with it: only its own `*.deleted` is reported.
+                let mut journal = Journal::new(org, time::OffsetDateTime::now_utc());
+                journal.deleted(c, id, kind)?;
                 // Memberships on both sides go with the resource; groups it was in change.
                 c.prepare_cached(
                     "UPDATE resources SET version = version + 1 WHERE org_id = ?1 AND kind = 1 AND id IN \
@@ -272,7 +290,7 @@ impl ResourceStore for SqliteStore {
                     .map_err(internal)?
                     .execute(params![org_b, id_b])
                     .map_err(internal)?;
-                Ok(())
+                journal.append(c)
             })
             .await
     }

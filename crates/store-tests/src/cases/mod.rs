@@ -4,6 +4,7 @@
 
 mod activity;
 mod admins;
+mod events;
 mod isolation;
 mod lists;
 mod members;
@@ -14,6 +15,7 @@ mod tokens;
 
 pub use activity::*;
 pub use admins::*;
+pub use events::*;
 pub use isolation::*;
 pub use lists::*;
 pub use members::*;

@@ -1,0 +1,307 @@
+//! Events on SQLite (docs/contract.md, "Events"): each write that changes what an application
+//! sees collects its events in a [`Journal`] from snapshots taken inside its own transaction,
+//! and appends them, numbered, before the writer commits. The writer is the only one that
+//! numbers events, so sequences are gapless and commit in order.
+
+use crate::accounts::account_row;
+use crate::resources::{RESOURCE_COLS, build, row_to_resource};
+use crate::runtime::internal;
+use crate::uuid_from;
+use directory::events::{self, group_object, user_object};
+use directory::store::columns::{from_micros, micros};
+use directory::store::{EventId, NewEvent, Source};
+use directory::{OrgId, ResourceId, StoreError};
+use rusqlite::{Connection, OptionalExtension, params};
+use scim_core::schema::ResourceKind;
+use serde_json::Value;
+use store_sql::accounts::ACCOUNT_COLS;
+use time::OffsetDateTime;
+
+fn b(u: &uuid::Uuid) -> &[u8] {
+    u.as_bytes().as_slice()
+}
+
+/// The ids of the groups `user` is a direct member of, oldest group first.
+fn group_ids(c: &Connection, org: OrgId, user: ResourceId) -> Result<Vec<String>, StoreError> {
+    let mut stmt = c
+        .prepare_cached(
+            "SELECT gm.group_id FROM group_members gm JOIN resources g ON g.org_id = gm.org_id AND g.id = gm.group_id \
+             WHERE gm.org_id = ?1 AND gm.member_id = ?2 ORDER BY g.seq",
+        )
+        .map_err(internal)?;
+    let rows = stmt
+        .query_map(params![b(&org.0), b(&user.0)], |r| r.get::<_, Vec<u8>>(0))
+        .map_err(internal)?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(uuid_from(&row.map_err(internal)?)?.hyphenated().to_string());
+    }
+    Ok(out)
+}
+
+/// The user object of account `id` (any source or state), as it stands in this transaction.
+pub(crate) fn user(
+    c: &Connection,
+    org: OrgId,
+    id: ResourceId,
+) -> Result<Option<Value>, StoreError> {
+    let row = c
+        .prepare_cached(&format!(
+            "SELECT {RESOURCE_COLS}, {ACCOUNT_COLS}, r.updated FROM resources r \
+             WHERE r.org_id = ?1 AND r.id = ?2 AND r.kind = 0"
+        ))
+        .map_err(internal)?
+        .query_row(params![b(&org.0), b(&id.0)], |row| {
+            Ok((account_row(row)?, row.get::<_, Option<i64>>(10)?))
+        })
+        .optional()
+        .map_err(internal)?;
+    let Some((account, updated)) = row else {
+        return Ok(None);
+    };
+    let groups = group_ids(c, org, id)?;
+    Ok(Some(user_object(
+        &account?,
+        &groups,
+        updated.map(from_micros),
+    )))
+}
+
+/// The group object of group `id`, as it stands in this transaction.
+pub(crate) fn group(
+    c: &Connection,
+    org: OrgId,
+    id: ResourceId,
+) -> Result<Option<Value>, StoreError> {
+    let row = c
+        .prepare_cached(&format!(
+            "SELECT {RESOURCE_COLS}, r.source, r.updated, \
+             (SELECT COUNT(*) FROM group_members m WHERE m.org_id = r.org_id AND m.group_id = r.id) \
+             FROM resources r WHERE r.org_id = ?1 AND r.id = ?2 AND r.kind = 1"
+        ))
+        .map_err(internal)?
+        .query_row(params![b(&org.0), b(&id.0)], |row| {
+            Ok((
+                row_to_resource(row)?,
+                row.get::<_, String>(6)?,
+                row.get::<_, Option<i64>>(7)?,
+                row.get::<_, i64>(8)?,
+            ))
+        })
+        .optional()
+        .map_err(internal)?;
+    let Some((raw, source, updated, count)) = row else {
+        return Ok(None);
+    };
+    let source = Source::parse(&source)
+        .ok_or_else(|| StoreError::Internal(format!("bad source {source}")))?;
+    Ok(Some(group_object(
+        &build(raw)?,
+        source,
+        count as u64,
+        updated.map(from_micros),
+    )))
+}
+
+/// The object of a group member: a user, or a nested group.
+pub(crate) fn member(
+    c: &Connection,
+    org: OrgId,
+    id: ResourceId,
+    kind: ResourceKind,
+) -> Result<Option<Value>, StoreError> {
+    match kind {
+        ResourceKind::User => user(c, org, id),
+        ResourceKind::Group => group(c, org, id),
+    }
+}
+
+/// The object of resource `id` of `kind` (the "before" of a change).
+pub(crate) fn snapshot(
+    c: &Connection,
+    org: OrgId,
+    id: ResourceId,
+    kind: ResourceKind,
+) -> Result<Option<Value>, StoreError> {
+    member(c, org, id, kind)
+}
+
+/// One membership row that a write inserted (`added`) or deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MemberDelta {
+    pub id: ResourceId,
+    pub kind: ResourceKind,
+    pub added: bool,
+}
+
+/// The events one write appends, in the order it made them.
+#[derive(Debug)]
+pub(crate) struct Journal {
+    org: OrgId,
+    now: OffsetDateTime,
+    events: Vec<NewEvent>,
+}
+
+impl Journal {
+    pub(crate) fn new(org: OrgId, now: OffsetDateTime) -> Self {
+        Journal {
+            org,
+            now,
+            events: Vec::new(),
+        }
+    }
+
+    pub(crate) fn push(&mut self, e: NewEvent) {
+        self.events.push(e);
+    }
+
+    /// Marks the object changed now and reports it so in `e`.
+    fn touched(
+        &self,
+        c: &Connection,
+        id: ResourceId,
+        mut e: NewEvent,
+    ) -> Result<NewEvent, StoreError> {
+        c.prepare_cached("UPDATE resources SET updated = ?3 WHERE org_id = ?1 AND id = ?2")
+            .map_err(internal)?
+            .execute(params![b(&self.org.0), b(&id.0), micros(self.now)])
+            .map_err(internal)?;
+        e.data["updated_at"] = Value::String(directory::render::timestamp(self.now));
+        Ok(e)
+    }
+
+    /// A user changed (or appeared) since `before`: appends what [`events::user_change`] says.
+    pub(crate) fn user_changed(
+        &mut self,
+        c: &Connection,
+        id: ResourceId,
+        before: Option<&Value>,
+    ) -> Result<(), StoreError> {
+        let after = user(c, self.org, id)?;
+        if let Some(e) = events::user_change(before, after) {
+            let e = if e.kind == directory::store::EventType::UserDeleted {
+                e
+            } else {
+                self.touched(c, id, e)?
+            };
+            self.events.push(e);
+        }
+        Ok(())
+    }
+
+    /// A group's own fields changed (or it appeared) since `before`.
+    pub(crate) fn group_changed(
+        &mut self,
+        c: &Connection,
+        id: ResourceId,
+        before: Option<&Value>,
+    ) -> Result<(), StoreError> {
+        let after = group(c, self.org, id)?;
+        if let Some(e) = events::group_change(before, after) {
+            let e = self.touched(c, id, e)?;
+            self.events.push(e);
+        }
+        Ok(())
+    }
+
+    /// A user or group changed since `before`, its memberships by `deltas`.
+    pub(crate) fn changed(
+        &mut self,
+        c: &Connection,
+        id: ResourceId,
+        kind: ResourceKind,
+        before: Option<&Value>,
+        deltas: &[MemberDelta],
+    ) -> Result<(), StoreError> {
+        match kind {
+            ResourceKind::User => self.user_changed(c, id, before),
+            ResourceKind::Group => {
+                self.group_changed(c, id, before)?;
+                self.members_changed(c, id, deltas)
+            }
+        }
+    }
+
+    /// The resource is about to be deleted: `*.deleted` with what is seen of it now.
+    pub(crate) fn deleted(
+        &mut self,
+        c: &Connection,
+        id: ResourceId,
+        kind: ResourceKind,
+    ) -> Result<(), StoreError> {
+        if let Some(last) = snapshot(c, self.org, id, kind)? {
+            self.events.push(match kind {
+                ResourceKind::User => events::user_deleted(last),
+                ResourceKind::Group => events::group_deleted(last),
+            });
+        }
+        Ok(())
+    }
+
+    /// One member event per membership row changed, with the group as it stands afterwards.
+    pub(crate) fn members_changed(
+        &mut self,
+        c: &Connection,
+        group_id: ResourceId,
+        deltas: &[MemberDelta],
+    ) -> Result<(), StoreError> {
+        if deltas.is_empty() {
+            return Ok(());
+        }
+        let Some(g) = group(c, self.org, group_id)? else {
+            return Ok(());
+        };
+        for d in deltas {
+            if let Some(m) = member(c, self.org, d.id, d.kind)? {
+                let nested = d.kind == ResourceKind::Group;
+                self.events
+                    .push(events::member_change(d.added, &g, m, nested));
+            }
+        }
+        Ok(())
+    }
+
+    /// Numbers the events and appends them: the last statements of the write, in its
+    /// transaction. Nothing happens when there are none.
+    pub(crate) fn append(self, c: &Connection) -> Result<(), StoreError> {
+        if self.events.is_empty() {
+            return Ok(());
+        }
+        let org_b = b(&self.org.0);
+        let n = self.events.len() as i64;
+        // Not `RETURNING` read with `query_row`: that leaves the statement unfinished and
+        // keeps the WAL from checkpointing.
+        c.prepare_cached(
+            "INSERT INTO event_counters (org_id, last_seq) VALUES (?1, ?2) \
+             ON CONFLICT (org_id) DO UPDATE SET last_seq = last_seq + ?2",
+        )
+        .map_err(internal)?
+        .execute(params![org_b, n])
+        .map_err(internal)?;
+        let last: i64 = c
+            .prepare_cached("SELECT last_seq FROM event_counters WHERE org_id = ?1")
+            .map_err(internal)?
+            .query_row(params![org_b], |r| r.get(0))
+            .map_err(internal)?;
+        let mut insert = c
+            .prepare_cached(
+                "INSERT INTO events (org_id, seq, id, type, created, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .map_err(internal)?;
+        let created = micros(self.now);
+        for (i, e) in self.events.into_iter().enumerate() {
+            let data = serde_json::to_string(&e.data).map_err(internal)?;
+            insert
+                .execute(params![
+                    org_b,
+                    last - n + 1 + i as i64,
+                    b(&EventId::new().0),
+                    e.kind.as_str(),
+                    created,
+                    data
+                ])
+                .map_err(internal)?;
+        }
+        Ok(())
+    }
+}
