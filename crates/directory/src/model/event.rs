@@ -26,9 +26,6 @@ pub enum EventType {
     ConnectionDisconnected,
     TokenExpiring,
     TokenExpired,
-    /// A synthetic event an administrator sends to try an endpoint: delivered, never in the
-    /// log, so not among [`EventType::ALL`] (no subscription or query names it).
-    WebhookTest,
 }
 
 impl EventType {
@@ -65,20 +62,10 @@ impl EventType {
             EventType::ConnectionDisconnected => "connection.disconnected",
             EventType::TokenExpiring => "token.expiring",
             EventType::TokenExpired => "token.expired",
-            EventType::WebhookTest => "webhook.test",
         }
     }
 
-    /// Any type, the test event's included (what a delivery record may name).
     pub fn parse(s: &str) -> Option<Self> {
-        if s == EventType::WebhookTest.as_str() {
-            return Some(EventType::WebhookTest);
-        }
-        EventType::parse_logged(s)
-    }
-
-    /// A type the log holds.
-    fn parse_logged(s: &str) -> Option<Self> {
         EventType::ALL.into_iter().find(|t| t.as_str() == s)
     }
 
@@ -86,7 +73,7 @@ impl EventType {
     pub fn parse_list(s: &str) -> Result<Vec<EventType>, String> {
         let mut out = Vec::new();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let t = EventType::parse_logged(part).ok_or_else(|| {
+            let t = EventType::parse(part).ok_or_else(|| {
                 format!(
                     "unknown event type '{part}' (known: {})",
                     EventType::ALL.map(EventType::as_str).join(", ")

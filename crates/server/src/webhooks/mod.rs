@@ -26,33 +26,34 @@
 pub mod client;
 pub mod routes;
 pub mod sign;
+#[cfg(test)]
+mod tests_worker;
 mod worker;
 
 pub use client::Sender;
 pub use worker::{Worker, WorkerConfig};
 
 use directory::store::{
-    ActivityEntry, DeliveryRecord, Event, EventId, EventType, WebhookEndpoint, WebhookState,
+    ActivityEntry, DeliveryRecord, Event, EventId, WebhookEndpoint, WebhookState,
 };
 use directory::{Clock, Store, StoreError};
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
 /// The first retry's wait (before jitter); each later one doubles it.
-const FIRST_RETRY: Duration = Duration::seconds(5);
+pub const FIRST_RETRY: Duration = Duration::seconds(5);
 /// The longest wait between two attempts.
 const MAX_RETRY: Duration = Duration::hours(1);
 /// How long an event is retried, from its first failure, before the endpoint is `failing`.
 pub const RETRY_FOR: Duration = Duration::days(3);
 
-/// The wait before the attempt after `attempts` failed ones: 5 s doubling, at most an hour,
-/// scaled by `jitter` in [0, 1) to between 80 % and 120 % (so that endpoints that failed
-/// together do not all retry at once). The first retry is due within 6 s.
-pub fn backoff(attempts: i32, jitter: f64) -> Duration {
+/// The wait before the attempt after `attempts` failed ones: `first` ([`FIRST_RETRY`])
+/// doubling, at most an hour, scaled by `jitter` in [0, 1) to between 80 % and 120 % (so that
+/// endpoints that failed together do not all retry at once). The first retry is due within
+/// 6 s.
+pub fn backoff(first: Duration, attempts: i32, jitter: f64) -> Duration {
     let exp = attempts.clamp(1, 30) - 1;
-    let base = FIRST_RETRY
-        .saturating_mul(1i32 << exp.min(20))
-        .min(MAX_RETRY);
+    let base = first.saturating_mul(1i32 << exp.min(20)).min(MAX_RETRY);
     base * (0.8 + 0.4 * jitter.clamp(0.0, 1.0))
 }
 
@@ -99,7 +100,7 @@ impl Standing {
 
     /// After an attempt at the event following `cursor` failed at `now`: retried after the
     /// backoff, or, once it has been failing for [`RETRY_FOR`], the endpoint is `failing`.
-    pub fn failed(self, now: OffsetDateTime, jitter: f64) -> Standing {
+    pub fn failed(self, now: OffsetDateTime, first: Duration, jitter: f64) -> Standing {
         let since = self.failing_since.unwrap_or(now);
         let attempts = self.attempts.saturating_add(1);
         if now - since >= RETRY_FOR {
@@ -114,34 +115,54 @@ impl Standing {
         Standing {
             cursor: self.cursor,
             attempts,
-            next_attempt: Some(now + backoff(attempts, jitter)),
+            next_attempt: Some(now + backoff(first, attempts, jitter)),
             failing_since: Some(since),
             state: WebhookState::Active,
         }
     }
 }
 
-/// Signs and POSTs one event to `endpoint` at `now`; the attempt as the delivery log keeps it.
+/// What one delivery carries: the event's id (the `webhook-id`), its sequence and type as
+/// the delivery log names them, and the body.
+pub(crate) struct Payload {
+    pub id: EventId,
+    pub sequence: i64,
+    pub kind: String,
+    pub json: serde_json::Value,
+}
+
+impl Payload {
+    fn of(e: &Event) -> Payload {
+        Payload {
+            id: e.id,
+            sequence: e.sequence,
+            kind: e.kind.as_str().to_owned(),
+            json: e.to_json(),
+        }
+    }
+}
+
+/// Signs and POSTs one payload to `endpoint` at `now`; the attempt as the delivery log keeps it.
 pub(crate) async fn deliver(
     sender: &Sender,
     endpoint: &WebhookEndpoint,
-    event: &Event,
+    payload: &Payload,
     now: OffsetDateTime,
 ) -> DeliveryRecord {
-    let id = event.id.to_string();
+    let id = payload.id.to_string();
     let timestamp = now.unix_timestamp();
     let record = |status: Option<u16>, error: Option<String>, latency_ms: i64| DeliveryRecord {
         endpoint: endpoint.id,
-        event: event.id,
-        sequence: event.sequence,
-        event_type: event.kind,
+        event: payload.id,
+        sequence: payload.sequence,
+        event_type: payload.kind.clone(),
         at: now,
         status: status.map(i32::from),
         ok: error.is_none(),
         error,
         latency_ms,
     };
-    let body = match serde_json::to_vec(&event.to_json()) {
+    let body = match serde_json::to_vec(&payload.json) {
         Ok(b) => b,
         Err(e) => return record(None, Some(format!("cannot encode the event: {e}")), 0),
     };
@@ -172,8 +193,11 @@ pub(crate) async fn deliver(
     record(out.status, out.error, ms)
 }
 
-/// Sends one signed synthetic event (type `webhook.test`, a fresh id, `sequence` 0: it is not
-/// in the log) to `endpoint` now, records the attempt in its delivery log and the act in the
+/// The type of the synthetic event [`send_test`] sends (never in the log).
+pub const TEST_EVENT_TYPE: &str = "test";
+
+/// Sends one signed synthetic event (type `test`, a fresh id, `sequence` 0: it is not in the
+/// log) to `endpoint` now, records the attempt in its delivery log and the act in the
 /// activity log, and returns the attempt. A test that succeeds on a `failing` endpoint
 /// resumes its deliveries where they stopped (docs/contract.md, "Webhooks").
 pub async fn send_test(
@@ -184,18 +208,24 @@ pub async fn send_test(
     actor: &str,
 ) -> Result<DeliveryRecord, StoreError> {
     let now = clock.now();
-    let event = Event {
-        id: EventId::new(),
-        org: endpoint.org_id,
+    let id = EventId::new();
+    let payload = Payload {
+        id,
         sequence: 0,
-        kind: EventType::WebhookTest,
-        created: now,
-        data: json!({
-            "endpoint": endpoint.id.to_string(),
-            "message": "A test event from scimd: this endpoint is reached and can verify the signature.",
+        kind: TEST_EVENT_TYPE.to_owned(),
+        json: json!({
+            "id": id.to_string(),
+            "sequence": 0,
+            "type": TEST_EVENT_TYPE,
+            "organisation": endpoint.org_id.to_string(),
+            "created_at": directory::render::timestamp(now),
+            "data": {
+                "endpoint": endpoint.id.to_string(),
+                "message": "A test event from scimd: this endpoint is reached and can verify the signature.",
+            },
         }),
     };
-    let record = deliver(sender, endpoint, &event, now).await;
+    let record = deliver(sender, endpoint, &payload, now).await;
     store
         .record_deliveries(std::slice::from_ref(&record))
         .await?;
@@ -214,7 +244,7 @@ pub async fn send_test(
         now,
         actor,
         "webhook.test",
-        &endpoint.id.to_string(),
+        endpoint.id.to_string(),
     )
     .with_detail(Some(detail));
     if let Err(e) = store.append_activity(vec![entry]).await {
@@ -229,15 +259,16 @@ mod tests {
 
     #[test]
     fn the_first_retry_is_due_within_ten_seconds_and_waits_double_up_to_an_hour() {
+        let f = FIRST_RETRY;
         for j in [0.0, 0.5, 0.999] {
-            assert!(backoff(1, j) <= Duration::seconds(6));
-            assert!(backoff(1, j) >= Duration::seconds(4));
+            assert!(backoff(f, 1, j) <= Duration::seconds(6));
+            assert!(backoff(f, 1, j) >= Duration::seconds(4));
         }
-        assert_eq!(backoff(1, 0.5), Duration::seconds(5));
-        assert_eq!(backoff(2, 0.5), Duration::seconds(10));
-        assert_eq!(backoff(3, 0.5), Duration::seconds(20));
-        assert_eq!(backoff(12, 0.5), Duration::hours(1));
-        assert_eq!(backoff(i32::MAX, 0.5), Duration::hours(1));
+        assert_eq!(backoff(f, 1, 0.5), Duration::seconds(5));
+        assert_eq!(backoff(f, 2, 0.5), Duration::seconds(10));
+        assert_eq!(backoff(f, 3, 0.5), Duration::seconds(20));
+        assert_eq!(backoff(f, 12, 0.5), Duration::hours(1));
+        assert_eq!(backoff(f, i32::MAX, 0.5), Duration::hours(1));
         let j = jitter();
         assert!((0.0..1.0).contains(&j));
     }
@@ -255,7 +286,7 @@ mod tests {
     #[test]
     fn failures_keep_the_cursor_and_turn_failing_after_three_days() {
         let t0 = OffsetDateTime::UNIX_EPOCH + Duration::days(20_000);
-        let first = active(7).failed(t0, 0.5);
+        let first = active(7).failed(t0, FIRST_RETRY, 0.5);
         assert_eq!(first.cursor, 7);
         assert_eq!(first.attempts, 1);
         assert_eq!(first.failing_since, Some(t0));
@@ -268,7 +299,7 @@ mod tests {
         let mut count = 1;
         while s.state == WebhookState::Active {
             at = s.next_attempt.expect("due");
-            s = s.failed(at, 0.5);
+            s = s.failed(at, FIRST_RETRY, 0.5);
             count += 1;
             assert_eq!(s.failing_since, Some(t0));
         }

@@ -11,7 +11,7 @@
 //! other processes and instances); a task reads the events themselves only when there are
 //! some past its cursor.
 
-use super::{Sender, Standing, deliver, jitter};
+use super::{Payload, Sender, Standing, deliver, jitter};
 use directory::ids::WebhookId;
 use directory::store::{DeliveryRecord, DeliveryReport, EventQuery, WebhookEndpoint, WebhookState};
 use directory::{Clock, OrgId, Store};
@@ -38,6 +38,8 @@ pub struct WorkerConfig {
     pub max_in_flight: usize,
     /// Events read (and delivered before one report) per batch.
     pub batch: u32,
+    /// The wait before the first retry ([`super::FIRST_RETRY`]); later ones double it.
+    pub first_retry: time::Duration,
 }
 
 impl Default for WorkerConfig {
@@ -49,6 +51,7 @@ impl Default for WorkerConfig {
             max_endpoints: 512,
             max_in_flight: 32,
             batch: 100,
+            first_retry: super::FIRST_RETRY,
         }
     }
 }
@@ -385,7 +388,7 @@ impl EndpointTask {
                 return Batch::Stop;
             };
             let at = self.shared.clock.now();
-            let record = deliver(&self.shared.sender, &ep, event, at).await;
+            let record = deliver(&self.shared.sender, &ep, &Payload::of(event), at).await;
             let ok = record.ok;
             if ok {
                 standing = standing.delivered(event.sequence);
@@ -415,7 +418,7 @@ impl EndpointTask {
         }
         let now = self.shared.clock.now();
         if failure.is_some() {
-            standing = standing.failed(now, jitter());
+            standing = standing.failed(now, self.shared.config.first_retry, jitter());
         }
         if attempts.is_empty() && standing == Standing::of(&ep) {
             return Batch::Idle;
