@@ -19,18 +19,17 @@ use directory::store::{DeliveryRecord, WebhookEndpoint};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-/// A delivery attempt as the administrative API shows it.
+/// A delivery attempt as the administrative API shows it (as its delivery log does).
 pub fn delivery_json(d: &DeliveryRecord) -> Value {
     json!({
-        "endpoint": d.endpoint.to_string(),
-        "event": d.event.to_string(),
-        "sequence": d.sequence,
-        "type": d.event_type.as_str(),
         "at": directory::render::timestamp(d.at),
-        "ok": d.ok,
+        "eventId": d.event.to_string(),
+        "sequence": d.sequence,
+        "eventType": d.event_type,
         "status": d.status,
-        "error": d.error,
+        "ok": d.ok,
         "latencyMs": d.latency_ms,
+        "error": d.error,
     })
 }
 
@@ -97,9 +96,8 @@ pub(crate) async fn api_test(
     Ok(Json(delivery_json(&record)))
 }
 
-/// The console's "Send test event": back to the Applications page, which says how it went
-/// (`?done=webhook-test-delivered` or `?done=webhook-test-failed`; the attempt itself is in
-/// the endpoint's delivery log).
+/// The console's "Send test event": back to the endpoint's page, whose delivery log shows
+/// how the attempt went (`?done=tested`).
 pub(crate) async fn console_test(
     State(state): State<Arc<AppState>>,
     signed: Signed,
@@ -118,9 +116,11 @@ pub(crate) async fn console_test(
         &signed.actor(),
     )
     .await?;
-    Ok(see_other(if record.ok {
-        "/console/applications?done=webhook-test-delivered"
-    } else {
-        "/console/applications?done=webhook-test-failed"
-    }))
+    if !record.ok {
+        tracing::info!(endpoint = %ep.id, error = record.error.as_deref().unwrap_or(""), "test event not delivered");
+    }
+    Ok(see_other(&format!(
+        "/applications/webhooks/{}?done=tested",
+        ep.id
+    )))
 }

@@ -465,7 +465,7 @@ async fn the_test_event_is_signed_logged_and_resumes_a_failing_endpoint() {
 
     let a = post_test(&t, &path, &admin).await;
     assert_eq!(a.json()["ok"], true, "{}", a.text());
-    assert_eq!(a.json()["type"], "test");
+    assert_eq!(a.json()["eventType"], "test");
     let got = rx.got();
     assert_eq!(got.len(), 2);
     let body = got[1].json();
@@ -570,7 +570,7 @@ async fn the_console_form_sends_a_test_and_returns_to_the_applications_page() {
     assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.text());
     assert_eq!(
         a.header(header::LOCATION),
-        "/console/applications?done=webhook-test-delivered"
+        format!("/applications/webhooks/{}?done=tested", ep.id)
     );
     assert_eq!(rx.got().len(), 1);
     verify(&secret, &rx.got()[0]);
