@@ -21,3 +21,4 @@ mod multi_instance;
 mod operations;
 mod protocol;
 mod transport;
+mod webhooks;

@@ -14,12 +14,14 @@ mod http;
 mod server;
 mod smtp;
 mod util;
+mod webhooks;
 
 pub use cli::*;
 pub use http::*;
 pub use server::*;
 pub use smtp::*;
 pub use util::*;
+pub use webhooks::*;
 
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;

@@ -125,6 +125,12 @@ impl Server {
         Server::serve(db, org)
     }
 
+    /// Like [`Server::start_on`], with more `scimd serve` arguments.
+    pub fn start_on_with(db: Arc<TestDatabase>, extra: &[&str]) -> Server {
+        let org = new_org(&db.url, "Org A", "business");
+        Server::serve_with(db, org, extra)
+    }
+
     /// `scimd serve` on another database, with this server's first organisation (whose data
     /// the caller put there, e.g. by `scimd copy`).
     pub fn serve_copy(db: Arc<TestDatabase>, org: Org) -> Server {
