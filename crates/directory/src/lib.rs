@@ -6,12 +6,14 @@
 //! [`model`]), the [`clock::Clock`] trait and the [`notify::Mailer`] trait. [`lifecycle`] holds
 //! the token, connection and administrator rules; [`notify`] the notices and the background
 //! jobs that send them; [`session`] and [`setup`] the console's sign-in, lock-out and first
-//! administrator.
+//! administrator; [`applications`] the applications, their webhook endpoints and how they
+//! read the directory and the events.
 //!
 //! Guarantees: every store call is scoped to one organisation, except the token lookup that
 //! finds the organisation; services never see SQL; time only comes from the injected clock.
 
 pub mod accounts;
+pub mod applications;
 pub mod apps;
 pub mod clock;
 pub mod events;

@@ -56,6 +56,17 @@ pub enum StoreError {
     /// A cursor that does not decode or belongs to another query.
     #[error("invalid cursor")]
     InvalidCursor,
+    /// The database cannot be reached or did not answer in time (connection refused or lost,
+    /// no connection or reader free within the wait, locked by another process): a passing
+    /// condition, shown to clients as 503 with `Retry-After`. A write that was in flight when
+    /// the connection was lost may or may not have committed; one answered 503 before it was
+    /// sent did not.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// The database's disk is full: the change was not made. Reads still work, and writes
+    /// work again once space is freed; shown to clients as 507 (RFC 4918 section 11.5).
+    #[error("storage full: {0}")]
+    StorageFull(String),
     /// Anything else: logged, shown to clients as a 500 without details.
     #[error("storage failure: {0}")]
     Internal(String),
@@ -518,6 +529,11 @@ pub trait DirectoryReadStore: Send + Sync {
         after: Option<ResourceId>,
         limit: u32,
     ) -> Result<Option<Vec<(ResourceId, serde_json::Value)>>, StoreError>;
+
+    /// The deployment's cursor key, which seals the directory API's cursors: positions are
+    /// shared by every organisation, so in the clear they would tell a tenant how much the
+    /// others write. `None` would leave them in the clear (a store without a key).
+    fn cursor_key(&self) -> Option<&CursorKey>;
 }
 
 /// The event log (docs/contract.md, "Events"). Events are appended by the writes themselves,

@@ -32,12 +32,18 @@ pub struct IssuedToken {
 
 /// Generates a token for `org` (not yet stored).
 pub fn generate(org: OrgId, now: OffsetDateTime) -> Result<IssuedToken, getrandom::Error> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes)?;
-    let secret = format!(
-        "{SECRET_PREFIX}{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    );
+    let secret = loop {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes)?;
+        let secret = format!(
+            "{SECRET_PREFIX}{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+        );
+        // About one token in 17 million would read as an application key, which SCIM refuses.
+        if !secret.starts_with(crate::apps::KEY_PREFIX) {
+            break secret;
+        }
+    };
     let record = TokenRecord {
         id: TokenId::new(),
         org_id: org,
@@ -101,7 +107,10 @@ pub async fn check_at(
     secret: &str,
     mark: Option<crate::store::ChangeMark>,
 ) -> Result<Result<TokenRecord, (AuthFailure, Option<TokenRecord>)>, StoreError> {
+    // An application key shares the `scimd_` prefix but is never a SCIM token: refused here,
+    // before any lookup (docs/contract.md, "Applications").
     if !secret.starts_with(SECRET_PREFIX)
+        || secret.starts_with(crate::apps::KEY_PREFIX)
         || secret.len() > 128
         || !secret
             .bytes()

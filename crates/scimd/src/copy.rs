@@ -6,6 +6,8 @@
 //!
 //! The target must hold no organisation yet: a copy never merges into a live directory. Stop
 //! `scimd serve` on the source first, or writes made during the copy are not carried over.
+//! A copy that was interrupted (killed, the target gone away) leaves part of the source in the
+//! target; the next copy into it says so, and what to do, rather than adding to it.
 
 use anyhow::{Context, Result, bail};
 use directory::store::{
@@ -70,10 +72,11 @@ fn conflicts_by_name(
 }
 
 pub async fn run(from: &dyn Store, to: &dyn Store) -> Result<()> {
-    if !to.list_orgs().await?.is_empty() {
-        bail!("the target database already holds organisations; copy only into an empty one");
-    }
+    let present = to.list_orgs().await?;
     let orgs = from.list_orgs().await?;
+    if !present.is_empty() {
+        return Err(refusal(from, to, &orgs, &present).await);
+    }
     for org in &orgs {
         eprintln!("organisation {} ({})", org.name, org.id);
         to.create_org(org).await?;
@@ -144,6 +147,29 @@ pub async fn run(from: &dyn Store, to: &dyn Store) -> Result<()> {
     verify(from, to).await?;
     eprintln!("copy verified: {} organisation(s)", orgs.len());
     Ok(())
+}
+
+/// Why a copy into a target that holds organisations is refused: what it holds, and what to do.
+async fn refusal(
+    from: &dyn Store,
+    to: &dyn Store,
+    source: &[directory::Organisation],
+    present: &[directory::Organisation],
+) -> anyhow::Error {
+    const REFUSED: &str = "the target database already holds organisations";
+    let ours = present.iter().all(|p| source.iter().any(|o| o.id == p.id));
+    if !ours {
+        return anyhow::anyhow!("{REFUSED}; copy only into an empty one");
+    }
+    match verify(from, to).await {
+        Ok(()) => anyhow::anyhow!(
+            "{REFUSED}: a complete, verified copy of this source; there is nothing to copy"
+        ),
+        Err(e) => anyhow::anyhow!(
+            "{REFUSED}: an incomplete copy of this source, left by a copy that was interrupted \
+             ({e}); drop and create the target database again, then copy again"
+        ),
+    }
 }
 
 async fn verify(from: &dyn Store, to: &dyn Store) -> Result<()> {

@@ -6,6 +6,7 @@
 //! are kept stable for scripts.
 
 mod admin_cli;
+mod apps_cli;
 mod check;
 mod config;
 mod copy;
@@ -175,6 +176,17 @@ enum Command {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// Applications: the organisation's own software, reading the directory API and the
+    /// events with a key of its own.
+    App {
+        #[command(subcommand)]
+        command: apps_cli::AppCommand,
+    },
+    /// Webhook endpoints that events are delivered to.
+    Webhook {
+        #[command(subcommand)]
+        command: apps_cli::WebhookCommand,
     },
     /// Test a SCIM endpoint the way an identity provider's "Test Connection" does. The bearer
     /// token comes from exactly one of --token-file, SCIMD_CHECK_TOKEN or --token.
@@ -470,6 +482,8 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Token {
             command: TokenCommand::Revoke(a),
         } => admin_cli::token_revoke(a, clock).await,
+        Command::App { command } => apps_cli::app(command, clock).await,
+        Command::Webhook { command } => apps_cli::webhook(command, clock).await,
         Command::Disconnect(a) => admin_cli::disconnect(a, clock).await,
         Command::Admin { command } => admin_cli::admin(command, clock).await,
         Command::Config { .. } => Ok(()),
@@ -684,7 +698,15 @@ async fn serve(
     if let Some(tls) = &tls {
         tls.reload_on_sighup();
     }
-    server::transport::serve(listener, app, tls, run.transport(), shutdown_signal()).await?;
+    let stop = {
+        let state = state.clone();
+        async move {
+            shutdown_signal().await;
+            // Events requests waiting for an event answer now instead of holding the drain.
+            state.stop_waiting();
+        }
+    };
+    server::transport::serve(listener, app, tls, run.transport(), stop).await?;
     // Requests are done: deliveries in flight finish and give their leases up, the jobs stop
     // after their current round, then the activity entries still queued are written.
     webhooks.stop(std::time::Duration::from_secs(20)).await;

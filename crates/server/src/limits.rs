@@ -8,6 +8,7 @@
 use crate::scim::response::ScimFailure;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use directory::ids::AppId;
 use directory::{OrgId, OrgKind, TokenId};
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
@@ -59,27 +60,36 @@ impl Default for OpsConfig {
 pub struct Ops {
     pub config: OpsConfig,
     per_token: Option<DefaultKeyedRateLimiter<TokenId>>,
+    /// Application keys get the rate tokens get (a runaway integration is stopped alike).
+    per_app: Option<DefaultKeyedRateLimiter<AppId>>,
     auth_failures: DefaultKeyedRateLimiter<IpAddr>,
     /// Addresses over their failed-authentication budget, until when.
     blocked: Mutex<HashMap<IpAddr, Instant>>,
     pub(crate) in_flight: Arc<Semaphore>,
+    /// Events requests waiting for an event (`wait=`): at most a quarter of the concurrent
+    /// requests, so waiting readers never take the places of working ones.
+    pub(crate) waiting: Arc<Semaphore>,
     /// Organisation kinds never change: a metrics label without a query per request.
     pub(crate) kinds: Mutex<HashMap<OrgId, OrgKind>>,
 }
 
 impl Ops {
     pub fn new(config: OpsConfig) -> Ops {
-        let per_token = NonZeroU32::new(config.token_rate).map(|rate| {
+        let quota = NonZeroU32::new(config.token_rate).map(|rate| {
             let burst = NonZeroU32::new(config.token_burst.max(config.token_rate)).unwrap_or(rate);
-            DefaultKeyedRateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
+            Quota::per_second(rate).allow_burst(burst)
         });
+        let per_token = quota.map(DefaultKeyedRateLimiter::keyed);
+        let per_app = quota.map(DefaultKeyedRateLimiter::keyed);
         let failures =
             NonZeroU32::new(config.auth_failures_per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
         Ops {
             per_token,
+            per_app,
             auth_failures: DefaultKeyedRateLimiter::keyed(Quota::per_minute(failures)),
             blocked: Mutex::new(HashMap::new()),
             in_flight: Arc::new(Semaphore::new(config.max_concurrent.max(1))),
+            waiting: Arc::new(Semaphore::new((config.max_concurrent / 4).max(1))),
             kinds: Mutex::new(HashMap::new()),
             config,
         }
@@ -90,6 +100,16 @@ impl Ops {
         match &self.per_token {
             Some(l) => l
                 .check_key(&token)
+                .map_err(|n| n.wait_time_from(DefaultClock::default().now())),
+            None => Ok(()),
+        }
+    }
+
+    /// `Err(wait)` when application `app` is over its rate.
+    pub(crate) fn check_app(&self, app: AppId) -> Result<(), Duration> {
+        match &self.per_app {
+            Some(l) => l
+                .check_key(&app)
                 .map_err(|n| n.wait_time_from(DefaultClock::default().now())),
             None => Ok(()),
         }
@@ -123,6 +143,9 @@ impl Ops {
     /// Forgets idle keys (run now and then).
     pub fn shrink(&self) {
         if let Some(l) = &self.per_token {
+            l.retain_recent();
+        }
+        if let Some(l) = &self.per_app {
             l.retain_recent();
         }
         self.auth_failures.retain_recent();

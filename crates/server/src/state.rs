@@ -27,6 +27,10 @@ pub struct AppState {
     pub activity: Option<crate::activity::ActivitySink>,
     /// The directory's rules (accounts, conflicts, disconnect, domains).
     pub directory: directory::accounts::Directory,
+    /// Applications, their webhook endpoints, and what their keys read.
+    pub applications: directory::applications::Applications,
+    /// When each application's use was last written (see `api::app_key`).
+    pub apps_touched: Mutex<HashMap<directory::ids::AppId, OffsetDateTime>>,
     /// Administrators' sessions for the administrative API.
     pub sessions: directory::session::Sessions,
     /// The resolver domains are verified with; `None` refuses verification.
@@ -41,6 +45,8 @@ pub struct AppState {
     pub read_cache: ReadCache,
     /// The client webhook deliveries (and test events) go out with; `None` sends none.
     pub webhooks: Option<Arc<crate::webhooks::Sender>>,
+    /// Set once the server stops: events requests waiting for an event answer at once.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl AppState {
@@ -57,6 +63,8 @@ impl AppState {
             touched: Mutex::new(HashMap::new()),
             lifecycle: directory::lifecycle::Lifecycle::new(store.clone(), clock.clone()),
             directory: directory::accounts::Directory::new(store.clone(), clock.clone()),
+            applications: directory::applications::Applications::new(store.clone(), clock.clone()),
+            apps_touched: Mutex::new(HashMap::new()),
             sessions: directory::session::Sessions::new(store, clock),
             dns: None,
             ops: crate::limits::Ops::new(crate::limits::OpsConfig::default()),
@@ -65,6 +73,7 @@ impl AppState {
             mailer: None,
             read_cache: ReadCache::new(crate::scim::read_cache::DEFAULT_ENTRIES),
             webhooks: None,
+            stopping: tokio::sync::watch::Sender::new(false),
         }
     }
 
@@ -112,6 +121,16 @@ impl AppState {
 }
 
 impl AppState {
+    /// Ends every wait for events now and from now on (at shutdown, so that waiting readers
+    /// do not hold the drain of requests in flight).
+    pub fn stop_waiting(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    pub(crate) fn stopping(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.stopping.subscribe()
+    }
+
     pub(crate) fn in_flight(&self) -> Arc<Semaphore> {
         self.ops.in_flight.clone()
     }

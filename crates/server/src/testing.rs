@@ -89,13 +89,62 @@ impl TestApp {
             .secret
     }
 
+    /// The key of a new application of the organisation.
+    pub async fn app_key(&self) -> String {
+        self.app_key_of(self.org.id).await
+    }
+
+    /// The key of a new application of `org`.
+    pub async fn app_key_of(&self, org: OrgId) -> String {
+        let name = format!("app {}", uuid::Uuid::now_v7().simple());
+        self.state
+            .applications
+            .create_app(org, &name, "test")
+            .await
+            .expect("application")
+            .key
+    }
+
+    /// Another organisation on the same store, and a SCIM token of it.
+    pub async fn other_org(&self) -> (Organisation, String) {
+        let org = Organisation {
+            id: OrgId::new(),
+            name: "Org B".into(),
+            kind: OrgKind::Business,
+            created: self.state.clock.now(),
+        };
+        self.state.store.create_org(&org).await.expect("org");
+        let token = self
+            .state
+            .lifecycle
+            .generate_token(&org, "test")
+            .await
+            .expect("token")
+            .secret;
+        (org, token)
+    }
+
+    /// A GET of `path` with `bearer` as its bearer credential (none when empty).
+    pub async fn get_bearer(&self, path: &str, bearer: &str) -> Answer {
+        let mut b = Request::builder().method(Method::GET).uri(path);
+        if !bearer.is_empty() {
+            b = b.header(header::AUTHORIZATION, format!("Bearer {bearer}"));
+        }
+        self.send(b.body(Body::empty()).expect("request")).await
+    }
+
     /// A session secret of a new administrator with `role` (no password: no Argon2 here).
     pub async fn session(&self, role: AdminRole) -> String {
+        self.session_in(&self.org, role).await
+    }
+
+    /// A session secret of a new administrator of `org` with `role`.
+    pub async fn session_in(&self, org: &Organisation, role: AdminRole) -> String {
         let email = format!("{}@example.com", uuid::Uuid::now_v7().simple());
         let admin = self
             .state
             .lifecycle
-            .add_admin(&self.org, &email, role, None, "test")
+            .add_admin(org, &email, role, None, "test")
             .await
             .expect("admin");
         let secret = format!(
@@ -105,7 +154,7 @@ impl TestApp {
         );
         let now = self.state.clock.now();
         let record = SessionRecord {
-            org_id: self.org.id,
+            org_id: org.id,
             id: SessionId::new(),
             hash: directory::token::hash_secret(&secret),
             admin_id: admin.id,

@@ -3,12 +3,14 @@
 //! UPDATE`), as SCIM updates do, so both kinds of writer serialise.
 
 use crate::dialect::{Postgres, prepared, refs};
-use crate::resources::{RESOURCE_COLS, SCIM_VISIBLE, build};
+use crate::journal::{Journal, Lock, group_snapshots, user_snapshot, user_snapshots};
+use crate::resources::{RESOURCE_COLS, build};
 use crate::{Failure, PgStore, from_micros, micros, run};
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
+use directory::events::user_change;
 use directory::ids::OrgKind;
-use directory::store::columns::{active, external_id, name_ci};
+use directory::store::columns::{active, external_id, kind_code, name_ci};
 use directory::store::{
     Account, AccountChange, AccountPage, AccountQuery, AccountStore, ConflictRecord, Cursor,
     LocalProps, NewResource, Source, SyncPolicy,
@@ -21,8 +23,9 @@ use store_sql::accounts::{
 };
 use time::OffsetDateTime;
 use tokio_postgres::Row;
+use uuid::Uuid;
 
-fn account_row(row: &Row) -> Result<Account, Failure> {
+pub(crate) fn account_row(row: &Row) -> Result<Account, Failure> {
     let source: String = row.try_get(6)?;
     let local: Option<Value> = row.try_get(9)?;
     Ok(Account {
@@ -48,13 +51,11 @@ async fn get_account_by<C: GenericClient>(
     c: &C,
     org: OrgId,
     id: ResourceId,
-    lock: bool,
 ) -> Result<Option<Account>, Failure> {
     let stmt = c
         .prepare_cached(&format!(
             "SELECT {RESOURCE_COLS}, {ACCOUNT_COLS} FROM resources r \
-             WHERE r.org_id = $1 AND r.id = $2 AND r.kind = 0{}",
-            if lock { " FOR NO KEY UPDATE" } else { "" }
+             WHERE r.org_id = $1 AND r.id = $2 AND r.kind = 0"
         ))
         .await?;
     c.query_opt(&stmt, &[&org.0, &id.0])
@@ -69,10 +70,10 @@ async fn update_account_tx<C: GenericClient>(
     id: ResourceId,
     change: &AccountChange,
 ) -> Result<Account, Failure> {
-    let current = get_account_by(c, org, id, true)
+    let before = user_snapshot(c, org, id, Lock::NoKeyUpdate)
         .await?
         .ok_or(StoreError::NotFound)?;
-    let now = micros(check_change(&current, change)?);
+    let now = micros(check_change(&before.account, change)?);
     if let Some(doc) = &change.doc {
         let stmt = c
             .prepare_cached(
@@ -107,9 +108,15 @@ async fn update_account_tx<C: GenericClient>(
         c.execute(&stmt, &[&org.0, &id.0, &local_json(local)?])
             .await?;
     }
-    Ok(get_account_by(c, org, id, false)
+    let after = user_snapshot(c, org, id, Lock::Plain)
         .await?
-        .ok_or(StoreError::NotFound)?)
+        .ok_or(StoreError::NotFound)?;
+    let account = after.account.clone();
+    // A change without its own instant (a local property, the source) happened now.
+    let mut journal = Journal::new(org, change.now.unwrap_or_else(OffsetDateTime::now_utc));
+    journal.user(Some(&before.object()), after);
+    journal.commit(c).await?;
+    Ok(account)
 }
 
 async fn retire_tx<C: GenericClient>(
@@ -117,27 +124,130 @@ async fn retire_tx<C: GenericClient>(
     org: OrgId,
     id: ResourceId,
     expected: Option<i64>,
-    at: i64,
+    at: OffsetDateTime,
     hold_until: i64,
 ) -> Result<(), Failure> {
-    let lock = c
-        .prepare_cached(&format!(
-            "SELECT version FROM resources r WHERE r.org_id = $1 AND r.id = $2 AND r.kind = 0 \
-             AND {SCIM_VISIBLE} FOR NO KEY UPDATE"
-        ))
-        .await?;
-    let current: Option<i64> = c
-        .query_opt(&lock, &[&org.0, &id.0])
+    let before = user_snapshot(c, org, id, Lock::NoKeyUpdate)
         .await?
-        .map(|r| r.try_get(0))
-        .transpose()?;
-    check_retire(current, expected)?;
-    for statement in retire_statements(org, id, at, hold_until) {
+        .filter(|u| u.visible);
+    check_retire(
+        before.as_ref().map(|u| u.account.resource.version),
+        expected,
+    )?;
+    let before = before.ok_or(StoreError::NotFound)?;
+    for statement in retire_statements(org, id, micros(at), hold_until) {
         let (text, args) = prepared(&statement);
         let stmt = c.prepare_cached(&text).await?;
         c.execute(&stmt, &refs(&args)).await?;
     }
-    Ok(())
+    let after = user_snapshot(c, org, id, Lock::Plain)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    // `user_change` makes this `user.deleted`; the groups the user leaves say nothing.
+    let mut journal = Journal::new(org, at);
+    journal.user(Some(&before.object()), after);
+    journal.commit(c).await
+}
+
+async fn create_account_tx<C: GenericClient>(
+    c: &C,
+    org: OrgId,
+    new: &NewResource,
+    source: Source,
+    local: &LocalProps,
+) -> Result<Account, Failure> {
+    let now = micros(new.now);
+    // `updated` is the creation, which `user.created` reports.
+    let stmt = c
+        .prepare_cached(
+            "INSERT INTO resources (org_id, id, kind, version, created, last_modified, name_ci, external_id, doc, active, source, local, updated) \
+             VALUES ($1, $2, 0, 1, $3, $3, $4, $5, $6, $7, $8, $9, $3)",
+        )
+        .await?;
+    let (name, external, is_active, local) = (
+        name_ci(ResourceKind::User, &new.doc),
+        external_id(&new.doc),
+        active(&new.doc),
+        local_json(local)?,
+    );
+    let insert = async {
+        c.execute(
+            &stmt,
+            &[
+                &org.0,
+                &new.id.0,
+                &now,
+                &name,
+                &external,
+                &new.doc,
+                &is_active,
+                &source.as_str(),
+                &local,
+            ],
+        )
+        .await
+        .map_err(Failure::from)
+    };
+    // The read goes out behind the insert; the insert's error is the one to tell.
+    let (inserted, user) = tokio::join!(insert, user_snapshot(c, org, new.id, Lock::Plain));
+    inserted?;
+    let user = user?.ok_or(StoreError::NotFound)?;
+    let mut journal = Journal::new(org, new.now);
+    journal.extend(user_change(None, Some(user.object())));
+    journal.commit(c).await?;
+    Ok(user.account)
+}
+
+/// Disconnect: every row directory sync owns becomes manual, each with the event of its
+/// change (`user.updated` / `group.updated`: the source is part of the object).
+async fn release_tx<C: GenericClient>(c: &C, org: OrgId) -> Result<u64, Failure> {
+    let stmt = c
+        .prepare_cached(
+            "UPDATE resources SET source = 'manual' WHERE org_id = $1 AND source = 'scim' \
+             RETURNING seq, id, kind",
+        )
+        .await?;
+    let mut rows = c
+        .query(&stmt, &[&org.0])
+        .await?
+        .iter()
+        .map(|r| {
+            Ok((
+                r.try_get::<_, i64>(0)?,
+                r.try_get::<_, Uuid>(1)?,
+                r.try_get::<_, i16>(2)?,
+            ))
+        })
+        .collect::<Result<Vec<_>, tokio_postgres::Error>>()?;
+    // Events in the directory's own order.
+    rows.sort_unstable();
+    let group_code = kind_code(ResourceKind::Group);
+    let (groups, users): (Vec<&(i64, Uuid, i16)>, Vec<_>) =
+        rows.iter().partition(|r| r.2 == group_code);
+    let users: Vec<Uuid> = users.iter().map(|r| r.1).collect();
+    let groups: Vec<Uuid> = groups.iter().map(|r| r.1).collect();
+    let mut users = user_snapshots(c, org, &users).await?;
+    let mut groups = group_snapshots(c, org, &groups).await?;
+    let mut journal = Journal::new(org, OffsetDateTime::now_utc());
+    for (_, id, _) in &rows {
+        // Before, each row was the same but for its source: this write changed nothing else
+        // and holds every row it changed.
+        if let Some(after) = users.remove(id) {
+            // A user SCIM deleted was reported gone already: its source is no news.
+            if after.account.deleted.is_some() {
+                continue;
+            }
+            let mut before = after.clone();
+            before.account.source = Source::Scim;
+            journal.user(Some(&before.object()), after);
+        } else if let Some(after) = groups.remove(id) {
+            let mut before = after.clone();
+            before.source = Source::Scim;
+            journal.group(Some(&before.object()), after);
+        }
+    }
+    journal.commit(c).await?;
+    Ok(rows.len() as u64)
 }
 
 #[async_trait]
@@ -145,7 +255,7 @@ impl AccountStore for PgStore {
     async fn get_account(&self, org: OrgId, id: ResourceId) -> Result<Option<Account>, StoreError> {
         run(async {
             let c = self.client().await?;
-            get_account_by(&c, org, id, false).await
+            get_account_by(&c, org, id).await
         })
         .await
     }
@@ -208,36 +318,7 @@ impl AccountStore for PgStore {
         source: Source,
         local: &LocalProps,
     ) -> Result<Account, StoreError> {
-        let new = &new;
-        run(async {
-            let c = self.client().await?;
-            let now = micros(new.now);
-            let stmt = c
-                .prepare_cached(
-                    "INSERT INTO resources (org_id, id, kind, version, created, last_modified, name_ci, external_id, doc, active, source, local) \
-                     VALUES ($1, $2, 0, 1, $3, $3, $4, $5, $6, $7, $8, $9)",
-                )
-                .await?;
-            c.execute(
-                &stmt,
-                &[
-                    &org.0,
-                    &new.id.0,
-                    &now,
-                    &name_ci(ResourceKind::User, &new.doc),
-                    &external_id(&new.doc),
-                    &new.doc,
-                    &active(&new.doc),
-                    &source.as_str(),
-                    &local_json(local)?,
-                ],
-            )
-            .await?;
-            Ok(get_account_by(&c, org, new.id, false)
-                .await?
-                .ok_or(StoreError::NotFound)?)
-        })
-        .await
+        transaction!(self, tx => create_account_tx(&tx, org, &new, source, local).await)
     }
 
     async fn update_account(
@@ -257,7 +338,7 @@ impl AccountStore for PgStore {
         at: OffsetDateTime,
         hold_until: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let (at, hold) = (micros(at), micros(hold_until));
+        let hold = micros(hold_until);
         transaction!(self, tx => retire_tx(&tx, org, id, expected_version, at, hold).await)
     }
 
@@ -294,15 +375,7 @@ impl AccountStore for PgStore {
     }
 
     async fn release_sync(&self, org: OrgId) -> Result<u64, StoreError> {
-        run(async {
-            let c = self.client().await?;
-            Ok(c.execute(
-                "UPDATE resources SET source = 'manual' WHERE org_id = $1 AND source = 'scim'",
-                &[&org.0],
-            )
-            .await?)
-        })
-        .await
+        transaction!(self, tx => release_tx(&tx, org).await)
     }
 
     async fn sync_policy(&self, org: OrgId, name: &str) -> Result<SyncPolicy, StoreError> {

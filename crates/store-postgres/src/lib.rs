@@ -32,10 +32,16 @@
 //! - connections are unencrypted (`NoTls`): reach PostgreSQL over loopback, a private network
 //!   or a TLS-terminating proxy.
 //!
+//! Every write an application can see appends its events in its own transaction
+//! (docs/contract.md, "Events"), through `journal`: the snapshots of users and groups before
+//! and after, and the per-organisation counter, raised by the write's last statement, whose
+//! row lock orders the commits of writes that append events so that a reader following
+//! `seq > after` never sees a sequence before the ones below it.
+//!
 //! Each area of the port is implemented in the module named for it: `orgs`, `tokens`,
 //! `resources`, `accounts`, `domains`, `admins` (administrators, sessions, set-up links and
-//! the sign-in lock-out), `activity` and `outbox`; the store's health and the planner's
-//! statistics are here. Their bodies use `Failure` (through `run` or `transaction!`) so that
+//! the sign-in lock-out), `activity`, `outbox`, `events`, `directory_read` (the directory
+//! API), `apps` and `webhooks`; the store's health and the planner's statistics are here. Their bodies use `Failure` (through `run` or `transaction!`) so that
 //! `?` takes driver errors as they come.
 
 mod dialect;
@@ -92,11 +98,16 @@ macro_rules! transaction {
 mod accounts;
 mod activity;
 mod admins;
+mod apps;
+mod directory_read;
 mod domains;
+mod events;
+mod journal;
 mod orgs;
 mod outbox;
 mod resources;
 mod tokens;
+mod webhooks;
 
 /// Runs a store operation written against [`Failure`] (so that `?` takes driver errors as they
 /// come) and reports its failure in domain terms.
@@ -154,22 +165,80 @@ impl From<Failure> for StoreError {
     fn from(f: Failure) -> Self {
         match f {
             Failure::Store(e) => e,
-            Failure::Db(e) => match e.as_db_error() {
-                // The unique index decides; its name says which field was taken.
-                Some(db)
-                    if *db.code() == SqlState::UNIQUE_VIOLATION
-                        && db.constraint() == Some("resources_user_name") =>
-                {
-                    StoreError::Conflict("userName")
-                }
-                Some(db) => StoreError::Internal(format!(
-                    "postgres: {}: {}",
-                    db.code().code(),
-                    db.message()
-                )),
-                None => StoreError::Internal(format!("postgres: {e}")),
-            },
+            Failure::Db(e) => db_error(&e),
         }
+    }
+}
+
+/// A driver error in domain terms. A lost or refused connection, and a server shutting down,
+/// starting up or out of connections, are passing conditions (503): the pool makes new
+/// connections once the server answers again. A full disk refuses writes (507).
+fn db_error(e: &tokio_postgres::Error) -> StoreError {
+    match e.as_db_error() {
+        // The unique index decides; its name says which field was taken.
+        Some(db)
+            if *db.code() == SqlState::UNIQUE_VIOLATION
+                && db.constraint() == Some("resources_user_name") =>
+        {
+            StoreError::Conflict("userName")
+        }
+        Some(db)
+            if *db.code() == SqlState::UNIQUE_VIOLATION && db.constraint() == Some("apps_name") =>
+        {
+            StoreError::Conflict("name")
+        }
+        Some(db) => {
+            let detail = format!("postgres: {}: {}", db.code().code(), db.message());
+            let code = db.code();
+            if *code == SqlState::DISK_FULL {
+                StoreError::StorageFull(detail)
+            } else if unavailable(code) {
+                StoreError::Unavailable(detail)
+            } else {
+                StoreError::Internal(detail)
+            }
+        }
+        // No answer from the server: the connection was closed, or never made.
+        None if e.is_closed() || io_cause(e) => StoreError::Unavailable(format!("postgres: {e}")),
+        None => StoreError::Internal(format!("postgres: {e}")),
+    }
+}
+
+/// SQLSTATEs of a server that is going away, coming back or full of sessions (PostgreSQL
+/// manual, appendix A: class 08, and 57P01-57P03, 53300).
+fn unavailable(code: &SqlState) -> bool {
+    code.code().starts_with("08")
+        || [
+            SqlState::ADMIN_SHUTDOWN,
+            SqlState::CRASH_SHUTDOWN,
+            SqlState::CANNOT_CONNECT_NOW,
+            SqlState::TOO_MANY_CONNECTIONS,
+        ]
+        .contains(code)
+}
+
+/// Whether the error comes from the socket (refused, reset, timed out).
+fn io_cause(e: &tokio_postgres::Error) -> bool {
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        if c.is::<std::io::Error>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
+/// A failure to get a connection from the pool in domain terms: none free or none made within
+/// the waits, or the server refusing new ones, is a passing condition (503).
+fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
+    use deadpool_postgres::PoolError;
+    match e {
+        PoolError::Backend(e) => db_error(&e),
+        PoolError::Timeout(_) | PoolError::Closed => {
+            StoreError::Unavailable(format!("postgres: no connection: {e}"))
+        }
+        other => StoreError::Internal(format!("postgres: no connection: {other}")),
     }
 }
 
@@ -205,6 +274,11 @@ fn statement_timeout_option() -> String {
     format!("-c statement_timeout={}", STATEMENT_TIMEOUT.as_millis())
 }
 
+/// Longest a request waits for a free connection, and for a new one to be made: well within
+/// the request timeout, so that a database that stopped answering is a prompt 503 rather
+/// than a request held to its timeout.
+const POOL_WAIT: Duration = Duration::from_secs(5);
+
 /// Connections kept open: enough to keep a few cores and the database busy, few enough that
 /// several instances fit PostgreSQL's default `max_connections` (100).
 fn pool_size() -> usize {
@@ -228,6 +302,9 @@ impl PgStore {
             None => statement_timeout_option(),
         };
         config.options(&options);
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(POOL_WAIT);
+        }
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -238,18 +315,22 @@ impl PgStore {
         let pool = Pool::builder(manager)
             .max_size(pool_size())
             .runtime(Runtime::Tokio1)
-            .create_timeout(Some(Duration::from_secs(10)))
-            .wait_timeout(Some(Duration::from_secs(30)))
+            .create_timeout(Some(POOL_WAIT))
+            .wait_timeout(Some(POOL_WAIT))
+            .recycle_timeout(Some(POOL_WAIT))
             .build()
             .map_err(internal)?;
-        let mut client = pool.get().await.map_err(internal)?;
+        let mut client = pool.get().await.map_err(pool_error)?;
         migrations::apply(&mut client).await?;
         let cursors = cursor_key(&client).await?;
         Ok(PgStore { pool, cursors })
     }
 
+    /// A pooled connection. One the server closed (it went away) is not handed out: the pool
+    /// sees it closed and makes a new one, so connections recover by themselves once the
+    /// server is back.
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        self.pool.get().await.map_err(internal)
+        self.pool.get().await.map_err(pool_error)
     }
 }
 

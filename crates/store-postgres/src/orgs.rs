@@ -1,8 +1,10 @@
 //! Organisations and their directory-sync connection on PostgreSQL.
 
+use crate::journal::Journal;
 use crate::{Failure, PgStore, from_micros, micros, run};
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
+use directory::events::connection_change;
 use directory::store::{Connection, ConnectionState, OrgStore};
 use directory::{OrgId, OrgKind, Organisation, StoreError};
 use tokio_postgres::Row;
@@ -90,21 +92,37 @@ impl OrgStore for PgStore {
         org: OrgId,
         conn: &directory::store::Connection,
     ) -> Result<(), StoreError> {
-        run(async {
-            let c = self.client().await?;
-            let stmt = c
+        transaction!(self, tx => {
+            // The state before, locked: a row is made first if there is none (never set is
+            // `not connected`), so that two writers of a first state queue on it and only
+            // the first sees the change.
+            let seed = tx
                 .prepare_cached(
-                    "INSERT INTO connections (org_id, state, changed) VALUES ($1, $2, $3) \
-                     ON CONFLICT (org_id) DO UPDATE SET state = excluded.state, changed = excluded.changed",
+                    "INSERT INTO connections (org_id, state, changed) VALUES ($1, 'not connected', $2) \
+                     ON CONFLICT (org_id) DO NOTHING",
                 )
                 .await?;
-            c.execute(
-                &stmt,
-                &[&org.0, &conn.state.as_str(), &micros(conn.changed)],
-            )
-            .await?;
-            Ok(())
+            tx.execute(&seed, &[&org.0, &micros(conn.changed)]).await?;
+            let read = tx
+                .prepare_cached("SELECT state FROM connections WHERE org_id = $1 FOR UPDATE")
+                .await?;
+            let before: String = tx.query_one(&read, &[&org.0]).await?.try_get(0)?;
+            let before = ConnectionState::parse(&before)
+                .ok_or_else(|| StoreError::Internal(format!("bad state {before}")))?;
+            let write = tx
+                .prepare_cached("UPDATE connections SET state = $2, changed = $3 WHERE org_id = $1")
+                .await?;
+            tx.execute(&write, &[&org.0, &conn.state.as_str(), &micros(conn.changed)])
+                .await?;
+            let event = match conn.state {
+                _ if conn.state == before => None,
+                ConnectionState::Active => Some(connection_change(true)),
+                ConnectionState::Disconnected => Some(connection_change(false)),
+                _ => None,
+            };
+            let mut journal = Journal::new(org, conn.changed);
+            journal.extend(event);
+            journal.commit(&tx).await
         })
-        .await
     }
 }

@@ -2,8 +2,10 @@
 //! with `FOR UPDATE SKIP LOCKED` and pushes their `next_attempt` past a lease in the same
 //! statement, so each row goes to one instance at a time.
 
+use crate::journal::Journal;
 use crate::{Failure, PgStore, from_micros, micros, run};
 use async_trait::async_trait;
+use directory::events::token_notice;
 use directory::ids::NoticeId;
 use directory::store::{Notice, NoticeKind, OutboxStore};
 use directory::{OrgId, StoreError, TokenId};
@@ -47,16 +49,15 @@ impl OutboxStore for PgStore {
     }
 
     async fn enqueue_notice(&self, n: &directory::store::Notice) -> Result<bool, StoreError> {
-        run(async {
-            let c = self.client().await?;
-            let stmt = c
+        transaction!(self, tx => {
+            let stmt = tx
                 .prepare_cached(&format!(
                     "INSERT INTO notices ({NOTICE_COLS}) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
                      ON CONFLICT (org_id, key) DO NOTHING"
                 ))
                 .await?;
-            let added = c
+            let added = tx
                 .execute(
                     &stmt,
                     &[
@@ -75,10 +76,27 @@ impl OutboxStore for PgStore {
                         &n.last_error,
                     ],
                 )
-                .await?;
-            Ok(added == 1)
+                .await?
+                == 1;
+            // A new notice about a token is also an event, with the token's expiry; a notice
+            // already there was reported when it was enqueued.
+            let expired = match n.kind {
+                NoticeKind::ExpiryReminder => Some(false),
+                NoticeKind::TokenExpired => Some(true),
+                NoticeKind::SetupComplete | NoticeKind::WebhookFailing => None,
+            };
+            if let (true, Some(expired), Some(token)) = (added, expired, n.token_id) {
+                let stmt = tx
+                    .prepare_cached("SELECT expires FROM tokens WHERE org_id = $1 AND id = $2")
+                    .await?;
+                if let Some(row) = tx.query_opt(&stmt, &[&n.org_id.0, &token.0]).await? {
+                    let mut journal = Journal::new(n.org_id, n.created);
+                    journal.push(token_notice(expired, token, from_micros(row.try_get(0)?)));
+                    journal.commit(&tx).await?;
+                }
+            }
+            Ok(added)
         })
-        .await
     }
 
     async fn claim_notices(

@@ -77,7 +77,7 @@ pub(crate) fn get_account_tx(
 #[async_trait]
 impl AccountStore for SqliteStore {
     async fn get_account(&self, org: OrgId, id: ResourceId) -> Result<Option<Account>, StoreError> {
-        self.rt.read_now(|c| get_account_tx(c, org, id))
+        self.rt.read_now(|c| get_account_tx(c, org, id)).await
     }
 
     async fn find_account_by_name(
@@ -87,6 +87,7 @@ impl AccountStore for SqliteStore {
     ) -> Result<Option<Account>, StoreError> {
         self.rt
             .read_now(|c| get_by(c, org, "name_ci", SqlValue::Text(name.to_owned())))
+            .await
     }
 
     async fn list_accounts(&self, org: OrgId, q: &AccountQuery) -> Result<AccountPage, StoreError> {
@@ -312,6 +313,10 @@ impl AccountStore for SqliteStore {
                     .map_err(internal)?;
                 let mut journal = Journal::new(org, OffsetDateTime::now_utc());
                 for (id, kind, before) in &owned {
+                    // A user SCIM deleted was reported gone already: its source is no news.
+                    if before.as_ref().is_some_and(|b| b["state"] == "deleted") {
+                        continue;
+                    }
                     journal.changed(c, *id, *kind, before.as_ref(), &[])?;
                 }
                 journal.append(c)?;
@@ -352,7 +357,7 @@ impl AccountStore for SqliteStore {
                 verified_domains,
                 admin_collision,
             })
-        })
+        }).await
     }
 
     async fn set_auto_merge(&self, org: OrgId, on: bool) -> Result<(), StoreError> {

@@ -127,8 +127,9 @@ impl AdminStore for SqliteStore {
         &self,
         hash: &[u8; 32],
     ) -> Result<Option<SessionRecord>, StoreError> {
-        self.rt.read_now(|c| {
-            let row = c
+        self.rt
+            .read_now(|c| {
+                let row = c
                 .prepare_cached(
                     "SELECT org_id, id, admin_id, created, expires FROM sessions WHERE hash = ?1",
                 )
@@ -144,18 +145,19 @@ impl AdminStore for SqliteStore {
                 })
                 .optional()
                 .map_err(internal)?;
-            row.map(|(org, id, admin, created, expires)| {
-                Ok(SessionRecord {
-                    org_id: OrgId(uuid_from(&org)?),
-                    id: SessionId(uuid_from(&id)?),
-                    hash: *hash,
-                    admin_id: AdminId(uuid_from(&admin)?),
-                    created: from_micros(created),
-                    expires: from_micros(expires),
+                row.map(|(org, id, admin, created, expires)| {
+                    Ok(SessionRecord {
+                        org_id: OrgId(uuid_from(&org)?),
+                        id: SessionId(uuid_from(&id)?),
+                        hash: *hash,
+                        admin_id: AdminId(uuid_from(&admin)?),
+                        created: from_micros(created),
+                        expires: from_micros(expires),
+                    })
                 })
+                .transpose()
             })
-            .transpose()
-        })
+            .await
     }
 
     async fn delete_session(&self, org: OrgId, id: SessionId) -> Result<(), StoreError> {
@@ -301,8 +303,9 @@ impl AdminStore for SqliteStore {
         org: OrgId,
         hash: &[u8; 32],
     ) -> Result<Option<SetupLink>, StoreError> {
-        self.rt.read_now(|c| {
-            c.prepare_cached(
+        self.rt
+            .read_now(|c| {
+                c.prepare_cached(
                 "SELECT created, expires, used FROM setup_links WHERE org_id = ?1 AND hash = ?2",
             )
             .map_err(internal)?
@@ -317,7 +320,8 @@ impl AdminStore for SqliteStore {
             })
             .optional()
             .map_err(internal)
-        })
+            })
+            .await
     }
 
     async fn use_setup_link(
@@ -343,7 +347,7 @@ impl AdminStore for SqliteStore {
         org: OrgId,
         email: &str,
     ) -> Result<Option<SigninThrottle>, StoreError> {
-        self.rt.read_now(|c| throttle(c, org, email))
+        self.rt.read_now(|c| throttle(c, org, email)).await
     }
 
     async fn note_signin_failure(

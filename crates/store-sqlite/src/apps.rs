@@ -100,14 +100,16 @@ impl AppStore for SqliteStore {
     }
 
     async fn find_app_by_hash(&self, hash: &[u8; 32]) -> Result<Option<Application>, StoreError> {
-        self.rt.read_now(|c| {
-            c.prepare_cached(&format!("SELECT {APP_COLS} FROM apps WHERE hash = ?1"))
-                .map_err(internal)?
-                .query_row(params![hash.as_slice()], app_row)
-                .optional()
-                .map_err(internal)?
-                .transpose()
-        })
+        self.rt
+            .read_now(|c| {
+                c.prepare_cached(&format!("SELECT {APP_COLS} FROM apps WHERE hash = ?1"))
+                    .map_err(internal)?
+                    .query_row(params![hash.as_slice()], app_row)
+                    .optional()
+                    .map_err(internal)?
+                    .transpose()
+            })
+            .await
     }
 
     async fn touch_app(&self, org: OrgId, id: AppId, at: OffsetDateTime) -> Result<(), StoreError> {
@@ -325,14 +327,16 @@ impl WebhookStore for SqliteStore {
         org: OrgId,
         id: WebhookId,
     ) -> Result<Option<WebhookEndpoint>, StoreError> {
-        self.rt.read_now(|c| {
-            Ok(query_webhooks(
-                c,
-                &format!("SELECT {WEBHOOK_COLS} FROM webhooks WHERE org_id = ?1 AND id = ?2"),
-                params![b(&org.0), b(&id.0)],
-            )?
-            .pop())
-        })
+        self.rt
+            .read_now(|c| {
+                Ok(query_webhooks(
+                    c,
+                    &format!("SELECT {WEBHOOK_COLS} FROM webhooks WHERE org_id = ?1 AND id = ?2"),
+                    params![b(&org.0), b(&id.0)],
+                )?
+                .pop())
+            })
+            .await
     }
 
     async fn remove_webhook(&self, org: OrgId, id: WebhookId) -> Result<bool, StoreError> {
@@ -399,10 +403,8 @@ impl WebhookStore for SqliteStore {
         self.rt
             .write(Effect::LogOnly, move |c| {
                 let (now, until) = (micros(now), micros(until));
-                let due = format!(
-                    "state = 'active' AND (next_attempt IS NULL OR next_attempt <= ?2) \
-                     AND (lease_owner IS NULL OR lease_owner = ?1 OR lease_until < ?2)"
-                );
+                let due = "state = 'active' AND (next_attempt IS NULL OR next_attempt <= ?2) \
+                     AND (lease_owner IS NULL OR lease_owner = ?1 OR lease_until < ?2)";
                 let claimed = query_webhooks(
                     c,
                     &format!("SELECT {WEBHOOK_COLS} FROM webhooks WHERE {due} ORDER BY next_attempt, created LIMIT ?3"),

@@ -69,31 +69,35 @@ impl EventStore for SqliteStore {
     }
 
     async fn find_event(&self, org: OrgId, id: EventId) -> Result<Option<Event>, StoreError> {
-        self.rt.read_now(|c| {
-            c.prepare_cached(&format!(
-                "SELECT {EVENT_COLS} FROM events WHERE id = ?1 AND org_id = ?2"
-            ))
-            .map_err(internal)?
-            .query_row(
-                params![id.0.as_bytes().as_slice(), org.0.as_bytes().as_slice()],
-                |row| event_row(org, row),
-            )
-            .optional()
-            .map_err(internal)?
-            .transpose()
-        })
+        self.rt
+            .read_now(|c| {
+                c.prepare_cached(&format!(
+                    "SELECT {EVENT_COLS} FROM events WHERE id = ?1 AND org_id = ?2"
+                ))
+                .map_err(internal)?
+                .query_row(
+                    params![id.0.as_bytes().as_slice(), org.0.as_bytes().as_slice()],
+                    |row| event_row(org, row),
+                )
+                .optional()
+                .map_err(internal)?
+                .transpose()
+            })
+            .await
     }
 
     async fn last_event_sequence(&self, org: OrgId) -> Result<i64, StoreError> {
-        self.rt.read_now(|c| {
-            let last: Option<i64> = c
-                .prepare_cached("SELECT last_seq FROM event_counters WHERE org_id = ?1")
-                .map_err(internal)?
-                .query_row(params![org.0.as_bytes().as_slice()], |r| r.get(0))
-                .optional()
-                .map_err(internal)?;
-            Ok(last.unwrap_or(0))
-        })
+        self.rt
+            .read_now(|c| {
+                let last: Option<i64> = c
+                    .prepare_cached("SELECT last_seq FROM event_counters WHERE org_id = ?1")
+                    .map_err(internal)?
+                    .query_row(params![org.0.as_bytes().as_slice()], |r| r.get(0))
+                    .optional()
+                    .map_err(internal)?;
+                Ok(last.unwrap_or(0))
+            })
+            .await
     }
 
     async fn purge_events(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
@@ -125,6 +129,10 @@ fn listed(kind: ResourceKind) -> &'static str {
 
 #[async_trait]
 impl DirectoryReadStore for SqliteStore {
+    fn cursor_key(&self) -> Option<&directory::store::CursorKey> {
+        Some(&self.cursors)
+    }
+
     async fn directory_objects(
         &self,
         org: OrgId,
@@ -171,10 +179,12 @@ impl DirectoryReadStore for SqliteStore {
         kind: ResourceKind,
         id: ResourceId,
     ) -> Result<Option<Value>, StoreError> {
-        self.rt.read_now(|c| {
-            let obj = journal::snapshot(c, org, id, kind)?;
-            Ok(obj.filter(|o| o.get("state").and_then(Value::as_str) != Some("deleted")))
-        })
+        self.rt
+            .read_now(|c| {
+                let obj = journal::snapshot(c, org, id, kind)?;
+                Ok(obj.filter(|o| o.get("state").and_then(Value::as_str) != Some("deleted")))
+            })
+            .await
     }
 
     async fn directory_members(

@@ -134,6 +134,27 @@ pub(crate) struct MemberDelta {
     pub added: bool,
 }
 
+/// What a sequence of row changes amounts to: a member added and removed again (or removed
+/// and put back) by one write is no change. Each row change toggles membership, so a member
+/// changed an odd number of times changed, as its last change says, in that change's place.
+fn net(deltas: &[MemberDelta]) -> Vec<MemberDelta> {
+    let mut count: std::collections::HashMap<ResourceId, usize> = std::collections::HashMap::new();
+    for d in deltas {
+        *count.entry(d.id).or_default() += 1;
+    }
+    let mut seen: std::collections::HashMap<ResourceId, usize> = std::collections::HashMap::new();
+    deltas
+        .iter()
+        .filter(|d| {
+            let n = seen.entry(d.id).or_default();
+            *n += 1;
+            let total = count[&d.id];
+            total % 2 == 1 && *n == total
+        })
+        .copied()
+        .collect()
+}
+
 /// The events one write appends, in the order it made them.
 #[derive(Debug)]
 pub(crate) struct Journal {
@@ -245,13 +266,14 @@ impl Journal {
         group_id: ResourceId,
         deltas: &[MemberDelta],
     ) -> Result<(), StoreError> {
+        let deltas = net(deltas);
         if deltas.is_empty() {
             return Ok(());
         }
         let Some(g) = group(c, self.org, group_id)? else {
             return Ok(());
         };
-        for d in deltas {
+        for d in &deltas {
             if let Some(m) = member(c, self.org, d.id, d.kind)? {
                 let nested = d.kind == ResourceKind::Group;
                 self.events

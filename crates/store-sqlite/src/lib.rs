@@ -147,12 +147,14 @@ impl HealthStore for SqliteStore {
     }
 
     async fn ready(&self) -> Result<(), StoreError> {
-        self.rt.read_now(|c| {
-            c.prepare_cached("SELECT COUNT(*) FROM schema_migrations")
-                .map_err(internal)?
-                .query_row([], |r| r.get::<_, i64>(0))
-                .map_err(internal)?;
-            Ok(())
-        })
+        self.rt
+            .read_now(|c| {
+                c.prepare_cached("SELECT COUNT(*) FROM schema_migrations")
+                    .map_err(internal)?
+                    .query_row([], |r| r.get::<_, i64>(0))
+                    .map_err(internal)?;
+                Ok(())
+            })
+            .await
     }
 }

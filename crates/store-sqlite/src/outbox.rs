@@ -58,13 +58,15 @@ fn query_notices(
 #[async_trait]
 impl OutboxStore for SqliteStore {
     async fn outbox_pending(&self) -> Result<u64, StoreError> {
-        self.rt.read_now(|c| {
-            c.prepare_cached("SELECT COUNT(*) FROM notices WHERE sent IS NULL")
-                .map_err(internal)?
-                .query_row([], |r| r.get::<_, i64>(0))
-                .map(|n| n as u64)
-                .map_err(internal)
-        })
+        self.rt
+            .read_now(|c| {
+                c.prepare_cached("SELECT COUNT(*) FROM notices WHERE sent IS NULL")
+                    .map_err(internal)?
+                    .query_row([], |r| r.get::<_, i64>(0))
+                    .map(|n| n as u64)
+                    .map_err(internal)
+            })
+            .await
     }
 
     async fn enqueue_notice(&self, notice: &directory::store::Notice) -> Result<bool, StoreError> {

@@ -86,14 +86,17 @@ impl TokenStore for SqliteStore {
         if cached.is_some() {
             return Ok(cached);
         }
-        let found = self.rt.read_now(|c| {
-            c.prepare_cached(&format!("SELECT {TOKEN_COLS} FROM tokens WHERE hash = ?1"))
-                .map_err(internal)?
-                .query_row(params![hash.as_slice()], token_row)
-                .optional()
-                .map_err(internal)?
-                .transpose()
-        })?;
+        let found = self
+            .rt
+            .read_now(|c| {
+                c.prepare_cached(&format!("SELECT {TOKEN_COLS} FROM tokens WHERE hash = ?1"))
+                    .map_err(internal)?
+                    .query_row(params![hash.as_slice()], token_row)
+                    .optional()
+                    .map_err(internal)?
+                    .transpose()
+            })
+            .await?;
         if let (Some(epoch), Some(record)) = (epoch, &found) {
             self.tokens.put(epoch, mark, record);
         }
@@ -161,14 +164,16 @@ impl TokenStore for SqliteStore {
         &self,
         now: OffsetDateTime,
     ) -> Result<Option<OffsetDateTime>, StoreError> {
-        self.rt.read_now(|c| {
-            c.prepare_cached(
-                "SELECT MIN(expires) FROM tokens WHERE revoked IS NULL AND expires > ?1",
-            )
-            .map_err(internal)?
-            .query_row(params![micros(now)], |r| r.get::<_, Option<i64>>(0))
-            .map(|m| m.map(from_micros))
-            .map_err(internal)
-        })
+        self.rt
+            .read_now(|c| {
+                c.prepare_cached(
+                    "SELECT MIN(expires) FROM tokens WHERE revoked IS NULL AND expires > ?1",
+                )
+                .map_err(internal)?
+                .query_row(params![micros(now)], |r| r.get::<_, Option<i64>>(0))
+                .map(|m| m.map(from_micros))
+                .map_err(internal)
+            })
+            .await
     }
 }

@@ -68,6 +68,12 @@ macro_rules! conformance {
             event_pages_filter_by_type_and_purge_keeps_the_numbering,
             directory_reads_page_objects_and_members,
             concurrent_writers_events_follow_in_order,
+            apps_round_trip_and_are_found_by_key_hash,
+            app_names_are_unique_among_live_apps_and_revoked_once,
+            apps_stay_in_their_organisation,
+            webhooks_round_trip_and_are_removed_with_their_log,
+            webhook_claims_are_exclusive_between_owners,
+            webhook_leases_expire_and_reports_need_the_lease,
         );
     };
     (@cases $make:path; $($name:ident),* $(,)?) => {

@@ -230,3 +230,85 @@ async fn reads_by_id_need_no_statistics_and_filters_get_them() {
     drop(store);
     drop_database(&admin, &db).await;
 }
+
+/// The event log's ordering claim (docs/contract.md, "Events"): a reader that follows
+/// `seq > after` sees every event once, in sequence order, however many instances write. Eight
+/// writers create users in one organisation at once, each write on its own pooled connection,
+/// while a reader follows the log. Every page must start right after the last sequence seen:
+/// a page that skips one (even if the missing event turned up later) breaks the claim.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reader_following_the_log_never_sees_a_gap_while_writers_race() {
+    use directory::store::EventQuery;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    const WRITERS: usize = 8;
+    const USERS_EACH: usize = 60;
+    let total = (WRITERS * USERS_EACH) as i64;
+    let store = open().await;
+    let org = store_tests::support::new_org(&*store).await;
+    let writing = Arc::new(AtomicBool::new(true));
+
+    let reader = {
+        let store = store.clone();
+        let writing = writing.clone();
+        tokio::spawn(async move {
+            let mut seen = Vec::new();
+            let mut gaps = Vec::new();
+            let mut after = 0;
+            loop {
+                // Read before checking whether the writers are done: a read that starts after
+                // they are done sees everything they wrote.
+                let done = !writing.load(Ordering::SeqCst);
+                let page = store
+                    .list_events(
+                        org.id,
+                        &EventQuery {
+                            after,
+                            limit: 100,
+                            types: Vec::new(),
+                        },
+                    )
+                    .await
+                    .expect("list events");
+                for e in &page {
+                    if e.sequence != after + 1 {
+                        gaps.push((after, e.sequence));
+                    }
+                    after = e.sequence;
+                    seen.push(e.sequence);
+                }
+                if done && page.is_empty() {
+                    return (seen, gaps);
+                }
+            }
+        })
+    };
+
+    let mut writers = tokio::task::JoinSet::new();
+    for w in 0..WRITERS {
+        let store = store.clone();
+        writers.spawn(async move {
+            for i in 0..USERS_EACH {
+                store_tests::support::create_user(&*store, org.id, &format!("w{w}-u{i}")).await;
+            }
+        });
+    }
+    while let Some(r) = writers.join_next().await {
+        r.expect("writer");
+    }
+    writing.store(false, Ordering::SeqCst);
+    let (seen, gaps) = reader.await.expect("reader");
+    assert!(
+        gaps.is_empty(),
+        "the reader saw gaps (after, next): {gaps:?}"
+    );
+    assert_eq!(
+        seen,
+        (1..=total).collect::<Vec<_>>(),
+        "every event once, in order"
+    );
+    assert_eq!(
+        store.last_event_sequence(org.id).await.expect("last"),
+        total
+    );
+}

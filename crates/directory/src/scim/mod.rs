@@ -58,6 +58,18 @@ pub fn store_error(e: StoreError) -> ScimError {
             scim_core::ScimType::InvalidCursor,
             "the cursor is not valid for this query",
         ),
+        StoreError::Unavailable(msg) => {
+            tracing::warn!(error = %msg, "storage unavailable");
+            ScimError::new(503, None, "the database is unavailable; retry later")
+        }
+        StoreError::StorageFull(msg) => {
+            tracing::error!(error = %msg, "storage full");
+            ScimError::new(
+                507,
+                None,
+                "the server's storage is full; the change was not made",
+            )
+        }
         StoreError::Internal(msg) => {
             tracing::error!(error = %msg, "storage failure");
             ScimError::internal()

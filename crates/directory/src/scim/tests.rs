@@ -227,3 +227,17 @@ fn a_cycle_and_what_waits_on_it_are_left_for_the_409() {
     assert_eq!(order, [3]);
     assert_eq!(results, [Some(0), Some(0), Some(0), Some(201)]);
 }
+
+#[test]
+fn an_unreachable_or_full_store_is_503_or_507_never_500() {
+    let e = store_error(StoreError::Unavailable("connection refused".into()));
+    assert_eq!((e.status, e.scim_type), (503, None));
+    assert!(
+        !e.detail.contains("refused"),
+        "no cause shown: {}",
+        e.detail
+    );
+    let e = store_error(StoreError::StorageFull("database or disk is full".into()));
+    assert_eq!((e.status, e.scim_type), (507, None));
+    assert!(e.detail.contains("storage is full"), "{}", e.detail);
+}

@@ -753,7 +753,9 @@ async fn guesses_sent_together_share_the_lock_out_budget() {
 
 #[tokio::test]
 async fn console_sign_ins_are_throttled_per_address_and_floods_get_503() {
-    let server = Server::start_with(&["--auth-failures-per-minute", "10"]);
+    // A budget of 3 a minute refills one every 20 s: however slow a loaded machine makes each
+    // sign-in, fifteen in a row outrun it.
+    let server = Server::start_with(&["--auth-failures-per-minute", "3"]);
     let org = server.org.id.clone();
     // Fresh addresses each time: no address lock-out helps, only the per-address budget.
     let mut b = Browser::new(&server);

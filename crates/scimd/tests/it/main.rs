@@ -5,6 +5,7 @@
 
 mod common;
 
+mod applications;
 mod backup;
 mod concurrency;
 mod config;
@@ -12,6 +13,7 @@ mod console;
 mod copy;
 mod crash;
 mod directory_story;
+mod faults;
 mod hostile;
 mod idp_replays;
 mod isolation;

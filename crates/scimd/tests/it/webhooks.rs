@@ -90,11 +90,15 @@ async fn deliveries_arrive_in_sequence_order_with_valid_signatures() {
     .expect(200);
     api.patch(
         &format!("/Groups/{group}"),
-        &patch_op(json!([{ "op": "remove", "path": format!("members[value eq \"{}\"]", users[0]) }])),
+        &patch_op(
+            json!([{ "op": "remove", "path": format!("members[value eq \"{}\"]", users[0]) }]),
+        ),
     )
     .await
     .expect(204);
-    api.delete(&format!("/Users/{}", users[3])).await.expect(204);
+    api.delete(&format!("/Users/{}", users[3]))
+        .await
+        .expect(204);
     let key = app_key(&server, &server.org.id);
     let events = events_after(&server, &key, from).await;
     let got = rx
@@ -117,7 +121,10 @@ async fn deliveries_arrive_in_sequence_order_with_valid_signatures() {
         log.len() == events.len()
     })
     .await;
-    assert!(log.iter().all(|d| d["ok"] == true && d["status"] == 204), "{log:?}");
+    assert!(
+        log.iter().all(|d| d["ok"] == true && d["status"] == 204),
+        "{log:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -135,7 +142,10 @@ async fn a_receiver_that_refuses_the_first_deliveries_gets_them_again_in_order()
     assert_in_order(&got, &events, 0);
     let refused: Vec<&Receipt> = got.iter().filter(|r| !r.ok()).collect();
     assert_eq!(refused.len(), 3);
-    assert!(refused.iter().all(|r| r.id == got[0].id), "the first event, again");
+    assert!(
+        refused.iter().all(|r| r.id == got[0].id),
+        "the first event, again"
+    );
     let log = webhook_deliveries(&server, &server.org.id, &id);
     let failed: Vec<&Value> = log.iter().filter(|d| d["ok"] == false).collect();
     assert_eq!(failed.len(), 3, "{log:?}");
@@ -185,7 +195,10 @@ async fn kill9_under_concurrent_writers_loses_no_acknowledged_change_event() {
             // Writes until the server dies under it (bounded in count).
             for i in 0..5_000 {
                 let r = api
-                    .post("/Users", &user_body(&format!("k{w}-{i}-{run}@crash.example")))
+                    .post(
+                        "/Users",
+                        &user_body(&format!("k{w}-{i}-{run}@crash.example")),
+                    )
                     .await;
                 if r.status != 201 {
                     return;
@@ -221,7 +234,10 @@ async fn kill9_under_concurrent_writers_loses_no_acknowledged_change_event() {
         .iter()
         .filter(|id| !delivered.contains(id.as_str()))
         .collect();
-    assert!(lost.is_empty(), "acknowledged users whose event never came: {lost:?}");
+    assert!(
+        lost.is_empty(),
+        "acknowledged users whose event never came: {lost:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

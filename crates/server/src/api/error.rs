@@ -6,6 +6,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use directory::StoreError;
 use directory::accounts::DirectoryError;
+use directory::applications::AppError;
 use directory::lifecycle::LifecycleError;
 use directory::session::SessionError;
 use serde_json::json;
@@ -34,11 +35,20 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
+        let unavailable = self.status == StatusCode::SERVICE_UNAVAILABLE;
+        let mut r = (
             self.status,
             Json(json!({ "error": self.code, "message": self.message })),
         )
-            .into_response()
+            .into_response();
+        if unavailable {
+            // Every 503 is a passing condition (RFC 9110 section 10.2.3).
+            r.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from_static(crate::scim::response::RETRY_AFTER_SECS),
+            );
+        }
+        r
     }
 }
 
@@ -61,6 +71,22 @@ pub(super) fn store_failure(e: StoreError) -> ApiError {
             "conflict",
             format!("{f} is already in use in this organisation"),
         ),
+        StoreError::Unavailable(m) => {
+            tracing::warn!(error = %m, "storage unavailable in the administrative API");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the database is unavailable; retry later".into(),
+            )
+        }
+        StoreError::StorageFull(m) => {
+            tracing::error!(error = %m, "storage full in the administrative API");
+            ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "storage_full",
+                "the server's storage is full; the change was not made".into(),
+            )
+        }
         other => {
             tracing::error!(error = %other, "storage failure in the administrative API");
             ApiError::new(
@@ -117,6 +143,29 @@ impl From<LifecycleError> for ApiError {
     }
 }
 
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        let msg = e.to_string();
+        match e {
+            AppError::Invalid(_) | AppError::UnknownEvent(_) => bad(msg),
+            AppError::UnknownApp(_) | AppError::UnknownWebhook(_) | AppError::NotFound(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", msg)
+            }
+            AppError::DuplicateName(_) => ApiError::new(StatusCode::CONFLICT, "conflict", msg),
+            AppError::AlreadyRevoked(_) => ApiError::new(StatusCode::CONFLICT, "refused", msg),
+            AppError::Store(s) => store_failure(s),
+            AppError::Random(_) => {
+                tracing::error!(error = %msg, "application act failed");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error".into(),
+                )
+            }
+        }
+    }
+}
+
 impl From<SessionError> for ApiError {
     fn from(e: SessionError) -> Self {
         match e {
@@ -157,4 +206,21 @@ pub(super) fn throttled(wait: std::time::Duration) -> Response {
         r.headers_mut().insert(header::RETRY_AFTER, v);
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_store_is_503_with_retry_after_and_a_full_one_507() {
+        let r = store_failure(StoreError::Unavailable("connection refused".into())).into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(r.headers().contains_key(header::RETRY_AFTER));
+        let e = store_failure(StoreError::StorageFull("disk full".into()));
+        assert_eq!(
+            (e.status, e.code),
+            (StatusCode::INSUFFICIENT_STORAGE, "storage_full")
+        );
+    }
 }

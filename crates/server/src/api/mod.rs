@@ -5,7 +5,15 @@
 //!
 //! Roles: `administrator` may do everything; `people-manager` and `site-manager` work with
 //! accounts and conflicts only.
+//!
+//! Beside them, under the same prefix and in the same error shape, the application endpoints
+//! (`/api/v1/directory/...`, `/api/v1/events`, in [`app_reads`]) take an application key
+//! ([`app_key`]) and nothing else; the administrators' routes take a session and nothing else,
+//! applications' ones included ([`applications`]).
 
+mod app_key;
+mod app_reads;
+mod applications;
 mod error;
 
 pub use error::ApiError;
@@ -122,6 +130,31 @@ pub fn routes() -> Router<Arc<AppState>> {
             "/webhooks/{id}/test",
             post(crate::webhooks::routes::api_test),
         )
+        .route(
+            "/applications",
+            get(applications::list_apps).post(applications::create_app),
+        )
+        .route("/applications/{id}", delete(applications::revoke_app))
+        .route(
+            "/webhooks",
+            get(applications::list_webhooks).post(applications::add_webhook),
+        )
+        .route(
+            "/webhooks/{id}",
+            get(applications::show_webhook).delete(applications::remove_webhook),
+        )
+        .route("/webhooks/{id}/replay", post(applications::replay_webhook))
+        .route(
+            "/webhooks/{id}/rotate-secret",
+            post(applications::rotate_secret),
+        )
+        .route("/webhooks/{id}/deliveries", get(applications::deliveries))
+        .route("/directory/users", get(app_reads::users))
+        .route("/directory/users/{id}", get(app_reads::user))
+        .route("/directory/groups", get(app_reads::groups))
+        .route("/directory/groups/{id}", get(app_reads::group))
+        .route("/directory/groups/{id}/members", get(app_reads::members))
+        .route("/events", get(app_reads::events))
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,

@@ -126,6 +126,15 @@ impl Form {
     pub fn text(&self, name: &str) -> String {
         self.get(name).unwrap_or_default().trim().to_owned()
     }
+
+    /// Every value of a repeated field (checkboxes), in order.
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
 }
 
 impl FromRequestParts<Arc<AppState>> for Form {

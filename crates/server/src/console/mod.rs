@@ -3,7 +3,8 @@
 //! small embedded script only adds the Copy button. Every act calls the same services as the
 //! API and the CLI (which log it), with the signed-in administrator as the actor. One file per
 //! page: [`sync`] (directory sync: tokens, connection, conflicts), [`accounts`], [`groups`],
-//! [`domains`], [`activity`] and [`settings`]; sign-in and set-up in [`auth`].
+//! [`domains`], [`activity`], [`applications`] and [`settings`]; sign-in and set-up in
+//! [`auth`].
 //!
 //! Security model:
 //!
@@ -25,6 +26,7 @@
 
 mod accounts;
 mod activity;
+mod applications;
 mod auth;
 pub(crate) mod csrf;
 mod domains;
@@ -88,6 +90,31 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/domains/{name}/verify", post(domains::verify_domain))
         .route("/domains/{name}/remove", post(domains::remove_domain))
         .route("/activity", get(activity::activity))
+        .route(
+            "/applications",
+            get(applications::list).post(applications::create),
+        )
+        .route(
+            "/applications/{id}/revoke",
+            get(applications::confirm_revoke).post(applications::revoke),
+        )
+        .route("/applications/webhooks", post(applications::add_webhook))
+        .route(
+            "/applications/webhooks/{id}",
+            get(applications::show_webhook),
+        )
+        .route(
+            "/applications/webhooks/{id}/replay",
+            post(applications::replay),
+        )
+        .route(
+            "/applications/webhooks/{id}/rotate-secret",
+            post(applications::rotate_secret),
+        )
+        .route(
+            "/applications/webhooks/{id}/remove",
+            post(applications::remove_webhook),
+        )
         .route("/settings", get(settings::settings))
         .route("/settings/administrators", post(settings::add_admin))
         .route(
@@ -282,6 +309,7 @@ pub(crate) enum Nav {
     Groups,
     Domains,
     Activity,
+    Applications,
     Settings,
 }
 
@@ -340,6 +368,7 @@ impl Layout {
                 | (Nav::Groups, "groups")
                 | (Nav::Domains, "domains")
                 | (Nav::Activity, "activity")
+                | (Nav::Applications, "applications")
                 | (Nav::Settings, "settings")
         );
         if on { "page" } else { "false" }
@@ -381,6 +410,7 @@ macro_rules! page_error_from {
 }
 page_error_from!(
     directory::accounts::DirectoryError,
+    directory::applications::AppError,
     directory::lifecycle::LifecycleError,
     directory::session::SessionError
 );
@@ -406,7 +436,15 @@ impl IntoResponse for PageError {
             status: self.0.as_u16(),
             message: self.1,
         };
-        render_status(self.0, &page)
+        let mut r = render_status(self.0, &page);
+        if self.0 == StatusCode::SERVICE_UNAVAILABLE {
+            // Every 503 is a passing condition (RFC 9110 section 10.2.3).
+            r.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static(crate::scim::response::RETRY_AFTER_SECS),
+            );
+        }
+        r
     }
 }
 

@@ -124,12 +124,12 @@ impl FromRequestParts<Arc<AppState>> for Tenant {
             if let Err(e) = state.lifecycle.first_use(&record).await {
                 tracing::error!(error = %e, token = %record.id, "cannot record a token's first use");
             }
-        } else if needs_touch(state, &record, now) {
-            state
-                .store
-                .touch_token(record.org_id, record.id, now)
-                .await
-                .map_err(|e| ScimFailure(directory::scim::store_error(e)).into_response())?;
+        } else if needs_touch(state, &record, now)
+            && let Err(e) = state.store.touch_token(record.org_id, record.id, now).await
+        {
+            // Use is recorded on the side: a read must not fail because this write did (a
+            // full disk refuses writes and keeps serving reads).
+            tracing::warn!(error = %e, token = %record.id, "cannot record a token's use");
         }
         Ok(Tenant { org: record.org_id })
     }

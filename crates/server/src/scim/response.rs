@@ -75,7 +75,8 @@ impl IntoResponse for Scim {
 }
 
 /// A SCIM error as an HTTP response: the error body of RFC 7644 section 3.12, with
-/// `WWW-Authenticate` on a 401 and `Connection: close` on a 413. The administrative API's
+/// `WWW-Authenticate` on a 401, `Connection: close` on a 413 and `Retry-After` on a 503 (RFC
+/// 9110 section 10.2.3: every 503 is a passing condition here). The administrative API's
 /// errors are [`crate::api::ApiError`].
 pub struct ScimFailure(pub ScimError);
 
@@ -95,6 +96,12 @@ impl IntoResponse for ScimFailure {
             resp.headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECS),
+            );
+        }
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -105,5 +112,30 @@ impl IntoResponse for ScimFailure {
     }
 }
 
+/// The `Retry-After` of a 503 that names no delay of its own: long enough for a lost database
+/// connection to be made again, short enough that an identity provider's next attempt is not
+/// held back.
+pub const RETRY_AFTER_SECS: &str = "1";
+
 /// What a SCIM handler answers.
 pub type ScimResult = Result<Scim, ScimFailure>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_503_says_when_to_retry_and_a_507_names_storage() {
+        let r =
+            ScimFailure(ScimError::new(503, None, "the database is unavailable")).into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[header::RETRY_AFTER], RETRY_AFTER_SECS);
+        assert_eq!(r.headers()[header::CONTENT_TYPE], SCIM_JSON);
+        let r = ScimFailure(directory::scim::store_error(
+            directory::StoreError::StorageFull("disk full".into()),
+        ))
+        .into_response();
+        assert_eq!(r.status(), StatusCode::INSUFFICIENT_STORAGE);
+        assert!(!r.headers().contains_key(header::RETRY_AFTER));
+    }
+}

@@ -15,23 +15,9 @@ use axum::response::Response;
 use directory::OrgId;
 use directory::accounts::DirectoryError;
 use directory::ids::WebhookId;
-use directory::store::{DeliveryRecord, WebhookEndpoint};
-use serde_json::{Value, json};
+use directory::store::WebhookEndpoint;
+use serde_json::Value;
 use std::sync::Arc;
-
-/// A delivery attempt as the administrative API shows it (as its delivery log does).
-pub fn delivery_json(d: &DeliveryRecord) -> Value {
-    json!({
-        "at": directory::render::timestamp(d.at),
-        "eventId": d.event.to_string(),
-        "sequence": d.sequence,
-        "eventType": d.event_type,
-        "status": d.status,
-        "ok": d.ok,
-        "latencyMs": d.latency_ms,
-        "error": d.error,
-    })
-}
 
 /// Why a test cannot be sent, before anything is.
 enum Refused {
@@ -93,7 +79,7 @@ pub(crate) async fn api_test(
     )
     .await
     .map_err(|e| ApiError::from(DirectoryError::from(e)))?;
-    Ok(Json(delivery_json(&record)))
+    Ok(Json(directory::applications::delivery_json(&record)))
 }
 
 /// The console's "Send test event": back to the endpoint's page, whose delivery log shows

@@ -9,6 +9,7 @@ use directory::store::{GroupView, MemberView, StoredResource};
 use directory::{OrgId, ResourceId, StoreError};
 use scim_core::patch::{MemberChange, MemberRef};
 use scim_core::schema::ResourceKind;
+use std::collections::HashMap;
 use uuid::Uuid;
 
 /// Loads group `members` / user `groups` for resources of one kind, in one query. Members are
@@ -121,7 +122,46 @@ pub(crate) async fn get_user_with_groups<C: GenericClient>(
     Ok(Some(r))
 }
 
-/// Adds members; returns how many rows changed. Members must be visible to SCIM in the same
+/// The membership rows a write inserted and deleted, in the order it did, for the member
+/// events (docs/contract.md, "Events"). A member removed and added again by the same write (a
+/// `ReplaceAll` that keeps it, or a removal and an add in one PATCH) is no change and is
+/// dropped; `rows` still counts every row touched, which is what moves the group's version.
+#[derive(Debug, Default)]
+pub(crate) struct MemberDelta {
+    /// `(added, member id, member kind code)`; `None` where a later change undid one.
+    changes: Vec<Option<(bool, Uuid, i16)>>,
+    /// Where each member's standing change is in `changes`.
+    standing: HashMap<Uuid, usize>,
+    pub(crate) rows: u64,
+}
+
+impl MemberDelta {
+    fn note(&mut self, added: bool, id: Uuid, kind: i16) {
+        self.rows += 1;
+        if let Some(i) = self.standing.remove(&id) {
+            // A member has at most one standing change: an insert of a row already there and
+            // a delete of a row not there touch nothing and are never noted.
+            self.changes[i] = None;
+        } else {
+            self.standing.insert(id, self.changes.len());
+            self.changes.push(Some((added, id, kind)));
+        }
+    }
+
+    /// Members added less members removed, net.
+    pub(crate) fn net(&self) -> i64 {
+        self.changes()
+            .map(|(added, _, _)| if added { 1 } else { -1 })
+            .sum()
+    }
+
+    /// The net changes, in the order they were made.
+    pub(crate) fn changes(&self) -> impl Iterator<Item = (bool, Uuid, i16)> + '_ {
+        self.changes.iter().flatten().copied()
+    }
+}
+
+/// Adds members, noting the rows it inserted in `delta`. Members must be visible to SCIM in the same
 /// organisation; each is locked (`FOR SHARE`) until the transaction ends, against deletion and
 /// against retirement (SCIM DELETE of a user, which locks it `FOR NO KEY UPDATE`): whichever
 /// comes second sees the other's outcome. Looked up by key alone (see `get_one`); visibility
@@ -131,7 +171,8 @@ pub(crate) async fn add_members<C: GenericClient>(
     org: OrgId,
     group: ResourceId,
     refs: &[MemberRef],
-) -> Result<u64, Failure> {
+    delta: &mut MemberDelta,
+) -> Result<(), Failure> {
     let find = c
         .prepare_cached(&format!(
             "SELECT kind, {SCIM_VISIBLE_COL} FROM resources r WHERE r.org_id = $1 AND r.id = $2 FOR SHARE"
@@ -142,7 +183,6 @@ pub(crate) async fn add_members<C: GenericClient>(
             "INSERT INTO group_members (org_id, group_id, member_id, member_kind) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
         )
         .await?;
-    let mut changed = 0;
     for m in refs {
         let unknown = || Failure::Store(StoreError::UnknownMember(m.value.clone()));
         let Ok(mid) = Uuid::parse_str(&m.value) else {
@@ -158,9 +198,11 @@ pub(crate) async fn add_members<C: GenericClient>(
             return Err(unknown());
         }
         let mk: i16 = row.try_get(0)?;
-        changed += c.execute(&insert, &[&org.0, &group.0, &mid, &mk]).await?;
+        if c.execute(&insert, &[&org.0, &group.0, &mid, &mk]).await? == 1 {
+            delta.note(true, mid, mk);
+        }
     }
-    Ok(changed)
+    Ok(())
 }
 
 async fn remove_members<C: GenericClient>(
@@ -168,38 +210,53 @@ async fn remove_members<C: GenericClient>(
     org: OrgId,
     group: ResourceId,
     ids: &[String],
-) -> Result<u64, Failure> {
+    delta: &mut MemberDelta,
+) -> Result<(), Failure> {
     let del = c
         .prepare_cached(
-            "DELETE FROM group_members WHERE org_id = $1 AND group_id = $2 AND member_id = $3",
+            "DELETE FROM group_members WHERE org_id = $1 AND group_id = $2 AND member_id = $3 RETURNING member_kind",
         )
         .await?;
-    let mut changed = 0;
     for id in ids {
-        if let Ok(mid) = Uuid::parse_str(id) {
-            changed += c.execute(&del, &[&org.0, &group.0, &mid]).await?;
+        if let Ok(mid) = Uuid::parse_str(id)
+            && let Some(row) = c.query_opt(&del, &[&org.0, &group.0, &mid]).await?
+        {
+            delta.note(false, mid, row.try_get(0)?);
         }
     }
-    Ok(changed)
+    Ok(())
 }
 
+/// Applies member changes in order, noting in `delta` the rows they inserted and deleted.
 pub(crate) async fn apply_member_changes<C: GenericClient>(
     c: &C,
     org: OrgId,
     group: ResourceId,
     changes: &[MemberChange],
-) -> Result<u64, Failure> {
-    let mut changed = 0;
+    delta: &mut MemberDelta,
+) -> Result<(), Failure> {
     for change in changes {
-        changed += match change {
-            MemberChange::Add(refs) => add_members(c, org, group, refs).await?,
-            MemberChange::Remove(ids) => remove_members(c, org, group, ids).await?,
+        match change {
+            MemberChange::Add(refs) => add_members(c, org, group, refs, delta).await?,
+            MemberChange::Remove(ids) => remove_members(c, org, group, ids, delta).await?,
             MemberChange::ReplaceAll(refs) => {
                 let stmt = c
-                    .prepare_cached("DELETE FROM group_members WHERE org_id = $1 AND group_id = $2")
+                    .prepare_cached(
+                        "DELETE FROM group_members WHERE org_id = $1 AND group_id = $2 RETURNING member_id, member_kind",
+                    )
                     .await?;
-                let removed = c.execute(&stmt, &[&org.0, &group.0]).await?;
-                removed + add_members(c, org, group, refs).await?
+                let mut removed = c
+                    .query(&stmt, &[&org.0, &group.0])
+                    .await?
+                    .iter()
+                    .map(|r| Ok((r.try_get::<_, Uuid>(0)?, r.try_get::<_, i16>(1)?)))
+                    .collect::<Result<Vec<_>, tokio_postgres::Error>>()?;
+                // In member-id order, as a group's members are listed.
+                removed.sort_unstable();
+                for (mid, mk) in removed {
+                    delta.note(false, mid, mk);
+                }
+                add_members(c, org, group, refs, delta).await?;
             }
             MemberChange::RemoveMatching(filter) => {
                 let mut g = [store_sql::members::group_stub(group)];
@@ -207,9 +264,9 @@ pub(crate) async fn apply_member_changes<C: GenericClient>(
                 let [g] = g;
                 let doomed =
                     store_sql::members::matching_members(filter, g.members.unwrap_or_default());
-                remove_members(c, org, group, &doomed).await?
+                remove_members(c, org, group, &doomed, delta).await?
             }
-        };
+        }
     }
-    Ok(changed)
+    Ok(())
 }

@@ -4,12 +4,17 @@
 
 mod members;
 
-pub(crate) use members::{add_members, apply_member_changes, get_user_with_groups, load_relations};
+pub(crate) use members::{
+    MemberDelta, add_members, apply_member_changes, get_user_with_groups, load_relations,
+};
 
 use crate::dialect::{Postgres, prepared, refs};
 use store_sql::{KeyType, Keyset, Sql, plan_list};
 
+use crate::journal::{GroupSnap, Journal, Lock, UserSnap, group_snapshot, user_snapshot};
 use crate::{Failure, PgStore, filter_sql, internal, run};
+use directory::events::{group_change, group_deleted, user_change, user_deleted};
+use time::OffsetDateTime;
 
 use async_trait::async_trait;
 
@@ -164,40 +169,101 @@ fn key_json(row: &Row, idx: usize, ty: KeyType) -> Result<Value, Failure> {
     })
 }
 
-/// Locks a resource row and checks the version the caller read. `FOR NO KEY UPDATE` for an
-/// update does not block members being added elsewhere (their foreign keys take `KEY SHARE`);
-/// a delete takes `FOR UPDATE`, which does.
-async fn lock_version<C: GenericClient>(
+/// A resource as an application sees it, read before or after a write.
+enum Snap {
+    User(UserSnap),
+    Group(GroupSnap),
+}
+
+impl Snap {
+    fn object(&self) -> Value {
+        match self {
+            Snap::User(u) => u.object(),
+            Snap::Group(g) => g.object(),
+        }
+    }
+}
+
+/// Locks a resource row, checks the version the caller read, and takes the resource's
+/// snapshot before the write (a group's with its member count when `count`). `FOR NO KEY
+/// UPDATE` for an update does not block members being added elsewhere (their foreign keys
+/// take `KEY SHARE`); a delete takes `FOR UPDATE`, which does. Keyed by the primary key alone;
+/// the kind and SCIM's visibility are checked on the row (see `get_one`).
+async fn lock_snapshot<C: GenericClient>(
     c: &C,
     org: OrgId,
     kind: ResourceKind,
     id: ResourceId,
     expected: Option<i64>,
-    for_delete: bool,
-) -> Result<(), Failure> {
-    // Keyed by the primary key alone; the kind is checked on the row (see `get_one`).
-    let stmt = if for_delete {
-        c.prepare_cached(
-            "SELECT version, kind, (source = 'scim' AND deleted IS NULL) FROM resources WHERE org_id = $1 AND id = $2 FOR UPDATE",
-        )
-        .await?
-    } else {
-        c.prepare_cached(
-            "SELECT version, kind, (source = 'scim' AND deleted IS NULL) FROM resources WHERE org_id = $1 AND id = $2 FOR NO KEY UPDATE",
-        )
-        .await?
+    lock: Lock,
+    count: bool,
+) -> Result<Snap, Failure> {
+    let (snap, version, visible) = match kind {
+        ResourceKind::User => match user_snapshot(c, org, id, lock).await? {
+            Some(u) => {
+                let (v, vis) = (u.account.resource.version, u.visible);
+                (Snap::User(u), v, vis)
+            }
+            None => return Err(StoreError::NotFound.into()),
+        },
+        ResourceKind::Group => match group_snapshot(c, org, id, count, lock).await? {
+            Some(g) => {
+                let (v, vis) = (g.group.version, g.visible);
+                (Snap::Group(g), v, vis)
+            }
+            None => return Err(StoreError::NotFound.into()),
+        },
     };
-    let current: Option<(i64, i16, bool)> = c
-        .query_opt(&stmt, &[&org.0, &id.0])
-        .await?
-        .map(|r| Ok::<_, tokio_postgres::Error>((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
-        .transpose()?
-        .filter(|&(_, k, visible)| k == kind_code(kind) && visible);
-    match (current.map(|(v, _, _)| v), expected) {
-        (None, _) => Err(StoreError::NotFound.into()),
-        (Some(v), Some(e)) if v != e => Err(StoreError::VersionMismatch.into()),
-        _ => Ok(()),
+    match expected {
+        _ if !visible => Err(StoreError::NotFound.into()),
+        Some(e) if e != version => Err(StoreError::VersionMismatch.into()),
+        _ => Ok(snap),
     }
+}
+
+/// The snapshot of a resource after a write in this transaction.
+async fn snapshot_after<C: GenericClient>(
+    c: &C,
+    org: OrgId,
+    kind: ResourceKind,
+    id: ResourceId,
+) -> Result<Snap, Failure> {
+    Ok(match kind {
+        ResourceKind::User => Snap::User(
+            user_snapshot(c, org, id, Lock::Plain)
+                .await?
+                .ok_or(StoreError::NotFound)?,
+        ),
+        ResourceKind::Group => Snap::Group(
+            group_snapshot(c, org, id, true, Lock::Plain)
+                .await?
+                .ok_or(StoreError::NotFound)?,
+        ),
+    })
+}
+
+/// Appends the events of an update of a resource from `before` to `after`: its own change,
+/// then, for a group, one member event per membership row `delta` changed.
+async fn journal_update<C: GenericClient>(
+    c: &C,
+    journal: &mut Journal,
+    before: Snap,
+    after: Snap,
+    delta: &MemberDelta,
+) -> Result<(), Failure> {
+    match (before, after) {
+        (Snap::User(b), Snap::User(a)) => journal.user(Some(&b.object()), a),
+        (Snap::Group(mut b), Snap::Group(a)) => {
+            // The count before, from the count after: only the rows this write changed moved
+            // it, as the group row is locked.
+            b.members = u64::try_from(i64::try_from(a.members).unwrap_or(i64::MAX) - delta.net())
+                .unwrap_or(0);
+            let group = journal.group(Some(&b.object()), a);
+            journal.members(c, &group, delta).await?;
+        }
+        _ => return Err(StoreError::Internal("resource changed kind".into()).into()),
+    }
+    Ok(())
 }
 
 async fn create_tx<C: GenericClient>(
@@ -207,36 +273,65 @@ async fn create_tx<C: GenericClient>(
     new: &NewResource,
 ) -> Result<StoredResource, Failure> {
     let now = micros(new.now);
+    // `updated` is the creation: the `*.created` event below reports it.
     let stmt = c
         .prepare_cached(
-            "INSERT INTO resources (org_id, id, kind, version, created, last_modified, name_ci, external_id, doc, active) \
-             VALUES ($1, $2, $3, 1, $4, $4, $5, $6, $7, $8)",
+            "INSERT INTO resources (org_id, id, kind, version, created, last_modified, name_ci, external_id, doc, active, updated) \
+             VALUES ($1, $2, $3, 1, $4, $4, $5, $6, $7, $8, $4)",
         )
         .await?;
-    c.execute(
-        &stmt,
-        &[
-            &org.0,
-            &new.id.0,
-            &kind_code(kind),
-            &now,
-            &name_ci(kind, &new.doc),
-            &external_id(&new.doc),
-            &new.doc,
-            &active(&new.doc),
-        ],
-    )
-    .await?;
+    let (name, external, is_active) = (
+        name_ci(kind, &new.doc),
+        external_id(&new.doc),
+        active(&new.doc),
+    );
+    let insert = async {
+        c.execute(
+            &stmt,
+            &[
+                &org.0,
+                &new.id.0,
+                &kind_code(kind),
+                &now,
+                &name,
+                &external,
+                &new.doc,
+                &is_active,
+            ],
+        )
+        .await
+        .map_err(Failure::from)
+    };
+    let mut journal = Journal::new(org, new.now);
     let mut members = None;
-    if kind == ResourceKind::Group {
-        add_members(c, org, new.id, &new.members).await?;
-        if !new.members.is_empty() {
-            let mut g = get_one(c, org, kind, new.id, Load { relations: true })
+    match kind {
+        ResourceKind::User => {
+            // The snapshot read goes out behind the insert (see `update_tx`).
+            let (inserted, user) = tokio::join!(insert, user_snapshot(c, org, new.id, Lock::Plain));
+            inserted?;
+            let user = user?.ok_or(StoreError::NotFound)?;
+            journal.extend(user_change(None, Some(user.object())));
+        }
+        ResourceKind::Group => {
+            insert.await?;
+            let mut delta = MemberDelta::default();
+            add_members(c, org, new.id, &new.members, &mut delta).await?;
+            if !new.members.is_empty() {
+                let mut g = get_one(c, org, kind, new.id, Load { relations: true })
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                members = g.members.take();
+            }
+            // The group as it is with all its first members, for its own event and theirs.
+            let group = group_snapshot(c, org, new.id, true, Lock::Plain)
                 .await?
-                .ok_or(StoreError::NotFound)?;
-            members = g.members.take();
+                .ok_or(StoreError::NotFound)?
+                .object();
+            journal.extend(group_change(None, Some(group.clone())));
+            journal.members(c, &group, &delta).await?;
         }
     }
+    journal.commit(c).await?;
     Ok(StoredResource {
         id: new.id,
         kind,
@@ -257,12 +352,24 @@ async fn update_tx<C: GenericClient>(
     update: &Update,
     load: Load,
 ) -> Result<StoredResource, Failure> {
-    lock_version(c, org, kind, id, update.expected_version, false).await?;
-    let mut changed = 0;
+    // A group's count before is derived from the count after (see `journal_update`): one
+    // count of a large group's members per update, not two.
+    let before = lock_snapshot(
+        c,
+        org,
+        kind,
+        id,
+        update.expected_version,
+        Lock::NoKeyUpdate,
+        false,
+    )
+    .await?;
+    let mut delta = MemberDelta::default();
     if kind == ResourceKind::Group {
-        changed += apply_member_changes(c, org, id, &update.member_changes).await?;
+        apply_member_changes(c, org, id, &update.member_changes, &mut delta).await?;
     }
     let now = micros(update.now);
+    let mut journal = Journal::new(org, update.now);
     if let Some(doc) = &update.doc {
         let stmt = c
             .prepare_cached(
@@ -279,21 +386,33 @@ async fn update_tx<C: GenericClient>(
             .await
             .map_err(Failure::from)
         };
-        // The read goes out right behind the write on the same connection, which runs them
-        // in order: one round trip for both. When the write fails (a taken `userName`), the
-        // read fails too, as the transaction is aborted: the write's error is the one to tell.
-        let (written, read) = tokio::join!(write, get_one(c, org, kind, id, load));
+        // The reads go out right behind the write on the same connection, which runs them
+        // in order: one round trip for all. When the write fails (a taken `userName`), the
+        // reads fail too, as the transaction is aborted: the write's error is the one to tell.
+        let (written, read, after) = tokio::join!(
+            write,
+            get_one(c, org, kind, id, load),
+            snapshot_after(c, org, kind, id)
+        );
         written?;
-        return Ok(read?.ok_or(StoreError::NotFound)?);
-    } else if changed > 0 {
+        let read = read?.ok_or(StoreError::NotFound)?;
+        journal_update(c, &mut journal, before, after?, &delta).await?;
+        journal.commit(c).await?;
+        return Ok(read);
+    } else if delta.rows > 0 {
         let stmt = c
             .prepare_cached("UPDATE resources SET version = version + 1, last_modified = $3 WHERE org_id = $1 AND id = $2")
             .await?;
         c.execute(&stmt, &[&org.0, &id.0, &now]).await?;
     }
-    Ok(get_one(c, org, kind, id, load)
-        .await?
-        .ok_or(StoreError::NotFound)?)
+    let (read, after) = tokio::join!(
+        get_one(c, org, kind, id, load),
+        snapshot_after(c, org, kind, id)
+    );
+    let read = read?.ok_or(StoreError::NotFound)?;
+    journal_update(c, &mut journal, before, after?, &delta).await?;
+    journal.commit(c).await?;
+    Ok(read)
 }
 
 async fn delete_tx<C: GenericClient>(
@@ -303,7 +422,7 @@ async fn delete_tx<C: GenericClient>(
     id: ResourceId,
     expected: Option<i64>,
 ) -> Result<(), Failure> {
-    lock_version(c, org, kind, id, expected, true).await?;
+    let before = lock_snapshot(c, org, kind, id, expected, Lock::Update, true).await?;
     // Memberships on both sides go with the resource; groups it was in change.
     let bump = c
         .prepare_cached(
@@ -322,7 +441,13 @@ async fn delete_tx<C: GenericClient>(
         .prepare_cached("DELETE FROM resources WHERE org_id = $1 AND id = $2")
         .await?;
     c.execute(&delete, &[&org.0, &id.0]).await?;
-    Ok(())
+    // Only the resource's own `*.deleted`: its memberships end with it, silently.
+    let mut journal = Journal::new(org, OffsetDateTime::now_utc());
+    journal.push(match &before {
+        Snap::User(_) => user_deleted(before.object()),
+        Snap::Group(_) => group_deleted(before.object()),
+    });
+    journal.commit(c).await
 }
 
 #[async_trait]

@@ -192,8 +192,7 @@ fn member_kinds(
     Ok(out)
 }
 
-/// Applies member changes, reporting every row inserted or deleted in `deltas` (a member
-/// that a replacement removes and puts back is no change).
+/// Applies member changes, reporting every row inserted or deleted in `deltas`.
 pub(crate) fn apply_member_changes(
     conn: &Connection,
     org: OrgId,
@@ -214,20 +213,14 @@ pub(crate) fn apply_member_changes(
                         params![org.0.as_bytes().as_slice(), group.0.as_bytes().as_slice()],
                     )
                     .map_err(internal)?;
-                let mut added = Vec::new();
-                let n = add_members(conn, org, group, refs, &mut added)?;
-                let kept: std::collections::HashSet<ResourceId> =
-                    added.iter().map(|d| d.id).collect();
-                let was: std::collections::HashSet<ResourceId> =
-                    before.iter().map(|(id, _)| *id).collect();
-                deltas.extend(before.into_iter().filter(|(id, _)| !kept.contains(id)).map(
-                    |(id, kind)| MemberDelta {
-                        id,
-                        kind,
-                        added: false,
-                    },
-                ));
-                deltas.extend(added.into_iter().filter(|d| !was.contains(&d.id)));
+                // Every row removed, then every row added: the journal nets out the members
+                // put back.
+                deltas.extend(before.into_iter().map(|(id, kind)| MemberDelta {
+                    id,
+                    kind,
+                    added: false,
+                }));
+                let n = add_members(conn, org, group, refs, deltas)?;
                 removed + n
             }
             MemberChange::RemoveMatching(filter) => {

@@ -162,7 +162,7 @@ impl ResourceStore for SqliteStore {
         id: ResourceId,
         load: Load,
     ) -> Result<Option<StoredResource>, StoreError> {
-        self.rt.read_now(|c| get_one(c, org, kind, id, load))
+        self.rt.read_now(|c| get_one(c, org, kind, id, load)).await
     }
 
     async fn update_resource(
@@ -304,7 +304,8 @@ impl ResourceStore for SqliteStore {
         if is_point_query(kind, query) {
             return self
                 .rt
-                .read_now(|c| list(c, &self.cursors, org, kind, query));
+                .read_now(|c| list(c, &self.cursors, org, kind, query))
+                .await;
         }
         let q = query.clone();
         let cursors = self.cursors.clone();

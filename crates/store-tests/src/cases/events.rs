@@ -295,6 +295,24 @@ pub async fn member_changes_append_member_events_only(store: Arc<dyn Store>) {
         "a replacement reports only the members it changed"
     );
 
+    // Added and removed again by one write: no change, no event.
+    let mark = store.last_event_sequence(org.id).await.expect("last");
+    let u3 = create_user(&*store, org.id, "m3").await;
+    store
+        .update_resource(
+            org.id,
+            GROUP,
+            g.id,
+            members(vec![
+                MemberChange::Add(vec![member_ref(&u3.id)]),
+                MemberChange::Remove(vec![u3.id.to_string()]),
+            ]),
+            Load::default(),
+        )
+        .await
+        .expect("add and remove");
+    assert_eq!(kinds_after(&*store, org.id, mark).await, ["user.created"]);
+
     let mark = store.last_event_sequence(org.id).await.expect("last");
     let current = get(&*store, org.id, GROUP, g.id).await.expect("group");
     store

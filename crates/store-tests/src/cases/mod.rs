@@ -4,6 +4,7 @@
 
 mod activity;
 mod admins;
+mod apps;
 mod events;
 mod isolation;
 mod lists;
@@ -12,9 +13,11 @@ mod orgs;
 mod outbox;
 mod resources;
 mod tokens;
+mod webhooks;
 
 pub use activity::*;
 pub use admins::*;
+pub use apps::*;
 pub use events::*;
 pub use isolation::*;
 pub use lists::*;
@@ -23,6 +26,7 @@ pub use orgs::*;
 pub use outbox::*;
 pub use resources::*;
 pub use tokens::*;
+pub use webhooks::*;
 
 use crate::oracle::{self, Coverage};
 use crate::support::*;

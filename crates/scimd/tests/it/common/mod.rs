@@ -11,15 +11,19 @@
 
 mod cli;
 mod http;
+mod pg_cluster;
 mod server;
 mod smtp;
+mod tmpfs;
 mod util;
 mod webhooks;
 
 pub use cli::*;
 pub use http::*;
+pub use pg_cluster::*;
 pub use server::*;
 pub use smtp::*;
+pub use tmpfs::*;
 pub use util::*;
 pub use webhooks::*;
 

@@ -72,6 +72,12 @@ impl TestDatabase {
         })
     }
 
+    /// A database at `url` that exists already and belongs to the caller (a private
+    /// PostgreSQL cluster, a file on a mount of its own).
+    pub fn existing(url: &str) -> Arc<TestDatabase> {
+        TestDatabase::sqlite_at(url)
+    }
+
     /// A fresh PostgreSQL database, whatever the backend chosen for the run.
     pub fn postgres() -> Arc<TestDatabase> {
         let dir = TempDir::new("scimd-bb");
@@ -125,16 +131,16 @@ impl Server {
         Server::serve(db, org)
     }
 
-    /// Like [`Server::start_on`], with more `scimd serve` arguments.
-    pub fn start_on_with(db: Arc<TestDatabase>, extra: &[&str]) -> Server {
-        let org = new_org(&db.url, "Org A", "business");
-        Server::serve_with(db, org, extra)
-    }
-
     /// `scimd serve` on another database, with this server's first organisation (whose data
     /// the caller put there, e.g. by `scimd copy`).
     pub fn serve_copy(db: Arc<TestDatabase>, org: Org) -> Server {
         Server::serve(db, org)
+    }
+
+    /// Like [`Server::start_on`], with more `scimd serve` arguments.
+    pub fn start_on_with(db: Arc<TestDatabase>, extra: &[&str]) -> Server {
+        let org = new_org(&db.url, "Org A", "business");
+        Server::serve_with(db, org, extra)
     }
 
     /// The database this server runs on.

@@ -146,7 +146,9 @@ impl Receiver {
                 Instant::now() < deadline,
                 "the receiver did not get {what} within {within:?}; it got {} request(s): {:?}",
                 got.len(),
-                got.iter().map(|r| (r.sequence, r.status)).collect::<Vec<_>>()
+                got.iter()
+                    .map(|r| (r.sequence, r.status))
+                    .collect::<Vec<_>>()
             );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
@@ -261,7 +263,10 @@ pub fn add_webhook(server: &Server, org: &str, url: &str) -> (String, String) {
         "--database",
         &server.database,
     ]);
-    assert!(secret.starts_with("whsec_"), "webhook add printed {secret:?}");
+    assert!(
+        secret.starts_with("whsec_"),
+        "webhook add printed {secret:?}"
+    );
     let list = webhook_list(server, org);
     let id = list["webhooks"]
         .as_array()
@@ -319,7 +324,10 @@ pub fn rotate_secret(server: &Server, org: &str, id: &str) -> String {
         "--database",
         &server.database,
     ]);
-    assert!(secret.starts_with("whsec_"), "rotate-secret printed {secret:?}");
+    assert!(
+        secret.starts_with("whsec_"),
+        "rotate-secret printed {secret:?}"
+    );
     secret
 }
 

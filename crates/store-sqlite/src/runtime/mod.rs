@@ -1,22 +1,37 @@
 //! The SQLite runtime: one writer connection on its own thread, fed through a channel and
-//! committing queued jobs in groups, and a small pool of reader connections used from
-//! blocking tasks. Writes are acknowledged only after the commit that holds them.
+//! committing queued jobs in groups, and a fixed pool of reader connections. Writes are
+//! acknowledged only after the commit that holds them; a group that cannot commit (a full
+//! disk) answers every job in it with the reason.
 
 use crate::epoch::EpochFile;
 use crate::token_cache::TokenCache;
 use rusqlite::{Connection, OpenFlags};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use directory::{OrgId, StoreError};
 
-/// Sends a job's result to its caller.
-type Reply = Box<dyn FnOnce() + Send>;
+/// Sends a job's result to its caller once its group has ended; given an error, sends that
+/// instead (the group was not committed, so neither was the job).
+type Reply = Box<dyn FnOnce(Option<StoreError>) + Send>;
 
-/// What a job does on the writer's connection: whether it failed, and its reply.
-type Work = Box<dyn FnOnce(&Connection) -> (bool, Reply) + Send>;
+/// What a job does on the writer's connection (`None`: it is refused without running): how it
+/// ended, and its reply.
+type Work = Box<dyn FnOnce(Option<&Connection>) -> (Ran, Reply) + Send>;
+
+/// How a job ended, as its group sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ran {
+    Done,
+    /// Its savepoint is undone; `full` when the disk was full.
+    Failed {
+        full: bool,
+    },
+}
 
 /// A write job: runs on the writer's connection and says whether it failed (so its savepoint
 /// is undone), returning the reply to send once the group is committed.
@@ -29,15 +44,44 @@ struct Job {
 /// Most jobs committed by one transaction: bounds the latency a group adds.
 const MAX_GROUP: usize = 64;
 /// How long a job found alone waits for others before its group is committed.
-const LINGER: std::time::Duration = std::time::Duration::from_micros(200);
+const LINGER: Duration = Duration::from_micros(200);
+
+/// Longest a read waits for a free reader before it is refused as unavailable (503): the pool
+/// never grows past its size, and a caller without a request timeout of its own (a job, the
+/// command line) still gets an answer.
+const READ_WAIT: Duration = Duration::from_secs(10);
+
+/// Page cache of the writer, in KiB: its pages stay valid from one group to the next.
+const WRITER_CACHE_KIB: i64 = 16_000;
+/// Page cache of each reader, in KiB (SQLite's default is 2 MiB). Any commit empties a
+/// reader's cache, and the operating system's page cache holds the file anyway, so a larger
+/// one would mostly multiply the memory the pool can hold by its size.
+const READER_CACHE_KIB: i64 = 4_000;
 
 /// A UUID as a blob parameter.
 pub(crate) fn blob(u: &uuid::Uuid) -> rusqlite::types::Value {
     rusqlite::types::Value::Blob(u.as_bytes().to_vec())
 }
 
-pub(crate) fn internal(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Internal(e.to_string())
+/// A failure in domain terms. SQLite's own errors say more (see [`db_error`]); everything
+/// else is internal. Generic so that every `map_err(internal)` classifies driver errors
+/// without naming their type.
+pub(crate) fn internal<E: std::fmt::Display + 'static>(e: E) -> StoreError {
+    match (&e as &dyn std::any::Any).downcast_ref::<rusqlite::Error>() {
+        Some(e) => db_error(e),
+        None => StoreError::Internal(e.to_string()),
+    }
+}
+
+/// A SQLite error in domain terms: a full disk refuses the write until space is freed (507),
+/// a database another process keeps locked past the busy timeout is a passing condition
+/// (503); the rest is internal.
+pub(crate) fn db_error(e: &rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DiskFull) => StoreError::StorageFull(e.to_string()),
+        Some(rusqlite::ErrorCode::DatabaseBusy) => StoreError::Unavailable(e.to_string()),
+        _ => StoreError::Internal(e.to_string()),
+    }
 }
 
 /// Opens a connection with the settings every connection needs.
@@ -60,7 +104,12 @@ pub(crate) fn open(path: &Path, read_only: bool) -> rusqlite::Result<Connection>
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.pragma_update(None, "cache_size", -16_000)?;
+    let cache_kib = if read_only {
+        READER_CACHE_KIB
+    } else {
+        WRITER_CACHE_KIB
+    };
+    conn.pragma_update(None, "cache_size", -cache_kib)?;
     // Plans never depend on bound values. Without this, a statement whose `LIMIT ?` (or
     // `LIKE ?`) the planner looked at is compiled again on every execution: a cached list
     // query cost as much to re-plan as to run.
@@ -96,11 +145,78 @@ pub(crate) struct Runtime {
     tokens: Arc<TokenCache>,
     /// Write jobs sent and not yet started (`/metrics`).
     queued: Arc<std::sync::atomic::AtomicU64>,
-    readers: Arc<Mutex<Vec<Connection>>>,
-    permits: Arc<Semaphore>,
+    readers: Arc<Readers>,
     /// Scans each organisation may run at once: fewer than there are readers.
     scans: Arc<OrgPermits>,
+}
+
+/// The reader connections: at most `size` exist, each used by one read at a time. A read
+/// holds a permit for as long as it holds a connection, so when every connection is in use
+/// the next read waits (at most [`READ_WAIT`]) instead of opening one more.
+#[derive(Debug)]
+struct Readers {
     path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    /// One per connection that may exist.
+    permits: Arc<Semaphore>,
+    wait: Duration,
+    /// Connections opened since the start (`size`, plus any opened in place of one lost).
+    opened: AtomicUsize,
+}
+
+impl Readers {
+    fn new(path: &Path, size: usize, wait: Duration) -> Result<Readers, StoreError> {
+        let mut idle = Vec::with_capacity(size);
+        for _ in 0..size {
+            idle.push(open(path, true).map_err(internal)?);
+        }
+        Ok(Readers {
+            path: path.to_owned(),
+            idle: Mutex::new(idle),
+            permits: Arc::new(Semaphore::new(size)),
+            wait,
+            opened: AtomicUsize::new(size),
+        })
+    }
+
+    /// Waits for the right to use a connection.
+    async fn permit(&self) -> Result<OwnedSemaphorePermit, StoreError> {
+        if let Ok(p) = self.permits.clone().try_acquire_owned() {
+            return Ok(p);
+        }
+        match tokio::time::timeout(self.wait, self.permits.clone().acquire_owned()).await {
+            Ok(p) => p.map_err(internal),
+            Err(_) => {
+                metrics::counter!("scimd_db_reader_waits_timed_out_total").increment(1);
+                Err(StoreError::Unavailable(format!(
+                    "no database reader was free within {} s",
+                    self.wait.as_secs_f32()
+                )))
+            }
+        }
+    }
+
+    /// An idle connection. With a permit held one is always there, unless a read that
+    /// panicked took its connection with it: then one is opened in its place, which keeps the
+    /// count at the bound.
+    fn take(&self, _permit: &OwnedSemaphorePermit) -> Result<Connection, StoreError> {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        match idle {
+            Some(c) => Ok(c),
+            None => {
+                self.opened.fetch_add(1, Ordering::Relaxed);
+                open(&self.path, true).map_err(internal)
+            }
+        }
+    }
+
+    fn give_back(&self, conn: Connection, permit: OwnedSemaphorePermit) {
+        self.idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(conn);
+        drop(permit);
+    }
 }
 
 impl Runtime {
@@ -113,10 +229,19 @@ impl Runtime {
         data: Arc<EpochFile>,
         tokens: Arc<TokenCache>,
     ) -> Result<Runtime, StoreError> {
-        let mut pool = Vec::with_capacity(readers);
-        for _ in 0..readers {
-            pool.push(open(path, true).map_err(internal)?);
-        }
+        Runtime::start_waiting(path, writer, readers, READ_WAIT, data, tokens)
+    }
+
+    /// [`Runtime::start`] with reads waiting at most `wait` for a reader.
+    fn start_waiting(
+        path: &Path,
+        writer: Connection,
+        readers: usize,
+        wait: Duration,
+        data: Arc<EpochFile>,
+        tokens: Arc<TokenCache>,
+    ) -> Result<Runtime, StoreError> {
+        let pool = Readers::new(path, readers, wait)?;
         let (tx, rx) = mpsc::unbounded_channel::<Job>();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
@@ -126,10 +251,8 @@ impl Runtime {
             tx,
             tokens,
             queued: Arc::default(),
-            readers: Arc::new(Mutex::new(pool)),
-            permits: Arc::new(Semaphore::new(readers)),
+            readers: Arc::new(pool),
             scans: Arc::new(OrgPermits::new((readers / 2).max(1))),
-            path: path.to_owned(),
         })
     }
 
@@ -157,14 +280,23 @@ impl Runtime {
         let (reply, rx) = oneshot::channel::<Result<T, StoreError>>();
         let queued = self.queued.clone();
         queued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let run = Box::new(move |conn: &Connection| {
+        let run = Box::new(move |conn: Option<&Connection>| {
             queued.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-            let result = f(conn);
-            let failed = result.is_err();
-            let send: Reply = Box::new(move || {
-                let _ = reply.send(result);
+            let result = conn.map(f);
+            let ran = match &result {
+                Some(Ok(_)) => Ran::Done,
+                Some(Err(StoreError::StorageFull(_))) => Ran::Failed { full: true },
+                _ => Ran::Failed { full: false },
+            };
+            let send: Reply = Box::new(move |instead: Option<StoreError>| {
+                let answer = match (instead, result) {
+                    (Some(e), _) => Err(e),
+                    (None, Some(r)) => r,
+                    (None, None) => Err(StoreError::Internal("the write was not run".into())),
+                };
+                let _ = reply.send(answer);
             });
-            (failed, send)
+            (ran, send)
         });
         self.tx
             .send(Job { run, seen })
@@ -195,25 +327,30 @@ impl Runtime {
 
     /// Readers idle in the pool.
     pub(crate) fn idle_readers(&self) -> usize {
-        self.readers.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.readers
+            .idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
+    /// Reader connections opened since the start.
+    #[cfg(test)]
+    fn opened_readers(&self) -> usize {
+        self.readers.opened.load(Ordering::Relaxed)
     }
 
     /// Runs a point read (one indexed lookup) on the calling thread: it takes microseconds,
     /// less than handing it to a blocking thread and back costs. Longer reads use [`Self::read`].
-    pub(crate) fn read_now<T>(
+    /// Like them, it waits for a free reader.
+    pub(crate) async fn read_now<T>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let conn = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let conn = match conn {
-            Some(c) => c,
-            None => open(&self.path, true).map_err(internal)?,
-        };
+        let permit = self.readers.permit().await?;
+        let conn = self.readers.take(&permit)?;
         let result = f(&conn);
-        self.readers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(conn);
+        self.readers.give_back(conn, permit);
         result
     }
 
@@ -225,22 +362,14 @@ impl Runtime {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let _permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(internal)?;
+        // Moved into the blocking task with the connection: a read abandoned while it runs
+        // keeps its permit until its connection is back in the pool.
+        let permit = self.readers.permit().await?;
         let readers = self.readers.clone();
-        let path = self.path.clone();
         let watch = Arc::new(Mutex::new(ReadState::Waiting));
         let abandon = Abandon(watch.clone());
         let result = tokio::task::spawn_blocking(move || {
-            let conn = readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
-            let conn = match conn {
-                Some(c) => c,
-                None => open(&path, true).map_err(internal)?,
-            };
+            let conn = readers.take(&permit)?;
             let started = {
                 let mut state = watch.lock().unwrap_or_else(|e| e.into_inner());
                 match *state {
@@ -257,7 +386,7 @@ impl Runtime {
                 Err(StoreError::Internal("the read was abandoned".into()))
             };
             *watch.lock().unwrap_or_else(|e| e.into_inner()) = ReadState::Done;
-            readers.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
+            readers.give_back(conn, permit);
             result
         })
         .await
@@ -380,6 +509,21 @@ fn run(conn: &Connection, sql: &'static str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
+/// Why a whole group was not committed, for each of its jobs. A full disk and a database
+/// another process keeps locked are told apart from the rest, so that callers can say so.
+fn group_error(why: &str, e: Option<&rusqlite::Error>, full: bool) -> StoreError {
+    let detail = match e {
+        Some(e) => format!("{why}: {e}"),
+        None => why.to_owned(),
+    };
+    match e.map(db_error) {
+        _ if full => StoreError::StorageFull(detail),
+        Some(StoreError::StorageFull(_)) => StoreError::StorageFull(detail),
+        Some(StoreError::Unavailable(_)) => StoreError::Unavailable(detail),
+        _ => StoreError::Internal(detail),
+    }
+}
+
 /// Takes whatever jobs are queued (up to [`MAX_GROUP`]), runs each in its own savepoint inside
 /// one transaction, commits, then answers them all.
 fn writer_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>, data: &EpochFile) {
@@ -407,165 +551,102 @@ fn writer_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>, data: &Ep
         } else {
             concurrent.saturating_sub(1)
         };
-        let mut replies: Vec<Reply> = Vec::with_capacity(jobs.len());
-        if let Err(e) = run(&conn, "BEGIN IMMEDIATE") {
-            tracing::error!(error = %e, "cannot begin a write transaction");
-        }
-        // A job alone in its group needs no savepoint: if it fails, the group is rolled back.
-        let alone = jobs.len() == 1;
-        let mut failed_alone = false;
-        let seen = jobs.iter().any(|j| j.seen);
+        run_group(&conn, jobs, data);
+    }
+}
+
+/// One group: its transaction, a savepoint per job, the commit, the replies.
+fn run_group(conn: &Connection, jobs: Vec<Job>, data: &EpochFile) {
+    if let Err(e) = run(conn, "BEGIN IMMEDIATE") {
+        // Run outside a transaction, each savepoint would commit on its own and the replies
+        // would no longer say what committed: the jobs are refused instead.
+        tracing::error!(error = %e, "cannot begin a write transaction");
         for job in jobs {
-            if !alone {
-                let _ = run(&conn, "SAVEPOINT job");
-            }
-            let (failed, reply) = (job.run)(&conn);
-            if alone {
-                failed_alone = failed;
-            } else {
-                let closed = if failed {
-                    run(&conn, "ROLLBACK TO job").and_then(|()| run(&conn, "RELEASE job"))
-                } else {
-                    run(&conn, "RELEASE job")
-                };
-                if let Err(e) = closed {
-                    tracing::error!(error = %e, "cannot close a write savepoint");
-                }
-            }
-            replies.push(reply);
+            let (_, reply) = (job.run)(None);
+            reply(Some(group_error(
+                "cannot begin a write transaction",
+                Some(&e),
+                false,
+            )));
         }
-        // A lone job that failed is undone with its transaction; its reply is its own error.
-        let end = if failed_alone { "ROLLBACK" } else { "COMMIT" };
-        match run(&conn, end) {
-            Ok(()) => {
-                if seen && !failed_alone {
-                    data.bump();
-                }
-                replies.into_iter().for_each(|r| r());
+        return;
+    }
+    let mut replies: Vec<Reply> = Vec::with_capacity(jobs.len());
+    // A job alone in its group needs no savepoint: if it fails, the group is rolled back.
+    let alone = jobs.len() == 1;
+    let mut failed_alone = false;
+    let seen = jobs.iter().any(|j| j.seen);
+    let mut jobs = jobs.into_iter();
+    // Set when SQLite rolled the whole transaction back by itself, which it may do after a
+    // full disk, an I/O error or running out of memory: whether the disk was full.
+    let mut lost = None;
+    for job in jobs.by_ref() {
+        if !alone {
+            let _ = run(conn, "SAVEPOINT job");
+        }
+        let (ran, reply) = (job.run)(Some(conn));
+        replies.push(reply);
+        if conn.is_autocommit() {
+            lost = Some(ran == Ran::Failed { full: true });
+            break;
+        }
+        if alone {
+            failed_alone = ran != Ran::Done;
+        } else {
+            let closed = if ran == Ran::Done {
+                run(conn, "RELEASE job")
+            } else {
+                run(conn, "ROLLBACK TO job").and_then(|()| run(conn, "RELEASE job"))
+            };
+            if let Err(e) = closed {
+                tracing::error!(error = %e, "cannot close a write savepoint");
             }
-            Err(e) if failed_alone => {
-                tracing::error!(error = %e, "cannot roll back a failed write");
-                replies.into_iter().for_each(|r| r());
+        }
+    }
+    if let Some(full) = lost {
+        // Every job of the group so far is undone, and is told so; the rest have not run and
+        // get a group of their own.
+        tracing::error!(full, "the database rolled back a write transaction");
+        for reply in replies {
+            reply(Some(group_error(
+                "the write transaction was rolled back",
+                None,
+                full,
+            )));
+        }
+        let rest: Vec<Job> = jobs.collect();
+        if !rest.is_empty() {
+            run_group(conn, rest, data);
+        }
+        return;
+    }
+    // A lone job that failed is undone with its transaction; its reply is its own error.
+    let end = if failed_alone { "ROLLBACK" } else { "COMMIT" };
+    match run(conn, end) {
+        Ok(()) => {
+            if seen && !failed_alone {
+                data.bump();
             }
-            Err(e) => {
-                tracing::error!(error = %e, "group commit failed");
-                let _ = run(&conn, "ROLLBACK");
-                // Dropping the replies closes their channels: every caller gets an error, so
-                // nothing is acknowledged that was not committed.
-                drop(replies);
+            replies.into_iter().for_each(|r| r(None));
+        }
+        Err(e) if failed_alone => {
+            tracing::error!(error = %e, "cannot roll back a failed write");
+            replies.into_iter().for_each(|r| r(None));
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "group commit failed");
+            let _ = run(conn, "ROLLBACK");
+            // Nothing is acknowledged that was not committed: every job gets the reason.
+            for reply in replies {
+                reply(Some(group_error(
+                    "the group was not committed",
+                    Some(&e),
+                    false,
+                )));
             }
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_read_nobody_awaits_is_interrupted_and_its_reader_given_back() {
-        let dir = std::env::temp_dir().join(format!("scimd-rt-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let path = dir.join("x.db");
-        let writer = open(&path, false).expect("open");
-        let epoch = Arc::new(EpochFile::open(&path, "-data-epoch").expect("epoch"));
-        let tokens = Arc::new(TokenCache::open(&path).expect("token cache"));
-        let rt = Runtime::start(&path, writer, 2, epoch, tokens).expect("start");
-        // Counts for ever unless interrupted.
-        let endless = rt.read(|c| {
-            c.query_row(
-                "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT count(*) FROM n",
-                [],
-                |r| r.get::<_, i64>(0),
-            )
-            .map_err(internal)
-        });
-        // The caller gives up, as a request past its timeout does.
-        let gave_up = tokio::time::timeout(std::time::Duration::from_millis(200), endless).await;
-        assert!(gave_up.is_err(), "an endless read ended: {gave_up:?}");
-        // Bounded wait for the blocking thread to see the interrupt (it never would otherwise).
-        for _ in 0..500 {
-            if rt.idle_readers() == 2 {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        assert_eq!(rt.idle_readers(), 2, "the reader came back");
-        let one = rt
-            .read(|c| {
-                c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
-                    .map_err(internal)
-            })
-            .await
-            .expect("the reader works after the interrupt");
-        assert_eq!(one, 1);
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[tokio::test]
-    async fn an_organisation_past_its_scan_permits_waits_and_the_others_do_not() {
-        use std::future::Future;
-        use std::task::{Context, Poll, Waker};
-        let permits = OrgPermits::new(2);
-        let (a, b) = (OrgId(uuid::Uuid::new_v4()), OrgId(uuid::Uuid::new_v4()));
-        let held = [
-            permits.acquire(a).await.expect("a1"),
-            permits.acquire(a).await.expect("a2"),
-        ];
-        let mut cx = Context::from_waker(Waker::noop());
-        let mut third = Box::pin(permits.acquire(a));
-        assert!(
-            third.as_mut().poll(&mut cx).is_pending(),
-            "a third scan of one organisation waits"
-        );
-        let other = permits.acquire(b).await.expect("b gets one at once");
-        drop(other);
-        drop(held);
-        let Poll::Ready(Ok(third)) = third.as_mut().poll(&mut cx) else {
-            panic!("a permit given back goes to the waiting scan");
-        };
-        drop(third);
-        assert_eq!(permits.tracked(), 0, "idle organisations are forgotten");
-    }
-
-    #[test]
-    fn cached_statements_with_bound_limits_and_patterns_are_not_planned_again() {
-        let conn = open(Path::new(":memory:"), false).expect("open");
-        conn.execute_batch(
-            "CREATE TABLE t (k INTEGER PRIMARY KEY, name TEXT); CREATE INDEX t_name ON t (name);
-             INSERT INTO t (name) VALUES ('a'), ('ab'), ('b');",
-        )
-        .expect("schema");
-        for (sql, runs) in [
-            (
-                "SELECT k FROM t WHERE name = ?1 ORDER BY k LIMIT ?2 OFFSET ?3",
-                [
-                    rusqlite::params!["a", 1, 0].to_vec(),
-                    rusqlite::params!["b", 5, 0].to_vec(),
-                ],
-            ),
-            (
-                "SELECT k FROM t WHERE name LIKE ?1 ORDER BY k LIMIT ?2 OFFSET ?3",
-                [
-                    rusqlite::params!["a%", 1, 0].to_vec(),
-                    rusqlite::params!["b%", 2, 0].to_vec(),
-                ],
-            ),
-        ] {
-            for params in runs {
-                let mut stmt = conn.prepare_cached(sql).expect("prepare");
-                let rows: Vec<i64> = stmt
-                    .query_map(params.as_slice(), |r| r.get(0))
-                    .expect("query")
-                    .collect::<Result<_, _>>()
-                    .expect("rows");
-                assert!(!rows.is_empty(), "{sql}");
-                assert_eq!(
-                    stmt.get_status(rusqlite::StatementStatus::RePrepare),
-                    0,
-                    "{sql} was compiled again"
-                );
-            }
-        }
-    }
-}
+mod tests;
