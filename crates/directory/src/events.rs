@@ -234,7 +234,7 @@ pub fn notice_event(
     match kind {
         NoticeKind::ExpiryReminder => Some(token_notice(false, token, expires)),
         NoticeKind::TokenExpired => Some(token_notice(true, token, expires)),
-        NoticeKind::SetupComplete => None,
+        NoticeKind::SetupComplete | NoticeKind::WebhookFailing => None,
     }
 }
 

@@ -179,6 +179,51 @@ fn expired(org: &Organisation, token: &TokenRecord, now: OffsetDateTime) -> Noti
     )
 }
 
+/// "Webhook deliveries stopped": an endpoint's retries ran out. Keyed by the endpoint and the
+/// start of the failing episode, so however many instances notice it, it is sent once per
+/// episode, and again if the endpoint recovers and fails anew.
+pub fn webhook_failing(
+    org: &Organisation,
+    endpoint: &crate::model::WebhookEndpoint,
+    since: OffsetDateTime,
+    last_error: &str,
+    now: OffsetDateTime,
+) -> Notice {
+    let micros = since.unix_timestamp_nanos() / 1000;
+    Notice {
+        id: NoticeId::new(),
+        org_id: org.id,
+        key: format!(
+            "{}:{}:{micros}",
+            NoticeKind::WebhookFailing.as_str(),
+            endpoint.id
+        ),
+        kind: NoticeKind::WebhookFailing,
+        token_id: None,
+        threshold_days: None,
+        subject: format!("Webhook deliveries of {} have stopped", org.name),
+        body: format!(
+            "scimd could not deliver events to the webhook endpoint {} ({}) of {} since {}, \
+             and has stopped trying.\n\n\
+             The last attempt failed: {last_error}.\n\n\
+             Events are kept, and nothing was skipped. Once the receiver works again, resume \
+             with `scimd webhook replay --org {} {} --from EVENT_ID` (the first event it did \
+             not get), or send a test event from the console's Applications page.\n",
+            endpoint.url,
+            endpoint.id,
+            org.name,
+            date(since),
+            org.id,
+            endpoint.id,
+        ),
+        created: now,
+        attempts: 0,
+        next_attempt: now,
+        sent: None,
+        last_error: None,
+    }
+}
+
 /// The notices that `tokens` call for at `now`. Pure, so every rule is testable alone.
 ///
 /// - a reminder for the tightest threshold already reached by a token that has been used and

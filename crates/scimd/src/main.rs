@@ -101,6 +101,9 @@ enum Command {
         /// Days the activity log is kept.
         #[arg(long, env = "SCIMD_ACTIVITY_RETENTION_DAYS", default_value_t = 90)]
         activity_retention_days: u32,
+        /// Days events (and webhook delivery records) are kept.
+        #[arg(long, env = "SCIMD_EVENT_RETENTION_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
+        event_retention_days: u32,
         #[command(flatten)]
         run: Box<RunArgs>,
     },
@@ -270,6 +273,10 @@ struct RunArgs {
     read_cache_entries: usize,
     #[command(flatten)]
     deploy: deploy::DeployArgs,
+    /// Deliver webhooks to loopback, private, link-local and cloud-metadata addresses too
+    /// (refused by default: a webhook URL must not reach into the server's own network).
+    #[arg(long, env = "SCIMD_ALLOW_PRIVATE_WEBHOOKS")]
+    allow_private_webhooks: bool,
 }
 
 impl RunArgs {
@@ -438,10 +445,12 @@ async fn run(cli: Cli) -> Result<()> {
             public_url,
             mail,
             activity_retention_days,
+            event_retention_days,
             run,
         } => {
             let jobs = server::JobConfig {
                 retention: time::Duration::days(i64::from(activity_retention_days)),
+                event_retention: time::Duration::days(i64::from(event_retention_days)),
                 ..server::JobConfig::default()
             };
             serve(listen, &db.database, public_url, clock, &mail, jobs, &run).await
@@ -619,6 +628,15 @@ async fn serve(
         .with_https(tls.is_some())
         .with_mailer(mailer.clone())
         .with_backups(backups.as_ref().map(|b| b.status.clone()));
+    let hooks = Arc::new(
+        server::webhooks::Sender::new(run.allow_private_webhooks).map_err(anyhow::Error::msg)?,
+    );
+    if hooks.allows_private() {
+        eprintln!(
+            "webhooks may be delivered to loopback and private addresses (--allow-private-webhooks)"
+        );
+    }
+    state = state.with_webhooks(hooks.clone());
     match server::dns::resolver(&run.dns_servers) {
         Ok(dns) => state = state.with_dns(Arc::new(dns)),
         Err(e) => eprintln!("no DNS resolver ({e}): domains cannot be verified by lookup"),
@@ -641,8 +659,15 @@ async fn serve(
             "SMTP not configured (--smtp-url): notices stay in the outbox (scimd outbox list)"
         );
     }
+    let webhooks = server::webhooks::Worker::start(
+        store.clone(),
+        clock.clone(),
+        hooks,
+        server::webhooks::WorkerConfig::default(),
+    );
     let jobs = server::Jobs::start(
         store.clone(),
+        clock.clone(),
         directory::notify::Notifier::new(store.clone(), clock.clone()),
         directory,
         mailer.clone(),
@@ -702,8 +727,9 @@ async fn serve(
         }
     };
     server::transport::serve(listener, app, tls, run.transport(), stop).await?;
-    // Requests are done: stop the jobs after their current round, then write the activity
-    // entries still queued.
+    // Requests are done: deliveries in flight finish and give their leases up, the jobs stop
+    // after their current round, then the activity entries still queued are written.
+    webhooks.stop(std::time::Duration::from_secs(20)).await;
     jobs.stop(std::time::Duration::from_secs(10)).await;
     activity_writer
         .finish(std::time::Duration::from_secs(10))

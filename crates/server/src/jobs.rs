@@ -1,6 +1,6 @@
-//! The background jobs of `serve`: the expiry scan, outbox delivery, activity retention and
-//! the purge of SCIM-deleted accounts past their `userName` hold, and the database's planner
-//! statistics. Each notice round is a state-driven call into `directory::notify` (see there why
+//! The background jobs of `serve`: the expiry scan, outbox delivery, activity and event
+//! retention, the purge of SCIM-deleted accounts past their `userName` hold, and the
+//! database's planner statistics. Each notice round is a state-driven call into `directory::notify` (see there why
 //! running them on several instances at once sends each notice once). They stop cleanly:
 //! [`Jobs::stop`] lets a round in progress finish.
 
@@ -23,6 +23,8 @@ pub struct JobConfig {
     pub statistics_every: Duration,
     /// Activity older than this is deleted.
     pub retention: time::Duration,
+    /// Events (and webhook delivery records) older than this are deleted.
+    pub event_retention: time::Duration,
 }
 
 impl Default for JobConfig {
@@ -33,6 +35,7 @@ impl Default for JobConfig {
             purge_every: Duration::from_secs(3600),
             statistics_every: Duration::from_secs(10),
             retention: time::Duration::days(90),
+            event_retention: time::Duration::days(30),
         }
     }
 }
@@ -63,6 +66,7 @@ impl Jobs {
     /// Starts the jobs. Without a mailer, notices stay in the outbox.
     pub fn start(
         store: Arc<dyn Store>,
+        clock: Arc<dyn directory::Clock>,
         notifier: Notifier,
         directory: Directory,
         mailer: Option<Arc<dyn Mailer>>,
@@ -70,6 +74,7 @@ impl Jobs {
     ) -> Jobs {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
+        let events_store = store.clone();
         tasks.spawn(every(config.statistics_every, stopped.clone(), move || {
             let store = store.clone();
             async move {
@@ -112,10 +117,20 @@ impl Jobs {
         {
             let n = notifier;
             let retention = config.retention;
+            let event_retention = config.event_retention;
+            let clock = clock.clone();
             tasks.spawn(every(config.purge_every, stopped, move || {
                 let n = n.clone();
                 let d = directory.clone();
+                let store = events_store.clone();
+                let before = clock.now() - event_retention;
                 async move {
+                    // The event log and the delivery log (docs/contract.md, "Events").
+                    match store.purge_events(before).await {
+                        Ok(0) => {}
+                        Ok(purged) => tracing::info!(purged, "old events deleted"),
+                        Err(e) => tracing::error!(error = %e, "event retention failed"),
+                    }
                     match n.purge_activity(retention).await {
                         Ok(0) => {}
                         Ok(purged) => tracing::info!(purged, "old activity deleted"),

@@ -33,6 +33,7 @@ mod state;
 mod testing;
 pub mod tls;
 pub mod transport;
+pub mod webhooks;
 
 pub use activity::{ActivitySink, ActivityWriter};
 pub use jobs::{JobConfig, Jobs};

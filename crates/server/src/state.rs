@@ -43,6 +43,8 @@ pub struct AppState {
     pub mailer: Option<Arc<dyn directory::notify::Mailer>>,
     /// Answers to SCIM reads given again while the data is unchanged (see `read_cache`).
     pub read_cache: ReadCache,
+    /// The client webhook deliveries (and test events) go out with; `None` sends none.
+    pub webhooks: Option<Arc<crate::webhooks::Sender>>,
     /// Set once the server stops: events requests waiting for an event answer at once.
     stopping: tokio::sync::watch::Sender<bool>,
     /// Scheduled backups (`--backup-every`), shown on Settings; `None` when none are set.
@@ -72,6 +74,7 @@ impl AppState {
             activity: None,
             mailer: None,
             read_cache: ReadCache::new(crate::scim::read_cache::DEFAULT_ENTRIES),
+            webhooks: None,
             stopping: tokio::sync::watch::Sender::new(false),
             backups: None,
         }
@@ -92,6 +95,12 @@ impl AppState {
     /// Shows the scheduled backups' outcome on Settings.
     pub fn with_backups(mut self, backups: Option<Arc<crate::backup::BackupStatus>>) -> Self {
         self.backups = backups;
+        self
+    }
+
+    /// Sends test events through `sender` (the one the delivery worker uses).
+    pub fn with_webhooks(mut self, sender: Arc<crate::webhooks::Sender>) -> Self {
+        self.webhooks = Some(sender);
         self
     }
 

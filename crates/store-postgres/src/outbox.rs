@@ -83,7 +83,7 @@ impl OutboxStore for PgStore {
             let expired = match n.kind {
                 NoticeKind::ExpiryReminder => Some(false),
                 NoticeKind::TokenExpired => Some(true),
-                NoticeKind::SetupComplete => None,
+                NoticeKind::SetupComplete | NoticeKind::WebhookFailing => None,
             };
             if let (true, Some(expired), Some(token)) = (added, expired, n.token_id) {
                 let stmt = tx

@@ -12,6 +12,8 @@ pub enum NoticeKind {
     TokenExpired,
     /// A new token was used successfully for the first time.
     SetupComplete,
+    /// A webhook endpoint's retries ran out: deliveries to it stopped.
+    WebhookFailing,
 }
 
 impl NoticeKind {
@@ -20,6 +22,7 @@ impl NoticeKind {
             NoticeKind::ExpiryReminder => "expiry-reminder",
             NoticeKind::TokenExpired => "token-expired",
             NoticeKind::SetupComplete => "setup-complete",
+            NoticeKind::WebhookFailing => "webhook-failing",
         }
     }
 
@@ -28,6 +31,7 @@ impl NoticeKind {
             "expiry-reminder" => NoticeKind::ExpiryReminder,
             "token-expired" => NoticeKind::TokenExpired,
             "setup-complete" => NoticeKind::SetupComplete,
+            "webhook-failing" => NoticeKind::WebhookFailing,
             _ => return None,
         })
     }
@@ -38,8 +42,8 @@ impl NoticeKind {
 pub struct Notice {
     pub id: NoticeId,
     pub org_id: OrgId,
-    /// Unique per organisation: `kind:token:threshold`. A second notice with the same key is
-    /// never enqueued.
+    /// Unique per organisation: `kind:token:threshold` (`webhook-failing:endpoint:since` for a
+    /// failing webhook). A second notice with the same key is never enqueued.
     pub key: String,
     pub kind: NoticeKind,
     pub token_id: Option<TokenId>,

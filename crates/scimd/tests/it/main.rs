@@ -24,3 +24,4 @@ mod multi_instance;
 mod operations;
 mod protocol;
 mod transport;
+mod webhooks;

@@ -43,16 +43,16 @@ use time::OffsetDateTime;
 pub struct Admin(pub SignedIn);
 
 impl Admin {
-    fn org(&self) -> OrgId {
+    pub(crate) fn org(&self) -> OrgId {
         self.0.session.org_id
     }
 
-    fn actor(&self) -> String {
+    pub(crate) fn actor(&self) -> String {
         format!("admin:{}", self.0.admin.email)
     }
 
     /// Refuses unless the administrator has the `administrator` role.
-    fn require_administrator(&self) -> Result<(), ApiError> {
+    pub(crate) fn require_administrator(&self) -> Result<(), ApiError> {
         if self.0.admin.role == AdminRole::Administrator {
             Ok(())
         } else {
@@ -126,6 +126,10 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/domains/{name}", delete(remove_domain))
         .route("/domains/{name}/verify", post(verify_domain))
         .route("/activity", get(activity))
+        .route(
+            "/webhooks/{id}/test",
+            post(crate::webhooks::routes::api_test),
+        )
         .route(
             "/applications",
             get(applications::list_apps).post(applications::create_app),

@@ -122,6 +122,10 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
             post(settings::remove_admin),
         )
         .route("/settings/test-email", post(settings::test_email))
+        .route(
+            "/console/applications/webhooks/{id}/test",
+            post(crate::webhooks::routes::console_test),
+        )
         .route("/console/console.css", get(css))
         .route("/console/console.js", get(js))
         .layer(axum::middleware::from_fn_with_state(state, csrf::guard))

@@ -16,6 +16,7 @@ mod server;
 mod smtp;
 mod tmpfs;
 mod util;
+mod webhooks;
 
 pub use cli::*;
 pub use http::*;
@@ -24,6 +25,7 @@ pub use server::*;
 pub use smtp::*;
 pub use tmpfs::*;
 pub use util::*;
+pub use webhooks::*;
 
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
