@@ -1,6 +1,7 @@
 //! The directory on SQLite (docs/contract.md, "Directory semantics"): accounts whatever their source, SCIM deletion with
 //! a hold, disconnect, conflicts. Every write is one job of the writer.
 
+use crate::b;
 use crate::dialect::{Sqlite, prepared};
 use crate::journal::{self, Journal};
 use crate::resources::{RESOURCE_COLS, build, row_to_resource};
@@ -21,10 +22,6 @@ use store_sql::accounts::{
     ACCOUNT_COLS, check_change, check_retire, cut_page, plan_accounts, retire_statements,
 };
 use time::OffsetDateTime;
-
-fn b(u: &uuid::Uuid) -> &[u8] {
-    u.as_bytes().as_slice()
-}
 
 pub(crate) fn account_row(
     row: &rusqlite::Row<'_>,
@@ -304,7 +301,7 @@ impl AccountStore for SqliteStore {
                 for row in rows {
                     let (id, kind) = row.map_err(internal)?;
                     let (id, kind) = (ResourceId(uuid_from(&id)?), kind_from(kind));
-                    owned.push((id, kind, journal::snapshot(c, org, id, kind)?));
+                    owned.push((id, kind, journal::object(c, org, id, kind)?));
                 }
                 let n = c
                     .prepare_cached("UPDATE resources SET source = 'manual' WHERE org_id = ?1 AND source = 'scim'")

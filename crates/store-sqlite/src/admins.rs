@@ -2,6 +2,7 @@
 //! sign-in lock-out counters. Every write is one job of the single writer, so a
 //! read-then-write inside it is atomic.
 
+use crate::b;
 use crate::runtime::{Effect, blob, internal};
 use crate::{SqliteStore, uuid_from};
 use async_trait::async_trait;
@@ -13,10 +14,6 @@ use directory::store::{
 use directory::{OrgId, StoreError};
 use rusqlite::{Connection, OptionalExtension, params};
 use time::OffsetDateTime;
-
-fn b(u: &uuid::Uuid) -> &[u8] {
-    u.as_bytes().as_slice()
-}
 
 fn throttle(c: &Connection, org: OrgId, email: &str) -> Result<Option<SigninThrottle>, StoreError> {
     c.prepare_cached(

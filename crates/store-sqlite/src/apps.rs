@@ -1,6 +1,7 @@
 //! Applications and webhook endpoints on SQLite: keys by hash, endpoints with their delivery
 //! state and leases, and the delivery log.
 
+use crate::b;
 use crate::runtime::{Effect, blob, internal};
 use crate::{SqliteStore, uuid_from};
 use async_trait::async_trait;
@@ -13,10 +14,6 @@ use directory::store::{
 use directory::{OrgId, StoreError};
 use rusqlite::{Connection, OptionalExtension, params};
 use time::OffsetDateTime;
-
-fn b(u: &uuid::Uuid) -> &[u8] {
-    u.as_bytes().as_slice()
-}
 
 const APP_COLS: &str = "org_id, id, name, prefix, hash, created, last_used, revoked";
 

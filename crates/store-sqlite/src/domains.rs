@@ -1,6 +1,7 @@
 //! An organisation's domains on SQLite.
 
 use crate::SqliteStore;
+use crate::b;
 use crate::runtime::{blob, internal};
 use async_trait::async_trait;
 use directory::store::columns::{from_micros, micros};
@@ -8,10 +9,6 @@ use directory::store::{DomainRecord, DomainStore};
 use directory::{OrgId, StoreError};
 use rusqlite::params;
 use time::OffsetDateTime;
-
-fn b(u: &uuid::Uuid) -> &[u8] {
-    u.as_bytes().as_slice()
-}
 
 #[async_trait]
 impl DomainStore for SqliteStore {

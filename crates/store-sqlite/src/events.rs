@@ -164,7 +164,7 @@ impl DirectoryReadStore for SqliteStore {
                 }
                 let mut out = Vec::with_capacity(found.len());
                 for (seq, id) in found {
-                    if let Some(obj) = journal::snapshot(c, org, id, kind)? {
+                    if let Some(obj) = journal::object(c, org, id, kind)? {
                         out.push((seq, obj));
                     }
                 }
@@ -181,7 +181,7 @@ impl DirectoryReadStore for SqliteStore {
     ) -> Result<Option<Value>, StoreError> {
         self.rt
             .read_now(|c| {
-                let obj = journal::snapshot(c, org, id, kind)?;
+                let obj = journal::object(c, org, id, kind)?;
                 Ok(obj.filter(|o| o.get("state").and_then(Value::as_str) != Some("deleted")))
             })
             .await
@@ -229,7 +229,7 @@ impl DirectoryReadStore for SqliteStore {
                 }
                 let mut out = Vec::with_capacity(found.len());
                 for (id, kind) in found {
-                    if let Some(obj) = journal::member(c, org, id, kind)? {
+                    if let Some(obj) = journal::object(c, org, id, kind)? {
                         out.push((id, obj));
                     }
                 }

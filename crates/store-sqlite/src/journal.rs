@@ -4,6 +4,7 @@
 //! numbers events, so sequences are gapless and commit in order.
 
 use crate::accounts::account_row;
+use crate::b;
 use crate::resources::{RESOURCE_COLS, build, row_to_resource};
 use crate::runtime::internal;
 use crate::uuid_from;
@@ -16,10 +17,6 @@ use scim_core::schema::ResourceKind;
 use serde_json::Value;
 use store_sql::accounts::ACCOUNT_COLS;
 use time::OffsetDateTime;
-
-fn b(u: &uuid::Uuid) -> &[u8] {
-    u.as_bytes().as_slice()
-}
 
 /// The ids of the groups `user` is a direct member of, oldest group first.
 fn group_ids(c: &Connection, org: OrgId, user: ResourceId) -> Result<Vec<String>, StoreError> {
@@ -103,8 +100,8 @@ pub(crate) fn group(
     )))
 }
 
-/// The object of a group member: a user, or a nested group.
-pub(crate) fn member(
+/// The object of resource `id` of `kind`: a user, or a group (a change's "before", a member).
+pub(crate) fn object(
     c: &Connection,
     org: OrgId,
     id: ResourceId,
@@ -114,16 +111,6 @@ pub(crate) fn member(
         ResourceKind::User => user(c, org, id),
         ResourceKind::Group => group(c, org, id),
     }
-}
-
-/// The object of resource `id` of `kind` (the "before" of a change).
-pub(crate) fn snapshot(
-    c: &Connection,
-    org: OrgId,
-    id: ResourceId,
-    kind: ResourceKind,
-) -> Result<Option<Value>, StoreError> {
-    member(c, org, id, kind)
 }
 
 /// One membership row that a write inserted (`added`) or deleted.
@@ -250,7 +237,7 @@ impl Journal {
         id: ResourceId,
         kind: ResourceKind,
     ) -> Result<(), StoreError> {
-        if let Some(last) = snapshot(c, self.org, id, kind)? {
+        if let Some(last) = object(c, self.org, id, kind)? {
             self.events.push(match kind {
                 ResourceKind::User => events::user_deleted(last),
                 ResourceKind::Group => events::group_deleted(last),
@@ -274,7 +261,7 @@ impl Journal {
             return Ok(());
         };
         for d in &deltas {
-            if let Some(m) = member(c, self.org, d.id, d.kind)? {
+            if let Some(m) = object(c, self.org, d.id, d.kind)? {
                 let nested = d.kind == ResourceKind::Group;
                 self.events
                     .push(events::member_change(d.added, &g, m, nested));

@@ -117,6 +117,11 @@ fn cursor_key(conn: &Connection) -> Result<CursorKey, StoreError> {
     CursorKey::from_bytes(&key)
 }
 
+/// A UUID as SQLite stores it: its 16 bytes.
+fn b(u: &uuid::Uuid) -> &[u8] {
+    u.as_bytes().as_slice()
+}
+
 fn uuid_from(bytes: &[u8]) -> Result<uuid::Uuid, StoreError> {
     uuid::Uuid::from_slice(bytes).map_err(internal)
 }

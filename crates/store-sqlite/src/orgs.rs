@@ -1,5 +1,6 @@
 //! Organisations and their directory-sync connection on SQLite.
 
+use crate::b;
 use crate::journal::Journal;
 use crate::runtime::{Effect, internal};
 use crate::{SqliteStore, uuid_from};
@@ -23,10 +24,6 @@ fn org_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Organisation, Sto
             created: from_micros(created),
         })
     })())
-}
-
-fn b(u: &uuid::Uuid) -> &[u8] {
-    u.as_bytes().as_slice()
 }
 
 #[async_trait]

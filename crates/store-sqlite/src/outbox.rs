@@ -1,6 +1,7 @@
 //! The outbox of notices on SQLite. With one writer, claiming notices needs no row locks: the
 //! claim is one write job.
 
+use crate::b;
 use crate::journal::Journal;
 use crate::runtime::{Effect, internal};
 use crate::{SqliteStore, uuid_from};
@@ -12,10 +13,6 @@ use directory::store::{Notice, NoticeKind, OutboxStore};
 use directory::{OrgId, StoreError, TokenId};
 use rusqlite::{Connection as Db, OptionalExtension, params};
 use time::OffsetDateTime;
-
-fn b(u: &uuid::Uuid) -> &[u8] {
-    u.as_bytes().as_slice()
-}
 
 const NOTICE_COLS: &str = "org_id, id, key, kind, token_id, threshold, subject, body, created, attempts, next_attempt, sent, last_error";
 

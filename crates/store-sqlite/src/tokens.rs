@@ -1,6 +1,7 @@
 //! Tokens on SQLite: only their hashes. Every change to a token tells the token cache, so a
 //! cached check never outlives a revocation.
 
+use crate::b;
 use crate::runtime::{Effect, internal};
 use crate::{SqliteStore, uuid_from};
 use async_trait::async_trait;
@@ -38,10 +39,6 @@ fn token_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<TokenRecord, St
             revoked: revoked.map(from_micros),
         })
     })())
-}
-
-fn b(u: &uuid::Uuid) -> &[u8] {
-    u.as_bytes().as_slice()
 }
 
 #[async_trait]

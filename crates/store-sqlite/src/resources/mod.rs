@@ -191,7 +191,7 @@ impl ResourceStore for SqliteStore {
                     Some((v, ..)) if update.expected_version.is_some_and(|e| e != v) => return Err(StoreError::VersionMismatch),
                     Some(found) => found,
                 };
-                let before = journal::snapshot(c, org, id, kind)?;
+                let before = journal::object(c, org, id, kind)?;
                 let mut journal = Journal::new(org, update.now);
                 let mut deltas = Vec::new();
                 let mut changed = 0;
