@@ -324,3 +324,54 @@ async fn two_instances_on_postgres_deliver_each_event_once_in_order_and_survive_
         .await;
     assert_in_order(&got, &events, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_never_answers_holds_no_scim_request_and_its_delivery_times_out() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let server = Server::start_with(ALLOW);
+    // Accepts every connection and never reads or answers: the connections are kept open.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let held = Arc::new(Mutex::new(Vec::new()));
+    {
+        let (accepted, held) = (accepted.clone(), held.clone());
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                accepted.fetch_add(1, Ordering::SeqCst);
+                held.lock().expect("held").push(socket);
+            }
+        });
+    }
+    let (id, _) = add_webhook(&server, &server.org.id, &url);
+    let api = server.api();
+    api.create_user("first@hooks.example").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while accepted.load(Ordering::SeqCst) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no delivery was tried"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // While the delivery hangs, SCIM writes go on: each is acknowledged before the attempt
+    // has even ended.
+    create_users(&api, 20, "meanwhile").await;
+    assert!(
+        webhook_deliveries(&server, &server.org.id, &id).is_empty(),
+        "the hanging delivery had already ended"
+    );
+    let log = wait_log(&server, &id, Duration::from_secs(30), |log| !log.is_empty()).await;
+    assert_eq!(log[0]["ok"], false, "{log:?}");
+    assert!(log[0]["status"].is_null(), "{log:?}");
+    assert!(
+        log[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("no answer within")),
+        "{log:?}"
+    );
+    let w = &webhook_list(&server, &server.org.id)["webhooks"][0];
+    assert_eq!(w["state"], "active", "retried, not given up: {w}");
+}
