@@ -10,6 +10,7 @@
 // line reads "N passed, M failed".
 
 import { chromium } from "playwright-core";
+import axe from "axe-core";
 import { mkdirSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -80,10 +81,28 @@ await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin }
 const page = await context.newPage();
 let shot = 0;
 
+// Every page the story photographs is also checked with axe-core (WCAG 2.x A and AA rules):
+// a violation of impact serious or critical fails the step; lesser ones are printed.
 async function screenshot(name) {
   shot += 1;
   const file = join(artifacts, `${String(shot).padStart(2, "0")}-${name}.png`);
   await page.screenshot({ path: file, fullPage: true });
+  await checkAccessibility(name);
+}
+
+async function checkAccessibility(name) {
+  // Evaluated through the debugging protocol, so the console's script policy does not apply.
+  await page.evaluate(axe.source);
+  const { violations } = await page.evaluate(() =>
+    window.axe.run(document, { resultTypes: ["violations"] }),
+  );
+  const describe = (v) =>
+    `${v.id} (${v.impact}): ${v.help} at ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ")}`;
+  for (const v of violations.filter((v) => v.impact !== "serious" && v.impact !== "critical")) {
+    console.log(`    note: ${name}: ${describe(v)}`);
+  }
+  const blocking = violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  assert.equal(blocking.length, 0, `${name}: ${blocking.map(describe).join("; ")}`);
 }
 
 function nav(name) {
