@@ -113,6 +113,22 @@ async function heading(text) {
   await page.getByRole("heading", { level: 1, name: text }).waitFor();
 }
 
+// Presses Tab until the focused element's accessible text is `name` (at most `max` presses),
+// so a control that cannot be reached by keyboard fails the step.
+async function tabTo(name, max = 60) {
+  for (let i = 0; i < max; i++) {
+    await page.keyboard.press("Tab");
+    const focused = await page.evaluate(() => {
+      const e = document.activeElement;
+      if (!e || e === document.body) return "";
+      const label = e.labels && e.labels[0] ? e.labels[0].textContent : "";
+      return (e.getAttribute("aria-label") || label || e.textContent || e.value || "").trim();
+    });
+    if (focused === name) return;
+  }
+  throw new Error(`"${name}" is not reachable with Tab`);
+}
+
 async function flash() {
   return (await page.locator(".flash").first().textContent()).trim();
 }
@@ -221,6 +237,24 @@ const steps = [
     await page.getByRole("link", { name: "linus@example.com" }).waitFor();
     assert.equal(await page.getByRole("link", { name: "grace@example.com" }).count(), 0);
     await screenshot("accounts-manual");
+  }],
+
+  ["the keyboard alone: skip link, a search, a section link", async () => {
+    await page.goto(`${origin}/accounts`);
+    await heading("Accounts");
+    await page.keyboard.press("Tab");
+    assert.equal(await page.evaluate(() => document.activeElement.textContent.trim()), "Skip to content");
+    await page.keyboard.press("Enter");
+    await tabTo("Search");
+    await page.keyboard.type("linus");
+    await tabTo("Apply");
+    await page.keyboard.press("Enter");
+    await page.getByRole("link", { name: "linus@example.com" }).waitFor();
+    assert.equal(await page.getByRole("link", { name: "grace@example.com" }).count(), 0);
+    await page.goto(`${origin}/accounts`);
+    await tabTo("Groups");
+    await page.keyboard.press("Enter");
+    await heading("Groups");
   }],
 
   ["provisioning the same userName makes a conflict; Download conflicts; Merge", async () => {
