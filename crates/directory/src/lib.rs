@@ -17,6 +17,7 @@ pub mod applications;
 pub mod apps;
 pub mod clock;
 pub mod events;
+pub mod failure;
 pub mod ids;
 pub mod lifecycle;
 pub mod model;
@@ -29,5 +30,6 @@ pub mod store;
 pub mod token;
 
 pub use clock::{Clock, SystemClock};
+pub use failure::{ErrorKind, Failure};
 pub use ids::{OrgId, OrgKind, Organisation, ResourceId, TokenId};
 pub use store::{Store, StoreError};

@@ -42,13 +42,13 @@ pub mod prelude {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A unique key was violated; the field names which (`userName`, `externalId`, ...).
-    #[error("{0} is already taken")]
+    #[error("{0} is already in use in this organisation")]
     Conflict(&'static str),
     /// The resource does not exist (in this organisation).
     #[error("not found")]
     NotFound,
     /// The resource changed since the version the caller read (optimistic concurrency).
-    #[error("version mismatch")]
+    #[error("the resource changed since it was read")]
     VersionMismatch,
     /// A group member that does not exist in the organisation.
     #[error("member '{0}' does not exist")]

@@ -62,8 +62,9 @@ pub enum DirectoryError {
     ReadOnly(String),
     #[error("{0}")]
     Invalid(String),
-    #[error("{0}")]
-    Conflict(String),
+    /// A unique value already in use: the field it is about, and the message.
+    #[error("{1}")]
+    Conflict(&'static str, String),
     #[error("the account changed since it was read; reload and try again")]
     Stale,
     #[error("{0}")]
@@ -78,9 +79,7 @@ impl From<StoreError> for DirectoryError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::VersionMismatch => DirectoryError::Stale,
-            StoreError::Conflict(field) => {
-                DirectoryError::Conflict(format!("{field} is already in use in this organisation"))
-            }
+            // A taken unique value stays a store conflict, so it keeps the field it names.
             other => DirectoryError::Store(other),
         }
     }
@@ -221,13 +220,16 @@ impl Directory {
             .await
         {
             Err(StoreError::Conflict(_)) => {
-                return Err(DirectoryError::Conflict(format!(
-                    "an account with userName '{}' already exists (or is reserved after a deletion)",
-                    attributes
-                        .get("userName")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                )));
+                return Err(DirectoryError::Conflict(
+                    "userName",
+                    format!(
+                        "an account with userName '{}' already exists (or is reserved after a deletion)",
+                        attributes
+                            .get("userName")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                    ),
+                ));
             }
             other => other?,
         };
@@ -480,10 +482,13 @@ impl Directory {
             {
                 Err(StoreError::VersionMismatch) => continue,
                 Err(StoreError::Conflict(_)) => {
-                    return Err(DirectoryError::Conflict(format!(
-                        "the identity provider's userName for '{}' is taken by another account",
-                        c.user_name
-                    )));
+                    return Err(DirectoryError::Conflict(
+                        "userName",
+                        format!(
+                            "the identity provider's userName for '{}' is taken by another account",
+                            c.user_name
+                        ),
+                    ));
                 }
                 other => return Ok(MergeOutcome::Merged(Box::new(other?))),
             }
@@ -515,9 +520,10 @@ impl Directory {
         };
         match self.store.add_domain(&d).await {
             Err(StoreError::Conflict(_)) => {
-                return Err(DirectoryError::Conflict(format!(
-                    "the organisation already has the domain {name}"
-                )));
+                return Err(DirectoryError::Conflict(
+                    "domain",
+                    format!("the organisation already has the domain {name}"),
+                ));
             }
             other => other?,
         }

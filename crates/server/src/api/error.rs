@@ -4,11 +4,7 @@
 use axum::Json;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use directory::StoreError;
-use directory::accounts::DirectoryError;
-use directory::applications::AppError;
-use directory::lifecycle::LifecycleError;
-use directory::session::SessionError;
+use directory::{ErrorKind, Failure, StoreError};
 use serde_json::json;
 
 /// An error of the administrative API, answered as `{"error": code, "message": message}`.
@@ -57,140 +53,53 @@ pub(super) fn bad(msg: impl Into<String>) -> ApiError {
 }
 
 pub(super) fn store_failure(e: StoreError) -> ApiError {
-    match e {
-        StoreError::NotFound => {
-            ApiError::new(StatusCode::NOT_FOUND, "not_found", "not found".into())
-        }
-        StoreError::VersionMismatch => ApiError::new(
-            StatusCode::CONFLICT,
-            "stale",
-            "the resource changed since it was read".into(),
-        ),
-        StoreError::Conflict(f) => ApiError::new(
-            StatusCode::CONFLICT,
-            "conflict",
-            format!("{f} is already in use in this organisation"),
-        ),
-        StoreError::Unavailable(m) => {
-            tracing::warn!(error = %m, "storage unavailable in the administrative API");
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "the database is unavailable; retry later".into(),
-            )
-        }
-        StoreError::StorageFull(m) => {
-            tracing::error!(error = %m, "storage full in the administrative API");
-            ApiError::new(
-                StatusCode::INSUFFICIENT_STORAGE,
-                "storage_full",
-                "the server's storage is full; the change was not made".into(),
-            )
-        }
-        other => {
-            tracing::error!(error = %other, "storage failure in the administrative API");
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "internal error".into(),
-            )
-        }
+    ApiError::from(e)
+}
+
+/// The one table from a kind of failure to the HTTP status and the API's stable code; the
+/// console answers with the same statuses.
+pub(crate) fn status_and_code(kind: ErrorKind) -> (StatusCode, &'static str) {
+    match kind {
+        ErrorKind::Invalid => (StatusCode::BAD_REQUEST, "invalid"),
+        ErrorKind::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+        ErrorKind::ReadOnly => (StatusCode::FORBIDDEN, "read_only"),
+        ErrorKind::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+        ErrorKind::Gone => (StatusCode::GONE, "gone"),
+        ErrorKind::Conflict => (StatusCode::CONFLICT, "conflict"),
+        ErrorKind::Refused => (StatusCode::CONFLICT, "refused"),
+        ErrorKind::Stale => (StatusCode::CONFLICT, "stale"),
+        ErrorKind::Unverified => (StatusCode::UNPROCESSABLE_ENTITY, "dns"),
+        ErrorKind::Locked => (StatusCode::TOO_MANY_REQUESTS, "locked"),
+        ErrorKind::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+        ErrorKind::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        ErrorKind::StorageFull => (StatusCode::INSUFFICIENT_STORAGE, "storage_full"),
+        ErrorKind::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
     }
 }
 
-impl From<DirectoryError> for ApiError {
-    fn from(e: DirectoryError) -> Self {
-        let msg = e.to_string();
-        match e {
-            DirectoryError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "not_found", msg),
-            DirectoryError::ReadOnly(_) => ApiError::new(StatusCode::FORBIDDEN, "read_only", msg),
-            DirectoryError::Invalid(_) => bad(msg),
-            DirectoryError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", msg),
-            DirectoryError::Stale => ApiError::new(StatusCode::CONFLICT, "stale", msg),
-            DirectoryError::Dns(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "dns", msg),
-            DirectoryError::Lifecycle(l) => l.into(),
-            DirectoryError::Store(s) => store_failure(s),
-        }
+/// What a client is told of a server-side failure (its cause goes to the log).
+fn server_side_message(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::Unavailable => "the database is unavailable; retry later",
+        ErrorKind::StorageFull => "the server's storage is full; the change was not made",
+        _ => "internal error",
     }
 }
 
-impl From<LifecycleError> for ApiError {
-    fn from(e: LifecycleError) -> Self {
-        let msg = e.to_string();
-        match e {
-            LifecycleError::TooManyTokens
-            | LifecycleError::LastLiveToken
-            | LifecycleError::AlreadyRevoked(_)
-            | LifecycleError::DuplicateAdmin(_) => {
-                ApiError::new(StatusCode::CONFLICT, "refused", msg)
+impl<E: Failure> From<E> for ApiError {
+    fn from(e: E) -> Self {
+        let kind = e.kind();
+        let (status, code) = status_and_code(kind);
+        let message = if kind.is_server_side() {
+            match kind {
+                ErrorKind::Unavailable => tracing::warn!(error = %e, "a dependency is unavailable"),
+                _ => tracing::error!(error = %e, "request failed on the server's side"),
             }
-            LifecycleError::UnknownToken(_) | LifecycleError::UnknownAdmin(_) => {
-                ApiError::new(StatusCode::NOT_FOUND, "not_found", msg)
-            }
-            LifecycleError::InvalidEmail(_)
-            | LifecycleError::RoleNotForKind
-            | LifecycleError::WeakPassword(_) => bad(msg),
-            LifecycleError::Store(s) => store_failure(s),
-            LifecycleError::Password(_) | LifecycleError::Random(_) => {
-                tracing::error!(error = %msg, "administrative act failed");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "internal error".into(),
-                )
-            }
-        }
-    }
-}
-
-impl From<AppError> for ApiError {
-    fn from(e: AppError) -> Self {
-        let msg = e.to_string();
-        match e {
-            AppError::Invalid(_) | AppError::UnknownEvent(_) => bad(msg),
-            AppError::UnknownApp(_) | AppError::UnknownWebhook(_) | AppError::NotFound(_) => {
-                ApiError::new(StatusCode::NOT_FOUND, "not_found", msg)
-            }
-            AppError::DuplicateName(_) => ApiError::new(StatusCode::CONFLICT, "conflict", msg),
-            AppError::AlreadyRevoked(_) => ApiError::new(StatusCode::CONFLICT, "refused", msg),
-            AppError::Store(s) => store_failure(s),
-            AppError::Random(_) => {
-                tracing::error!(error = %msg, "application act failed");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "internal error".into(),
-                )
-            }
-        }
-    }
-}
-
-impl From<SessionError> for ApiError {
-    fn from(e: SessionError) -> Self {
-        match e {
-            SessionError::BadCredentials | SessionError::NoSession => {
-                ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", e.to_string())
-            }
-            SessionError::LockedOut(_) => {
-                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "locked", e.to_string())
-            }
-            SessionError::Busy => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string())
-            }
-            SessionError::PasswordTooLong => {
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid", e.to_string())
-            }
-            SessionError::Store(s) => store_failure(s),
-            SessionError::Random(m) => {
-                tracing::error!(error = %m, "no randomness for a session");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "internal error".into(),
-                )
-            }
-        }
+            server_side_message(kind).to_owned()
+        } else {
+            e.to_string()
+        };
+        ApiError::new(status, code, message)
     }
 }
 

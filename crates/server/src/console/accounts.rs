@@ -447,7 +447,7 @@ pub(super) async fn create(
             a.resource.id
         ))),
         Err(e) => {
-            let (status, flash) = super::split(e)?;
+            let (status, flash) = super::refusal(e)?;
             Ok(render_status(
                 status,
                 &AccountForm::blank(&signed, flash).posted(&form),
@@ -592,7 +592,7 @@ pub(super) async fn edit(
             a.resource.id
         ))),
         Err(e) => {
-            let (status, flash) = super::split(e)?;
+            let (status, flash) = super::refusal(e)?;
             Ok(render_status(
                 status,
                 &edit_form(&signed, &a, flash).posted(&form),

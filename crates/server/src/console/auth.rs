@@ -219,13 +219,8 @@ struct SetupPage {
 }
 
 fn setup_error(e: SetupError) -> PageError {
-    match e {
-        SetupError::InvalidLink => PageError(StatusCode::GONE, capitalise(&e.to_string())),
-        SetupError::AlreadySetUp => PageError(StatusCode::CONFLICT, capitalise(&e.to_string())),
-        SetupError::Password(m) => PageError(StatusCode::BAD_REQUEST, capitalise(&m)),
-        SetupError::Lifecycle(l) => l.into(),
-        SetupError::Store(s) => s.into(),
-    }
+    let PageError(status, message) = e.into();
+    PageError(status, capitalise(&message))
 }
 
 async fn setup_target(

@@ -318,6 +318,8 @@ pub(crate) enum Nav {
 pub(crate) struct Flash {
     pub error: bool,
     pub text: String,
+    /// The form field a refusal is about: the page shows the text next to it as well.
+    pub field: Option<String>,
 }
 
 impl Flash {
@@ -325,12 +327,14 @@ impl Flash {
         Some(Flash {
             error: false,
             text: text.into(),
+            field: None,
         })
     }
     pub fn error(text: impl Into<String>) -> Option<Flash> {
         Some(Flash {
             error: true,
             text: text.into(),
+            field: None,
         })
     }
 }
@@ -358,6 +362,14 @@ impl Layout {
             org_name: String::new(),
             flash,
         }
+    }
+
+    /// The refusal to show next to the form field `name`, when the page shows one about it.
+    pub fn field_error(&self, name: &str) -> Option<&str> {
+        self.flash
+            .as_ref()
+            .filter(|f| f.error && f.field.as_deref() == Some(name))
+            .map(|f| f.text.as_str())
     }
 
     pub fn current(&self, nav: &str) -> &'static str {
@@ -399,25 +411,9 @@ impl From<ApiError> for PageError {
     }
 }
 
-macro_rules! page_error_from {
-    ($($t:ty),*) => {$(
-        impl From<$t> for PageError {
-            fn from(e: $t) -> Self {
-                PageError::from(ApiError::from(e))
-            }
-        }
-    )*};
-}
-page_error_from!(
-    directory::accounts::DirectoryError,
-    directory::applications::AppError,
-    directory::lifecycle::LifecycleError,
-    directory::session::SessionError
-);
-
-impl From<directory::StoreError> for PageError {
-    fn from(e: directory::StoreError) -> Self {
-        PageError::from(directory::accounts::DirectoryError::from(e))
+impl<E: directory::Failure> From<E> for PageError {
+    fn from(e: E) -> Self {
+        PageError::from(ApiError::from(e))
     }
 }
 
@@ -514,6 +510,16 @@ pub(crate) fn split(e: impl Into<PageError>) -> Result<(StatusCode, Option<Flash
     Ok((status, Flash::error(auth::capitalise(&message))))
 }
 
+/// Like [`split`], for a service's refusal: the message is also shown next to the field the
+/// refusal names, when the form has it.
+pub(crate) fn refusal<E: directory::Failure>(
+    e: E,
+) -> Result<(StatusCode, Option<Flash>), PageError> {
+    let field = e.field().map(str::to_owned);
+    let (status, flash) = split(e)?;
+    Ok((status, flash.map(|f| Flash { field, ..f })))
+}
+
 #[cfg(test)]
 mod tests {
     use crate::testing::{Answer, TestApp};
@@ -574,5 +580,39 @@ mod tests {
         }
         let a = get(&t, "/", &session).await;
         assert_eq!(a.header(header::LOCATION), "/directory-sync");
+    }
+
+    #[tokio::test]
+    async fn a_refused_form_names_its_error_next_to_the_field() {
+        let t = TestApp::new().await;
+        let session = t.session(AdminRole::Administrator).await;
+        let csrf = super::csrf::token_for(&session);
+        let post = |form: String| {
+            Request::builder()
+                .method(Method::POST)
+                .uri("/accounts")
+                .header(header::COOKIE, format!("scimd_session={session}"))
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(form))
+                .expect("request")
+        };
+        let form = format!("csrf={csrf}&userName=kim%40example.com&givenName=Kim");
+        let a = t.send(post(form.clone())).await;
+        assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.text());
+        let a = t.send(post(form)).await;
+        assert_eq!(a.status, StatusCode::CONFLICT, "{}", a.text());
+        let page = a.text();
+        assert!(
+            page.contains(r#"aria-describedby="userName-hint userName-error" aria-invalid="true""#),
+            "{page}"
+        );
+        assert!(
+            page.contains(
+                r#"<span id="userName-error" class="field-error">An account with userName"#
+            ),
+            "{page}"
+        );
+        // Only the field the refusal is about is marked.
+        assert!(!page.contains("givenName-error"), "{page}");
     }
 }

@@ -76,5 +76,9 @@ pub async fn verified_domains_bound_user_names(store: Arc<dyn Store>) {
         .add_domain(w.org.id, "cli", "example.edu", "z".into())
         .await
         .expect_err("refused");
-    assert!(matches!(dup, DirectoryError::Conflict(_)));
+    assert_eq!(
+        directory::Failure::kind(&dup),
+        directory::ErrorKind::Conflict,
+        "{dup}"
+    );
 }
