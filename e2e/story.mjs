@@ -295,15 +295,16 @@ const steps = [
     await screenshot("account-synced");
   }],
 
-  ["an edit of an imported attribute is refused", async () => {
-    await page.getByRole("link", { name: "Edit attributes" }).click();
-    await page.getByLabel("Display name").fill("Someone Else");
-    await page.getByRole("button", { name: "Save" }).click();
-    const refusal = await flash();
-    assert.match(refusal, /managed by directory sync/);
-    await screenshot("imported-attribute-refused");
-    const r = await scim("GET", `/Users?filter=${encodeURIComponent('userName eq "linus@example.com"')}`, state.second);
-    assert.equal(r.body.Resources[0].displayName, "Linus Torvalds");
+  ["a synced account offers only its local properties, attributes read by label", async () => {
+    assert.equal(await page.getByRole("link", { name: "Edit attributes" }).count(), 0);
+    const attrs = page.locator("dl.attributes");
+    await attrs.getByText("Family name").waitFor();
+    assert.equal(await attrs.getByText("name.familyName").count(), 0);
+    // The attributes form itself leads back to the account's page.
+    const url = page.url();
+    await page.goto(`${url}/edit`);
+    await heading("linus@example.com");
+    await screenshot("synced-account-local-only");
   }],
 
   ["groups, domains, activity and settings pages", async () => {

@@ -37,6 +37,16 @@ pub enum AccountsCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// End the hold on a userName that directory sync deleted (a school holds it 120 days):
+    /// the deleted account goes for good and the name can be given to someone else.
+    Release {
+        #[arg(long)]
+        org: String,
+        /// The held account's userName.
+        user_name: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -125,69 +135,81 @@ pub struct AutoMergeArgs {
 }
 
 pub async fn accounts(cmd: AccountsCommand, clock: Arc<dyn Clock>) -> Result<()> {
-    let AccountsCommand::List {
-        org,
-        search,
-        source,
-        status,
-        after,
-        count,
-        format,
-        db,
-    } = cmd;
-    let store = open_store(&db.database)?;
-    let org = find_org(store.as_ref(), &org).await?;
-    let page = Directory::new(store, clock)
-        .list_accounts(
-            org.id,
-            &AccountQuery {
-                search,
-                source: source.as_deref().and_then(Source::parse),
-                status: status.as_deref().and_then(Status::parse),
-                after,
-                count,
-            },
-        )
-        .await?;
-    match format {
-        Format::Json => {
-            let accounts: Vec<_> = page
-                .accounts
-                .iter()
-                .map(|a| {
-                    json!({
-                        "id": a.resource.id.to_string(),
-                        "userName": a.user_name(),
-                        "source": a.source.as_str(),
-                        "status": a.status().as_str(),
-                        "version": a.resource.version,
-                        "local": a.local,
-                    })
-                })
-                .collect();
-            println!(
-                "{}",
-                json!({ "total": page.total, "next": page.next, "accounts": accounts })
-            );
+    match cmd {
+        AccountsCommand::Release { org, user_name, db } => {
+            let store = open_store(&db.database)?;
+            let org = find_org(store.as_ref(), &org).await?;
+            Directory::new(store, clock)
+                .release_hold_of(org.id, ACTOR, &user_name)
+                .await?;
+            println!("released the user name {user_name}");
+            Ok(())
         }
-        Format::Text => {
-            for a in &page.accounts {
-                println!(
-                    "{}  {:<40}  {:<6}  {:<11}  roles: {}",
-                    a.resource.id,
-                    a.user_name(),
-                    a.source.as_str(),
-                    a.status().as_str(),
-                    a.local.roles.join(", ")
-                );
+        AccountsCommand::List {
+            org,
+            search,
+            source,
+            status,
+            after,
+            count,
+            format,
+            db,
+        } => {
+            let store = open_store(&db.database)?;
+            let org = find_org(store.as_ref(), &org).await?;
+            let page = Directory::new(store, clock)
+                .list_accounts(
+                    org.id,
+                    &AccountQuery {
+                        search,
+                        source: source.as_deref().and_then(Source::parse),
+                        status: status.as_deref().and_then(Status::parse),
+                        after,
+                        count,
+                    },
+                )
+                .await?;
+            match format {
+                Format::Json => {
+                    let accounts: Vec<_> = page
+                        .accounts
+                        .iter()
+                        .map(|a| {
+                            json!({
+                                "id": a.resource.id.to_string(),
+                                "userName": a.user_name(),
+                                "source": a.source.as_str(),
+                                "status": a.status().as_str(),
+                                "version": a.resource.version,
+                                "local": a.local,
+                            })
+                        })
+                        .collect();
+                    println!(
+                        "{}",
+                        json!({ "total": page.total, "next": page.next, "accounts": accounts })
+                    );
+                }
+                Format::Text => {
+                    for a in &page.accounts {
+                        println!(
+                            "{}  {:<40}  {:<6}  {:<11}  roles: {}",
+                            a.resource.id,
+                            a.user_name(),
+                            a.source.as_str(),
+                            a.status().as_str(),
+                            a.local.roles.join(", ")
+                        );
+                    }
+                    eprintln!("{} account(s) in all", page.total);
+                    if let Some(next) = page.next {
+                        eprintln!("more: --after {next}");
+                    }
+                }
             }
-            eprintln!("{} account(s) in all", page.total);
-            if let Some(next) = page.next {
-                eprintln!("more: --after {next}");
-            }
+            Ok(())
         }
     }
-    Ok(())
 }
 
 pub async fn conflicts(cmd: ConflictsCommand, clock: Arc<dyn Clock>) -> Result<()> {

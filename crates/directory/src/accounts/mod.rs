@@ -756,5 +756,6 @@ fn rfc3339(t: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
+mod holds;
 #[cfg(test)]
 mod tests;

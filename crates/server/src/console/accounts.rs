@@ -27,6 +27,7 @@ const DONE: &[(&str, &str)] = &[
     ("saved", "The changes are saved."),
     ("local-saved", "The local properties are saved."),
     ("unchanged", "Nothing was changed."),
+    ("released", "The held user name is released."),
 ];
 
 struct AccountRow {
@@ -143,7 +144,9 @@ struct AccountPage {
     source: &'static str,
     status: &'static str,
     held: Option<String>,
-    attributes: Vec<(String, String)>,
+    attributes: Vec<super::account_view::Row>,
+    /// The groups directory sync put the account in: (id, name).
+    groups: Vec<(String, String)>,
     created: String,
     modified: String,
     school: bool,
@@ -151,69 +154,6 @@ struct AccountPage {
     locations: String,
     grade_level: String,
     sis_username: String,
-}
-
-/// The SCIM document as label/value lines, for reading.
-fn flatten(doc: &Value) -> Vec<(String, String)> {
-    fn scalar(v: &Value) -> String {
-        match v {
-            Value::String(s) => s.clone(),
-            Value::Null => String::new(),
-            other => other.to_string(),
-        }
-    }
-    fn item(v: &Value) -> String {
-        match v {
-            Value::Object(o) => {
-                let value = o.get("value").map(scalar).unwrap_or_default();
-                let mut tags: Vec<String> = Vec::new();
-                if let Some(t) = o.get("type").and_then(Value::as_str) {
-                    tags.push(t.to_owned());
-                }
-                if o.get("primary").and_then(Value::as_bool) == Some(true) {
-                    tags.push("primary".into());
-                }
-                if value.is_empty() {
-                    Value::Object(o.clone()).to_string()
-                } else if tags.is_empty() {
-                    value
-                } else {
-                    format!("{value} ({})", tags.join(", "))
-                }
-            }
-            other => scalar(other),
-        }
-    }
-    let mut out = Vec::new();
-    let Some(obj) = doc.as_object() else {
-        return out;
-    };
-    for (k, v) in obj {
-        if k == "schemas" {
-            continue;
-        }
-        match v {
-            Value::Object(sub) => {
-                for (sk, sv) in sub {
-                    let label = if k.starts_with("urn:") {
-                        sk.clone()
-                    } else {
-                        format!("{k}.{sk}")
-                    };
-                    let text = match sv {
-                        Value::Array(a) => a.iter().map(item).collect::<Vec<_>>().join("; "),
-                        other => item(other),
-                    };
-                    out.push((label, text));
-                }
-            }
-            Value::Array(a) => {
-                out.push((k.clone(), a.iter().map(item).collect::<Vec<_>>().join("; ")))
-            }
-            other => out.push((k.clone(), scalar(other))),
-        }
-    }
-    out
 }
 
 async fn account_page(
@@ -224,6 +164,16 @@ async fn account_page(
     status: StatusCode,
 ) -> PageResult {
     let a = state.directory.get_account(signed.org_id(), id).await?;
+    let groups = state
+        .directory
+        .account_groups(signed.org_id(), a.resource.id)
+        .await?
+        .into_iter()
+        .map(|g| {
+            let id = g.id.to_string();
+            (id.clone(), g.display.unwrap_or(id))
+        })
+        .collect();
     Ok(render_status(
         status,
         &AccountPage {
@@ -232,8 +182,9 @@ async fn account_page(
             managed: a.source == Source::Scim,
             source: source_label(a.source),
             status: a.status().as_str(),
-            held: a.hold_until.map(when),
-            attributes: flatten(&a.resource.doc),
+            held: a.hold_until.filter(|_| a.deleted.is_some()).map(when),
+            attributes: super::account_view::rows(&a.resource.doc),
+            groups,
             created: when(a.resource.created),
             modified: when(a.resource.last_modified),
             school: signed.org.kind == OrgKind::School,
@@ -270,6 +221,28 @@ fn local_from(form: &Form, school: bool) -> LocalProps {
         locations: list_of(&form.text("locations")),
         grade_level: opt("gradeLevel"),
         sis_username: opt("sisUsername"),
+    }
+}
+
+pub(super) async fn release(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    Path(id): Path<String>,
+) -> PageResult {
+    let a = state.directory.get_account(signed.org_id(), &id).await?;
+    match state
+        .directory
+        .release_hold(signed.org_id(), &signed.actor(), &id)
+        .await
+    {
+        Ok(()) => Ok(see_other(&format!(
+            "/accounts?done=released&search={}",
+            super::enc(a.user_name())
+        ))),
+        Err(e) => {
+            let (status, flash) = super::refusal(e)?;
+            account_page(&state, &signed, &id, flash, status).await
+        }
     }
 }
 
@@ -483,6 +456,11 @@ pub(super) async fn edit_page(
     Path(id): Path<String>,
 ) -> PageResult {
     let a = state.directory.get_account(signed.org_id(), &id).await?;
+    if a.source == Source::Scim || a.deleted.is_some() {
+        // Only the local properties of a synced or held account can change: they are on its
+        // page, so the attributes form is never offered.
+        return Ok(see_other(&format!("/accounts/{}", a.resource.id)));
+    }
     Ok(render(&edit_form(&signed, &a, None)))
 }
 

@@ -24,6 +24,7 @@
 //! - Pages are `no-store`, framed by nobody, and send no `Referer` (the set-up link's secret is
 //!   in its path).
 
+mod account_view;
 mod accounts;
 mod activity;
 mod applications;
@@ -85,6 +86,7 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
             get(accounts::edit_page).post(accounts::edit),
         )
         .route("/accounts/{id}/local", post(accounts::edit_local))
+        .route("/accounts/{id}/release", post(accounts::release))
         .route("/groups", get(groups::groups))
         .route("/domains", get(domains::domains).post(domains::add_domain))
         .route("/domains/{name}/verify", post(domains::verify_domain))

@@ -131,3 +131,45 @@ pub async fn deleted_user_leaves_its_groups(store: Arc<dyn Store>) {
         "does not exist",
     );
 }
+
+pub async fn an_administrator_releases_a_held_user_name(store: Arc<dyn Store>) {
+    let w = World::new(store, OrgKind::School).await;
+    let live = w.scim_create("stays@example.com").await.expect("create");
+    let id = w.scim_create("leaver@example.com").await.expect("create");
+    w.scim
+        .delete(w.org.id, ResourceKind::User, &id, &Precondition::default())
+        .await
+        .expect("delete");
+    // Only a held account can be released, and only in its own organisation.
+    let refused = w
+        .dir
+        .release_hold(w.org.id, "cli", &live)
+        .await
+        .expect_err("not held");
+    assert_eq!(
+        directory::Failure::kind(&refused),
+        directory::ErrorKind::Invalid
+    );
+    let other = World::new(w.store.clone(), OrgKind::School).await;
+    assert!(
+        other
+            .dir
+            .release_hold(other.org.id, "cli", &id)
+            .await
+            .is_err()
+    );
+    assert!(w.dir.get_account(w.org.id, &id).await.is_ok(), "still held");
+
+    w.dir
+        .release_hold_of(w.org.id, "cli", "LEAVER@example.com")
+        .await
+        .expect("released");
+    assert!(w.dir.get_account(w.org.id, &id).await.is_err(), "gone");
+    let new_id = w
+        .scim_create("leaver@example.com")
+        .await
+        .expect("the name is free at once");
+    assert_ne!(new_id, id);
+    assert!(w.actions().await.contains(&"account.release".to_owned()));
+    assert!(w.dir.get_account(w.org.id, &live).await.is_ok());
+}

@@ -204,6 +204,7 @@ macro_rules! directory_conformance {
             deleted_business_user_name_is_held_30_days,
             deleted_school_user_name_is_held_120_days,
             purge_job_removes_accounts_past_their_hold,
+            an_administrator_releases_a_held_user_name,
             deleted_user_leaves_its_groups,
             administrator_sign_in_is_refused_and_logged,
             conflict_is_recorded_once_and_merged,
