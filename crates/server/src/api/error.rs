@@ -169,7 +169,9 @@ impl From<AppError> for ApiError {
 impl From<SessionError> for ApiError {
     fn from(e: SessionError) -> Self {
         match e {
-            SessionError::BadCredentials | SessionError::NoSession => {
+            SessionError::BadCredentials
+            | SessionError::NoSession
+            | SessionError::InvalidChoice => {
                 ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", e.to_string())
             }
             SessionError::LockedOut(_) => {
