@@ -400,8 +400,10 @@ pub trait LinkStore: Send + Sync {
         hash: &[u8; 32],
     ) -> Result<Option<PasswordLink>, StoreError>;
 
-    /// Marks a link of `purpose` used at `at` when it is unused and not expired at `at`, in
-    /// one statement: `Ok(true)` for exactly one caller, however many race.
+    /// Marks a link of `purpose` used at `at` when it is unused and not expired at `at`,
+    /// atomically: `Ok(true)` for exactly one caller, however many race. The
+    /// [`LinkPurpose::Signin`] rows of one secret are one choice: the first use of any of them
+    /// marks them all used, so a second choice (of any organisation) fails.
     async fn use_password_link(
         &self,
         org: OrgId,

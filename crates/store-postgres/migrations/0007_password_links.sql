@@ -12,6 +12,8 @@ CREATE TABLE password_links (
 INSERT INTO password_links (org_id, hash, purpose, admin_id, created, expires, used)
     SELECT org_id, hash, 'setup', NULL, created, expires, used FROM setup_links;
 DROP TABLE setup_links;
+-- The rows of one pending sign-in share a secret across organisations.
+CREATE INDEX password_links_hash ON password_links (hash);
 
 DROP TABLE signin_failures;
 CREATE TABLE signin_failures (

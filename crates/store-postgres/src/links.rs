@@ -75,17 +75,47 @@ impl LinkStore for PgStore {
         purpose: LinkPurpose,
         at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        run(async {
-            let c = self.client().await?;
-            let n = c
-                .execute(
-                    "UPDATE password_links SET used = $3 WHERE org_id = $1 AND hash = $2 \
-                     AND purpose = $4 AND used IS NULL AND expires > $3",
-                    &[&org.0, &hash.as_slice(), &micros(at), &purpose.as_str()],
+        if purpose != LinkPurpose::Signin {
+            return run(async {
+                let c = self.client().await?;
+                let n = c
+                    .execute(
+                        "UPDATE password_links SET used = $3 WHERE org_id = $1 AND hash = $2 \
+                         AND purpose = $4 AND used IS NULL AND expires > $3",
+                        &[&org.0, &hash.as_slice(), &micros(at), &purpose.as_str()],
+                    )
+                    .await?;
+                Ok(n == 1)
+            })
+            .await;
+        }
+        // One choice: every row of the secret is locked (in one order), and the chosen one is
+        // used only while none is, so racing choices of different organisations win once.
+        transaction!(self, tx => {
+            let rows = tx
+                .query(
+                    "SELECT org_id, used, expires FROM password_links \
+                     WHERE hash = $1 AND purpose = 'signin' ORDER BY org_id FOR UPDATE",
+                    &[&hash.as_slice()],
                 )
                 .await?;
-            Ok(n == 1)
+            let mut chosen = false;
+            for r in &rows {
+                if r.try_get::<_, Option<i64>>(1)?.is_some() {
+                    return Ok(false);
+                }
+                if r.try_get::<_, Uuid>(0)? == org.0 && r.try_get::<_, i64>(2)? > micros(at) {
+                    chosen = true;
+                }
+            }
+            if chosen {
+                tx.execute(
+                    "UPDATE password_links SET used = $2 WHERE hash = $1 AND purpose = 'signin'",
+                    &[&hash.as_slice(), &micros(at)],
+                )
+                .await?;
+            }
+            Ok(chosen)
         })
-        .await
     }
 }

@@ -18,6 +18,8 @@ CREATE TABLE password_links (
 INSERT INTO password_links (org_id, hash, purpose, admin_id, created, expires, used)
     SELECT org_id, hash, 'setup', NULL, created, expires, used FROM setup_links;
 DROP TABLE setup_links;
+-- The rows of one pending sign-in share a secret across organisations.
+CREATE INDEX password_links_hash ON password_links (hash);
 
 -- The lock-out is per address across organisations: the counts are keyed by the folded
 -- address alone (counts in flight are short-lived and start again).

@@ -2,7 +2,7 @@
 //! link used is one conditional update, so of racing requests exactly one wins.
 
 use crate::b;
-use crate::runtime::{Effect, blob, internal};
+use crate::runtime::{Effect, internal};
 use crate::{SqliteStore, uuid_from};
 use async_trait::async_trait;
 use directory::ids::AdminId;
@@ -96,19 +96,39 @@ impl LinkStore for SqliteStore {
         purpose: LinkPurpose,
         at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let n = self
-            .rt
-            .execute(
-                "UPDATE password_links SET used = ?3 \
-                 WHERE org_id = ?1 AND hash = ?2 AND purpose = ?4 AND used IS NULL AND expires > ?3",
-                vec![
-                    blob(&org.0),
-                    hash.to_vec().into(),
-                    micros(at).into(),
-                    purpose.as_str().to_owned().into(),
-                ],
-            )
-            .await?;
-        Ok(n == 1)
+        let hash = *hash;
+        // One job of the single writer: the check and the marking cannot interleave.
+        self.rt
+            .write(Effect::Data, move |c| {
+                let n = c
+                    .prepare_cached(
+                        "UPDATE password_links SET used = ?3 WHERE org_id = ?1 AND hash = ?2 \
+                         AND purpose = ?4 AND used IS NULL AND expires > ?3",
+                    )
+                    .map_err(internal)?
+                    .execute(params![b(&org.0), hash.as_slice(), micros(at), purpose.as_str()])
+                    .map_err(internal)?;
+                if n != 1 || purpose != LinkPurpose::Signin {
+                    return Ok(n == 1);
+                }
+                // One choice: a sibling already used means the choice was made.
+                let taken: i64 = c
+                    .prepare_cached(
+                        "SELECT count(*) FROM password_links WHERE hash = ?1 \
+                         AND purpose = 'signin' AND org_id <> ?2 AND used IS NOT NULL",
+                    )
+                    .map_err(internal)?
+                    .query_row(params![hash.as_slice(), b(&org.0)], |r| r.get(0))
+                    .map_err(internal)?;
+                c.prepare_cached(
+                    "UPDATE password_links SET used = ?2 WHERE hash = ?1 \
+                     AND purpose = 'signin' AND used IS NULL",
+                )
+                .map_err(internal)?
+                .execute(params![hash.as_slice(), micros(at)])
+                .map_err(internal)?;
+                Ok(taken == 0)
+            })
+            .await
     }
 }

@@ -211,12 +211,37 @@ pub async fn password_links_are_used_once_by_purpose_and_only_in_their_org(
             .expect("wrong purpose"),
         "a pending sign-in is no reset link"
     );
-    assert!(
-        store
-            .use_password_link(other.id, &pending, LinkPurpose::Signin, t)
-            .await
-            .expect("use")
-    );
+    // Racing choices of different organisations: one wins, and the choice is spent for all.
+    let racers: Vec<_> = [org.id, other.id, org.id, other.id]
+        .into_iter()
+        .map(|o| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .use_password_link(o, &pending, LinkPurpose::Signin, t)
+                    .await
+                    .expect("use")
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for r in racers {
+        if r.await.expect("join") {
+            won += 1;
+        }
+    }
+    assert_eq!(won, 1, "one choice per pending sign-in");
+    for o in [org.id, other.id] {
+        assert!(
+            store
+                .find_password_link(o, &pending)
+                .await
+                .expect("find")
+                .and_then(|l| l.used)
+                .is_some(),
+            "every row of the choice is used"
+        );
+    }
 }
 
 pub async fn signin_failures_count_within_a_window_per_address_across_orgs(
