@@ -173,11 +173,7 @@ impl Passwords {
         actor: &str,
     ) -> Result<IssuedLink, PasswordError> {
         let key = email.trim().to_lowercase();
-        let o = self
-            .store
-            .get_org(org)
-            .await?
-            .ok_or(StoreError::NotFound)?;
+        let o = self.store.get_org(org).await?.ok_or(StoreError::NotFound)?;
         let admin = self
             .store
             .list_admins(org)
@@ -209,7 +205,11 @@ impl Passwords {
             return Ok(0);
         };
         let mut sent = 0;
-        for admin in self.store.find_admins_by_email(&email.to_lowercase()).await? {
+        for admin in self
+            .store
+            .find_admins_by_email(&email.to_lowercase())
+            .await?
+        {
             let Some(o) = self.store.get_org(admin.org_id).await? else {
                 continue;
             };
@@ -241,7 +241,10 @@ impl Passwords {
             .lifecycle
             .add_admin(org, email, role, None, actor)
             .await?;
-        match self.issue(org.clone(), admin.clone(), LinkPurpose::Invite).await {
+        match self
+            .issue(org.clone(), admin.clone(), LinkPurpose::Invite)
+            .await
+        {
             Ok(link) => {
                 self.record(org.id, actor, "admin.invite", &admin.email)
                     .await;

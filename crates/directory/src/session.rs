@@ -309,7 +309,10 @@ impl Sessions {
 
     /// Opens a session for an administrator whose credentials were checked (a password, or a
     /// password link just used).
-    pub(crate) async fn open(&self, admin: Administrator) -> Result<(String, SignedIn), SessionError> {
+    pub(crate) async fn open(
+        &self,
+        admin: Administrator,
+    ) -> Result<(String, SignedIn), SessionError> {
         let now = self.clock.now();
         let secret = format!(
             "{SESSION_PREFIX}{}",

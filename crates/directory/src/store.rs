@@ -20,9 +20,9 @@ pub use crate::model::columns;
 pub use crate::model::{
     Account, AccountChange, AccountPage, AccountQuery, ActivityEntry, AdminRole, Administrator,
     ConflictRecord, Connection, ConnectionState, Cursor, CursorKey, DirectoryState, DomainRecord,
-    GroupView, ListQuery, Load, LocalProps, MemberView, NewResource, Notice, NoticeKind, Page,
-    LinkPurpose, PasswordLink, SessionRecord, SigninThrottle, Source, Status, StoredResource, SyncPolicy,
-    TokenRecord, Update,
+    GroupView, LinkPurpose, ListQuery, Load, LocalProps, MemberView, NewResource, Notice,
+    NoticeKind, Page, PasswordLink, SessionRecord, SigninThrottle, Source, Status, StoredResource,
+    SyncPolicy, TokenRecord, Update,
 };
 pub use crate::model::{
     Application, DeliveryRecord, DeliveryReport, DirectoryQuery, Event, EventId, EventQuery,
@@ -324,8 +324,7 @@ pub trait AdminStore: Send + Sync {
     /// The second lookup across organisations (after the token's and the session's): every
     /// administrator with this folded e-mail address, in any organisation, for sign-in by
     /// address alone and the forgotten-password form. Ordered by organisation id.
-    async fn find_admins_by_email(&self, email_ci: &str)
-    -> Result<Vec<Administrator>, StoreError>;
+    async fn find_admins_by_email(&self, email_ci: &str) -> Result<Vec<Administrator>, StoreError>;
 
     /// Removes an administrator and, in the same transaction, its sessions; `Ok(false)` when
     /// there is no such administrator.

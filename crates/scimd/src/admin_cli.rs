@@ -5,9 +5,9 @@
 use crate::{DbArgs, find_org, open_store};
 use anyhow::{Context, Result, bail};
 use directory::lifecycle::Lifecycle;
+use directory::notify::Mail;
 use directory::passwords::Passwords;
 use directory::session::Sessions;
-use directory::notify::Mail;
 use directory::store::{AdminRole, Notice};
 use directory::{Clock, OrgId, TokenId};
 use serde_json::json;

@@ -6,9 +6,7 @@ use crate::{Failure, PgStore, from_micros, micros, run};
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use directory::ids::{AdminId, SessionId};
-use directory::store::{
-    AdminRole, AdminStore, Administrator, SessionRecord, SigninThrottle,
-};
+use directory::store::{AdminRole, AdminStore, Administrator, SessionRecord, SigninThrottle};
 use directory::{OrgId, StoreError};
 use time::OffsetDateTime;
 use tokio_postgres::Row;
@@ -317,11 +315,8 @@ impl AdminStore for PgStore {
     async fn clear_signin_failures(&self, email: &str) -> Result<(), StoreError> {
         run(async {
             let c = self.client().await?;
-            c.execute(
-                "DELETE FROM signin_failures WHERE email_ci = $1",
-                &[&email],
-            )
-            .await?;
+            c.execute("DELETE FROM signin_failures WHERE email_ci = $1", &[&email])
+                .await?;
             Ok(())
         })
         .await

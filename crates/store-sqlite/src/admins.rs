@@ -8,9 +8,7 @@ use crate::{SqliteStore, uuid_from};
 use async_trait::async_trait;
 use directory::ids::{AdminId, SessionId};
 use directory::store::columns::{from_micros, micros};
-use directory::store::{
-    AdminRole, AdminStore, Administrator, SessionRecord, SigninThrottle,
-};
+use directory::store::{AdminRole, AdminStore, Administrator, SessionRecord, SigninThrottle};
 use directory::{OrgId, StoreError};
 use rusqlite::{Connection, OptionalExtension, params};
 use time::OffsetDateTime;

@@ -106,7 +106,12 @@ impl LinkStore for SqliteStore {
                          AND purpose = ?4 AND used IS NULL AND expires > ?3",
                     )
                     .map_err(internal)?
-                    .execute(params![b(&org.0), hash.as_slice(), micros(at), purpose.as_str()])
+                    .execute(params![
+                        b(&org.0),
+                        hash.as_slice(),
+                        micros(at),
+                        purpose.as_str()
+                    ])
                     .map_err(internal)?;
                 if n != 1 || purpose != LinkPurpose::Signin {
                     return Ok(n == 1);

@@ -175,7 +175,7 @@ fn token_count(server: &Server, org: &str) -> usize {
 pub(crate) async fn first_admin(server: &Server) -> Browser {
     let mut b = Browser::new(server);
     let link = setup_link(server);
-    create_and_sign_in(&mut b, server, &link).await;
+    create_and_sign_in(&mut b, &link).await;
     assert!(b.cookies.contains_key("scimd_session"));
     let page = b.get("/directory-sync").await;
     assert_eq!(page.status, 200);
@@ -183,7 +183,7 @@ pub(crate) async fn first_admin(server: &Server) -> Browser {
 }
 
 /// Creates ann@example.com through the set-up `link` and signs her in.
-async fn create_and_sign_in(b: &mut Browser, server: &Server, link: &str) {
+async fn create_and_sign_in(b: &mut Browser, link: &str) {
     assert_eq!(b.get(link).await.status, 200);
     let done = b
         .post(
@@ -661,7 +661,7 @@ async fn secure_cookies_carry_the_host_prefix_and_plain_names_are_ignored() {
                 && !c.contains("Domain")),
         "{cookies:?}"
     );
-    create_and_sign_in(&mut b, &server, &link).await;
+    create_and_sign_in(&mut b, &link).await;
     let secret = b
         .cookies
         .get("__Host-scimd_session")
@@ -747,17 +747,12 @@ async fn console_sign_ins_are_throttled_per_address_and_floods_get_503() {
     // A budget of 3 a minute refills one every 20 s: however slow a loaded machine makes each
     // sign-in, fifteen in a row outrun it.
     let server = Server::start_with(&["--auth-failures-per-minute", "3"]);
-    let org = server.org.id.clone();
     // Fresh addresses each time: no address lock-out helps, only the per-address budget.
     let mut b = Browser::new(&server);
     let mut statuses = Vec::new();
     for i in 0..15 {
         let email = format!("nobody{i}@example.com");
-        statuses.push(
-            b.sign_in(&email, "not a password at all")
-                .await
-                .status,
-        );
+        statuses.push(b.sign_in(&email, "not a password at all").await.status);
     }
     assert!(statuses.contains(&429), "{statuses:?}");
     assert!(
@@ -1033,10 +1028,7 @@ async fn an_administrator_removes_another_from_settings_and_their_sessions_end()
     let mut ann = first_admin(&server).await;
     add_admin(&server, &org, "bob@example.com", PASSWORD);
     let mut bob = Browser::new(&server);
-    assert_eq!(
-        bob.sign_in("bob@example.com", PASSWORD).await.status,
-        303
-    );
+    assert_eq!(bob.sign_in("bob@example.com", PASSWORD).await.status, 303);
     assert_eq!(bob.get("/settings").await.status, 200);
 
     let page = ann.get("/settings").await;

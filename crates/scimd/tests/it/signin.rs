@@ -32,7 +32,10 @@ async fn api_sign_in(server: &Server, body: Value) -> (u16, Value) {
         .client
         .post(&format!("{}/api/v1/sessions", server.origin), &body, "")
         .await;
-    (r.status, serde_json::from_str(&r.text).unwrap_or(Value::Null))
+    (
+        r.status,
+        serde_json::from_str(&r.text).unwrap_or(Value::Null),
+    )
 }
 
 /// The organisation ids offered on a chooser page, in order.
@@ -48,7 +51,10 @@ fn offered(html: &str) -> Vec<String> {
 async fn signed_in_org(b: &mut Browser) -> String {
     let page = b.get("/settings").await;
     assert_eq!(page.status, 200, "{}", page.body);
-    let at = page.body.find("<dt>Organisation ID</dt><dd><code>").expect("org id")
+    let at = page
+        .body
+        .find("<dt>Organisation ID</dt><dd><code>")
+        .expect("org id")
         + "<dt>Organisation ID</dt><dd><code>".len();
     page.body[at..at + 36].to_owned()
 }
@@ -66,7 +72,11 @@ async fn one_address_in_two_organisations_chooses_and_lands_in_the_chosen_one() 
     let mut b = Browser::new(&server);
     let page = b.sign_in("ann@example.com", PASSWORD).await;
     assert_eq!(page.status, 200, "{}", page.body);
-    assert!(page.body.contains("Choose an organisation"), "{}", page.body);
+    assert!(
+        page.body.contains("Choose an organisation"),
+        "{}",
+        page.body
+    );
     assert!(page.body.contains("Fabrikam") && !page.body.contains("Contoso"));
     let mut ids = offered(&page.body);
     ids.sort();
@@ -74,7 +84,11 @@ async fn one_address_in_two_organisations_chooses_and_lands_in_the_chosen_one() 
     want.sort();
     assert_eq!(ids, want, "only where the password matched");
     assert!(!b.cookies.contains_key("scimd_session"));
-    let handle = b.cookies.get("scimd_choice").cloned().expect("choice cookie");
+    let handle = b
+        .cookies
+        .get("scimd_choice")
+        .cloned()
+        .expect("choice cookie");
 
     // The handle cannot choose an organisation the password did not match.
     let refused = b.post("/signin/choose", &[("organisation", &c_org)]).await;
@@ -84,7 +98,9 @@ async fn one_address_in_two_organisations_chooses_and_lands_in_the_chosen_one() 
     b.cookies.insert("scimd_choice".into(), handle.clone());
     let mut stranger = Browser::new(&server);
     stranger.get("/signin").await;
-    let r = stranger.post("/signin/choose", &[("organisation", &b_org)]).await;
+    let r = stranger
+        .post("/signin/choose", &[("organisation", &b_org)])
+        .await;
     assert_eq!(r.status, 400, "{}", r.body);
 
     let done = b.post("/signin/choose", &[("organisation", &b_org)]).await;
@@ -106,11 +122,18 @@ async fn one_address_in_two_organisations_chooses_and_lands_in_the_chosen_one() 
     assert_eq!(signed_in_org(&mut c).await, c_org);
 
     // The API: ambiguous without an organisation (409, listing only the matches), exact with.
-    let (status, body) =
-        api_sign_in(&server, json!({"email": "ann@example.com", "password": PASSWORD})).await;
+    let (status, body) = api_sign_in(
+        &server,
+        json!({"email": "ann@example.com", "password": PASSWORD}),
+    )
+    .await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"], "organisation_required");
-    assert_eq!(body["organisations"].as_array().map(Vec::len), Some(2), "{body}");
+    assert_eq!(
+        body["organisations"].as_array().map(Vec::len),
+        Some(2),
+        "{body}"
+    );
     assert!(!body.to_string().contains(&c_org));
     let (status, body) = api_sign_in(
         &server,
@@ -146,15 +169,27 @@ async fn known_and_unknown_addresses_get_the_same_answers() {
 
     let form = b.get("/forgot-password").await;
     assert_eq!(form.status, 200);
-    let known = b.post("/forgot-password", &[("email", "ann@example.com")]).await;
-    let unknown = b.post("/forgot-password", &[("email", "nobody@example.com")]).await;
+    let known = b
+        .post("/forgot-password", &[("email", "ann@example.com")])
+        .await;
+    let unknown = b
+        .post("/forgot-password", &[("email", "nobody@example.com")])
+        .await;
     assert_eq!((known.status, unknown.status), (200, 200));
     assert_eq!(known.body, unknown.body);
-    assert!(known.body.contains("If an administrator uses this e-mail address"));
+    assert!(
+        known
+            .body
+            .contains("If an administrator uses this e-mail address")
+    );
     // Without SMTP nothing is sent, and the log says why.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while !server.log_tail().contains("SMTP is not configured") {
-        assert!(std::time::Instant::now() < deadline, "{}", server.log_tail());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            server.log_tail()
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
@@ -190,7 +225,10 @@ async fn failures_split_across_two_organisations_lock_the_address_in_both() {
 
 /// The link in a message, with quoted-printable soft line breaks undone.
 fn link_in(data: &str) -> String {
-    let text = data.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
+    let text = data
+        .replace("=\r\n", "")
+        .replace("=\n", "")
+        .replace("=3D", "=");
     let at = text.find("http://").expect("a link");
     text[at..]
         .split_whitespace()
@@ -208,7 +246,9 @@ async fn a_forgotten_password_link_sets_a_new_one_once_and_signs_in() {
     add_admin(&server, &b_org, "ann@example.com", OTHER_PASSWORD);
     let mut b = Browser::new(&server);
     b.get("/forgot-password").await;
-    let r = b.post("/forgot-password", &[("email", "ANN@example.com")]).await;
+    let r = b
+        .post("/forgot-password", &[("email", "ANN@example.com")])
+        .await;
     assert_eq!(r.status, 200);
     // One link per organisation, each naming it.
     let fabrikam = sink.wait_for("Fabrikam");
@@ -217,7 +257,10 @@ async fn a_forgotten_password_link_sets_a_new_one_once_and_signs_in() {
     assert!(link.contains(&format!("/password/{b_org}/")), "{link}");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while sink.count() < 2 {
-        assert!(std::time::Instant::now() < deadline, "one message per organisation");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "one message per organisation"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 
@@ -236,14 +279,20 @@ async fn a_forgotten_password_link_sets_a_new_one_once_and_signs_in() {
     assert_eq!(b.get(&link).await.status, 410);
     let mut again = Browser::new(&server);
     again.get("/signin").await;
-    let r = again.post(&link, &[("password", new), ("confirm", new)]).await;
+    let r = again
+        .post(&link, &[("password", new), ("confirm", new)])
+        .await;
     assert_eq!(r.status, 410, "{}", r.body);
     let (status, body) = api_sign_in(
         &server,
         json!({"email": "ann@example.com", "password": new}),
     )
     .await;
-    assert_eq!((status, &body["organisation"]), (201, &json!(b_org)), "{body}");
+    assert_eq!(
+        (status, &body["organisation"]),
+        (201, &json!(b_org)),
+        "{body}"
+    );
     // The other organisation's session and password are untouched.
     assert_eq!(ann.get("/directory-sync").await.status, 200);
     let activity = cli(&[
@@ -267,15 +316,34 @@ async fn the_cli_prints_a_reset_link_and_invitations_work_once() {
     let listen = origin.trim_start_matches("http://");
     // An unknown administrator is a clear error.
     let (ok, _, err) = cli_status(&[
-        "admin", "reset-password", "--org", &org, "--email", "nobody@example.com",
-        "--listen", listen, "--database", &server.database,
+        "admin",
+        "reset-password",
+        "--org",
+        &org,
+        "--email",
+        "nobody@example.com",
+        "--listen",
+        listen,
+        "--database",
+        &server.database,
     ]);
     assert!(!ok && err.contains("no administrator"), "{err}");
     let link = cli(&[
-        "admin", "reset-password", "--org", &org, "--email", "ANN@example.com",
-        "--listen", listen, "--database", &server.database,
+        "admin",
+        "reset-password",
+        "--org",
+        &org,
+        "--email",
+        "ANN@example.com",
+        "--listen",
+        listen,
+        "--database",
+        &server.database,
     ]);
-    assert!(link.starts_with(&format!("{origin}/password/{org}/")), "{link}");
+    assert!(
+        link.starts_with(&format!("{origin}/password/{org}/")),
+        "{link}"
+    );
     let mut b = Browser::new(&server);
     assert_eq!(b.get(&link).await.status, 200);
     let new = "reset by the operator";
@@ -290,17 +358,34 @@ async fn the_cli_prints_a_reset_link_and_invitations_work_once() {
 
     // `admin add` without a password file prints an invitation instead.
     let invite = cli(&[
-        "admin", "add", "--org", &org, "--email", "cy@example.com",
-        "--listen", listen, "--database", &server.database,
+        "admin",
+        "add",
+        "--org",
+        &org,
+        "--email",
+        "cy@example.com",
+        "--listen",
+        listen,
+        "--database",
+        &server.database,
     ]);
-    assert!(invite.starts_with(&format!("{origin}/password/{org}/")), "{invite}");
+    assert!(
+        invite.starts_with(&format!("{origin}/password/{org}/")),
+        "{invite}"
+    );
     let mut cy = Browser::new(&server);
     let page = cy.get(&invite).await;
     assert!(page.body.contains("invited"), "{}", page.body);
     let cy_pw = "cy chooses this password";
-    let done = cy.post(&invite, &[("password", cy_pw), ("confirm", cy_pw)]).await;
+    let done = cy
+        .post(&invite, &[("password", cy_pw), ("confirm", cy_pw)])
+        .await;
     assert_eq!(done.status, 303, "{}", done.body);
-    assert_eq!(cy.get(&invite).await.status, 410, "an invitation works once");
+    assert_eq!(
+        cy.get(&invite).await.status,
+        410,
+        "an invitation works once"
+    );
 
     // Settings → Invite without SMTP: the link is shown once (POST/redirect/GET).
     let mut admin = b;
@@ -314,16 +399,29 @@ async fn the_cli_prints_a_reset_link_and_invitations_work_once() {
     assert_eq!(r.status, 303, "{}", r.body);
     let shown = r.location.clone().expect("redirect");
     let page = admin.get(&shown).await;
-    let at = page.body.find("<code id=\"invite-link\">").expect("link shown")
+    let at = page
+        .body
+        .find("<code id=\"invite-link\">")
+        .expect("link shown")
         + "<code id=\"invite-link\">".len();
     let dee_link = page.body[at..].split('<').next().expect("link").to_owned();
-    assert!(dee_link.starts_with(&format!("{origin}/password/{org}/")), "{dee_link}");
+    assert!(
+        dee_link.starts_with(&format!("{origin}/password/{org}/")),
+        "{dee_link}"
+    );
     let reload = admin.get(&shown).await;
     assert!(!reload.body.contains("invite-link\">"), "shown once");
     assert_eq!(
-        cli(&["admin", "list", "--org", &org, "--database", &server.database])
-            .matches("dee@example.com")
-            .count(),
+        cli(&[
+            "admin",
+            "list",
+            "--org",
+            &org,
+            "--database",
+            &server.database
+        ])
+        .matches("dee@example.com")
+        .count(),
         1,
         "a reload creates nobody"
     );
@@ -331,7 +429,9 @@ async fn the_cli_prints_a_reset_link_and_invitations_work_once() {
     dee.get(&dee_link).await;
     let pw = "dee's own long password";
     assert_eq!(
-        dee.post(&dee_link, &[("password", pw), ("confirm", pw)]).await.status,
+        dee.post(&dee_link, &[("password", pw), ("confirm", pw)])
+            .await
+            .status,
         303
     );
     assert_eq!(dee.get(&dee_link).await.status, 410);
@@ -343,23 +443,50 @@ async fn the_cli_prints_a_reset_link_and_invitations_work_once() {
     let wrong = dee
         .post(
             "/settings/password",
-            &[("current", "wrong"), ("new", "dee changed it now"), ("confirm", "dee changed it now")],
+            &[
+                ("current", "wrong"),
+                ("new", "dee changed it now"),
+                ("confirm", "dee changed it now"),
+            ],
         )
         .await;
     assert_eq!(wrong.status, 400, "{}", wrong.body);
     let changed = dee
         .post(
             "/settings/password",
-            &[("current", pw), ("new", "dee changed it now"), ("confirm", "dee changed it now")],
+            &[
+                ("current", pw),
+                ("new", "dee changed it now"),
+                ("confirm", "dee changed it now"),
+            ],
         )
         .await;
     assert_eq!(changed.status, 303, "{}", changed.body);
-    assert_eq!(dee.get("/settings").await.status, 200, "this browser stays signed in");
-    assert_eq!(other_tab.get("/settings").await.status, 303, "the other session ended");
+    assert_eq!(
+        dee.get("/settings").await.status,
+        200,
+        "this browser stays signed in"
+    );
+    assert_eq!(
+        other_tab.get("/settings").await.status,
+        303,
+        "the other session ended"
+    );
     let activity = cli(&[
-        "activity", "--org", &org, "--format", "json", "--database", &server.database,
+        "activity",
+        "--org",
+        &org,
+        "--format",
+        "json",
+        "--database",
+        &server.database,
     ]);
-    for a in ["admin.invite", "admin.invite.accepted", "admin.password.changed", "admin.password.reset-link"] {
+    for a in [
+        "admin.invite",
+        "admin.invite.accepted",
+        "admin.password.changed",
+        "admin.password.reset-link",
+    ] {
         assert!(activity.contains(a), "{a}: {activity}");
     }
 }

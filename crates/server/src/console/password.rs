@@ -41,7 +41,11 @@ struct Reveal {
 }
 
 /// The link to show on Settings: `(email, link)`, taken once by the administrator who made it.
-pub(super) fn take_reveal(state: &AppState, signed: &Signed, handle: &str) -> Option<(String, String)> {
+pub(super) fn take_reveal(
+    state: &AppState,
+    signed: &Signed,
+    handle: &str,
+) -> Option<(String, String)> {
     let mut map = state.reveals.0.lock().ok()?;
     let now = Instant::now();
     map.retain(|_, r| r.until > now);
@@ -78,7 +82,10 @@ struct ForgotPage {
     sent: bool,
 }
 
-pub(super) async fn forgot_page(State(state): State<Arc<AppState>>, headers: HeaderMap) -> PageResult {
+pub(super) async fn forgot_page(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> PageResult {
     super::auth::anonymous_page(&state, &headers, |csrf| {
         render_status(
             StatusCode::OK,
@@ -147,9 +154,10 @@ fn link_error(e: PasswordError) -> PageError {
         PasswordError::Store(s) => s.into(),
         PasswordError::Session(s) => s.into(),
         PasswordError::Lifecycle(l) => l.into(),
-        PasswordError::WrongPassword => {
-            PageError(StatusCode::BAD_REQUEST, super::auth::capitalise(&e.to_string()))
-        }
+        PasswordError::WrongPassword => PageError(
+            StatusCode::BAD_REQUEST,
+            super::auth::capitalise(&e.to_string()),
+        ),
     }
 }
 

@@ -183,7 +183,15 @@ pub(super) async fn settings(
     let invited = q
         .get("invited")
         .and_then(|h| super::password::take_reveal(&state, &signed, h));
-    settings_page(&state, &signed, flash, StatusCode::OK, String::new(), invited).await
+    settings_page(
+        &state,
+        &signed,
+        flash,
+        StatusCode::OK,
+        String::new(),
+        invited,
+    )
+    .await
 }
 
 pub(super) async fn add_admin(
@@ -291,7 +299,15 @@ pub(super) async fn test_email(
         Ok(()) => Ok(see_other("/settings?done=mail-sent")),
         // A relay that refuses is the relay's state, not the console's fault: show it.
         Err(PageError(status, m)) if status == StatusCode::BAD_GATEWAY => {
-            settings_page(&state, &signed, Flash::error(m), status, String::new(), None).await
+            settings_page(
+                &state,
+                &signed,
+                Flash::error(m),
+                status,
+                String::new(),
+                None,
+            )
+            .await
         }
         Err(e) => {
             let (status, flash) = split(e)?;

@@ -64,7 +64,11 @@ pub async fn admins_are_found_by_address_across_organisations(store: Arc<dyn Sto
     store.add_admin(&a1).await.expect("one");
     store.add_admin(&a2).await.expect("two");
     store
-        .add_admin(&admin(three.id, &unique_address("bob"), AdminRole::Administrator))
+        .add_admin(&admin(
+            three.id,
+            &unique_address("bob"),
+            AdminRole::Administrator,
+        ))
         .await
         .expect("three");
     let found = store
@@ -86,9 +90,7 @@ pub async fn admins_are_found_by_address_across_organisations(store: Arc<dyn Sto
     );
 }
 
-pub async fn password_links_are_used_once_by_purpose_and_only_in_their_org(
-    store: Arc<dyn Store>,
-) {
+pub async fn password_links_are_used_once_by_purpose_and_only_in_their_org(store: Arc<dyn Store>) {
     use directory::store::{LinkPurpose, PasswordLink};
     let org = new_org(&*store).await;
     let other = new_org(&*store).await;
@@ -111,7 +113,10 @@ pub async fn password_links_are_used_once_by_purpose_and_only_in_their_org(
         Some(link.clone())
     );
     assert_eq!(
-        store.find_password_link(other.id, &hash).await.expect("find"),
+        store
+            .find_password_link(other.id, &hash)
+            .await
+            .expect("find"),
         None
     );
     assert!(
@@ -184,7 +189,10 @@ pub async fn password_links_are_used_once_by_purpose_and_only_in_their_org(
                 .is_some()
         }
     };
-    assert!(!present(first.hash).await, "retired by the newer reset link");
+    assert!(
+        !present(first.hash).await,
+        "retired by the newer reset link"
+    );
     assert!(present(bobs.hash).await && present(invite.hash).await);
     assert!(present(second.hash).await && present(hash).await);
     // Pending sign-in rows share one secret across organisations and retire nothing.
@@ -244,9 +252,7 @@ pub async fn password_links_are_used_once_by_purpose_and_only_in_their_org(
     }
 }
 
-pub async fn signin_failures_count_within_a_window_per_address_across_orgs(
-    store: Arc<dyn Store>,
-) {
+pub async fn signin_failures_count_within_a_window_per_address_across_orgs(store: Arc<dyn Store>) {
     let t = now();
     let window = Duration::minutes(15);
     let ann = unique_address("ann");
@@ -397,10 +403,7 @@ pub async fn admins_are_removed_and_reset_with_their_sessions_only_in_their_org(
     );
     assert!(!live(&bob1).await, "a new password ends the sessions");
     assert_eq!(
-        store
-            .signin_throttle(&bob.email)
-            .await
-            .expect("read"),
+        store.signin_throttle(&bob.email).await.expect("read"),
         None,
         "and lifts the lock-out"
     );
@@ -451,13 +454,7 @@ pub async fn admins_are_removed_and_reset_with_their_sessions_only_in_their_org(
         .expect("purge");
     assert!(purged >= 2, "{purged}");
     assert!(!live(&old).await && live(&fresh).await);
-    assert_eq!(
-        store
-            .signin_throttle(&stale)
-            .await
-            .expect("read"),
-        None
-    );
+    assert_eq!(store.signin_throttle(&stale).await.expect("read"), None);
     assert!(
         store
             .signin_throttle(&recent)

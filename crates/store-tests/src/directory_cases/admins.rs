@@ -22,7 +22,10 @@ pub async fn sign_in_locks_an_address_out_after_repeated_failures(store: Arc<dyn
     let other = World::new(store.clone(), OrgKind::Business).await;
     let sessions = Sessions::new(store.clone(), w.clock.clone());
     let ann = address("ann");
-    for (world, password) in [(&w, "correct horse battery"), (&other, "another long password")] {
+    for (world, password) in [
+        (&w, "correct horse battery"),
+        (&other, "another long password"),
+    ] {
         world
             .lc
             .add_admin(
@@ -45,7 +48,10 @@ pub async fn sign_in_locks_an_address_out_after_repeated_failures(store: Arc<dyn
         w.clock.advance(FAILURE_WINDOW / 3);
     }
     let (_, s) = signed(sessions.sign_in(None, &ann, "correct horse battery").await);
-    assert_eq!(s.admin.org_id, w.org.id, "the organisation the password matched");
+    assert_eq!(
+        s.admin.org_id, w.org.id,
+        "the organisation the password matched"
+    );
     // MAX_FAILURES within the window, split across both organisations (the API names one),
     // lock the address in both, even for the right password.
     for i in 0..MAX_FAILURES {
@@ -79,7 +85,10 @@ pub async fn sign_in_locks_an_address_out_after_repeated_failures(store: Arc<dyn
     ));
     for world in [&w, &other] {
         let actions = world.actions().await;
-        assert!(actions.contains(&"signin.lockout".to_owned()), "{actions:?}");
+        assert!(
+            actions.contains(&"signin.lockout".to_owned()),
+            "{actions:?}"
+        );
         assert!(actions.contains(&"signin.locked".to_owned()), "{actions:?}");
     }
     w.clock.advance(LOCK_DURATION);
@@ -100,7 +109,13 @@ pub async fn one_password_in_several_organisations_asks_which(store: Arc<dyn Sto
     ] {
         world
             .lc
-            .add_admin(&world.org, &ann, AdminRole::Administrator, Some(password), "cli")
+            .add_admin(
+                &world.org,
+                &ann,
+                AdminRole::Administrator,
+                Some(password),
+                "cli",
+            )
             .await
             .expect("admin");
     }
@@ -125,10 +140,18 @@ pub async fn one_password_in_several_organisations_asks_which(store: Arc<dyn Sto
         sessions.choose("not a handle", other.org.id).await,
         Err(SessionError::InvalidChoice)
     ));
-    let (secret, s) = sessions.choose(&handle, other.org.id).await.expect("choose");
+    let (secret, s) = sessions
+        .choose(&handle, other.org.id)
+        .await
+        .expect("choose");
     assert_eq!(s.admin.org_id, other.org.id);
     assert_eq!(
-        sessions.authenticate(&secret).await.expect("live").admin.org_id,
+        sessions
+            .authenticate(&secret)
+            .await
+            .expect("live")
+            .admin
+            .org_id,
         other.org.id
     );
     assert!(
@@ -168,19 +191,28 @@ pub async fn reset_and_invite_links_set_a_password_once(store: Arc<dyn Store>) {
     let sessions = Sessions::new(store.clone(), w.clock.clone());
     let passwords = Passwords::new(store.clone(), w.clock.clone(), sessions.clone());
     let ann = address("ann");
-    w.lc.add_admin(&w.org, &ann, AdminRole::Administrator, Some("the old long password"), "cli")
-        .await
-        .expect("admin");
+    w.lc.add_admin(
+        &w.org,
+        &ann,
+        AdminRole::Administrator,
+        Some("the old long password"),
+        "cli",
+    )
+    .await
+    .expect("admin");
     let (old, _) = signed(sessions.sign_in(None, &ann, "the old long password").await);
     let link = passwords
         .issue_reset(w.org.id, &ann.to_uppercase(), "cli")
         .await
         .expect("link");
-    assert!(link.url("https://console.example").starts_with(&format!(
-        "https://console.example/password/{}/",
-        w.org.id
-    )));
-    passwords.check_link(w.org.id, &link.secret).await.expect("valid");
+    assert!(
+        link.url("https://console.example")
+            .starts_with(&format!("https://console.example/password/{}/", w.org.id))
+    );
+    passwords
+        .check_link(w.org.id, &link.secret)
+        .await
+        .expect("valid");
     assert!(matches!(
         passwords.check_link(other.org.id, &link.secret).await,
         Err(PasswordError::InvalidLink)
@@ -208,10 +240,15 @@ pub async fn reset_and_invite_links_set_a_password_once(store: Arc<dyn Store>) {
     ));
     signed(sessions.sign_in(None, &ann, "a brand new password").await);
     // Reset links expire after an hour.
-    let late = passwords.issue_reset(w.org.id, &ann, "cli").await.expect("link");
+    let late = passwords
+        .issue_reset(w.org.id, &ann, "cli")
+        .await
+        .expect("link");
     w.clock.advance(RESET_LIFETIME);
     assert!(matches!(
-        passwords.redeem(w.org.id, &late.secret, "a third long password").await,
+        passwords
+            .redeem(w.org.id, &late.secret, "a third long password")
+            .await,
         Err(PasswordError::InvalidLink)
     ));
     // An invitation creates an administrator who cannot sign in until the link is used.
@@ -226,7 +263,9 @@ pub async fn reset_and_invite_links_set_a_password_once(store: Arc<dyn Store>) {
         Err(SessionError::BadCredentials)
     ));
     assert!(matches!(
-        passwords.invite(&w.org, &bob, AdminRole::PeopleManager, "admin:ann").await,
+        passwords
+            .invite(&w.org, &bob, AdminRole::PeopleManager, "admin:ann")
+            .await,
         Err(PasswordError::Lifecycle(_))
     ));
     w.clock.advance(Duration::days(6));
@@ -240,11 +279,17 @@ pub async fn reset_and_invite_links_set_a_password_once(store: Arc<dyn Store>) {
             .await,
         Err(PasswordError::InvalidLink)
     ));
-    let (bob_secret, s) = signed(sessions.sign_in(None, &bob, "bob's own long password").await);
+    let (bob_secret, s) = signed(
+        sessions
+            .sign_in(None, &bob, "bob's own long password")
+            .await,
+    );
     assert_eq!(s.admin.role, AdminRole::PeopleManager);
     // Changing one's own password needs the current one and ends the other sessions.
     assert!(matches!(
-        passwords.change_own(&s, "wrong", "a changed long password").await,
+        passwords
+            .change_own(&s, "wrong", "a changed long password")
+            .await,
         Err(PasswordError::WrongPassword)
     ));
     let (fresh, _) = passwords
@@ -252,7 +297,10 @@ pub async fn reset_and_invite_links_set_a_password_once(store: Arc<dyn Store>) {
         .await
         .expect("change");
     assert!(sessions.authenticate(&bob_secret).await.is_err());
-    sessions.authenticate(&fresh).await.expect("this browser stays");
+    sessions
+        .authenticate(&fresh)
+        .await
+        .expect("this browser stays");
     let actions = w.actions().await;
     for a in [
         "admin.password.reset-link",
