@@ -6,13 +6,17 @@
 //   SCIMD_ORIGIN      http://127.0.0.1:PORT
 //   SCIMD_SETUP_LINK  the one-time link serve printed
 //   E2E_ARTIFACTS     where screenshots go (one per page and step)
+//   SCIMD_BIN         the scimd binary, for the CLI steps (a second organisation)
+//   SCIMD_DATABASE    the database serve runs on
+//   SCIMD_MAIL_FILE   where the SMTP sink writes what scimd mails (one JSON line a message)
 // Steps run in order and stop at the first failure (each builds on the one before). The last
 // line reads "N passed, M failed".
 
 import { chromium } from "playwright-core";
 import axe from "axe-core";
 import { mkdirSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import assert from "node:assert/strict";
 
@@ -20,6 +24,9 @@ const origin = mustEnv("SCIMD_ORIGIN");
 const setupLink = mustEnv("SCIMD_SETUP_LINK");
 const artifacts = process.env.E2E_ARTIFACTS || "e2e/artifacts";
 const chromiumPath = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
+const scimdBin = mustEnv("SCIMD_BIN");
+const database = mustEnv("SCIMD_DATABASE");
+const mailFile = mustEnv("SCIMD_MAIL_FILE");
 mkdirSync(artifacts, { recursive: true });
 
 const EMAIL = "ada@example.com";
@@ -146,6 +153,41 @@ async function generateToken() {
   return secret;
 }
 
+/** The CLI against the story's database; its stdout, trimmed. */
+function cli(...args) {
+  return execFileSync(scimdBin, [...args, "--database", database], { encoding: "utf8" }).trim();
+}
+
+/** Waits (at most 20 s) for a mailed message whose text matches `re`; undoes quoted-printable. */
+async function mailMatching(re) {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const text = await readFile(mailFile, "utf8").catch(() => "");
+    const found = text
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l))
+      .map((m) => ({ ...m, data: m.data.replace(/=\r?\n/g, "").replace(/=3D/g, "=") }))
+      .find((m) => re.test(m.data));
+    if (found) return found;
+    assert.ok(Date.now() < deadline, `no e-mail matching ${re}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function signIn(email, password) {
+  await page.goto(`${origin}/signin`);
+  await heading("Sign in");
+  await page.getByLabel("E-mail address").fill(email);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+}
+
+async function signOut() {
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await heading("Sign in");
+}
+
 // ---- the story
 
 const state = {};
@@ -165,8 +207,8 @@ const steps = [
     assert.equal(again.status, 410);
   }],
 
-  ["sign in", async () => {
-    assert.equal(await page.getByLabel("Organisation ID").inputValue(), orgId);
+  ["sign in by e-mail and password alone", async () => {
+    assert.equal(await page.getByLabel("Organisation ID").count(), 0, "no organisation field");
     await page.getByLabel("E-mail address").fill(EMAIL);
     await page.getByLabel("Password").fill(PASSWORD);
     await screenshot("signin");
@@ -341,7 +383,7 @@ const steps = [
     await nav("Settings").click();
     await heading("Settings");
     await page.getByRole("cell", { name: EMAIL }).waitFor();
-    await page.getByText("SMTP is not configured").waitFor();
+    await page.getByText("SMTP is configured").waitFor();
     await screenshot("settings");
   }],
 
@@ -367,6 +409,58 @@ const steps = [
     await heading("Sign in");
     await page.goto(`${origin}/directory-sync`);
     await heading("Sign in");
+  }],
+
+  ["sign in again by e-mail alone", async () => {
+    await signIn(EMAIL.toUpperCase(), PASSWORD);
+    await heading("Directory Sync");
+    await signOut();
+  }],
+
+  ["one address in two organisations: choose one and land in it", async () => {
+    state.second = cli("org", "create", "Second School", "--kind", "school").split("\n").pop();
+    const file = join(artifacts, "second-password");
+    await writeFile(file, `${PASSWORD}\n`);
+    cli("admin", "add", "--org", state.second, "--email", EMAIL, "--password-file", file);
+    await signIn(EMAIL, PASSWORD);
+    await heading("Choose an organisation");
+    await screenshot("choose-organisation");
+    await page.getByLabel("Second School").check();
+    await page.getByRole("button", { name: "Continue" }).click();
+    await heading("Directory Sync");
+    await nav("Settings").click();
+    await heading("Settings");
+    assert.ok((await page.content()).includes(state.second), "signed in to the chosen one");
+    await signOut();
+  }],
+
+  ["forgotten password: a link by e-mail sets a new one and signs in", async () => {
+    await page.goto(`${origin}/signin`);
+    await page.getByRole("link", { name: "Forgot password?" }).click();
+    await heading("Forgot password");
+    await page.getByLabel("E-mail address").fill(EMAIL);
+    await page.getByRole("button", { name: "Send a reset link" }).click();
+    await page.getByText("If an administrator uses this e-mail address").waitFor();
+    await screenshot("forgot-password-sent");
+    const mail = await mailMatching(new RegExp(`/password/${orgId}/`));
+    assert.deepEqual(mail.to, [EMAIL]);
+    const link = mail.data.match(/http:\/\/\S+/)[0];
+    await page.goto(link);
+    await heading("Set a new password");
+    state.newPassword = "a new passphrase from the link";
+    await page.getByLabel("New password", { exact: true }).fill(state.newPassword);
+    await page.getByLabel("New password again").fill(state.newPassword);
+    await screenshot("set-password");
+    await page.getByRole("button", { name: "Set password and sign in" }).click();
+    await heading("Directory Sync");
+    assert.equal((await fetch(link)).status, 410, "the link works once");
+    await signOut();
+    // The new password matches one organisation only: straight in, no chooser.
+    await signIn(EMAIL, state.newPassword);
+    await heading("Directory Sync");
+    await nav("Settings").click();
+    assert.ok((await page.content()).includes(orgId));
+    await signOut();
   }],
 ];
 

@@ -172,7 +172,9 @@ impl Failure for AppError {
 impl Failure for SessionError {
     fn kind(&self) -> ErrorKind {
         match self {
-            SessionError::BadCredentials | SessionError::NoSession => ErrorKind::Unauthenticated,
+            SessionError::BadCredentials
+            | SessionError::NoSession
+            | SessionError::InvalidChoice => ErrorKind::Unauthenticated,
             SessionError::LockedOut(_) => ErrorKind::Locked,
             SessionError::Busy => ErrorKind::Busy,
             SessionError::PasswordTooLong => ErrorKind::Invalid,

@@ -22,6 +22,7 @@ pub mod ids;
 pub mod lifecycle;
 pub mod model;
 pub mod notify;
+pub mod passwords;
 pub mod render;
 pub mod scim;
 pub mod session;

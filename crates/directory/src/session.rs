@@ -1,21 +1,32 @@
-//! Administrators' sessions: sign-in with e-mail and password (Argon2id) for one organisation,
-//! a random 256-bit session secret of which only the SHA-256 hash is kept, looked up like a
-//! SCIM token. Used by the administrative API (bearer) and the console (cookie).
+//! Administrators' sessions: sign-in with e-mail and password (Argon2id), a random 256-bit
+//! session secret of which only the SHA-256 hash is kept, looked up like a SCIM token. Used by
+//! the administrative API (bearer) and the console (cookie).
 //!
-//! Lock-out: [`MAX_FAILURES`] failed sign-ins for one e-mail address of one organisation
-//! within [`FAILURE_WINDOW`] refuse every sign-in for that address (even with the right
-//! password) for [`LOCK_DURATION`]. The count lives in the store, so every instance sharing a
-//! database shares it, and every sign-in path (API and console) is under it. Unknown addresses
-//! are counted like known ones, so the lock-out tells nobody which addresses exist. Each
-//! attempt is counted before its password is checked, so concurrent guesses share the budget
-//! too. Password checks run a few at a time per process (see `Verifier`): a flood of sign-ins
-//! gets [`SessionError::Busy`] instead of memory and the blocking pool.
+//! Sign-in needs no organisation: the address's administrators are found in every
+//! organisation ([`crate::store::AdminStore::find_admins_by_email`]) and the password is
+//! checked against each. One match signs in; several give a [`SignInOutcome::Choose`] with a
+//! short-lived handle (stored as [`LinkPurpose::Signin`] rows, one per matching organisation),
+//! which [`Sessions::choose`] turns into a session in the chosen one only.
+//!
+//! Lock-out: [`MAX_FAILURES`] failed sign-ins for one folded e-mail address, in any
+//! organisations, within [`FAILURE_WINDOW`] refuse every sign-in for that address everywhere
+//! (even with the right password) for [`LOCK_DURATION`]. The count lives in the store, so
+//! every instance sharing a database shares it, and every sign-in path (API and console) is
+//! under it. Unknown addresses are counted like known ones, and an address with no
+//! administrator still costs one password check, so neither the answer nor the lock-out tells
+//! which addresses exist. Each attempt is counted before its password is checked, so
+//! concurrent guesses share the budget too. Password checks run a few at a time per process
+//! (see `Verifier`): a flood of sign-ins gets [`SessionError::Busy`] instead of memory and
+//! the blocking pool.
 
 use crate::clock::Clock;
-use crate::ids::{OrgId, SessionId};
+use crate::ids::{OrgId, Organisation, SessionId};
 use crate::lifecycle::{check_email, verify_password};
 use crate::setup::MAX_PASSWORD_BYTES;
-use crate::store::{ActivityEntry, Administrator, SessionRecord, Store, StoreError};
+use crate::store::{
+    ActivityEntry, Administrator, LinkPurpose, PasswordLink, SessionRecord, SigninThrottle, Store,
+    StoreError,
+};
 use crate::token::hash_secret;
 use base64::Engine;
 use std::sync::Arc;
@@ -31,6 +42,8 @@ pub const MAX_FAILURES: u32 = 5;
 pub const FAILURE_WINDOW: Duration = Duration::minutes(15);
 /// How long a locked address is refused.
 pub const LOCK_DURATION: Duration = Duration::minutes(15);
+/// How long the choice of organisation after a sign-in stays open.
+pub const CHOICE_LIFETIME: Duration = Duration::minutes(5);
 /// Sign-ins that may wait for a password-check slot, per core, before more are refused.
 const WAITING_PER_CORE: usize = 8;
 
@@ -41,6 +54,19 @@ pub struct SignedIn {
     pub admin: Administrator,
 }
 
+/// What a sign-in with a correct password gives.
+#[derive(Debug)]
+pub enum SignInOutcome {
+    /// The session secret (shown once) and the session.
+    SignedIn(String, SignedIn),
+    /// The password matched in several organisations: the caller chooses one of these with
+    /// `handle` ([`Sessions::choose`], within [`CHOICE_LIFETIME`]).
+    Choose {
+        handle: String,
+        organisations: Vec<Organisation>,
+    },
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
     /// Unknown organisation, unknown e-mail, no password set, or a wrong password: the caller
@@ -49,6 +75,10 @@ pub enum SessionError {
     BadCredentials,
     #[error("the session is missing, expired or signed out")]
     NoSession,
+    /// The choice of organisation is unknown, used, expired, or names an organisation the
+    /// password did not match.
+    #[error("this sign-in has expired or was already used: sign in again")]
+    InvalidChoice,
     /// Too many failed sign-ins for the address: refused until then, whatever the password.
     #[error(
         "too many failed sign-ins for this e-mail address: try again after {} UTC",
@@ -83,7 +113,9 @@ impl Sessions {
         }
     }
 
-    /// Signs an administrator in; returns the session secret (shown once) and the session.
+    /// Signs an administrator in by address and password, in `org` only when one is given
+    /// (the API's optional parameter); otherwise in whichever organisations the password
+    /// matches (see the module documentation).
     ///
     /// The attempt is counted before the password is checked, in one atomic step of the store,
     /// so guesses sent together cannot all slip in under the lock-out: at most
@@ -93,10 +125,10 @@ impl Sessions {
     /// refused with [`SessionError::Busy`] without being counted.
     pub async fn sign_in(
         &self,
-        org: OrgId,
+        org: Option<OrgId>,
         email: &str,
         password: &str,
-    ) -> Result<(String, SignedIn), SessionError> {
+    ) -> Result<SignInOutcome, SessionError> {
         if password.len() > MAX_PASSWORD_BYTES {
             return Err(SessionError::PasswordTooLong);
         }
@@ -106,70 +138,188 @@ impl Sessions {
             return Err(SessionError::BadCredentials);
         };
         let key = email.to_lowercase();
-        let admission = self
-            .verifier
-            .admission
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| SessionError::Busy)?;
+        let admission = self.admit()?;
         let now = self.clock.now();
-        // Only a known organisation keeps counts and activity (its id is the key's first part).
-        let org_known = self.store.get_org(org).await?.is_some();
-        let attempt = if org_known {
-            let t = self
-                .store
-                .note_signin_failure(org, &key, now, now - FAILURE_WINDOW)
-                .await?;
-            let locked = match t.locked_until.filter(|u| *u > now) {
-                Some(until) => Some(until),
-                // Guesses beyond the budget that were sent before the lock was set.
-                None if t.failures > MAX_FAILURES => {
-                    let until = now + LOCK_DURATION;
-                    self.store.lock_signin(org, &key, until).await?;
-                    Some(until)
-                }
-                None => None,
-            };
-            if let Some(until) = locked {
-                self.note(org, "signin.locked", email).await;
-                return Err(SessionError::LockedOut(until));
+        // Every organisation of the address hears of a lock-out; failures, where tried.
+        let everywhere = self.store.find_admins_by_email(&key).await?;
+        let candidates: Vec<Administrator> = everywhere
+            .iter()
+            .filter(|a| org.is_none_or(|o| a.org_id == o))
+            .cloned()
+            .collect();
+        let attempt = self.count_attempt(&key, now, &everywhere, email).await?;
+        let hashes = candidates.iter().map(|a| a.password_hash.clone()).collect();
+        let matches = self
+            .verifier
+            .verify_all(hashes, password.to_owned(), admission)
+            .await;
+        let matched: Vec<Administrator> = candidates
+            .iter()
+            .zip(matches)
+            .filter(|(_, ok)| *ok)
+            .map(|(a, _)| a.clone())
+            .collect();
+        if matched.is_empty() {
+            for a in &candidates {
+                self.note(a.org_id, "signin.failed", email).await;
             }
-            Some(t)
-        } else {
-            None
-        };
+            if attempt.failures >= MAX_FAILURES {
+                self.store.lock_signin(&key, now + LOCK_DURATION).await?;
+                for a in &everywhere {
+                    self.note(a.org_id, "signin.lockout", email).await;
+                }
+            }
+            return Err(SessionError::BadCredentials);
+        }
+        self.store.clear_signin_failures(&key).await?;
+        if let [admin] = matched.as_slice() {
+            let (secret, signed) = self.open(admin.clone()).await?;
+            return Ok(SignInOutcome::SignedIn(secret, signed));
+        }
+        let handle = random_secret().map_err(SessionError::Random)?;
+        let mut organisations = Vec::with_capacity(matched.len());
+        for admin in &matched {
+            let Some(o) = self.store.get_org(admin.org_id).await? else {
+                continue;
+            };
+            self.store
+                .insert_password_link(&PasswordLink {
+                    org_id: admin.org_id,
+                    hash: hash_secret(&handle),
+                    purpose: LinkPurpose::Signin,
+                    admin_id: Some(admin.id),
+                    created: now,
+                    expires: now + CHOICE_LIFETIME,
+                    used: None,
+                })
+                .await?;
+            organisations.push(o);
+        }
+        Ok(SignInOutcome::Choose {
+            handle,
+            organisations,
+        })
+    }
+
+    /// Finishes a sign-in whose password matched in several organisations: `handle` (from
+    /// [`SignInOutcome::Choose`]) signs in to `org` once, and only where it matched.
+    pub async fn choose(
+        &self,
+        handle: &str,
+        org: OrgId,
+    ) -> Result<(String, SignedIn), SessionError> {
+        let now = self.clock.now();
+        let hash = hash_secret(handle);
+        let link = self
+            .store
+            .find_password_link(org, &hash)
+            .await?
+            .filter(|l| l.purpose == LinkPurpose::Signin && l.used.is_none() && l.expires > now)
+            .ok_or(SessionError::InvalidChoice)?;
+        if !self
+            .store
+            .use_password_link(org, &hash, LinkPurpose::Signin, now)
+            .await?
+        {
+            return Err(SessionError::InvalidChoice);
+        }
         let admin = self
             .store
             .list_admins(org)
             .await?
             .into_iter()
-            .find(|a| a.email.to_lowercase() == key);
-        let hash = admin.as_ref().and_then(|a| a.password_hash.clone());
+            .find(|a| Some(a.id) == link.admin_id)
+            .ok_or(SessionError::InvalidChoice)?;
+        self.open(admin).await
+    }
+
+    /// Checks an administrator's current password (changing one's own password), under the
+    /// same lock-out and verification slots as a sign-in.
+    pub(crate) async fn recheck(
+        &self,
+        admin: &Administrator,
+        password: &str,
+    ) -> Result<bool, SessionError> {
+        if password.len() > MAX_PASSWORD_BYTES {
+            return Err(SessionError::PasswordTooLong);
+        }
+        let key = admin.email.to_lowercase();
+        let admission = self.admit()?;
+        let now = self.clock.now();
+        let attempt = self
+            .count_attempt(&key, now, std::slice::from_ref(admin), &admin.email)
+            .await?;
         let ok = self
             .verifier
-            .verify(hash, password.to_owned(), admission)
-            .await;
-        let (Some(admin), true) = (admin, ok) else {
-            if let Some(t) = attempt {
-                self.note(org, "signin.failed", email).await;
-                if t.failures >= MAX_FAILURES {
-                    self.store
-                        .lock_signin(org, &key, now + LOCK_DURATION)
-                        .await?;
-                    self.note(org, "signin.lockout", email).await;
-                }
+            .verify_all(
+                vec![admin.password_hash.clone()],
+                password.to_owned(),
+                admission,
+            )
+            .await
+            .first()
+            .copied()
+            .unwrap_or(false);
+        if ok {
+            self.store.clear_signin_failures(&key).await?;
+        } else if attempt.failures >= MAX_FAILURES {
+            self.store.lock_signin(&key, now + LOCK_DURATION).await?;
+        }
+        Ok(ok)
+    }
+
+    fn admit(&self) -> Result<OwnedSemaphorePermit, SessionError> {
+        self.verifier
+            .admission
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| SessionError::Busy)
+    }
+
+    /// Counts one attempt for the address; refuses it when the address is locked.
+    async fn count_attempt(
+        &self,
+        key: &str,
+        now: time::OffsetDateTime,
+        candidates: &[Administrator],
+        email: &str,
+    ) -> Result<SigninThrottle, SessionError> {
+        let t = self
+            .store
+            .note_signin_failure(key, now, now - FAILURE_WINDOW)
+            .await?;
+        let locked = match t.locked_until.filter(|u| *u > now) {
+            Some(until) => Some(until),
+            // Guesses beyond the budget that were sent before the lock was set.
+            None if t.failures > MAX_FAILURES => {
+                let until = now + LOCK_DURATION;
+                self.store.lock_signin(key, until).await?;
+                Some(until)
             }
-            return Err(SessionError::BadCredentials);
+            None => None,
         };
-        self.store.clear_signin_failures(org, &key).await?;
-        let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes).map_err(|e| SessionError::Random(e.to_string()))?;
+        if let Some(until) = locked {
+            for a in candidates {
+                self.note(a.org_id, "signin.locked", email).await;
+            }
+            return Err(SessionError::LockedOut(until));
+        }
+        Ok(t)
+    }
+
+    /// Opens a session for an administrator whose credentials were checked (a password, or a
+    /// password link just used).
+    pub(crate) async fn open(
+        &self,
+        admin: Administrator,
+    ) -> Result<(String, SignedIn), SessionError> {
+        let now = self.clock.now();
         let secret = format!(
             "{SESSION_PREFIX}{}",
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+            random_secret().map_err(SessionError::Random)?
         );
         let session = SessionRecord {
-            org_id: org,
+            org_id: admin.org_id,
             id: SessionId::new(),
             hash: hash_secret(&secret),
             admin_id: admin.id,
@@ -177,7 +327,7 @@ impl Sessions {
             expires: now + SESSION_LIFETIME,
         };
         self.store.insert_session(&session).await?;
-        self.note(org, "signin", &admin.email).await;
+        self.note(admin.org_id, "signin", &admin.email).await;
         Ok((secret, SignedIn { session, admin }))
     }
 
@@ -242,27 +392,44 @@ impl Verifier {
         }
     }
 
-    /// Verifies on the blocking pool once a slot is free. Without a hash a dummy verification
-    /// still runs, so an unknown address takes as long as a wrong password.
-    async fn verify(
+    /// Verifies `password` against each hash, on the blocking pool once a slot is free.
+    /// Without any hash a dummy verification still runs, and an administrator without a
+    /// password costs one too, so an unknown address takes as long as a wrong password.
+    async fn verify_all(
         &self,
-        hash: Option<String>,
+        hashes: Vec<Option<String>>,
         password: String,
         _admitted: OwnedSemaphorePermit,
-    ) -> bool {
+    ) -> Vec<bool> {
+        let n = hashes.len();
         let Ok(_slot) = self.running.acquire().await else {
-            return false;
+            return vec![false; n];
         };
-        tokio::task::spawn_blocking(move || match hash {
-            Some(h) => verify_password(&password, &h),
-            None => {
+        tokio::task::spawn_blocking(move || {
+            if hashes.is_empty() {
                 let _ = verify_password(&password, dummy_hash());
-                false
             }
+            hashes
+                .iter()
+                .map(|h| match h {
+                    Some(h) => verify_password(&password, h),
+                    None => {
+                        let _ = verify_password(&password, dummy_hash());
+                        false
+                    }
+                })
+                .collect()
         })
         .await
-        .unwrap_or(false)
+        .unwrap_or_else(|_| vec![false; n])
     }
+}
+
+/// 256 random bits, base64url: a session, link or handle secret.
+pub(crate) fn random_secret() -> Result<String, String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| e.to_string())?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// An Argon2id hash of a password nobody types (made once, with a random salt).

@@ -9,9 +9,8 @@
 use crate::clock::Clock;
 use crate::ids::{OrgId, Organisation};
 use crate::lifecycle::{Lifecycle, LifecycleError, check_email};
-use crate::store::{AdminRole, Administrator, SetupLink, Store, StoreError};
+use crate::store::{AdminRole, Administrator, LinkPurpose, PasswordLink, Store, StoreError};
 use crate::token::hash_secret;
-use base64::Engine;
 use std::sync::Arc;
 use time::Duration;
 
@@ -76,14 +75,14 @@ impl Setup {
 
     /// Makes a new link; returns its secret (the last part of the URL), shown once.
     pub async fn create_link(&self, org: OrgId) -> Result<String, SetupError> {
-        let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes).map_err(|e| LifecycleError::Random(e.to_string()))?;
-        let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let secret = crate::session::random_secret().map_err(LifecycleError::Random)?;
         let now = self.clock.now();
         self.store
-            .insert_setup_link(&SetupLink {
+            .insert_password_link(&PasswordLink {
                 org_id: org,
                 hash: hash_secret(&secret),
+                purpose: LinkPurpose::Setup,
+                admin_id: None,
                 created: now,
                 expires: now + LINK_LIFETIME,
                 used: None,
@@ -96,9 +95,9 @@ impl Setup {
     pub async fn check(&self, org: OrgId, secret: &str) -> Result<(), SetupError> {
         let now = self.clock.now();
         self.store
-            .find_setup_link(org, &hash_secret(secret))
+            .find_password_link(org, &hash_secret(secret))
             .await?
-            .filter(|l| l.used.is_none() && l.expires > now)
+            .filter(|l| l.purpose == LinkPurpose::Setup && l.used.is_none() && l.expires > now)
             .ok_or(SetupError::InvalidLink)?;
         if !self.needs_first_admin(org).await? {
             return Err(SetupError::AlreadySetUp);
@@ -122,7 +121,12 @@ impl Setup {
         }
         if !self
             .store
-            .use_setup_link(org.id, &hash_secret(secret), self.clock.now())
+            .use_password_link(
+                org.id,
+                &hash_secret(secret),
+                LinkPurpose::Setup,
+                self.clock.now(),
+            )
             .await?
         {
             return Err(SetupError::InvalidLink);

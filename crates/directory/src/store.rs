@@ -4,9 +4,9 @@
 //! (`SqliteStore`, `PgStore`) or a generic one brings the area traits into scope with
 //! `use directory::store::prelude::*`.
 //!
-//! Every method but [`TokenStore::find_token_by_hash`] and
-//! [`AdminStore::find_session_by_hash`] takes the organisation first and touches only that
-//! organisation's rows (the jobs that purge or claim across organisations say so). Stores
+//! Every method but [`TokenStore::find_token_by_hash`], [`AdminStore::find_session_by_hash`],
+//! [`AdminStore::find_admins_by_email`] and the sign-in lock-out (keyed by address alone)
+//! takes the organisation first and touches only that organisation's rows (the jobs that purge or claim across organisations say so). Stores
 //! return domain values ([`crate::model`]), never rows.
 
 use crate::ids::{
@@ -20,9 +20,9 @@ pub use crate::model::columns;
 pub use crate::model::{
     Account, AccountChange, AccountPage, AccountQuery, ActivityEntry, AdminRole, Administrator,
     ConflictRecord, Connection, ConnectionState, Cursor, CursorKey, DirectoryState, DomainRecord,
-    GroupView, ListQuery, Load, LocalProps, MemberView, NewResource, Notice, NoticeKind, Page,
-    SessionRecord, SetupLink, SigninThrottle, Source, Status, StoredResource, SyncPolicy,
-    TokenRecord, Update,
+    GroupView, LinkPurpose, ListQuery, Load, LocalProps, MemberView, NewResource, Notice,
+    NoticeKind, Page, PasswordLink, SessionRecord, SigninThrottle, Source, Status, StoredResource,
+    SyncPolicy, TokenRecord, Update,
 };
 pub use crate::model::{
     Application, DeliveryRecord, DeliveryReport, DirectoryQuery, Event, EventId, EventQuery,
@@ -33,8 +33,8 @@ pub use crate::model::{
 pub mod prelude {
     pub use super::{
         AccountStore, ActivityStore, AdminStore, AppStore, DirectoryReadStore, DomainStore,
-        EventStore, HealthStore, OrgStore, OutboxStore, ResourceStore, Store, TokenStore,
-        WebhookStore,
+        EventStore, HealthStore, LinkStore, OrgStore, OutboxStore, ResourceStore, Store,
+        TokenStore, WebhookStore,
     };
 }
 
@@ -311,8 +311,8 @@ pub trait DomainStore: Send + Sync {
     async fn remove_domain(&self, org: OrgId, name: &str) -> Result<bool, StoreError>;
 }
 
-/// Administrators and signing in: passwords, sessions, set-up links for a first
-/// administrator, and the sign-in lock-out.
+/// Administrators and signing in: passwords, sessions and the sign-in lock-out (per folded
+/// address, across organisations).
 #[async_trait]
 pub trait AdminStore: Send + Sync {
     /// Adds an administrator; [`StoreError::Conflict`]`("email")` when the organisation already
@@ -320,6 +320,11 @@ pub trait AdminStore: Send + Sync {
     async fn add_admin(&self, admin: &Administrator) -> Result<(), StoreError>;
 
     async fn list_admins(&self, org: OrgId) -> Result<Vec<Administrator>, StoreError>;
+
+    /// The second lookup across organisations (after the token's and the session's): every
+    /// administrator with this folded e-mail address, in any organisation, for sign-in by
+    /// address alone and the forgotten-password form. Ordered by organisation id.
+    async fn find_admins_by_email(&self, email_ci: &str) -> Result<Vec<Administrator>, StoreError>;
 
     /// Removes an administrator and, in the same transaction, its sessions; `Ok(false)` when
     /// there is no such administrator.
@@ -357,32 +362,8 @@ pub trait AdminStore: Send + Sync {
         failures_from: OffsetDateTime,
     ) -> Result<u64, StoreError>;
 
-    /// Stores a new set-up link and, in the same transaction, forgets the organisation's
-    /// earlier unused ones: one link works at a time.
-    async fn insert_setup_link(&self, link: &SetupLink) -> Result<(), StoreError>;
-
-    /// A set-up link by the hash of its secret, within its organisation.
-    async fn find_setup_link(
-        &self,
-        org: OrgId,
-        hash: &[u8; 32],
-    ) -> Result<Option<SetupLink>, StoreError>;
-
-    /// Marks a link used at `at` when it is unused and not expired at `at`, in one statement:
-    /// `Ok(true)` for exactly one caller, however many race.
-    async fn use_setup_link(
-        &self,
-        org: OrgId,
-        hash: &[u8; 32],
-        at: OffsetDateTime,
-    ) -> Result<bool, StoreError>;
-
     /// The failed sign-ins recorded for a folded e-mail address.
-    async fn signin_throttle(
-        &self,
-        org: OrgId,
-        email_ci: &str,
-    ) -> Result<Option<SigninThrottle>, StoreError>;
+    async fn signin_throttle(&self, email_ci: &str) -> Result<Option<SigninThrottle>, StoreError>;
 
     /// Counts one sign-in attempt at `at`, atomically (the service counts each attempt before
     /// checking its password): the count restarts at 1 (and the window at `at`) when the
@@ -390,22 +371,45 @@ pub trait AdminStore: Send + Sync {
     /// lock is cleared. Returns the row after.
     async fn note_signin_failure(
         &self,
-        org: OrgId,
         email_ci: &str,
         at: OffsetDateTime,
         window_from: OffsetDateTime,
     ) -> Result<SigninThrottle, StoreError>;
 
     /// Refuses sign-ins for the address until `until` (the rule is the service's).
-    async fn lock_signin(
-        &self,
-        org: OrgId,
-        email_ci: &str,
-        until: OffsetDateTime,
-    ) -> Result<(), StoreError>;
+    async fn lock_signin(&self, email_ci: &str, until: OffsetDateTime) -> Result<(), StoreError>;
 
     /// Forgets the failures of an address (after a successful sign-in).
-    async fn clear_signin_failures(&self, org: OrgId, email_ci: &str) -> Result<(), StoreError>;
+    async fn clear_signin_failures(&self, email_ci: &str) -> Result<(), StoreError>;
+}
+
+/// One-time password links: set-up, reset, invitation and pending sign-in (see
+/// [`LinkPurpose`]). The link names its organisation, so every lookup is keyed by it.
+#[async_trait]
+pub trait LinkStore: Send + Sync {
+    /// Stores a new link and, in the same transaction, forgets the earlier unused links of the
+    /// same organisation, purpose and administrator: one such link works at a time. Links of
+    /// purpose [`LinkPurpose::Signin`] retire nothing (several rows share one secret).
+    async fn insert_password_link(&self, link: &PasswordLink) -> Result<(), StoreError>;
+
+    /// A link by the hash of its secret, within its organisation.
+    async fn find_password_link(
+        &self,
+        org: OrgId,
+        hash: &[u8; 32],
+    ) -> Result<Option<PasswordLink>, StoreError>;
+
+    /// Marks a link of `purpose` used at `at` when it is unused and not expired at `at`,
+    /// atomically: `Ok(true)` for exactly one caller, however many race. The
+    /// [`LinkPurpose::Signin`] rows of one secret are one choice: the first use of any of them
+    /// marks them all used, so a second choice (of any organisation) fails.
+    async fn use_password_link(
+        &self,
+        org: OrgId,
+        hash: &[u8; 32],
+        purpose: LinkPurpose,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
 }
 
 /// The activity log.
@@ -648,6 +652,7 @@ pub trait Store:
     + AccountStore
     + DomainStore
     + AdminStore
+    + LinkStore
     + ActivityStore
     + OutboxStore
     + HealthStore
@@ -666,6 +671,7 @@ impl<T> Store for T where
         + AccountStore
         + DomainStore
         + AdminStore
+        + LinkStore
         + ActivityStore
         + OutboxStore
         + HealthStore

@@ -6,6 +6,8 @@ use crate::{DbArgs, find_org, open_store};
 use anyhow::{Context, Result, bail};
 use directory::lifecycle::Lifecycle;
 use directory::notify::Mail;
+use directory::passwords::Passwords;
+use directory::session::Sessions;
 use directory::store::{AdminRole, Notice};
 use directory::{Clock, OrgId, TokenId};
 use serde_json::json;
@@ -62,8 +64,22 @@ pub enum AdminCommand {
         #[arg(long, default_value = "administrator", value_parser = parse_role)]
         role: AdminRole,
         /// A file whose first line is the console password (kept as an Argon2id hash).
+        /// Without it, a one-time link with which the administrator chooses one is printed.
         #[arg(long)]
         password_file: Option<PathBuf>,
+        #[command(flatten)]
+        console: ConsoleArgs,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Print a one-time link (valid 1 hour) with which an administrator sets a new password.
+    ResetPassword {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        console: ConsoleArgs,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -105,6 +121,24 @@ pub enum AdminCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+}
+
+/// Where the console is, for the links these commands print: as `serve` prints it.
+#[derive(Debug, clap::Args)]
+pub struct ConsoleArgs {
+    /// The address `serve` listens on (the link's host when there is no public URL).
+    #[arg(long, env = "SCIMD_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
+    /// `serve`'s public base URL of the SCIM API (https://host/scim/v2); the console is at its
+    /// origin.
+    #[arg(long, env = "SCIMD_PUBLIC_URL")]
+    public_url: Option<String>,
+}
+
+impl ConsoleArgs {
+    fn origin(&self) -> String {
+        server::console::origin(self.public_url.as_deref(), self.listen)
+    }
 }
 
 /// The first line of a password file, which must hold one of the policy's length.
@@ -268,15 +302,48 @@ pub async fn admin(cmd: AdminCommand, clock: Arc<dyn Clock>) -> Result<()> {
             email,
             role,
             password_file,
+            console,
             db,
         } => {
             let password = password_file.as_deref().map(read_password).transpose()?;
             let store = open_store(&db.database)?;
             let org = find_org(store.as_ref(), &org).await?;
+            let Some(password) = password else {
+                // Nobody could sign in as an administrator without a password: invite instead.
+                let sessions = Sessions::new(store.clone(), clock.clone());
+                let link = Passwords::new(store, clock, sessions)
+                    .invite(&org, &email, role, ACTOR)
+                    .await?;
+                eprintln!(
+                    "administrator {} added; they choose their password with this one-time link (valid 7 days):",
+                    link.admin.email
+                );
+                println!("{}", link.url(&console.origin()));
+                return Ok(());
+            };
             let admin = Lifecycle::new(store, clock)
-                .add_admin(&org, &email, role, password.as_deref(), ACTOR)
+                .add_admin(&org, &email, role, Some(&password), ACTOR)
                 .await?;
             println!("{}", admin.id);
+            Ok(())
+        }
+        AdminCommand::ResetPassword {
+            org,
+            email,
+            console,
+            db,
+        } => {
+            let store = open_store(&db.database)?;
+            let org = find_org(store.as_ref(), &org).await?;
+            let sessions = Sessions::new(store.clone(), clock.clone());
+            let link = Passwords::new(store, clock, sessions)
+                .issue_reset(org.id, &email, ACTOR)
+                .await?;
+            eprintln!(
+                "{} sets a new password with this one-time link (valid 1 hour); their sessions end then:",
+                link.admin.email
+            );
+            println!("{}", link.url(&console.origin()));
             Ok(())
         }
         AdminCommand::List { org, db } => {

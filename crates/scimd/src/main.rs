@@ -683,6 +683,7 @@ async fn serve(
         Some(_) => server::console::origin(public_url.as_deref(), local),
         None => format!("{scheme}://{local}"),
     };
+    let _ = state.console_origin.set(console.clone());
     eprintln!("Console: {console}/");
     if let Some(link) = server::console::first_run_link(&state, first.id, &console).await? {
         eprintln!(

@@ -49,6 +49,11 @@ pub struct AppState {
     stopping: tokio::sync::watch::Sender<bool>,
     /// Scheduled backups (`--backup-every`), shown on Settings; `None` when none are set.
     pub backups: Option<Arc<crate::backup::BackupStatus>>,
+    /// The console's origin for links sent by e-mail (`serve` sets the one it prints); never
+    /// taken from a request's `Host`.
+    pub console_origin: std::sync::OnceLock<String>,
+    /// Invitation links waiting to be shown once (see `console::password`).
+    pub reveals: crate::console::Reveals,
 }
 
 impl AppState {
@@ -77,6 +82,8 @@ impl AppState {
             webhooks: None,
             stopping: tokio::sync::watch::Sender::new(false),
             backups: None,
+            console_origin: std::sync::OnceLock::new(),
+            reveals: Default::default(),
         }
     }
 

@@ -1,14 +1,12 @@
-//! Administrators on PostgreSQL, and what signing in keeps: sessions, set-up links and the
-//! sign-in lock-out counters. The counter is one upsert, so failures on several instances at
+//! Administrators on PostgreSQL, and what signing in keeps: sessions and the sign-in
+//! lock-out counters (per folded address). The counter is one upsert, so failures on several instances at
 //! once are all counted.
 
 use crate::{Failure, PgStore, from_micros, micros, run};
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use directory::ids::{AdminId, SessionId};
-use directory::store::{
-    AdminRole, AdminStore, Administrator, SessionRecord, SetupLink, SigninThrottle,
-};
+use directory::store::{AdminRole, AdminStore, Administrator, SessionRecord, SigninThrottle};
 use directory::{OrgId, StoreError};
 use time::OffsetDateTime;
 use tokio_postgres::Row;
@@ -81,6 +79,33 @@ impl AdminStore for PgStore {
                         role: role.parse::<AdminRole>().map_err(StoreError::Internal)?,
                         password_hash: r.try_get(3)?,
                         created: from_micros(r.try_get(4)?),
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn find_admins_by_email(&self, email_ci: &str) -> Result<Vec<Administrator>, StoreError> {
+        run(async {
+            let c = self.client().await?;
+            let stmt = c
+                .prepare_cached(
+                    "SELECT org_id, id, email, role, password_hash, created FROM administrators \
+                     WHERE email_ci = $1 ORDER BY org_id",
+                )
+                .await?;
+            let rows = c.query(&stmt, &[&email_ci]).await?;
+            rows.iter()
+                .map(|r| {
+                    let role: String = r.try_get(3)?;
+                    Ok(Administrator {
+                        org_id: OrgId(r.try_get::<_, Uuid>(0)?),
+                        id: AdminId(r.try_get(1)?),
+                        email: r.try_get(2)?,
+                        role: role.parse::<AdminRole>().map_err(StoreError::Internal)?,
+                        password_hash: r.try_get(4)?,
+                        created: from_micros(r.try_get(5)?),
                     })
                 })
                 .collect()
@@ -199,8 +224,8 @@ impl AdminStore for PgStore {
                        WHERE org_id = $1 AND id = $2 RETURNING email_ci), \
                      ended AS (DELETE FROM sessions WHERE org_id = $1 AND admin_id = $2 \
                        AND EXISTS (SELECT 1 FROM changed)), \
-                     forgotten AS (DELETE FROM signin_failures WHERE org_id = $1 \
-                       AND email_ci IN (SELECT email_ci FROM changed)) \
+                     forgotten AS (DELETE FROM signin_failures \
+                       WHERE email_ci IN (SELECT email_ci FROM changed)) \
                      SELECT 1 FROM changed",
                     &[&org.0, &admin.0, &hash],
                 )
@@ -232,84 +257,13 @@ impl AdminStore for PgStore {
         .await
     }
 
-    async fn insert_setup_link(&self, l: &SetupLink) -> Result<(), StoreError> {
-        run(async {
-            let c = self.client().await?;
-            // One statement: the earlier unused links go as the new one arrives.
-            c.execute(
-                "WITH earlier AS (DELETE FROM setup_links WHERE org_id = $1 AND used IS NULL) \
-                 INSERT INTO setup_links (org_id, hash, created, expires, used) VALUES ($1, $2, $3, $4, $5)",
-                &[
-                    &l.org_id.0,
-                    &l.hash.as_slice(),
-                    &micros(l.created),
-                    &micros(l.expires),
-                    &l.used.map(micros),
-                ],
-            )
-            .await?;
-            Ok(())
-        })
-        .await
-    }
-
-    async fn find_setup_link(
-        &self,
-        org: OrgId,
-        hash: &[u8; 32],
-    ) -> Result<Option<SetupLink>, StoreError> {
-        run(async {
-            let c = self.client().await?;
-            c.query_opt(
-                "SELECT created, expires, used FROM setup_links WHERE org_id = $1 AND hash = $2",
-                &[&org.0, &hash.as_slice()],
-            )
-            .await?
-            .map(|r| {
-                Ok(SetupLink {
-                    org_id: org,
-                    hash: *hash,
-                    created: from_micros(r.try_get(0)?),
-                    expires: from_micros(r.try_get(1)?),
-                    used: r.try_get::<_, Option<i64>>(2)?.map(from_micros),
-                })
-            })
-            .transpose()
-        })
-        .await
-    }
-
-    async fn use_setup_link(
-        &self,
-        org: OrgId,
-        hash: &[u8; 32],
-        at: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        run(async {
-            let c = self.client().await?;
-            let n = c
-                .execute(
-                    "UPDATE setup_links SET used = $3 \
-                     WHERE org_id = $1 AND hash = $2 AND used IS NULL AND expires > $3",
-                    &[&org.0, &hash.as_slice(), &micros(at)],
-                )
-                .await?;
-            Ok(n == 1)
-        })
-        .await
-    }
-
-    async fn signin_throttle(
-        &self,
-        org: OrgId,
-        email: &str,
-    ) -> Result<Option<SigninThrottle>, StoreError> {
+    async fn signin_throttle(&self, email: &str) -> Result<Option<SigninThrottle>, StoreError> {
         run(async {
             let c = self.client().await?;
             c.query_opt(
                 "SELECT failures, window_start, locked_until FROM signin_failures \
-                 WHERE org_id = $1 AND email_ci = $2",
-                &[&org.0, &email],
+                 WHERE email_ci = $1",
+                &[&email],
             )
             .await?
             .map(|r| throttle_row(&r))
@@ -320,7 +274,6 @@ impl AdminStore for PgStore {
 
     async fn note_signin_failure(
         &self,
-        org: OrgId,
         email: &str,
         at: OffsetDateTime,
         window_from: OffsetDateTime,
@@ -329,16 +282,16 @@ impl AdminStore for PgStore {
             let c = self.client().await?;
             let row = c
                 .query_one(
-                    "INSERT INTO signin_failures AS f (org_id, email_ci, window_start, failures) \
-                     VALUES ($1, $2, $3, 1) \
-                     ON CONFLICT (org_id, email_ci) DO UPDATE SET \
-                       failures = CASE WHEN f.window_start < $4 OR f.locked_until <= $3 \
+                    "INSERT INTO signin_failures AS f (email_ci, window_start, failures) \
+                     VALUES ($1, $2, 1) \
+                     ON CONFLICT (email_ci) DO UPDATE SET \
+                       failures = CASE WHEN f.window_start < $3 OR f.locked_until <= $2 \
                          THEN 1 ELSE f.failures + 1 END, \
-                       window_start = CASE WHEN f.window_start < $4 OR f.locked_until <= $3 \
-                         THEN $3 ELSE f.window_start END, \
-                       locked_until = CASE WHEN f.locked_until <= $3 THEN NULL ELSE f.locked_until END \
+                       window_start = CASE WHEN f.window_start < $3 OR f.locked_until <= $2 \
+                         THEN $2 ELSE f.window_start END, \
+                       locked_until = CASE WHEN f.locked_until <= $2 THEN NULL ELSE f.locked_until END \
                      RETURNING failures, window_start, locked_until",
-                    &[&org.0, &email, &micros(at), &micros(window_from)],
+                    &[&email, &micros(at), &micros(window_from)],
                 )
                 .await?;
             throttle_row(&row)
@@ -346,17 +299,12 @@ impl AdminStore for PgStore {
         .await
     }
 
-    async fn lock_signin(
-        &self,
-        org: OrgId,
-        email: &str,
-        until: OffsetDateTime,
-    ) -> Result<(), StoreError> {
+    async fn lock_signin(&self, email: &str, until: OffsetDateTime) -> Result<(), StoreError> {
         run(async {
             let c = self.client().await?;
             c.execute(
-                "UPDATE signin_failures SET locked_until = $3 WHERE org_id = $1 AND email_ci = $2",
-                &[&org.0, &email, &micros(until)],
+                "UPDATE signin_failures SET locked_until = $2 WHERE email_ci = $1",
+                &[&email, &micros(until)],
             )
             .await?;
             Ok(())
@@ -364,14 +312,11 @@ impl AdminStore for PgStore {
         .await
     }
 
-    async fn clear_signin_failures(&self, org: OrgId, email: &str) -> Result<(), StoreError> {
+    async fn clear_signin_failures(&self, email: &str) -> Result<(), StoreError> {
         run(async {
             let c = self.client().await?;
-            c.execute(
-                "DELETE FROM signin_failures WHERE org_id = $1 AND email_ci = $2",
-                &[&org.0, &email],
-            )
-            .await?;
+            c.execute("DELETE FROM signin_failures WHERE email_ci = $1", &[&email])
+                .await?;
             Ok(())
         })
         .await

@@ -103,6 +103,7 @@ mod directory_read;
 mod domains;
 mod events;
 mod journal;
+mod links;
 mod orgs;
 mod outbox;
 mod resources;

@@ -1,5 +1,5 @@
-//! Administrators on SQLite, and what signing in keeps: sessions, set-up links and the
-//! sign-in lock-out counters. Every write is one job of the single writer, so a
+//! Administrators on SQLite, and what signing in keeps: sessions and the sign-in
+//! lock-out counters (per folded address). Every write is one job of the single writer, so a
 //! read-then-write inside it is atomic.
 
 use crate::b;
@@ -8,20 +8,17 @@ use crate::{SqliteStore, uuid_from};
 use async_trait::async_trait;
 use directory::ids::{AdminId, SessionId};
 use directory::store::columns::{from_micros, micros};
-use directory::store::{
-    AdminRole, AdminStore, Administrator, SessionRecord, SetupLink, SigninThrottle,
-};
+use directory::store::{AdminRole, AdminStore, Administrator, SessionRecord, SigninThrottle};
 use directory::{OrgId, StoreError};
 use rusqlite::{Connection, OptionalExtension, params};
 use time::OffsetDateTime;
 
-fn throttle(c: &Connection, org: OrgId, email: &str) -> Result<Option<SigninThrottle>, StoreError> {
+fn throttle(c: &Connection, email: &str) -> Result<Option<SigninThrottle>, StoreError> {
     c.prepare_cached(
-        "SELECT failures, window_start, locked_until FROM signin_failures \
-         WHERE org_id = ?1 AND email_ci = ?2",
+        "SELECT failures, window_start, locked_until FROM signin_failures WHERE email_ci = ?1",
     )
     .map_err(internal)?
-    .query_row(params![b(&org.0), email], |r| {
+    .query_row(params![email], |r| {
         Ok(SigninThrottle {
             failures: r.get(0)?,
             window_start: from_micros(r.get(1)?),
@@ -92,6 +89,44 @@ impl AdminStore for SqliteStore {
                     Ok(Administrator {
                         id: AdminId(uuid_from(&id)?),
                         org_id: org,
+                        email,
+                        role: role.parse::<AdminRole>().map_err(StoreError::Internal)?,
+                        password_hash,
+                        created: from_micros(created),
+                    })
+                })
+                .collect()
+            })
+            .await
+    }
+
+    async fn find_admins_by_email(&self, email_ci: &str) -> Result<Vec<Administrator>, StoreError> {
+        let email = email_ci.to_owned();
+        self.rt
+            .read(move |c| {
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT org_id, id, email, role, password_hash, created FROM administrators \
+                         WHERE email_ci = ?1 ORDER BY org_id",
+                    )
+                    .map_err(internal)?;
+                let rows = stmt
+                    .query_map(params![email], |r| {
+                        Ok((
+                            r.get::<_, Vec<u8>>(0)?,
+                            r.get::<_, Vec<u8>>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, String>(3)?,
+                            r.get::<_, Option<String>>(4)?,
+                            r.get::<_, i64>(5)?,
+                        ))
+                    })
+                    .map_err(internal)?;
+                rows.map(|r| {
+                    let (org, id, email, role, password_hash, created) = r.map_err(internal)?;
+                    Ok(Administrator {
+                        id: AdminId(uuid_from(&id)?),
+                        org_id: OrgId(uuid_from(&org)?),
                         email,
                         role: role.parse::<AdminRole>().map_err(StoreError::Internal)?,
                         password_hash,
@@ -233,7 +268,7 @@ impl AdminStore for SqliteStore {
                     .execute(params![o, a])
                     .map_err(internal)?;
                 c.prepare_cached(
-                    "DELETE FROM signin_failures WHERE org_id = ?1 AND email_ci = \
+                    "DELETE FROM signin_failures WHERE email_ci = \
                  (SELECT email_ci FROM administrators WHERE org_id = ?1 AND id = ?2)",
                 )
                 .map_err(internal)?
@@ -269,87 +304,12 @@ impl AdminStore for SqliteStore {
             .await
     }
 
-    async fn insert_setup_link(&self, link: &SetupLink) -> Result<(), StoreError> {
-        let l = link.clone();
-        self.rt
-            .write(Effect::Data, move |c| {
-                c.prepare_cached("DELETE FROM setup_links WHERE org_id = ?1 AND used IS NULL")
-                    .map_err(internal)?
-                    .execute(params![b(&l.org_id.0)])
-                    .map_err(internal)?;
-                c.prepare_cached(
-                    "INSERT INTO setup_links (org_id, hash, created, expires, used) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                )
-                .map_err(internal)?
-                .execute(params![
-                    b(&l.org_id.0),
-                    l.hash.as_slice(),
-                    micros(l.created),
-                    micros(l.expires),
-                    l.used.map(micros)
-                ])
-                .map_err(internal)?;
-                Ok(())
-            })
-            .await
-    }
-
-    async fn find_setup_link(
-        &self,
-        org: OrgId,
-        hash: &[u8; 32],
-    ) -> Result<Option<SetupLink>, StoreError> {
-        self.rt
-            .read_now(|c| {
-                c.prepare_cached(
-                "SELECT created, expires, used FROM setup_links WHERE org_id = ?1 AND hash = ?2",
-            )
-            .map_err(internal)?
-            .query_row(params![b(&org.0), hash.as_slice()], |r| {
-                Ok(SetupLink {
-                    org_id: org,
-                    hash: *hash,
-                    created: from_micros(r.get(0)?),
-                    expires: from_micros(r.get(1)?),
-                    used: r.get::<_, Option<i64>>(2)?.map(from_micros),
-                })
-            })
-            .optional()
-            .map_err(internal)
-            })
-            .await
-    }
-
-    async fn use_setup_link(
-        &self,
-        org: OrgId,
-        hash: &[u8; 32],
-        at: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        let hash = *hash;
-        let n = self
-            .rt
-            .execute(
-                "UPDATE setup_links SET used = ?3 \
-                 WHERE org_id = ?1 AND hash = ?2 AND used IS NULL AND expires > ?3",
-                vec![blob(&org.0), hash.to_vec().into(), micros(at).into()],
-            )
-            .await?;
-        Ok(n == 1)
-    }
-
-    async fn signin_throttle(
-        &self,
-        org: OrgId,
-        email: &str,
-    ) -> Result<Option<SigninThrottle>, StoreError> {
-        self.rt.read_now(|c| throttle(c, org, email)).await
+    async fn signin_throttle(&self, email: &str) -> Result<Option<SigninThrottle>, StoreError> {
+        self.rt.read_now(|c| throttle(c, email)).await
     }
 
     async fn note_signin_failure(
         &self,
-        org: OrgId,
         email_ci: &str,
         at: OffsetDateTime,
         window_from: OffsetDateTime,
@@ -358,45 +318,40 @@ impl AdminStore for SqliteStore {
         self.rt
             .write(Effect::Data, move |c| {
                 c.prepare_cached(
-                    "INSERT INTO signin_failures (org_id, email_ci, window_start, failures) \
-                 VALUES (?1, ?2, ?3, 1) \
-                 ON CONFLICT (org_id, email_ci) DO UPDATE SET \
-                   failures = CASE WHEN window_start < ?4 OR locked_until <= ?3 \
+                    "INSERT INTO signin_failures (email_ci, window_start, failures) \
+                 VALUES (?1, ?2, 1) \
+                 ON CONFLICT (email_ci) DO UPDATE SET \
+                   failures = CASE WHEN window_start < ?3 OR locked_until <= ?2 \
                      THEN 1 ELSE failures + 1 END, \
-                   window_start = CASE WHEN window_start < ?4 OR locked_until <= ?3 \
-                     THEN ?3 ELSE window_start END, \
-                   locked_until = CASE WHEN locked_until <= ?3 THEN NULL ELSE locked_until END",
+                   window_start = CASE WHEN window_start < ?3 OR locked_until <= ?2 \
+                     THEN ?2 ELSE window_start END, \
+                   locked_until = CASE WHEN locked_until <= ?2 THEN NULL ELSE locked_until END",
                 )
                 .map_err(internal)?
-                .execute(params![b(&org.0), email, micros(at), micros(window_from)])
+                .execute(params![email, micros(at), micros(window_from)])
                 .map_err(internal)?;
-                throttle(c, org, &email)?.ok_or(StoreError::NotFound)
+                throttle(c, &email)?.ok_or(StoreError::NotFound)
             })
             .await
     }
 
-    async fn lock_signin(
-        &self,
-        org: OrgId,
-        email_ci: &str,
-        until: OffsetDateTime,
-    ) -> Result<(), StoreError> {
+    async fn lock_signin(&self, email_ci: &str, until: OffsetDateTime) -> Result<(), StoreError> {
         let email = email_ci.to_owned();
         self.rt
             .execute(
-                "UPDATE signin_failures SET locked_until = ?3 WHERE org_id = ?1 AND email_ci = ?2",
-                vec![blob(&org.0), email.into(), micros(until).into()],
+                "UPDATE signin_failures SET locked_until = ?2 WHERE email_ci = ?1",
+                vec![email.into(), micros(until).into()],
             )
             .await?;
         Ok(())
     }
 
-    async fn clear_signin_failures(&self, org: OrgId, email_ci: &str) -> Result<(), StoreError> {
+    async fn clear_signin_failures(&self, email_ci: &str) -> Result<(), StoreError> {
         let email = email_ci.to_owned();
         self.rt
             .execute(
-                "DELETE FROM signin_failures WHERE org_id = ?1 AND email_ci = ?2",
-                vec![blob(&org.0), email.into()],
+                "DELETE FROM signin_failures WHERE email_ci = ?1",
+                vec![email.into()],
             )
             .await?;
         Ok(())

@@ -28,6 +28,7 @@ mod files;
 mod filter_sql;
 mod functions;
 mod journal;
+mod links;
 mod migrations;
 mod orgs;
 mod outbox;

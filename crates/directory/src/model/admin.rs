@@ -1,4 +1,4 @@
-//! Administrators and what signing in keeps: sessions, set-up links and the lock-out.
+//! Administrators and what signing in keeps: sessions, password links and the lock-out.
 
 use crate::ids::{AdminId, OrgId};
 use time::OffsetDateTime;
@@ -58,18 +58,59 @@ pub struct SessionRecord {
     pub expires: OffsetDateTime,
 }
 
-/// A one-time link that creates an organisation's first administrator; only the hash of its
-/// secret is kept.
+/// What a password link is for. A link of one purpose never works as another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkPurpose {
+    /// Creates an organisation's first administrator (no administrator named).
+    Setup,
+    /// Sets a new password for an administrator who forgot theirs.
+    Reset,
+    /// Sets the first password of an invited administrator.
+    Invite,
+    /// A pending sign-in whose password matched in several organisations: one row per
+    /// matching organisation, all with the same secret, which signs in to the chosen one.
+    Signin,
+}
+
+impl LinkPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkPurpose::Setup => "setup",
+            LinkPurpose::Reset => "reset",
+            LinkPurpose::Invite => "invite",
+            LinkPurpose::Signin => "signin",
+        }
+    }
+}
+
+impl std::str::FromStr for LinkPurpose {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "setup" => Ok(LinkPurpose::Setup),
+            "reset" => Ok(LinkPurpose::Reset),
+            "invite" => Ok(LinkPurpose::Invite),
+            "signin" => Ok(LinkPurpose::Signin),
+            other => Err(format!("unknown link purpose '{other}'")),
+        }
+    }
+}
+
+/// A one-time link (set-up, password reset, invitation, pending sign-in); only the hash of
+/// its secret is kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SetupLink {
+pub struct PasswordLink {
     pub org_id: OrgId,
     pub hash: [u8; 32],
+    pub purpose: LinkPurpose,
+    /// The administrator the link is for; `None` for a set-up link.
+    pub admin_id: Option<AdminId>,
     pub created: OffsetDateTime,
     pub expires: OffsetDateTime,
     pub used: Option<OffsetDateTime>,
 }
 
-/// Failed sign-ins for one e-mail address of one organisation.
+/// Failed sign-ins for one folded e-mail address, across organisations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SigninThrottle {
     /// Failures since `window_start`.

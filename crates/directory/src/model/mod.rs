@@ -19,7 +19,9 @@ pub use account::{
     Source, Status, SyncPolicy,
 };
 pub use activity::ActivityEntry;
-pub use admin::{AdminRole, Administrator, SessionRecord, SetupLink, SigninThrottle};
+pub use admin::{
+    AdminRole, Administrator, LinkPurpose, PasswordLink, SessionRecord, SigninThrottle,
+};
 pub use app::{
     Application, DeliveryRecord, DeliveryReport, WebhookEndpoint, WebhookSecret, WebhookState,
 };

@@ -23,5 +23,6 @@ mod migrate;
 mod multi_instance;
 mod operations;
 mod protocol;
+mod signin;
 mod transport;
 mod webhooks;

@@ -28,7 +28,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use directory::accounts::{AccountEdit, MergeOutcome};
-use directory::session::{SessionError, SignedIn};
+use directory::session::{SessionError, SignInOutcome, SignedIn};
 use directory::store::{
     Account, AccountQuery, ActivityEntry, AdminRole, ConflictRecord, DomainRecord, LocalProps,
     Source, Status,
@@ -249,7 +249,8 @@ impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<Arc<AppState>> f
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SignIn {
-    organisation: String,
+    /// Optional: without it the address's organisations are searched (docs/contract.md).
+    organisation: Option<String>,
     email: String,
     password: String,
 }
@@ -266,16 +267,35 @@ async fn sign_in(
         state.ops.auth_failed(ip);
         ApiError::from(e).into_response()
     };
-    let org: OrgId = body
-        .organisation
-        .parse()
-        .map_err(|_| refused(SessionError::BadCredentials))?;
+    let org: Option<OrgId> = match body.organisation.as_deref() {
+        None => None,
+        Some(o) => Some(
+            o.parse()
+                .map_err(|_| refused(SessionError::BadCredentials))?,
+        ),
+    };
     let (secret, s) = match state
         .sessions
         .sign_in(org, &body.email, &body.password)
         .await
     {
-        Ok(v) => v,
+        Ok(SignInOutcome::SignedIn(secret, s)) => (secret, s),
+        // The password is proven: the organisations it matched are the caller's to see.
+        Ok(SignInOutcome::Choose { organisations, .. }) => {
+            let list: Vec<_> = organisations
+                .iter()
+                .map(|o| json!({"id": o.id.to_string(), "name": o.name}))
+                .collect();
+            return Err((
+                StatusCode::CONFLICT,
+                Json(json!({
+                    "error": "organisation_required",
+                    "message": "this e-mail address and password sign in to several organisations; repeat the request with \"organisation\" set to one of them",
+                    "organisations": list,
+                })),
+            )
+                .into_response());
+        }
         Err(e @ SessionError::BadCredentials) => return Err(refused(e)),
         Err(e @ SessionError::Busy) => {
             let mut r = ApiError::from(e).into_response();
@@ -290,7 +310,7 @@ async fn sign_in(
         Json(json!({
             "token": secret,
             "expires": ts(s.session.expires),
-            "organisation": org.to_string(),
+            "organisation": s.admin.org_id.to_string(),
             "email": s.admin.email,
             "role": s.admin.role.as_str(),
         })),

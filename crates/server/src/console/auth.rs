@@ -1,4 +1,5 @@
-//! Sign-in, sign-out and the first administrator's set-up link.
+//! Sign-in by e-mail address and password, the choice of organisation when one password
+//! opens several, sign-out, and the first administrator's set-up link.
 
 use super::csrf::{self, Form};
 use super::{Flash, Layout, PageError, PageResult, Signed, render_status, see_other};
@@ -9,7 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use directory::OrgId;
-use directory::session::{SESSION_LIFETIME, SessionError};
+use directory::session::{CHOICE_LIFETIME, SESSION_LIFETIME, SessionError, SignInOutcome};
 use directory::setup::{Setup, SetupError};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -44,7 +45,7 @@ fn presession(name: &str, headers: &HeaderMap) -> Result<(String, bool), PageErr
     }
 }
 
-fn with_cookie(mut r: Response, cookie: String) -> Response {
+pub(super) fn with_cookie(mut r: Response, cookie: String) -> Response {
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         r.headers_mut().append(header::SET_COOKIE, v);
     }
@@ -52,7 +53,7 @@ fn with_cookie(mut r: Response, cookie: String) -> Response {
 }
 
 /// Renders an anonymous page, setting the pre-session cookie when it is new.
-fn anonymous_page(
+pub(super) fn anonymous_page(
     state: &AppState,
     headers: &HeaderMap,
     page: impl FnOnce(String) -> Response,
@@ -80,8 +81,26 @@ use SigninRefusal::{Refused, Throttled};
 #[template(path = "signin.html")]
 struct SigninPage {
     l: Layout,
-    organisation: String,
     email: String,
+}
+
+#[derive(Template)]
+#[template(path = "choose.html")]
+struct ChoosePage {
+    l: Layout,
+    email: String,
+    organisations: Vec<(String, String)>,
+}
+
+const CHOICE_COOKIE: &str = "scimd_choice";
+const SECURE_CHOICE_COOKIE: &str = "__Host-scimd_choice";
+
+fn choice_cookie(secure: bool) -> &'static str {
+    if secure {
+        SECURE_CHOICE_COOKIE
+    } else {
+        CHOICE_COOKIE
+    }
 }
 
 pub(super) async fn signin_page(
@@ -94,21 +113,48 @@ pub(super) async fn signin_page(
         Some("admin-created") => Flash::ok("The administrator was created. Sign in to continue."),
         _ => None,
     };
-    let organisation = q
-        .get("org")
-        .filter(|o| o.parse::<OrgId>().is_ok())
-        .cloned()
-        .unwrap_or_default();
-    anonymous_page(&state, &headers, |csrf| {
+    signin_form(&state, &headers, StatusCode::OK, flash, String::new())
+}
+
+fn signin_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    flash: Option<Flash>,
+    email: String,
+) -> PageResult {
+    anonymous_page(state, headers, |csrf| {
         render_status(
-            StatusCode::OK,
+            status,
             &SigninPage {
                 l: Layout::anonymous("Sign in", csrf, flash),
-                organisation,
-                email: String::new(),
+                email,
             },
         )
     })
+}
+
+/// The answer to a sign-in that opened a session: the session cookie, the pre-session and
+/// choice cookies gone, and on to the console.
+pub(super) fn signed_in(state: &AppState, headers: &HeaderMap, secret: &str) -> Response {
+    let secure = csrf::https(state, headers);
+    let r = with_cookie(
+        see_other("/directory-sync"),
+        csrf::set_cookie(
+            csrf::session_cookie(secure),
+            secret,
+            Some(SESSION_LIFETIME.whole_seconds()),
+            secure,
+        ),
+    );
+    let r = with_cookie(
+        r,
+        csrf::set_cookie(choice_cookie(secure), "", Some(0), secure),
+    );
+    with_cookie(
+        r,
+        csrf::set_cookie(csrf::presession_cookie(secure), "", Some(0), secure),
+    )
 }
 
 pub(super) async fn signin(
@@ -117,45 +163,53 @@ pub(super) async fn signin(
     headers: HeaderMap,
     form: Form,
 ) -> PageResult {
-    let organisation = form.text("organisation");
     let email = form.text("email");
     let password = form.get("password").unwrap_or_default().to_owned();
     // The same per-address budget of failures as the API's sign-in and SCIM's tokens.
     let result = if let Some(wait) = state.ops.throttled(ip) {
         Err(Throttled(wait))
     } else {
-        let result = match organisation.parse::<OrgId>() {
-            Ok(org) => state.sessions.sign_in(org, &email, &password).await,
-            Err(_) => Err(SessionError::BadCredentials),
-        };
+        let result = state.sessions.sign_in(None, &email, &password).await;
         if matches!(result, Err(SessionError::BadCredentials)) {
             state.ops.auth_failed(ip);
         }
         result.map_err(Refused)
     };
     match result {
-        Ok((secret, _)) => {
+        Ok(SignInOutcome::SignedIn(secret, _)) => Ok(signed_in(&state, &headers, &secret)),
+        Ok(SignInOutcome::Choose {
+            handle,
+            organisations,
+        }) => {
             let secure = csrf::https(&state, &headers);
-            let r = see_other("/directory-sync");
-            let r = with_cookie(
-                r,
+            let page = anonymous_page(&state, &headers, |csrf| {
+                render_status(
+                    StatusCode::OK,
+                    &ChoosePage {
+                        l: Layout::anonymous("Choose an organisation", csrf, None),
+                        email: email.clone(),
+                        organisations: organisations
+                            .iter()
+                            .map(|o| (o.id.to_string(), o.name.clone()))
+                            .collect(),
+                    },
+                )
+            })?;
+            Ok(with_cookie(
+                page,
                 csrf::set_cookie(
-                    csrf::session_cookie(secure),
-                    &secret,
-                    Some(SESSION_LIFETIME.whole_seconds()),
+                    choice_cookie(secure),
+                    &handle,
+                    Some(CHOICE_LIFETIME.whole_seconds()),
                     secure,
                 ),
-            );
-            Ok(with_cookie(
-                r,
-                csrf::set_cookie(csrf::presession_cookie(secure), "", Some(0), secure),
             ))
         }
         Err(e) => {
             let (status, message, retry) = match e {
                 Refused(SessionError::BadCredentials) => (
                     StatusCode::UNAUTHORIZED,
-                    "The organisation ID, e-mail address or password is not correct.".to_owned(),
+                    "The e-mail address or password is not correct.".to_owned(),
                     None,
                 ),
                 Throttled(wait) => (
@@ -178,21 +232,43 @@ pub(super) async fn signin(
                 }
                 Refused(other) => return Err(other.into()),
             };
-            let mut page = anonymous_page(&state, &headers, |csrf| {
-                render_status(
-                    status,
-                    &SigninPage {
-                        l: Layout::anonymous("Sign in", csrf, Flash::error(message)),
-                        organisation,
-                        email,
-                    },
-                )
-            })?;
+            let mut page = signin_form(&state, &headers, status, Flash::error(message), email)?;
             if let Some(v) = retry.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
                 page.headers_mut().insert(header::RETRY_AFTER, v);
             }
             Ok(page)
         }
+    }
+}
+
+/// The chosen organisation of a pending sign-in (the handle is in this browser's cookie).
+pub(super) async fn choose(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    form: Form,
+) -> PageResult {
+    let secure = csrf::https(&state, &headers);
+    let handle = csrf::cookie(&headers, choice_cookie(secure)).unwrap_or_default();
+    let result = match form.text("organisation").parse::<OrgId>() {
+        Ok(org) if !handle.is_empty() => state.sessions.choose(&handle, org).await,
+        _ => Err(SessionError::InvalidChoice),
+    };
+    match result {
+        Ok((secret, _)) => Ok(signed_in(&state, &headers, &secret)),
+        Err(e @ SessionError::InvalidChoice) => {
+            let page = signin_form(
+                &state,
+                &headers,
+                StatusCode::BAD_REQUEST,
+                Flash::error(capitalise(&e.to_string())),
+                String::new(),
+            )?;
+            Ok(with_cookie(
+                page,
+                csrf::set_cookie(choice_cookie(secure), "", Some(0), secure),
+            ))
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -293,10 +369,7 @@ pub(super) async fn setup(
         .redeem(&o, &secret, &email, password)
         .await
     {
-        Ok(_) => Ok(see_other(&format!(
-            "/signin?org={}&done=admin-created",
-            o.id
-        ))),
+        Ok(_) => Ok(see_other("/signin?done=admin-created")),
         Err(e @ (SetupError::InvalidLink | SetupError::AlreadySetUp)) => Err(setup_error(e)),
         Err(e) => {
             let PageError(status, message) = setup_error(e);

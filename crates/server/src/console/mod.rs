@@ -32,6 +32,7 @@ mod auth;
 pub(crate) mod csrf;
 mod domains;
 mod groups;
+mod password;
 mod settings;
 mod sync;
 
@@ -53,6 +54,7 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 pub use auth::first_run_link;
+pub use password::Reveals;
 
 const CSS: &str = include_str!("../../assets/console.css");
 const JS: &str = include_str!("../../assets/console.js");
@@ -62,6 +64,15 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
     Router::new()
         .route("/", get(home))
         .route("/signin", get(auth::signin_page).post(auth::signin))
+        .route("/signin/choose", post(auth::choose))
+        .route(
+            "/forgot-password",
+            get(password::forgot_page).post(password::forgot),
+        )
+        .route(
+            "/password/{org}/{secret}",
+            get(password::link_page).post(password::use_link),
+        )
         .route("/signout", post(auth::signout))
         .route(
             "/setup/{org}/{secret}",
@@ -119,6 +130,8 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         )
         .route("/settings", get(settings::settings))
         .route("/settings/administrators", post(settings::add_admin))
+        .route("/settings/administrators/invite", post(password::invite))
+        .route("/settings/password", post(password::change))
         .route(
             "/settings/administrators/remove",
             post(settings::remove_admin),

@@ -1,5 +1,5 @@
-//! The Settings page: the organisation's administrators (add, remove), the notices queued
-//! for it, and a test e-mail through the SMTP relay.
+//! The Settings page: the organisation's administrators (add, invite, remove), one's own
+//! password, the notices queued for it, and a test e-mail through the SMTP relay.
 
 use super::csrf::Form;
 use super::{
@@ -82,6 +82,19 @@ struct SettingsPage {
     smtp: bool,
     test_to: String,
     backups: Option<BackupView>,
+    /// An invitation link made without SMTP, shown this once: (e-mail, link).
+    invited: Option<(String, String)>,
+}
+
+/// Settings again with why a form was refused.
+pub(super) async fn refused(
+    state: &AppState,
+    signed: &Signed,
+    e: PageError,
+    email: String,
+) -> PageResult {
+    let (status, flash) = split(e)?;
+    settings_page(state, signed, flash, status, email, None).await
 }
 
 async fn settings_page(
@@ -90,6 +103,7 @@ async fn settings_page(
     flash: Option<Flash>,
     status: StatusCode,
     email: String,
+    invited: Option<(String, String)>,
 ) -> PageResult {
     let org = signed.org_id();
     let admins = state
@@ -137,6 +151,7 @@ async fn settings_page(
             smtp: state.mailer.is_some(),
             test_to: signed.who.admin.email.clone(),
             backups: backup_view(state),
+            invited,
         },
     ))
 }
@@ -155,9 +170,28 @@ pub(super) async fn settings(
                 "The administrator is removed and signed out everywhere.",
             ),
             ("mail-sent", "The test e-mail was handed to the SMTP relay."),
+            (
+                "invited",
+                "The administrator is invited: the link to choose a password is on its way by e-mail.",
+            ),
+            (
+                "password-changed",
+                "Your password is changed, and your other sessions are signed out.",
+            ),
         ],
     );
-    settings_page(&state, &signed, flash, StatusCode::OK, String::new()).await
+    let invited = q
+        .get("invited")
+        .and_then(|h| super::password::take_reveal(&state, &signed, h));
+    settings_page(
+        &state,
+        &signed,
+        flash,
+        StatusCode::OK,
+        String::new(),
+        invited,
+    )
+    .await
 }
 
 pub(super) async fn add_admin(
@@ -193,7 +227,7 @@ pub(super) async fn add_admin(
         Ok(()) => Ok(see_other("/settings?done=admin-added")),
         Err(e) => {
             let (status, flash) = split(e)?;
-            settings_page(&state, &signed, flash, status, email).await
+            settings_page(&state, &signed, flash, status, email, None).await
         }
     }
 }
@@ -223,7 +257,7 @@ pub(super) async fn remove_admin(
         Ok(()) => Ok(see_other("/settings?done=admin-removed")),
         Err(e) => {
             let (status, flash) = split(e)?;
-            settings_page(&state, &signed, flash, status, String::new()).await
+            settings_page(&state, &signed, flash, status, String::new(), None).await
         }
     }
 }
@@ -265,11 +299,19 @@ pub(super) async fn test_email(
         Ok(()) => Ok(see_other("/settings?done=mail-sent")),
         // A relay that refuses is the relay's state, not the console's fault: show it.
         Err(PageError(status, m)) if status == StatusCode::BAD_GATEWAY => {
-            settings_page(&state, &signed, Flash::error(m), status, String::new()).await
+            settings_page(
+                &state,
+                &signed,
+                Flash::error(m),
+                status,
+                String::new(),
+                None,
+            )
+            .await
         }
         Err(e) => {
             let (status, flash) = split(e)?;
-            settings_page(&state, &signed, flash, status, String::new()).await
+            settings_page(&state, &signed, flash, status, String::new(), None).await
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Administrators, set-up links, the sign-in lock-out, and sessions.
+//! Administrators, password links, the sign-in lock-out, and sessions.
 
 use super::*;
 
@@ -40,72 +40,228 @@ pub async fn admins_are_unique_by_email_case_insensitively_per_org(store: Arc<dy
     assert_eq!(store.list_admins(other.id).await.expect("list").len(), 1);
 }
 
-pub async fn setup_links_are_used_once_and_only_in_their_org(store: Arc<dyn Store>) {
-    use directory::store::SetupLink;
+/// An address no other case (or earlier run on a shared database) uses: the lock-out and the
+/// lookup by address span organisations.
+fn unique_address(name: &str) -> String {
+    format!("{name}-{}@example.com", uuid::Uuid::new_v4().simple())
+}
+
+fn link_hash(n: u8) -> [u8; 32] {
+    let mut hash = [n; 32];
+    hash[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    hash
+}
+
+pub async fn admins_are_found_by_address_across_organisations(store: Arc<dyn Store>) {
+    let (one, two, three) = (
+        new_org(&*store).await,
+        new_org(&*store).await,
+        new_org(&*store).await,
+    );
+    let email = unique_address("Ann");
+    let a1 = admin(one.id, &email, AdminRole::Administrator);
+    let a2 = admin(two.id, &email.to_uppercase(), AdminRole::PeopleManager);
+    store.add_admin(&a1).await.expect("one");
+    store.add_admin(&a2).await.expect("two");
+    store
+        .add_admin(&admin(
+            three.id,
+            &unique_address("bob"),
+            AdminRole::Administrator,
+        ))
+        .await
+        .expect("three");
+    let found = store
+        .find_admins_by_email(&email.to_lowercase())
+        .await
+        .expect("find");
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(found.contains(&a1) && found.contains(&a2));
+    let orgs: Vec<OrgId> = found.iter().map(|a| a.org_id).collect();
+    let mut sorted = orgs.clone();
+    sorted.sort_by_key(|o| o.0);
+    assert_eq!(orgs, sorted, "ordered by organisation");
+    assert!(
+        store
+            .find_admins_by_email(&unique_address("nobody"))
+            .await
+            .expect("find")
+            .is_empty()
+    );
+}
+
+pub async fn password_links_are_used_once_by_purpose_and_only_in_their_org(store: Arc<dyn Store>) {
+    use directory::store::{LinkPurpose, PasswordLink};
     let org = new_org(&*store).await;
     let other = new_org(&*store).await;
+    let ann = admin(org.id, &unique_address("ann"), AdminRole::Administrator);
+    store.add_admin(&ann).await.expect("ann");
     let t = now();
-    let mut hash = [3u8; 32];
-    hash[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-    let link = SetupLink {
+    let hash = link_hash(3);
+    let link = PasswordLink {
         org_id: org.id,
         hash,
+        purpose: LinkPurpose::Reset,
+        admin_id: Some(ann.id),
         created: t,
-        expires: t + Duration::hours(24),
+        expires: t + Duration::hours(1),
         used: None,
     };
-    store.insert_setup_link(&link).await.expect("insert");
+    store.insert_password_link(&link).await.expect("insert");
     assert_eq!(
-        store.find_setup_link(org.id, &hash).await.expect("find"),
+        store.find_password_link(org.id, &hash).await.expect("find"),
         Some(link.clone())
     );
     assert_eq!(
-        store.find_setup_link(other.id, &hash).await.expect("find"),
+        store
+            .find_password_link(other.id, &hash)
+            .await
+            .expect("find"),
         None
     );
     assert!(
         !store
-            .use_setup_link(other.id, &hash, t)
+            .use_password_link(other.id, &hash, LinkPurpose::Reset, t)
             .await
             .expect("other org")
     );
     assert!(
         !store
-            .use_setup_link(org.id, &hash, t + Duration::hours(24))
+            .use_password_link(org.id, &hash, LinkPurpose::Invite, t)
+            .await
+            .expect("other purpose")
+    );
+    assert!(
+        !store
+            .use_password_link(org.id, &hash, LinkPurpose::Reset, t + Duration::hours(1))
             .await
             .expect("expired")
     );
-    assert!(store.use_setup_link(org.id, &hash, t).await.expect("use"));
-    assert!(
-        !store
-            .use_setup_link(org.id, &hash, t)
-            .await
-            .expect("use again")
-    );
+    // Racing uses: exactly one wins.
+    let racers: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .use_password_link(org.id, &hash, LinkPurpose::Reset, t)
+                    .await
+                    .expect("use")
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for r in racers {
+        if r.await.expect("join") {
+            won += 1;
+        }
+    }
+    assert_eq!(won, 1, "one use of a link, however many race");
     let used = store
-        .find_setup_link(org.id, &hash)
+        .find_password_link(org.id, &hash)
         .await
         .expect("find")
         .expect("link");
     assert_eq!(used.used, Some(t));
+
+    // A new link retires the earlier unused one of the same purpose and administrator only.
+    let reset = |n: u8, purpose: LinkPurpose, who: Option<AdminId>| PasswordLink {
+        hash: link_hash(n),
+        purpose,
+        admin_id: who,
+        ..link.clone()
+    };
+    let bob = admin(org.id, &unique_address("bob"), AdminRole::Administrator);
+    store.add_admin(&bob).await.expect("bob");
+    let first = reset(4, LinkPurpose::Reset, Some(ann.id));
+    let bobs = reset(5, LinkPurpose::Reset, Some(bob.id));
+    let invite = reset(6, LinkPurpose::Invite, Some(ann.id));
+    let second = reset(7, LinkPurpose::Reset, Some(ann.id));
+    for l in [&first, &bobs, &invite, &second] {
+        store.insert_password_link(l).await.expect("insert");
+    }
+    let present = |h: [u8; 32]| {
+        let store = store.clone();
+        async move {
+            store
+                .find_password_link(org.id, &h)
+                .await
+                .expect("find")
+                .is_some()
+        }
+    };
+    assert!(
+        !present(first.hash).await,
+        "retired by the newer reset link"
+    );
+    assert!(present(bobs.hash).await && present(invite.hash).await);
+    assert!(present(second.hash).await && present(hash).await);
+    // Pending sign-in rows share one secret across organisations and retire nothing.
+    let pending = link_hash(8);
+    for (o, who) in [(org.id, ann.id), (other.id, ann.id)] {
+        store
+            .insert_password_link(&PasswordLink {
+                org_id: o,
+                hash: pending,
+                purpose: LinkPurpose::Signin,
+                admin_id: Some(who),
+                created: t,
+                expires: t + Duration::minutes(5),
+                used: None,
+            })
+            .await
+            .expect("pending");
+    }
+    assert!(present(pending).await && present(second.hash).await);
+    assert!(
+        !store
+            .use_password_link(org.id, &pending, LinkPurpose::Reset, t)
+            .await
+            .expect("wrong purpose"),
+        "a pending sign-in is no reset link"
+    );
+    // Racing choices of different organisations: one wins, and the choice is spent for all.
+    let racers: Vec<_> = [org.id, other.id, org.id, other.id]
+        .into_iter()
+        .map(|o| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .use_password_link(o, &pending, LinkPurpose::Signin, t)
+                    .await
+                    .expect("use")
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for r in racers {
+        if r.await.expect("join") {
+            won += 1;
+        }
+    }
+    assert_eq!(won, 1, "one choice per pending sign-in");
+    for o in [org.id, other.id] {
+        assert!(
+            store
+                .find_password_link(o, &pending)
+                .await
+                .expect("find")
+                .and_then(|l| l.used)
+                .is_some(),
+            "every row of the choice is used"
+        );
+    }
 }
 
-pub async fn signin_failures_count_within_a_window_per_org_and_address(store: Arc<dyn Store>) {
-    let org = new_org(&*store).await;
-    let other = new_org(&*store).await;
+pub async fn signin_failures_count_within_a_window_per_address_across_orgs(store: Arc<dyn Store>) {
     let t = now();
     let window = Duration::minutes(15);
-    assert_eq!(
-        store
-            .signin_throttle(org.id, "ann@example.com")
-            .await
-            .expect("read"),
-        None
-    );
+    let ann = unique_address("ann");
+    let bob = unique_address("bob");
+    assert_eq!(store.signin_throttle(&ann).await.expect("read"), None);
     for i in 1..=3u32 {
         let at = t + Duration::minutes(i64::from(i));
         let row = store
-            .note_signin_failure(org.id, "ann@example.com", at, at - window)
+            .note_signin_failure(&ann, at, at - window)
             .await
             .expect("note");
         assert_eq!(row.failures, i);
@@ -113,76 +269,74 @@ pub async fn signin_failures_count_within_a_window_per_org_and_address(store: Ar
         assert_eq!(row.locked_until, None);
     }
     store
-        .lock_signin(org.id, "ann@example.com", t + Duration::minutes(30))
+        .lock_signin(&ann, t + Duration::minutes(30))
         .await
         .expect("lock");
     let row = store
-        .signin_throttle(org.id, "ann@example.com")
+        .signin_throttle(&ann)
         .await
         .expect("read")
         .expect("row");
     assert_eq!(row.failures, 3);
     assert_eq!(row.locked_until, Some(t + Duration::minutes(30)));
-    // Other addresses and organisations keep their own counts.
+    // Other addresses keep their own counts.
+    assert_eq!(store.signin_throttle(&bob).await.expect("read"), None);
+    // Concurrent failures are all counted.
+    let at = t + Duration::minutes(3);
+    let racers: Vec<_> = (0..6)
+        .map(|_| {
+            let store = store.clone();
+            let bob = bob.clone();
+            tokio::spawn(async move { store.note_signin_failure(&bob, at, at - window).await })
+        })
+        .collect();
+    for r in racers {
+        r.await.expect("join").expect("note");
+    }
     assert_eq!(
         store
-            .signin_throttle(other.id, "ann@example.com")
+            .signin_throttle(&bob)
             .await
-            .expect("read"),
-        None
-    );
-    assert_eq!(
-        store
-            .signin_throttle(org.id, "bob@example.com")
-            .await
-            .expect("read"),
-        None
+            .expect("read")
+            .map(|t| t.failures),
+        Some(6)
     );
     // A failure after the window starts a new one.
     let late = t + Duration::minutes(40);
     let row = store
-        .note_signin_failure(org.id, "ann@example.com", late, late - window)
+        .note_signin_failure(&ann, late, late - window)
         .await
         .expect("note");
     assert_eq!((row.failures, row.window_start), (1, late));
     assert_eq!(row.locked_until, None, "an ended lock is cleared");
     // A lock that ended inside the window restarts the count as well.
     store
-        .lock_signin(org.id, "ann@example.com", late + Duration::minutes(1))
+        .lock_signin(&ann, late + Duration::minutes(1))
         .await
         .expect("lock");
     let after = late + Duration::minutes(2);
     let row = store
-        .note_signin_failure(org.id, "ann@example.com", after, after - window)
+        .note_signin_failure(&ann, after, after - window)
         .await
         .expect("note");
     assert_eq!(
         (row.failures, row.window_start, row.locked_until),
         (1, after, None)
     );
-    store
-        .clear_signin_failures(org.id, "ann@example.com")
-        .await
-        .expect("clear");
-    assert_eq!(
-        store
-            .signin_throttle(org.id, "ann@example.com")
-            .await
-            .expect("read"),
-        None
-    );
+    store.clear_signin_failures(&ann).await.expect("clear");
+    assert_eq!(store.signin_throttle(&ann).await.expect("read"), None);
 }
 
 pub async fn admins_are_removed_and_reset_with_their_sessions_only_in_their_org(
     store: Arc<dyn Store>,
 ) {
     use directory::ids::SessionId;
-    use directory::store::{SessionRecord, SetupLink};
+    use directory::store::SessionRecord;
     let org = new_org(&*store).await;
     let other = new_org(&*store).await;
     let t = now();
-    let ann = admin(org.id, "ann@example.com", AdminRole::Administrator);
-    let bob = admin(org.id, "bob@example.com", AdminRole::PeopleManager);
+    let ann = admin(org.id, &unique_address("ann"), AdminRole::Administrator);
+    let bob = admin(org.id, &unique_address("bob"), AdminRole::PeopleManager);
     store.add_admin(&ann).await.expect("ann");
     store.add_admin(&bob).await.expect("bob");
     let session = |who: &Administrator, n: u8| {
@@ -238,7 +392,7 @@ pub async fn admins_are_removed_and_reset_with_their_sessions_only_in_their_org(
     assert!(live(&bob1).await, "another administrator's session stays");
 
     store
-        .note_signin_failure(org.id, "bob@example.com", t, t - Duration::minutes(15))
+        .note_signin_failure(&bob.email, t, t - Duration::minutes(15))
         .await
         .expect("failure");
     assert!(
@@ -249,10 +403,7 @@ pub async fn admins_are_removed_and_reset_with_their_sessions_only_in_their_org(
     );
     assert!(!live(&bob1).await, "a new password ends the sessions");
     assert_eq!(
-        store
-            .signin_throttle(org.id, "bob@example.com")
-            .await
-            .expect("read"),
+        store.signin_throttle(&bob.email).await.expect("read"),
         None,
         "and lifts the lock-out"
     );
@@ -277,7 +428,7 @@ pub async fn admins_are_removed_and_reset_with_their_sessions_only_in_their_org(
         .into_iter()
         .map(|a| a.email)
         .collect();
-    assert_eq!(left, vec!["bob@example.com".to_owned()]);
+    assert_eq!(left, vec![bob.email.clone()]);
 
     // Expired sessions and stale failure counts are purged; live ones stay.
     let old = SessionRecord {
@@ -288,12 +439,13 @@ pub async fn admins_are_removed_and_reset_with_their_sessions_only_in_their_org(
     store.insert_session(&old).await.expect("old");
     store.insert_session(&fresh).await.expect("fresh");
     let long_ago = t - Duration::hours(2);
+    let (stale, recent) = (unique_address("stale"), unique_address("recent"));
     store
-        .note_signin_failure(org.id, "stale@example.com", long_ago, long_ago)
+        .note_signin_failure(&stale, long_ago, long_ago)
         .await
         .expect("stale");
     store
-        .note_signin_failure(org.id, "recent@example.com", t, t)
+        .note_signin_failure(&recent, t, t)
         .await
         .expect("recent");
     let purged = store
@@ -302,48 +454,12 @@ pub async fn admins_are_removed_and_reset_with_their_sessions_only_in_their_org(
         .expect("purge");
     assert!(purged >= 2, "{purged}");
     assert!(!live(&old).await && live(&fresh).await);
-    assert_eq!(
-        store
-            .signin_throttle(org.id, "stale@example.com")
-            .await
-            .expect("read"),
-        None
-    );
+    assert_eq!(store.signin_throttle(&stale).await.expect("read"), None);
     assert!(
         store
-            .signin_throttle(org.id, "recent@example.com")
+            .signin_throttle(&recent)
             .await
             .expect("read")
-            .is_some()
-    );
-
-    // A new set-up link retires the earlier unused one.
-    let link = |n: u8| {
-        let mut hash = [n; 32];
-        hash[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-        SetupLink {
-            org_id: org.id,
-            hash,
-            created: t,
-            expires: t + Duration::hours(24),
-            used: None,
-        }
-    };
-    let (first, second) = (link(7), link(8));
-    store.insert_setup_link(&first).await.expect("first");
-    store.insert_setup_link(&second).await.expect("second");
-    assert_eq!(
-        store
-            .find_setup_link(org.id, &first.hash)
-            .await
-            .expect("find"),
-        None
-    );
-    assert!(
-        store
-            .find_setup_link(org.id, &second.hash)
-            .await
-            .expect("find")
             .is_some()
     );
 }

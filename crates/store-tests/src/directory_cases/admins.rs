@@ -1,66 +1,316 @@
-//! Signing in: the lock-out and the first administrator's set-up link.
+//! Signing in (by address, across organisations), the lock-out, the organisation chooser,
+//! password links and the first administrator's set-up link.
 
 use super::*;
+use directory::session::{SessionError, SignInOutcome, SignedIn};
+
+/// An address no other case uses (the lock-out and the lookup span organisations).
+fn address(name: &str) -> String {
+    format!("{name}-{}@example.com", uuid::Uuid::new_v4().simple())
+}
+
+fn signed(o: Result<SignInOutcome, SessionError>) -> (String, SignedIn) {
+    match o {
+        Ok(SignInOutcome::SignedIn(secret, s)) => (secret, s),
+        other => panic!("expected a session, got {other:?}"),
+    }
+}
 
 pub async fn sign_in_locks_an_address_out_after_repeated_failures(store: Arc<dyn Store>) {
-    use directory::session::{FAILURE_WINDOW, LOCK_DURATION, MAX_FAILURES, SessionError, Sessions};
+    use directory::session::{FAILURE_WINDOW, LOCK_DURATION, MAX_FAILURES, Sessions};
     let w = World::new(store.clone(), OrgKind::Business).await;
+    let other = World::new(store.clone(), OrgKind::Business).await;
     let sessions = Sessions::new(store.clone(), w.clock.clone());
-    w.lc.add_admin(
-        &w.org,
-        "ann@example.com",
-        AdminRole::Administrator,
-        Some("correct horse battery"),
-        "cli",
-    )
-    .await
-    .expect("admin");
+    let ann = address("ann");
+    for (world, password) in [
+        (&w, "correct horse battery"),
+        (&other, "another long password"),
+    ] {
+        world
+            .lc
+            .add_admin(
+                &world.org,
+                &ann,
+                AdminRole::Administrator,
+                Some(password),
+                "cli",
+            )
+            .await
+            .expect("admin");
+    }
     // Failures spread beyond the window never lock.
     for _ in 0..MAX_FAILURES {
         let e = sessions
-            .sign_in(w.org.id, "ann@example.com", "wrong")
+            .sign_in(None, &ann, "wrong")
             .await
             .expect_err("wrong password");
         assert!(matches!(e, SessionError::BadCredentials));
         w.clock.advance(FAILURE_WINDOW / 3);
     }
-    sessions
-        .sign_in(w.org.id, "ann@example.com", "correct horse battery")
-        .await
-        .expect("not locked");
-    // MAX_FAILURES within the window lock the address, even for the right password.
-    for _ in 0..MAX_FAILURES {
+    let (_, s) = signed(sessions.sign_in(None, &ann, "correct horse battery").await);
+    assert_eq!(
+        s.admin.org_id, w.org.id,
+        "the organisation the password matched"
+    );
+    // MAX_FAILURES within the window, split across both organisations (the API names one),
+    // lock the address in both, even for the right password.
+    for i in 0..MAX_FAILURES {
+        let org = if i % 2 == 0 { w.org.id } else { other.org.id };
         sessions
-            .sign_in(w.org.id, "ANN@example.com", "wrong")
+            .sign_in(Some(org), &ann.to_uppercase(), "wrong")
             .await
             .expect_err("wrong password");
     }
-    let e = sessions
-        .sign_in(w.org.id, "ann@example.com", "correct horse battery")
-        .await
-        .expect_err("locked");
-    assert!(matches!(e, SessionError::LockedOut(_)), "{e:?}");
-    // Unknown addresses are counted like known ones; other organisations are unaffected.
+    for (org, password) in [
+        (None, "correct horse battery"),
+        (Some(other.org.id), "another long password"),
+    ] {
+        let e = sessions
+            .sign_in(org, &ann, password)
+            .await
+            .expect_err("locked");
+        assert!(matches!(e, SessionError::LockedOut(_)), "{e:?}");
+    }
+    // Unknown addresses are counted like known ones.
+    let nobody = address("nobody");
     for _ in 0..MAX_FAILURES {
         sessions
-            .sign_in(w.org.id, "nobody@example.com", "wrong")
+            .sign_in(None, &nobody, "wrong")
             .await
             .expect_err("unknown");
     }
     assert!(matches!(
-        sessions
-            .sign_in(w.org.id, "nobody@example.com", "wrong")
-            .await,
+        sessions.sign_in(None, &nobody, "wrong").await,
         Err(SessionError::LockedOut(_))
     ));
-    let actions = w.actions().await;
-    assert!(actions.contains(&"signin.lockout".to_owned()));
-    assert!(actions.contains(&"signin.locked".to_owned()));
+    for world in [&w, &other] {
+        let actions = world.actions().await;
+        assert!(
+            actions.contains(&"signin.lockout".to_owned()),
+            "{actions:?}"
+        );
+        assert!(actions.contains(&"signin.locked".to_owned()), "{actions:?}");
+    }
     w.clock.advance(LOCK_DURATION);
-    sessions
-        .sign_in(w.org.id, "ann@example.com", "correct horse battery")
+    signed(sessions.sign_in(None, &ann, "correct horse battery").await);
+}
+
+pub async fn one_password_in_several_organisations_asks_which(store: Arc<dyn Store>) {
+    use directory::session::{CHOICE_LIFETIME, Sessions};
+    let w = World::new(store.clone(), OrgKind::Business).await;
+    let other = World::new(store.clone(), OrgKind::School).await;
+    let third = World::new(store.clone(), OrgKind::Business).await;
+    let sessions = Sessions::new(store.clone(), w.clock.clone());
+    let ann = address("ann");
+    for (world, password) in [
+        (&w, "the same long password"),
+        (&other, "the same long password"),
+        (&third, "a different password"),
+    ] {
+        world
+            .lc
+            .add_admin(
+                &world.org,
+                &ann,
+                AdminRole::Administrator,
+                Some(password),
+                "cli",
+            )
+            .await
+            .expect("admin");
+    }
+    let Ok(SignInOutcome::Choose {
+        handle,
+        organisations,
+    }) = sessions.sign_in(None, &ann, "the same long password").await
+    else {
+        panic!("expected a choice");
+    };
+    let mut ids: Vec<OrgId> = organisations.iter().map(|o| o.id).collect();
+    ids.sort_by_key(|o| o.0);
+    let mut want = vec![w.org.id, other.org.id];
+    want.sort_by_key(|o| o.0);
+    assert_eq!(ids, want, "only where the password matched");
+    // The handle cannot choose an organisation the password did not match.
+    assert!(matches!(
+        sessions.choose(&handle, third.org.id).await,
+        Err(SessionError::InvalidChoice)
+    ));
+    assert!(matches!(
+        sessions.choose("not a handle", other.org.id).await,
+        Err(SessionError::InvalidChoice)
+    ));
+    let (secret, s) = sessions
+        .choose(&handle, other.org.id)
         .await
-        .expect("lock over");
+        .expect("choose");
+    assert_eq!(s.admin.org_id, other.org.id);
+    assert_eq!(
+        sessions
+            .authenticate(&secret)
+            .await
+            .expect("live")
+            .admin
+            .org_id,
+        other.org.id
+    );
+    assert!(
+        matches!(
+            sessions.choose(&handle, other.org.id).await,
+            Err(SessionError::InvalidChoice)
+        ),
+        "a choice is used once"
+    );
+    // The other password signs straight into its organisation; a choice expires.
+    let (_, s) = signed(sessions.sign_in(None, &ann, "a different password").await);
+    assert_eq!(s.admin.org_id, third.org.id);
+    let Ok(SignInOutcome::Choose { handle, .. }) =
+        sessions.sign_in(None, &ann, "the same long password").await
+    else {
+        panic!("expected a choice");
+    };
+    w.clock.advance(CHOICE_LIFETIME);
+    assert!(matches!(
+        sessions.choose(&handle, w.org.id).await,
+        Err(SessionError::InvalidChoice)
+    ));
+    // The API's organisation parameter picks one without a choice.
+    let (_, s) = signed(
+        sessions
+            .sign_in(Some(w.org.id), &ann, "the same long password")
+            .await,
+    );
+    assert_eq!(s.admin.org_id, w.org.id);
+}
+
+pub async fn reset_and_invite_links_set_a_password_once(store: Arc<dyn Store>) {
+    use directory::passwords::{INVITE_LIFETIME, PasswordError, Passwords, RESET_LIFETIME};
+    use directory::session::Sessions;
+    let w = World::new(store.clone(), OrgKind::Business).await;
+    let other = World::new(store.clone(), OrgKind::Business).await;
+    let sessions = Sessions::new(store.clone(), w.clock.clone());
+    let passwords = Passwords::new(store.clone(), w.clock.clone(), sessions.clone());
+    let ann = address("ann");
+    w.lc.add_admin(
+        &w.org,
+        &ann,
+        AdminRole::Administrator,
+        Some("the old long password"),
+        "cli",
+    )
+    .await
+    .expect("admin");
+    let (old, _) = signed(sessions.sign_in(None, &ann, "the old long password").await);
+    let link = passwords
+        .issue_reset(w.org.id, &ann.to_uppercase(), "cli")
+        .await
+        .expect("link");
+    assert!(
+        link.url("https://console.example")
+            .starts_with(&format!("https://console.example/password/{}/", w.org.id))
+    );
+    passwords
+        .check_link(w.org.id, &link.secret)
+        .await
+        .expect("valid");
+    assert!(matches!(
+        passwords.check_link(other.org.id, &link.secret).await,
+        Err(PasswordError::InvalidLink)
+    ));
+    // A weak password does not spend the link.
+    assert!(matches!(
+        passwords.redeem(w.org.id, &link.secret, "short").await,
+        Err(PasswordError::Weak(_))
+    ));
+    let (secret, s) = passwords
+        .redeem(w.org.id, &link.secret, "a brand new password")
+        .await
+        .expect("redeem");
+    assert_eq!(s.admin.org_id, w.org.id);
+    sessions.authenticate(&secret).await.expect("signed in");
+    assert!(
+        sessions.authenticate(&old).await.is_err(),
+        "earlier sessions end"
+    );
+    assert!(matches!(
+        passwords
+            .redeem(w.org.id, &link.secret, "yet another password")
+            .await,
+        Err(PasswordError::InvalidLink)
+    ));
+    signed(sessions.sign_in(None, &ann, "a brand new password").await);
+    // Reset links expire after an hour.
+    let late = passwords
+        .issue_reset(w.org.id, &ann, "cli")
+        .await
+        .expect("link");
+    w.clock.advance(RESET_LIFETIME);
+    assert!(matches!(
+        passwords
+            .redeem(w.org.id, &late.secret, "a third long password")
+            .await,
+        Err(PasswordError::InvalidLink)
+    ));
+    // An invitation creates an administrator who cannot sign in until the link is used.
+    let bob = address("bob");
+    let invite = passwords
+        .invite(&w.org, &bob, AdminRole::PeopleManager, "admin:ann")
+        .await
+        .expect("invite");
+    assert!(invite.expires - w.clock.now() == INVITE_LIFETIME);
+    assert!(matches!(
+        sessions.sign_in(None, &bob, "").await,
+        Err(SessionError::BadCredentials)
+    ));
+    assert!(matches!(
+        passwords
+            .invite(&w.org, &bob, AdminRole::PeopleManager, "admin:ann")
+            .await,
+        Err(PasswordError::Lifecycle(_))
+    ));
+    w.clock.advance(Duration::days(6));
+    passwords
+        .redeem(w.org.id, &invite.secret, "bob's own long password")
+        .await
+        .expect("accept");
+    assert!(matches!(
+        passwords
+            .redeem(w.org.id, &invite.secret, "bob's own long password")
+            .await,
+        Err(PasswordError::InvalidLink)
+    ));
+    let (bob_secret, s) = signed(
+        sessions
+            .sign_in(None, &bob, "bob's own long password")
+            .await,
+    );
+    assert_eq!(s.admin.role, AdminRole::PeopleManager);
+    // Changing one's own password needs the current one and ends the other sessions.
+    assert!(matches!(
+        passwords
+            .change_own(&s, "wrong", "a changed long password")
+            .await,
+        Err(PasswordError::WrongPassword)
+    ));
+    let (fresh, _) = passwords
+        .change_own(&s, "bob's own long password", "a changed long password")
+        .await
+        .expect("change");
+    assert!(sessions.authenticate(&bob_secret).await.is_err());
+    sessions
+        .authenticate(&fresh)
+        .await
+        .expect("this browser stays");
+    let actions = w.actions().await;
+    for a in [
+        "admin.password.reset-link",
+        "admin.password.reset",
+        "admin.invite",
+        "admin.invite.accepted",
+        "admin.password.changed",
+    ] {
+        assert!(actions.contains(&a.to_owned()), "{a} in {actions:?}");
+    }
 }
 
 pub async fn setup_link_creates_the_first_administrator_once(store: Arc<dyn Store>) {

@@ -214,6 +214,8 @@ macro_rules! directory_conformance {
             verified_domains_bound_user_names,
             directory_is_isolated_between_organisations,
             sign_in_locks_an_address_out_after_repeated_failures,
+            one_password_in_several_organisations_asks_which,
+            reset_and_invite_links_set_a_password_once,
             setup_link_creates_the_first_administrator_once,
         );
     };

@@ -1,0 +1,352 @@
+//! Passwords in the console: "Forgot password?", the page a reset or invitation link opens,
+//! "Invite" on Settings, and changing one's own password.
+//!
+//! The forgotten-password form answers with the same page and status whatever the address;
+//! the lookup, the links and the e-mails happen after the answer, on a task of their own.
+//! An invitation link made without SMTP is shown once: the POST keeps it under a random
+//! one-time handle in this process's memory and redirects (POST/redirect/GET); the page that
+//! takes the handle shows the link and forgets it, so a reload shows it no more and creates
+//! nothing. Only a link's hash is ever stored.
+
+use super::csrf::{self, Form};
+use super::{Flash, Layout, PageError, PageResult, Signed, render_status, see_other};
+use crate::middleware::ClientIp;
+use crate::state::AppState;
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use directory::OrgId;
+use directory::ids::AdminId;
+use directory::passwords::{PasswordError, Passwords};
+use directory::session::SESSION_LIFETIME;
+use directory::store::{AdminRole, LinkPurpose};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long an invitation link waits to be shown.
+const REVEAL_FOR: Duration = Duration::from_secs(600);
+
+/// Invitation links waiting to be shown once, by one-time handle.
+#[derive(Debug, Default)]
+pub struct Reveals(Mutex<HashMap<String, Reveal>>);
+
+#[derive(Debug)]
+struct Reveal {
+    org: OrgId,
+    by: AdminId,
+    email: String,
+    link: String,
+    until: Instant,
+}
+
+/// The link to show on Settings: `(email, link)`, taken once by the administrator who made it.
+pub(super) fn take_reveal(
+    state: &AppState,
+    signed: &Signed,
+    handle: &str,
+) -> Option<(String, String)> {
+    let mut map = state.reveals.0.lock().ok()?;
+    let now = Instant::now();
+    map.retain(|_, r| r.until > now);
+    match map.get(handle) {
+        Some(r) if r.org == signed.org_id() && r.by == signed.who.admin.id => {
+            map.remove(handle).map(|r| (r.email, r.link))
+        }
+        _ => None,
+    }
+}
+
+/// The console's origin for links: the one `serve` printed, else the public URL's.
+fn origin(state: &AppState) -> Option<String> {
+    state.console_origin.get().cloned().or_else(|| {
+        state
+            .public_url
+            .as_deref()
+            .map(|u| super::origin(Some(u), std::net::SocketAddr::from(([127, 0, 0, 1], 0))))
+    })
+}
+
+fn passwords(state: &AppState) -> Passwords {
+    Passwords::new(
+        state.store.clone(),
+        state.clock.clone(),
+        state.sessions.clone(),
+    )
+}
+
+#[derive(Template)]
+#[template(path = "forgot.html")]
+struct ForgotPage {
+    l: Layout,
+    sent: bool,
+}
+
+pub(super) async fn forgot_page(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> PageResult {
+    super::auth::anonymous_page(&state, &headers, |csrf| {
+        render_status(
+            StatusCode::OK,
+            &ForgotPage {
+                l: Layout::anonymous("Forgot password", csrf, None),
+                sent: false,
+            },
+        )
+    })
+}
+
+/// The same answer for every address; the work runs afterwards.
+pub(super) async fn forgot(
+    State(state): State<Arc<AppState>>,
+    axum::Extension(ClientIp(ip)): axum::Extension<ClientIp>,
+    headers: HeaderMap,
+    form: Form,
+) -> PageResult {
+    // Under the per-client budget of failed authentications: nobody mails an address in a loop.
+    if state.ops.throttled(ip).is_none() {
+        state.ops.auth_failed(ip);
+        let email = form.text("email");
+        let service = passwords(&state);
+        let mailer = state.mailer.clone();
+        match origin(&state) {
+            Some(origin) => {
+                tokio::spawn(async move {
+                    if let Err(e) = service
+                        .request_reset(&email, &origin, mailer.as_deref())
+                        .await
+                    {
+                        tracing::error!(error = %e, "a forgotten-password request failed");
+                    }
+                });
+            }
+            None => tracing::error!("no console address is known: no reset link can be made"),
+        }
+    }
+    super::auth::anonymous_page(&state, &headers, |csrf| {
+        render_status(
+            StatusCode::OK,
+            &ForgotPage {
+                l: Layout::anonymous("Forgot password", csrf, None),
+                sent: true,
+            },
+        )
+    })
+}
+
+#[derive(Template)]
+#[template(path = "password.html")]
+struct SetPasswordPage {
+    l: Layout,
+    org_name: String,
+    email: String,
+    invite: bool,
+    action: String,
+}
+
+fn link_error(e: PasswordError) -> PageError {
+    match e {
+        PasswordError::InvalidLink => {
+            PageError(StatusCode::GONE, super::auth::capitalise(&e.to_string()))
+        }
+        PasswordError::Weak(m) => PageError(StatusCode::BAD_REQUEST, super::auth::capitalise(&m)),
+        PasswordError::Store(s) => s.into(),
+        PasswordError::Session(s) => s.into(),
+        PasswordError::Lifecycle(l) => l.into(),
+        PasswordError::WrongPassword => PageError(
+            StatusCode::BAD_REQUEST,
+            super::auth::capitalise(&e.to_string()),
+        ),
+    }
+}
+
+fn link_org(org: &str) -> Result<OrgId, PageError> {
+    org.parse()
+        .map_err(|_| link_error(PasswordError::InvalidLink))
+}
+
+fn set_password_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    view: &directory::passwords::LinkView,
+    action: String,
+    status: StatusCode,
+    flash: Option<Flash>,
+) -> PageResult {
+    let invite = view.purpose == LinkPurpose::Invite;
+    let title = if invite {
+        "Choose your password"
+    } else {
+        "Set a new password"
+    };
+    super::auth::anonymous_page(state, headers, |csrf| {
+        render_status(
+            status,
+            &SetPasswordPage {
+                l: Layout::anonymous(title, csrf, flash),
+                org_name: view.org.name.clone(),
+                email: view.email.clone(),
+                invite,
+                action,
+            },
+        )
+    })
+}
+
+pub(super) async fn link_page(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path((org, secret)): Path<(String, String)>,
+) -> PageResult {
+    let view = passwords(&state)
+        .check_link(link_org(&org)?, &secret)
+        .await
+        .map_err(link_error)?;
+    set_password_page(
+        &state,
+        &headers,
+        &view,
+        format!("/password/{org}/{secret}"),
+        StatusCode::OK,
+        None,
+    )
+}
+
+/// Sets the password through the link once, then signs the person in.
+pub(super) async fn use_link(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path((org, secret)): Path<(String, String)>,
+    form: Form,
+) -> PageResult {
+    let org_id = link_org(&org)?;
+    let service = passwords(&state);
+    let view = service
+        .check_link(org_id, &secret)
+        .await
+        .map_err(link_error)?;
+    let password = form.get("password").unwrap_or_default();
+    let action = format!("/password/{org}/{secret}");
+    if form.get("confirm").unwrap_or_default() != password {
+        return set_password_page(
+            &state,
+            &headers,
+            &view,
+            action,
+            StatusCode::BAD_REQUEST,
+            Flash::error("The two passwords are not the same."),
+        );
+    }
+    match service.redeem(org_id, &secret, password).await {
+        Ok((session, _)) => Ok(super::auth::signed_in(&state, &headers, &session)),
+        Err(PasswordError::Weak(m)) => set_password_page(
+            &state,
+            &headers,
+            &view,
+            action,
+            StatusCode::BAD_REQUEST,
+            Flash::error(super::auth::capitalise(&m)),
+        ),
+        Err(e) => Err(link_error(e)),
+    }
+}
+
+/// "Invite" on Settings: the administrator is added without a password, and the link that
+/// sets one is e-mailed (SMTP) or shown once.
+pub(super) async fn invite(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    form: Form,
+) -> PageResult {
+    let email = form.text("email");
+    let result = match (
+        signed.require_administrator(),
+        form.text("role").parse::<AdminRole>(),
+    ) {
+        (Err(e), _) => Err(e),
+        (Ok(()), Err(m)) => Err(PageError(StatusCode::BAD_REQUEST, m)),
+        (Ok(()), Ok(role)) => passwords(&state)
+            .invite(&signed.org, &email, role, &signed.actor())
+            .await
+            .map_err(|e| match e {
+                PasswordError::Lifecycle(l) => l.into(),
+                other => link_error(other),
+            }),
+    };
+    let link = match result {
+        Ok(link) => link,
+        Err(e) => return super::settings::refused(&state, &signed, e, email).await,
+    };
+    let origin = origin(&state).unwrap_or_default();
+    match state.mailer.clone() {
+        Some(mailer) => {
+            let mail = link.mail(&origin);
+            tokio::spawn(async move {
+                if let Err(e) = mailer.send(&mail).await {
+                    tracing::error!(error = %e, "cannot send an invitation");
+                }
+            });
+            Ok(see_other("/settings?done=invited"))
+        }
+        None => {
+            let handle = csrf::new_presession().map_err(|_| PageError::internal())?;
+            if let Ok(mut map) = state.reveals.0.lock() {
+                map.insert(
+                    handle.clone(),
+                    Reveal {
+                        org: signed.org_id(),
+                        by: signed.who.admin.id,
+                        email: link.admin.email.clone(),
+                        link: link.url(&origin),
+                        until: Instant::now() + REVEAL_FOR,
+                    },
+                );
+            }
+            Ok(see_other(&format!("/settings?invited={handle}")))
+        }
+    }
+}
+
+/// "Change password" on Settings: the current one, the new one twice. Every session of the
+/// administrator ends; this browser gets a new one.
+pub(super) async fn change(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    signed: Signed,
+    form: Form,
+) -> PageResult {
+    let new = form.get("new").unwrap_or_default();
+    if form.get("confirm").unwrap_or_default() != new {
+        let e = PageError(
+            StatusCode::BAD_REQUEST,
+            "The two new passwords are not the same.".into(),
+        );
+        return super::settings::refused(&state, &signed, e, String::new()).await;
+    }
+    match passwords(&state)
+        .change_own(&signed.who, form.get("current").unwrap_or_default(), new)
+        .await
+    {
+        Ok((session, _)) => {
+            let secure = csrf::https(&state, &headers);
+            Ok(super::auth::with_cookie(
+                see_other("/settings?done=password-changed"),
+                csrf::set_cookie(
+                    csrf::session_cookie(secure),
+                    &session,
+                    Some(SESSION_LIFETIME.whole_seconds()),
+                    secure,
+                ),
+            ))
+        }
+        Err(PasswordError::Session(e @ directory::session::SessionError::LockedOut(_))) => {
+            let e = PageError(
+                StatusCode::TOO_MANY_REQUESTS,
+                super::auth::capitalise(&e.to_string()),
+            );
+            super::settings::refused(&state, &signed, e, String::new()).await
+        }
+        Err(e) => super::settings::refused(&state, &signed, link_error(e), String::new()).await,
+    }
+}
