@@ -106,6 +106,7 @@ mod journal;
 mod orgs;
 mod outbox;
 mod resources;
+mod reveals;
 mod tokens;
 mod webhooks;
 

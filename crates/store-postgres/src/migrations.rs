@@ -13,6 +13,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/0004_console.sql")),
     (5, include_str!("../migrations/0005_deployment_keys.sql")),
     (6, include_str!("../migrations/0006_applications.sql")),
+    (7, include_str!("../migrations/0007_first_week.sql")),
 ];
 
 /// The advisory lock key that serialises migrations ("scimd" and 1), shared by every scimd

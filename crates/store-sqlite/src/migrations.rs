@@ -12,6 +12,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../migrations/0006_scim_counts.sql")),
     (7, include_str!("../migrations/0007_deployment_keys.sql")),
     (8, include_str!("../migrations/0008_applications.sql")),
+    (9, include_str!("../migrations/0009_first_week.sql")),
 ];
 
 pub(crate) fn apply(conn: &Connection) -> rusqlite::Result<()> {

@@ -214,6 +214,8 @@ macro_rules! directory_conformance {
             directory_is_isolated_between_organisations,
             sign_in_locks_an_address_out_after_repeated_failures,
             setup_link_creates_the_first_administrator_once,
+            last_administrator_stays_and_a_lock_out_is_lifted,
+            organisation_kind_follows_accounts_and_site_managers,
         );
     };
     (@cases $make:path; $($name:ident),* $(,)?) => {
