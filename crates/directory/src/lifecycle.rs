@@ -125,6 +125,21 @@ pub enum LifecycleError {
     Store(#[from] StoreError),
 }
 
+/// Whether the organisation may generate another token, given its tokens now.
+pub fn can_generate(tokens: &[TokenView]) -> bool {
+    tokens.iter().filter(|t| t.state.is_live()).count() < MAX_LIVE_TOKENS
+}
+
+/// Whether `t` may be revoked, given the organisation's tokens now: not once revoked, and
+/// not while it is the last live one.
+pub fn can_revoke(tokens: &[TokenView], t: &TokenView) -> bool {
+    t.state != TokenState::Revoked
+        && (!t.state.is_live()
+            || tokens
+                .iter()
+                .any(|o| o.record.id != t.record.id && o.state.is_live()))
+}
+
 /// A token as listed: its record, its state now and when it stops working.
 #[derive(Debug, Clone)]
 pub struct TokenView {

@@ -121,15 +121,19 @@ impl From<LifecycleError> for ApiError {
             LifecycleError::TooManyTokens
             | LifecycleError::LastLiveToken
             | LifecycleError::AlreadyRevoked(_)
-            | LifecycleError::DuplicateAdmin(_) => {
+            | LifecycleError::DuplicateAdmin(_)
+            | LifecycleError::LastAdministrator(_)
+            | LifecycleError::KindLocked
+            | LifecycleError::SiteManagersRemain => {
                 ApiError::new(StatusCode::CONFLICT, "refused", msg)
             }
-            LifecycleError::UnknownToken(_) | LifecycleError::UnknownAdmin(_) => {
-                ApiError::new(StatusCode::NOT_FOUND, "not_found", msg)
-            }
+            LifecycleError::UnknownToken(_)
+            | LifecycleError::UnknownAdmin(_)
+            | LifecycleError::UnknownOrg => ApiError::new(StatusCode::NOT_FOUND, "not_found", msg),
             LifecycleError::InvalidEmail(_)
             | LifecycleError::RoleNotForKind
-            | LifecycleError::WeakPassword(_) => bad(msg),
+            | LifecycleError::WeakPassword(_)
+            | LifecycleError::InvalidName(_) => bad(msg),
             LifecycleError::Store(s) => store_failure(s),
             LifecycleError::Password(_) | LifecycleError::Random(_) => {
                 tracing::error!(error = %msg, "administrative act failed");

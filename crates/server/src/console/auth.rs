@@ -9,8 +9,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use directory::OrgId;
+use directory::OrgKind;
 use directory::session::{SESSION_LIFETIME, SessionError};
-use directory::setup::{Setup, SetupError};
+use directory::setup::{FirstRun, Setup, SetupError};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -66,6 +67,25 @@ fn anonymous_page(
     } else {
         r
     })
+}
+
+/// The answer that starts a session: its cookie set, the pre-session cookie cleared, and a
+/// redirect to `to`.
+fn signed_in(state: &AppState, headers: &HeaderMap, secret: &str, to: &str) -> Response {
+    let secure = csrf::https(state, headers);
+    let r = with_cookie(
+        see_other(to),
+        csrf::set_cookie(
+            csrf::session_cookie(secure),
+            secret,
+            Some(SESSION_LIFETIME.whole_seconds()),
+            secure,
+        ),
+    );
+    with_cookie(
+        r,
+        csrf::set_cookie(csrf::presession_cookie(secure), "", Some(0), secure),
+    )
 }
 
 /// Why a console sign-in did not go through.
@@ -134,23 +154,7 @@ pub(super) async fn signin(
         result.map_err(Refused)
     };
     match result {
-        Ok((secret, _)) => {
-            let secure = csrf::https(&state, &headers);
-            let r = see_other("/directory-sync");
-            let r = with_cookie(
-                r,
-                csrf::set_cookie(
-                    csrf::session_cookie(secure),
-                    &secret,
-                    Some(SESSION_LIFETIME.whole_seconds()),
-                    secure,
-                ),
-            );
-            Ok(with_cookie(
-                r,
-                csrf::set_cookie(csrf::presession_cookie(secure), "", Some(0), secure),
-            ))
-        }
+        Ok((secret, _)) => Ok(signed_in(&state, &headers, &secret, "/directory-sync")),
         Err(e) => {
             let (status, message, retry) = match e {
                 Refused(SessionError::BadCredentials) => (
@@ -214,9 +218,12 @@ pub(super) async fn signout(
 struct SetupPage {
     l: Layout,
     org_name: String,
+    school: bool,
     action: String,
     email: String,
 }
+
+const SETUP_TITLE: &str = "Set up scimd";
 
 fn setup_error(e: SetupError) -> PageError {
     match e {
@@ -253,8 +260,9 @@ pub(super) async fn setup_page(
         render_status(
             StatusCode::OK,
             &SetupPage {
-                l: Layout::anonymous("Create the first administrator", csrf, None),
+                l: Layout::anonymous(SETUP_TITLE, csrf, None),
                 org_name: o.name.clone(),
+                school: o.kind == OrgKind::School,
                 action: format!("/setup/{org}/{secret}"),
                 email: String::new(),
             },
@@ -271,22 +279,27 @@ pub(super) async fn setup(
     let o = setup_target(&state, &org, &secret).await?;
     let email = form.text("email");
     let password = form.get("password").unwrap_or_default();
+    let org_name = form.get("org_name").unwrap_or_default().to_owned();
+    let kind = form.text("kind").parse::<OrgKind>();
     let refused = |status: StatusCode, message: String| {
         anonymous_page(&state, &headers, |csrf| {
             render_status(
                 status,
                 &SetupPage {
-                    l: Layout::anonymous(
-                        "Create the first administrator",
-                        csrf,
-                        Flash::error(message),
-                    ),
-                    org_name: o.name.clone(),
+                    l: Layout::anonymous(SETUP_TITLE, csrf, Flash::error(message)),
+                    org_name: org_name.clone(),
+                    school: matches!(kind, Ok(OrgKind::School)),
                     action: format!("/setup/{org}/{secret}"),
                     email: email.clone(),
                 },
             )
         })
+    };
+    let Ok(kind) = kind else {
+        return refused(
+            StatusCode::BAD_REQUEST,
+            "Choose the organisation's kind: business or school.".into(),
+        );
     };
     if form.get("confirm").unwrap_or_default() != password {
         return refused(
@@ -294,14 +307,21 @@ pub(super) async fn setup(
             "The two passwords are not the same.".into(),
         );
     }
+    let first = FirstRun {
+        org_name: &org_name,
+        kind,
+        email: &email,
+        password,
+    };
     match Setup::new(state.store.clone(), state.clock.clone())
-        .redeem(&o, &secret, &email, password)
+        .redeem(&o, &secret, &first)
         .await
     {
-        Ok(_) => Ok(see_other(&format!(
-            "/signin?org={}&done=admin-created",
-            o.id
-        ))),
+        // The link proved who this is: the new administrator is signed in at once.
+        Ok((admin, _)) => {
+            let (session, _) = state.sessions.start(admin).await?;
+            Ok(signed_in(&state, &headers, &session, "/"))
+        }
         Err(e @ (SetupError::InvalidLink | SetupError::AlreadySetUp)) => Err(setup_error(e)),
         Err(e) => {
             let PageError(status, message) = setup_error(e);

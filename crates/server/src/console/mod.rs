@@ -31,6 +31,7 @@ mod auth;
 pub(crate) mod csrf;
 mod domains;
 mod groups;
+mod reveal;
 mod settings;
 mod sync;
 
@@ -68,7 +69,11 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         )
         .route("/directory-sync", get(sync::page))
         .route("/directory-sync/tokens", post(sync::generate))
-        .route("/directory-sync/tokens/{id}/revoke", post(sync::revoke))
+        .route("/directory-sync/tokens/new/{handle}", get(sync::show_token))
+        .route(
+            "/directory-sync/tokens/{id}/revoke",
+            get(sync::confirm_revoke).post(sync::revoke),
+        )
         .route("/directory-sync/auto-merge", post(sync::auto_merge))
         .route(
             "/directory-sync/disconnect",
@@ -98,6 +103,7 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
             "/applications/{id}/revoke",
             get(applications::confirm_revoke).post(applications::revoke),
         )
+        .route("/applications/shown/{handle}", get(applications::shown))
         .route("/applications/webhooks", post(applications::add_webhook))
         .route(
             "/applications/webhooks/{id}",
