@@ -125,8 +125,17 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/settings/administrators", post(settings::add_admin))
         .route(
             "/settings/administrators/remove",
-            post(settings::remove_admin),
+            get(settings::confirm_remove).post(settings::remove_admin),
         )
+        .route(
+            "/settings/administrators/unlock",
+            get(settings::confirm_unlock).post(settings::unlock_admin),
+        )
+        .route(
+            "/settings/administrators/end-sessions",
+            get(settings::confirm_end_sessions).post(settings::end_sessions),
+        )
+        .route("/settings/organisation", post(settings::update_org))
         .route("/settings/test-email", post(settings::test_email))
         .route(
             "/console/applications/webhooks/{id}/test",
