@@ -279,8 +279,12 @@ pub(super) async fn setup(
     let o = setup_target(&state, &org, &secret).await?;
     let email = form.text("email");
     let password = form.get("password").unwrap_or_default();
-    let org_name = form.get("org_name").unwrap_or_default().to_owned();
-    let kind = form.text("kind").parse::<OrgKind>();
+    // A form without the fields (an older page) keeps the name and kind as they are.
+    let org_name = form.get("org_name").unwrap_or(&o.name).to_owned();
+    let kind = match form.text("kind").as_str() {
+        "" => Ok(o.kind),
+        k => k.parse::<OrgKind>(),
+    };
     let refused = |status: StatusCode, message: String| {
         anonymous_page(&state, &headers, |csrf| {
             render_status(
