@@ -420,3 +420,41 @@ async fn the_last_administrator_stays_and_others_are_unlocked_and_signed_out() {
     );
     assert!(settings.body.contains("smtp_url"));
 }
+
+#[tokio::test]
+async fn the_token_command_serve_prints_works_as_printed() {
+    let server = Server::start();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let hint = loop {
+        if let Some(l) = server
+            .log_tail()
+            .lines()
+            .find(|l| l.contains("Get a token"))
+        {
+            break l.to_owned();
+        }
+        assert!(std::time::Instant::now() < deadline, "no token hint");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let command = hint.split_once("): ").expect("the command").1.trim();
+    // This binary is not `scimd` on PATH here: the command names it by its path.
+    let exe = std::fs::canonicalize(env!("CARGO_BIN_EXE_scimd")).expect("exe");
+    assert!(
+        command.starts_with(&exe.display().to_string()) || command.starts_with("scimd "),
+        "{command}"
+    );
+    if server.database.starts_with("sqlite") {
+        // Run exactly what was printed, through a shell, as an operator would paste it.
+        let out = std::process::Command::new("sh")
+            .args(["-c", command])
+            .env_remove("SCIMD_DATABASE_URL")
+            .output()
+            .expect("sh");
+        assert!(
+            out.status.success(),
+            "{command}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).starts_with("scimd_"));
+    }
+}
