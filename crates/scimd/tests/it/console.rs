@@ -181,15 +181,15 @@ pub(crate) fn token_count(server: &Server, org: &str) -> usize {
 pub(crate) async fn first_admin(server: &Server) -> Browser {
     let mut b = Browser::new(server);
     let link = setup_link(server);
-    create_and_sign_in(&mut b, server, &link).await;
+    create_and_sign_in(&mut b, &link).await;
     assert!(b.cookies.contains_key("scimd_session"));
     let page = b.get("/directory-sync").await;
     assert_eq!(page.status, 200);
     b
 }
 
-/// Creates ann@example.com through the set-up `link` and signs her in.
-async fn create_and_sign_in(b: &mut Browser, server: &Server, link: &str) {
+/// Creates ann@example.com through the set-up `link`, which signs her in.
+async fn create_and_sign_in(b: &mut Browser, link: &str) {
     assert_eq!(b.get(link).await.status, 200);
     let done = b
         .post(
@@ -672,7 +672,7 @@ async fn secure_cookies_carry_the_host_prefix_and_plain_names_are_ignored() {
                 && !c.contains("Domain")),
         "{cookies:?}"
     );
-    create_and_sign_in(&mut b, &server, &link).await;
+    create_and_sign_in(&mut b, &link).await;
     let secret = b
         .cookies
         .get("__Host-scimd_session")

@@ -189,27 +189,28 @@ struct SecretPage {
 
 /// A key or secret to show once: kept sealed, and the answer redirects to the page that
 /// shows it (so a reload mints nothing).
-async fn show_once(
-    state: &AppState,
-    signed: &Signed,
-    title: &str,
-    what: &str,
+/// What a one-time page shows.
+struct OneTime<'a> {
+    title: &'a str,
+    what: &'a str,
     owner: String,
     secret: String,
-    hint: &str,
+    hint: &'a str,
     close: String,
-) -> PageResult {
+}
+
+async fn show_once(state: &AppState, signed: &Signed, v: OneTime<'_>) -> PageResult {
     let handle = reveal::keep(
         state,
         signed,
         json!({
             "kind": "app-secret",
-            "title": title,
-            "what": what,
-            "owner": owner,
-            "secret": secret,
-            "hint": hint,
-            "close": close,
+            "title": v.title,
+            "what": v.what,
+            "owner": v.owner,
+            "secret": v.secret,
+            "hint": v.hint,
+            "close": v.close,
         }),
     )
     .await?;
@@ -258,12 +259,14 @@ pub(super) async fn create(
             show_once(
                 &state,
                 &signed,
-                "Your new application key",
-                "key",
-                format!("{} ({}…)", issued.record.name, issued.record.prefix),
-                issued.key,
-                "The application sends it as Authorization: Bearer KEY to /api/v1/directory/... and /api/v1/events.",
-                "/applications".into(),
+                OneTime {
+                    title: "Your new application key",
+                    what: "key",
+                    owner: format!("{} ({}…)", issued.record.name, issued.record.prefix),
+                    secret: issued.key,
+                    hint: "The application sends it as Authorization: Bearer KEY to /api/v1/directory/... and /api/v1/events.",
+                    close: "/applications".into(),
+                },
             )
             .await
         }
@@ -350,12 +353,14 @@ pub(super) async fn add_webhook(
             show_once(
                 &state,
                 &signed,
-                "Your new signing secret",
-                "signing secret",
-                added.endpoint.url.clone(),
-                added.secret,
-                "Deliveries carry webhook-id, webhook-timestamp and webhook-signature headers (Standard Webhooks); verify the signature with this secret.",
-                "/applications".into(),
+                OneTime {
+                    title: "Your new signing secret",
+                    what: "signing secret",
+                    owner: added.endpoint.url.clone(),
+                    secret: added.secret,
+                    hint: "Deliveries carry webhook-id, webhook-timestamp and webhook-signature headers (Standard Webhooks); verify the signature with this secret.",
+                    close: "/applications".into(),
+                },
             )
             .await
         }
@@ -538,15 +543,17 @@ pub(super) async fn rotate_secret(
         .await
         .map_err(PageError::from)?;
     show_once(
-        &state,
-        &signed,
-        "Your new signing secret",
-        "signing secret",
-        w.url,
-        secret,
-        "The old secret goes on signing beside this one for 24 hours, so the receiver can switch without missing a delivery.",
-        format!("/applications/webhooks/{id}"),
-    )
+                &state,
+                &signed,
+                OneTime {
+                    title: "Your new signing secret",
+                    what: "signing secret",
+                    owner: w.url,
+                    secret,
+                    hint: "The old secret goes on signing beside this one for 24 hours, so the receiver can switch without missing a delivery.",
+                    close: format!("/applications/webhooks/{id}"),
+                },
+            )
     .await
 }
 
