@@ -31,7 +31,7 @@ mkdirSync(artifacts, { recursive: true });
 
 const EMAIL = "ada@example.com";
 const PASSWORD = "a long enough passphrase";
-const orgId = new URL(setupLink).pathname.split("/")[2];
+const ORG_NAME = "Story Trading Ltd";
 
 function mustEnv(name) {
   const v = process.env[name];
@@ -148,6 +148,7 @@ async function generateToken() {
   await page.goto(`${origin}/directory-sync`);
   await page.getByRole("button", { name: "Generate token" }).click();
   await heading("Your new token");
+  assert.match(new URL(page.url()).pathname, /^\/directory-sync\/tokens\/new\//, "shown after a redirect");
   const secret = await page.locator("#token-secret").inputValue();
   assert.match(secret, /^scimd_/);
   return secret;
@@ -188,41 +189,95 @@ async function signOut() {
   await heading("Sign in");
 }
 
+async function tokenRows() {
+  return page.locator("tr[data-token-id]").count();
+}
+
+// Set-up asks the organisation's name and kind, then lands signed in on the console.
+async function setUpAndLandSignedIn() {
+  await page.goto(setupLink);
+  await heading("Set up scimd");
+  await page.getByLabel("Organisation name").fill(ORG_NAME);
+  assert.ok(await page.getByLabel("Business").isChecked(), "the kind offered first is the current one");
+  await page.getByLabel("School").waitFor();
+  await page.getByLabel("Business").check();
+  await page.getByText("Use an address your identity provider does not provision").waitFor();
+  await page.getByLabel("E-mail address").fill(EMAIL);
+  await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
+  await page.getByLabel("Password again").fill(PASSWORD);
+  await screenshot("setup");
+  await page.getByRole("button", { name: "Set up and sign in" }).click();
+  await heading("Directory Sync");
+  assert.equal(await page.locator(".org").textContent(), ORG_NAME);
+  assert.equal(await connectionState(), "not connected");
+  await screenshot("directory-sync-new");
+  // The link is spent.
+  const again = await fetch(setupLink);
+  assert.equal(again.status, 410);
+}
+
+// The Tenant URL is on Directory Sync with its own Copy, which works from the keyboard.
+async function copyTenantUrl() {
+  await page.goto(`${origin}/directory-sync`);
+  const field = await page.getByLabel("Tenant URL (SCIM base URL)").inputValue();
+  assert.equal(field, `${origin}/scim/v2`);
+  await page.getByRole("button", { name: "Copy the Tenant URL" }).focus();
+  await page.keyboard.press("Enter");
+  await page.locator("#tenant-url ~ .copied").getByText("Copied.").waitFor();
+  const copied = await page.evaluate(() => navigator.clipboard.readText());
+  assert.equal(copied, field, "the clipboard holds the Tenant URL");
+}
+
+// A reload of the one-time page neither shows the token again nor makes another.
+async function reloadMakesNoToken() {
+  state.second = await generateToken();
+  await page.goto(`${origin}/directory-sync`);
+  const before = await tokenRows();
+  await page.goBack();
+  await page.reload();
+  await heading("Token already shown");
+  assert.ok(!(await page.content()).includes(state.second), "not shown twice");
+  await screenshot("token-already-shown");
+  await page.goto(`${origin}/directory-sync`);
+  assert.equal(await tokenRows(), before, "the reload made no token");
+  // Two live tokens: Generate is disabled, with the reason.
+  assert.ok(await page.getByRole("button", { name: "Generate token" }).isDisabled());
+  await page.getByText("revoke one to generate another").waitFor();
+}
+
+// Revoke asks first; the last live token's Revoke is disabled with the reason.
+async function revokeAfterConfirming() {
+  await page.goto(`${origin}/directory-sync`);
+  const firstPrefix = state.first.slice(0, 12);
+  const secondPrefix = state.second.slice(0, 12);
+  await page.getByRole("link", { name: `Revoke token ${firstPrefix}` }).click();
+  await heading("Revoke token");
+  await screenshot("revoke-confirm");
+  assert.equal((await scim("GET", "/Users", state.first)).status, 200, "not before confirming");
+  await page.getByRole("button", { name: "Revoke" }).click();
+  await heading("Directory Sync");
+  assert.match(await flash(), /token is revoked/);
+  assert.equal((await scim("GET", "/Users", state.first)).status, 401);
+  const last = page.getByRole("button", { name: `Revoke token ${secondPrefix}` });
+  assert.ok(await last.isDisabled(), "the last live token cannot be revoked");
+  await page.getByText("The last live token cannot be revoked: disconnect instead.").waitFor();
+  await screenshot("revoke-last-disabled");
+  assert.equal((await scim("GET", "/Users", state.second)).status, 200);
+}
+
 // ---- the story
 
 const state = {};
 const steps = [
-  ["set up the first administrator through the printed link", async () => {
-    await page.goto(setupLink);
-    await heading("Create the first administrator");
-    await page.getByLabel("E-mail address").fill(EMAIL);
-    await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
-    await page.getByLabel("Password again").fill(PASSWORD);
-    await screenshot("setup");
-    await page.getByRole("button", { name: "Create administrator" }).click();
-    await heading("Sign in");
-    assert.match(await flash(), /administrator was created/);
-    // The link is spent.
-    const again = await fetch(setupLink);
-    assert.equal(again.status, 410);
-  }],
+  ["set up the organisation and its first administrator through the printed link", setUpAndLandSignedIn],
 
-  ["sign in by e-mail and password alone", async () => {
-    assert.equal(await page.getByLabel("Organisation ID").count(), 0, "no organisation field");
-    await page.getByLabel("E-mail address").fill(EMAIL);
-    await page.getByLabel("Password").fill(PASSWORD);
-    await screenshot("signin");
-    await page.getByRole("button", { name: "Sign in" }).click();
-    await heading("Directory Sync");
-    assert.equal(await connectionState(), "not connected");
-    await screenshot("directory-sync-new");
-  }],
+  ["copy the Tenant URL from Directory Sync", copyTenantUrl],
 
   ["generate a token, copy it from the page, close", async () => {
     const secret = await generateToken();
     await screenshot("token-generated");
-    await page.getByRole("button", { name: "Copy" }).click();
-    await page.getByRole("button", { name: "Copied" }).waitFor();
+    await page.getByRole("button", { name: "Copy the token" }).click();
+    await page.locator("#token-secret ~ .copied").getByText("Copied.").waitFor();
     const copied = await page.evaluate(() => navigator.clipboard.readText());
     assert.equal(copied, secret, "the clipboard holds the token shown");
     state.first = copied;
@@ -243,22 +298,9 @@ const steps = [
     await screenshot("directory-sync-active");
   }],
 
-  ["revoke a token; revoking the last live one is refused with the reason", async () => {
-    state.second = await generateToken();
-    await page.getByRole("button", { name: "Close" }).click();
-    await heading("Directory Sync");
-    const firstPrefix = state.first.slice(0, 12);
-    const secondPrefix = state.second.slice(0, 12);
-    await page.getByRole("button", { name: `Revoke token ${firstPrefix}` }).click();
-    assert.match(await flash(), /token is revoked/);
-    assert.equal((await scim("GET", "/Users", state.first)).status, 401);
-    await page.getByRole("button", { name: `Revoke token ${secondPrefix}` }).click();
-    const refusal = await flash();
-    assert.match(refusal, /last live token/);
-    assert.match(refusal, /disconnect/);
-    await screenshot("revoke-last-refused");
-    assert.equal((await scim("GET", "/Users", state.second)).status, 200);
-  }],
+  ["reloading a new token's page shows it was already shown and makes no token", reloadMakesNoToken],
+
+  ["revoke a token after confirming; the last live one cannot be revoked", revokeAfterConfirming],
 
   ["create a manual account", async () => {
     await nav("Accounts").click();

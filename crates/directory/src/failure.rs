@@ -10,6 +10,7 @@
 use crate::accounts::DirectoryError;
 use crate::applications::AppError;
 use crate::lifecycle::LifecycleError;
+use crate::reveal::RevealError;
 use crate::session::SessionError;
 use crate::setup::SetupError;
 use crate::store::StoreError;
@@ -121,13 +122,17 @@ impl Failure for LifecycleError {
             LifecycleError::TooManyTokens
             | LifecycleError::LastLiveToken
             | LifecycleError::AlreadyRevoked(_)
-            | LifecycleError::DuplicateAdmin(_) => ErrorKind::Refused,
-            LifecycleError::UnknownToken(_) | LifecycleError::UnknownAdmin(_) => {
-                ErrorKind::NotFound
-            }
+            | LifecycleError::DuplicateAdmin(_)
+            | LifecycleError::LastAdministrator(_)
+            | LifecycleError::KindLocked
+            | LifecycleError::SiteManagersRemain => ErrorKind::Refused,
+            LifecycleError::UnknownToken(_)
+            | LifecycleError::UnknownAdmin(_)
+            | LifecycleError::UnknownOrg => ErrorKind::NotFound,
             LifecycleError::InvalidEmail(_)
             | LifecycleError::RoleNotForKind
-            | LifecycleError::WeakPassword(_) => ErrorKind::Invalid,
+            | LifecycleError::WeakPassword(_)
+            | LifecycleError::InvalidName(_) => ErrorKind::Invalid,
             LifecycleError::Password(_) | LifecycleError::Random(_) => ErrorKind::Internal,
             LifecycleError::Store(s) => s.kind(),
         }
@@ -139,6 +144,8 @@ impl Failure for LifecycleError {
             | LifecycleError::DuplicateAdmin(_)
             | LifecycleError::UnknownAdmin(_) => Some("email"),
             LifecycleError::RoleNotForKind => Some("role"),
+            LifecycleError::InvalidName(_) => Some("name"),
+            LifecycleError::KindLocked | LifecycleError::SiteManagersRemain => Some("kind"),
             LifecycleError::WeakPassword(_) => Some("password"),
             LifecycleError::Store(s) => s.field(),
             _ => None,
@@ -208,6 +215,15 @@ impl Failure for SetupError {
             SetupError::Lifecycle(l) => l.field(),
             SetupError::Store(s) => s.field(),
             _ => None,
+        }
+    }
+}
+
+impl Failure for RevealError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            RevealError::Random(_) | RevealError::Seal => ErrorKind::Internal,
+            RevealError::Store(s) => s.kind(),
         }
     }
 }

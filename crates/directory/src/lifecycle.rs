@@ -81,13 +81,27 @@ pub fn token_state(t: &TokenRecord, now: OffsetDateTime) -> TokenState {
 #[derive(Debug, thiserror::Error)]
 pub enum LifecycleError {
     #[error(
-        "the organisation already has {MAX_LIVE_TOKENS} live tokens; revoke one (scimd token revoke) before generating another"
+        "the organisation already has {MAX_LIVE_TOKENS} live tokens; revoke one before generating another"
     )]
     TooManyTokens,
     #[error(
-        "this is the organisation's last live token and cannot be revoked; to stop directory sync, disconnect instead (scimd disconnect)"
+        "this is the organisation's last live token and cannot be revoked; to stop directory sync, disconnect instead"
     )]
     LastLiveToken,
+    #[error(
+        "{0} is the organisation's last administrator with the administrator role and cannot be removed; add another administrator first"
+    )]
+    LastAdministrator(String),
+    #[error("the organisation's kind cannot change once it has accounts")]
+    KindLocked,
+    #[error(
+        "the organisation has site managers, a role that exists only in schools; remove them first"
+    )]
+    SiteManagersRemain,
+    #[error("{0}")]
+    InvalidName(String),
+    #[error("no such organisation")]
+    UnknownOrg,
     #[error("the organisation has no token {0}")]
     UnknownToken(TokenId),
     #[error("token {0} is already revoked")]
@@ -109,6 +123,21 @@ pub enum LifecycleError {
     Random(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// Whether the organisation may generate another token, given its tokens now.
+pub fn can_generate(tokens: &[TokenView]) -> bool {
+    tokens.iter().filter(|t| t.state.is_live()).count() < MAX_LIVE_TOKENS
+}
+
+/// Whether `t` may be revoked, given the organisation's tokens now: not once revoked, and
+/// not while it is the last live one.
+pub fn can_revoke(tokens: &[TokenView], t: &TokenView) -> bool {
+    t.state != TokenState::Revoked
+        && (!t.state.is_live()
+            || tokens
+                .iter()
+                .any(|o| o.record.id != t.record.id && o.state.is_live()))
 }
 
 /// A token as listed: its record, its state now and when it stops working.
@@ -373,16 +402,30 @@ impl Lifecycle {
             .ok_or_else(|| LifecycleError::UnknownAdmin(email.trim().to_owned()))
     }
 
-    /// Removes an administrator and ends its sessions at once (logged). Removing the last one
-    /// is allowed: `scimd serve` then prints a set-up link again, which is how an operator
-    /// takes back an organisation whose only administrator must go.
+    /// Removes an administrator and ends its sessions at once (logged). Never the last one
+    /// with the `administrator` role: nobody could then manage tokens or administrators (an
+    /// operator takes an organisation back with `admin add` or `admin set-password`). Like the
+    /// token checks, this reads then writes.
     pub async fn remove_admin(
         &self,
         org: OrgId,
         email: &str,
         actor: &str,
     ) -> Result<Administrator, LifecycleError> {
-        let admin = self.admin_by_email(org, email).await?;
+        let admins = self.store.list_admins(org).await?;
+        let key = email.trim().to_lowercase();
+        let admin = admins
+            .iter()
+            .find(|a| a.email.to_lowercase() == key)
+            .cloned()
+            .ok_or_else(|| LifecycleError::UnknownAdmin(email.trim().to_owned()))?;
+        let others = admins
+            .iter()
+            .filter(|a| a.id != admin.id && a.role == AdminRole::Administrator)
+            .count();
+        if admin.role == AdminRole::Administrator && others == 0 {
+            return Err(LifecycleError::LastAdministrator(admin.email));
+        }
         if !self.store.remove_admin(org, admin.id).await? {
             return Err(LifecycleError::UnknownAdmin(admin.email));
         }
@@ -409,6 +452,38 @@ impl Lifecycle {
             return Err(LifecycleError::UnknownAdmin(admin.email));
         }
         self.record(self.act(org, actor, "admin.password", admin.email.clone(), None))
+            .await?;
+        Ok(admin)
+    }
+
+    /// When sign-ins for an administrator's address are refused (a lock-out after failed
+    /// sign-ins, counted for the address in every organisation), if they are now.
+    pub async fn locked_until(
+        &self,
+        email: &str,
+    ) -> Result<Option<OffsetDateTime>, LifecycleError> {
+        let now = self.clock.now();
+        Ok(self
+            .store
+            .signin_throttle(&email.trim().to_lowercase())
+            .await?
+            .and_then(|t| t.locked_until)
+            .filter(|u| *u > now))
+    }
+
+    /// Lifts a lock-out of an administrator's address and forgets its failed sign-ins
+    /// (logged).
+    pub async fn unlock_admin(
+        &self,
+        org: OrgId,
+        email: &str,
+        actor: &str,
+    ) -> Result<Administrator, LifecycleError> {
+        let admin = self.admin_by_email(org, email).await?;
+        self.store
+            .clear_signin_failures(&admin.email.to_lowercase())
+            .await?;
+        self.record(self.act(org, actor, "admin.unlock", admin.email.clone(), None))
             .await?;
         Ok(admin)
     }

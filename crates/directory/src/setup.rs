@@ -7,8 +7,9 @@
 //! requests racing with one link exactly one creates an administrator.
 
 use crate::clock::Clock;
-use crate::ids::{OrgId, Organisation};
+use crate::ids::{OrgId, OrgKind, Organisation};
 use crate::lifecycle::{Lifecycle, LifecycleError, check_email};
+use crate::organisation::check_name;
 use crate::store::{AdminRole, Administrator, LinkPurpose, PasswordLink, Store, StoreError};
 use crate::token::hash_secret;
 use std::sync::Arc;
@@ -49,6 +50,15 @@ pub fn password_problem(password: &str) -> Option<String> {
     } else {
         None
     }
+}
+
+/// What the set-up page asks: the organisation's name and kind, and the first administrator.
+#[derive(Debug, Clone, Copy)]
+pub struct FirstRun<'a> {
+    pub org_name: &'a str,
+    pub kind: OrgKind,
+    pub email: &'a str,
+    pub password: &'a str,
 }
 
 /// Set-up links and administrators with passwords.
@@ -105,19 +115,23 @@ impl Setup {
         Ok(())
     }
 
-    /// Uses the link once to create the organisation's first administrator (role
-    /// `administrator`, Argon2id password). Input is checked before the link is spent.
+    /// Uses the link once to name the organisation, choose its kind and create its first
+    /// administrator (role `administrator`, Argon2id password). Input is checked before the
+    /// link is spent; the kind may change only while the organisation has no accounts.
     pub async fn redeem(
         &self,
         org: &Organisation,
         secret: &str,
-        email: &str,
-        password: &str,
-    ) -> Result<Administrator, SetupError> {
+        first: &FirstRun<'_>,
+    ) -> Result<(Administrator, Organisation), SetupError> {
         self.check(org.id, secret).await?;
-        let email = check_email(email)?;
-        if let Some(p) = password_problem(password) {
+        let email = check_email(first.email)?;
+        if let Some(p) = password_problem(first.password) {
             return Err(SetupError::Password(p));
+        }
+        let name = check_name(first.org_name)?;
+        if first.kind != org.kind && self.lifecycle.has_accounts(org.id).await? {
+            return Err(LifecycleError::KindLocked.into());
         }
         if !self
             .store
@@ -131,17 +145,22 @@ impl Setup {
         {
             return Err(SetupError::InvalidLink);
         }
+        let org = self
+            .lifecycle
+            .update_org(org.id, name, first.kind, "setup-link")
+            .await?;
         // Argon2id runs here, on this task: a set-up happens once per organisation.
-        Ok(self
+        let admin = self
             .lifecycle
             .add_admin(
-                org,
+                &org,
                 email,
                 AdminRole::Administrator,
-                Some(password),
+                Some(first.password),
                 "setup-link",
             )
-            .await?)
+            .await?;
+        Ok((admin, org))
     }
 
     /// Adds an administrator with a password (the console's Settings page).

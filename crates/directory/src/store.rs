@@ -10,7 +10,8 @@
 //! return domain values ([`crate::model`]), never rows.
 
 use crate::ids::{
-    AdminId, AppId, NoticeId, OrgId, Organisation, ResourceId, SessionId, TokenId, WebhookId,
+    AdminId, AppId, NoticeId, OrgId, OrgKind, Organisation, ResourceId, SessionId, TokenId,
+    WebhookId,
 };
 use async_trait::async_trait;
 use scim_core::schema::ResourceKind;
@@ -33,8 +34,8 @@ pub use crate::model::{
 pub mod prelude {
     pub use super::{
         AccountStore, ActivityStore, AdminStore, AppStore, DirectoryReadStore, DomainStore,
-        EventStore, HealthStore, LinkStore, OrgStore, OutboxStore, ResourceStore, Store,
-        TokenStore, WebhookStore,
+        EventStore, HealthStore, LinkStore, OrgStore, OutboxStore, ResourceStore, RevealStore,
+        Store, TokenStore, WebhookStore,
     };
 }
 
@@ -98,6 +99,56 @@ pub trait OrgStore: Send + Sync {
     async fn get_connection(&self, org: OrgId) -> Result<Option<Connection>, StoreError>;
 
     async fn set_connection(&self, org: OrgId, conn: &Connection) -> Result<(), StoreError>;
+
+    /// Sets the organisation's name and kind in one write. A change of kind is made only while
+    /// the organisation holds no account (a user row of any source or state), decided by the
+    /// same statement; a rename alone always goes through.
+    async fn update_org(
+        &self,
+        id: OrgId,
+        name: &str,
+        kind: OrgKind,
+    ) -> Result<OrgUpdate, StoreError>;
+}
+
+/// The outcome of [`OrgStore::update_org`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrgUpdate {
+    Updated,
+    /// No such organisation.
+    NotFound,
+    /// The kind differs and the organisation has accounts: nothing was changed.
+    HasAccounts,
+}
+
+/// Values shown once, after a redirect (the console's new token, application key, webhook
+/// secret): a short-lived row keyed by the hash of a handle that only the browser holds,
+/// sealed with a key derived from that handle, and deleted when it is first read.
+#[async_trait]
+pub trait RevealStore: Send + Sync {
+    /// Keeps a sealed value; also drops the organisation's ones expired by `now`.
+    async fn put_reveal(&self, r: &Reveal, now: OffsetDateTime) -> Result<(), StoreError>;
+
+    /// Deletes and returns the value of `hash` if it belongs to `admin` and is live at `now`;
+    /// `None` when it is unknown, expired, another administrator's or already taken.
+    async fn take_reveal(
+        &self,
+        org: OrgId,
+        hash: &[u8; 32],
+        admin: AdminId,
+        now: OffsetDateTime,
+    ) -> Result<Option<Reveal>, StoreError>;
+}
+
+/// A value kept for one display (see [`RevealStore`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reveal {
+    pub org_id: OrgId,
+    pub hash: [u8; 32],
+    pub admin_id: AdminId,
+    /// Nonce and ciphertext, as `crate::reveal` writes them.
+    pub sealed: Vec<u8>,
+    pub expires: OffsetDateTime,
 }
 
 /// Bearer tokens: only their hashes, their use and their revocation.
@@ -660,6 +711,7 @@ pub trait Store:
     + DirectoryReadStore
     + AppStore
     + WebhookStore
+    + RevealStore
     + std::fmt::Debug
 {
 }
@@ -679,6 +731,7 @@ impl<T> Store for T where
         + DirectoryReadStore
         + AppStore
         + WebhookStore
+        + RevealStore
         + std::fmt::Debug
         + ?Sized
 {

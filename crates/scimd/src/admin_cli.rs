@@ -121,6 +121,15 @@ pub enum AdminCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Lift a lock-out of an administrator's address after repeated failed sign-ins.
+    Unlock {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
 }
 
 /// Where the console is, for the links these commands print: as `serve` prints it.
@@ -271,10 +280,13 @@ pub async fn token_list(a: TokenListArgs, clock: Arc<dyn Clock>) -> Result<()> {
 pub async fn token_revoke(a: TokenRevokeArgs, clock: Arc<dyn Clock>) -> Result<()> {
     let store = open_store(&a.db.database)?;
     let org = find_org(store.as_ref(), &a.org).await?;
-    let id: TokenId = a
-        .token
-        .parse()
-        .with_context(|| format!("'{}' is not a token id (see scimd token list)", a.token))?;
+    let id: TokenId = a.token.parse().with_context(|| {
+        format!(
+            "'{}' is not a token id (see {} token list)",
+            a.token,
+            crate::invocation::program()
+        )
+    })?;
     Lifecycle::new(store, clock)
         .revoke_token(org.id, id, ACTOR)
         .await?;
@@ -365,8 +377,9 @@ pub async fn admin(cmd: AdminCommand, clock: Arc<dyn Clock>) -> Result<()> {
             );
             if store.list_admins(org.id).await?.is_empty() {
                 eprintln!(
-                    "{} has no administrator now: scimd serve prints a set-up link for a new one",
-                    org.name
+                    "{} has no administrator now: {} serve prints a set-up link for a new one",
+                    org.name,
+                    crate::invocation::program()
                 );
             }
             Ok(())
@@ -395,7 +408,41 @@ pub async fn admin(cmd: AdminCommand, clock: Arc<dyn Clock>) -> Result<()> {
             eprintln!("{n} session(s) of {} ended", email.trim());
             Ok(())
         }
+        AdminCommand::Unlock { org, email, db } => {
+            let store = open_store(&db.database)?;
+            let org = find_org(store.as_ref(), &org).await?;
+            let admin = Lifecycle::new(store, clock)
+                .unlock_admin(org.id, &email, ACTOR)
+                .await?;
+            eprintln!(
+                "{} unlocked: its next sign-in is checked as usual",
+                admin.email
+            );
+            Ok(())
+        }
     }
+}
+
+/// `scimd org rename`: through the same service as Settings (logged).
+pub async fn org_rename(
+    db: &DbArgs,
+    org: &str,
+    name: &str,
+    kind: Option<directory::OrgKind>,
+    clock: Arc<dyn Clock>,
+) -> Result<()> {
+    let store = open_store(&db.database)?;
+    let before = find_org(store.as_ref(), org).await?;
+    let after = Lifecycle::new(store, clock)
+        .update_org(before.id, name, kind.unwrap_or(before.kind), ACTOR)
+        .await?;
+    eprintln!(
+        "organisation {} is now {} ({})",
+        after.id,
+        after.name,
+        after.kind.as_str()
+    );
+    Ok(())
 }
 
 pub async fn activity(a: ActivityArgs) -> Result<()> {

@@ -128,13 +128,21 @@ fn opt_ts(t: Option<OffsetDateTime>) -> String {
 }
 
 fn app_id(s: &str) -> Result<AppId> {
-    s.parse()
-        .with_context(|| format!("'{s}' is not an application id (see scimd app list)"))
+    s.parse().with_context(|| {
+        format!(
+            "'{s}' is not an application id (see {} app list)",
+            crate::invocation::program()
+        )
+    })
 }
 
 fn webhook_id(s: &str) -> Result<WebhookId> {
-    s.parse()
-        .with_context(|| format!("'{s}' is not a webhook endpoint id (see scimd webhook list)"))
+    s.parse().with_context(|| {
+        format!(
+            "'{s}' is not a webhook endpoint id (see {} webhook list)",
+            crate::invocation::program()
+        )
+    })
 }
 
 /// The service over the store of `db`, and the organisation `org` names.

@@ -303,8 +303,10 @@ pub async fn domain(cmd: DomainCommand, clock: Arc<dyn Clock>) -> Result<()> {
                 .add_domain(org.id, ACTOR, &name, txt)
                 .await?;
             eprintln!(
-                "Publish this DNS record, then run: scimd domain verify --org {} {}",
-                org.id, d.name
+                "Publish this DNS record, then run: {} domain verify --org {} {}",
+                crate::invocation::program(),
+                org.id,
+                d.name
             );
             println!("{}. TXT \"{}\"", d.name, d.txt);
         }

@@ -13,6 +13,7 @@ mod copy;
 mod deploy;
 mod directory_cli;
 mod import;
+mod invocation;
 mod mail;
 
 use anyhow::{Context, Result, bail};
@@ -327,6 +328,16 @@ enum OrgCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Rename an organisation; `--kind` also changes its kind, only while it has no accounts.
+    Rename {
+        #[arg(long)]
+        org: String,
+        name: String,
+        #[arg(long, value_parser = parse_kind)]
+        kind: Option<OrgKind>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -472,6 +483,15 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Org {
+            command:
+                OrgCommand::Rename {
+                    org,
+                    name,
+                    kind,
+                    db,
+                },
+        } => admin_cli::org_rename(&db, &org, &name, kind, clock).await,
         Command::Token {
             command: TokenCommand::Generate { org, db },
         } => {
@@ -518,10 +538,11 @@ async fn run(cli: Cli) -> Result<()> {
             let done = store_sqlite::backup::restore(&from, std::path::Path::new(path))
                 .map_err(anyhow::Error::msg)?;
             eprintln!(
-                "restored {} into {to} ({} bytes, schema {}), integrity ok; start: scimd serve --database {to}",
+                "restored {} into {to} ({} bytes, schema {}), integrity ok; start: {} serve --database {to}",
                 from.display(),
                 done.bytes,
-                done.schema_version
+                done.schema_version,
+                invocation::program()
             );
             Ok(())
         }
@@ -656,7 +677,8 @@ async fn serve(
     }
     if mailer.is_none() {
         eprintln!(
-            "SMTP not configured (--smtp-url): notices stay in the outbox (scimd outbox list)"
+            "SMTP not configured (--smtp-url): notices stay in the outbox ({} outbox list)",
+            invocation::program()
         );
     }
     let webhooks = server::webhooks::Worker::start(
@@ -698,9 +720,10 @@ async fn serve(
     }
     eprintln!("SCIM base URL: {base}");
     eprintln!(
-        "Get a token for {} ({}): scimd token generate --org {} --database {}",
+        "Get a token for {} ({}): {} token generate --org {} --database {}",
         first.name,
         first.id,
+        invocation::program(),
         first.id,
         config::redact(database)
     );

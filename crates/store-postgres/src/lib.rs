@@ -107,6 +107,7 @@ mod links;
 mod orgs;
 mod outbox;
 mod resources;
+mod reveals;
 mod tokens;
 mod webhooks;
 

@@ -14,6 +14,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/0005_deployment_keys.sql")),
     (6, include_str!("../migrations/0006_applications.sql")),
     (7, include_str!("../migrations/0007_password_links.sql")),
+    (9, include_str!("../migrations/0009_first_week.sql")),
 ];
 
 /// The advisory lock key that serialises migrations ("scimd" and 1), shared by every scimd

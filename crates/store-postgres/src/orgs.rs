@@ -5,7 +5,7 @@ use crate::{Failure, PgStore, from_micros, micros, run};
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use directory::events::connection_change;
-use directory::store::{Connection, ConnectionState, OrgStore};
+use directory::store::{Connection, ConnectionState, OrgStore, OrgUpdate};
 use directory::{OrgId, OrgKind, Organisation, StoreError};
 use tokio_postgres::Row;
 
@@ -124,5 +124,38 @@ impl OrgStore for PgStore {
             journal.extend(event);
             journal.commit(&tx).await
         })
+    }
+
+    async fn update_org(
+        &self,
+        id: OrgId,
+        name: &str,
+        kind: OrgKind,
+    ) -> Result<OrgUpdate, StoreError> {
+        run(async {
+            let c = self.client().await?;
+            // One statement: the kind changes only while no user row exists.
+            let n = c
+                .execute(
+                    "UPDATE organisations SET name = $2, kind = $3 WHERE id = $1 \
+                     AND (kind = $3 OR NOT EXISTS \
+                          (SELECT 1 FROM resources WHERE org_id = $1 AND kind = 0))",
+                    &[&id.0, &name, &kind.as_str()],
+                )
+                .await?;
+            if n == 1 {
+                return Ok(OrgUpdate::Updated);
+            }
+            let exists = c
+                .query_opt("SELECT 1 FROM organisations WHERE id = $1", &[&id.0])
+                .await?
+                .is_some();
+            Ok(if exists {
+                OrgUpdate::HasAccounts
+            } else {
+                OrgUpdate::NotFound
+            })
+        })
+        .await
     }
 }

@@ -33,6 +33,7 @@ mod migrations;
 mod orgs;
 mod outbox;
 mod resources;
+mod reveals;
 mod runtime;
 mod token_cache;
 mod tokens;

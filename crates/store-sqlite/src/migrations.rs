@@ -13,6 +13,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("../migrations/0007_deployment_keys.sql")),
     (8, include_str!("../migrations/0008_applications.sql")),
     (9, include_str!("../migrations/0009_password_links.sql")),
+    (11, include_str!("../migrations/0011_first_week.sql")),
 ];
 
 pub(crate) fn apply(conn: &Connection) -> rusqlite::Result<()> {

@@ -7,7 +7,7 @@ use crate::{SqliteStore, uuid_from};
 use async_trait::async_trait;
 use directory::events::connection_event;
 use directory::store::columns::{from_micros, micros};
-use directory::store::{Connection, ConnectionState, OrgStore};
+use directory::store::{Connection, ConnectionState, OrgStore, OrgUpdate};
 use directory::{OrgId, OrgKind, Organisation, StoreError};
 use rusqlite::{OptionalExtension, params};
 
@@ -130,5 +130,41 @@ impl OrgStore for SqliteStore {
             journal.append(c)
         })
         .await
+    }
+
+    async fn update_org(
+        &self,
+        id: OrgId,
+        name: &str,
+        kind: OrgKind,
+    ) -> Result<OrgUpdate, StoreError> {
+        let name = name.to_owned();
+        self.rt
+            .write(Effect::Data, move |c| {
+                // One statement: the kind changes only while no user row exists.
+                let n = c
+                    .prepare_cached(
+                        "UPDATE organisations SET name = ?2, kind = ?3 WHERE id = ?1 \
+                         AND (kind = ?3 OR NOT EXISTS \
+                              (SELECT 1 FROM resources WHERE org_id = ?1 AND kind = 0))",
+                    )
+                    .map_err(internal)?
+                    .execute(params![b(&id.0), name, kind.as_str()])
+                    .map_err(internal)?;
+                if n == 1 {
+                    return Ok(OrgUpdate::Updated);
+                }
+                let exists = c
+                    .prepare_cached("SELECT 1 FROM organisations WHERE id = ?1")
+                    .map_err(internal)?
+                    .exists(params![b(&id.0)])
+                    .map_err(internal)?;
+                Ok(if exists {
+                    OrgUpdate::HasAccounts
+                } else {
+                    OrgUpdate::NotFound
+                })
+            })
+            .await
     }
 }

@@ -25,6 +25,8 @@ macro_rules! conformance {
     ($make:path) => {
         $crate::conformance!(@cases $make;
             orgs_round_trip,
+            org_rename_always_and_kind_change_only_without_accounts,
+            reveals_are_taken_once_by_their_admin_before_expiry,
             tokens_round_trip_and_touch,
             resource_create_get_update_delete,
             document_reads_back_in_written_key_order,

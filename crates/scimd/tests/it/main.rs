@@ -15,6 +15,7 @@ mod copy;
 mod crash;
 mod directory_story;
 mod faults;
+mod first_week;
 mod hostile;
 mod idp_replays;
 mod isolation;

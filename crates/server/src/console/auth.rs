@@ -10,8 +10,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use directory::OrgId;
+use directory::OrgKind;
 use directory::session::{CHOICE_LIFETIME, SESSION_LIFETIME, SessionError, SignInOutcome};
-use directory::setup::{Setup, SetupError};
+use directory::setup::{FirstRun, Setup, SetupError};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -290,9 +291,12 @@ pub(super) async fn signout(
 struct SetupPage {
     l: Layout,
     org_name: String,
+    school: bool,
     action: String,
     email: String,
 }
+
+const SETUP_TITLE: &str = "Set up scimd";
 
 fn setup_error(e: SetupError) -> PageError {
     let PageError(status, message) = e.into();
@@ -324,8 +328,9 @@ pub(super) async fn setup_page(
         render_status(
             StatusCode::OK,
             &SetupPage {
-                l: Layout::anonymous("Create the first administrator", csrf, None),
+                l: Layout::anonymous(SETUP_TITLE, csrf, None),
                 org_name: o.name.clone(),
+                school: o.kind == OrgKind::School,
                 action: format!("/setup/{org}/{secret}"),
                 email: String::new(),
             },
@@ -342,22 +347,31 @@ pub(super) async fn setup(
     let o = setup_target(&state, &org, &secret).await?;
     let email = form.text("email");
     let password = form.get("password").unwrap_or_default();
+    // A form without the fields (an older page) keeps the name and kind as they are.
+    let org_name = form.get("org_name").unwrap_or(&o.name).to_owned();
+    let kind = match form.text("kind").as_str() {
+        "" => Ok(o.kind),
+        k => k.parse::<OrgKind>(),
+    };
     let refused = |status: StatusCode, message: String| {
         anonymous_page(&state, &headers, |csrf| {
             render_status(
                 status,
                 &SetupPage {
-                    l: Layout::anonymous(
-                        "Create the first administrator",
-                        csrf,
-                        Flash::error(message),
-                    ),
-                    org_name: o.name.clone(),
+                    l: Layout::anonymous(SETUP_TITLE, csrf, Flash::error(message)),
+                    org_name: org_name.clone(),
+                    school: matches!(kind, Ok(OrgKind::School)),
                     action: format!("/setup/{org}/{secret}"),
                     email: email.clone(),
                 },
             )
         })
+    };
+    let Ok(kind) = kind else {
+        return refused(
+            StatusCode::BAD_REQUEST,
+            "Choose the organisation's kind: business or school.".into(),
+        );
     };
     if form.get("confirm").unwrap_or_default() != password {
         return refused(
@@ -365,11 +379,21 @@ pub(super) async fn setup(
             "The two passwords are not the same.".into(),
         );
     }
+    let first = FirstRun {
+        org_name: &org_name,
+        kind,
+        email: &email,
+        password,
+    };
     match Setup::new(state.store.clone(), state.clock.clone())
-        .redeem(&o, &secret, &email, password)
+        .redeem(&o, &secret, &first)
         .await
     {
-        Ok(_) => Ok(see_other("/signin?done=admin-created")),
+        // The link proved who this is: the new administrator is signed in at once.
+        Ok((admin, _)) => {
+            let (session, _) = state.sessions.start(admin).await?;
+            Ok(signed_in(&state, &headers, &session))
+        }
         Err(e @ (SetupError::InvalidLink | SetupError::AlreadySetUp)) => Err(setup_error(e)),
         Err(e) => {
             let PageError(status, message) = setup_error(e);

@@ -33,6 +33,7 @@ pub(crate) mod csrf;
 mod domains;
 mod groups;
 mod password;
+mod reveal;
 mod settings;
 mod sync;
 
@@ -80,7 +81,11 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         )
         .route("/directory-sync", get(sync::page))
         .route("/directory-sync/tokens", post(sync::generate))
-        .route("/directory-sync/tokens/{id}/revoke", post(sync::revoke))
+        .route("/directory-sync/tokens/new/{handle}", get(sync::show_token))
+        .route(
+            "/directory-sync/tokens/{id}/revoke",
+            get(sync::confirm_revoke).post(sync::revoke),
+        )
         .route("/directory-sync/auto-merge", post(sync::auto_merge))
         .route(
             "/directory-sync/disconnect",
@@ -111,6 +116,7 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
             "/applications/{id}/revoke",
             get(applications::confirm_revoke).post(applications::revoke),
         )
+        .route("/applications/shown/{handle}", get(applications::shown))
         .route("/applications/webhooks", post(applications::add_webhook))
         .route(
             "/applications/webhooks/{id}",
@@ -134,8 +140,17 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/settings/password", post(password::change))
         .route(
             "/settings/administrators/remove",
-            post(settings::remove_admin),
+            get(settings::confirm_remove).post(settings::remove_admin),
         )
+        .route(
+            "/settings/administrators/unlock",
+            get(settings::confirm_unlock).post(settings::unlock_admin),
+        )
+        .route(
+            "/settings/administrators/end-sessions",
+            get(settings::confirm_end_sessions).post(settings::end_sessions),
+        )
+        .route("/settings/organisation", post(settings::update_org))
         .route("/settings/test-email", post(settings::test_email))
         .route(
             "/console/applications/webhooks/{id}/test",

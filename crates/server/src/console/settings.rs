@@ -1,5 +1,7 @@
-//! The Settings page: the organisation's administrators (add, invite, remove), one's own
-//! password, the notices queued for it, and a test e-mail through the SMTP relay.
+//! The Settings page: the organisation (name; kind while it has no accounts), its
+//! administrators (add, invite; remove, unlock, end sessions, each after a confirmation), one's
+//! own password, the notices queued for it, and a test e-mail through the SMTP relay. Acts go
+//! through the services the CLI uses (`directory::lifecycle`), which log them.
 
 use super::csrf::Form;
 use super::{
@@ -19,11 +21,17 @@ use super::split;
 
 struct AdminRow {
     email: String,
+    /// The address as a query-string value.
+    email_q: String,
     role: &'static str,
     added: String,
     password: bool,
     /// The signed-in administrator's own row: it offers no "Remove".
     me: bool,
+    /// The last administrator with the `administrator` role: "Remove" is disabled.
+    last: bool,
+    /// Sign-ins for the address are refused until then.
+    locked: Option<String>,
 }
 
 /// The deployment's scheduled backups, as Settings shows them.
@@ -82,6 +90,8 @@ struct SettingsPage {
     smtp: bool,
     test_to: String,
     backups: Option<BackupView>,
+    /// The kind may change: the organisation has no accounts yet.
+    kind_open: bool,
     /// An invitation link made without SMTP, shown this once: (e-mail, link).
     invited: Option<(String, String)>,
 }
@@ -106,19 +116,24 @@ async fn settings_page(
     invited: Option<(String, String)>,
 ) -> PageResult {
     let org = signed.org_id();
-    let admins = state
-        .store
-        .list_admins(org)
-        .await?
-        .into_iter()
-        .map(|a| AdminRow {
+    let listed = state.store.list_admins(org).await?;
+    let administrators = listed
+        .iter()
+        .filter(|a| a.role == AdminRole::Administrator)
+        .count();
+    let mut admins = Vec::with_capacity(listed.len());
+    for a in listed {
+        admins.push(AdminRow {
             role: a.role.as_str(),
             added: when(a.created),
             password: a.password_hash.is_some(),
             me: a.id == signed.who.admin.id,
+            last: a.role == AdminRole::Administrator && administrators == 1,
+            locked: state.lifecycle.locked_until(&a.email).await?.map(when),
+            email_q: super::enc(&a.email),
             email: a.email,
-        })
-        .collect();
+        });
+    }
     let notices = state
         .store
         .list_notices(org)
@@ -152,6 +167,7 @@ async fn settings_page(
             test_to: signed.who.admin.email.clone(),
             backups: backup_view(state),
             invited,
+            kind_open: !state.lifecycle.has_accounts(org).await?,
         },
     ))
 }
@@ -177,6 +193,15 @@ pub(super) async fn settings(
             (
                 "password-changed",
                 "Your password is changed, and your other sessions are signed out.",
+            ),
+            ("org-updated", "The organisation is updated."),
+            (
+                "admin-unlocked",
+                "The address is unlocked: its next sign-in is checked as usual.",
+            ),
+            (
+                "sessions-ended",
+                "The administrator's sessions are ended: they are signed out everywhere.",
             ),
         ],
     );
@@ -232,9 +257,9 @@ pub(super) async fn add_admin(
     }
 }
 
-/// "Remove" on an administrator's row: the administrator and every session of theirs go at
-/// once. Administrators only, and never oneself (the last administrator cannot lock the
-/// organisation out; an operator can, with `scimd admin remove`).
+/// "Remove" on an administrator's row, after its confirmation: the administrator and every
+/// session of theirs go at once. Administrators only, never oneself, and never the last
+/// administrator with the `administrator` role (the service refuses that).
 pub(super) async fn remove_admin(
     State(state): State<Arc<AppState>>,
     signed: Signed,
@@ -247,7 +272,8 @@ pub(super) async fn remove_admin(
             StatusCode::CONFLICT,
             "You cannot remove yourself; another administrator can.".into(),
         )),
-        Ok(()) => directory::lifecycle::Lifecycle::new(state.store.clone(), state.clock.clone())
+        Ok(()) => state
+            .lifecycle
             .remove_admin(signed.org_id(), &email, &signed.actor())
             .await
             .map(|_| ())
@@ -255,6 +281,189 @@ pub(super) async fn remove_admin(
     };
     match result {
         Ok(()) => Ok(see_other("/settings?done=admin-removed")),
+        Err(e) => {
+            let (status, flash) = split(e)?;
+            settings_page(&state, &signed, flash, status, String::new(), None).await
+        }
+    }
+}
+
+/// "Unlock" on a locked-out administrator's row, after its confirmation.
+pub(super) async fn unlock_admin(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    form: Form,
+) -> PageResult {
+    let result = match signed.require_administrator() {
+        Err(e) => Err(e),
+        Ok(()) => state
+            .lifecycle
+            .unlock_admin(signed.org_id(), &form.text("email"), &signed.actor())
+            .await
+            .map(|_| ())
+            .map_err(PageError::from),
+    };
+    match result {
+        Ok(()) => Ok(see_other("/settings?done=admin-unlocked")),
+        Err(e) => {
+            let (status, flash) = split(e)?;
+            settings_page(&state, &signed, flash, status, String::new(), None).await
+        }
+    }
+}
+
+/// "End sessions" on another administrator's row, after its confirmation.
+pub(super) async fn end_sessions(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    form: Form,
+) -> PageResult {
+    let email = form.text("email");
+    let result = match signed.require_administrator() {
+        Err(e) => Err(e),
+        Ok(()) if email.eq_ignore_ascii_case(&signed.who.admin.email) => Err(PageError(
+            StatusCode::CONFLICT,
+            "To end your own session, sign out.".into(),
+        )),
+        Ok(()) => state
+            .lifecycle
+            .end_admin_sessions(signed.org_id(), &email, &signed.actor())
+            .await
+            .map(|_| ())
+            .map_err(PageError::from),
+    };
+    match result {
+        Ok(()) => Ok(see_other("/settings?done=sessions-ended")),
+        Err(e) => {
+            let (status, flash) = split(e)?;
+            settings_page(&state, &signed, flash, status, String::new(), None).await
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin_confirm.html")]
+struct ConfirmPage {
+    l: Layout,
+    question: String,
+    points: Vec<&'static str>,
+    action: &'static str,
+    email: String,
+    button: &'static str,
+}
+
+pub(super) async fn confirm_remove(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    q: Query<HashMap<String, String>>,
+) -> PageResult {
+    confirm_admin_act(&state, &signed, &q, "remove").await
+}
+
+pub(super) async fn confirm_unlock(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    q: Query<HashMap<String, String>>,
+) -> PageResult {
+    confirm_admin_act(&state, &signed, &q, "unlock").await
+}
+
+pub(super) async fn confirm_end_sessions(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    q: Query<HashMap<String, String>>,
+) -> PageResult {
+    confirm_admin_act(&state, &signed, &q, "end-sessions").await
+}
+
+/// The confirmation page of an act on an administrator (`GET /settings/administrators/ACT?email=`);
+/// its form posts to the same path.
+async fn confirm_admin_act(
+    state: &AppState,
+    signed: &Signed,
+    q: &Query<HashMap<String, String>>,
+    act: &str,
+) -> PageResult {
+    signed.require_administrator()?;
+    let email = q.get("email").cloned().unwrap_or_default();
+    let admin = state
+        .store
+        .list_admins(signed.org_id())
+        .await?
+        .into_iter()
+        .find(|a| a.email.eq_ignore_ascii_case(email.trim()))
+        .ok_or_else(PageError::not_found)?;
+    let (title, question, points, action, button): (_, _, Vec<&'static str>, _, _) = match act {
+        "remove" => (
+            "Remove administrator",
+            format!("Remove the administrator {}?", admin.email),
+            vec![
+                "They are signed out everywhere at once and can no longer sign in.",
+                "Their past acts stay in the activity log.",
+            ],
+            "/settings/administrators/remove",
+            "Remove",
+        ),
+        "unlock" => (
+            "Unlock address",
+            format!("Unlock sign-in for {}?", admin.email),
+            vec![
+                "The lock-out after repeated failed sign-ins is lifted and the failures are forgotten.",
+                "Do this only when you know the failures were theirs.",
+            ],
+            "/settings/administrators/unlock",
+            "Unlock",
+        ),
+        "end-sessions" => (
+            "End sessions",
+            format!("Sign {} out everywhere?", admin.email),
+            vec![
+                "Every session of theirs ends at once, in every browser and API client.",
+                "They can sign in again with their password.",
+            ],
+            "/settings/administrators/end-sessions",
+            "End sessions",
+        ),
+        _ => return Err(PageError::not_found()),
+    };
+    Ok(super::render(&ConfirmPage {
+        l: signed.layout(title, Nav::Settings, None),
+        question,
+        points,
+        action,
+        email: admin.email,
+        button,
+    }))
+}
+
+/// The organisation's name and, while it has no accounts, its kind.
+pub(super) async fn update_org(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    form: Form,
+) -> PageResult {
+    // A disabled kind field is not sent: the kind then stays as it is.
+    let kind = match form.text("kind").as_str() {
+        "" => Ok(signed.org.kind),
+        k => k.parse::<OrgKind>(),
+    };
+    let result = match (signed.require_administrator(), kind) {
+        (Err(e), _) => Err(e),
+        (Ok(()), Err(m)) => Err(PageError(StatusCode::BAD_REQUEST, m)),
+        (Ok(()), Ok(kind)) => state
+            .lifecycle
+            .update_org(
+                signed.org_id(),
+                form.get("name").unwrap_or_default(),
+                kind,
+                &signed.actor(),
+            )
+            .await
+            .map(|_| ())
+            .map_err(PageError::from),
+    };
+    match result {
+        Ok(()) => Ok(see_other("/settings?done=org-updated")),
         Err(e) => {
             let (status, flash) = split(e)?;
             settings_page(&state, &signed, flash, status, String::new(), None).await

@@ -3,6 +3,7 @@
 //! `update-apple-scim-token.txt`.
 
 use super::csrf::Form;
+use super::reveal;
 use super::{
     Flash, Layout, Nav, PageError, PageResult, Signed, done_flash, render, render_status,
     see_other, when,
@@ -14,8 +15,10 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use directory::TokenId;
 use directory::accounts::MergeOutcome;
-use directory::lifecycle::effective_expiry;
-use serde_json::Value;
+use directory::lifecycle::{
+    LifecycleError, MAX_LIVE_TOKENS, TokenState, can_generate, can_revoke, effective_expiry,
+};
+use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -42,6 +45,8 @@ struct TokenRow {
     expires: String,
     last_used: String,
     live: bool,
+    /// Revoke works now (it does not on the last live token).
+    revocable: bool,
 }
 
 struct ConflictRow {
@@ -63,11 +68,17 @@ struct SyncPage {
     auto_merge: bool,
     conflicts: Vec<ConflictRow>,
     administrator: bool,
+    /// The SCIM base URL ("Tenant URL" in Entra), always shown.
+    scim_url: String,
+    /// "Generate token" works now (not while two tokens are live).
+    can_generate: bool,
+    max_live: usize,
 }
 
 async fn sync_page(
     state: &AppState,
     signed: &Signed,
+    headers: &HeaderMap,
     flash: Option<Flash>,
     status: StatusCode,
 ) -> PageResult {
@@ -94,6 +105,7 @@ async fn sync_page(
                     .map(when)
                     .unwrap_or_else(|| "never".into()),
                 live: t.state.is_live(),
+                revocable: can_revoke(&tokens, t),
             })
             .collect(),
         auto_merge: state.directory.auto_merge(org).await?,
@@ -114,22 +126,38 @@ async fn sync_page(
             })
             .collect(),
         administrator: signed.is_administrator(),
+        scim_url: scim_url(state, headers),
+        can_generate: can_generate(&tokens),
+        max_live: MAX_LIVE_TOKENS,
     };
     Ok(render_status(status, &page))
 }
 
 /// Shows the Directory Sync page again with the reason an act was refused.
-async fn refused(state: &AppState, signed: &Signed, e: impl Into<PageError>) -> PageResult {
+async fn refused(
+    state: &AppState,
+    signed: &Signed,
+    headers: &HeaderMap,
+    e: impl Into<PageError>,
+) -> PageResult {
     let (status, flash) = super::split(e)?;
-    sync_page(state, signed, flash, status).await
+    sync_page(state, signed, headers, flash, status).await
 }
 
 pub(super) async fn page(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     signed: Signed,
     q: Query<HashMap<String, String>>,
 ) -> PageResult {
-    sync_page(&state, &signed, done_flash(&q, DONE), StatusCode::OK).await
+    sync_page(
+        &state,
+        &signed,
+        &headers,
+        done_flash(&q, DONE),
+        StatusCode::OK,
+    )
+    .await
 }
 
 #[derive(Template)]
@@ -160,8 +188,8 @@ fn scim_url(state: &AppState, headers: &HeaderMap) -> String {
     format!("{scheme}://{host}/scim/v2")
 }
 
-/// "Generate token": the secret is in this response only (never stored, never logged), with
-/// Copy and Close.
+/// "Generate token": the secret is kept sealed for one display (never logged) and the answer
+/// redirects to the page that shows it with Copy and Close, so a reload mints nothing.
 pub(super) async fn generate(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -169,32 +197,105 @@ pub(super) async fn generate(
     _form: Form,
 ) -> PageResult {
     if let Err(e) = signed.require_administrator() {
-        return refused(&state, &signed, e).await;
+        return refused(&state, &signed, &headers, e).await;
     }
     match state
         .lifecycle
         .generate_token(&signed.org, &signed.actor())
         .await
     {
-        Ok(issued) => Ok(render(&TokenPage {
-            l: signed.layout("Your new token", Nav::Sync, None),
-            expires: when(effective_expiry(&issued.record)),
-            prefix: issued.record.prefix.clone(),
-            secret: issued.secret,
-            scim_url: scim_url(&state, &headers),
-        })),
-        Err(e) => refused(&state, &signed, e).await,
+        Ok(issued) => {
+            let handle = reveal::keep(
+                &state,
+                &signed,
+                json!({
+                    "kind": "token",
+                    "secret": issued.secret,
+                    "prefix": issued.record.prefix,
+                    "expires": when(effective_expiry(&issued.record)),
+                }),
+            )
+            .await?;
+            Ok(see_other(&format!("/directory-sync/tokens/new/{handle}")))
+        }
+        Err(e) => refused(&state, &signed, &headers, e).await,
     }
+}
+
+/// The new token, once; "already shown" on every later view.
+pub(super) async fn show_token(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    signed: Signed,
+    Path(handle): Path<String>,
+) -> PageResult {
+    signed.require_administrator()?;
+    let Some(v) = reveal::take(&state, &signed, &handle, "token").await? else {
+        return Ok(reveal::already_shown(
+            signed.layout("Token already shown", Nav::Sync, None),
+            "token",
+            "/directory-sync",
+        ));
+    };
+    Ok(render(&TokenPage {
+        l: signed.layout("Your new token", Nav::Sync, None),
+        expires: reveal::field(&v, "expires"),
+        prefix: reveal::field(&v, "prefix"),
+        secret: reveal::field(&v, "secret"),
+        scim_url: scim_url(&state, &headers),
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "token_revoke.html")]
+struct RevokePage {
+    l: Layout,
+    id: String,
+    prefix: String,
+    last_used: String,
+}
+
+/// "Revoke" asks first: what stops working, and what to do instead.
+pub(super) async fn confirm_revoke(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    Path(id): Path<String>,
+) -> PageResult {
+    signed.require_administrator()?;
+    let id = id.parse::<TokenId>().map_err(|_| PageError::not_found())?;
+    let tokens = state.lifecycle.list_tokens(signed.org_id()).await?;
+    let t = tokens
+        .iter()
+        .find(|t| t.record.id == id)
+        .ok_or_else(PageError::not_found)?;
+    if !can_revoke(&tokens, t) {
+        return Err(PageError::from(if t.state == TokenState::Revoked {
+            LifecycleError::AlreadyRevoked(id)
+        } else {
+            LifecycleError::LastLiveToken
+        }));
+    }
+    Ok(render(&RevokePage {
+        l: signed.layout("Revoke token", Nav::Sync, None),
+        id: id.to_string(),
+        prefix: t.record.prefix.clone(),
+        last_used: t
+            .record
+            .last_used
+            .map(when)
+            .unwrap_or_else(|| "never".into()),
+    }))
 }
 
 pub(super) async fn revoke(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     signed: Signed,
     Path(id): Path<String>,
     _form: Form,
 ) -> PageResult {
     if let Err(e) = signed.require_administrator() {
-        return refused(&state, &signed, e).await;
+        return refused(&state, &signed, &headers, e).await;
     }
     let Ok(id) = id.parse::<TokenId>() else {
         return Err(PageError::not_found());
@@ -205,17 +306,18 @@ pub(super) async fn revoke(
         .await
     {
         Ok(()) => Ok(see_other("/directory-sync?done=revoked")),
-        Err(e) => refused(&state, &signed, e).await,
+        Err(e) => refused(&state, &signed, &headers, e).await,
     }
 }
 
 pub(super) async fn auto_merge(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     signed: Signed,
     form: Form,
 ) -> PageResult {
     if let Err(e) = signed.require_administrator() {
-        return refused(&state, &signed, e).await;
+        return refused(&state, &signed, &headers, e).await;
     }
     let on = form.text("enabled") == "on";
     match state
@@ -228,7 +330,7 @@ pub(super) async fn auto_merge(
         } else {
             "/directory-sync?done=auto-merge-off"
         })),
-        Err(e) => refused(&state, &signed, e).await,
+        Err(e) => refused(&state, &signed, &headers, e).await,
     }
 }
 
@@ -247,11 +349,12 @@ pub(super) async fn confirm_disconnect(signed: Signed) -> PageResult {
 
 pub(super) async fn disconnect(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     signed: Signed,
     _form: Form,
 ) -> PageResult {
     if let Err(e) = signed.require_administrator() {
-        return refused(&state, &signed, e).await;
+        return refused(&state, &signed, &headers, e).await;
     }
     match state
         .directory
@@ -259,7 +362,7 @@ pub(super) async fn disconnect(
         .await
     {
         Ok(_) => Ok(see_other("/directory-sync?done=disconnected")),
-        Err(e) => refused(&state, &signed, e).await,
+        Err(e) => refused(&state, &signed, &headers, e).await,
     }
 }
 
@@ -284,6 +387,7 @@ pub(super) async fn conflicts_csv(
 
 pub(super) async fn merge(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     signed: Signed,
     form: Form,
 ) -> PageResult {
@@ -295,12 +399,13 @@ pub(super) async fn merge(
         Ok(MergeOutcome::Merged(_) | MergeOutcome::Dropped) => {
             Ok(see_other("/directory-sync?done=merged"))
         }
-        Err(e) => refused(&state, &signed, e).await,
+        Err(e) => refused(&state, &signed, &headers, e).await,
     }
 }
 
 pub(super) async fn merge_all(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     signed: Signed,
     _form: Form,
 ) -> PageResult {
@@ -310,6 +415,6 @@ pub(super) async fn merge_all(
         .await
     {
         Ok(_) => Ok(see_other("/directory-sync?done=merged-all")),
-        Err(e) => refused(&state, &signed, e).await,
+        Err(e) => refused(&state, &signed, &headers, e).await,
     }
 }

@@ -217,6 +217,8 @@ macro_rules! directory_conformance {
             one_password_in_several_organisations_asks_which,
             reset_and_invite_links_set_a_password_once,
             setup_link_creates_the_first_administrator_once,
+            last_administrator_stays_and_a_lock_out_is_lifted,
+            organisation_kind_follows_accounts_and_site_managers,
         );
     };
     (@cases $make:path; $($name:ident),* $(,)?) => {

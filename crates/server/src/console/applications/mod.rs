@@ -7,6 +7,7 @@
 //! webhook delivery side serves.
 
 use super::csrf::Form;
+use super::reveal;
 use super::{
     Flash, Layout, Nav, PageError, PageResult, Signed, done_flash, render, render_status,
     see_other, split, when,
@@ -18,6 +19,7 @@ use axum::http::StatusCode;
 use directory::applications::{DEFAULT_DELIVERIES, types_label};
 use directory::ids::{AppId, WebhookId};
 use directory::store::{DeliveryRecord, EventType, WebhookEndpoint};
+use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -177,12 +179,67 @@ pub(super) async fn list(
 struct SecretPage {
     l: Layout,
     /// What it is: "key" or "signing secret".
-    what: &'static str,
+    what: String,
     /// Whose it is, for the heading.
     owner: String,
     secret: String,
-    hint: &'static str,
+    hint: String,
     close: String,
+}
+
+/// A key or secret to show once: kept sealed, and the answer redirects to the page that
+/// shows it (so a reload mints nothing).
+/// What a one-time page shows.
+struct OneTime<'a> {
+    title: &'a str,
+    what: &'a str,
+    owner: String,
+    secret: String,
+    hint: &'a str,
+    close: String,
+}
+
+async fn show_once(state: &AppState, signed: &Signed, v: OneTime<'_>) -> PageResult {
+    let handle = reveal::keep(
+        state,
+        signed,
+        json!({
+            "kind": "app-secret",
+            "title": v.title,
+            "what": v.what,
+            "owner": v.owner,
+            "secret": v.secret,
+            "hint": v.hint,
+            "close": v.close,
+        }),
+    )
+    .await?;
+    Ok(see_other(&format!("/applications/shown/{handle}")))
+}
+
+/// The key or secret, once; "already shown" on every later view.
+pub(super) async fn shown(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    Path(handle): Path<String>,
+) -> PageResult {
+    signed.require_administrator()?;
+    let Some(v) = reveal::take(&state, &signed, &handle, "app-secret").await? else {
+        return Ok(reveal::already_shown(
+            signed.layout("Already shown", Nav::Applications, None),
+            "key or secret",
+            "/applications",
+        ));
+    };
+    let f = |n: &str| reveal::field(&v, n);
+    Ok(render(&SecretPage {
+        l: signed.layout(&f("title"), Nav::Applications, None),
+        what: f("what"),
+        owner: f("owner"),
+        secret: f("secret"),
+        hint: f("hint"),
+        close: f("close"),
+    }))
 }
 
 /// "Register application": the key is in this response only.
@@ -198,14 +255,21 @@ pub(super) async fn create(
         .create_app(signed.org_id(), &name, &signed.actor())
         .await
     {
-        Ok(issued) => Ok(render(&SecretPage {
-            l: signed.layout("Your new application key", Nav::Applications, None),
-            what: "key",
-            owner: format!("{} ({}…)", issued.record.name, issued.record.prefix),
-            secret: issued.key,
-            hint: "The application sends it as Authorization: Bearer KEY to /api/v1/directory/... and /api/v1/events.",
-            close: "/applications".into(),
-        })),
+        Ok(issued) => {
+            show_once(
+                &state,
+                &signed,
+                OneTime {
+                    title: "Your new application key",
+                    what: "key",
+                    owner: format!("{} ({}…)", issued.record.name, issued.record.prefix),
+                    secret: issued.key,
+                    hint: "The application sends it as Authorization: Bearer KEY to /api/v1/directory/... and /api/v1/events.",
+                    close: "/applications".into(),
+                },
+            )
+            .await
+        }
         Err(e) => {
             refused(
                 &state,
@@ -285,14 +349,21 @@ pub(super) async fn add_webhook(
         .add_webhook(signed.org_id(), &url, &types.join(","), &signed.actor())
         .await
     {
-        Ok(added) => Ok(render(&SecretPage {
-            l: signed.layout("Your new signing secret", Nav::Applications, None),
-            what: "signing secret",
-            owner: added.endpoint.url.clone(),
-            secret: added.secret,
-            hint: "Deliveries carry webhook-id, webhook-timestamp and webhook-signature headers (Standard Webhooks); verify the signature with this secret.",
-            close: "/applications".into(),
-        })),
+        Ok(added) => {
+            show_once(
+                &state,
+                &signed,
+                OneTime {
+                    title: "Your new signing secret",
+                    what: "signing secret",
+                    owner: added.endpoint.url.clone(),
+                    secret: added.secret,
+                    hint: "Deliveries carry webhook-id, webhook-timestamp and webhook-signature headers (Standard Webhooks); verify the signature with this secret.",
+                    close: "/applications".into(),
+                },
+            )
+            .await
+        }
         Err(e) => {
             refused(
                 &state,
@@ -471,14 +542,19 @@ pub(super) async fn rotate_secret(
         .get_webhook(org, id)
         .await
         .map_err(PageError::from)?;
-    Ok(render(&SecretPage {
-        l: signed.layout("Your new signing secret", Nav::Applications, None),
-        what: "signing secret",
-        owner: w.url,
-        secret,
-        hint: "The old secret goes on signing beside this one for 24 hours, so the receiver can switch without missing a delivery.",
-        close: format!("/applications/webhooks/{id}"),
-    }))
+    show_once(
+                &state,
+                &signed,
+                OneTime {
+                    title: "Your new signing secret",
+                    what: "signing secret",
+                    owner: w.url,
+                    secret,
+                    hint: "The old secret goes on signing beside this one for 24 hours, so the receiver can switch without missing a delivery.",
+                    close: format!("/applications/webhooks/{id}"),
+                },
+            )
+    .await
 }
 
 pub(super) async fn remove_webhook(
@@ -501,286 +577,4 @@ pub(super) async fn remove_webhook(
 }
 
 #[cfg(test)]
-mod tests {
-    use crate::console::csrf::token_for;
-    use crate::testing::{Answer, TestApp, user};
-    use axum::body::Body;
-    use axum::http::{Method, Request, StatusCode, header};
-    use directory::store::AdminRole;
-
-    async fn get(t: &TestApp, path: &str, session: &str) -> Answer {
-        let req = Request::builder()
-            .uri(path)
-            .header(header::COOKIE, format!("scimd_session={session}"))
-            .body(Body::empty())
-            .expect("request");
-        t.send(req).await
-    }
-
-    /// A console form post with the session's CSRF field and `fields`.
-    async fn post(t: &TestApp, path: &str, session: &str, fields: &[(&str, &str)]) -> Answer {
-        let mut form = form_urlencoded::Serializer::new(String::new());
-        form.append_pair("csrf", &token_for(session));
-        for (k, v) in fields {
-            form.append_pair(k, v);
-        }
-        let req = Request::builder()
-            .method(Method::POST)
-            .uri(path)
-            .header(header::COOKIE, format!("scimd_session={session}"))
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(form.finish()))
-            .expect("request");
-        t.send(req).await
-    }
-
-    /// The value of the one-time secret field on a secret page.
-    fn shown_secret(a: &Answer) -> String {
-        let text = a.text();
-        let start = text.find("id=\"new-secret\"").expect("secret field");
-        let value = &text[start..];
-        let value = &value[value.find("value=\"").expect("value") + 7..];
-        value[..value.find('"').expect("end")].to_owned()
-    }
-
-    #[tokio::test]
-    async fn the_page_is_for_administrators_and_in_the_navigation() {
-        let t = TestApp::new().await;
-        let admin = t.session(AdminRole::Administrator).await;
-        let a = get(&t, "/applications", &admin).await;
-        assert_eq!(a.status, StatusCode::OK, "{}", a.text());
-        assert!(a.text().contains("Register application"));
-        assert!(
-            a.text()
-                .contains("href=\"/applications\" aria-current=\"page\"")
-        );
-        let manager = t.session(AdminRole::PeopleManager).await;
-        assert_eq!(
-            get(&t, "/applications", &manager).await.status,
-            StatusCode::FORBIDDEN
-        );
-        let a = post(&t, "/applications", &manager, &[("name", "LMS")]).await;
-        assert_eq!(a.status, StatusCode::FORBIDDEN);
-        assert!(
-            t.state
-                .applications
-                .list_apps(t.org.id)
-                .await
-                .expect("apps")
-                .is_empty()
-        );
-        let a = get(&t, "/applications", "").await;
-        assert_eq!(a.header(header::LOCATION), "/signin");
-    }
-
-    #[tokio::test]
-    async fn registering_shows_the_key_once_and_revoking_asks_first() {
-        let t = TestApp::new().await;
-        let s = t.session(AdminRole::Administrator).await;
-        let a = post(&t, "/applications", &s, &[("name", "Intranet")]).await;
-        assert_eq!(a.status, StatusCode::OK, "{}", a.text());
-        let key = shown_secret(&a);
-        assert!(key.starts_with("scimd_app_"), "{key}");
-        assert!(a.text().contains("data-copy=\"new-secret\""));
-        assert!(a.text().contains("action=\"/applications\""), "Close");
-        assert_eq!(
-            t.get_bearer("/api/v1/events", &key).await.status,
-            StatusCode::OK
-        );
-        let list = get(&t, "/applications", &s).await;
-        assert!(list.text().contains("Intranet"));
-        assert!(!list.text().contains(&key));
-        let id = t
-            .state
-            .applications
-            .list_apps(t.org.id)
-            .await
-            .expect("apps")[0]
-            .id
-            .to_string();
-        let confirm = get(&t, &format!("/applications/{id}/revoke"), &s).await;
-        assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.text());
-        assert!(confirm.text().contains("Revoke the application Intranet"));
-        // Without the form's CSRF field nothing happens.
-        let req = Request::builder()
-            .method(Method::POST)
-            .uri(format!("/applications/{id}/revoke"))
-            .header(header::COOKIE, format!("scimd_session={s}"))
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::empty())
-            .expect("request");
-        assert_eq!(t.send(req).await.status, StatusCode::FORBIDDEN);
-        assert_eq!(
-            t.get_bearer("/api/v1/events", &key).await.status,
-            StatusCode::OK
-        );
-        let a = post(&t, &format!("/applications/{id}/revoke"), &s, &[]).await;
-        assert_eq!(a.header(header::LOCATION), "/applications?done=revoked");
-        assert_eq!(
-            t.get_bearer("/api/v1/events", &key).await.status,
-            StatusCode::UNAUTHORIZED
-        );
-        let again = get(&t, &format!("/applications/{id}/revoke"), &s).await;
-        assert_eq!(again.status, StatusCode::NOT_FOUND);
-        // A refused name comes back on the page with the reason.
-        let a = post(&t, "/applications", &s, &[("name", "   ")]).await;
-        assert_eq!(a.status, StatusCode::BAD_REQUEST);
-        assert!(a.text().contains("needs a name"), "{}", a.text());
-    }
-
-    #[tokio::test]
-    async fn endpoints_are_added_with_their_secret_once_rotated_replayed_and_removed() {
-        let t = TestApp::new().await;
-        let s = t.session(AdminRole::Administrator).await;
-        let token = t.token().await;
-        let a = t
-            .scim(Method::POST, "/scim/v2/Users", &token, user("a@a.example"))
-            .await;
-        assert_eq!(a.status, StatusCode::CREATED);
-        let a = post(
-            &t,
-            "/applications/webhooks",
-            &s,
-            &[
-                ("url", "https://hooks.example.com/in"),
-                ("types", "user.created"),
-                ("types", "group.created"),
-            ],
-        )
-        .await;
-        assert_eq!(a.status, StatusCode::OK, "{}", a.text());
-        let secret = shown_secret(&a);
-        assert!(secret.starts_with("whsec_"));
-        let hooks = t
-            .state
-            .applications
-            .list_webhooks(t.org.id)
-            .await
-            .expect("hooks");
-        assert_eq!(hooks.len(), 1);
-        assert_eq!(hooks[0].types.len(), 2);
-        let id = hooks[0].id.to_string();
-        let list = get(&t, "/applications", &s).await;
-        assert!(list.text().contains("user.created, group.created"));
-        assert!(list.text().contains(&format!(
-            "action=\"/console/applications/webhooks/{id}/test\""
-        )));
-        assert!(!list.text().contains(&secret));
-
-        let page = get(&t, &format!("/applications/webhooks/{id}"), &s).await;
-        assert_eq!(page.status, StatusCode::OK, "{}", page.text());
-        assert!(page.text().contains("Delivery log"));
-        assert!(page.text().contains("Send test event"));
-
-        let a = post(
-            &t,
-            &format!("/applications/webhooks/{id}/replay"),
-            &s,
-            &[("from", "evt_nope")],
-        )
-        .await;
-        assert_eq!(a.status, StatusCode::BAD_REQUEST);
-        assert!(a.text().contains("evt_nope"), "the refused input is kept");
-        let key = t.app_key().await;
-        let first = t.get_bearer("/api/v1/events?limit=1", &key).await.json()["data"][0]["id"]
-            .as_str()
-            .expect("event")
-            .to_owned();
-        let a = post(
-            &t,
-            &format!("/applications/webhooks/{id}/replay"),
-            &s,
-            &[("from", &first)],
-        )
-        .await;
-        assert_eq!(
-            a.header(header::LOCATION),
-            format!("/applications/webhooks/{id}?done=replayed")
-        );
-
-        let a = post(
-            &t,
-            &format!("/applications/webhooks/{id}/rotate-secret"),
-            &s,
-            &[],
-        )
-        .await;
-        assert_eq!(a.status, StatusCode::OK, "{}", a.text());
-        let rotated = shown_secret(&a);
-        assert!(rotated.starts_with("whsec_") && rotated != secret);
-        let page = get(&t, &format!("/applications/webhooks/{id}"), &s).await;
-        assert!(page.text().contains("still signs until"));
-
-        let a = post(&t, &format!("/applications/webhooks/{id}/remove"), &s, &[]).await;
-        assert_eq!(a.header(header::LOCATION), "/applications?done=removed");
-        assert_eq!(
-            get(&t, &format!("/applications/webhooks/{id}"), &s)
-                .await
-                .status,
-            StatusCode::NOT_FOUND
-        );
-        // A refused URL comes back on the page with the types that were ticked.
-        let a = post(
-            &t,
-            "/applications/webhooks",
-            &s,
-            &[
-                ("url", "http://hooks.example.com/"),
-                ("types", "user.deleted"),
-            ],
-        )
-        .await;
-        assert_eq!(a.status, StatusCode::BAD_REQUEST);
-        assert!(
-            a.text().contains("value=\"user.deleted\" checked"),
-            "{}",
-            a.text()
-        );
-        assert!(
-            t.state
-                .applications
-                .list_webhooks(t.org.id)
-                .await
-                .expect("hooks")
-                .is_empty()
-        );
-    }
-
-    #[tokio::test]
-    async fn another_organisations_endpoint_is_no_page_here() {
-        let t = TestApp::new().await;
-        let (b, _) = t.other_org().await;
-        let theirs = t
-            .state
-            .applications
-            .add_webhook(b.id, "https://hooks.example.com/b", "", "test")
-            .await
-            .expect("webhook")
-            .endpoint
-            .id;
-        let s = t.session(AdminRole::Administrator).await;
-        for path in [
-            format!("/applications/webhooks/{theirs}"),
-            "/applications/webhooks/not-an-id".to_owned(),
-        ] {
-            assert_eq!(get(&t, &path, &s).await.status, StatusCode::NOT_FOUND);
-        }
-        for path in ["remove", "rotate-secret"] {
-            let a = post(
-                &t,
-                &format!("/applications/webhooks/{theirs}/{path}"),
-                &s,
-                &[],
-            )
-            .await;
-            assert_eq!(a.status, StatusCode::NOT_FOUND, "{path}");
-        }
-        let still = t
-            .state
-            .applications
-            .get_webhook(b.id, theirs)
-            .await
-            .expect("webhook");
-        assert_eq!(still.secrets.len(), 1);
-    }
-}
+mod tests;
