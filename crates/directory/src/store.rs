@@ -29,13 +29,14 @@ pub use crate::model::{
     Application, DeliveryRecord, DeliveryReport, DirectoryQuery, Event, EventId, EventQuery,
     EventType, NewEvent, WebhookEndpoint, WebhookSecret, WebhookState,
 };
+pub use crate::model::{GroupPage, GroupSummary, MemberEntry, MemberPage, MemberQuery};
 
 /// The area traits and [`Store`], for callers: `use directory::store::prelude::*`.
 pub mod prelude {
     pub use super::{
         AccountStore, ActivityStore, AdminStore, AppStore, DirectoryReadStore, DomainStore,
-        EventStore, HealthStore, LinkStore, OrgStore, OutboxStore, ResourceStore, RevealStore,
-        Store, TokenStore, WebhookStore,
+        EventStore, GroupStore, HealthStore, LinkStore, OrgStore, OutboxStore, ResourceStore,
+        RevealStore, Store, TokenStore, WebhookStore,
     };
 }
 
@@ -694,6 +695,33 @@ pub trait WebhookStore: Send + Sync {
     ) -> Result<Vec<DeliveryRecord>, StoreError>;
 }
 
+/// Groups as administrators see them (the console's Groups pages): every group whatever its
+/// source, and a group's members, found and paged.
+#[async_trait]
+pub trait GroupStore: Send + Sync {
+    /// Groups in creation order, after the `next` of an earlier page.
+    async fn list_groups(
+        &self,
+        org: OrgId,
+        after: Option<&str>,
+        count: u32,
+    ) -> Result<GroupPage, StoreError>;
+
+    async fn get_group(
+        &self,
+        org: OrgId,
+        id: ResourceId,
+    ) -> Result<Option<GroupSummary>, StoreError>;
+
+    /// A page of the group's direct members; `None` when there is no such group.
+    async fn list_group_members(
+        &self,
+        org: OrgId,
+        group: ResourceId,
+        q: &MemberQuery,
+    ) -> Result<Option<MemberPage>, StoreError>;
+}
+
 /// The whole port: every area. Implemented for anything that implements them all, so a store
 /// only writes the area impls.
 pub trait Store:
@@ -712,6 +740,7 @@ pub trait Store:
     + AppStore
     + WebhookStore
     + RevealStore
+    + GroupStore
     + std::fmt::Debug
 {
 }
@@ -732,6 +761,7 @@ impl<T> Store for T where
         + AppStore
         + WebhookStore
         + RevealStore
+        + GroupStore
         + std::fmt::Debug
         + ?Sized
 {

@@ -288,7 +288,8 @@ impl AccountStore for PgStore {
                 Some(a) => Some(self.cursors.open(org, a)?.seq),
                 None => None,
             };
-            let plan = plan_accounts(&Postgres, org, q, RESOURCE_COLS, after);
+            let search = q.search.as_deref().and_then(crate::search::condition);
+            let plan = plan_accounts(&Postgres, org, q, search.as_ref(), RESOURCE_COLS, after);
             let count = plan.per_page;
             let (text, args) = prepared(&plan.count);
             let total: i64 = c.query_one(&text, &refs(&args)).await?.try_get(0)?;

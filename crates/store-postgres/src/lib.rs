@@ -102,12 +102,14 @@ mod apps;
 mod directory_read;
 mod domains;
 mod events;
+mod groups;
 mod journal;
 mod links;
 mod orgs;
 mod outbox;
 mod resources;
 mod reveals;
+mod search;
 mod tokens;
 mod webhooks;
 

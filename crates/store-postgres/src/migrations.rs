@@ -14,7 +14,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/0005_deployment_keys.sql")),
     (6, include_str!("../migrations/0006_applications.sql")),
     (7, include_str!("../migrations/0007_password_links.sql")),
-    (9, include_str!("../migrations/0009_first_week.sql")),
+    (8, include_str!("../migrations/0008_first_week.sql")),
+    (9, include_str!("../migrations/0009_account_search.sql")),
 ];
 
 /// The advisory lock key that serialises migrations ("scimd" and 1), shared by every scimd

@@ -2,7 +2,6 @@
 //! checks before an account is changed or retired, and the statements that retire one.
 
 use crate::{Dialect, Sql, Value};
-use directory::store::columns::like_pattern;
 use directory::store::{Account, AccountChange, AccountQuery, Status};
 use directory::{OrgId, ResourceId, StoreError};
 use time::OffsetDateTime;
@@ -23,32 +22,22 @@ pub struct AccountPlan {
 }
 
 /// Plans a page of the account list of `org`, after the account with sequence number
-/// `after`, selecting `cols` (of the resource row `r`) before the account columns.
+/// `after`, selecting `cols` (of the resource row `r`) before the account columns. `search` is
+/// the store's condition on `r` for `q.search` (see [`crate::search`]), when there is one.
 pub fn plan_accounts(
     d: &impl Dialect,
     org: OrgId,
     q: &AccountQuery,
+    search: Option<&Sql>,
     cols: &str,
     after: Option<i64>,
 ) -> AccountPlan {
     let mut rows = Sql::new("FROM resources r WHERE r.org_id = ");
     rows.bind(Value::Uuid(org.0));
     rows.push(" AND r.kind = 0");
-    if let Some(pattern) = q.search.as_deref().and_then(like_pattern) {
-        let fields = [
-            "r.name_ci".to_owned(),
-            d.fold(&d.json_text("r.doc", &["displayName"])),
-            d.fold(&d.json_text("r.doc", &["name", "givenName"])),
-            d.fold(&d.json_text("r.doc", &["name", "familyName"])),
-        ];
-        for (i, field) in fields.iter().enumerate() {
-            rows.push(if i == 0 { " AND (" } else { " OR " });
-            rows.push(field);
-            rows.push(" LIKE ");
-            rows.bind(Value::Text(pattern.clone()));
-            rows.push(d.like_escape());
-        }
-        rows.push(")");
+    if let Some(search) = search {
+        rows.push(" AND ");
+        rows.append(search);
     }
     if let Some(source) = q.source {
         rows.push(&format!(" AND r.source = '{}'", source.as_str()));

@@ -8,8 +8,10 @@
 pub mod accounts;
 mod dialect;
 pub mod filter;
+pub mod groups;
 mod list;
 pub mod members;
+pub mod search;
 mod sql;
 
 pub use dialect::Dialect;

@@ -96,7 +96,11 @@ impl AccountStore for SqliteStore {
                     Some(a) => Some(cursors.open(org, a)?.seq),
                     None => None,
                 };
-                let plan = plan_accounts(&Sqlite, org, &q, RESOURCE_COLS, after);
+                let search = match q.search.as_deref() {
+                    Some(text) => crate::search::condition(c, org, text)?,
+                    None => None,
+                };
+                let plan = plan_accounts(&Sqlite, org, &q, search.as_ref(), RESOURCE_COLS, after);
                 let count = plan.per_page;
                 let (text, args) = prepared(&plan.count);
                 let total: i64 = c

@@ -27,6 +27,7 @@ mod events;
 mod files;
 mod filter_sql;
 mod functions;
+mod groups;
 mod journal;
 mod links;
 mod migrations;
@@ -35,6 +36,7 @@ mod outbox;
 mod resources;
 mod reveals;
 mod runtime;
+mod search;
 mod token_cache;
 mod tokens;
 

@@ -13,7 +13,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("../migrations/0007_deployment_keys.sql")),
     (8, include_str!("../migrations/0008_applications.sql")),
     (9, include_str!("../migrations/0009_password_links.sql")),
-    (11, include_str!("../migrations/0011_first_week.sql")),
+    (10, include_str!("../migrations/0010_first_week.sql")),
+    (11, include_str!("../migrations/0011_account_search.sql")),
 ];
 
 pub(crate) fn apply(conn: &Connection) -> rusqlite::Result<()> {

@@ -756,6 +756,7 @@ fn rfc3339(t: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
+mod groups;
 mod holds;
 #[cfg(test)]
 mod tests;

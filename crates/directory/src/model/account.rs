@@ -138,7 +138,8 @@ impl DirectoryState {
 /// An account search for administrators: keyset paging in creation order.
 #[derive(Debug, Clone, Default)]
 pub struct AccountQuery {
-    /// Case-insensitive substring of `userName`, `displayName`, given or family name.
+    /// Case-insensitive: 3 or more characters match anywhere in `userName`, `displayName`,
+    /// given or family name or an e-mail address; 1 or 2 the start of `userName`.
     pub search: Option<String>,
     pub source: Option<Source>,
     pub status: Option<Status>,

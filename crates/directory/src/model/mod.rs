@@ -9,6 +9,7 @@ pub mod columns;
 pub mod cursor;
 pub mod domain;
 pub mod event;
+pub mod group;
 pub mod notice;
 pub mod org;
 pub mod resource;
@@ -28,6 +29,7 @@ pub use app::{
 pub use cursor::{Cursor, CursorKey};
 pub use domain::DomainRecord;
 pub use event::{DirectoryQuery, Event, EventId, EventQuery, EventType, NewEvent};
+pub use group::{GroupPage, GroupSummary, MemberEntry, MemberPage, MemberQuery};
 pub use notice::{Notice, NoticeKind};
 pub use org::{Connection, ConnectionState};
 pub use resource::{

@@ -170,6 +170,16 @@ pub(crate) fn token_count(server: &Server, org: &str) -> usize {
         .unwrap_or_else(|| panic!("no tokens in {v}"))
 }
 
+impl Browser {
+    /// A browser signed in as `email` (with [`PASSWORD`]).
+    pub(crate) async fn signed_in(server: &Server, email: &str) -> Browser {
+        let mut b = Browser::new(server);
+        let p = b.sign_in(email, PASSWORD).await;
+        assert_eq!(p.status, 303, "{}", p.body);
+        b
+    }
+}
+
 /// A signed-in browser for the server's first organisation, its administrator made through
 /// the set-up link.
 pub(crate) async fn first_admin(server: &Server) -> Browser {

@@ -16,6 +16,7 @@ mod crash;
 mod directory_story;
 mod faults;
 mod first_week;
+mod groups_console;
 mod hostile;
 mod idp_replays;
 mod isolation;

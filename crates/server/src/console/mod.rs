@@ -104,6 +104,7 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/accounts/{id}/local", post(accounts::edit_local))
         .route("/accounts/{id}/release", post(accounts::release))
         .route("/groups", get(groups::groups))
+        .route("/groups/{id}", get(groups::group))
         .route("/domains", get(domains::domains).post(domains::add_domain))
         .route("/domains/{name}/verify", post(domains::verify_domain))
         .route("/domains/{name}/remove", post(domains::remove_domain))

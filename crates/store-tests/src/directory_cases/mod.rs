@@ -7,16 +7,20 @@
 mod admins;
 mod conflicts;
 mod domains;
+mod groups;
 mod holds;
 mod isolation;
 mod scim_view;
+mod search;
 
 pub use admins::*;
 pub use conflicts::*;
 pub use domains::*;
+pub use groups::*;
 pub use holds::*;
 pub use isolation::*;
 pub use scim_view::*;
+pub use search::*;
 
 use async_trait::async_trait;
 use directory::accounts::{
@@ -219,6 +223,10 @@ macro_rules! directory_conformance {
             setup_link_creates_the_first_administrator_once,
             last_administrator_stays_and_a_lock_out_is_lifted,
             organisation_kind_follows_accounts_and_site_managers,
+            account_search_finds_substrings_and_prefixes_of_each_field,
+            account_search_never_finds_another_organisations_accounts,
+            account_search_stays_exact_after_every_write,
+            group_members_page_by_keyset_and_are_found,
         );
     };
     (@cases $make:path; $($name:ident),* $(,)?) => {

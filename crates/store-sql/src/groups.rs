@@ -1,0 +1,74 @@
+//! The group statements both stores share: the console's group list (every source, with
+//! member counts) and a group's members, keyset by member id, optionally searched.
+
+use crate::{Sql, Value};
+use directory::{OrgId, ResourceId};
+
+/// The columns after the resource's own in [`groups_page`] and [`group_by_id`]: its source
+/// and its direct member count (one index range of `group_members` per group shown).
+pub const GROUP_COLS: &str = "r.source, (SELECT COUNT(*) FROM group_members m \
+     WHERE m.org_id = r.org_id AND m.group_id = r.id)";
+
+/// `SELECT COUNT(*)` of the organisation's groups.
+pub fn groups_count(org: OrgId) -> Sql {
+    let mut sql = Sql::new("SELECT COUNT(*) FROM resources r WHERE r.org_id = ");
+    sql.bind(Value::Uuid(org.0));
+    sql.push(" AND r.kind = 1");
+    sql
+}
+
+/// `SELECT cols, GROUP_COLS, r.seq`: `per_page + 1` groups after `after`, by `seq`.
+pub fn groups_page(org: OrgId, cols: &str, after: Option<i64>, per_page: u32) -> Sql {
+    let mut sql = Sql::new(&format!(
+        "SELECT {cols}, {GROUP_COLS}, r.seq FROM resources r WHERE r.org_id = "
+    ));
+    sql.bind(Value::Uuid(org.0));
+    sql.push(" AND r.kind = 1");
+    if let Some(seq) = after {
+        sql.push(" AND r.seq > ");
+        sql.bind(Value::Int(seq));
+    }
+    sql.push(&format!(" ORDER BY r.seq LIMIT {}", per_page + 1));
+    sql
+}
+
+/// `SELECT cols, GROUP_COLS` of one group.
+pub fn group_by_id(org: OrgId, id: ResourceId, cols: &str) -> Sql {
+    let mut sql = Sql::new(&format!(
+        "SELECT {cols}, {GROUP_COLS} FROM resources r WHERE r.org_id = "
+    ));
+    sql.bind(Value::Uuid(org.0));
+    sql.push(" AND r.id = ");
+    sql.bind(Value::Uuid(id.0));
+    sql.push(" AND r.kind = 1");
+    sql
+}
+
+/// `SELECT m.member_id, m.member_kind, r.doc`: `per_page + 1` members of `group` after member
+/// `after`, in member-id order (the primary key's), those `search` (the store's condition on
+/// the account row `r`) finds when given.
+pub fn members_page(
+    org: OrgId,
+    group: ResourceId,
+    search: Option<&Sql>,
+    after: Option<ResourceId>,
+    per_page: u32,
+) -> Sql {
+    let mut sql = Sql::new(
+        "SELECT m.member_id, m.member_kind, r.doc FROM group_members m \
+         JOIN resources r ON r.org_id = m.org_id AND r.id = m.member_id WHERE m.org_id = ",
+    );
+    sql.bind(Value::Uuid(org.0));
+    sql.push(" AND m.group_id = ");
+    sql.bind(Value::Uuid(group.0));
+    if let Some(after) = after {
+        sql.push(" AND m.member_id > ");
+        sql.bind(Value::Uuid(after.0));
+    }
+    if let Some(search) = search {
+        sql.push(" AND r.kind = 0 AND ");
+        sql.append(search);
+    }
+    sql.push(&format!(" ORDER BY m.member_id LIMIT {}", per_page + 1));
+    sql
+}

@@ -1,0 +1,231 @@
+//! Account search (docs/contract.md, "Account search"): what it finds, in which organisation,
+//! and that its index follows every write.
+
+use super::*;
+
+async fn found(w: &World, search: &str) -> Vec<String> {
+    let page = w
+        .dir
+        .list_accounts(
+            w.org.id,
+            &AccountQuery {
+                search: Some(search.into()),
+                count: 100,
+                ..AccountQuery::default()
+            },
+        )
+        .await
+        .expect("search");
+    assert_eq!(
+        page.total as usize,
+        page.accounts.len(),
+        "one page: {search}"
+    );
+    let mut names: Vec<String> = page
+        .accounts
+        .iter()
+        .map(|a| a.user_name().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn person(user_name: &str, given: &str, family: &str, display: &str, email: &str) -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": user_name,
+        "displayName": display,
+        "name": { "givenName": given, "familyName": family },
+        "emails": [{ "value": email, "type": "work" }],
+        "active": true
+    })
+}
+
+async fn scim_person(w: &World, doc: &Value) -> String {
+    w.scim
+        .create(w.org.id, ResourceKind::User, doc, Load::default())
+        .await
+        .expect("create")
+        .id
+        .to_string()
+}
+
+pub async fn account_search_finds_substrings_and_prefixes_of_each_field(store: Arc<dyn Store>) {
+    let w = World::new(store, OrgKind::Business).await;
+    scim_person(
+        &w,
+        &person(
+            "G.Hopper",
+            "Grace",
+            "Hopper",
+            "Amazing Grace",
+            "admiral@navy.example",
+        ),
+    )
+    .await;
+    w.dir
+        .create_account(
+            w.org.id,
+            "cli",
+            &person(
+                "alan.t",
+                "Alan",
+                "Turing",
+                "Alan Turing",
+                "alan@bletchley.example",
+            ),
+            None,
+        )
+        .await
+        .expect("manual");
+    let grace = vec!["G.Hopper".to_owned()];
+    let alan = vec!["alan.t".to_owned()];
+    // Substrings of 3 or more characters, case-insensitively, of every field.
+    assert_eq!(found(&w, "HOPPER").await, grace, "userName and family name");
+    assert_eq!(found(&w, "ppe").await, grace, "inside a word");
+    assert_eq!(found(&w, "amazing").await, grace, "displayName");
+    assert_eq!(found(&w, "race").await, grace, "given name");
+    assert_eq!(found(&w, "miral@nav").await, grace, "e-mail");
+    assert_eq!(found(&w, "uring").await, alan, "a manual account");
+    assert_eq!(found(&w, "bletchley.EXAMPLE").await, alan);
+    assert_eq!(found(&w, ".example").await.len(), 2, "both e-mails");
+    assert!(found(&w, "zzz").await.is_empty(), "no match");
+    assert!(found(&w, "50%").await.is_empty(), "wildcards are literal");
+    assert!(found(&w, "\"x\"").await.is_empty(), "quotes are literal");
+    // Shorter ones: the start of the userName.
+    assert_eq!(found(&w, "g.").await, grace);
+    assert_eq!(found(&w, "A").await, alan);
+    assert!(found(&w, "op").await.is_empty(), "not inside the userName");
+    // The search combines with the other filters.
+    let page = w
+        .dir
+        .list_accounts(
+            w.org.id,
+            &AccountQuery {
+                search: Some("example".into()),
+                source: Some(Source::Manual),
+                count: 10,
+                ..AccountQuery::default()
+            },
+        )
+        .await
+        .expect("search");
+    assert_eq!(page.total, 1);
+}
+
+pub async fn account_search_never_finds_another_organisations_accounts(store: Arc<dyn Store>) {
+    let a = World::new(store.clone(), OrgKind::Business).await;
+    let b = World::new(store, OrgKind::Business).await;
+    scim_person(
+        &a,
+        &person(
+            "ann@a.example",
+            "Ann",
+            "Smith",
+            "Ann Smith",
+            "ann@a.example",
+        ),
+    )
+    .await;
+    scim_person(
+        &b,
+        &person(
+            "bob@b.example",
+            "Bob",
+            "Smith",
+            "Bob Smith",
+            "bob@b.example",
+        ),
+    )
+    .await;
+    assert_eq!(found(&a, "smith").await, vec!["ann@a.example".to_owned()]);
+    assert_eq!(found(&b, "smith").await, vec!["bob@b.example".to_owned()]);
+    assert!(found(&a, "bob").await.is_empty());
+    assert!(found(&b, "an").await.is_empty());
+}
+
+pub async fn account_search_stays_exact_after_every_write(store: Arc<dyn Store>) {
+    let w = World::new(store, OrgKind::Business).await;
+    let id = scim_person(
+        &w,
+        &person("kim", "Kim", "Novak", "Kim Novak", "kim@old.example"),
+    )
+    .await;
+    assert_eq!(found(&w, "novak").await, vec!["kim".to_owned()]);
+    // A SCIM PATCH.
+    w.patch(
+        ResourceKind::User,
+        &id,
+        json!([{ "op": "replace", "path": "name.familyName", "value": "Basinger" },
+               { "op": "replace", "path": "displayName", "value": "Kim Basinger" },
+               { "op": "replace", "path": "emails", "value": [{ "value": "kim@new.example" }] }]),
+    )
+    .await
+    .expect("patch");
+    assert!(found(&w, "novak").await.is_empty(), "the old name is gone");
+    assert!(
+        found(&w, "old.example").await.is_empty(),
+        "the old e-mail is gone"
+    );
+    assert_eq!(found(&w, "basinger").await, vec!["kim".to_owned()]);
+    assert_eq!(found(&w, "new.exa").await, vec!["kim".to_owned()]);
+    // Local properties change nothing searched.
+    w.dir
+        .edit_account(
+            w.org.id,
+            "cli",
+            &id,
+            AccountEdit {
+                local: Some(LocalProps {
+                    roles: vec!["staff".into()],
+                    ..LocalProps::default()
+                }),
+                ..AccountEdit::default()
+            },
+        )
+        .await
+        .expect("local properties");
+    assert_eq!(found(&w, "basinger").await, vec!["kim".to_owned()]);
+    // Disconnect: the account is manual and still found, and edited as one.
+    w.dir.disconnect(w.org.id, "cli").await.expect("disconnect");
+    assert_eq!(found(&w, "basinger").await, vec!["kim".to_owned()]);
+    let mut attributes = Map::new();
+    attributes.insert("displayName".into(), json!("Kim Renamed"));
+    w.dir
+        .edit_account(
+            w.org.id,
+            "cli",
+            &id,
+            AccountEdit {
+                attributes,
+                ..AccountEdit::default()
+            },
+        )
+        .await
+        .expect("manual edit");
+    assert_eq!(found(&w, "renamed").await, vec!["kim".to_owned()]);
+    // A SCIM delete retires an account (still listed, deactivated); the purge removes it.
+    let gone = scim_person(
+        &w,
+        &person("lee", "Lee", "Remick", "Lee Remick", "lee@x.example"),
+    )
+    .await;
+    w.scim
+        .delete(
+            w.org.id,
+            ResourceKind::User,
+            &gone,
+            &Precondition::default(),
+        )
+        .await
+        .expect("delete");
+    assert_eq!(found(&w, "remick").await, vec!["lee".to_owned()]);
+    w.clock.advance(Duration::days(31));
+    w.dir.purge_retired().await.expect("purge");
+    assert!(found(&w, "remick").await.is_empty(), "purged");
+    assert!(
+        found(&w, "le").await.is_empty(),
+        "purged from the prefix path too"
+    );
+    assert_eq!(found(&w, "basinger").await, vec!["kim".to_owned()]);
+}
