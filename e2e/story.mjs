@@ -22,6 +22,8 @@ import assert from "node:assert/strict";
 
 const origin = mustEnv("SCIMD_ORIGIN");
 const setupLink = mustEnv("SCIMD_SETUP_LINK");
+// The first organisation: the set-up link is a password link, `/password/{org}/{secret}`.
+const orgId = new URL(setupLink).pathname.split("/")[2];
 const artifacts = process.env.E2E_ARTIFACTS || "e2e/artifacts";
 const chromiumPath = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 const scimdBin = mustEnv("SCIMD_BIN");
