@@ -720,6 +720,33 @@ pub trait GroupStore: Send + Sync {
         group: ResourceId,
         q: &MemberQuery,
     ) -> Result<Option<MemberPage>, StoreError>;
+
+    /// Creates a manual group (an administrator's) with its first members: accounts or groups
+    /// of the organisation that SCIM has not deleted ([`StoreError::UnknownMember`] for any
+    /// other). SCIM never sees it; applications do, with its events.
+    async fn create_manual_group(
+        &self,
+        org: OrgId,
+        new: NewResource,
+    ) -> Result<StoredResource, StoreError>;
+
+    /// Changes a manual group's document and members as [`ResourceStore::update_resource`]
+    /// does a SCIM group's; [`StoreError::NotFound`] for a group directory sync owns.
+    async fn update_manual_group(
+        &self,
+        org: OrgId,
+        id: ResourceId,
+        update: Update,
+    ) -> Result<StoredResource, StoreError>;
+
+    /// Deletes a manual group and its memberships ([`StoreError::NotFound`] for a group
+    /// directory sync owns).
+    async fn delete_manual_group(
+        &self,
+        org: OrgId,
+        id: ResourceId,
+        expected_version: Option<i64>,
+    ) -> Result<(), StoreError>;
 }
 
 /// The whole port: every area. Implemented for anything that implements them all, so a store

@@ -2,14 +2,17 @@
 //! group's members keyset by member id, found with the account search (`crate::search`).
 
 use crate::dialect::{prepared, refs};
-use crate::resources::{RESOURCE_COLS, build};
+use crate::resources::{RESOURCE_COLS, build, create_tx, delete_tx, update_tx};
 use crate::{Failure, PgStore, run};
 use async_trait::async_trait;
 use directory::store::columns::kind_from;
 use directory::store::{
-    Cursor, GroupPage, GroupStore, GroupSummary, MemberEntry, MemberPage, MemberQuery, Source,
+    Cursor, GroupPage, GroupStore, GroupSummary, Load, MemberEntry, MemberPage, MemberQuery,
+    NewResource, Source, StoredResource, Update,
 };
 use directory::{OrgId, ResourceId, StoreError};
+use scim_core::schema::ResourceKind;
+use store_sql::Scope;
 use store_sql::groups::{group_by_id, groups_count, groups_page, members_page};
 use tokio_postgres::Row;
 
@@ -123,5 +126,32 @@ impl GroupStore for PgStore {
             Ok(Some(MemberPage { members, next }))
         })
         .await
+    }
+
+    async fn create_manual_group(
+        &self,
+        org: OrgId,
+        new: NewResource,
+    ) -> Result<StoredResource, StoreError> {
+        transaction!(self, tx => create_tx(&tx, org, ResourceKind::Group, &new, Scope::Manual).await)
+    }
+
+    async fn update_manual_group(
+        &self,
+        org: OrgId,
+        id: ResourceId,
+        update: Update,
+    ) -> Result<StoredResource, StoreError> {
+        let load = Load { relations: false };
+        transaction!(self, tx => update_tx(&tx, org, ResourceKind::Group, id, &update, load, Scope::Manual).await)
+    }
+
+    async fn delete_manual_group(
+        &self,
+        org: OrgId,
+        id: ResourceId,
+        expected_version: Option<i64>,
+    ) -> Result<(), StoreError> {
+        transaction!(self, tx => delete_tx(&tx, org, ResourceKind::Group, id, expected_version, Scope::Manual).await)
     }
 }

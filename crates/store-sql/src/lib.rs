@@ -11,10 +11,12 @@ pub mod filter;
 pub mod groups;
 mod list;
 pub mod members;
+mod scope;
 pub mod search;
 mod sql;
 
 pub use dialect::Dialect;
 pub use filter::{lower_filter, top_target};
 pub use list::{KeyType, Keyset, ListPlan, key_value, plan_list};
+pub use scope::Scope;
 pub use sql::{Sql, Value};

@@ -2,16 +2,19 @@
 //! members keyset by member id, found with the account search (`crate::search`).
 
 use crate::dialect::prepared;
-use crate::resources::{RESOURCE_COLS, build, row_to_resource};
-use crate::runtime::internal;
+use crate::resources::{RESOURCE_COLS, build, create_tx, delete_tx, row_to_resource, update_tx};
+use crate::runtime::{Effect, internal};
 use crate::{SqliteStore, uuid_from};
 use async_trait::async_trait;
 use directory::store::columns::kind_from;
 use directory::store::{
-    Cursor, GroupPage, GroupStore, GroupSummary, MemberEntry, MemberPage, MemberQuery, Source,
+    Cursor, GroupPage, GroupStore, GroupSummary, Load, MemberEntry, MemberPage, MemberQuery,
+    NewResource, Source, StoredResource, Update,
 };
 use directory::{OrgId, ResourceId, StoreError};
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
+use scim_core::schema::ResourceKind;
+use store_sql::Scope;
 use store_sql::groups::{group_by_id, groups_count, groups_page, members_page};
 
 fn summary(row: &rusqlite::Row<'_>) -> Result<GroupSummary, StoreError> {
@@ -166,6 +169,52 @@ impl GroupStore for SqliteStore {
                     None
                 };
                 Ok(Some(MemberPage { members, next }))
+            })
+            .await
+    }
+
+    async fn create_manual_group(
+        &self,
+        org: OrgId,
+        new: NewResource,
+    ) -> Result<StoredResource, StoreError> {
+        self.rt
+            .write(Effect::Data, move |c| {
+                create_tx(c, org, ResourceKind::Group, &new, Scope::Manual)
+            })
+            .await
+    }
+
+    async fn update_manual_group(
+        &self,
+        org: OrgId,
+        id: ResourceId,
+        update: Update,
+    ) -> Result<StoredResource, StoreError> {
+        let load = Load { relations: false };
+        self.rt
+            .write(Effect::Data, move |c| {
+                update_tx(c, org, ResourceKind::Group, id, update, load, Scope::Manual)
+            })
+            .await
+    }
+
+    async fn delete_manual_group(
+        &self,
+        org: OrgId,
+        id: ResourceId,
+        expected_version: Option<i64>,
+    ) -> Result<(), StoreError> {
+        self.rt
+            .write(Effect::Data, move |c| {
+                delete_tx(
+                    c,
+                    org,
+                    ResourceKind::Group,
+                    id,
+                    expected_version,
+                    Scope::Manual,
+                )
             })
             .await
     }

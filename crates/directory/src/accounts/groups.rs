@@ -1,9 +1,64 @@
 //! Groups in the directory service: every group whatever its source, and a group's members,
-//! paged and found (the console's Groups pages).
+//! paged and found (the console's Groups pages); manual groups, which administrators create,
+//! rename, fill and delete, as they do manual accounts. A group directory sync owns is
+//! read-only here: its identity provider changes it.
 
 use super::{Directory, DirectoryError};
 use crate::ids::{OrgId, ResourceId};
-use crate::store::{GroupPage, GroupSummary, MemberPage, MemberQuery, StoreError};
+use crate::store::{
+    GroupPage, GroupSummary, MemberPage, MemberQuery, NewResource, Source, StoreError, Update,
+};
+use scim_core::patch::{MemberChange, MemberRef};
+use scim_core::resource::normalize;
+use scim_core::schema::ResourceKind;
+use serde_json::json;
+
+/// The longest group name accepted, in characters.
+const MAX_NAME: usize = 256;
+
+/// What an administrator asks to change in a manual group.
+#[derive(Debug, Clone, Default)]
+pub struct GroupEdit {
+    /// A new `displayName`.
+    pub display_name: Option<String>,
+    /// Accounts to add, by `userName` (as an administrator knows them).
+    pub add_user_names: Vec<String>,
+    /// Members to remove, by id.
+    pub remove: Vec<String>,
+}
+
+/// A group name as given, trimmed; refused when empty or too long.
+fn group_name(name: &str) -> Result<String, DirectoryError> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(DirectoryError::Invalid("a group needs a name".into()));
+    }
+    if name.chars().count() > MAX_NAME {
+        return Err(DirectoryError::Invalid(format!(
+            "a group name has at most {MAX_NAME} characters"
+        )));
+    }
+    Ok(name.to_owned())
+}
+
+/// A group's `displayName`, as stored.
+fn display_name(g: &GroupSummary) -> String {
+    g.resource
+        .doc
+        .get("displayName")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// A group document with `displayName` `name`, as SCIM would store it.
+fn group_doc(name: &str) -> Result<serde_json::Value, DirectoryError> {
+    Ok(
+        normalize(ResourceKind::Group, &json!({ "displayName": name }))
+            .map_err(|e| DirectoryError::Invalid(e.detail))?
+            .doc,
+    )
+}
 
 impl Directory {
     /// Groups in creation order, after the `next` of an earlier page.
@@ -41,5 +96,146 @@ impl Directory {
             .await?
             .ok_or_else(not_found)?;
         Ok((group, page))
+    }
+
+    /// Creates a manual group, empty; logged.
+    pub async fn create_group(
+        &self,
+        org: OrgId,
+        actor: &str,
+        display_name: &str,
+    ) -> Result<GroupSummary, DirectoryError> {
+        let name = group_name(display_name)?;
+        let new = NewResource {
+            id: ResourceId::new(),
+            doc: group_doc(&name)?,
+            now: self.clock.now(),
+            members: Vec::new(),
+        };
+        let created = self.store.create_manual_group(org, new).await?;
+        self.record(
+            org,
+            actor,
+            "group.create",
+            name,
+            None,
+            Some(format!("Groups/{}", created.id)),
+        )
+        .await?;
+        self.manual_group(org, &created.id.to_string()).await
+    }
+
+    /// Renames a manual group, adds accounts to it and removes members, in one change; logged.
+    pub async fn edit_group(
+        &self,
+        org: OrgId,
+        actor: &str,
+        id: &str,
+        edit: GroupEdit,
+    ) -> Result<GroupSummary, DirectoryError> {
+        let group = self.manual_group(org, id).await?;
+        let mut changed = Vec::new();
+        let doc = match edit.display_name.as_deref() {
+            Some(name) => {
+                let name = group_name(name)?;
+                let doc = group_doc(&name)?;
+                (doc != group.resource.doc).then(|| {
+                    changed.push(format!("name: {name}"));
+                    doc
+                })
+            }
+            None => None,
+        };
+        let mut refs = Vec::new();
+        for user_name in &edit.add_user_names {
+            let account = self
+                .store
+                .find_account_by_name(org, &user_name.trim().to_lowercase())
+                .await?
+                .filter(|a| a.deleted.is_none())
+                .ok_or_else(|| {
+                    DirectoryError::Invalid(format!(
+                        "there is no account with userName '{user_name}'"
+                    ))
+                })?;
+            changed.push(format!("added: {}", account.user_name()));
+            refs.push(MemberRef {
+                value: account.resource.id.to_string(),
+                member_type: None,
+            });
+        }
+        let mut member_changes = Vec::new();
+        if !refs.is_empty() {
+            member_changes.push(MemberChange::Add(refs));
+        }
+        if !edit.remove.is_empty() {
+            changed.push(format!("removed: {}", edit.remove.len()));
+            member_changes.push(MemberChange::Remove(edit.remove.clone()));
+        }
+        if doc.is_none() && member_changes.is_empty() {
+            return Ok(group);
+        }
+        let update = Update {
+            expected_version: doc.as_ref().map(|_| group.resource.version),
+            doc,
+            member_changes,
+            now: self.clock.now(),
+        };
+        let rid = group.resource.id;
+        match self.store.update_manual_group(org, rid, update).await {
+            Err(StoreError::UnknownMember(m)) => {
+                return Err(DirectoryError::Invalid(format!(
+                    "'{m}' is not an account of this organisation"
+                )));
+            }
+            other => other?,
+        };
+        self.record(
+            org,
+            actor,
+            "group.edit",
+            display_name(&group),
+            Some(changed.join("; ")),
+            Some(format!("Groups/{rid}")),
+        )
+        .await?;
+        self.manual_group(org, id).await
+    }
+
+    /// Deletes a manual group (its members stay, in no group); logged.
+    pub async fn delete_group(
+        &self,
+        org: OrgId,
+        actor: &str,
+        id: &str,
+    ) -> Result<(), DirectoryError> {
+        let group = self.manual_group(org, id).await?;
+        let rid = group.resource.id;
+        self.store.delete_manual_group(org, rid, None).await?;
+        self.record(
+            org,
+            actor,
+            "group.delete",
+            display_name(&group),
+            None,
+            Some(format!("Groups/{rid}")),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// A group an administrator may change: refused as read-only when directory sync owns it.
+    async fn manual_group(&self, org: OrgId, id: &str) -> Result<GroupSummary, DirectoryError> {
+        let not_found = || DirectoryError::NotFound(format!("group '{id}'"));
+        let rid: ResourceId = id.parse().map_err(|_| not_found())?;
+        let group = self
+            .store
+            .get_group(org, rid)
+            .await?
+            .ok_or_else(not_found)?;
+        if group.source == Source::Scim {
+            return Err(DirectoryError::ReadOnly("group".into()));
+        }
+        Ok(group)
     }
 }

@@ -757,6 +757,7 @@ fn rfc3339(t: OffsetDateTime) -> String {
 }
 
 mod groups;
+pub use groups::GroupEdit;
 mod holds;
 #[cfg(test)]
 mod tests;

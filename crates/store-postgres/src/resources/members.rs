@@ -10,6 +10,7 @@ use directory::{OrgId, ResourceId, StoreError};
 use scim_core::patch::{MemberChange, MemberRef};
 use scim_core::schema::ResourceKind;
 use std::collections::HashMap;
+use store_sql::Scope;
 use uuid::Uuid;
 
 /// Loads group `members` / user `groups` for resources of one kind, in one query. Members are
@@ -161,8 +162,8 @@ impl MemberDelta {
     }
 }
 
-/// Adds members, noting the rows it inserted in `delta`. Members must be visible to SCIM in the same
-/// organisation; each is locked (`FOR SHARE`) until the transaction ends, against deletion and
+/// Adds members, noting the rows it inserted in `delta`. Members must be in the same
+/// organisation and admitted by `scope` (for SCIM: visible to SCIM); each is locked (`FOR SHARE`) until the transaction ends, against deletion and
 /// against retirement (SCIM DELETE of a user, which locks it `FOR NO KEY UPDATE`): whichever
 /// comes second sees the other's outcome. Looked up by key alone (see `get_one`); visibility
 /// is read from the locked row.
@@ -171,11 +172,13 @@ pub(crate) async fn add_members<C: GenericClient>(
     org: OrgId,
     group: ResourceId,
     refs: &[MemberRef],
+    scope: Scope,
     delta: &mut MemberDelta,
 ) -> Result<(), Failure> {
     let find = c
         .prepare_cached(&format!(
-            "SELECT kind, {SCIM_VISIBLE_COL} FROM resources r WHERE r.org_id = $1 AND r.id = $2 FOR SHARE"
+            "SELECT kind, {} FROM resources r WHERE r.org_id = $1 AND r.id = $2 FOR SHARE",
+            scope.admits()
         ))
         .await?;
     let insert = c
@@ -233,11 +236,12 @@ pub(crate) async fn apply_member_changes<C: GenericClient>(
     org: OrgId,
     group: ResourceId,
     changes: &[MemberChange],
+    scope: Scope,
     delta: &mut MemberDelta,
 ) -> Result<(), Failure> {
     for change in changes {
         match change {
-            MemberChange::Add(refs) => add_members(c, org, group, refs, delta).await?,
+            MemberChange::Add(refs) => add_members(c, org, group, refs, scope, delta).await?,
             MemberChange::Remove(ids) => remove_members(c, org, group, ids, delta).await?,
             MemberChange::ReplaceAll(refs) => {
                 let stmt = c
@@ -256,7 +260,7 @@ pub(crate) async fn apply_member_changes<C: GenericClient>(
                 for (mid, mk) in removed {
                     delta.note(false, mid, mk);
                 }
-                add_members(c, org, group, refs, delta).await?;
+                add_members(c, org, group, refs, scope, delta).await?;
             }
             MemberChange::RemoveMatching(filter) => {
                 let mut g = [store_sql::members::group_stub(group)];

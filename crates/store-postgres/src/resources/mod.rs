@@ -9,7 +9,7 @@ pub(crate) use members::{
 };
 
 use crate::dialect::{Postgres, prepared, refs};
-use store_sql::{KeyType, Keyset, Sql, plan_list};
+use store_sql::{KeyType, Keyset, Scope, Sql, plan_list};
 
 use crate::journal::{GroupSnap, Journal, Lock, UserSnap, group_snapshot, user_snapshot};
 use crate::{Failure, PgStore, filter_sql, internal, run};
@@ -130,12 +130,25 @@ pub(crate) async fn get_one<C: GenericClient>(
     id: ResourceId,
     load: Load,
 ) -> Result<Option<StoredResource>, Failure> {
-    if kind == ResourceKind::User && load.relations {
+    get_in(c, org, kind, id, load, Scope::Scim).await
+}
+
+/// A resource by id if it belongs to `scope` (see [`get_one`]).
+async fn get_in<C: GenericClient>(
+    c: &C,
+    org: OrgId,
+    kind: ResourceKind,
+    id: ResourceId,
+    load: Load,
+    scope: Scope,
+) -> Result<Option<StoredResource>, Failure> {
+    if kind == ResourceKind::User && load.relations && scope == Scope::Scim {
         return get_user_with_groups(c, org, id).await;
     }
     let stmt = c
         .prepare_cached(&format!(
-            "SELECT {RESOURCE_COLS}, {SCIM_VISIBLE_COL} FROM resources r WHERE r.org_id = $1 AND r.id = $2"
+            "SELECT {RESOURCE_COLS}, {} FROM resources r WHERE r.org_id = $1 AND r.id = $2",
+            scope.owns()
         ))
         .await?;
     let Some(row) = c.query_opt(&stmt, &[&org.0, &id.0]).await? else {
@@ -197,18 +210,24 @@ async fn lock_snapshot<C: GenericClient>(
     expected: Option<i64>,
     lock: Lock,
     count: bool,
+    scope: Scope,
 ) -> Result<Snap, Failure> {
+    let owned = |visible: bool, source: Source| match scope {
+        Scope::Scim => visible,
+        Scope::Manual => source == Source::Manual,
+    };
     let (snap, version, visible) = match kind {
         ResourceKind::User => match user_snapshot(c, org, id, lock).await? {
             Some(u) => {
-                let (v, vis) = (u.account.resource.version, u.visible);
+                let vis = owned(u.visible, u.account.source) && u.account.deleted.is_none();
+                let v = u.account.resource.version;
                 (Snap::User(u), v, vis)
             }
             None => return Err(StoreError::NotFound.into()),
         },
         ResourceKind::Group => match group_snapshot(c, org, id, count, lock).await? {
             Some(g) => {
-                let (v, vis) = (g.group.version, g.visible);
+                let (v, vis) = (g.group.version, owned(g.visible, g.source));
                 (Snap::Group(g), v, vis)
             }
             None => return Err(StoreError::NotFound.into()),
@@ -266,18 +285,19 @@ async fn journal_update<C: GenericClient>(
     Ok(())
 }
 
-async fn create_tx<C: GenericClient>(
+pub(crate) async fn create_tx<C: GenericClient>(
     c: &C,
     org: OrgId,
     kind: ResourceKind,
     new: &NewResource,
+    scope: Scope,
 ) -> Result<StoredResource, Failure> {
     let now = micros(new.now);
     // `updated` is the creation: the `*.created` event below reports it.
     let stmt = c
         .prepare_cached(
-            "INSERT INTO resources (org_id, id, kind, version, created, last_modified, name_ci, external_id, doc, active, updated) \
-             VALUES ($1, $2, $3, 1, $4, $4, $5, $6, $7, $8, $4)",
+            "INSERT INTO resources (org_id, id, kind, version, created, last_modified, name_ci, external_id, doc, active, updated, source) \
+             VALUES ($1, $2, $3, 1, $4, $4, $5, $6, $7, $8, $4, $9)",
         )
         .await?;
     let (name, external, is_active) = (
@@ -297,6 +317,7 @@ async fn create_tx<C: GenericClient>(
                 &external,
                 &new.doc,
                 &is_active,
+                &scope.source().as_str(),
             ],
         )
         .await
@@ -315,9 +336,9 @@ async fn create_tx<C: GenericClient>(
         ResourceKind::Group => {
             insert.await?;
             let mut delta = MemberDelta::default();
-            add_members(c, org, new.id, &new.members, &mut delta).await?;
+            add_members(c, org, new.id, &new.members, scope, &mut delta).await?;
             if !new.members.is_empty() {
-                let mut g = get_one(c, org, kind, new.id, Load { relations: true })
+                let mut g = get_in(c, org, kind, new.id, Load { relations: true }, scope)
                     .await?
                     .ok_or(StoreError::NotFound)?;
                 members = g.members.take();
@@ -344,13 +365,14 @@ async fn create_tx<C: GenericClient>(
     })
 }
 
-async fn update_tx<C: GenericClient>(
+pub(crate) async fn update_tx<C: GenericClient>(
     c: &C,
     org: OrgId,
     kind: ResourceKind,
     id: ResourceId,
     update: &Update,
     load: Load,
+    scope: Scope,
 ) -> Result<StoredResource, Failure> {
     // A group's count before is derived from the count after (see `journal_update`): one
     // count of a large group's members per update, not two.
@@ -362,11 +384,12 @@ async fn update_tx<C: GenericClient>(
         update.expected_version,
         Lock::NoKeyUpdate,
         false,
+        scope,
     )
     .await?;
     let mut delta = MemberDelta::default();
     if kind == ResourceKind::Group {
-        apply_member_changes(c, org, id, &update.member_changes, &mut delta).await?;
+        apply_member_changes(c, org, id, &update.member_changes, scope, &mut delta).await?;
     }
     let now = micros(update.now);
     let mut journal = Journal::new(org, update.now);
@@ -391,7 +414,7 @@ async fn update_tx<C: GenericClient>(
         // reads fail too, as the transaction is aborted: the write's error is the one to tell.
         let (written, read, after) = tokio::join!(
             write,
-            get_one(c, org, kind, id, load),
+            get_in(c, org, kind, id, load, scope),
             snapshot_after(c, org, kind, id)
         );
         written?;
@@ -406,7 +429,7 @@ async fn update_tx<C: GenericClient>(
         c.execute(&stmt, &[&org.0, &id.0, &now]).await?;
     }
     let (read, after) = tokio::join!(
-        get_one(c, org, kind, id, load),
+        get_in(c, org, kind, id, load, scope),
         snapshot_after(c, org, kind, id)
     );
     let read = read?.ok_or(StoreError::NotFound)?;
@@ -415,14 +438,15 @@ async fn update_tx<C: GenericClient>(
     Ok(read)
 }
 
-async fn delete_tx<C: GenericClient>(
+pub(crate) async fn delete_tx<C: GenericClient>(
     c: &C,
     org: OrgId,
     kind: ResourceKind,
     id: ResourceId,
     expected: Option<i64>,
+    scope: Scope,
 ) -> Result<(), Failure> {
-    let before = lock_snapshot(c, org, kind, id, expected, Lock::Update, true).await?;
+    let before = lock_snapshot(c, org, kind, id, expected, Lock::Update, true, scope).await?;
     // Memberships on both sides go with the resource; groups it was in change.
     let bump = c
         .prepare_cached(
@@ -458,7 +482,7 @@ impl ResourceStore for PgStore {
         kind: ResourceKind,
         new: NewResource,
     ) -> Result<StoredResource, StoreError> {
-        transaction!(self, tx => create_tx(&tx, org, kind, &new).await)
+        transaction!(self, tx => create_tx(&tx, org, kind, &new, Scope::Scim).await)
     }
 
     async fn get_resource(
@@ -480,7 +504,7 @@ impl ResourceStore for PgStore {
         update: Update,
         load: Load,
     ) -> Result<StoredResource, StoreError> {
-        transaction!(self, tx => update_tx(&tx, org, kind, id, &update, load).await)
+        transaction!(self, tx => update_tx(&tx, org, kind, id, &update, load, Scope::Scim).await)
     }
 
     async fn delete_resource(
@@ -490,7 +514,7 @@ impl ResourceStore for PgStore {
         id: ResourceId,
         expected_version: Option<i64>,
     ) -> Result<(), StoreError> {
-        transaction!(self, tx => delete_tx(&tx, org, kind, id, expected_version).await)
+        transaction!(self, tx => delete_tx(&tx, org, kind, id, expected_version, Scope::Scim).await)
     }
 
     async fn list_resources(

@@ -1,6 +1,5 @@
 //! Group memberships on SQLite: loading a resource's relations and applying member changes.
 
-use super::SCIM_VISIBLE;
 use crate::journal::MemberDelta;
 use crate::runtime::internal;
 use crate::uuid_from;
@@ -10,6 +9,7 @@ use directory::{OrgId, ResourceId, StoreError};
 use rusqlite::{Connection, OptionalExtension, params};
 use scim_core::patch::{MemberChange, MemberRef};
 use scim_core::schema::ResourceKind;
+use store_sql::Scope;
 
 pub(crate) fn load_relations(
     conn: &Connection,
@@ -71,18 +71,20 @@ pub(crate) fn load_relations(
 }
 
 /// Adds members, reporting each row inserted in `deltas`; returns how many rows changed.
-/// Members must exist in the same organisation.
+/// Members must exist in the same organisation and be admitted by `scope`.
 pub(crate) fn add_members(
     conn: &Connection,
     org: OrgId,
     group: ResourceId,
     refs: &[MemberRef],
+    scope: Scope,
     deltas: &mut Vec<MemberDelta>,
 ) -> Result<usize, StoreError> {
     let org_b = org.0.as_bytes().as_slice();
     let mut find = conn
         .prepare_cached(&format!(
-            "SELECT kind FROM resources r WHERE r.org_id = ?1 AND r.id = ?2 AND {SCIM_VISIBLE}"
+            "SELECT kind FROM resources r WHERE r.org_id = ?1 AND r.id = ?2 AND {}",
+            scope.admits()
         ))
         .map_err(internal)?;
     let mut insert = conn
@@ -198,12 +200,13 @@ pub(crate) fn apply_member_changes(
     org: OrgId,
     group: ResourceId,
     changes: &[MemberChange],
+    scope: Scope,
     deltas: &mut Vec<MemberDelta>,
 ) -> Result<usize, StoreError> {
     let mut changed = 0;
     for change in changes {
         changed += match change {
-            MemberChange::Add(refs) => add_members(conn, org, group, refs, deltas)?,
+            MemberChange::Add(refs) => add_members(conn, org, group, refs, scope, deltas)?,
             MemberChange::Remove(ids) => remove_members(conn, org, group, ids, deltas)?,
             MemberChange::ReplaceAll(refs) => {
                 let before = member_kinds(conn, org, group)?;
@@ -220,7 +223,7 @@ pub(crate) fn apply_member_changes(
                     kind,
                     added: false,
                 }));
-                let n = add_members(conn, org, group, refs, deltas)?;
+                let n = add_members(conn, org, group, refs, scope, deltas)?;
                 removed + n
             }
             MemberChange::RemoveMatching(filter) => {

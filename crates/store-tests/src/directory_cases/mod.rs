@@ -227,6 +227,7 @@ macro_rules! directory_conformance {
             account_search_never_finds_another_organisations_accounts,
             account_search_stays_exact_after_every_write,
             group_members_page_by_keyset_and_are_found,
+            manual_groups_are_made_filled_and_deleted_by_administrators,
         );
     };
     (@cases $make:path; $($name:ident),* $(,)?) => {
