@@ -41,6 +41,11 @@ fn group_name(name: &str) -> Result<String, DirectoryError> {
     Ok(name.to_owned())
 }
 
+/// A member the store refused (deleted since it was looked up, or not of this organisation).
+fn unknown_member(id: &str) -> DirectoryError {
+    DirectoryError::Invalid(format!("'{id}' is not an account of this organisation"))
+}
+
 /// A group's `displayName`, as stored.
 fn display_name(g: &GroupSummary) -> String {
     g.resource
@@ -98,31 +103,67 @@ impl Directory {
         Ok((group, page))
     }
 
-    /// Creates a manual group, empty; logged.
+    /// Creates a manual group with the accounts named (by `userName`) as its first members;
+    /// logged. An unknown name refuses the whole creation.
     pub async fn create_group(
         &self,
         org: OrgId,
         actor: &str,
         display_name: &str,
+        user_names: &[String],
     ) -> Result<GroupSummary, DirectoryError> {
         let name = group_name(display_name)?;
+        let (members, added) = self.accounts_named(org, user_names).await?;
         let new = NewResource {
             id: ResourceId::new(),
             doc: group_doc(&name)?,
             now: self.clock.now(),
-            members: Vec::new(),
+            members,
         };
-        let created = self.store.create_manual_group(org, new).await?;
+        let created = match self.store.create_manual_group(org, new).await {
+            Err(StoreError::UnknownMember(m)) => return Err(unknown_member(&m)),
+            other => other?,
+        };
         self.record(
             org,
             actor,
             "group.create",
             name,
-            None,
+            (!added.is_empty()).then(|| added.join("; ")),
             Some(format!("Groups/{}", created.id)),
         )
         .await?;
         self.manual_group(org, &created.id.to_string()).await
+    }
+
+    /// The accounts named by `userName` (not deleted), as members to add, with the log's
+    /// words for them.
+    async fn accounts_named(
+        &self,
+        org: OrgId,
+        user_names: &[String],
+    ) -> Result<(Vec<MemberRef>, Vec<String>), DirectoryError> {
+        let mut refs = Vec::new();
+        let mut added = Vec::new();
+        for user_name in user_names {
+            let account = self
+                .store
+                .find_account_by_name(org, &user_name.trim().to_lowercase())
+                .await?
+                .filter(|a| a.deleted.is_none())
+                .ok_or_else(|| {
+                    DirectoryError::Invalid(format!(
+                        "there is no account with userName '{}'",
+                        user_name.trim()
+                    ))
+                })?;
+            added.push(format!("added: {}", account.user_name()));
+            refs.push(MemberRef {
+                value: account.resource.id.to_string(),
+                member_type: None,
+            });
+        }
+        Ok((refs, added))
     }
 
     /// Renames a manual group, adds accounts to it and removes members, in one change; logged.
@@ -146,24 +187,8 @@ impl Directory {
             }
             None => None,
         };
-        let mut refs = Vec::new();
-        for user_name in &edit.add_user_names {
-            let account = self
-                .store
-                .find_account_by_name(org, &user_name.trim().to_lowercase())
-                .await?
-                .filter(|a| a.deleted.is_none())
-                .ok_or_else(|| {
-                    DirectoryError::Invalid(format!(
-                        "there is no account with userName '{user_name}'"
-                    ))
-                })?;
-            changed.push(format!("added: {}", account.user_name()));
-            refs.push(MemberRef {
-                value: account.resource.id.to_string(),
-                member_type: None,
-            });
-        }
+        let (refs, added) = self.accounts_named(org, &edit.add_user_names).await?;
+        changed.extend(added);
         let mut member_changes = Vec::new();
         if !refs.is_empty() {
             member_changes.push(MemberChange::Add(refs));
@@ -183,11 +208,7 @@ impl Directory {
         };
         let rid = group.resource.id;
         match self.store.update_manual_group(org, rid, update).await {
-            Err(StoreError::UnknownMember(m)) => {
-                return Err(DirectoryError::Invalid(format!(
-                    "'{m}' is not an account of this organisation"
-                )));
-            }
+            Err(StoreError::UnknownMember(m)) => return Err(unknown_member(&m)),
             other => other?,
         };
         self.record(

@@ -331,23 +331,6 @@ fn wait_for_activity(
     }
 }
 
-/// Signs `email` (added with `add_admin`) in through the API; returns the session secret.
-async fn api_session(server: &Server, email: &str) -> String {
-    let r = server
-        .client
-        .post(
-            &format!("{}/api/v1/sessions", server.origin),
-            &json!({ "organisation": server.org.id, "email": email, "password": ADMIN_PASSWORD }),
-            "",
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    r.json()["token"]
-        .as_str()
-        .expect("session token")
-        .to_owned()
-}
-
 fn random_ipv4() -> String {
     let n = u32::from_str_radix(&random_hex(8), 16).expect("hex");
     std::net::Ipv4Addr::from(n).to_string()
@@ -498,7 +481,13 @@ async fn others_failures_never_throttle_a_valid_credential() {
         "ann@hostile.example",
         ADMIN_PASSWORD,
     );
-    let session = api_session(&server, "ann@hostile.example").await;
+    let session = api_session(
+        &server,
+        &server.org.id,
+        "ann@hostile.example",
+        ADMIN_PASSWORD,
+    )
+    .await;
     let bogus = server.api_with_token(&format!("scimd_{}", random_hex(43)));
     let mut statuses = Vec::new();
     for _ in 0..35 {

@@ -15,6 +15,7 @@ mod app_key;
 mod app_reads;
 mod applications;
 mod error;
+mod groups;
 
 pub use error::ApiError;
 use error::{bad, store_failure, throttled};
@@ -113,6 +114,11 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/sessions/current", delete(sign_out))
         .route("/accounts", get(list_accounts).post(create_account))
         .route("/accounts/{id}", get(show_account).patch(edit_account))
+        .route("/groups", get(groups::list).post(groups::create))
+        .route(
+            "/groups/{id}",
+            get(groups::show).patch(groups::edit).delete(groups::remove),
+        )
         .route("/connection", get(connection))
         .route("/tokens", post(generate_token))
         .route("/tokens/{id}", delete(revoke_token))

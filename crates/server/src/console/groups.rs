@@ -1,12 +1,19 @@
 //! The Groups pages: every group (synced or manual) with its member count, in keyset pages;
 //! a group's page lists its members in keyset pages (by member id), with a find box over
-//! them (the account search), each member linked to its page.
+//! them (the account search), each member linked to its page. Manual groups are made here,
+//! renamed, given members by user name, emptied of them and deleted (after a confirmation);
+//! every form answers with a redirect, so a reload repeats nothing.
 
-use super::{Flash, Layout, Nav, PageResult, Signed, enc, render, when};
+use super::csrf::Form;
+use super::{
+    Flash, Layout, Nav, PageResult, Signed, done_flash, enc, refusal, render, render_status,
+    see_other, when,
+};
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use directory::accounts::DirectoryError;
+use axum::http::StatusCode;
+use directory::accounts::{DirectoryError, GroupEdit};
 use directory::store::{MemberQuery, Source};
 use scim_core::schema::ResourceKind;
 use serde_json::Value;
@@ -15,6 +22,18 @@ use std::sync::Arc;
 
 /// Groups and members in a page.
 const PER_PAGE: u32 = 50;
+
+/// The confirmations a group's pages show after a redirect.
+const DONE: &[(&str, &str)] = &[
+    ("created", "The group is created. Add its members below."),
+    ("renamed", "The group is renamed."),
+    ("added", "The account is added to the group."),
+    ("removed", "The member is removed from the group."),
+    (
+        "deleted",
+        "The group is deleted. Its members' accounts are unchanged.",
+    ),
+];
 
 fn text(doc: &Value, key: &str) -> String {
     doc.get(key)
@@ -53,9 +72,10 @@ struct GroupsPage {
 pub(super) async fn groups(
     State(state): State<Arc<AppState>>,
     signed: Signed,
-    Query(q): Query<HashMap<String, String>>,
+    q: Query<HashMap<String, String>>,
 ) -> PageResult {
     let after = q.get("after").cloned().filter(|s| !s.is_empty());
+    let done = done_flash(&q, DONE);
     let (page, flash) = match state
         .directory
         .list_groups(signed.org_id(), after.as_deref(), PER_PAGE)
@@ -65,6 +85,7 @@ pub(super) async fn groups(
         Err(DirectoryError::Invalid(_)) => (None, Flash::error("The page cursor is not valid.")),
         Err(e) => return Err(e.into()),
     };
+    let flash = flash.or(done);
     let (rows, total, next) = match page {
         Some(p) => (
             p.groups
@@ -92,6 +113,7 @@ pub(super) async fn groups(
 }
 
 struct MemberRow {
+    id: String,
     href: String,
     name: String,
     display_name: String,
@@ -106,6 +128,10 @@ struct GroupPage {
     name: String,
     external_id: String,
     source: &'static str,
+    /// An administrator's group: renamed, filled and deleted here.
+    manual: bool,
+    /// What the add-member form was sent with, kept when it is refused.
+    adding: String,
     members: u64,
     search: String,
     rows: Vec<MemberRow>,
@@ -119,7 +145,29 @@ pub(super) async fn group(
     State(state): State<Arc<AppState>>,
     signed: Signed,
     Path(id): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
+    q: Query<HashMap<String, String>>,
+) -> PageResult {
+    let flash = done_flash(&q, DONE);
+    group_page(
+        &state,
+        &signed,
+        &id,
+        &q,
+        flash,
+        String::new(),
+        StatusCode::OK,
+    )
+    .await
+}
+
+async fn group_page(
+    state: &AppState,
+    signed: &Signed,
+    id: &str,
+    q: &HashMap<String, String>,
+    flash: Option<Flash>,
+    adding: String,
+    status: StatusCode,
 ) -> PageResult {
     let search = q
         .get("search")
@@ -140,19 +188,21 @@ pub(super) async fn group(
     };
     let (group, page) = state
         .directory
-        .group_members(signed.org_id(), &id, &query)
+        .group_members(signed.org_id(), id, &query)
         .await?;
     let rows = page
         .members
         .iter()
         .map(|m| match m.kind {
             ResourceKind::User => MemberRow {
+                id: m.id.to_string(),
                 href: format!("/accounts/{}", m.id),
                 name: text(&m.doc, "userName"),
                 display_name: text(&m.doc, "displayName"),
                 kind: "Account",
             },
             ResourceKind::Group => MemberRow {
+                id: m.id.to_string(),
                 href: format!("/groups/{}", m.id),
                 name: text(&m.doc, "displayName"),
                 display_name: String::new(),
@@ -168,18 +218,213 @@ pub(super) async fn group(
             format!("{base}{sep}search={}", enc(&search))
         }
     };
-    Ok(render(&GroupPage {
-        l: signed.layout(&text(&group.resource.doc, "displayName"), Nav::Groups, None),
-        id: group.resource.id.to_string(),
-        name: text(&group.resource.doc, "displayName"),
-        external_id: text(&group.resource.doc, "externalId"),
-        source: source_name(group.source),
-        members: group.members,
-        rows,
-        next_url: page
-            .next
-            .map(|n| with_search(&format!("{here}?after={n}"), '&')),
-        first_url: after_text.map(|_| with_search(&here, '?')),
-        search,
+    Ok(render_status(
+        status,
+        &GroupPage {
+            l: signed.layout(
+                &text(&group.resource.doc, "displayName"),
+                Nav::Groups,
+                flash,
+            ),
+            id: group.resource.id.to_string(),
+            name: text(&group.resource.doc, "displayName"),
+            external_id: text(&group.resource.doc, "externalId"),
+            source: source_name(group.source),
+            manual: group.source == Source::Manual,
+            adding,
+            members: group.members,
+            rows,
+            next_url: page
+                .next
+                .map(|n| with_search(&format!("{here}?after={n}"), '&')),
+            first_url: after_text.map(|_| with_search(&here, '?')),
+            search,
+        },
+    ))
+}
+
+#[derive(Template)]
+#[template(path = "group_new.html")]
+struct NewGroupPage {
+    l: Layout,
+    name: String,
+}
+
+pub(super) async fn new_page(signed: Signed) -> PageResult {
+    Ok(render(&NewGroupPage {
+        l: signed.layout("New group", Nav::Groups, None),
+        name: String::new(),
     }))
+}
+
+/// A refusal shown next to `field` when the service named none.
+fn at_field<E: directory::Failure>(
+    e: E,
+    field: &str,
+) -> Result<(StatusCode, Option<Flash>), super::PageError> {
+    let (status, flash) = refusal(e)?;
+    Ok((
+        status,
+        flash.map(|f| Flash {
+            field: f.field.or_else(|| Some(field.to_owned())),
+            ..f
+        }),
+    ))
+}
+
+pub(super) async fn create(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    form: Form,
+) -> PageResult {
+    let name = form.text("displayName");
+    match state
+        .directory
+        .create_group(signed.org_id(), &signed.actor(), &name, &[])
+        .await
+    {
+        Ok(g) => Ok(see_other(&format!(
+            "/groups/{}?done=created",
+            g.resource.id
+        ))),
+        Err(e) => {
+            let (status, flash) = at_field(e, "displayName")?;
+            Ok(render_status(
+                status,
+                &NewGroupPage {
+                    l: signed.layout("New group", Nav::Groups, flash),
+                    name,
+                },
+            ))
+        }
+    }
+}
+
+/// Applies one change to a manual group, then back to its page with `done`, or the page
+/// with the refusal next to `field`.
+async fn change(
+    state: &AppState,
+    signed: &Signed,
+    id: &str,
+    edit: GroupEdit,
+    done: &str,
+    field: &str,
+) -> PageResult {
+    let adding = edit.add_user_names.first().cloned().unwrap_or_default();
+    match state
+        .directory
+        .edit_group(signed.org_id(), &signed.actor(), id, edit)
+        .await
+    {
+        Ok(g) => Ok(see_other(&format!("/groups/{}?done={done}", g.resource.id))),
+        Err(e) => {
+            let (status, flash) = at_field(e, field)?;
+            group_page(state, signed, id, &HashMap::new(), flash, adding, status).await
+        }
+    }
+}
+
+pub(super) async fn rename(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    Path(id): Path<String>,
+    form: Form,
+) -> PageResult {
+    let edit = GroupEdit {
+        display_name: Some(form.text("displayName")),
+        ..GroupEdit::default()
+    };
+    change(&state, &signed, &id, edit, "renamed", "displayName").await
+}
+
+pub(super) async fn add_member(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    Path(id): Path<String>,
+    form: Form,
+) -> PageResult {
+    let edit = GroupEdit {
+        add_user_names: vec![form.text("userName")],
+        ..GroupEdit::default()
+    };
+    change(&state, &signed, &id, edit, "added", "userName").await
+}
+
+pub(super) async fn remove_member(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    Path(id): Path<String>,
+    form: Form,
+) -> PageResult {
+    let edit = GroupEdit {
+        remove: vec![form.text("member")],
+        ..GroupEdit::default()
+    };
+    change(&state, &signed, &id, edit, "removed", "member").await
+}
+
+#[derive(Template)]
+#[template(path = "group_delete.html")]
+struct DeletePage {
+    l: Layout,
+    id: String,
+    name: String,
+    members: u64,
+}
+
+/// Asks before deleting a manual group.
+pub(super) async fn confirm_delete(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    Path(id): Path<String>,
+) -> PageResult {
+    let (group, _) = state
+        .directory
+        .group_members(
+            signed.org_id(),
+            &id,
+            &MemberQuery {
+                count: 1,
+                ..MemberQuery::default()
+            },
+        )
+        .await?;
+    if group.source != Source::Manual {
+        return Err(DirectoryError::ReadOnly("group".into()).into());
+    }
+    let name = text(&group.resource.doc, "displayName");
+    Ok(render(&DeletePage {
+        l: signed.layout(&format!("Delete {name}"), Nav::Groups, None),
+        id: group.resource.id.to_string(),
+        name,
+        members: group.members,
+    }))
+}
+
+pub(super) async fn delete(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    Path(id): Path<String>,
+    _form: Form,
+) -> PageResult {
+    match state
+        .directory
+        .delete_group(signed.org_id(), &signed.actor(), &id)
+        .await
+    {
+        Ok(()) => Ok(see_other("/groups?done=deleted")),
+        Err(e) => {
+            let (status, flash) = refusal(e)?;
+            group_page(
+                &state,
+                &signed,
+                &id,
+                &HashMap::new(),
+                flash,
+                String::new(),
+                status,
+            )
+            .await
+        }
+    }
 }

@@ -198,10 +198,10 @@ impl Snap {
 }
 
 /// Locks a resource row, checks the version the caller read, and takes the resource's
-/// snapshot before the write (a group's with its member count when `count`). `FOR NO KEY
+/// snapshot before the write (a group's with its member count for a delete). `FOR NO KEY
 /// UPDATE` for an update does not block members being added elsewhere (their foreign keys
 /// take `KEY SHARE`); a delete takes `FOR UPDATE`, which does. Keyed by the primary key alone;
-/// the kind and SCIM's visibility are checked on the row (see `get_one`).
+/// the kind and whether the row belongs to `scope` are checked on the row (see `get_one`).
 async fn lock_snapshot<C: GenericClient>(
     c: &C,
     org: OrgId,
@@ -209,9 +209,10 @@ async fn lock_snapshot<C: GenericClient>(
     id: ResourceId,
     expected: Option<i64>,
     lock: Lock,
-    count: bool,
     scope: Scope,
 ) -> Result<Snap, Failure> {
+    // A delete's event reports the group's member count; an update derives it afterwards.
+    let count = lock == Lock::Update;
     let owned = |visible: bool, source: Source| match scope {
         Scope::Scim => visible,
         Scope::Manual => source == Source::Manual,
@@ -383,7 +384,6 @@ pub(crate) async fn update_tx<C: GenericClient>(
         id,
         update.expected_version,
         Lock::NoKeyUpdate,
-        false,
         scope,
     )
     .await?;
@@ -446,7 +446,7 @@ pub(crate) async fn delete_tx<C: GenericClient>(
     expected: Option<i64>,
     scope: Scope,
 ) -> Result<(), Failure> {
-    let before = lock_snapshot(c, org, kind, id, expected, Lock::Update, true, scope).await?;
+    let before = lock_snapshot(c, org, kind, id, expected, Lock::Update, scope).await?;
     // Memberships on both sides go with the resource; groups it was in change.
     let bump = c
         .prepare_cached(

@@ -186,7 +186,7 @@ pub async fn manual_groups_are_made_filled_and_deleted_by_administrators(store: 
     // Created empty, manual; SCIM never sees it.
     let g = w
         .dir
-        .create_group(w.org.id, "ada@admin", "  Volunteers ")
+        .create_group(w.org.id, "ada@admin", "  Volunteers ", &[])
         .await
         .expect("create");
     assert_eq!(g.source, Source::Manual);
@@ -203,7 +203,7 @@ pub async fn manual_groups_are_made_filled_and_deleted_by_administrators(store: 
     assert_eq!(w.scim_totals(ResourceKind::Group).await, (0, 0));
     // A blank name is refused.
     assert!(matches!(
-        w.dir.create_group(w.org.id, "ada@admin", "   ").await,
+        w.dir.create_group(w.org.id, "ada@admin", "   ", &[]).await,
         Err(DirectoryError::Invalid(_))
     ));
     // Any account joins by userName, in any case; SCIM's view of the synced one is unchanged.

@@ -85,3 +85,21 @@ pub fn token_list(server: &Server, org: &str) -> serde_json::Value {
     ]);
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("token list JSON ({e}): {out}"))
 }
+
+/// Signs `email` of `org` (added with [`add_admin`]) in through the administrators' API;
+/// returns the session's bearer secret.
+pub async fn api_session(server: &Server, org: &str, email: &str, password: &str) -> String {
+    let r = server
+        .client
+        .post(
+            &format!("{}/api/v1/sessions", server.origin),
+            &serde_json::json!({ "organisation": org, "email": email, "password": password }),
+            "",
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    r.json()["token"]
+        .as_str()
+        .expect("session token")
+        .to_owned()
+}
