@@ -393,6 +393,49 @@ const steps = [
     await screenshot("synced-account-local-only");
   }],
 
+  ["a group's members found, and a manual group made, filled, emptied and deleted", async () => {
+    const found = await scim("GET", `/Users?filter=${encodeURIComponent('userName eq "linus@example.com"')}`, state.second);
+    const linus = found.body.Resources[0].id;
+    const g = await scim("POST", "/Groups", state.second, {
+      schemas: ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+      displayName: "Kernel",
+      members: [{ value: linus }],
+    });
+    assert.equal(g.status, 201, JSON.stringify(g.body));
+    await nav("Groups").click();
+    await heading("Groups");
+    await page.getByRole("link", { name: "Kernel" }).click();
+    await heading("Kernel");
+    await page.getByLabel("Find a member").fill("torv");
+    await page.getByRole("button", { name: "Find" }).click();
+    await page.getByRole("link", { name: "linus@example.com" }).waitFor();
+    assert.equal(await page.getByRole("button", { name: "Add member" }).count(), 0);
+    await screenshot("group-members");
+
+    await nav("Groups").click();
+    await page.getByRole("link", { name: "New group" }).click();
+    await heading("New group");
+    await page.getByLabel("Name").fill("Volunteers");
+    await page.getByRole("button", { name: "Create group" }).click();
+    assert.match(await flash(), /group is created/);
+    await page.getByLabel("Add an account by user name").fill("nobody@example.com");
+    await page.getByRole("button", { name: "Add member" }).click();
+    await page.locator("#userName-error").waitFor();
+    await screenshot("manual-group-refused");
+    await page.getByLabel("Add an account by user name").fill("linus@example.com");
+    await page.getByRole("button", { name: "Add member" }).click();
+    assert.match(await flash(), /added to the group/);
+    assert.equal((await page.locator("#member-count").textContent()).trim(), "1");
+    await screenshot("manual-group");
+    await page.getByRole("button", { name: "Remove linus@example.com from the group" }).click();
+    assert.match(await flash(), /removed from the group/);
+    await page.getByRole("link", { name: "Delete group…" }).click();
+    await screenshot("manual-group-delete");
+    await page.getByRole("button", { name: "Delete group" }).click();
+    assert.match(await flash(), /group is deleted/);
+    assert.equal(await page.getByRole("link", { name: "Volunteers" }).count(), 0);
+  }],
+
   ["groups, domains, activity and settings pages", async () => {
     const g = await scim("POST", "/Groups", state.second, {
       schemas: ["urn:ietf:params:scim:schemas:core:2.0:Group"],
