@@ -721,6 +721,13 @@ pub trait GroupStore: Send + Sync {
         q: &MemberQuery,
     ) -> Result<Option<MemberPage>, StoreError>;
 
+    /// Every group (synced or manual) `member` is a direct member of, in creation order.
+    async fn groups_of_member(
+        &self,
+        org: OrgId,
+        member: ResourceId,
+    ) -> Result<Vec<GroupView>, StoreError>;
+
     /// Creates a manual group (an administrator's) with its first members: accounts or groups
     /// of the organisation that SCIM has not deleted ([`StoreError::UnknownMember`] for any
     /// other). SCIM never sees it; applications do, with its events.

@@ -7,13 +7,15 @@ use crate::{Failure, PgStore, run};
 use async_trait::async_trait;
 use directory::store::columns::kind_from;
 use directory::store::{
-    Cursor, GroupPage, GroupStore, GroupSummary, Load, MemberEntry, MemberPage, MemberQuery,
-    NewResource, Source, StoredResource, Update,
+    Cursor, GroupPage, GroupStore, GroupSummary, GroupView, Load, MemberEntry, MemberPage,
+    MemberQuery, NewResource, Source, StoredResource, Update,
 };
 use directory::{OrgId, ResourceId, StoreError};
 use scim_core::schema::ResourceKind;
 use store_sql::Scope;
-use store_sql::groups::{group_by_id, groups_count, groups_page, members_page};
+use store_sql::groups::{
+    group_by_id, group_view, groups_count, groups_of, groups_page, members_page,
+};
 use tokio_postgres::Row;
 
 fn summary(row: &Row) -> Result<GroupSummary, Failure> {
@@ -124,6 +126,24 @@ impl GroupStore for PgStore {
                 None
             };
             Ok(Some(MemberPage { members, next }))
+        })
+        .await
+    }
+
+    async fn groups_of_member(
+        &self,
+        org: OrgId,
+        member: ResourceId,
+    ) -> Result<Vec<GroupView>, StoreError> {
+        run(async {
+            let c = self.client().await?;
+            let (text, args) = prepared(&groups_of(org, member, RESOURCE_COLS));
+            let stmt = c.prepare_cached(&text).await?;
+            let mut out = Vec::new();
+            for row in c.query(&stmt, &refs(&args)).await? {
+                out.push(group_view(build(&row)?));
+            }
+            Ok(out)
         })
         .await
     }

@@ -2,6 +2,7 @@
 //! member counts) and a group's members, keyset by member id, optionally searched.
 
 use crate::{Sql, Value};
+use directory::store::{GroupView, StoredResource};
 use directory::{OrgId, ResourceId};
 
 /// The columns after the resource's own in [`groups_page`] and [`group_by_id`]: its source
@@ -71,4 +72,29 @@ pub fn members_page(
     }
     sql.push(&format!(" ORDER BY m.member_id LIMIT {}", per_page + 1));
     sql
+}
+
+/// `SELECT cols` of every group (any source) `member` is a direct member of, in group order.
+pub fn groups_of(org: OrgId, member: ResourceId, cols: &str) -> Sql {
+    let mut sql = Sql::new(&format!(
+        "SELECT {cols} FROM group_members m JOIN resources r ON r.org_id = m.org_id AND r.id = m.group_id \
+         WHERE m.org_id = "
+    ));
+    sql.bind(Value::Uuid(org.0));
+    sql.push(" AND m.member_id = ");
+    sql.bind(Value::Uuid(member.0));
+    sql.push(" ORDER BY r.seq");
+    sql
+}
+
+/// A group as a member's page names it.
+pub fn group_view(r: StoredResource) -> GroupView {
+    GroupView {
+        id: r.id,
+        display: r
+            .doc
+            .get("displayName")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned),
+    }
 }

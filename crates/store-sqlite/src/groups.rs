@@ -8,14 +8,16 @@ use crate::{SqliteStore, uuid_from};
 use async_trait::async_trait;
 use directory::store::columns::kind_from;
 use directory::store::{
-    Cursor, GroupPage, GroupStore, GroupSummary, Load, MemberEntry, MemberPage, MemberQuery,
-    NewResource, Source, StoredResource, Update,
+    Cursor, GroupPage, GroupStore, GroupSummary, GroupView, Load, MemberEntry, MemberPage,
+    MemberQuery, NewResource, Source, StoredResource, Update,
 };
 use directory::{OrgId, ResourceId, StoreError};
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
 use scim_core::schema::ResourceKind;
 use store_sql::Scope;
-use store_sql::groups::{group_by_id, groups_count, groups_page, members_page};
+use store_sql::groups::{
+    group_by_id, group_view, groups_count, groups_of, groups_page, members_page,
+};
 
 fn summary(row: &rusqlite::Row<'_>) -> Result<GroupSummary, StoreError> {
     let raw = row_to_resource(row).map_err(internal)?;
@@ -169,6 +171,27 @@ impl GroupStore for SqliteStore {
                     None
                 };
                 Ok(Some(MemberPage { members, next }))
+            })
+            .await
+    }
+
+    async fn groups_of_member(
+        &self,
+        org: OrgId,
+        member: ResourceId,
+    ) -> Result<Vec<GroupView>, StoreError> {
+        self.rt
+            .read_now(|c| {
+                let (text, args) = prepared(&groups_of(org, member, RESOURCE_COLS));
+                let mut stmt = c.prepare_cached(&text).map_err(internal)?;
+                let mut rows = stmt
+                    .query(params_from_iter(args.iter()))
+                    .map_err(internal)?;
+                let mut out = Vec::new();
+                while let Some(row) = rows.next().map_err(internal)? {
+                    out.push(group_view(build(row_to_resource(row).map_err(internal)?)?));
+                }
+                Ok(out)
             })
             .await
     }

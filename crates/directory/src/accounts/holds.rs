@@ -57,21 +57,12 @@ impl Directory {
             .await
     }
 
-    /// The groups directory sync put an account in (none for an account SCIM does not see).
+    /// Every group an account is a direct member of, synced or manual.
     pub async fn account_groups(
         &self,
         org: OrgId,
         id: ResourceId,
     ) -> Result<Vec<crate::model::resource::GroupView>, DirectoryError> {
-        let r = self
-            .store
-            .get_resource(
-                org,
-                scim_core::schema::ResourceKind::User,
-                id,
-                crate::model::resource::Load { relations: true },
-            )
-            .await?;
-        Ok(r.and_then(|r| r.groups).unwrap_or_default())
+        Ok(self.store.groups_of_member(org, id).await?)
     }
 }

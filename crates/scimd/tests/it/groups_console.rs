@@ -223,6 +223,23 @@ async fn an_administrator_makes_fills_renames_and_deletes_a_manual_group() {
     assert!(page.body.contains("<dd>Helpers</dd>"), "{}", page.body);
     assert!(page.body.contains("<dd id=\"member-count\">1</dd>"));
 
+    // The manual member's page lists the group.
+    let manual_id = manual
+        .location
+        .as_deref()
+        .expect("location")
+        .trim_start_matches("/accounts/")
+        .split('?')
+        .next()
+        .expect("id")
+        .to_owned();
+    let account = b.get(&format!("/accounts/{manual_id}")).await;
+    assert!(
+        account.body.contains(&format!("href=\"/groups/{gid}\"")),
+        "{}",
+        account.body
+    );
+
     // A group directory sync owns offers no change, and refuses one.
     let scim_group = server
         .client

@@ -145,7 +145,7 @@ struct AccountPage {
     status: &'static str,
     held: Option<String>,
     attributes: Vec<super::account_view::Row>,
-    /// The groups directory sync put the account in: (id, name).
+    /// The groups the account is a direct member of, synced or manual: (id, name).
     groups: Vec<(String, String)>,
     created: String,
     modified: String,

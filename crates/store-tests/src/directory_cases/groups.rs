@@ -224,6 +224,25 @@ pub async fn manual_groups_are_made_filled_and_deleted_by_administrators(store: 
     let mut both = vec![synced.clone(), manual.clone()];
     both.sort();
     assert_eq!(members(&w, g.resource.id).await, both);
+    // Each member's groups name it, whatever the member's source.
+    for m in [&synced, &manual] {
+        let groups = w
+            .store
+            .groups_of_member(w.org.id, m.parse().expect("id"))
+            .await
+            .expect("groups of member");
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0].id, g.resource.id);
+        assert_eq!(groups[0].display.as_deref(), Some("Volunteers"));
+    }
+    assert!(
+        other
+            .store
+            .groups_of_member(other.org.id, manual.parse().expect("id"))
+            .await
+            .expect("groups of member")
+            .is_empty()
+    );
     let seen = w.scim_get(&synced).await.expect("scim user");
     assert!(
         seen.get("groups")
