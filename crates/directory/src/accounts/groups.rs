@@ -41,9 +41,18 @@ fn group_name(name: &str) -> Result<String, DirectoryError> {
     Ok(name.to_owned())
 }
 
-/// A member the store refused (deleted since it was looked up, or not of this organisation).
-fn unknown_member(id: &str) -> DirectoryError {
-    DirectoryError::Invalid(format!("'{id}' is not an account of this organisation"))
+fn group_not_found(id: &str) -> DirectoryError {
+    DirectoryError::NotFound(format!("group '{id}'"))
+}
+
+/// A store error, a refused member (deleted since it was looked up) said as the caller's.
+fn member_refusal(e: StoreError) -> DirectoryError {
+    match e {
+        StoreError::UnknownMember(m) => {
+            DirectoryError::Invalid(format!("'{m}' is not an account of this organisation"))
+        }
+        other => other.into(),
+    }
 }
 
 /// A group's `displayName`, as stored.
@@ -88,19 +97,22 @@ impl Directory {
         id: &str,
         q: &MemberQuery,
     ) -> Result<(GroupSummary, MemberPage), DirectoryError> {
-        let not_found = || DirectoryError::NotFound(format!("group '{id}'"));
-        let rid: ResourceId = id.parse().map_err(|_| not_found())?;
-        let group = self
-            .store
-            .get_group(org, rid)
-            .await?
-            .ok_or_else(not_found)?;
+        let group = self.group(org, id).await?;
         let page = self
             .store
-            .list_group_members(org, rid, q)
+            .list_group_members(org, group.resource.id, q)
             .await?
-            .ok_or_else(not_found)?;
+            .ok_or_else(|| group_not_found(id))?;
         Ok((group, page))
+    }
+
+    /// A group of the organisation by id, whatever its source.
+    async fn group(&self, org: OrgId, id: &str) -> Result<GroupSummary, DirectoryError> {
+        let rid: ResourceId = id.parse().map_err(|_| group_not_found(id))?;
+        self.store
+            .get_group(org, rid)
+            .await?
+            .ok_or_else(|| group_not_found(id))
     }
 
     /// Creates a manual group with the accounts named (by `userName`) as its first members;
@@ -120,10 +132,11 @@ impl Directory {
             now: self.clock.now(),
             members,
         };
-        let created = match self.store.create_manual_group(org, new).await {
-            Err(StoreError::UnknownMember(m)) => return Err(unknown_member(&m)),
-            other => other?,
-        };
+        let created = self
+            .store
+            .create_manual_group(org, new)
+            .await
+            .map_err(member_refusal)?;
         self.record(
             org,
             actor,
@@ -207,10 +220,10 @@ impl Directory {
             now: self.clock.now(),
         };
         let rid = group.resource.id;
-        match self.store.update_manual_group(org, rid, update).await {
-            Err(StoreError::UnknownMember(m)) => return Err(unknown_member(&m)),
-            other => other?,
-        };
+        self.store
+            .update_manual_group(org, rid, update)
+            .await
+            .map_err(member_refusal)?;
         self.record(
             org,
             actor,
@@ -247,13 +260,7 @@ impl Directory {
 
     /// A group an administrator may change: refused as read-only when directory sync owns it.
     async fn manual_group(&self, org: OrgId, id: &str) -> Result<GroupSummary, DirectoryError> {
-        let not_found = || DirectoryError::NotFound(format!("group '{id}'"));
-        let rid: ResourceId = id.parse().map_err(|_| not_found())?;
-        let group = self
-            .store
-            .get_group(org, rid)
-            .await?
-            .ok_or_else(not_found)?;
+        let group = self.group(org, id).await?;
         if group.source == Source::Scim {
             return Err(DirectoryError::ReadOnly("group".into()));
         }

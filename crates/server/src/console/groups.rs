@@ -300,67 +300,43 @@ pub(super) async fn create(
     }
 }
 
-/// Applies one change to a manual group, then back to its page with `done`, or the page
-/// with the refusal next to `field`.
-async fn change(
-    state: &AppState,
-    signed: &Signed,
-    id: &str,
-    edit: GroupEdit,
-    done: &str,
-    field: &str,
+/// One change to a manual group, named by the form's path: `edit` renames it, `members` adds
+/// an account by user name, `remove` removes a member. Back to its page with the
+/// confirmation, or the page with the refusal next to the field.
+pub(super) async fn change(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    Path((id, act)): Path<(String, String)>,
+    form: Form,
 ) -> PageResult {
+    let mut edit = GroupEdit::default();
+    let (done, field) = match act.as_str() {
+        "edit" => {
+            edit.display_name = Some(form.text("displayName"));
+            ("renamed", "displayName")
+        }
+        "members" => {
+            edit.add_user_names = vec![form.text("userName")];
+            ("added", "userName")
+        }
+        "remove" => {
+            edit.remove = vec![form.text("member")];
+            ("removed", "member")
+        }
+        _ => return Err(DirectoryError::NotFound(format!("page '{act}'")).into()),
+    };
     let adding = edit.add_user_names.first().cloned().unwrap_or_default();
     match state
         .directory
-        .edit_group(signed.org_id(), &signed.actor(), id, edit)
+        .edit_group(signed.org_id(), &signed.actor(), &id, edit)
         .await
     {
         Ok(g) => Ok(see_other(&format!("/groups/{}?done={done}", g.resource.id))),
         Err(e) => {
             let (status, flash) = at_field(e, field)?;
-            group_page(state, signed, id, &HashMap::new(), flash, adding, status).await
+            group_page(&state, &signed, &id, &HashMap::new(), flash, adding, status).await
         }
     }
-}
-
-pub(super) async fn rename(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    Path(id): Path<String>,
-    form: Form,
-) -> PageResult {
-    let edit = GroupEdit {
-        display_name: Some(form.text("displayName")),
-        ..GroupEdit::default()
-    };
-    change(&state, &signed, &id, edit, "renamed", "displayName").await
-}
-
-pub(super) async fn add_member(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    Path(id): Path<String>,
-    form: Form,
-) -> PageResult {
-    let edit = GroupEdit {
-        add_user_names: vec![form.text("userName")],
-        ..GroupEdit::default()
-    };
-    change(&state, &signed, &id, edit, "added", "userName").await
-}
-
-pub(super) async fn remove_member(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    Path(id): Path<String>,
-    form: Form,
-) -> PageResult {
-    let edit = GroupEdit {
-        remove: vec![form.text("member")],
-        ..GroupEdit::default()
-    };
-    change(&state, &signed, &id, edit, "removed", "member").await
 }
 
 #[derive(Template)]

@@ -106,13 +106,11 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/groups", get(groups::groups).post(groups::create))
         .route("/groups/new", get(groups::new_page))
         .route("/groups/{id}", get(groups::group))
-        .route("/groups/{id}/edit", post(groups::rename))
-        .route("/groups/{id}/members", post(groups::add_member))
-        .route("/groups/{id}/members/remove", post(groups::remove_member))
         .route(
             "/groups/{id}/delete",
             get(groups::confirm_delete).post(groups::delete),
         )
+        .route("/groups/{id}/{act}", post(groups::change))
         .route("/domains", get(domains::domains).post(domains::add_domain))
         .route("/domains/{name}/verify", post(domains::verify_domain))
         .route("/domains/{name}/remove", post(domains::remove_domain))

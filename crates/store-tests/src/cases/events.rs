@@ -21,7 +21,7 @@ async fn all_events(store: &dyn Store, org: OrgId) -> Vec<Event> {
 }
 
 /// The events after `after`, as their type names.
-async fn kinds_after(store: &dyn Store, org: OrgId, after: i64) -> Vec<&'static str> {
+pub(crate) async fn kinds_after(store: &dyn Store, org: OrgId, after: i64) -> Vec<&'static str> {
     let q = EventQuery {
         after,
         limit: 1000,

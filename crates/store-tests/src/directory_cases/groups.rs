@@ -4,7 +4,7 @@
 use super::*;
 use directory::ResourceId;
 use directory::accounts::GroupEdit;
-use directory::store::{EventQuery, MemberQuery};
+use directory::store::MemberQuery;
 
 pub async fn group_members_page_by_keyset_and_are_found(store: Arc<dyn Store>) {
     let w = World::new(store.clone(), OrgKind::Business).await;
@@ -138,24 +138,6 @@ pub async fn group_members_page_by_keyset_and_are_found(store: Arc<dyn Store>) {
     assert_eq!((g.source, g.members), (Source::Manual, 8));
 }
 
-/// The types of the organisation's events, oldest first.
-async fn event_types(store: &dyn Store, org: OrgId) -> Vec<String> {
-    store
-        .list_events(
-            org,
-            &EventQuery {
-                after: 0,
-                limit: 1000,
-                types: Vec::new(),
-            },
-        )
-        .await
-        .expect("events")
-        .iter()
-        .map(|e| e.kind.as_str().to_owned())
-        .collect()
-}
-
 pub async fn manual_groups_are_made_filled_and_deleted_by_administrators(store: Arc<dyn Store>) {
     let w = World::new(store.clone(), OrgKind::Business).await;
     let other = World::new(store, OrgKind::Business).await;
@@ -206,20 +188,14 @@ pub async fn manual_groups_are_made_filled_and_deleted_by_administrators(store: 
         w.dir.create_group(w.org.id, "ada@admin", "   ", &[]).await,
         Err(DirectoryError::Invalid(_))
     ));
+    let edit = |e: GroupEdit| w.dir.edit_group(w.org.id, "ada@admin", &gid, e);
     // Any account joins by userName, in any case; SCIM's view of the synced one is unchanged.
-    let edited = w
-        .dir
-        .edit_group(
-            w.org.id,
-            "ada@admin",
-            &gid,
-            GroupEdit {
-                add_user_names: vec!["SYNCED@x.example".into(), "manual@x.example".into()],
-                ..GroupEdit::default()
-            },
-        )
-        .await
-        .expect("add members");
+    let edited = edit(GroupEdit {
+        add_user_names: vec!["SYNCED@x.example".into(), "manual@x.example".into()],
+        ..GroupEdit::default()
+    })
+    .await
+    .expect("add members");
     assert_eq!(edited.members, 2);
     let mut both = vec![synced.clone(), manual.clone()];
     both.sort();
@@ -251,19 +227,12 @@ pub async fn manual_groups_are_made_filled_and_deleted_by_administrators(store: 
         "SCIM lists no manual group on a user: {seen}"
     );
     // An unknown userName is refused and changes nothing (not even the name beside it).
-    let refused = w
-        .dir
-        .edit_group(
-            w.org.id,
-            "ada@admin",
-            &gid,
-            GroupEdit {
-                display_name: Some("Renamed".into()),
-                add_user_names: vec!["nobody@x.example".into()],
-                ..GroupEdit::default()
-            },
-        )
-        .await;
+    let refused = edit(GroupEdit {
+        display_name: Some("Renamed".into()),
+        add_user_names: vec!["nobody@x.example".into()],
+        ..GroupEdit::default()
+    })
+    .await;
     assert!(
         matches!(refused, Err(DirectoryError::Invalid(_))),
         "{refused:?}"
@@ -276,20 +245,13 @@ pub async fn manual_groups_are_made_filled_and_deleted_by_administrators(store: 
     assert_eq!(again.resource.doc["displayName"], "Volunteers");
     assert_eq!(again.members, 2);
     // Renamed, and a member removed, in one change.
-    let edited = w
-        .dir
-        .edit_group(
-            w.org.id,
-            "ada@admin",
-            &gid,
-            GroupEdit {
-                display_name: Some("Helpers".into()),
-                remove: vec![synced.clone()],
-                ..GroupEdit::default()
-            },
-        )
-        .await
-        .expect("rename and remove");
+    let edited = edit(GroupEdit {
+        display_name: Some("Helpers".into()),
+        remove: vec![synced.clone()],
+        ..GroupEdit::default()
+    })
+    .await
+    .expect("rename and remove");
     assert_eq!(edited.resource.doc["displayName"], "Helpers");
     assert_eq!(members(&w, g.resource.id).await, vec![manual.clone()]);
     // Another organisation cannot touch it; a group directory sync owns is read-only here.
@@ -351,7 +313,7 @@ pub async fn manual_groups_are_made_filled_and_deleted_by_administrators(store: 
             .is_some()
     );
     // Applications follow it like any group; every act is logged.
-    let types = event_types(w.store.as_ref(), w.org.id).await;
+    let types = crate::cases::kinds_after(w.store.as_ref(), w.org.id, 0).await;
     for t in [
         "group.created",
         "group.member_added",
@@ -359,7 +321,7 @@ pub async fn manual_groups_are_made_filled_and_deleted_by_administrators(store: 
         "group.updated",
         "group.deleted",
     ] {
-        assert!(types.iter().any(|x| x == t), "{t} in {types:?}");
+        assert!(types.contains(&t), "{t} in {types:?}");
     }
     let actions = w.actions().await;
     for a in ["group.create", "group.edit", "group.delete"] {
