@@ -406,8 +406,10 @@ pub trait AdminStore: Send + Sync {
     /// Ends every session of an administrator; returns how many there were.
     async fn end_admin_sessions(&self, org: OrgId, admin: AdminId) -> Result<u64, StoreError>;
 
-    /// Deletes sessions expired at `now`, and failed-sign-in counts whose window began before
-    /// `failures_from` and that lock nothing at `now`; returns how many rows went.
+    /// Deletes sessions and password links expired at `now` (a link is found by its hash, and
+    /// an expired one is refused whether it is kept or not), and failed-sign-in counts whose
+    /// window began before `failures_from` and that lock nothing at `now`; returns how many
+    /// rows went.
     async fn purge_sessions(
         &self,
         now: OffsetDateTime,

@@ -52,8 +52,6 @@ pub struct AppState {
     /// The console's origin for links sent by e-mail (`serve` sets the one it prints); never
     /// taken from a request's `Host`.
     pub console_origin: std::sync::OnceLock<String>,
-    /// Invitation links waiting to be shown once (see `console::password`).
-    pub reveals: crate::console::Reveals,
 }
 
 impl AppState {
@@ -83,7 +81,6 @@ impl AppState {
             stopping: tokio::sync::watch::Sender::new(false),
             backups: None,
             console_origin: std::sync::OnceLock::new(),
-            reveals: Default::default(),
         }
     }
 

@@ -252,7 +252,13 @@ impl AdminStore for PgStore {
                     &[&micros(now), &micros(failures_from)],
                 )
                 .await?;
-            Ok(sessions + failures)
+            let links = c
+                .execute(
+                    "DELETE FROM password_links WHERE expires <= $1",
+                    &[&micros(now)],
+                )
+                .await?;
+            Ok(sessions + failures + links)
         })
         .await
     }

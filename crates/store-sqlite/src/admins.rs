@@ -299,7 +299,12 @@ impl AdminStore for SqliteStore {
                     .map_err(internal)?
                     .execute(params![micros(now), micros(failures_from)])
                     .map_err(internal)?;
-                Ok((sessions + failures) as u64)
+                let links = c
+                    .prepare_cached("DELETE FROM password_links WHERE expires <= ?1")
+                    .map_err(internal)?
+                    .execute(params![micros(now)])
+                    .map_err(internal)?;
+                Ok((sessions + failures + links) as u64)
             })
             .await
     }

@@ -55,7 +55,6 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 pub use auth::first_run_link;
-pub use password::Reveals;
 
 const CSS: &str = include_str!("../../assets/console.css");
 const JS: &str = include_str!("../../assets/console.js");

@@ -3,10 +3,10 @@
 //!
 //! The forgotten-password form answers with the same page and status whatever the address;
 //! the lookup, the links and the e-mails happen after the answer, on a task of their own.
-//! An invitation link made without SMTP is shown once: the POST keeps it under a random
-//! one-time handle in this process's memory and redirects (POST/redirect/GET); the page that
-//! takes the handle shows the link and forgets it, so a reload shows it no more and creates
-//! nothing. Only a link's hash is ever stored.
+//! An invitation link made without SMTP is shown once: the POST keeps it as a one-time reveal
+//! (`super::reveal`, in the store, so any instance shows it) and redirects
+//! (POST/redirect/GET); the page that takes the handle shows the link and it is gone, so a
+//! reload shows it no more and creates nothing. The link's own record keeps only its hash.
 
 use super::csrf::{self, Form};
 use super::{Flash, Layout, PageError, PageResult, Signed, render_status, see_other};
@@ -16,45 +16,25 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use directory::OrgId;
-use directory::ids::AdminId;
 use directory::passwords::{PasswordError, Passwords};
 use directory::session::SESSION_LIFETIME;
 use directory::store::{AdminRole, LinkPurpose};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-/// How long an invitation link waits to be shown.
-const REVEAL_FOR: Duration = Duration::from_secs(600);
-
-/// Invitation links waiting to be shown once, by one-time handle.
-#[derive(Debug, Default)]
-pub struct Reveals(Mutex<HashMap<String, Reveal>>);
-
-#[derive(Debug)]
-struct Reveal {
-    org: OrgId,
-    by: AdminId,
-    email: String,
-    link: String,
-    until: Instant,
-}
+use std::sync::Arc;
 
 /// The link to show on Settings: `(email, link)`, taken once by the administrator who made it.
-pub(super) fn take_reveal(
+pub(super) async fn take_reveal(
     state: &AppState,
     signed: &Signed,
     handle: &str,
-) -> Option<(String, String)> {
-    let mut map = state.reveals.0.lock().ok()?;
-    let now = Instant::now();
-    map.retain(|_, r| r.until > now);
-    match map.get(handle) {
-        Some(r) if r.org == signed.org_id() && r.by == signed.who.admin.id => {
-            map.remove(handle).map(|r| (r.email, r.link))
-        }
-        _ => None,
-    }
+) -> Result<Option<(String, String)>, PageError> {
+    Ok(super::reveal::take(state, signed, handle, "invite")
+        .await?
+        .map(|v| {
+            (
+                super::reveal::field(&v, "email"),
+                super::reveal::field(&v, "link"),
+            )
+        }))
 }
 
 /// The console's origin for links: the one `serve` printed, else the public URL's.
@@ -290,20 +270,16 @@ pub(super) async fn invite(
             Ok(see_other("/settings?done=invited"))
         }
         None => {
-            let handle = csrf::new_presession().map_err(|_| PageError::internal())?;
-            if let Ok(mut map) = state.reveals.0.lock() {
-                map.insert(
-                    handle.clone(),
-                    Reveal {
-                        org: signed.org_id(),
-                        by: signed.who.admin.id,
-                        email: link.admin.email.clone(),
-                        link: link.url(&origin),
-                        until: Instant::now() + REVEAL_FOR,
-                    },
-                );
-            }
-            Ok(see_other(&format!("/settings?invited={handle}")))
+            let kept = serde_json::json!({
+                "kind": "invite",
+                "email": link.admin.email,
+                "link": link.url(&origin),
+            });
+            let handle = super::reveal::keep(&state, &signed, kept).await?;
+            Ok(see_other(&format!(
+                "/settings?invited={}",
+                super::enc(&handle)
+            )))
         }
     }
 }

@@ -205,9 +205,10 @@ pub(super) async fn settings(
             ),
         ],
     );
-    let invited = q
-        .get("invited")
-        .and_then(|h| super::password::take_reveal(&state, &signed, h));
+    let invited = match q.get("invited") {
+        Some(h) => super::password::take_reveal(&state, &signed, h).await?,
+        None => None,
+    };
     settings_page(
         &state,
         &signed,

@@ -448,11 +448,53 @@ pub async fn admins_are_removed_and_reset_with_their_sessions_only_in_their_org(
         .note_signin_failure(&recent, t, t)
         .await
         .expect("recent");
+    use directory::store::{LinkPurpose, PasswordLink};
+    let link = |n: u8, expires: time::OffsetDateTime| PasswordLink {
+        org_id: bob.org_id,
+        hash: link_hash(n),
+        purpose: LinkPurpose::Reset,
+        admin_id: Some(bob.id),
+        created: t - Duration::hours(2),
+        expires,
+        used: None,
+    };
+    let (expired, live_link) = (
+        link(9, t - Duration::minutes(1)),
+        link(10, t + Duration::hours(1)),
+    );
+    store
+        .insert_password_link(&expired)
+        .await
+        .expect("expired link");
+    // A set-up link, so inserting it does not retire the expired reset link.
+    let live_link = PasswordLink {
+        admin_id: None,
+        purpose: LinkPurpose::Setup,
+        ..live_link
+    };
+    store
+        .insert_password_link(&live_link)
+        .await
+        .expect("live link");
     let purged = store
         .purge_sessions(t, t - Duration::minutes(15))
         .await
         .expect("purge");
-    assert!(purged >= 2, "{purged}");
+    assert!(purged >= 3, "{purged}");
+    assert_eq!(
+        store
+            .find_password_link(bob.org_id, &expired.hash)
+            .await
+            .expect("find"),
+        None
+    );
+    assert!(
+        store
+            .find_password_link(bob.org_id, &live_link.hash)
+            .await
+            .expect("find")
+            .is_some()
+    );
     assert!(!live(&old).await && live(&fresh).await);
     assert_eq!(store.signin_throttle(&stale).await.expect("read"), None);
     assert!(
