@@ -75,8 +75,8 @@ pub enum SecondFactorError {
     Store(#[from] StoreError),
 }
 
-/// What the enrolment page shows.
-#[derive(Debug, Clone)]
+/// What the enrolment page shows (its `Debug` leaves the secret out).
+#[derive(Clone)]
 pub struct Enrolment {
     /// The secret in base32, for typing into an app.
     pub secret: String,
@@ -84,6 +84,12 @@ pub struct Enrolment {
     pub url: String,
     /// The QR code as an inline `<svg>` element.
     pub qr_svg: String,
+}
+
+impl std::fmt::Debug for Enrolment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Enrolment").finish_non_exhaustive()
+    }
 }
 
 /// An administrator's two-step verification, as Settings shows it.
@@ -547,6 +553,21 @@ mod tests {
             let typed = format!(" {} ", c.to_uppercase().replace('-', " "));
             assert_eq!(recovery_hash(&typed), *h);
         }
+    }
+
+    #[test]
+    fn debug_output_never_carries_the_secret() {
+        let f = SecondFactor {
+            org_id: OrgId::new(),
+            admin_id: AdminId::new(),
+            secret: b"12345678901234567890".to_vec(),
+            created: time::OffsetDateTime::UNIX_EPOCH,
+            confirmed: None,
+            last_step: None,
+        };
+        let shown = format!("{f:?}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+        assert!(!shown.contains("49, 50, 51"), "{shown}");
     }
 
     #[test]

@@ -127,8 +127,9 @@ pub struct SigninThrottle {
 }
 
 /// An administrator's second factor (TOTP, RFC 6238): the shared secret, whether a first code
-/// confirmed it, and the newest time step a code was accepted for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// confirmed it, and the newest time step a code was accepted for. Its `Debug` leaves the
+/// secret out, so no log line can carry it.
+#[derive(Clone, PartialEq, Eq)]
 pub struct SecondFactor {
     pub org_id: OrgId,
     pub admin_id: AdminId,
@@ -140,4 +141,17 @@ pub struct SecondFactor {
     /// The newest accepted time step (Unix time / 30 s); a code of this step or an earlier
     /// one is refused.
     pub last_step: Option<i64>,
+}
+
+impl std::fmt::Debug for SecondFactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecondFactor")
+            .field("org_id", &self.org_id)
+            .field("admin_id", &self.admin_id)
+            .field("secret", &"<redacted>")
+            .field("created", &self.created)
+            .field("confirmed", &self.confirmed)
+            .field("last_step", &self.last_step)
+            .finish()
+    }
 }
