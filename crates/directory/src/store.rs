@@ -516,6 +516,14 @@ pub trait SecondFactorStore: Send + Sync {
     /// How many unused recovery codes the administrator has.
     async fn recovery_codes_left(&self, org: OrgId, admin: AdminId) -> Result<u32, StoreError>;
 
+    /// The hashes of the administrator's unused recovery codes, in byte order (`scimd copy`
+    /// carries them).
+    async fn recovery_code_hashes(
+        &self,
+        org: OrgId,
+        admin: AdminId,
+    ) -> Result<Vec<[u8; 32]>, StoreError>;
+
     /// Removes the administrator's second factor and recovery codes in one transaction;
     /// `Ok(false)` when there was no second factor.
     async fn remove_second_factor(&self, org: OrgId, admin: AdminId) -> Result<bool, StoreError>;

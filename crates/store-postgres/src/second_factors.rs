@@ -184,6 +184,35 @@ impl SecondFactorStore for PgStore {
         .await
     }
 
+    async fn recovery_code_hashes(
+        &self,
+        org: OrgId,
+        admin: AdminId,
+    ) -> Result<Vec<[u8; 32]>, StoreError> {
+        run(async {
+            let c = self.client().await?;
+            let rows = c
+                .query(
+                    "SELECT hash FROM recovery_codes \
+                     WHERE org_id = $1 AND admin_id = $2 AND used IS NULL ORDER BY hash",
+                    &[&org.0, &admin.0],
+                )
+                .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                let bytes: Vec<u8> = r.try_get(0)?;
+                let hash: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+                    Failure::from(StoreError::Internal(
+                        "a recovery code's hash is not 32 bytes".into(),
+                    ))
+                })?;
+                out.push(hash);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn remove_second_factor(&self, org: OrgId, admin: AdminId) -> Result<bool, StoreError> {
         run(async {
             let c = self.client().await?;

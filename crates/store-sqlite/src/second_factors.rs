@@ -204,6 +204,35 @@ impl SecondFactorStore for SqliteStore {
             .await
     }
 
+    async fn recovery_code_hashes(
+        &self,
+        org: OrgId,
+        admin: AdminId,
+    ) -> Result<Vec<[u8; 32]>, StoreError> {
+        self.rt
+            .read_now(|c| {
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT hash FROM recovery_codes \
+                         WHERE org_id = ?1 AND admin_id = ?2 AND used IS NULL ORDER BY hash",
+                    )
+                    .map_err(internal)?;
+                let rows = stmt
+                    .query_map(params![b(&org.0), b(&admin.0)], |r| r.get::<_, Vec<u8>>(0))
+                    .map_err(internal)?;
+                let mut out = Vec::new();
+                for row in rows {
+                    let bytes = row.map_err(internal)?;
+                    let hash: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+                        StoreError::Internal("a recovery code's hash is not 32 bytes".into())
+                    })?;
+                    out.push(hash);
+                }
+                Ok(out)
+            })
+            .await
+    }
+
     async fn remove_second_factor(&self, org: OrgId, admin: AdminId) -> Result<bool, StoreError> {
         self.rt
             .write(Effect::LogOnly, move |c| {

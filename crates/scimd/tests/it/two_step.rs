@@ -366,3 +366,67 @@ async fn the_organisation_rule_sends_administrators_to_enrolment_and_reset_2fa_r
     assert_eq!(reset.len(), 1, "{log}");
     assert_eq!(reset[0]["target"], "bob@example.com", "{log}");
 }
+
+#[tokio::test]
+async fn a_copy_to_postgres_keeps_second_factors_used_steps_and_the_rule() {
+    let source = Server::start_on(crate::common::TestDatabase::sqlite());
+    let mut ann = first_admin(&source).await;
+    let (key, codes) = enrol(&mut ann).await;
+    let r = ann
+        .post("/settings/require-two-step", &[("required", "on")])
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let mut b = password_step(&source, "ann@example.com").await;
+    let r = b
+        .post(
+            "/signin/second-step",
+            &[("code", &codes[0]), ("recovery", "1")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let used = code_in(&key, 1);
+    let r = password_step(&source, "ann@example.com")
+        .await
+        .post("/signin/second-step", &[("code", &used)])
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let org = source.org.clone();
+    let source_db = source.db();
+    drop(source);
+
+    let target_db = crate::common::TestDatabase::postgres();
+    let (ok, _, err) = cli_status(&["copy", "--from", &source_db.url, "--to", &target_db.url]);
+    assert!(ok, "copy failed: {err}");
+    let target = Server::serve_copy(target_db, org);
+    // The password alone still opens nothing; the used code and recovery code stay used.
+    let mut c = password_step(&target, "ann@example.com").await;
+    let r = c.post("/signin/second-step", &[("code", &used)]).await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    let r = c
+        .post(
+            "/signin/second-step",
+            &[("code", &codes[0]), ("recovery", "1")],
+        )
+        .await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    let r = c
+        .post(
+            "/signin/second-step",
+            &[("code", &codes[1]), ("recovery", "1")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let page = c.get("/settings").await;
+    assert!(
+        page.body.contains(
+            "id=\"require-two-step\" name=\"required\" type=\"checkbox\" value=\"on\" checked"
+        ),
+        "the rule is carried: {}",
+        page.body
+    );
+    assert!(
+        page.body.contains("8 of 10 recovery codes left"),
+        "{}",
+        page.body
+    );
+}

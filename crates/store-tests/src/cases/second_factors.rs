@@ -91,6 +91,15 @@ pub async fn second_factors_are_confirmed_once_and_never_replaced_after(store: A
         store.recovery_codes_left(org.id, ann.id).await.expect("n"),
         10
     );
+    let mut sorted = codes.clone();
+    sorted.sort();
+    assert_eq!(
+        store
+            .recovery_code_hashes(org.id, ann.id)
+            .await
+            .expect("hashes"),
+        sorted
+    );
 
     // Confirmed: neither confirmed again nor replaced by a new enrolment.
     assert!(
@@ -240,6 +249,16 @@ pub async fn time_steps_and_recovery_codes_are_used_once_even_when_racing(store:
         store.recovery_codes_left(org.id, ann.id).await.expect("n"),
         8
     );
+    let mut unused = codes[2..].to_vec();
+    unused.sort();
+    assert_eq!(
+        store
+            .recovery_code_hashes(org.id, ann.id)
+            .await
+            .expect("hashes"),
+        unused,
+        "only the unused ones"
+    );
 
     // New codes replace every old one, used or not.
     let fresh: Vec<[u8; 32]> = (10..20).map(code_hash).collect();
@@ -313,6 +332,13 @@ pub async fn second_factors_stay_in_their_organisation_and_go_with_their_admin(
             .await
             .expect("n"),
         0
+    );
+    assert!(
+        store
+            .recovery_code_hashes(other.id, ann.id)
+            .await
+            .expect("hashes")
+            .is_empty()
     );
     assert!(
         !store
