@@ -459,7 +459,7 @@ pub(super) async fn second_step(
             let message = if recovery {
                 "The recovery code is not correct, or was already used.".to_owned()
             } else {
-                "The code is not correct, or was already used: enter the code your app shows now."
+                "The code is not correct, or was already used: each code works once, so enter the next one your app shows."
                     .to_owned()
             };
             let flash = Flash::error(message).map(|f| Flash {
