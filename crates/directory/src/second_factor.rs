@@ -464,7 +464,8 @@ impl SecondFactors {
     }
 
     /// The operator's reset: the administrator's second factor and recovery codes go, and
-    /// every session of theirs ends. Logged.
+    /// every session of theirs ends. Logged. An administrator without one (an enrolment
+    /// waiting for its first code protects nothing) is refused, and nothing changes.
     pub async fn reset(
         &self,
         org: OrgId,
@@ -479,6 +480,14 @@ impl SecondFactors {
             .into_iter()
             .find(|a| a.email.to_lowercase() == key)
             .ok_or_else(|| SecondFactorError::UnknownAdmin(email.trim().to_owned()))?;
+        let enrolled = self
+            .store
+            .get_second_factor(org, admin.id)
+            .await?
+            .is_some_and(|f| f.confirmed.is_some());
+        if !enrolled {
+            return Err(SecondFactorError::NotEnrolled);
+        }
         self.store.remove_second_factor(org, admin.id).await?;
         self.store.end_admin_sessions(org, admin.id).await?;
         self.record(org, actor, "admin.2fa.reset", &admin.email)

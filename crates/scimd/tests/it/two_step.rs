@@ -350,6 +350,19 @@ async fn the_organisation_rule_sends_administrators_to_enrolment_and_reset_2fa_r
     let r = bob.get("/directory-sync").await;
     assert_eq!(r.status, 303);
     assert_eq!(r.location.as_deref(), Some("/signin"), "his session ended");
+    // Once removed, there is nothing to reset: refused, and nothing is logged.
+    let (ok, _, err) = cli_status(&[
+        "admin",
+        "reset-2fa",
+        "--org",
+        &org,
+        "--email",
+        "bob@example.com",
+        "--database",
+        &db,
+    ]);
+    assert!(!ok);
+    assert!(err.contains("not on"), "{err}");
     // His next password opens a session that is sent to enrolment again.
     let mut again = Browser::signed_in(&server, "bob@example.com").await;
     let r = again.get("/directory-sync").await;
