@@ -443,3 +443,69 @@ async fn a_copy_to_postgres_keeps_second_factors_used_steps_and_the_rule() {
         page.body
     );
 }
+
+#[tokio::test]
+async fn new_recovery_codes_replace_the_old_and_turning_off_needs_a_current_code() {
+    let server = Server::start();
+    let mut ann = first_admin(&server).await;
+    let (key, old) = enrol(&mut ann).await;
+
+    // A recovery code is no current code for Settings; a current code makes ten new ones.
+    let r = ann
+        .post("/settings/two-step/recovery-codes", &[("code", &old[0])])
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = ann
+        .post(
+            "/settings/two-step/recovery-codes",
+            &[("code", &code_in(&key, 1))],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let page = ann.get(&r.location.expect("the codes' page")).await;
+    let new: Vec<String> = page
+        .body
+        .split("<li><code>")
+        .skip(1)
+        .filter_map(|r| r.split("</code>").next())
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(new.len(), 10, "{}", page.body);
+    assert!(new.iter().all(|c| !old.contains(c)));
+    let mut b = password_step(&server, "ann@example.com").await;
+    let r = b
+        .post(
+            "/signin/second-step",
+            &[("code", &old[1]), ("recovery", "1")],
+        )
+        .await;
+    assert_eq!(r.status, 401, "an old code stopped working: {}", r.body);
+    let r = b
+        .post(
+            "/signin/second-step",
+            &[("code", &new[0]), ("recovery", "1")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+
+    // Turning off takes a current code; a wrong one changes nothing.
+    add_admin(&server, &server.org.id, "bob@example.com", PASSWORD);
+    let mut bob = Browser::signed_in(&server, "bob@example.com").await;
+    let (bob_key, _) = enrol(&mut bob).await;
+    let r = bob
+        .post("/settings/two-step/off", &[("code", &wrong_code(&bob_key))])
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    password_step(&server, "bob@example.com").await;
+    let r = bob
+        .post("/settings/two-step/off", &[("code", &code_in(&bob_key, 1))])
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.location.as_deref(), Some("/settings/two-step?done=off"));
+    let mut again = Browser::new(&server);
+    let r = again.sign_in("bob@example.com", PASSWORD).await;
+    assert_eq!(r.status, 303, "the password alone again: {}", r.body);
+    let log = activity(&server);
+    assert!(log.contains("admin.2fa.recovery.regenerate"), "{log}");
+    assert!(log.contains("admin.2fa.off"), "{log}");
+}
