@@ -278,6 +278,27 @@ async fn the_organisation_rule_sends_administrators_to_enrolment_and_reset_2fa_r
     add_admin(&server, &org, "bob@example.com", PASSWORD);
     let mut bob = Browser::signed_in(&server, "bob@example.com").await;
     assert_eq!(bob.get("/directory-sync").await.status, 200);
+    let (status, body) = api_sign_in(
+        &server,
+        json!({"email": "bob@example.com", "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let bob_api = body["token"].as_str().expect("token").to_owned();
+    let connection = |token: String| {
+        let (http, origin) = (reqwest::Client::new(), server.origin.clone());
+        async move {
+            let r = http
+                .get(format!("{origin}/api/v1/connection"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("connection");
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    assert_eq!(connection(bob_api.clone()).await.0, 200);
 
     enrol(&mut ann).await;
     let r = ann
@@ -311,6 +332,10 @@ async fn the_organisation_rule_sends_administrators_to_enrolment_and_reset_2fa_r
         json!({"email": "bob@example.com", "password": PASSWORD}),
     )
     .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"], "enrolment_required");
+    // And his API session from before the rule is refused the same way.
+    let (status, body) = connection(bob_api.clone()).await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["error"], "enrolment_required");
 
