@@ -309,6 +309,26 @@ async fn the_organisation_rule_sends_administrators_to_enrolment_and_reset_2fa_r
         r.location.as_deref(),
         Some("/settings?done=two-step-required")
     );
+    // Settings shows who has it.
+    let page = ann.get("/settings").await;
+    let row = |email: &str| {
+        let at = page
+            .body
+            .find(&format!("<td>{email}</td>"))
+            .unwrap_or_else(|| panic!("no row for {email}"));
+        let rest = &page.body[at..];
+        rest[..rest.find("</tr>").expect("row end")].to_owned()
+    };
+    assert!(
+        row("ann@example.com").contains("<td>on</td>"),
+        "{}",
+        row("ann@example.com")
+    );
+    assert!(
+        row("bob@example.com").contains("<td>off</td>"),
+        "{}",
+        row("bob@example.com")
+    );
 
     // Bob, without a second factor, reaches nothing but enrolment (even in his open session).
     for path in ["/directory-sync", "/settings", "/accounts"] {

@@ -32,6 +32,8 @@ struct AdminRow {
     last: bool,
     /// Sign-ins for the address are refused until then.
     locked: Option<String>,
+    /// Two-step verification is on for this administrator.
+    two_step: bool,
 }
 
 /// The deployment's scheduled backups, as Settings shows them.
@@ -132,6 +134,11 @@ async fn settings_page(
             me: a.id == signed.who.admin.id,
             last: a.role == AdminRole::Administrator && administrators == 1,
             locked: state.lifecycle.locked_until(&a.email).await?.map(when),
+            two_step: state
+                .store
+                .get_second_factor(org, a.id)
+                .await?
+                .is_some_and(|f| f.confirmed.is_some()),
             email_q: super::enc(&a.email),
             email: a.email,
         });
