@@ -3,10 +3,10 @@
 //! skew either way) and ten recovery codes.
 //!
 //! - **Enrolment**: [`SecondFactors::begin`] keeps a new random 160-bit secret, unconfirmed,
-//!   and shows it as text and as a QR code of its `otpauth://` URL. It protects nothing until
-//!   [`SecondFactors::confirm`] gets a first code made from it; that also makes the recovery
-//!   codes, returned once (the console shows them through [`crate::reveal`]) and stored as
-//!   SHA-256 hashes only.
+//!   and gives it as base32 text and as its `otpauth://` URL (the console draws its QR code).
+//!   It protects nothing until [`SecondFactors::confirm`] gets a first code made from it; that
+//!   also makes the recovery codes, returned once (the console shows them through
+//!   [`crate::reveal`]) and stored as SHA-256 hashes only.
 //! - **Replay**: the store keeps the newest time step a code was accepted for, and accepts a
 //!   code only for a later step, in one conditional write ([`SecondFactorStore::accept_step`]):
 //!   a code works once, even when two requests race with it on two instances.
@@ -80,10 +80,8 @@ pub enum SecondFactorError {
 pub struct Enrolment {
     /// The secret in base32, for typing into an app.
     pub secret: String,
-    /// The `otpauth://totp/...` URL the QR code holds.
+    /// The `otpauth://totp/...` URL, for the QR code the console draws of it.
     pub url: String,
-    /// The QR code as an inline `<svg>` element.
-    pub qr_svg: String,
 }
 
 impl std::fmt::Debug for Enrolment {
@@ -184,26 +182,6 @@ fn new_recovery_codes() -> Result<(Vec<String>, Vec<[u8; 32]>), SecondFactorErro
     }
     let hashes = codes.iter().map(|c| recovery_hash(c)).collect();
     Ok((codes, hashes))
-}
-
-/// The QR code of `url` as an inline, labelled SVG element.
-fn qr_svg(url: &str) -> Result<String, SecondFactorError> {
-    let code =
-        qrcode::QrCode::new(url.as_bytes()).map_err(|e| SecondFactorError::Totp(e.to_string()))?;
-    let svg = code
-        .render::<qrcode::render::svg::Color>()
-        .min_dimensions(200, 200)
-        .quiet_zone(true)
-        .build();
-    let svg = match svg.find("<svg") {
-        Some(at) => &svg[at..],
-        None => &svg,
-    };
-    Ok(svg.replacen(
-        "<svg ",
-        "<svg role=\"img\" aria-label=\"QR code for the authenticator app\" ",
-        1,
-    ))
 }
 
 /// Checks a sign-in code against the administrator's confirmed second factor and, when it is
@@ -326,7 +304,6 @@ impl SecondFactors {
             .map_err(|e| SecondFactorError::Totp(format!("{e:?}")))?;
         Ok(Enrolment {
             secret: t.secret().to_base32(),
-            qr_svg: qr_svg(&url)?,
             url,
         })
     }
@@ -577,12 +554,5 @@ mod tests {
         let shown = format!("{f:?}");
         assert!(shown.contains("<redacted>"), "{shown}");
         assert!(!shown.contains("49, 50, 51"), "{shown}");
-    }
-
-    #[test]
-    fn the_qr_code_is_an_inline_labelled_svg() {
-        let svg = qr_svg("otpauth://totp/scimd:ann?secret=ABC&issuer=scimd").expect("svg");
-        assert!(svg.starts_with("<svg role=\"img\" aria-label="), "{svg}");
-        assert!(!svg.contains("<?xml"));
     }
 }
