@@ -14,6 +14,7 @@
 
 import { chromium } from "playwright-core";
 import axe from "axe-core";
+import * as OTPAuth from "otpauth";
 import { mkdirSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { execFileSync } from "node:child_process";
@@ -189,6 +190,17 @@ async function signIn(email, password) {
 async function signOut() {
   await page.getByRole("button", { name: "Sign out" }).click();
   await heading("Sign in");
+}
+
+/** The code an authenticator app shows for `key` (base32), `steps` 30-second steps from now. */
+function totpCode(key, steps = 0) {
+  const totp = new OTPAuth.TOTP({
+    secret: OTPAuth.Secret.fromBase32(key),
+    algorithm: "SHA1",
+    digits: 6,
+    period: 30,
+  });
+  return totp.generate({ timestamp: Date.now() + steps * 30_000 });
 }
 
 async function tokenRows() {
@@ -548,6 +560,63 @@ const steps = [
     await nav("Settings").click();
     assert.ok((await page.content()).includes(orgId));
     await signOut();
+  }],
+
+  ["two-step verification: enrol with the key shown, save the recovery codes once", async () => {
+    await signIn(EMAIL, state.newPassword);
+    await heading("Directory Sync");
+    await nav("Settings").click();
+    await heading("Settings");
+    await page.getByRole("link", { name: "Set up two-step verification" }).click();
+    await heading("Two-step verification");
+    await page.getByRole("img", { name: "QR code for the authenticator app" }).waitFor();
+    await screenshot("two-step-enrol");
+    state.totpKey = await page.getByLabel("Key (if you cannot scan)").inputValue();
+    assert.match(state.totpKey, /^[A-Z2-7]{32}$/);
+    await page.getByLabel("Enter the 6-digit code").fill(totpCode(state.totpKey));
+    await page.getByRole("button", { name: "Turn on two-step verification" }).click();
+    await heading("Your recovery codes");
+    assert.match(new URL(page.url()).pathname, /^\/settings\/two-step\/recovery-codes\//, "shown after a redirect");
+    state.recoveryCodes = (await page.locator("#recovery-codes li").allTextContents()).map((c) => c.trim());
+    assert.equal(state.recoveryCodes.length, 10);
+    await screenshot("two-step-recovery-codes");
+    await page.reload();
+    await heading("Recovery codes already shown");
+    assert.ok(!(await page.content()).includes(state.recoveryCodes[0]), "the codes are shown once only");
+    await page.goto(`${origin}/settings/two-step`);
+    assert.equal((await page.locator("#two-step-status").textContent()).trim(), "on");
+    await signOut();
+  }],
+
+  ["sign in with the password, then a code from the app", async () => {
+    await signIn(EMAIL, state.newPassword);
+    await heading("Two-step verification");
+    await screenshot("two-step-sign-in");
+    // The next step's code: the one that confirmed the enrolment cannot be used again.
+    await page.getByLabel("Enter the 6-digit code").fill(totpCode(state.totpKey, 1));
+    await page.getByRole("button", { name: "Verify" }).click();
+    await heading("Directory Sync");
+    await signOut();
+  }],
+
+  ["sign in with a recovery code instead; it works once", async () => {
+    await signIn(EMAIL, state.newPassword);
+    await heading("Two-step verification");
+    await page.getByRole("link", { name: "Use a recovery code" }).click();
+    await page.getByLabel("Recovery code").fill(state.recoveryCodes[0]);
+    await screenshot("two-step-recovery-sign-in");
+    await page.getByRole("button", { name: "Verify" }).click();
+    await heading("Directory Sync");
+    await nav("Settings").click();
+    await page.getByText("9 of 10 recovery codes left").waitFor();
+    await signOut();
+    await signIn(EMAIL, state.newPassword);
+    await page.getByRole("link", { name: "Use a recovery code" }).click();
+    await page.getByLabel("Recovery code").fill(state.recoveryCodes[0]);
+    await page.getByRole("button", { name: "Verify" }).click();
+    await page.locator(".flash.error").waitFor();
+    assert.match(await flash(), /already used/);
+    await screenshot("two-step-recovery-refused");
   }],
 ];
 

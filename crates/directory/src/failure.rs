@@ -11,6 +11,7 @@ use crate::accounts::DirectoryError;
 use crate::applications::AppError;
 use crate::lifecycle::LifecycleError;
 use crate::reveal::RevealError;
+use crate::second_factor::SecondFactorError;
 use crate::session::SessionError;
 use crate::setup::SetupError;
 use crate::store::StoreError;
@@ -40,6 +41,11 @@ pub enum ErrorKind {
     Unverified,
     /// Too many failed attempts: refused for a while whatever the input.
     Locked,
+    /// The password was right; a code of the second factor is needed as well.
+    SecondFactorRequired,
+    /// The organisation requires two-step verification and the administrator has none yet:
+    /// nothing but enrolment is open.
+    EnrolmentRequired,
     /// The server is taking as much of this work as it can: retry in a moment.
     Busy,
     /// A dependency (the database) cannot be reached: retry later.
@@ -181,7 +187,10 @@ impl Failure for SessionError {
         match self {
             SessionError::BadCredentials
             | SessionError::NoSession
-            | SessionError::InvalidChoice => ErrorKind::Unauthenticated,
+            | SessionError::InvalidChoice
+            | SessionError::WrongCode => ErrorKind::Unauthenticated,
+            SessionError::CodeRequired => ErrorKind::SecondFactorRequired,
+            SessionError::EnrolmentRequired => ErrorKind::EnrolmentRequired,
             SessionError::LockedOut(_) => ErrorKind::Locked,
             SessionError::Busy => ErrorKind::Busy,
             SessionError::PasswordTooLong => ErrorKind::Invalid,
@@ -193,6 +202,7 @@ impl Failure for SessionError {
     fn field(&self) -> Option<&str> {
         match self {
             SessionError::PasswordTooLong => Some("password"),
+            SessionError::WrongCode | SessionError::CodeRequired => Some("code"),
             _ => None,
         }
     }
@@ -214,6 +224,35 @@ impl Failure for SetupError {
             SetupError::Password(_) => Some("password"),
             SetupError::Lifecycle(l) => l.field(),
             SetupError::Store(s) => s.field(),
+            _ => None,
+        }
+    }
+}
+
+impl Failure for SecondFactorError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            SecondFactorError::AlreadyEnrolled
+            | SecondFactorError::NotEnrolled
+            | SecondFactorError::NoEnrolment
+            | SecondFactorError::Required
+            | SecondFactorError::EnrolYourselfFirst => ErrorKind::Refused,
+            SecondFactorError::WrongCode => ErrorKind::Invalid,
+            SecondFactorError::UnknownAdmin(_) | SecondFactorError::UnknownOrg => {
+                ErrorKind::NotFound
+            }
+            SecondFactorError::Random(_) | SecondFactorError::Totp(_) => ErrorKind::Internal,
+            SecondFactorError::Session(s) => s.kind(),
+            SecondFactorError::Store(s) => s.kind(),
+        }
+    }
+
+    fn field(&self) -> Option<&str> {
+        match self {
+            SecondFactorError::WrongCode => Some("code"),
+            SecondFactorError::UnknownAdmin(_) => Some("email"),
+            SecondFactorError::Session(s) => s.field(),
+            SecondFactorError::Store(s) => s.field(),
             _ => None,
         }
     }

@@ -6,8 +6,8 @@
 //! [`model`]), the [`clock::Clock`] trait and the [`notify::Mailer`] trait. [`lifecycle`] holds
 //! the token, connection and administrator rules; [`notify`] the notices and the background
 //! jobs that send them; [`session`] and [`setup`] the console's sign-in, lock-out and first
-//! administrator; [`applications`] the applications, their webhook endpoints and how they
-//! read the directory and the events.
+//! administrator; [`second_factor`] administrators' two-step verification; [`applications`]
+//! the applications, their webhook endpoints and how they read the directory and the events.
 //!
 //! Guarantees: every store call is scoped to one organisation, except the token lookup that
 //! finds the organisation; services never see SQL; time only comes from the injected clock.
@@ -27,6 +27,7 @@ pub mod passwords;
 pub mod render;
 pub mod reveal;
 pub mod scim;
+pub mod second_factor;
 pub mod session;
 pub mod setup;
 pub mod store;

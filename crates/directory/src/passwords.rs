@@ -15,7 +15,7 @@ use crate::clock::Clock;
 use crate::ids::{OrgId, Organisation};
 use crate::lifecycle::{Lifecycle, LifecycleError, check_email, hash_password};
 use crate::notify::{Mail, Mailer};
-use crate::session::{SessionError, Sessions, SignedIn, random_secret};
+use crate::session::{SessionError, Sessions, SignInOutcome, SignedIn, random_secret};
 use crate::setup::password_problem;
 use crate::store::{
     ActivityEntry, AdminRole, Administrator, LinkPurpose, PasswordLink, Store, StoreError,
@@ -295,13 +295,14 @@ impl Passwords {
 
     /// Uses the link once to set the administrator's password (the policy applies, checked
     /// before the link is spent): its sessions end, the lock-out of its address is lifted,
-    /// the act is logged, and a new session is opened.
+    /// the act is logged, and a new session is opened (or, for an administrator with a second
+    /// factor, the second step of a sign-in begins).
     pub async fn redeem(
         &self,
         org: OrgId,
         secret: &str,
         password: &str,
-    ) -> Result<(String, SignedIn), PasswordError> {
+    ) -> Result<SignInOutcome, PasswordError> {
         let view = self.check_link(org, secret).await?;
         if let Some(p) = password_problem(password) {
             return Err(PasswordError::Weak(p));
@@ -334,7 +335,9 @@ impl Passwords {
         };
         self.record(org, &format!("admin:{}", admin.email), action, &admin.email)
             .await;
-        Ok(self.sessions.open(admin).await?)
+        // A new password is one factor: an administrator with a second factor still gives
+        // a code before a session opens.
+        Ok(self.sessions.proceed(admin).await?)
     }
 
     /// Changes the signed-in administrator's own password after checking the current one

@@ -8,6 +8,15 @@
 //! short-lived handle (stored as [`LinkPurpose::Signin`] rows, one per matching organisation),
 //! which [`Sessions::choose`] turns into a session in the chosen one only.
 //!
+//! Two-step verification ([`crate::second_factor`]): a correct password for an administrator
+//! with a second factor opens no session yet but gives a [`SignInOutcome::SecondStep`], a
+//! short-lived handle (a [`LinkPurpose::SecondStep`] row, so any instance can finish it) that
+//! [`Sessions::second_step`] turns into a session with a code from the authenticator app or a
+//! recovery code. Wrong codes count toward the lock-out below like wrong passwords, and the
+//! failures of an address are forgotten only once a session opens. An administrator whose
+//! organisation requires a second factor and who has none gets a session that is marked
+//! [`SignedIn::enrol_first`]: the console sends it to enrolment, the API refuses it.
+//!
 //! Lock-out: [`MAX_FAILURES`] failed sign-ins for one folded e-mail address, in any
 //! organisations, within [`FAILURE_WINDOW`] refuse every sign-in for that address everywhere
 //! (even with the right password) for [`LOCK_DURATION`]. The count lives in the store, so
@@ -44,6 +53,8 @@ pub const FAILURE_WINDOW: Duration = Duration::minutes(15);
 pub const LOCK_DURATION: Duration = Duration::minutes(15);
 /// How long the choice of organisation after a sign-in stays open.
 pub const CHOICE_LIFETIME: Duration = Duration::minutes(5);
+/// How long the second step of a sign-in (the code) stays open after the password.
+pub const SECOND_STEP_LIFETIME: Duration = Duration::minutes(5);
 /// Sign-ins that may wait for a password-check slot, per core, before more are refused.
 const WAITING_PER_CORE: usize = 8;
 
@@ -52,6 +63,9 @@ const WAITING_PER_CORE: usize = 8;
 pub struct SignedIn {
     pub session: SessionRecord,
     pub admin: Administrator,
+    /// The organisation requires a second factor and this administrator has none: only
+    /// enrolment (and signing out) is open to this session until then.
+    pub enrol_first: bool,
 }
 
 /// What a sign-in with a correct password gives.
@@ -64,6 +78,12 @@ pub enum SignInOutcome {
     Choose {
         handle: String,
         organisations: Vec<Organisation>,
+    },
+    /// The administrator has a second factor: the session opens when a code is given with
+    /// `handle` ([`Sessions::second_step`], within [`SECOND_STEP_LIFETIME`]).
+    SecondStep {
+        handle: String,
+        admin: Administrator,
     },
 }
 
@@ -79,6 +99,20 @@ pub enum SessionError {
     /// password did not match.
     #[error("this sign-in has expired or was already used: sign in again")]
     InvalidChoice,
+    /// The code of a second step is wrong, malformed or was already used.
+    #[error("the code is not correct, or was already used")]
+    WrongCode,
+    /// The password is right, and the administrator has two-step verification: a code is
+    /// needed as well (the API's sign-in without its `code`).
+    #[error(
+        "this administrator has two-step verification: repeat the sign-in with \"code\" set to the current code of the authenticator app, or to a recovery code"
+    )]
+    CodeRequired,
+    /// The organisation requires two-step verification and this administrator has none yet.
+    #[error(
+        "the organisation requires two-step verification: set it up in the console (Settings) before using this"
+    )]
+    EnrolmentRequired,
     /// Too many failed sign-ins for the address: refused until then, whatever the password.
     #[error(
         "too many failed sign-ins for this e-mail address: try again after {} UTC",
@@ -171,10 +205,16 @@ impl Sessions {
             }
             return Err(SessionError::BadCredentials);
         }
-        self.store.clear_signin_failures(&key).await?;
         if let [admin] = matched.as_slice() {
-            let (secret, signed) = self.open(admin.clone()).await?;
-            return Ok(SignInOutcome::SignedIn(secret, signed));
+            return self.proceed(admin.clone()).await;
+        }
+        // The failures are forgotten when a session can follow the choice without a code.
+        let mut any_factor = false;
+        for a in &matched {
+            any_factor |= self.has_factor(a).await?;
+        }
+        if !any_factor {
+            self.store.clear_signin_failures(&key).await?;
         }
         let handle = random_secret().map_err(SessionError::Random)?;
         let mut organisations = Vec::with_capacity(matched.len());
@@ -203,11 +243,7 @@ impl Sessions {
 
     /// Finishes a sign-in whose password matched in several organisations: `handle` (from
     /// [`SignInOutcome::Choose`]) signs in to `org` once, and only where it matched.
-    pub async fn choose(
-        &self,
-        handle: &str,
-        org: OrgId,
-    ) -> Result<(String, SignedIn), SessionError> {
+    pub async fn choose(&self, handle: &str, org: OrgId) -> Result<SignInOutcome, SessionError> {
         let now = self.clock.now();
         let hash = hash_secret(handle);
         let link = self
@@ -230,7 +266,179 @@ impl Sessions {
             .into_iter()
             .find(|a| Some(a.id) == link.admin_id)
             .ok_or(SessionError::InvalidChoice)?;
+        self.proceed(admin).await
+    }
+
+    /// Whether the administrator has a confirmed second factor.
+    async fn has_factor(&self, admin: &Administrator) -> Result<bool, StoreError> {
+        Ok(self
+            .store
+            .get_second_factor(admin.org_id, admin.id)
+            .await?
+            .is_some_and(|f| f.confirmed.is_some()))
+    }
+
+    /// After an administrator's password (or password link) was proven: a session, or the
+    /// second step when they have a second factor.
+    pub(crate) async fn proceed(
+        &self,
+        admin: Administrator,
+    ) -> Result<SignInOutcome, SessionError> {
+        if !self.has_factor(&admin).await? {
+            self.store
+                .clear_signin_failures(&admin.email.to_lowercase())
+                .await?;
+            let (secret, signed) = self.open(admin).await?;
+            return Ok(SignInOutcome::SignedIn(secret, signed));
+        }
+        let handle = random_secret().map_err(SessionError::Random)?;
+        let now = self.clock.now();
+        self.store
+            .insert_password_link(&PasswordLink {
+                org_id: admin.org_id,
+                hash: hash_secret(&handle),
+                purpose: LinkPurpose::SecondStep,
+                admin_id: Some(admin.id),
+                created: now,
+                expires: now + SECOND_STEP_LIFETIME,
+                used: None,
+            })
+            .await?;
+        Ok(SignInOutcome::SecondStep { handle, admin })
+    }
+
+    /// Finishes a sign-in's second step: `handle` (from [`SignInOutcome::SecondStep`]) with
+    /// a current code of the authenticator app, or an unused recovery code, opens a session
+    /// once. The attempt counts toward the address's lock-out like a password; a code works
+    /// once (its time step must be later than the last one accepted), and a recovery code
+    /// is spent (logged).
+    pub async fn second_step(
+        &self,
+        org: OrgId,
+        handle: &str,
+        code: &str,
+    ) -> Result<(String, SignedIn), SessionError> {
+        let now = self.clock.now();
+        let hash = hash_secret(handle);
+        let link = self
+            .store
+            .find_password_link(org, &hash)
+            .await?
+            .filter(|l| l.purpose == LinkPurpose::SecondStep && l.used.is_none() && l.expires > now)
+            .ok_or(SessionError::InvalidChoice)?;
+        let admin = self
+            .store
+            .list_admins(org)
+            .await?
+            .into_iter()
+            .find(|a| Some(a.id) == link.admin_id)
+            .ok_or(SessionError::InvalidChoice)?;
+        let key = admin.email.to_lowercase();
+        let attempt = self
+            .count_attempt(&key, now, std::slice::from_ref(&admin), &admin.email)
+            .await?;
+        let accepted =
+            crate::second_factor::use_code(self.store.as_ref(), now, &admin, code).await?;
+        let Some(accepted) = accepted else {
+            self.note(org, "signin.2fa.failed", &admin.email).await;
+            if attempt.failures >= MAX_FAILURES {
+                self.store.lock_signin(&key, now + LOCK_DURATION).await?;
+                self.note(org, "signin.lockout", &admin.email).await;
+            }
+            return Err(SessionError::WrongCode);
+        };
+        if !self
+            .store
+            .use_password_link(org, &hash, LinkPurpose::SecondStep, now)
+            .await?
+        {
+            return Err(SessionError::InvalidChoice);
+        }
+        self.store.clear_signin_failures(&key).await?;
+        if accepted == crate::second_factor::Accepted::Recovery {
+            let left = self.store.recovery_codes_left(org, admin.id).await?;
+            let entry = ActivityEntry::act(
+                org,
+                now,
+                &format!("admin:{}", admin.email),
+                "admin.2fa.recovery.used",
+                &admin.email,
+            )
+            .with_detail(Some(format!("{left} recovery code(s) left")));
+            if let Err(e) = self.store.append_activity(vec![entry]).await {
+                tracing::error!(error = %e, "cannot record a recovery code's use");
+            }
+        }
         self.open(admin).await
+    }
+
+    /// The administrator a live second step is for (to name them on its page).
+    pub async fn pending_second_step(
+        &self,
+        org: OrgId,
+        handle: &str,
+    ) -> Result<Option<Administrator>, SessionError> {
+        let now = self.clock.now();
+        let Some(link) = self
+            .store
+            .find_password_link(org, &hash_secret(handle))
+            .await?
+            .filter(|l| {
+                l.purpose == LinkPurpose::SecondStep && l.used.is_none() && l.expires > now
+            })
+        else {
+            return Ok(None);
+        };
+        Ok(self
+            .store
+            .list_admins(org)
+            .await?
+            .into_iter()
+            .find(|a| Some(a.id) == link.admin_id))
+    }
+
+    /// Counts a code check of a signed-in administrator (Settings) toward the address's
+    /// lock-out, before the code is checked; refused when the address is locked.
+    pub(crate) async fn count_code_attempt(
+        &self,
+        admin: &Administrator,
+    ) -> Result<SigninThrottle, SessionError> {
+        let key = admin.email.to_lowercase();
+        self.count_attempt(
+            &key,
+            self.clock.now(),
+            std::slice::from_ref(admin),
+            &admin.email,
+        )
+        .await
+    }
+
+    /// Settles a counted code check: a right code forgets the failures, the last wrong one
+    /// of the budget locks the address.
+    pub(crate) async fn settle_code_attempt(
+        &self,
+        admin: &Administrator,
+        attempt: SigninThrottle,
+        ok: bool,
+    ) -> Result<(), SessionError> {
+        let key = admin.email.to_lowercase();
+        if ok {
+            self.store.clear_signin_failures(&key).await?;
+        } else if attempt.failures >= MAX_FAILURES {
+            self.store
+                .lock_signin(&key, self.clock.now() + LOCK_DURATION)
+                .await?;
+            self.note(admin.org_id, "signin.lockout", &admin.email)
+                .await;
+        }
+        Ok(())
+    }
+
+    /// Whether the administrator must enrol a second factor before anything else: their
+    /// organisation requires one and they have none.
+    async fn enrolment_due(&self, admin: &Administrator) -> Result<bool, StoreError> {
+        Ok(self.store.second_factor_required(admin.org_id).await?
+            && !self.has_factor(admin).await?)
     }
 
     /// Checks an administrator's current password (changing one's own password), under the
@@ -328,7 +536,15 @@ impl Sessions {
         };
         self.store.insert_session(&session).await?;
         self.note(admin.org_id, "signin", &admin.email).await;
-        Ok((secret, SignedIn { session, admin }))
+        let enrol_first = self.enrolment_due(&admin).await?;
+        Ok((
+            secret,
+            SignedIn {
+                session,
+                admin,
+                enrol_first,
+            },
+        ))
     }
 
     /// Starts a session for an administrator whose identity was just proven another way (the
@@ -355,7 +571,12 @@ impl Sessions {
             .into_iter()
             .find(|a| a.id == session.admin_id)
             .ok_or(SessionError::NoSession)?;
-        Ok(SignedIn { session, admin })
+        let enrol_first = self.enrolment_due(&admin).await?;
+        Ok(SignedIn {
+            session,
+            admin,
+            enrol_first,
+        })
     }
 
     pub async fn sign_out(&self, s: &SignedIn) -> Result<(), SessionError> {

@@ -22,8 +22,8 @@ pub use crate::model::{
     Account, AccountChange, AccountPage, AccountQuery, ActivityEntry, AdminRole, Administrator,
     ConflictRecord, Connection, ConnectionState, Cursor, CursorKey, DirectoryState, DomainRecord,
     GroupView, LinkPurpose, ListQuery, Load, LocalProps, MemberView, NewResource, Notice,
-    NoticeKind, Page, PasswordLink, SessionRecord, SigninThrottle, Source, Status, StoredResource,
-    SyncPolicy, TokenRecord, Update,
+    NoticeKind, Page, PasswordLink, SecondFactor, SessionRecord, SigninThrottle, Source, Status,
+    StoredResource, SyncPolicy, TokenRecord, Update,
 };
 pub use crate::model::{
     Application, DeliveryRecord, DeliveryReport, DirectoryQuery, Event, EventId, EventQuery,
@@ -36,7 +36,7 @@ pub mod prelude {
     pub use super::{
         AccountStore, ActivityStore, AdminStore, AppStore, DirectoryReadStore, DomainStore,
         EventStore, GroupStore, HealthStore, LinkStore, OrgStore, OutboxStore, ResourceStore,
-        RevealStore, Store, TokenStore, WebhookStore,
+        RevealStore, SecondFactorStore, Store, TokenStore, WebhookStore,
     };
 }
 
@@ -378,8 +378,8 @@ pub trait AdminStore: Send + Sync {
     /// address alone and the forgotten-password form. Ordered by organisation id.
     async fn find_admins_by_email(&self, email_ci: &str) -> Result<Vec<Administrator>, StoreError>;
 
-    /// Removes an administrator and, in the same transaction, its sessions; `Ok(false)` when
-    /// there is no such administrator.
+    /// Removes an administrator and, in the same transaction, its sessions, second factor and
+    /// recovery codes; `Ok(false)` when there is no such administrator.
     async fn remove_admin(&self, org: OrgId, admin: AdminId) -> Result<bool, StoreError>;
 
     /// Replaces an administrator's password hash and, in the same transaction, ends its
@@ -464,6 +464,77 @@ pub trait LinkStore: Send + Sync {
         purpose: LinkPurpose,
         at: OffsetDateTime,
     ) -> Result<bool, StoreError>;
+}
+
+/// Two-step verification: administrators' TOTP secrets, the newest accepted time step, their
+/// recovery codes (hashed), and the organisation's rule that every administrator has one.
+/// Every change that guards a one-time use (a time step, a recovery code) is one atomic
+/// conditional write: of racing callers, exactly one succeeds.
+#[async_trait]
+pub trait SecondFactorStore: Send + Sync {
+    /// Keeps an unconfirmed second factor, replacing an earlier unconfirmed one of the same
+    /// administrator; `Ok(false)`, and nothing changes, when a confirmed one exists.
+    async fn put_second_factor(&self, f: &SecondFactor) -> Result<bool, StoreError>;
+
+    async fn get_second_factor(
+        &self,
+        org: OrgId,
+        admin: AdminId,
+    ) -> Result<Option<SecondFactor>, StoreError>;
+
+    /// Confirms the unconfirmed second factor at `at` with `step` as its newest accepted step
+    /// and, in the same transaction, replaces the administrator's recovery codes with
+    /// `codes` (hashes); `Ok(false)`, and nothing changes, when there is no unconfirmed one.
+    async fn confirm_second_factor(
+        &self,
+        org: OrgId,
+        admin: AdminId,
+        step: i64,
+        at: OffsetDateTime,
+        codes: &[[u8; 32]],
+    ) -> Result<bool, StoreError>;
+
+    /// Records `step` as the newest accepted time step of a confirmed second factor, only
+    /// when it is later than the one recorded: `Ok(true)` for exactly one caller of a step.
+    async fn accept_step(&self, org: OrgId, admin: AdminId, step: i64) -> Result<bool, StoreError>;
+
+    /// Replaces the recovery codes of a confirmed second factor; `Ok(false)` without one.
+    async fn replace_recovery_codes(
+        &self,
+        org: OrgId,
+        admin: AdminId,
+        codes: &[[u8; 32]],
+    ) -> Result<bool, StoreError>;
+
+    /// Marks an unused recovery code used at `at`: `Ok(true)` for exactly one caller.
+    async fn spend_recovery_code(
+        &self,
+        org: OrgId,
+        admin: AdminId,
+        hash: &[u8; 32],
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// How many unused recovery codes the administrator has.
+    async fn recovery_codes_left(&self, org: OrgId, admin: AdminId) -> Result<u32, StoreError>;
+
+    /// The hashes of the administrator's unused recovery codes, in byte order (`scimd copy`
+    /// carries them).
+    async fn recovery_code_hashes(
+        &self,
+        org: OrgId,
+        admin: AdminId,
+    ) -> Result<Vec<[u8; 32]>, StoreError>;
+
+    /// Removes the administrator's second factor and recovery codes in one transaction;
+    /// `Ok(false)` when there was no second factor.
+    async fn remove_second_factor(&self, org: OrgId, admin: AdminId) -> Result<bool, StoreError>;
+
+    /// Whether the organisation requires a second factor of every administrator.
+    async fn second_factor_required(&self, org: OrgId) -> Result<bool, StoreError>;
+
+    /// Sets that rule; `Ok(false)` when there is no such organisation.
+    async fn set_second_factor_required(&self, org: OrgId, on: bool) -> Result<bool, StoreError>;
 }
 
 /// The activity log.
@@ -777,6 +848,7 @@ pub trait Store:
     + WebhookStore
     + RevealStore
     + GroupStore
+    + SecondFactorStore
     + std::fmt::Debug
 {
 }
@@ -798,6 +870,7 @@ impl<T> Store for T where
         + WebhookStore
         + RevealStore
         + GroupStore
+        + SecondFactorStore
         + std::fmt::Debug
         + ?Sized
 {

@@ -7,6 +7,7 @@ use anyhow::{Context, Result, bail};
 use directory::lifecycle::Lifecycle;
 use directory::notify::Mail;
 use directory::passwords::Passwords;
+use directory::second_factor::SecondFactors;
 use directory::session::Sessions;
 use directory::store::{AdminRole, Notice};
 use directory::{Clock, OrgId, TokenId};
@@ -130,6 +131,25 @@ pub enum AdminCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Remove an administrator's two-step verification (authenticator and recovery codes),
+    /// for one who lost both; their sessions end. Their next sign-in is by password alone, or
+    /// sends them to enrolment when the organisation requires it.
+    #[command(name = "reset-2fa")]
+    Reset2fa {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+/// A setting turned on or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
 }
 
 /// Where the console is, for the links these commands print: as `serve` prints it.
@@ -420,7 +440,48 @@ pub async fn admin(cmd: AdminCommand, clock: Arc<dyn Clock>) -> Result<()> {
             );
             Ok(())
         }
+        AdminCommand::Reset2fa { org, email, db } => {
+            let store = open_store(&db.database)?;
+            let org = find_org(store.as_ref(), &org).await?;
+            let admin = second_factors(store, clock)
+                .reset(org.id, &email, ACTOR)
+                .await?;
+            eprintln!(
+                "two-step verification of {} removed; their sessions ended",
+                admin.email
+            );
+            Ok(())
+        }
     }
+}
+
+fn second_factors(store: Arc<dyn directory::Store>, clock: Arc<dyn Clock>) -> SecondFactors {
+    let sessions = Sessions::new(store.clone(), clock.clone());
+    SecondFactors::new(store, clock, sessions)
+}
+
+/// `scimd org require-2fa`: the organisation's rule, as on Settings (logged).
+pub async fn org_require_2fa(
+    db: &DbArgs,
+    org: &str,
+    setting: OnOff,
+    clock: Arc<dyn Clock>,
+) -> Result<()> {
+    let store = open_store(&db.database)?;
+    let org = find_org(store.as_ref(), org).await?;
+    let on = setting == OnOff::On;
+    second_factors(store, clock)
+        .set_required(org.id, on, ACTOR, None)
+        .await?;
+    if on {
+        eprintln!(
+            "{}: two-step verification is required of every administrator; those without it set it up after their next password",
+            org.name
+        );
+    } else {
+        eprintln!("{}: two-step verification is no longer required", org.name);
+    }
+    Ok(())
 }
 
 /// `scimd org rename`: through the same service as Settings (logged).

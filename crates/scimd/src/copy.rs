@@ -1,8 +1,9 @@
 //! `scimd copy --from URL --to URL`: moves a deployment to another database (typically from the
 //! embedded SQLite file to PostgreSQL), organisation by organisation, keeping every id, version
 //! and timestamp and the directory's own state (sources, SCIM-deleted accounts and their
-//! holds, local properties, conflicts, domains, Auto Merge), then reads both back and compares
-//! them. Administrators' sessions are not carried: they sign in again.
+//! holds, local properties, conflicts, domains, Auto Merge, administrators' second factors
+//! with their unused recovery codes and the rule that requires them), then reads both back and
+//! compares them. Administrators' sessions are not carried: they sign in again.
 //!
 //! The target must hold no organisation yet: a copy never merges into a live directory. Stop
 //! `scimd serve` on the source first, or writes made during the copy are not carried over.
@@ -11,7 +12,8 @@
 
 use anyhow::{Context, Result, bail};
 use directory::store::{
-    Account, AccountQuery, ConflictRecord, DirectoryState, MemberView, Source, StoredResource,
+    Account, AccountQuery, ConflictRecord, DirectoryState, MemberView, SecondFactor, Source,
+    StoredResource,
 };
 use directory::{OrgId, Store};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -88,6 +90,10 @@ pub async fn run(from: &dyn Store, to: &dyn Store) -> Result<()> {
         }
         for a in from.list_admins(org.id).await? {
             to.add_admin(&a).await?;
+            copy_second_factor(from, to, org.id, a.id).await?;
+        }
+        if from.second_factor_required(org.id).await? {
+            to.set_second_factor_required(org.id, true).await?;
         }
         for n in from.list_notices(org.id).await? {
             to.enqueue_notice(&n).await?;
@@ -149,6 +155,46 @@ pub async fn run(from: &dyn Store, to: &dyn Store) -> Result<()> {
     Ok(())
 }
 
+/// An administrator's second factor, as it is: a pending enrolment stays pending; a confirmed
+/// one keeps its confirmation, its newest accepted step (no code is accepted twice across the
+/// move) and its unused recovery codes.
+async fn copy_second_factor(
+    from: &dyn Store,
+    to: &dyn Store,
+    org: OrgId,
+    admin: directory::ids::AdminId,
+) -> Result<()> {
+    let Some(f) = from.get_second_factor(org, admin).await? else {
+        return Ok(());
+    };
+    to.put_second_factor(&SecondFactor {
+        confirmed: None,
+        last_step: None,
+        ..f.clone()
+    })
+    .await?;
+    if let Some(at) = f.confirmed {
+        let codes = from.recovery_code_hashes(org, admin).await?;
+        to.confirm_second_factor(org, admin, f.last_step.unwrap_or(0), at, &codes)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Each administrator's second factor and unused recovery codes, and the rule.
+async fn second_factors(
+    store: &dyn Store,
+    org: OrgId,
+) -> Result<(bool, Vec<(SecondFactor, Vec<[u8; 32]>)>)> {
+    let mut out = Vec::new();
+    for a in store.list_admins(org).await? {
+        if let Some(f) = store.get_second_factor(org, a.id).await? {
+            out.push((f, store.recovery_code_hashes(org, a.id).await?));
+        }
+    }
+    Ok((store.second_factor_required(org).await?, out))
+}
+
 /// Why a copy into a target that holds organisations is refused: what it holds, and what to do.
 async fn refusal(
     from: &dyn Store,
@@ -184,6 +230,9 @@ async fn verify(from: &dyn Store, to: &dyn Store) -> Result<()> {
         }
         if from.list_admins(id).await? != to.list_admins(id).await? {
             bail!("verification: administrators of {id} differ");
+        }
+        if second_factors(from, id).await? != second_factors(to, id).await? {
+            bail!("verification: two-step verification of {id} differs");
         }
         if from.list_domains(id).await? != to.list_domains(id).await? {
             bail!("verification: domains of {id} differ");

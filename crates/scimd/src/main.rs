@@ -338,6 +338,17 @@ enum OrgCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Require two-step verification of every administrator (`on`) or not (`off`); those
+    /// without it are sent to enrolment after their password.
+    #[command(name = "require-2fa")]
+    Require2fa {
+        #[arg(long)]
+        org: String,
+        #[arg(value_enum)]
+        setting: admin_cli::OnOff,
+        #[command(flatten)]
+        db: DbArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -492,6 +503,9 @@ async fn run(cli: Cli) -> Result<()> {
                     db,
                 },
         } => admin_cli::org_rename(&db, &org, &name, kind, clock).await,
+        Command::Org {
+            command: OrgCommand::Require2fa { org, setting, db },
+        } => admin_cli::org_require_2fa(&db, &org, setting, clock).await,
         Command::Token {
             command: TokenCommand::Generate { org, db },
         } => {

@@ -200,7 +200,9 @@ impl AdminStore for PgStore {
             // One statement, so one transaction: the sessions go with their administrator.
             let n = c
                 .execute(
-                    "WITH ended AS (DELETE FROM sessions WHERE org_id = $1 AND admin_id = $2) \
+                    "WITH ended AS (DELETE FROM sessions WHERE org_id = $1 AND admin_id = $2), \
+                     factor AS (DELETE FROM second_factors WHERE org_id = $1 AND admin_id = $2), \
+                     codes AS (DELETE FROM recovery_codes WHERE org_id = $1 AND admin_id = $2) \
                      DELETE FROM administrators WHERE org_id = $1 AND id = $2",
                     &[&org.0, &admin.0],
                 )

@@ -223,13 +223,17 @@ impl AdminStore for SqliteStore {
     ) -> Result<bool, StoreError> {
         self.rt
             .write(Effect::Data, move |c| {
-                c.prepare_cached("DELETE FROM sessions WHERE org_id = ?1 AND admin_id = ?2")
+                for table in ["sessions", "second_factors", "recovery_codes"] {
+                    c.prepare_cached(&format!(
+                        "DELETE FROM {table} WHERE org_id = ?1 AND admin_id = ?2"
+                    ))
                     .map_err(internal)?
                     .execute(params![
                         org.0.as_bytes().as_slice(),
                         admin.0.as_bytes().as_slice()
                     ])
                     .map_err(internal)?;
+                }
                 let n = c
                     .prepare_cached("DELETE FROM administrators WHERE org_id = ?1 AND id = ?2")
                     .map_err(internal)?

@@ -37,6 +37,7 @@ mod resources;
 mod reveals;
 mod runtime;
 mod search;
+mod second_factors;
 mod token_cache;
 mod tokens;
 

@@ -77,6 +77,9 @@ macro_rules! conformance {
             webhooks_round_trip_and_are_removed_with_their_log,
             webhook_claims_are_exclusive_between_owners,
             webhook_leases_expire_and_reports_need_the_lease,
+            second_factors_are_confirmed_once_and_never_replaced_after,
+            time_steps_and_recovery_codes_are_used_once_even_when_racing,
+            second_factors_stay_in_their_organisation_and_go_with_their_admin,
         );
     };
     (@cases $make:path; $($name:ident),* $(,)?) => {

@@ -70,6 +70,10 @@ pub enum LinkPurpose {
     /// A pending sign-in whose password matched in several organisations: one row per
     /// matching organisation, all with the same secret, which signs in to the chosen one.
     Signin,
+    /// A pending sign-in whose password matched for an administrator with a second factor:
+    /// the session opens once a code from the authenticator app (or a recovery code) is
+    /// given with this secret.
+    SecondStep,
 }
 
 impl LinkPurpose {
@@ -79,6 +83,7 @@ impl LinkPurpose {
             LinkPurpose::Reset => "reset",
             LinkPurpose::Invite => "invite",
             LinkPurpose::Signin => "signin",
+            LinkPurpose::SecondStep => "second-step",
         }
     }
 }
@@ -91,6 +96,7 @@ impl std::str::FromStr for LinkPurpose {
             "reset" => Ok(LinkPurpose::Reset),
             "invite" => Ok(LinkPurpose::Invite),
             "signin" => Ok(LinkPurpose::Signin),
+            "second-step" => Ok(LinkPurpose::SecondStep),
             other => Err(format!("unknown link purpose '{other}'")),
         }
     }
@@ -118,4 +124,34 @@ pub struct SigninThrottle {
     pub window_start: OffsetDateTime,
     /// Sign-ins are refused until then.
     pub locked_until: Option<OffsetDateTime>,
+}
+
+/// An administrator's second factor (TOTP, RFC 6238): the shared secret, whether a first code
+/// confirmed it, and the newest time step a code was accepted for. Its `Debug` leaves the
+/// secret out, so no log line can carry it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecondFactor {
+    pub org_id: OrgId,
+    pub admin_id: AdminId,
+    /// The raw secret (20 random bytes); authenticator apps get it in base32.
+    pub secret: Vec<u8>,
+    pub created: OffsetDateTime,
+    /// `None` while the enrolment waits for its first code: it then protects nothing yet.
+    pub confirmed: Option<OffsetDateTime>,
+    /// The newest accepted time step (Unix time / 30 s); a code of this step or an earlier
+    /// one is refused.
+    pub last_step: Option<i64>,
+}
+
+impl std::fmt::Debug for SecondFactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecondFactor")
+            .field("org_id", &self.org_id)
+            .field("admin_id", &self.admin_id)
+            .field("secret", &"<redacted>")
+            .field("created", &self.created)
+            .field("confirmed", &self.confirmed)
+            .field("last_step", &self.last_step)
+            .finish()
+    }
 }

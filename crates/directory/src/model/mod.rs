@@ -21,7 +21,8 @@ pub use account::{
 };
 pub use activity::ActivityEntry;
 pub use admin::{
-    AdminRole, Administrator, LinkPurpose, PasswordLink, SessionRecord, SigninThrottle,
+    AdminRole, Administrator, LinkPurpose, PasswordLink, SecondFactor, SessionRecord,
+    SigninThrottle,
 };
 pub use app::{
     Application, DeliveryRecord, DeliveryReport, WebhookEndpoint, WebhookSecret, WebhookState,

@@ -27,4 +27,5 @@ mod operations;
 mod protocol;
 mod signin;
 mod transport;
+mod two_step;
 mod webhooks;

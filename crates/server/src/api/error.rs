@@ -70,6 +70,8 @@ pub(crate) fn status_and_code(kind: ErrorKind) -> (StatusCode, &'static str) {
         ErrorKind::Stale => (StatusCode::CONFLICT, "stale"),
         ErrorKind::Unverified => (StatusCode::UNPROCESSABLE_ENTITY, "dns"),
         ErrorKind::Locked => (StatusCode::TOO_MANY_REQUESTS, "locked"),
+        ErrorKind::SecondFactorRequired => (StatusCode::UNAUTHORIZED, "second_factor_required"),
+        ErrorKind::EnrolmentRequired => (StatusCode::FORBIDDEN, "enrolment_required"),
         ErrorKind::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
         ErrorKind::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         ErrorKind::StorageFull => (StatusCode::INSUFFICIENT_STORAGE, "storage_full"),

@@ -95,6 +95,9 @@ impl FromRequestParts<Arc<AppState>> for Admin {
             .map(|(_, s)| s.trim().to_owned())
             .ok_or_else(|| fail(SessionError::NoSession))?;
         match state.sessions.authenticate(&secret).await {
+            Ok(s) if s.enrol_first => {
+                Err(ApiError::from(SessionError::EnrolmentRequired).into_response())
+            }
             Ok(s) => {
                 if let Some(org) = parts.extensions.get::<Arc<RequestOrg>>() {
                     let _ = org.0.set(s.session.org_id);
@@ -259,6 +262,9 @@ struct SignIn {
     organisation: Option<String>,
     email: String,
     password: String,
+    /// For an administrator with two-step verification: the authenticator app's current
+    /// code, or a recovery code.
+    code: Option<String>,
 }
 
 async fn sign_in(
@@ -286,6 +292,21 @@ async fn sign_in(
         .await
     {
         Ok(SignInOutcome::SignedIn(secret, s)) => (secret, s),
+        // The password is proven; the session opens with a code as well, in this request.
+        Ok(SignInOutcome::SecondStep { handle, admin }) => {
+            let Some(code) = body.code.as_deref().filter(|c| !c.trim().is_empty()) else {
+                return Err(ApiError::from(SessionError::CodeRequired).into_response());
+            };
+            match state
+                .sessions
+                .second_step(admin.org_id, &handle, code)
+                .await
+            {
+                Ok(signed) => signed,
+                Err(e @ SessionError::WrongCode) => return Err(refused(e)),
+                Err(e) => return Err(ApiError::from(e).into_response()),
+            }
+        }
         // The password is proven: the organisations it matched are the caller's to see.
         Ok(SignInOutcome::Choose { organisations, .. }) => {
             let list: Vec<_> = organisations
@@ -311,6 +332,15 @@ async fn sign_in(
         }
         Err(e) => return Err(ApiError::from(e).into_response()),
     };
+    if s.enrol_first {
+        // Such a session could do nothing here: it ends at once.
+        state
+            .sessions
+            .sign_out(&s)
+            .await
+            .map_err(|e| ApiError::from(e).into_response())?;
+        return Err(ApiError::from(SessionError::EnrolmentRequired).into_response());
+    }
     Ok((
         StatusCode::CREATED,
         Json(json!({

@@ -1,5 +1,9 @@
 //! Sign-in by e-mail address and password, the choice of organisation when one password
-//! opens several, sign-out, and the first administrator's set-up link.
+//! opens several, the second step (a code) for administrators with two-step verification,
+//! sign-out, and the first administrator's set-up link.
+//!
+//! The pending choice and the pending second step are handles in short-lived cookies of this
+//! browser; their records are in the database, so any instance can finish them.
 
 use super::csrf::{self, Form};
 use super::{Flash, Layout, PageError, PageResult, Signed, render_status, see_other};
@@ -9,9 +13,12 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
+use directory::Failure;
 use directory::OrgId;
 use directory::OrgKind;
-use directory::session::{CHOICE_LIFETIME, SESSION_LIFETIME, SessionError, SignInOutcome};
+use directory::session::{
+    CHOICE_LIFETIME, SECOND_STEP_LIFETIME, SESSION_LIFETIME, SessionError, SignInOutcome,
+};
 use directory::setup::{FirstRun, Setup, SetupError};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -93,8 +100,19 @@ struct ChoosePage {
     organisations: Vec<(String, String)>,
 }
 
+#[derive(Template)]
+#[template(path = "second_step.html")]
+struct SecondStepPage {
+    l: Layout,
+    email: String,
+    /// The form asks for a recovery code rather than the app's code.
+    recovery: bool,
+}
+
 const CHOICE_COOKIE: &str = "scimd_choice";
 const SECURE_CHOICE_COOKIE: &str = "__Host-scimd_choice";
+const STEP_COOKIE: &str = "scimd_second_step";
+const SECURE_STEP_COOKIE: &str = "__Host-scimd_second_step";
 
 fn choice_cookie(secure: bool) -> &'static str {
     if secure {
@@ -102,6 +120,22 @@ fn choice_cookie(secure: bool) -> &'static str {
     } else {
         CHOICE_COOKIE
     }
+}
+
+/// The cookie of a pending second step: `{organisation}.{handle}`.
+fn step_cookie(secure: bool) -> &'static str {
+    if secure {
+        SECURE_STEP_COOKIE
+    } else {
+        STEP_COOKIE
+    }
+}
+
+/// The pending second step this browser holds: its organisation and handle.
+fn pending_step(state: &AppState, headers: &HeaderMap) -> Option<(OrgId, String)> {
+    let value = csrf::cookie(headers, step_cookie(csrf::https(state, headers)))?;
+    let (org, handle) = value.split_once('.')?;
+    Some((org.parse().ok()?, handle.to_owned()))
 }
 
 pub(super) async fn signin_page(
@@ -152,6 +186,10 @@ pub(super) fn signed_in(state: &AppState, headers: &HeaderMap, secret: &str) -> 
         r,
         csrf::set_cookie(choice_cookie(secure), "", Some(0), secure),
     );
+    let r = with_cookie(
+        r,
+        csrf::set_cookie(step_cookie(secure), "", Some(0), secure),
+    );
     with_cookie(
         r,
         csrf::set_cookie(csrf::presession_cookie(secure), "", Some(0), secure),
@@ -178,6 +216,7 @@ pub(super) async fn signin(
     };
     match result {
         Ok(SignInOutcome::SignedIn(secret, _)) => Ok(signed_in(&state, &headers, &secret)),
+        Ok(o @ SignInOutcome::SecondStep { .. }) => second_step_begins(&state, &headers, o),
         Ok(SignInOutcome::Choose {
             handle,
             organisations,
@@ -255,7 +294,10 @@ pub(super) async fn choose(
         _ => Err(SessionError::InvalidChoice),
     };
     match result {
-        Ok((secret, _)) => Ok(signed_in(&state, &headers, &secret)),
+        Ok(SignInOutcome::SignedIn(secret, _)) => Ok(signed_in(&state, &headers, &secret)),
+        Ok(o @ SignInOutcome::SecondStep { .. }) => second_step_begins(&state, &headers, o),
+        // A choice never leads to another choice.
+        Ok(SignInOutcome::Choose { .. }) => Err(PageError::internal()),
         Err(e @ SessionError::InvalidChoice) => {
             let page = signin_form(
                 &state,
@@ -269,6 +311,182 @@ pub(super) async fn choose(
                 csrf::set_cookie(choice_cookie(secure), "", Some(0), secure),
             ))
         }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The answer to a password (or password link) that leads to the second step: the code's
+/// page, and the pending step's cookie for this browser.
+pub(super) fn second_step_begins(
+    state: &AppState,
+    headers: &HeaderMap,
+    outcome: SignInOutcome,
+) -> PageResult {
+    match outcome {
+        SignInOutcome::SignedIn(secret, _) => Ok(signed_in(state, headers, &secret)),
+        SignInOutcome::SecondStep { handle, admin } => {
+            let secure = csrf::https(state, headers);
+            let page = second_step_form(
+                state,
+                headers,
+                StatusCode::OK,
+                None,
+                admin.email.clone(),
+                false,
+            )?;
+            let page = with_cookie(
+                page,
+                csrf::set_cookie(choice_cookie(secure), "", Some(0), secure),
+            );
+            Ok(with_cookie(
+                page,
+                csrf::set_cookie(
+                    step_cookie(secure),
+                    &format!("{}.{handle}", admin.org_id),
+                    Some(SECOND_STEP_LIFETIME.whole_seconds()),
+                    secure,
+                ),
+            ))
+        }
+        SignInOutcome::Choose { .. } => Err(PageError::internal()),
+    }
+}
+
+fn second_step_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    flash: Option<Flash>,
+    email: String,
+    recovery: bool,
+) -> PageResult {
+    anonymous_page(state, headers, |csrf| {
+        render_status(
+            status,
+            &SecondStepPage {
+                l: Layout::anonymous("Two-step verification", csrf, flash),
+                email,
+                recovery,
+            },
+        )
+    })
+}
+
+/// The sign-in form again, with why, and the pending second step's cookie gone.
+fn start_again(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    message: String,
+) -> PageResult {
+    let secure = csrf::https(state, headers);
+    let page = signin_form(state, headers, status, Flash::error(message), String::new())?;
+    Ok(with_cookie(
+        page,
+        csrf::set_cookie(step_cookie(secure), "", Some(0), secure),
+    ))
+}
+
+/// The second step's page again (`?recovery=1` asks for a recovery code instead).
+pub(super) async fn second_step_page(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> PageResult {
+    let pending = match pending_step(&state, &headers) {
+        Some((org, handle)) => state.sessions.pending_second_step(org, &handle).await?,
+        None => None,
+    };
+    let Some(admin) = pending else {
+        return start_again(
+            &state,
+            &headers,
+            StatusCode::BAD_REQUEST,
+            capitalise(&SessionError::InvalidChoice.to_string()),
+        );
+    };
+    let recovery = q.get("recovery").is_some_and(|v| v == "1");
+    second_step_form(
+        &state,
+        &headers,
+        StatusCode::OK,
+        None,
+        admin.email,
+        recovery,
+    )
+}
+
+/// The code of a pending second step: a session once it is right.
+pub(super) async fn second_step(
+    State(state): State<Arc<AppState>>,
+    axum::Extension(ClientIp(ip)): axum::Extension<ClientIp>,
+    headers: HeaderMap,
+    form: Form,
+) -> PageResult {
+    let recovery = form.text("recovery") == "1";
+    let Some((org, handle)) = pending_step(&state, &headers) else {
+        return start_again(
+            &state,
+            &headers,
+            StatusCode::BAD_REQUEST,
+            capitalise(&SessionError::InvalidChoice.to_string()),
+        );
+    };
+    if let Some(wait) = state.ops.throttled(ip) {
+        let admin = state.sessions.pending_second_step(org, &handle).await?;
+        let mut page = second_step_form(
+            &state,
+            &headers,
+            StatusCode::TOO_MANY_REQUESTS,
+            Flash::error("Too many failed sign-ins from this address. Try again in a minute."),
+            admin.map(|a| a.email).unwrap_or_default(),
+            recovery,
+        )?;
+        if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+            page.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return Ok(page);
+    }
+    let admin = state.sessions.pending_second_step(org, &handle).await?;
+    match state
+        .sessions
+        .second_step(org, &handle, &form.text("code"))
+        .await
+    {
+        Ok((secret, _)) => Ok(signed_in(&state, &headers, &secret)),
+        Err(e @ SessionError::WrongCode) => {
+            state.ops.auth_failed(ip);
+            let message = if recovery {
+                "The recovery code is not correct, or was already used.".to_owned()
+            } else {
+                "The code is not correct, or was already used: each code works once, so enter the next one your app shows."
+                    .to_owned()
+            };
+            let flash = Flash::error(message).map(|f| Flash {
+                field: e.field().map(str::to_owned),
+                ..f
+            });
+            second_step_form(
+                &state,
+                &headers,
+                StatusCode::UNAUTHORIZED,
+                flash,
+                admin.map(|a| a.email).unwrap_or_default(),
+                recovery,
+            )
+        }
+        Err(e @ SessionError::LockedOut(_)) => start_again(
+            &state,
+            &headers,
+            StatusCode::TOO_MANY_REQUESTS,
+            capitalise(&e.to_string()),
+        ),
+        Err(e @ SessionError::InvalidChoice) => start_again(
+            &state,
+            &headers,
+            StatusCode::BAD_REQUEST,
+            capitalise(&e.to_string()),
+        ),
         Err(e) => Err(e.into()),
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! The expected `csrf` field is derived from a cookie the browser holds and no other site can
 //! read: the session secret for every signed-in form, a random pre-session value for the
-//! anonymous forms (sign-in, the choice of organisation, forgotten password, set-up and
-//! password links) only. The pre-session value is a plain double-submit
+//! anonymous forms (sign-in, the choice of organisation, the second step's code, forgotten
+//! password, set-up and password links) only. The pre-session value is a plain double-submit
 //! cookie, which anyone able to set a cookie for the host could choose (a sibling subdomain, a
 //! plain-HTTP response), so it never stands in for a session: a form behind a session is
 //! accepted with the session's value alone. SHA-256 with a fixed prefix is one-way, so the
@@ -156,8 +156,10 @@ impl FromRequestParts<Arc<AppState>> for Form {
 /// Whether a POST path is one of the anonymous forms, checked against the pre-session cookie;
 /// every other form needs a session.
 fn anonymous_form(path: &str) -> bool {
-    matches!(path, "/signin" | "/signin/choose" | "/forgot-password")
-        || path.starts_with("/setup/")
+    matches!(
+        path,
+        "/signin" | "/signin/choose" | "/signin/second-step" | "/forgot-password"
+    ) || path.starts_with("/setup/")
         || path.starts_with("/password/")
 }
 

@@ -3,8 +3,8 @@
 //! small embedded script only adds the Copy button. Every act calls the same services as the
 //! API and the CLI (which log it), with the signed-in administrator as the actor. One file per
 //! page: [`sync`] (directory sync: tokens, connection, conflicts), [`accounts`], [`groups`],
-//! [`domains`], [`activity`], [`applications`] and [`settings`]; sign-in and set-up in
-//! [`auth`].
+//! [`domains`], [`activity`], [`applications`] and [`settings`] (with one's own two-step
+//! verification in [`two_step`]); sign-in, its second step and set-up in [`auth`].
 //!
 //! Security model:
 //!
@@ -20,7 +20,10 @@
 //!   neither read the cookie nor the page, so it cannot produce the field; a POST without it
 //!   is 403 and reaches no handler. The token needs no server-side state, so it works across
 //!   instances.
-//! - **Lock-out**: in `Sessions::sign_in`, counted in the database (see there).
+//! - **Lock-out**: in `Sessions::sign_in`, counted in the database (see there); wrong codes
+//!   of the second step count the same.
+//! - **Two-step verification**: a session that must enrol first (its organisation requires
+//!   it) reaches `/settings/two-step` and sign-out only; every other page redirects there.
 //! - Pages are `no-store`, framed by nobody, and send no `Referer` (the set-up link's secret is
 //!   in its path).
 
@@ -36,6 +39,7 @@ mod password;
 mod reveal;
 mod settings;
 mod sync;
+mod two_step;
 
 use crate::api::ApiError;
 use crate::state::AppState;
@@ -65,6 +69,10 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/", get(home))
         .route("/signin", get(auth::signin_page).post(auth::signin))
         .route("/signin/choose", post(auth::choose))
+        .route(
+            "/signin/second-step",
+            get(auth::second_step_page).post(auth::second_step),
+        )
         .route(
             "/forgot-password",
             get(password::forgot_page).post(password::forgot),
@@ -158,6 +166,18 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         )
         .route("/settings/organisation", post(settings::update_org))
         .route("/settings/test-email", post(settings::test_email))
+        .route("/settings/two-step", get(two_step::show))
+        .route("/settings/two-step/confirm", post(two_step::confirm))
+        .route(
+            "/settings/two-step/recovery-codes",
+            post(two_step::regenerate),
+        )
+        .route(
+            "/settings/two-step/recovery-codes/{handle}",
+            get(two_step::codes),
+        )
+        .route("/settings/two-step/off", post(two_step::turn_off))
+        .route("/settings/require-two-step", post(two_step::set_required))
         .route(
             "/console/applications/webhooks/{id}/test",
             post(crate::webhooks::routes::console_test),
@@ -302,6 +322,10 @@ impl FromRequestParts<Arc<AppState>> for Signed {
             Err(directory::session::SessionError::NoSession) => return Err(to_signin()),
             Err(e) => return Err(PageError::from(ApiError::from(e)).into_response()),
         };
+        let path = parts.uri.path();
+        if who.enrol_first && !(path.starts_with(two_step::PATH) || path == "/signout") {
+            return Err(Redirect::to(two_step::PATH).into_response());
+        }
         let org = match state.store.get_org(who.session.org_id).await {
             Ok(Some(o)) => o,
             Ok(None) => return Err(to_signin()),

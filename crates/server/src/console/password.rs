@@ -219,7 +219,7 @@ pub(super) async fn use_link(
         );
     }
     match service.redeem(org_id, &secret, password).await {
-        Ok((session, _)) => Ok(super::auth::signed_in(&state, &headers, &session)),
+        Ok(outcome) => super::auth::second_step_begins(&state, &headers, outcome),
         Err(PasswordError::Weak(m)) => set_password_page(
             &state,
             &headers,

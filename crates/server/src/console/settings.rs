@@ -1,6 +1,6 @@
-//! The Settings page: the organisation (name; kind while it has no accounts), its
-//! administrators (add, invite; remove, unlock, end sessions, each after a confirmation), one's
-//! own password, the notices queued for it, and a test e-mail through the SMTP relay. Acts go
+//! The Settings page: the organisation (name; kind while it has no accounts; whether two-step
+//! verification is required), its administrators (add, invite; remove, unlock, end sessions,
+//! each after a confirmation), one's own password and two-step verification, the notices queued for it, and a test e-mail through the SMTP relay. Acts go
 //! through the services the CLI uses (`directory::lifecycle`), which log them.
 
 use super::csrf::Form;
@@ -32,6 +32,8 @@ struct AdminRow {
     last: bool,
     /// Sign-ins for the address are refused until then.
     locked: Option<String>,
+    /// Two-step verification is on for this administrator.
+    two_step: bool,
 }
 
 /// The deployment's scheduled backups, as Settings shows them.
@@ -94,6 +96,8 @@ struct SettingsPage {
     kind_open: bool,
     /// An invitation link made without SMTP, shown this once: (e-mail, link).
     invited: Option<(String, String)>,
+    /// The signed-in administrator's two-step verification, and the organisation's rule.
+    two_step: directory::second_factor::Status,
 }
 
 /// Settings again with why a form was refused.
@@ -130,6 +134,11 @@ async fn settings_page(
             me: a.id == signed.who.admin.id,
             last: a.role == AdminRole::Administrator && administrators == 1,
             locked: state.lifecycle.locked_until(&a.email).await?.map(when),
+            two_step: state
+                .store
+                .get_second_factor(org, a.id)
+                .await?
+                .is_some_and(|f| f.confirmed.is_some()),
             email_q: super::enc(&a.email),
             email: a.email,
         });
@@ -168,6 +177,13 @@ async fn settings_page(
             backups: backup_view(state),
             invited,
             kind_open: !state.lifecycle.has_accounts(org).await?,
+            two_step: directory::second_factor::SecondFactors::new(
+                state.store.clone(),
+                state.clock.clone(),
+                state.sessions.clone(),
+            )
+            .status(&signed.who.admin)
+            .await?,
         },
     ))
 }
@@ -202,6 +218,14 @@ pub(super) async fn settings(
             (
                 "sessions-ended",
                 "The administrator's sessions are ended: they are signed out everywhere.",
+            ),
+            (
+                "two-step-required",
+                "Two-step verification is now required of every administrator: those without it set it up at their next page.",
+            ),
+            (
+                "two-step-optional",
+                "Two-step verification is no longer required; those who have it keep it.",
             ),
         ],
     );

@@ -12,6 +12,7 @@ mod members;
 mod orgs;
 mod outbox;
 mod resources;
+mod second_factors;
 mod tokens;
 mod webhooks;
 
@@ -25,6 +26,7 @@ pub use members::*;
 pub use orgs::*;
 pub use outbox::*;
 pub use resources::*;
+pub use second_factors::*;
 pub use tokens::*;
 pub use webhooks::*;
 
