@@ -54,6 +54,9 @@ pub struct AppState {
     pub console_origin: std::sync::OnceLock<String>,
     /// Invitation links waiting to be shown once (see `console::password`).
     pub reveals: crate::console::Reveals,
+    /// The SCIM base URL `serve` printed, for a console on its own listener without a
+    /// public URL: its requests' `Host` names the console's address, not the SCIM one.
+    pub scim_base: std::sync::OnceLock<String>,
 }
 
 impl AppState {
@@ -84,6 +87,7 @@ impl AppState {
             backups: None,
             console_origin: std::sync::OnceLock::new(),
             reveals: Default::default(),
+            scim_base: std::sync::OnceLock::new(),
         }
     }
 

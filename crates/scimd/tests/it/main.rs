@@ -20,6 +20,7 @@ mod groups_console;
 mod hostile;
 mod idp_replays;
 mod isolation;
+mod listeners;
 mod mail;
 mod migrate;
 mod multi_instance;

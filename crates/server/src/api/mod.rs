@@ -106,10 +106,25 @@ impl FromRequestParts<Arc<AppState>> for Admin {
     }
 }
 
-/// The API's routes, to nest under `/api/v1`.
+/// The API's routes, to nest under `/api/v1`: the administrators' and the applications'.
 pub fn routes() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/sessions", post(sign_in))
+    finish(admin_routes(Router::new()).merge(app_routes(Router::new())))
+}
+
+/// The administrators' routes alone (the console listener's share of `/api/v1`).
+pub fn admin_only() -> Router<Arc<AppState>> {
+    finish(admin_routes(Router::new()))
+}
+
+/// The applications' routes alone (the public listener's share of `/api/v1`).
+pub fn apps_only() -> Router<Arc<AppState>> {
+    finish(app_routes(Router::new()))
+}
+
+/// Routes that take a session: sessions, accounts, tokens, the organisation's settings,
+/// applications and webhooks as administrators manage them.
+fn admin_routes(r: Router<Arc<AppState>>) -> Router<Arc<AppState>> {
+    r.route("/sessions", post(sign_in))
         .route("/sessions/current", delete(sign_out))
         .route("/accounts", get(list_accounts).post(create_account))
         .route("/accounts/{id}", get(show_account).patch(edit_account))
@@ -149,21 +164,28 @@ pub fn routes() -> Router<Arc<AppState>> {
             post(applications::rotate_secret),
         )
         .route("/webhooks/{id}/deliveries", get(applications::deliveries))
-        .route("/directory/users", get(app_reads::users))
+}
+
+/// Routes that take an application key: the directory API and the events.
+fn app_routes(r: Router<Arc<AppState>>) -> Router<Arc<AppState>> {
+    r.route("/directory/users", get(app_reads::users))
         .route("/directory/users/{id}", get(app_reads::user))
         .route("/directory/groups", get(app_reads::groups))
         .route("/directory/groups/{id}", get(app_reads::group))
         .route("/directory/groups/{id}/members", get(app_reads::members))
         .route("/events", get(app_reads::events))
-        .fallback(|| async {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "no such endpoint".into(),
-            )
-        })
-        // Session tokens and SCIM token secrets are in these answers: no cache may keep one.
-        .layer(axum::middleware::map_response(crate::middleware::no_store))
+}
+
+fn finish(r: Router<Arc<AppState>>) -> Router<Arc<AppState>> {
+    r.fallback(|| async {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such endpoint".into(),
+        )
+    })
+    // Session tokens and SCIM token secrets are in these answers: no cache may keep one.
+    .layer(axum::middleware::map_response(crate::middleware::no_store))
 }
 
 fn ts(t: OffsetDateTime) -> String {

@@ -175,6 +175,12 @@ fn scim_url(state: &AppState, headers: &HeaderMap) -> String {
     if let Some(u) = &state.public_url {
         return u.trim_end_matches('/').to_owned();
     }
+    // On its own listener the console's Host is not where identity providers call.
+    if crate::routes::Surface::current() == crate::routes::Surface::Console
+        && let Some(base) = state.scim_base.get()
+    {
+        return base.clone();
+    }
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
