@@ -25,6 +25,7 @@ mod mail;
 mod migrate;
 mod multi_instance;
 mod operations;
+mod pg_tls;
 mod protocol;
 mod signin;
 mod transport;
