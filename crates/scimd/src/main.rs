@@ -454,7 +454,36 @@ async fn create_org(
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn main() -> Result<()> {
+/// A failure is the operator's to read: its message and causes, in anyhow's layout, and never
+/// a backtrace (even with `RUST_BACKTRACE=1`, which is for panics, the program's own bugs).
+fn main() -> std::process::ExitCode {
+    match main_result() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{}", error_report(&e));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// `Error: MESSAGE`, then `Caused by:` and one indented line per cause.
+fn error_report(e: &anyhow::Error) -> String {
+    let mut out = format!("Error: {e}");
+    let causes: Vec<String> = e.chain().skip(1).map(ToString::to_string).collect();
+    if !causes.is_empty() {
+        out.push_str("\n\nCaused by:");
+        for (i, c) in causes.iter().enumerate() {
+            if causes.len() == 1 {
+                out.push_str(&format!("\n    {c}"));
+            } else {
+                out.push_str(&format!("\n    {i}: {c}"));
+            }
+        }
+    }
+    out
+}
+
+fn main_result() -> Result<()> {
     let (args, loaded) = config::prepare(std::env::args_os().collect())?;
     let cli = Cli::parse_from(args);
     if let Command::Config {

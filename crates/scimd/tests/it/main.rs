@@ -8,6 +8,7 @@ mod common;
 mod acme;
 mod applications;
 mod backup;
+mod check_cli;
 mod concurrency;
 mod config;
 mod console;
