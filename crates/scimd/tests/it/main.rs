@@ -6,6 +6,7 @@
 mod common;
 
 mod acme;
+mod activity_details;
 mod applications;
 mod backup;
 mod check_cli;

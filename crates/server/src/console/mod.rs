@@ -152,6 +152,7 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
             get(settings::confirm_end_sessions).post(settings::end_sessions),
         )
         .route("/settings/organisation", post(settings::update_org))
+        .route("/settings/time-zone", post(settings::set_time_zone))
         .route("/settings/test-email", post(settings::test_email))
         .route(
             "/console/applications/webhooks/{id}/test",

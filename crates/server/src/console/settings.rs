@@ -94,6 +94,9 @@ struct SettingsPage {
     kind_open: bool,
     /// An invitation link made without SMTP, shown this once: (e-mail, link).
     invited: Option<(String, String)>,
+    /// The organisation's time zone (IANA name), and the names to choose from.
+    time_zone: String,
+    zones: Vec<String>,
 }
 
 /// Settings again with why a form was refused.
@@ -168,6 +171,8 @@ async fn settings_page(
             backups: backup_view(state),
             invited,
             kind_open: !state.lifecycle.has_accounts(org).await?,
+            time_zone: state.lifecycle.time_zone(org).await?.name().to_owned(),
+            zones: directory::zone::Zone::names(),
         },
     ))
 }
@@ -195,6 +200,10 @@ pub(super) async fn settings(
                 "Your password is changed, and your other sessions are signed out.",
             ),
             ("org-updated", "The organisation is updated."),
+            (
+                "time-zone-set",
+                "The time zone is set: times on the console are shown in it.",
+            ),
             (
                 "admin-unlocked",
                 "The address is unlocked: its next sign-in is checked as usual.",
@@ -464,6 +473,34 @@ pub(super) async fn update_org(
     };
     match result {
         Ok(()) => Ok(see_other("/settings?done=org-updated")),
+        Err(e) => {
+            let (status, flash) = split(e)?;
+            settings_page(&state, &signed, flash, status, String::new(), None).await
+        }
+    }
+}
+
+/// The organisation's time zone, an IANA name, for the times the console shows.
+pub(super) async fn set_time_zone(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    form: Form,
+) -> PageResult {
+    let result = match signed.require_administrator() {
+        Err(e) => Err(e),
+        Ok(()) => state
+            .lifecycle
+            .set_time_zone(
+                signed.org_id(),
+                form.get("time_zone").unwrap_or_default(),
+                &signed.actor(),
+            )
+            .await
+            .map(|_| ())
+            .map_err(PageError::from),
+    };
+    match result {
+        Ok(()) => Ok(see_other("/settings?done=time-zone-set")),
         Err(e) => {
             let (status, flash) = split(e)?;
             settings_page(&state, &signed, flash, status, String::new(), None).await
