@@ -74,6 +74,14 @@ impl Zone {
         }
     }
 
+    /// `YYYY-MM-DD HH:MM:SS ABBR` in this zone, for events seconds apart.
+    pub fn show_seconds(&self, at: OffsetDateTime) -> String {
+        match self.zoned(at) {
+            Some(z) => z.strftime("%Y-%m-%d %H:%M:%S %Z").to_string(),
+            None => at.to_string(),
+        }
+    }
+
     /// `YYYY-MM-DDTHH:MM` in this zone, for a `datetime-local` field.
     pub fn local_input(&self, at: OffsetDateTime) -> String {
         match self.zoned(at) {
@@ -127,6 +135,7 @@ mod tests {
         let paris = Zone::parse("Europe/Paris").expect("zone");
         assert_eq!(paris.show(at), "2026-12-03 13:00 CET");
         assert_eq!(Zone::utc().show(at), "2026-12-03 12:00 UTC");
+        assert_eq!(paris.show_seconds(at), "2026-12-03 13:00:00 CET");
         assert_eq!(paris.local_input(at), "2026-12-03T13:00");
         assert_eq!(paris.parse_local("2026-12-03T13:00"), Some(at));
         assert_eq!(paris.parse_local("yesterday"), None);

@@ -240,6 +240,12 @@ async fn times_are_shown_in_the_organisations_time_zone() {
             .contains("<dd id=\"time-zone\">Asia/Kolkata</dd>"),
         "the name is kept as the database spells it"
     );
+    // Every page's times follow, such as when the administrator was added.
+    assert!(
+        settings.body.contains(" IST</td>"),
+        "Settings shows its times in the zone:\n{}",
+        settings.body
+    );
     let page = activity_page_with(&mut b, "Since (Asia/Kolkata)").await;
     assert!(
         page.contains(&format!("{} IST", shifted(&at, 330))),

@@ -2,7 +2,7 @@
 //! a group's page lists its members in keyset pages (by member id), with a find box over
 //! them (the account search), each member linked to its page.
 
-use super::{Flash, Layout, Nav, PageResult, Signed, enc, render, when};
+use super::{Flash, Layout, Nav, PageResult, Signed, enc, render};
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -74,7 +74,7 @@ pub(super) async fn groups(
                     name: text(&g.resource.doc, "displayName"),
                     source: source_name(g.source),
                     members: g.members,
-                    created: when(g.resource.created),
+                    created: signed.when(g.resource.created),
                 })
                 .collect(),
             p.total,

@@ -233,9 +233,16 @@ pub(crate) struct Signed {
     pub org: Organisation,
     /// The value every form of this session must carry.
     pub csrf: String,
+    /// The organisation's time zone, which pages show times in.
+    pub zone: directory::zone::Zone,
 }
 
 impl Signed {
+    /// `t` as pages show it: to the minute, in the organisation's time zone.
+    pub fn when(&self, t: OffsetDateTime) -> String {
+        self.zone.show(t)
+    }
+
     pub fn org_id(&self) -> OrgId {
         self.org.id
     }
@@ -306,10 +313,18 @@ impl FromRequestParts<Arc<AppState>> for Signed {
                 return Err(PageError::internal().into_response());
             }
         };
+        let zone = match state.store.org_time_zone(org.id).await {
+            Ok(name) => directory::zone::Zone::stored(&name),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the organisation's time zone");
+                return Err(PageError::internal().into_response());
+            }
+        };
         Ok(Signed {
             csrf: csrf::token_for(&secret),
             who,
             org,
+            zone,
         })
     }
 }
@@ -500,19 +515,6 @@ pub(crate) fn render_status(status: StatusCode, t: &impl Template) -> Response {
 /// Redirects after a successful POST (303, so a reload does not repeat it).
 pub(crate) fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
-}
-
-/// A time as people read it, in UTC.
-pub(crate) fn when(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute()
-    )
 }
 
 /// A `?done=` key turned into its fixed confirmation (never text from the URL).

@@ -5,7 +5,7 @@
 
 use super::csrf::Form;
 use super::{
-    Flash, Layout, Nav, PageError, PageResult, Signed, done_flash, render_status, see_other, when,
+    Flash, Layout, Nav, PageError, PageResult, Signed, done_flash, render_status, see_other,
 };
 use crate::state::AppState;
 use askama::Template;
@@ -42,7 +42,7 @@ struct BackupView {
     last_failure: Option<String>,
 }
 
-fn backup_view(state: &AppState) -> Option<BackupView> {
+fn backup_view(state: &AppState, signed: &Signed) -> Option<BackupView> {
     let status = state.backups.as_ref()?;
     let now = status.state();
     let secs = status.every.as_secs();
@@ -61,11 +61,11 @@ fn backup_view(state: &AppState) -> Option<BackupView> {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            format!("{} ({file})", when(d.at))
+            format!("{} ({file})", signed.when(d.at))
         }),
         last_failure: now
             .last_failure
-            .map(|f| format!("{}: {}", when(f.at), f.error)),
+            .map(|f| format!("{}: {}", signed.when(f.at), f.error)),
     })
 }
 
@@ -128,11 +128,15 @@ async fn settings_page(
     for a in listed {
         admins.push(AdminRow {
             role: a.role.as_str(),
-            added: when(a.created),
+            added: signed.when(a.created),
             password: a.password_hash.is_some(),
             me: a.id == signed.who.admin.id,
             last: a.role == AdminRole::Administrator && administrators == 1,
-            locked: state.lifecycle.locked_until(&a.email).await?.map(when),
+            locked: state
+                .lifecycle
+                .locked_until(&a.email)
+                .await?
+                .map(|t| signed.when(t)),
             email_q: super::enc(&a.email),
             email: a.email,
         });
@@ -146,11 +150,11 @@ async fn settings_page(
         .take(50)
         .map(|n| NoticeRow {
             state: match (n.sent, &n.last_error) {
-                (Some(t), _) => format!("sent {}", when(t)),
+                (Some(t), _) => format!("sent {}", signed.when(t)),
                 (None, Some(e)) => format!("waiting ({} attempts; last error: {e})", n.attempts),
                 (None, None) => "waiting in the outbox".into(),
             },
-            created: when(n.created),
+            created: signed.when(n.created),
             subject: n.subject,
         })
         .collect();
@@ -168,7 +172,7 @@ async fn settings_page(
             email,
             smtp: state.mailer.is_some(),
             test_to: signed.who.admin.email.clone(),
-            backups: backup_view(state),
+            backups: backup_view(state, signed),
             invited,
             kind_open: !state.lifecycle.has_accounts(org).await?,
             time_zone: state.lifecycle.time_zone(org).await?.name().to_owned(),
