@@ -352,9 +352,11 @@ fn detail(
     if let Some(f) = auth {
         parts.push(format!("refused: {}", f.as_str()));
     } else if let Some(why) = response.extensions().get::<FailureNote>() {
+        // A 4xx is the client's request refused; a 5xx is the server's own failure.
+        let word = if status >= 500 { "failed" } else { "refused" };
         parts.push(match why.scim_type {
-            Some(t) => format!("refused ({t}): {}", why.detail),
-            None => format!("refused: {}", why.detail),
+            Some(t) => format!("{word} ({t}): {}", why.detail),
+            None => format!("{word}: {}", why.detail),
         });
     } else if let Some(word) = change(method, status) {
         match response.extensions().get::<ActivityNote>() {
@@ -363,4 +365,43 @@ fn detail(
         }
     }
     (!parts.is_empty()).then(|| cut(&parts.join("; "), DETAIL_CAP))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_patch_summary_groups_paths_by_operation_and_names_no_value() {
+        let body = json!({"Operations": [
+            {"op": "Replace", "path": "active", "value": false},
+            {"op": "add", "path": "members", "value": [{"value": "u1"}]},
+            {"op": "replace", "value": {"displayName": "Secret Name"}},
+            {"op": "replace", "path": "active", "value": true},
+            {"op": "remove", "path": "members[value eq \"u2\"]"},
+        ]});
+        assert_eq!(
+            patch_summary(&body).as_deref(),
+            Some("replace active, displayName; add members; remove members[value eq \"u2\"]")
+        );
+        assert_eq!(patch_summary(&json!({"Operations": []})), None);
+        assert_eq!(patch_summary(&json!({})), None);
+    }
+
+    #[test]
+    fn details_are_cut_on_a_character_boundary() {
+        let long = "é".repeat(400);
+        let cut = cut(&long, DETAIL_CAP);
+        assert!(
+            cut.len() <= DETAIL_CAP && cut.ends_with('…'),
+            "{}",
+            cut.len()
+        );
+        assert_eq!(
+            filter_of(Some("count=1&filter=userName%20eq%20%22a%22")).as_deref(),
+            Some("userName eq \"a\"")
+        );
+        assert_eq!(filter_of(Some("count=1")), None);
+    }
 }
