@@ -267,3 +267,69 @@ async fn times_are_shown_in_the_organisations_time_zone() {
         .await;
     assert!(p.body.contains("/scim/v2/Users"), "{}", p.body);
 }
+
+#[tokio::test]
+async fn only_an_administrator_sets_the_time_zone_and_only_for_its_organisation() {
+    let server = Server::start();
+    let dir = TempDir::new("tz-admins");
+    add_admin(
+        &server,
+        &server.org.id,
+        "ann@example.com",
+        crate::console::PASSWORD,
+    );
+    let pat_password = crate::console::password_file(&dir, crate::console::PASSWORD);
+    cli(&[
+        "admin",
+        "add",
+        "--org",
+        &server.org.id,
+        "--email",
+        "pat@example.com",
+        "--role",
+        "people-manager",
+        "--password-file",
+        &pat_password,
+        "--database",
+        &server.database,
+    ]);
+    // A second organisation with an administrator of its own.
+    let other = cli(&[
+        "org",
+        "create",
+        "Elsewhere",
+        "--kind",
+        "business",
+        "--database",
+        &server.database,
+    ]);
+    let other = other.trim().to_owned();
+    add_admin(&server, &other, "oz@example.com", crate::console::PASSWORD);
+
+    let mut pat = Browser::signed_in(&server, "pat@example.com").await;
+    let page = pat.get("/settings").await;
+    assert!(!page.body.contains("action=\"/settings/time-zone\""));
+    let p = pat
+        .post("/settings/time-zone", &[("time_zone", "Europe/Paris")])
+        .await;
+    assert_eq!(p.status, 403, "{}", p.body);
+    assert!(pat.get("/activity").await.body.contains("Since (UTC)"));
+
+    let mut ann = Browser::signed_in(&server, "ann@example.com").await;
+    ann.get("/settings").await;
+    let p = ann
+        .post("/settings/time-zone", &[("time_zone", "Europe/Paris")])
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    assert!(
+        ann.get("/activity")
+            .await
+            .body
+            .contains("Since (Europe/Paris)")
+    );
+    // The other organisation's administrator still reads UTC.
+    let mut oz = Browser::new(&server);
+    let signed = oz.sign_in("oz@example.com", crate::console::PASSWORD).await;
+    assert_eq!(signed.status, 303, "{}", signed.body);
+    assert!(oz.get("/activity").await.body.contains("Since (UTC)"));
+}
