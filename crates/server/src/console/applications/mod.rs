@@ -140,7 +140,7 @@ async fn page(
                 revoked: a.revoked.map(|t| signed.when(t)),
             })
             .collect(),
-        webhooks: webhooks.iter().map(|w| webhook_row(&signed, w)).collect(),
+        webhooks: webhooks.iter().map(|w| webhook_row(signed, w)).collect(),
         name: kept.name,
         url: kept.url,
         types: EventType::ALL
@@ -452,11 +452,8 @@ async fn webhook_page(
             .filter_map(|r| time::OffsetDateTime::from_unix_timestamp(r).ok())
             .map(|t| signed.when(t))
             .collect(),
-        deliveries: deliveries
-            .iter()
-            .map(|d| delivery_row(&signed, d))
-            .collect(),
-        w: webhook_row(&signed, &w),
+        deliveries: deliveries.iter().map(|d| delivery_row(signed, d)).collect(),
+        w: webhook_row(signed, &w),
         from,
     };
     Ok(render_status(status, &page))
