@@ -333,3 +333,94 @@ async fn only_an_administrator_sets_the_time_zone_and_only_for_its_organisation(
     assert_eq!(signed.status, 303, "{}", signed.body);
     assert!(oz.get("/activity").await.body.contains("Since (UTC)"));
 }
+
+#[tokio::test]
+async fn the_administrators_api_reads_and_sets_the_time_zone_and_names_tokens() {
+    let server = Server::start();
+    add_admin(
+        &server,
+        &server.org.id,
+        "ann@example.com",
+        crate::console::PASSWORD,
+    );
+    let http = reqwest::Client::new();
+    let signed: Value = http
+        .post(format!("{}/api/v1/sessions", server.origin))
+        .json(&json!({
+            "organisation": server.org.id,
+            "email": "ann@example.com",
+            "password": crate::console::PASSWORD,
+        }))
+        .send()
+        .await
+        .expect("sign-in")
+        .json()
+        .await
+        .expect("JSON");
+    let session = signed["token"].as_str().expect("session token").to_owned();
+    let url = format!("{}/api/v1/settings/time-zone", server.origin);
+    let read = |http: reqwest::Client| {
+        let (url, session) = (url.clone(), session.clone());
+        async move {
+            let r = http
+                .get(&url)
+                .bearer_auth(&session)
+                .send()
+                .await
+                .expect("read");
+            assert_eq!(r.status().as_u16(), 200);
+            r.json::<Value>().await.expect("JSON")["timeZone"].clone()
+        }
+    };
+    assert_eq!(read(http.clone()).await, "UTC");
+    for bad in [
+        json!({"timeZone": "Mars/Olympus"}),
+        json!({"timeZone": 3}),
+        json!({"tz": "UTC"}),
+    ] {
+        let r = http
+            .put(&url)
+            .bearer_auth(&session)
+            .json(&bad)
+            .send()
+            .await
+            .expect("set");
+        assert_eq!(r.status().as_u16(), 400, "{bad}");
+    }
+    assert_eq!(read(http.clone()).await, "UTC", "a refusal changed nothing");
+    let r = http
+        .put(&url)
+        .bearer_auth(&session)
+        .json(&json!({"timeZone": "america/new_york"}))
+        .send()
+        .await
+        .expect("set");
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(read(http.clone()).await, "America/New_York");
+
+    // The API's activity names the token of each SCIM request.
+    server.api().get("/Users").await.expect(200);
+    let token_id = token_list(&server, &server.org.id)["tokens"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let log: Value = http
+            .get(format!("{}/api/v1/activity", server.origin))
+            .bearer_auth(&session)
+            .send()
+            .await
+            .expect("activity")
+            .json()
+            .await
+            .expect("JSON");
+        let entries = log["entries"].as_array().expect("entries");
+        if let Some(e) = entries.iter().find(|e| e["action"] == "GET") {
+            assert_eq!(e["token"], token_id.as_str(), "{e}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{log}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -133,6 +133,7 @@ fn admin_routes(r: Router<Arc<AppState>>) -> Router<Arc<AppState>> {
         .route("/tokens/{id}", delete(revoke_token))
         .route("/disconnect", post(disconnect))
         .route("/settings/auto-merge", put(set_auto_merge))
+        .route("/settings/time-zone", get(time_zone).put(set_time_zone))
         .route("/conflicts", get(list_conflicts))
         .route("/conflicts.csv", get(conflicts_csv))
         .route("/conflicts/merge", post(merge_conflict))
@@ -546,6 +547,35 @@ async fn set_auto_merge(
     Ok(Json(json!({ "autoMerge": body.enabled })))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct TimeZoneBody {
+    time_zone: String,
+}
+
+/// The organisation's time zone, an IANA name (`UTC` until set).
+async fn time_zone(
+    State(state): State<Arc<AppState>>,
+    admin: Admin,
+) -> Result<Json<Value>, ApiError> {
+    let zone = state.lifecycle.time_zone(admin.org()).await?;
+    Ok(Json(json!({ "timeZone": zone.name() })))
+}
+
+/// Sets the organisation's time zone; a name the tz database does not know is 400.
+async fn set_time_zone(
+    State(state): State<Arc<AppState>>,
+    admin: Admin,
+    Body(body): Body<TimeZoneBody>,
+) -> Result<Json<Value>, ApiError> {
+    admin.require_administrator()?;
+    let zone = state
+        .lifecycle
+        .set_time_zone(admin.org(), &body.time_zone, &admin.actor())
+        .await?;
+    Ok(Json(json!({ "timeZone": zone.name() })))
+}
+
 async fn list_conflicts(
     State(state): State<Arc<AppState>>,
     admin: Admin,
@@ -692,6 +722,7 @@ async fn activity(
     Ok(Json(json!({
         "entries": entries.iter().map(|e| json!({
             "at": ts(e.at),
+            "token": e.token_id.map(|t| t.to_string()),
             "actor": e.actor,
             "action": e.action,
             "target": e.target,
