@@ -138,7 +138,8 @@ impl Failure for LifecycleError {
             LifecycleError::InvalidEmail(_)
             | LifecycleError::RoleNotForKind
             | LifecycleError::WeakPassword(_)
-            | LifecycleError::InvalidName(_) => ErrorKind::Invalid,
+            | LifecycleError::InvalidName(_)
+            | LifecycleError::InvalidTimeZone(_) => ErrorKind::Invalid,
             LifecycleError::Password(_) | LifecycleError::Random(_) => ErrorKind::Internal,
             LifecycleError::Store(s) => s.kind(),
         }
@@ -151,6 +152,7 @@ impl Failure for LifecycleError {
             | LifecycleError::UnknownAdmin(_) => Some("email"),
             LifecycleError::RoleNotForKind => Some("role"),
             LifecycleError::InvalidName(_) => Some("name"),
+            LifecycleError::InvalidTimeZone(_) => Some("time_zone"),
             LifecycleError::KindLocked | LifecycleError::SiteManagersRemain => Some("kind"),
             LifecycleError::WeakPassword(_) => Some("password"),
             LifecycleError::Store(s) => s.field(),

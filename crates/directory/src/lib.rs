@@ -32,6 +32,7 @@ pub mod session;
 pub mod setup;
 pub mod store;
 pub mod token;
+pub mod zone;
 
 pub use clock::{Clock, SystemClock};
 pub use failure::{ErrorKind, Failure};

@@ -100,6 +100,8 @@ pub enum LifecycleError {
     SiteManagersRemain,
     #[error("{0}")]
     InvalidName(String),
+    #[error("{0}")]
+    InvalidTimeZone(String),
     #[error("no such organisation")]
     UnknownOrg,
     #[error("the organisation has no token {0}")]

@@ -9,6 +9,7 @@
 use crate::ids::{OrgId, OrgKind, Organisation};
 use crate::lifecycle::{Lifecycle, LifecycleError};
 use crate::store::{AccountQuery, ActivityEntry, AdminRole, OrgUpdate};
+use crate::zone::Zone;
 
 /// Longest organisation name, in characters.
 pub const MAX_NAME_CHARS: usize = 120;
@@ -105,6 +106,42 @@ impl Lifecycle {
             kind,
             ..before
         })
+    }
+}
+
+impl Lifecycle {
+    /// The organisation's time zone; UTC for one stored before the tz database forgot it.
+    pub async fn time_zone(&self, org: OrgId) -> Result<Zone, LifecycleError> {
+        match self.store().org_time_zone(org).await {
+            Ok(name) => Ok(Zone::stored(&name)),
+            Err(crate::StoreError::NotFound) => Err(LifecycleError::UnknownOrg),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Sets the organisation's time zone to the IANA zone `name` (logged as `org.time_zone`
+    /// when it changes); a name the tz database does not know changes nothing.
+    pub async fn set_time_zone(
+        &self,
+        org: OrgId,
+        name: &str,
+        actor: &str,
+    ) -> Result<Zone, LifecycleError> {
+        let zone = Zone::parse(name).map_err(LifecycleError::InvalidTimeZone)?;
+        let before = self.time_zone(org).await?;
+        if before.name() == zone.name() {
+            return Ok(zone);
+        }
+        match self.store().set_org_time_zone(org, zone.name()).await {
+            Ok(()) => {}
+            Err(crate::StoreError::NotFound) => return Err(LifecycleError::UnknownOrg),
+            Err(e) => return Err(e.into()),
+        }
+        let entry =
+            ActivityEntry::act(org, self.clock().now(), actor, "org.time_zone", zone.name())
+                .with_detail(Some(format!("{} -> {}", before.name(), zone.name())));
+        self.store().append_activity(vec![entry]).await?;
+        Ok(zone)
     }
 }
 

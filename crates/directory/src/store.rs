@@ -335,6 +335,14 @@ pub trait AccountStore: Send + Sync {
 
     async fn set_auto_merge(&self, org: OrgId, on: bool) -> Result<(), StoreError>;
 
+    /// The organisation's time zone, an IANA name (`UTC` until set); `NotFound` for an
+    /// unknown organisation.
+    async fn org_time_zone(&self, org: OrgId) -> Result<String, StoreError>;
+
+    /// Sets the organisation's time zone (a name [`crate::zone::Zone`] validated); `NotFound`
+    /// for an unknown organisation.
+    async fn set_org_time_zone(&self, org: OrgId, zone: &str) -> Result<(), StoreError>;
+
     /// Records a conflict once per `(org, name_ci)`: a repeat updates `incoming`, `last_seen`
     /// and `attempts`. `Ok(true)` when it was new.
     async fn record_conflict(&self, c: &ConflictRecord) -> Result<bool, StoreError>;

@@ -162,11 +162,22 @@ pub struct ConsoleArgs {
     /// origin.
     #[arg(long, env = "SCIMD_PUBLIC_URL")]
     public_url: Option<String>,
+    /// `serve`'s console listener, when the console has one of its own.
+    #[arg(long, env = "SCIMD_CONSOLE_LISTEN")]
+    console_listen: Option<std::net::SocketAddr>,
+    /// `serve`'s console address as administrators reach it.
+    #[arg(long, env = "SCIMD_CONSOLE_URL")]
+    console_url: Option<String>,
 }
 
 impl ConsoleArgs {
     fn origin(&self) -> String {
-        server::console::origin(self.public_url.as_deref(), self.listen)
+        crate::console_origin(
+            self.console_url.as_deref(),
+            self.console_listen,
+            self.public_url.as_deref(),
+            self.listen,
+        )
     }
 }
 

@@ -21,6 +21,7 @@ const OTHER_VARS: &[&str] = &[
     "SCIMD_LOG",
     "SCIMD_TEST_BACKEND",
     "SCIMD_TEST_POSTGRES_URL",
+    "SCIMD_TEST_POSTGRES_CA",
 ];
 
 /// Options whose values are secrets, by environment variable.

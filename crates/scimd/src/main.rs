@@ -272,6 +272,19 @@ struct RunArgs {
     /// (SQLite only; 0: none).
     #[arg(long, env = "SCIMD_READ_CACHE_ENTRIES", default_value_t = server::DEFAULT_READ_CACHE_ENTRIES)]
     read_cache_entries: usize,
+    /// Serve the console and the administrators' API on this address instead, as plain
+    /// HTTP; --listen then answers only SCIM, the application API and health. An address
+    /// other than loopback needs --allow-plain-console.
+    #[arg(long, env = "SCIMD_CONSOLE_LISTEN", value_name = "ADDR")]
+    console_listen: Option<SocketAddr>,
+    /// Let --console-listen be an address other than loopback (a private network, or a
+    /// TLS-terminating proxy on another host): sign-ins then cross it unencrypted.
+    #[arg(long, env = "SCIMD_ALLOW_PLAIN_CONSOLE", requires = "console_listen")]
+    allow_plain_console: bool,
+    /// The console's address as administrators reach it, for the links e-mailed and printed
+    /// (default: the public URL's origin, or http://CONSOLE_LISTEN with --console-listen).
+    #[arg(long, env = "SCIMD_CONSOLE_URL", value_name = "URL")]
+    console_url: Option<String>,
     #[command(flatten)]
     deploy: deploy::DeployArgs,
     /// Deliver webhooks to loopback, private, link-local and cloud-metadata addresses too
@@ -392,6 +405,35 @@ fn open_store(url: &str) -> Result<Arc<dyn Store>> {
     )
 }
 
+/// The console's origin for links: `--console-url`, else its own listener's, else the public
+/// URL's origin or the listener's.
+pub(crate) fn console_origin(
+    console_url: Option<&str>,
+    console_listen: Option<SocketAddr>,
+    public_url: Option<&str>,
+    listen: SocketAddr,
+) -> String {
+    match (console_url, console_listen) {
+        (Some(u), _) => u.trim_end_matches('/').to_owned(),
+        (None, Some(addr)) => format!("http://{addr}"),
+        (None, None) => server::console::origin(public_url, listen),
+    }
+}
+
+/// Refuses a console listener that would carry sign-ins unencrypted across a network, unless
+/// the operator said so.
+fn check_console_listen(addr: SocketAddr, allowed: bool) -> Result<()> {
+    if addr.ip().is_loopback() || allowed {
+        return Ok(());
+    }
+    bail!(
+        "--console-listen {addr} is not a loopback address, and the console listener serves plain \
+         HTTP: passwords and session cookies would cross the network unencrypted. Listen on \
+         127.0.0.1 (reach it through an SSH tunnel or a TLS-terminating proxy on this host), or \
+         add --allow-plain-console when a TLS proxy or a private network is in front of it"
+    )
+}
+
 async fn find_org(store: &dyn Store, org: &str) -> Result<Organisation> {
     let id: OrgId = org
         .parse()
@@ -423,7 +465,36 @@ async fn create_org(
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn main() -> Result<()> {
+/// A failure is the operator's to read: its message and causes, in anyhow's layout, and never
+/// a backtrace (even with `RUST_BACKTRACE=1`, which is for panics, the program's own bugs).
+fn main() -> std::process::ExitCode {
+    match main_result() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{}", error_report(&e));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// `Error: MESSAGE`, then `Caused by:` and one indented line per cause.
+fn error_report(e: &anyhow::Error) -> String {
+    let mut out = format!("Error: {e}");
+    let causes: Vec<String> = e.chain().skip(1).map(ToString::to_string).collect();
+    if !causes.is_empty() {
+        out.push_str("\n\nCaused by:");
+        for (i, c) in causes.iter().enumerate() {
+            if causes.len() == 1 {
+                out.push_str(&format!("\n    {c}"));
+            } else {
+                out.push_str(&format!("\n    {i}: {c}"));
+            }
+        }
+    }
+    out
+}
+
+fn main_result() -> Result<()> {
     let (args, loaded) = config::prepare(std::env::args_os().collect())?;
     let cli = Cli::parse_from(args);
     if let Command::Config {
@@ -626,6 +697,9 @@ async fn serve(
     job_config: server::JobConfig,
     run: &RunArgs,
 ) -> Result<()> {
+    if let Some(addr) = run.console_listen {
+        check_console_listen(addr, run.allow_plain_console)?;
+    }
     let deploy = &run.deploy;
     let (tls, acme) = match (&run.tls_cert, &run.tls_key, deploy.acme(database)?) {
         (Some(cert), Some(key), _) => (
@@ -709,17 +783,38 @@ async fn serve(
         mailer.clone(),
         job_config,
     );
-    let app = server::router(state.clone());
     let listener =
         std::net::TcpListener::bind(listen).with_context(|| format!("binding {listen}"))?;
     listener.set_nonblocking(true)?;
     let local = listener.local_addr()?;
+    let console_listener = match run.console_listen {
+        Some(addr) => {
+            let l = std::net::TcpListener::bind(addr)
+                .with_context(|| format!("binding the console listener {addr}"))?;
+            l.set_nonblocking(true)?;
+            Some(l)
+        }
+        None => None,
+    };
+    let console_local = console_listener
+        .as_ref()
+        .map(std::net::TcpListener::local_addr)
+        .transpose()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let console = match public_url.as_deref() {
-        Some(_) => server::console::origin(public_url.as_deref(), local),
-        None => format!("{scheme}://{local}"),
+    let console = match (&run.console_url, console_local, public_url.as_deref()) {
+        (None, None, None) => format!("{scheme}://{local}"),
+        _ => console_origin(
+            run.console_url.as_deref(),
+            console_local,
+            public_url.as_deref(),
+            local,
+        ),
     };
     let _ = state.console_origin.set(console.clone());
+    let base = public_url
+        .clone()
+        .unwrap_or_else(|| format!("{scheme}://{local}/scim/v2"));
+    let _ = state.scim_base.set(base.clone());
     eprintln!("Console: {console}/");
     if let Some(link) = server::console::first_run_link(&state, first.id, &console).await? {
         eprintln!(
@@ -727,8 +822,14 @@ async fn serve(
             first.name
         );
     }
-    let base = public_url.unwrap_or_else(|| format!("{scheme}://{local}/scim/v2"));
     eprintln!("scimd listening on {local}");
+    if let Some(c) = console_local {
+        eprintln!("scimd console listening on {c} (plain HTTP)");
+        eprintln!(
+            "{local} answers SCIM, the application API and health only; the console and the \
+             administrators' API are on {c}"
+        );
+    }
     if run.tls_cert.is_some() {
         eprintln!("HTTPS (TLS 1.2 and 1.3); send SIGHUP to reload the certificate");
     }
@@ -764,7 +865,40 @@ async fn serve(
             state.stop_waiting();
         }
     };
-    server::transport::serve(listener, app, tls, run.transport(), stop).await?;
+    match console_listener {
+        None => {
+            let app = server::router(state.clone());
+            server::transport::serve(listener, app, tls, run.transport(), stop).await?;
+        }
+        Some(console_listener) => {
+            // One shutdown signal stops both listeners; each drains its own requests.
+            let (tx, rx) = tokio::sync::watch::channel(false);
+            let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+                let _ = rx.wait_for(|s| *s).await;
+            };
+            let public = server::transport::serve(
+                listener,
+                server::router_for(state.clone(), server::Surface::Public),
+                tls,
+                run.transport(),
+                stopped(rx.clone()),
+            );
+            let console = server::transport::serve(
+                console_listener,
+                server::router_for(state.clone(), server::Surface::Console),
+                None,
+                run.transport(),
+                stopped(rx),
+            );
+            let signal = async move {
+                stop.await;
+                let _ = tx.send(true);
+            };
+            let (a, b, ()) = tokio::join!(public, console, signal);
+            a?;
+            b?;
+        }
+    }
     // Requests are done: deliveries in flight finish and give their leases up, the jobs stop
     // after their current round, then the activity entries still queued are written.
     webhooks.stop(std::time::Duration::from_secs(20)).await;

@@ -195,6 +195,87 @@ fn resource(path: &str, response: &Response) -> Option<String> {
     })
 }
 
+/// Most bytes of an activity entry's detail (a filter, the attributes of a PATCH, a refusal's
+/// reason): enough to read, and a client still cannot choose how much each request writes.
+pub(crate) const DETAIL_CAP: usize = 512;
+
+/// `text` cut to at most `cap` bytes on a character boundary, ending in `…` when cut.
+fn cut(text: &str, cap: usize) -> String {
+    if text.len() <= cap {
+        return text.to_owned();
+    }
+    const MARK: &str = "…";
+    let mut end = cap - MARK.len();
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{MARK}", &text[..end])
+}
+
+/// What a handler tells the activity log about its request, as a response extension: the
+/// attributes a PATCH changed (`replace active, name.givenName`).
+#[derive(Debug, Clone)]
+pub(crate) struct ActivityNote(pub String);
+
+/// Why a SCIM request was refused, as a response extension set with every SCIM error
+/// response: its `scimType` and `detail` (the identity provider got the same).
+#[derive(Debug, Clone)]
+pub(crate) struct FailureNote {
+    pub scim_type: Option<&'static str>,
+    pub detail: String,
+}
+
+/// The attributes a PatchOp body addresses, by operation, in the order given: `replace
+/// active, name.givenName; remove members[value eq "…"]`. A path-less operation names the
+/// keys of its value (RFC 7644 section 3.5.2). Values are never shown: they may be passwords.
+pub(crate) fn patch_summary(body: &serde_json::Value) -> Option<String> {
+    let ops = body
+        .get("Operations")
+        .or_else(|| body.get("operations"))?
+        .as_array()?;
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    for op in ops {
+        let name = op
+            .get("op")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("?")
+            .to_lowercase();
+        let paths: Vec<String> = match op.get("path").and_then(serde_json::Value::as_str) {
+            Some(p) => vec![p.to_owned()],
+            None => match op.get("value") {
+                Some(serde_json::Value::Object(m)) => m.keys().cloned().collect(),
+                _ => vec!["(the resource)".to_owned()],
+            },
+        };
+        match groups.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, ps)) => {
+                for p in paths {
+                    if !ps.contains(&p) {
+                        ps.push(p);
+                    }
+                }
+            }
+            None => groups.push((name, paths)),
+        }
+    }
+    if groups.is_empty() {
+        return None;
+    }
+    let text = groups
+        .iter()
+        .map(|(n, ps)| format!("{n} {}", ps.join(", ")))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Some(text)
+}
+
+/// The `filter` of a request's query, decoded.
+fn filter_of(query: Option<&str>) -> Option<String> {
+    form_urlencoded::parse(query?.as_bytes())
+        .find(|(k, _)| k.eq_ignore_ascii_case("filter"))
+        .map(|(_, v)| v.into_owned())
+}
+
 /// What a successful write did to the resource, in one word (the body is never logged: it can
 /// hold passwords).
 fn change(method: &axum::http::Method, status: u16) -> Option<String> {
@@ -230,6 +311,9 @@ pub(crate) async fn record(
     let method_for_detail = req.method().clone();
     // Inside the nested SCIM router the path has lost its prefix; the log shows it whole.
     let path = format!("/scim/v2{}", req.uri().path());
+    let filter = (req.method() == axum::http::Method::GET)
+        .then(|| filter_of(req.uri().query()))
+        .flatten();
     let response = next.run(req).await;
     let Some(note) = slot.0.get().copied() else {
         return response;
@@ -247,10 +331,77 @@ pub(crate) async fn record(
         target: capped(&path).into_owned(),
         status: Some(response.status().as_u16()),
         duration_us: Some(i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX)),
-        detail: match note.failure {
-            Some(f) => Some(format!("refused: {}", f.as_str())),
-            None => change(&method_for_detail, response.status().as_u16()),
-        },
+        detail: detail(note.failure, filter, &method_for_detail, &response),
     });
     response
+}
+
+/// An entry's detail, in parts joined by `; `: the filter of a GET, then what a write did (and
+/// to which attributes, for a PATCH), or why the request was refused.
+fn detail(
+    auth: Option<AuthFailure>,
+    filter: Option<String>,
+    method: &axum::http::Method,
+    response: &Response,
+) -> Option<String> {
+    let status = response.status().as_u16();
+    let mut parts = Vec::new();
+    if let Some(f) = filter {
+        parts.push(format!("filter: {f}"));
+    }
+    if let Some(f) = auth {
+        parts.push(format!("refused: {}", f.as_str()));
+    } else if let Some(why) = response.extensions().get::<FailureNote>() {
+        // A 4xx is the client's request refused; a 5xx is the server's own failure.
+        let word = if status >= 500 { "failed" } else { "refused" };
+        parts.push(match why.scim_type {
+            Some(t) => format!("{word} ({t}): {}", why.detail),
+            None => format!("{word}: {}", why.detail),
+        });
+    } else if let Some(word) = change(method, status) {
+        match response.extensions().get::<ActivityNote>() {
+            Some(ActivityNote(what)) => parts.push(format!("{word}: {what}")),
+            None => parts.push(word),
+        }
+    }
+    (!parts.is_empty()).then(|| cut(&parts.join("; "), DETAIL_CAP))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_patch_summary_groups_paths_by_operation_and_names_no_value() {
+        let body = json!({"Operations": [
+            {"op": "Replace", "path": "active", "value": false},
+            {"op": "add", "path": "members", "value": [{"value": "u1"}]},
+            {"op": "replace", "value": {"displayName": "Secret Name"}},
+            {"op": "replace", "path": "active", "value": true},
+            {"op": "remove", "path": "members[value eq \"u2\"]"},
+        ]});
+        assert_eq!(
+            patch_summary(&body).as_deref(),
+            Some("replace active, displayName; add members; remove members[value eq \"u2\"]")
+        );
+        assert_eq!(patch_summary(&json!({"Operations": []})), None);
+        assert_eq!(patch_summary(&json!({})), None);
+    }
+
+    #[test]
+    fn details_are_cut_on_a_character_boundary() {
+        let long = "é".repeat(400);
+        let cut = cut(&long, DETAIL_CAP);
+        assert!(
+            cut.len() <= DETAIL_CAP && cut.ends_with('…'),
+            "{}",
+            cut.len()
+        );
+        assert_eq!(
+            filter_of(Some("count=1&filter=userName%20eq%20%22a%22")).as_deref(),
+            Some("userName eq \"a\"")
+        );
+        assert_eq!(filter_of(Some("count=1")), None);
+    }
 }

@@ -39,6 +39,6 @@ pub use activity::{ActivitySink, ActivityWriter};
 pub use jobs::{JobConfig, Jobs};
 pub use limits::OpsConfig;
 pub use metrics::prometheus;
-pub use routes::router;
+pub use routes::{Surface, router, router_for};
 pub use scim::read_cache::DEFAULT_ENTRIES as DEFAULT_READ_CACHE_ENTRIES;
 pub use state::AppState;

@@ -161,7 +161,9 @@ pub(crate) async fn guard(
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", v);
     }
-    if state.https_public() {
+    // The console's own listener is plain HTTP, where the header means nothing.
+    if state.https_public() && crate::routes::Surface::current() != crate::routes::Surface::Console
+    {
         // No includeSubDomains: the parent domain is not ours to commit to HTTPS.
         response.headers_mut().insert(
             header::STRICT_TRANSPORT_SECURITY,

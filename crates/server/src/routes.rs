@@ -8,8 +8,51 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use std::sync::Arc;
 
-/// The route table. `/scim/v2` is the base; everything else is 404 with a SCIM error body.
+/// What one listener serves (`scimd serve --console-listen` splits them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// Everything on one listener (the default layout).
+    All,
+    /// What identity providers and applications call: SCIM, the application API
+    /// (`/api/v1/directory`, `/api/v1/events`) and health. Nothing an administrator signs in
+    /// to, so publishing it for an identity provider publishes no console.
+    Public,
+    /// What administrators and operators use: the console, the administrators' API, health
+    /// and `/metrics`. Served over plain HTTP (see `docs/operations.md`).
+    Console,
+}
+
+tokio::task_local! {
+    /// The surface of the listener the request being handled came in on.
+    static SURFACE: Surface;
+}
+
+impl Surface {
+    /// The surface of the listener the current request came in on (`All` outside one). A
+    /// task-local rather than a header or an extension: deep helpers that see only the
+    /// request's headers (cookie security) read it, and no client can set it.
+    pub(crate) fn current() -> Surface {
+        SURFACE.try_with(|s| *s).unwrap_or(Surface::All)
+    }
+}
+
+/// Runs the rest of the request (every layer and the handler) with its listener's surface.
+async fn in_surface(
+    axum::extract::State(surface): axum::extract::State<Surface>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    SURFACE.scope(surface, next.run(req)).await
+}
+
+/// The route table of the single-listener layout. `/scim/v2` is the base; everything else is
+/// 404 with a SCIM error body.
 pub fn router(state: Arc<AppState>) -> Router {
+    router_for(state, Surface::All)
+}
+
+/// The route table of one listener. Each request carries its listener's [`Surface`].
+pub fn router_for(state: Arc<AppState>, surface: Surface) -> Router {
     let limit = state.scim.config().bulk_max_payload_bytes;
     let routes = Router::new();
     // Routes that panic on purpose, one per surface, exist in test builds only.
@@ -18,13 +61,24 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/scim/v2/test-panic", get(panics))
         .route("/api/v1/test-panic", get(panics))
         .route("/test-panic", get(panics));
-    routes
-        .nest("/scim/v2", crate::scim::routes(state.clone()))
-        .nest("/api/v1", crate::api::routes())
+    let routes = routes
         .route("/healthz", get(crate::health::healthz))
-        .route("/readyz", get(crate::health::readyz))
-        .route("/metrics", get(crate::metrics::metrics_text))
-        .merge(crate::console::routes(state.clone()))
+        .route("/readyz", get(crate::health::readyz));
+    let routes = match surface {
+        Surface::All => routes
+            .nest("/scim/v2", crate::scim::routes(state.clone()))
+            .nest("/api/v1", crate::api::routes())
+            .route("/metrics", get(crate::metrics::metrics_text))
+            .merge(crate::console::routes(state.clone())),
+        Surface::Public => routes
+            .nest("/scim/v2", crate::scim::routes(state.clone()))
+            .nest("/api/v1", crate::api::apps_only()),
+        Surface::Console => routes
+            .nest("/api/v1", crate::api::admin_only())
+            .route("/metrics", get(crate::metrics::metrics_text))
+            .merge(crate::console::routes(state.clone())),
+    };
+    routes
         // After every nest and merge, so that each route (and no fallback) names its template.
         .route_layer(axum::middleware::from_fn(crate::metrics::note_route))
         .fallback(crate::scim::not_found)
@@ -33,6 +87,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             state.clone(),
             crate::middleware::guard,
         ))
+        .layer(axum::middleware::from_fn_with_state(surface, in_surface))
         .with_state(state)
 }
 

@@ -52,6 +52,9 @@ pub struct AppState {
     /// The console's origin for links sent by e-mail (`serve` sets the one it prints); never
     /// taken from a request's `Host`.
     pub console_origin: std::sync::OnceLock<String>,
+    /// The SCIM base URL `serve` printed, for a console on its own listener without a
+    /// public URL: its requests' `Host` names the console's address, not the SCIM one.
+    pub scim_base: std::sync::OnceLock<String>,
 }
 
 impl AppState {
@@ -81,6 +84,7 @@ impl AppState {
             stopping: tokio::sync::watch::Sender::new(false),
             backups: None,
             console_origin: std::sync::OnceLock::new(),
+            scim_base: std::sync::OnceLock::new(),
         }
     }
 

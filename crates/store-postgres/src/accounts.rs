@@ -407,6 +407,38 @@ impl AccountStore for PgStore {
         .await
     }
 
+    async fn org_time_zone(&self, org: OrgId) -> Result<String, StoreError> {
+        run(async {
+            let c = self.client().await?;
+            let row = c
+                .query_opt(
+                    "SELECT time_zone FROM organisations WHERE id = $1",
+                    &[&org.0],
+                )
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            Ok(row.try_get(0)?)
+        })
+        .await
+    }
+
+    async fn set_org_time_zone(&self, org: OrgId, zone: &str) -> Result<(), StoreError> {
+        run(async {
+            let c = self.client().await?;
+            let n = c
+                .execute(
+                    "UPDATE organisations SET time_zone = $2 WHERE id = $1",
+                    &[&org.0, &zone],
+                )
+                .await?;
+            if n == 0 {
+                return Err(StoreError::NotFound.into());
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn set_auto_merge(&self, org: OrgId, on: bool) -> Result<(), StoreError> {
         run(async {
             let c = self.client().await?;

@@ -29,8 +29,8 @@
 //! - `seq` is drawn when a row is inserted, not when it commits: a cursor walk running while
 //!   other instances insert can miss a row that committed after the walk passed its `seq`
 //!   (with one SQLite writer, rows commit in `seq` order);
-//! - connections are unencrypted (`NoTls`): reach PostgreSQL over loopback, a private network
-//!   or a TLS-terminating proxy.
+//! - TLS is chosen by the URL's `sslmode` and `sslrootcert`, as libpq reads them, with rustls
+//!   ([`tls`]); a URL without `sslmode` connects in plaintext, as before TLS was supported.
 //!
 //! Every write an application can see appends its events in its own transaction
 //! (docs/contract.md, "Events"), through `journal`: the snapshots of users and groups before
@@ -47,6 +47,7 @@
 mod dialect;
 mod filter_sql;
 mod migrations;
+pub mod tls;
 
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
@@ -54,7 +55,6 @@ use directory::StoreError;
 use directory::store::columns::{from_micros, micros};
 use directory::store::{CursorKey, HealthStore};
 use std::time::Duration;
-use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
 /// Most statements one connection keeps prepared. Fixed statements are a few dozen; list
@@ -247,6 +247,27 @@ fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
     }
 }
 
+/// The first connection's failure, with its causes (refused, a name that does not resolve)
+/// and, for a TLS handshake, what to change ([`tls::TlsOptions::explain`]).
+fn connect_error(e: deadpool_postgres::PoolError, tls: &tls::TlsOptions) -> StoreError {
+    use std::error::Error as _;
+    if let deadpool_postgres::PoolError::Backend(backend) = &e {
+        if let Some(why) = tls.explain(backend) {
+            return StoreError::Unavailable(why);
+        }
+        if backend.as_db_error().is_none() {
+            let mut detail = format!("postgres: {backend}");
+            let mut cause = backend.source();
+            while let Some(c) = cause {
+                detail.push_str(&format!(": {c}"));
+                cause = c.source();
+            }
+            return StoreError::Unavailable(detail);
+        }
+    }
+    pool_error(e)
+}
+
 fn internal(e: impl std::fmt::Display) -> StoreError {
     StoreError::Internal(e.to_string())
 }
@@ -298,9 +319,13 @@ impl PgStore {
     /// Connects to `url` (`postgres://user@host:port/db`, or `postgresql://`), checks that the
     /// database is reachable, and applies migrations.
     pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
+        let (url, tls) = tls::TlsOptions::take(url)
+            .map_err(|e| internal(format!("invalid PostgreSQL URL: {e}")))?;
         let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| internal(format!("invalid PostgreSQL URL: {e}")))?;
+        config.ssl_mode(tls.driver_mode());
+        let connector = tls.connector().map_err(internal)?;
         // Every session of the pool gets the bound; one the URL sets comes later and wins.
         let options = match config.get_options() {
             Some(own) => format!("{} {own}", statement_timeout_option()),
@@ -312,7 +337,7 @@ impl PgStore {
         }
         let manager = Manager::from_config(
             config,
-            NoTls,
+            connector,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -325,7 +350,7 @@ impl PgStore {
             .recycle_timeout(Some(POOL_WAIT))
             .build()
             .map_err(internal)?;
-        let mut client = pool.get().await.map_err(pool_error)?;
+        let mut client = pool.get().await.map_err(|e| connect_error(e, &tls))?;
         migrations::apply(&mut client).await?;
         let cursors = cursor_key(&client).await?;
         Ok(PgStore { pool, cursors })

@@ -375,6 +375,33 @@ impl AccountStore for SqliteStore {
         Ok(())
     }
 
+    async fn org_time_zone(&self, org: OrgId) -> Result<String, StoreError> {
+        self.rt
+            .read_now(move |c| {
+                c.prepare_cached("SELECT time_zone FROM organisations WHERE id = ?1")
+                    .map_err(internal)?
+                    .query_row(params![b(&org.0)], |r| r.get::<_, String>(0))
+                    .optional()
+                    .map_err(internal)?
+                    .ok_or(StoreError::NotFound)
+            })
+            .await
+    }
+
+    async fn set_org_time_zone(&self, org: OrgId, zone: &str) -> Result<(), StoreError> {
+        let n = self
+            .rt
+            .execute(
+                "UPDATE organisations SET time_zone = ?2 WHERE id = ?1",
+                vec![blob(&org.0), zone.to_owned().into()],
+            )
+            .await?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
     async fn record_conflict(&self, c: &ConflictRecord) -> Result<bool, StoreError> {
         let r = c.clone();
         self.rt.write(Effect::Data, move |c| {

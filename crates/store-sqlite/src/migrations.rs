@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (10, include_str!("../migrations/0010_first_week.sql")),
     (11, include_str!("../migrations/0011_account_search.sql")),
     (12, include_str!("../migrations/0012_second_factor.sql")),
+    (13, include_str!("../migrations/0013_time_zone.sql")),
 ];
 
 pub(crate) fn apply(conn: &Connection) -> rusqlite::Result<()> {

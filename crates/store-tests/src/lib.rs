@@ -26,6 +26,7 @@ macro_rules! conformance {
         $crate::conformance!(@cases $make;
             orgs_round_trip,
             org_rename_always_and_kind_change_only_without_accounts,
+            org_time_zone_defaults_to_utc_and_is_set_per_org,
             reveals_are_taken_once_by_their_admin_before_expiry,
             tokens_round_trip_and_touch,
             resource_create_get_update_delete,

@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 /// `scimd app create` for `org` on the server's database: the key.
-fn app_key(server: &Server, org: &str, name: &str) -> String {
+pub(crate) fn app_key(server: &Server, org: &str, name: &str) -> String {
     let out = cli(&[
         "app",
         "create",

@@ -27,12 +27,17 @@ pub(crate) struct Page {
 
 impl Browser {
     pub(crate) fn new(server: &Server) -> Browser {
+        Browser::at(&server.origin)
+    }
+
+    /// A browser for the console at `origin` (its own listener, say).
+    pub(crate) fn at(origin: &str) -> Browser {
         Browser {
             http: reqwest::Client::builder()
                 .redirect(Policy::none())
                 .build()
                 .expect("client"),
-            origin: server.origin.clone(),
+            origin: origin.to_owned(),
             cookies: BTreeMap::new(),
             csrf: None,
         }
@@ -193,7 +198,7 @@ pub(crate) async fn first_admin(server: &Server) -> Browser {
 }
 
 /// Creates ann@example.com through the set-up `link`, which signs her in.
-async fn create_and_sign_in(b: &mut Browser, link: &str) {
+pub(crate) async fn create_and_sign_in(b: &mut Browser, link: &str) {
     assert_eq!(b.get(link).await.status, 200);
     let done = b
         .post(

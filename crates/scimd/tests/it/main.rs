@@ -6,8 +6,10 @@
 mod common;
 
 mod acme;
+mod activity_details;
 mod applications;
 mod backup;
+mod check_cli;
 mod concurrency;
 mod config;
 mod console;
@@ -20,10 +22,12 @@ mod groups_console;
 mod hostile;
 mod idp_replays;
 mod isolation;
+mod listeners;
 mod mail;
 mod migrate;
 mod multi_instance;
 mod operations;
+mod pg_tls;
 mod protocol;
 mod signin;
 mod transport;

@@ -110,10 +110,25 @@ impl FromRequestParts<Arc<AppState>> for Admin {
     }
 }
 
-/// The API's routes, to nest under `/api/v1`.
+/// The API's routes, to nest under `/api/v1`: the administrators' and the applications'.
 pub fn routes() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/sessions", post(sign_in))
+    finish(admin_routes(Router::new()).merge(app_routes(Router::new())))
+}
+
+/// The administrators' routes alone (the console listener's share of `/api/v1`).
+pub fn admin_only() -> Router<Arc<AppState>> {
+    finish(admin_routes(Router::new()))
+}
+
+/// The applications' routes alone (the public listener's share of `/api/v1`).
+pub fn apps_only() -> Router<Arc<AppState>> {
+    finish(app_routes(Router::new()))
+}
+
+/// Routes that take a session: sessions, accounts, tokens, the organisation's settings,
+/// applications and webhooks as administrators manage them.
+fn admin_routes(r: Router<Arc<AppState>>) -> Router<Arc<AppState>> {
+    r.route("/sessions", post(sign_in))
         .route("/sessions/current", delete(sign_out))
         .route("/accounts", get(list_accounts).post(create_account))
         .route("/accounts/{id}", get(show_account).patch(edit_account))
@@ -127,6 +142,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/tokens/{id}", delete(revoke_token))
         .route("/disconnect", post(disconnect))
         .route("/settings/auto-merge", put(set_auto_merge))
+        .route("/settings/time-zone", get(time_zone).put(set_time_zone))
         .route("/conflicts", get(list_conflicts))
         .route("/conflicts.csv", get(conflicts_csv))
         .route("/conflicts/merge", post(merge_conflict))
@@ -158,21 +174,28 @@ pub fn routes() -> Router<Arc<AppState>> {
             post(applications::rotate_secret),
         )
         .route("/webhooks/{id}/deliveries", get(applications::deliveries))
-        .route("/directory/users", get(app_reads::users))
+}
+
+/// Routes that take an application key: the directory API and the events.
+fn app_routes(r: Router<Arc<AppState>>) -> Router<Arc<AppState>> {
+    r.route("/directory/users", get(app_reads::users))
         .route("/directory/users/{id}", get(app_reads::user))
         .route("/directory/groups", get(app_reads::groups))
         .route("/directory/groups/{id}", get(app_reads::group))
         .route("/directory/groups/{id}/members", get(app_reads::members))
         .route("/events", get(app_reads::events))
-        .fallback(|| async {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "no such endpoint".into(),
-            )
-        })
-        // Session tokens and SCIM token secrets are in these answers: no cache may keep one.
-        .layer(axum::middleware::map_response(crate::middleware::no_store))
+}
+
+fn finish(r: Router<Arc<AppState>>) -> Router<Arc<AppState>> {
+    r.fallback(|| async {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such endpoint".into(),
+        )
+    })
+    // Session tokens and SCIM token secrets are in these answers: no cache may keep one.
+    .layer(axum::middleware::map_response(crate::middleware::no_store))
 }
 
 fn ts(t: OffsetDateTime) -> String {
@@ -560,6 +583,35 @@ async fn set_auto_merge(
     Ok(Json(json!({ "autoMerge": body.enabled })))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct TimeZoneBody {
+    time_zone: String,
+}
+
+/// The organisation's time zone, an IANA name (`UTC` until set).
+async fn time_zone(
+    State(state): State<Arc<AppState>>,
+    admin: Admin,
+) -> Result<Json<Value>, ApiError> {
+    let zone = state.lifecycle.time_zone(admin.org()).await?;
+    Ok(Json(json!({ "timeZone": zone.name() })))
+}
+
+/// Sets the organisation's time zone; a name the tz database does not know is 400.
+async fn set_time_zone(
+    State(state): State<Arc<AppState>>,
+    admin: Admin,
+    Body(body): Body<TimeZoneBody>,
+) -> Result<Json<Value>, ApiError> {
+    admin.require_administrator()?;
+    let zone = state
+        .lifecycle
+        .set_time_zone(admin.org(), &body.time_zone, &admin.actor())
+        .await?;
+    Ok(Json(json!({ "timeZone": zone.name() })))
+}
+
 async fn list_conflicts(
     State(state): State<Arc<AppState>>,
     admin: Admin,
@@ -706,6 +758,7 @@ async fn activity(
     Ok(Json(json!({
         "entries": entries.iter().map(|e| json!({
             "at": ts(e.at),
+            "token": e.token_id.map(|t| t.to_string()),
             "actor": e.actor,
             "action": e.action,
             "target": e.target,

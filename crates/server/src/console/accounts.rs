@@ -6,7 +6,7 @@
 use super::csrf::Form;
 use super::{
     Flash, Layout, Nav, PageError, PageResult, Signed, done_flash, enc, render, render_status,
-    see_other, when,
+    see_other,
 };
 use crate::state::AppState;
 use askama::Template;
@@ -182,11 +182,14 @@ async fn account_page(
             managed: a.source == Source::Scim,
             source: source_label(a.source),
             status: a.status().as_str(),
-            held: a.hold_until.filter(|_| a.deleted.is_some()).map(when),
+            held: a
+                .hold_until
+                .filter(|_| a.deleted.is_some())
+                .map(|t| signed.when(t)),
             attributes: super::account_view::rows(&a.resource.doc),
             groups,
-            created: when(a.resource.created),
-            modified: when(a.resource.last_modified),
+            created: signed.when(a.resource.created),
+            modified: signed.when(a.resource.last_modified),
             school: signed.org.kind == OrgKind::School,
             roles: a.local.roles.join(", "),
             locations: a.local.locations.join(", "),

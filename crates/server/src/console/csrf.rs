@@ -17,6 +17,7 @@
 //! coming from another origin (`Sec-Fetch-Site` other than `same-origin` or `none`, which a
 //! sibling subdomain's page gets) are refused before the token is looked at.
 
+use crate::routes::Surface;
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{FromRequestParts, MatchedPath, Request, State};
@@ -76,17 +77,23 @@ pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// Whether cookies must be `Secure`: the console is reached over HTTPS (directly or, as a
-/// proxy says, in front of it) or its public URL is https.
+/// proxy says, in front of it) or its public URL is https. On its own listener
+/// (`--console-listen`, always plain HTTP) only a proxy in front of it makes it HTTPS: the
+/// TLS and the public URL are the SCIM listener's.
 pub(crate) fn https(state: &AppState, headers: &HeaderMap) -> bool {
+    let forwarded = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+    if Surface::current() == Surface::Console {
+        return forwarded;
+    }
     state.https
         || state
             .public_url
             .as_deref()
             .is_some_and(|u| u.starts_with("https://"))
-        || headers
-            .get("x-forwarded-proto")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.eq_ignore_ascii_case("https"))
+        || forwarded
 }
 
 /// A `Set-Cookie` value; `max_age` `None` makes a cookie for the browser session, `Some(0)`

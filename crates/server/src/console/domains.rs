@@ -3,7 +3,7 @@
 
 use super::csrf::Form;
 use super::{
-    Flash, Layout, Nav, PageError, PageResult, Signed, done_flash, render_status, see_other, when,
+    Flash, Layout, Nav, PageError, PageResult, Signed, done_flash, render_status, see_other,
 };
 use crate::state::AppState;
 use askama::Template;
@@ -52,7 +52,7 @@ async fn domains_page(
         .await?
         .into_iter()
         .map(|d| DomainRow {
-            verified: d.verified.map(when),
+            verified: d.verified.map(|t| signed.when(t)),
             verified_by: d.verified_by.unwrap_or_default(),
             name: d.name,
             txt: d.txt,

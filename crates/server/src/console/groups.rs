@@ -7,7 +7,7 @@
 use super::csrf::Form;
 use super::{
     Flash, Layout, Nav, PageResult, Signed, done_flash, enc, refusal, render, render_status,
-    see_other, when,
+    see_other,
 };
 use crate::state::AppState;
 use askama::Template;
@@ -95,7 +95,7 @@ pub(super) async fn groups(
                     name: text(&g.resource.doc, "displayName"),
                     source: source_name(g.source),
                     members: g.members,
-                    created: when(g.resource.created),
+                    created: signed.when(g.resource.created),
                 })
                 .collect(),
             p.total,

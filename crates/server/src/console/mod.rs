@@ -165,6 +165,7 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
             get(settings::confirm_end_sessions).post(settings::end_sessions),
         )
         .route("/settings/organisation", post(settings::update_org))
+        .route("/settings/time-zone", post(settings::set_time_zone))
         .route("/settings/test-email", post(settings::test_email))
         .route("/settings/two-step", get(two_step::show))
         .route("/settings/two-step/confirm", post(two_step::confirm))
@@ -257,9 +258,16 @@ pub(crate) struct Signed {
     pub org: Organisation,
     /// The value every form of this session must carry.
     pub csrf: String,
+    /// The organisation's time zone, which pages show times in.
+    pub zone: directory::zone::Zone,
 }
 
 impl Signed {
+    /// `t` as pages show it: to the minute, in the organisation's time zone.
+    pub fn when(&self, t: OffsetDateTime) -> String {
+        self.zone.show(t)
+    }
+
     pub fn org_id(&self) -> OrgId {
         self.org.id
     }
@@ -334,10 +342,18 @@ impl FromRequestParts<Arc<AppState>> for Signed {
                 return Err(PageError::internal().into_response());
             }
         };
+        let zone = match state.store.org_time_zone(org.id).await {
+            Ok(name) => directory::zone::Zone::stored(&name),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the organisation's time zone");
+                return Err(PageError::internal().into_response());
+            }
+        };
         Ok(Signed {
             csrf: csrf::token_for(&secret),
             who,
             org,
+            zone,
         })
     }
 }
@@ -528,19 +544,6 @@ pub(crate) fn render_status(status: StatusCode, t: &impl Template) -> Response {
 /// Redirects after a successful POST (303, so a reload does not repeat it).
 pub(crate) fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
-}
-
-/// A time as people read it, in UTC.
-pub(crate) fn when(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute()
-    )
 }
 
 /// A `?done=` key turned into its fixed confirmation (never text from the URL).

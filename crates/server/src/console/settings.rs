@@ -5,7 +5,7 @@
 
 use super::csrf::Form;
 use super::{
-    Flash, Layout, Nav, PageError, PageResult, Signed, done_flash, render_status, see_other, when,
+    Flash, Layout, Nav, PageError, PageResult, Signed, done_flash, render_status, see_other,
 };
 use crate::state::AppState;
 use askama::Template;
@@ -44,7 +44,7 @@ struct BackupView {
     last_failure: Option<String>,
 }
 
-fn backup_view(state: &AppState) -> Option<BackupView> {
+fn backup_view(state: &AppState, signed: &Signed) -> Option<BackupView> {
     let status = state.backups.as_ref()?;
     let now = status.state();
     let secs = status.every.as_secs();
@@ -63,11 +63,11 @@ fn backup_view(state: &AppState) -> Option<BackupView> {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            format!("{} ({file})", when(d.at))
+            format!("{} ({file})", signed.when(d.at))
         }),
         last_failure: now
             .last_failure
-            .map(|f| format!("{}: {}", when(f.at), f.error)),
+            .map(|f| format!("{}: {}", signed.when(f.at), f.error)),
     })
 }
 
@@ -98,6 +98,9 @@ struct SettingsPage {
     invited: Option<(String, String)>,
     /// The signed-in administrator's two-step verification, and the organisation's rule.
     two_step: directory::second_factor::Status,
+    /// The organisation's time zone (IANA name), and the names to choose from.
+    time_zone: String,
+    zones: Vec<String>,
 }
 
 /// Settings again with why a form was refused.
@@ -129,11 +132,15 @@ async fn settings_page(
     for a in listed {
         admins.push(AdminRow {
             role: a.role.as_str(),
-            added: when(a.created),
+            added: signed.when(a.created),
             password: a.password_hash.is_some(),
             me: a.id == signed.who.admin.id,
             last: a.role == AdminRole::Administrator && administrators == 1,
-            locked: state.lifecycle.locked_until(&a.email).await?.map(when),
+            locked: state
+                .lifecycle
+                .locked_until(&a.email)
+                .await?
+                .map(|t| signed.when(t)),
             two_step: state
                 .store
                 .get_second_factor(org, a.id)
@@ -152,11 +159,11 @@ async fn settings_page(
         .take(50)
         .map(|n| NoticeRow {
             state: match (n.sent, &n.last_error) {
-                (Some(t), _) => format!("sent {}", when(t)),
+                (Some(t), _) => format!("sent {}", signed.when(t)),
                 (None, Some(e)) => format!("waiting ({} attempts; last error: {e})", n.attempts),
                 (None, None) => "waiting in the outbox".into(),
             },
-            created: when(n.created),
+            created: signed.when(n.created),
             subject: n.subject,
         })
         .collect();
@@ -174,7 +181,7 @@ async fn settings_page(
             email,
             smtp: state.mailer.is_some(),
             test_to: signed.who.admin.email.clone(),
-            backups: backup_view(state),
+            backups: backup_view(state, signed),
             invited,
             kind_open: !state.lifecycle.has_accounts(org).await?,
             two_step: directory::second_factor::SecondFactors::new(
@@ -184,6 +191,8 @@ async fn settings_page(
             )
             .status(&signed.who.admin)
             .await?,
+            time_zone: state.lifecycle.time_zone(org).await?.name().to_owned(),
+            zones: directory::zone::Zone::names(),
         },
     ))
 }
@@ -211,6 +220,10 @@ pub(super) async fn settings(
                 "Your password is changed, and your other sessions are signed out.",
             ),
             ("org-updated", "The organisation is updated."),
+            (
+                "time-zone-set",
+                "The time zone is set: times on the console are shown in it.",
+            ),
             (
                 "admin-unlocked",
                 "The address is unlocked: its next sign-in is checked as usual.",
@@ -489,6 +502,34 @@ pub(super) async fn update_org(
     };
     match result {
         Ok(()) => Ok(see_other("/settings?done=org-updated")),
+        Err(e) => {
+            let (status, flash) = split(e)?;
+            settings_page(&state, &signed, flash, status, String::new(), None).await
+        }
+    }
+}
+
+/// The organisation's time zone, an IANA name, for the times the console shows.
+pub(super) async fn set_time_zone(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    form: Form,
+) -> PageResult {
+    let result = match signed.require_administrator() {
+        Err(e) => Err(e),
+        Ok(()) => state
+            .lifecycle
+            .set_time_zone(
+                signed.org_id(),
+                form.get("time_zone").unwrap_or_default(),
+                &signed.actor(),
+            )
+            .await
+            .map(|_| ())
+            .map_err(PageError::from),
+    };
+    match result {
+        Ok(()) => Ok(see_other("/settings?done=time-zone-set")),
         Err(e) => {
             let (status, flash) = split(e)?;
             settings_page(&state, &signed, flash, status, String::new(), None).await

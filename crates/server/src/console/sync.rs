@@ -5,8 +5,7 @@
 use super::csrf::Form;
 use super::reveal;
 use super::{
-    Flash, Layout, Nav, PageError, PageResult, Signed, done_flash, render, render_status,
-    see_other, when,
+    Flash, Layout, Nav, PageError, PageResult, Signed, done_flash, render, render_status, see_other,
 };
 use crate::state::AppState;
 use askama::Template;
@@ -89,7 +88,8 @@ async fn sync_page(
     let page = SyncPage {
         l: signed.layout("Directory Sync", Nav::Sync, flash),
         state: conn.state.as_str(),
-        changed: (conn.changed != time::OffsetDateTime::UNIX_EPOCH).then(|| when(conn.changed)),
+        changed: (conn.changed != time::OffsetDateTime::UNIX_EPOCH)
+            .then(|| signed.when(conn.changed)),
         tokens: tokens
             .iter()
             .rev()
@@ -97,12 +97,12 @@ async fn sync_page(
                 id: t.record.id.to_string(),
                 prefix: t.record.prefix.clone(),
                 state: t.state.as_str(),
-                created: when(t.record.created),
-                expires: when(t.expires),
+                created: signed.when(t.record.created),
+                expires: signed.when(t.expires),
                 last_used: t
                     .record
                     .last_used
-                    .map(when)
+                    .map(|t| signed.when(t))
                     .unwrap_or_else(|| "never".into()),
                 live: t.state.is_live(),
                 revocable: can_revoke(&tokens, t),
@@ -120,8 +120,8 @@ async fn sync_page(
                     .and_then(Value::as_str)
                     .unwrap_or_default()
                     .to_owned(),
-                first_seen: when(c.first_seen),
-                last_seen: when(c.last_seen),
+                first_seen: signed.when(c.first_seen),
+                last_seen: signed.when(c.last_seen),
                 attempts: c.attempts,
             })
             .collect(),
@@ -175,6 +175,12 @@ fn scim_url(state: &AppState, headers: &HeaderMap) -> String {
     if let Some(u) = &state.public_url {
         return u.trim_end_matches('/').to_owned();
     }
+    // On its own listener the console's Host is not where identity providers call.
+    if crate::routes::Surface::current() == crate::routes::Surface::Console
+        && let Some(base) = state.scim_base.get()
+    {
+        return base.clone();
+    }
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -212,7 +218,7 @@ pub(super) async fn generate(
                     "kind": "token",
                     "secret": issued.secret,
                     "prefix": issued.record.prefix,
-                    "expires": when(effective_expiry(&issued.record)),
+                    "expires": signed.when(effective_expiry(&issued.record)),
                 }),
             )
             .await?;
@@ -282,7 +288,7 @@ pub(super) async fn confirm_revoke(
         last_used: t
             .record
             .last_used
-            .map(when)
+            .map(|t| signed.when(t))
             .unwrap_or_else(|| "never".into()),
     }))
 }

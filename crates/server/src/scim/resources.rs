@@ -160,21 +160,31 @@ async fn patch(
     let projection = q.projection(kind)?;
     let bare = q.get("attributes").is_none() && q.get("excludedAttributes").is_none();
     let org = req.tenant.org;
+    let summary = crate::activity::patch_summary(&body);
+    let noted = |answer: Scim| match &summary {
+        Some(what) => answer.note(crate::activity::ActivityNote(what.clone())),
+        None => answer,
+    };
     if kind == ResourceKind::Group && bare {
         let r = s
             .scim
             .patch(org, kind, &id, &body, &req.precondition, Load::default())
             .await?;
-        return Ok(
-            Scim::status(StatusCode::NO_CONTENT, None).header(header::ETAG, &etag(r.version))
-        );
+        return Ok(noted(
+            Scim::status(StatusCode::NO_CONTENT, None).header(header::ETAG, &etag(r.version)),
+        ));
     }
     let load = load_for(kind, &projection);
     let r = s
         .scim
         .patch(org, kind, &id, &body, &req.precondition, load)
         .await?;
-    Ok(resource_response(StatusCode::OK, r, &req.base, &projection))
+    Ok(noted(resource_response(
+        StatusCode::OK,
+        r,
+        &req.base,
+        &projection,
+    )))
 }
 
 /// `DELETE /{type}/{id}`: 204, under `If-Match` when given.

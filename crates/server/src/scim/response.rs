@@ -14,6 +14,8 @@ pub struct Scim {
     pub status: StatusCode,
     pub body: Option<Value>,
     pub headers: HeaderMap,
+    /// What the activity log says the request did, beyond its method and status.
+    pub(crate) note: Option<crate::activity::ActivityNote>,
 }
 
 impl Scim {
@@ -22,6 +24,7 @@ impl Scim {
             status: StatusCode::OK,
             body: Some(body),
             headers: HeaderMap::new(),
+            note: None,
         }
     }
     pub fn status(status: StatusCode, body: Option<Value>) -> Self {
@@ -29,7 +32,13 @@ impl Scim {
             status,
             body,
             headers: HeaderMap::new(),
+            note: None,
         }
+    }
+    /// The answer with `note` for its activity entry.
+    pub(crate) fn note(mut self, note: crate::activity::ActivityNote) -> Self {
+        self.note = Some(note);
+        self
     }
     pub fn header(mut self, name: header::HeaderName, value: &str) -> Self {
         if let Ok(v) = HeaderValue::from_str(value) {
@@ -69,8 +78,13 @@ pub fn from_parts(status: StatusCode, body: Option<Bytes>, headers: HeaderMap) -
 
 impl IntoResponse for Scim {
     fn into_response(self) -> Response {
+        let note = self.note.clone();
         let (status, body, headers) = self.into_parts();
-        from_parts(status, body, headers)
+        let mut resp = from_parts(status, body, headers);
+        if let Some(note) = note {
+            resp.extensions_mut().insert(note);
+        }
+        resp
     }
 }
 
@@ -91,6 +105,10 @@ impl IntoResponse for ScimFailure {
         let status =
             StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut resp = Scim::status(status, Some(self.0.to_json())).into_response();
+        resp.extensions_mut().insert(crate::activity::FailureNote {
+            scim_type: self.0.scim_type.map(|t| t.as_str()),
+            detail: self.0.detail.clone(),
+        });
         if status == StatusCode::PAYLOAD_TOO_LARGE {
             // The rest of the body was not read: the connection cannot carry another request.
             resp.headers_mut()

@@ -172,3 +172,38 @@ pub async fn reveals_are_taken_once_by_their_admin_before_expiry(store: Arc<dyn 
         Some(newer)
     );
 }
+
+pub async fn org_time_zone_defaults_to_utc_and_is_set_per_org(store: Arc<dyn Store>) {
+    let org = new_org(&*store).await;
+    let other = new_org(&*store).await;
+    assert_eq!(store.org_time_zone(org.id).await.expect("get"), "UTC");
+    store
+        .set_org_time_zone(org.id, "Europe/Paris")
+        .await
+        .expect("set");
+    assert_eq!(
+        store.org_time_zone(org.id).await.expect("get"),
+        "Europe/Paris"
+    );
+    // The other organisation keeps its own.
+    assert_eq!(store.org_time_zone(other.id).await.expect("get"), "UTC");
+    store
+        .set_org_time_zone(org.id, "America/New_York")
+        .await
+        .expect("set again");
+    assert_eq!(
+        store.org_time_zone(org.id).await.expect("get"),
+        "America/New_York"
+    );
+    let unknown = directory::OrgId::new();
+    assert!(matches!(
+        store.org_time_zone(unknown).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.set_org_time_zone(unknown, "UTC").await,
+        Err(StoreError::NotFound)
+    ));
+    // The organisation is otherwise unchanged.
+    assert_eq!(store.get_org(org.id).await.expect("get"), Some(org));
+}

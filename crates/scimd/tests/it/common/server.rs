@@ -25,6 +25,8 @@ pub struct Server {
     pub origin: String,
     /// `http://127.0.0.1:PORT/scim/v2`
     pub base: String,
+    /// `http://127.0.0.1:PORT` of the console's own listener (`--console-listen`), if any.
+    pub console: Option<String>,
     pub port: u16,
     /// `sqlite:///tmp/.../scimd.db`
     pub database: String,
@@ -78,6 +80,23 @@ impl TestDatabase {
         TestDatabase::sqlite_at(url)
     }
 
+    /// A fresh PostgreSQL database reached through a URL of `url_for(prefix, name)` (for
+    /// TLS settings and other hosts): `prefix` is the admin URL without its database path.
+    pub fn postgres_at(url_for: impl FnOnce(&str, &str) -> String) -> Arc<TestDatabase> {
+        let plain = TestDatabase::postgres();
+        let (admin, name) = plain.postgres.clone().expect("a PostgreSQL database");
+        let (prefix, _) = admin.rsplit_once('/').expect("database URL with a path");
+        let url = url_for(prefix, &name);
+        let mut db = Arc::into_inner(plain).expect("the only handle");
+        db.url = url;
+        Arc::new(db)
+    }
+
+    /// The name of the PostgreSQL database, if it is one.
+    pub fn postgres_name(&self) -> Option<&str> {
+        self.postgres.as_ref().map(|(_, n)| n.as_str())
+    }
+
     /// A fresh PostgreSQL database, whatever the backend chosen for the run.
     pub fn postgres() -> Arc<TestDatabase> {
         let dir = TempDir::new("scimd-bb");
@@ -104,6 +123,22 @@ impl Drop for TestDatabase {
             );
         }
     }
+}
+
+/// Runs `sql` on the test PostgreSQL server's admin database; returns its unaligned output.
+pub fn psql_admin(sql: &str) -> String {
+    let admin = std::env::var("SCIMD_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/scimd_test".into());
+    let out = Command::new("psql")
+        .args([admin.as_str(), "-qtAc", sql])
+        .output()
+        .expect("run psql (PostgreSQL client)");
+    assert!(
+        out.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 fn psql(url: &str, sql: &str) {
@@ -204,6 +239,10 @@ impl Server {
                     if let Some(addr) = line.strip_prefix("scimd listening on ") {
                         let _ = tx.send(addr.trim().to_owned());
                     }
+                    if let Some(addr) = line.strip_prefix("scimd console listening on ") {
+                        let addr = addr.split_whitespace().next().unwrap_or_default();
+                        let _ = tx.send(addr.to_owned());
+                    }
                     let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
                     if log.len() == LOG_TAIL {
                         log.pop_front();
@@ -229,6 +268,13 @@ impl Server {
             .next()
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("cannot read a port from '{addr}'"));
+        // The console's listener is reported on the line after the public one.
+        let console = extra.contains(&"--console-listen").then(|| {
+            let addr = rx
+                .recv_timeout(START_TIMEOUT)
+                .expect("scimd serve reports its console listener");
+            format!("http://{addr}")
+        });
         let origin = format!("http://127.0.0.1:{port}");
         let base = format!("{origin}/scim/v2");
         let client = Client::new(&origin, &base);
@@ -236,6 +282,7 @@ impl Server {
             child,
             origin,
             base,
+            console,
             port,
             database,
             org,

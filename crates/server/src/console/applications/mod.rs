@@ -10,7 +10,7 @@ use super::csrf::Form;
 use super::reveal;
 use super::{
     Flash, Layout, Nav, PageError, PageResult, Signed, done_flash, render, render_status,
-    see_other, split, when,
+    see_other, split,
 };
 use crate::state::AppState;
 use askama::Template;
@@ -62,21 +62,21 @@ struct WebhookRow {
     last_delivery: String,
 }
 
-fn last_delivery(w: &WebhookEndpoint) -> String {
+fn last_delivery(signed: &Signed, w: &WebhookEndpoint) -> String {
     match (w.last_delivery, w.last_status) {
-        (Some(t), Some(s)) => format!("{} (HTTP {s})", when(t)),
-        (Some(t), None) => format!("{} (no answer)", when(t)),
+        (Some(t), Some(s)) => format!("{} (HTTP {s})", signed.when(t)),
+        (Some(t), None) => format!("{} (no answer)", signed.when(t)),
         (None, _) => "never".into(),
     }
 }
 
-fn webhook_row(w: &WebhookEndpoint) -> WebhookRow {
+fn webhook_row(signed: &Signed, w: &WebhookEndpoint) -> WebhookRow {
     WebhookRow {
         id: w.id.to_string(),
         url: w.url.clone(),
         types: types_label(&w.types).replace(',', ", "),
         state: w.state.as_str(),
-        last_delivery: last_delivery(w),
+        last_delivery: last_delivery(signed, w),
     }
 }
 
@@ -132,12 +132,15 @@ async fn page(
                 id: a.id.to_string(),
                 name: a.name.clone(),
                 prefix: a.prefix.clone(),
-                created: when(a.created),
-                last_used: a.last_used.map(when).unwrap_or_else(|| "never".into()),
-                revoked: a.revoked.map(when),
+                created: signed.when(a.created),
+                last_used: a
+                    .last_used
+                    .map(|t| signed.when(t))
+                    .unwrap_or_else(|| "never".into()),
+                revoked: a.revoked.map(|t| signed.when(t)),
             })
             .collect(),
-        webhooks: webhooks.iter().map(webhook_row).collect(),
+        webhooks: webhooks.iter().map(|w| webhook_row(signed, w)).collect(),
         name: kept.name,
         url: kept.url,
         types: EventType::ALL
@@ -390,9 +393,10 @@ struct DeliveryRow {
     ok: bool,
 }
 
-fn delivery_row(d: &DeliveryRecord) -> DeliveryRow {
+/// Attempts follow each other within seconds: the log shows them to the second.
+fn delivery_row(signed: &Signed, d: &DeliveryRecord) -> DeliveryRow {
     DeliveryRow {
-        at: when_seconds(d.at),
+        at: signed.zone.show_seconds(d.at),
         event_type: d.event_type.clone(),
         event_id: d.event.to_string(),
         status: d.status.map_or_else(|| "—".to_owned(), |s| s.to_string()),
@@ -400,20 +404,6 @@ fn delivery_row(d: &DeliveryRecord) -> DeliveryRow {
         error: d.error.clone().unwrap_or_default(),
         ok: d.ok,
     }
-}
-
-/// Attempts follow each other within seconds: the log shows them to the second.
-fn when_seconds(t: time::OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
 }
 
 #[derive(Template)]
@@ -452,18 +442,18 @@ async fn webhook_page(
         .map_err(PageError::from)?;
     let page = WebhookPage {
         l: signed.layout("Webhook endpoint", Nav::Applications, flash),
-        created: when(w.created),
+        created: signed.when(w.created),
         delivered_through: w.cursor,
-        failing_since: w.failing_since.map(when),
+        failing_since: w.failing_since.map(|t| signed.when(t)),
         retiring: w
             .secrets
             .iter()
             .filter_map(|s| s.retires)
             .filter_map(|r| time::OffsetDateTime::from_unix_timestamp(r).ok())
-            .map(when)
+            .map(|t| signed.when(t))
             .collect(),
-        deliveries: deliveries.iter().map(delivery_row).collect(),
-        w: webhook_row(&w),
+        deliveries: deliveries.iter().map(|d| delivery_row(signed, d)).collect(),
+        w: webhook_row(signed, &w),
         from,
     };
     Ok(render_status(status, &page))
