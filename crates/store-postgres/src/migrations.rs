@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("../migrations/0007_password_links.sql")),
     (8, include_str!("../migrations/0008_first_week.sql")),
     (9, include_str!("../migrations/0009_account_search.sql")),
+    (10, include_str!("../migrations/0010_roles.sql")),
 ];
 
 /// The advisory lock key that serialises migrations ("scimd" and 1), shared by every scimd

@@ -15,6 +15,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (9, include_str!("../migrations/0009_password_links.sql")),
     (10, include_str!("../migrations/0010_first_week.sql")),
     (11, include_str!("../migrations/0011_account_search.sql")),
+    (12, include_str!("../migrations/0012_roles.sql")),
 ];
 
 pub(crate) fn apply(conn: &Connection) -> rusqlite::Result<()> {
