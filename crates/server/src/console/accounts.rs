@@ -221,6 +221,7 @@ fn local_from(form: &Form, school: bool) -> LocalProps {
         locations: list_of(&form.text("locations")),
         grade_level: opt("gradeLevel"),
         sis_username: opt("sisUsername"),
+        ..LocalProps::default()
     }
 }
 
