@@ -15,6 +15,7 @@ mod app_key;
 mod app_reads;
 mod applications;
 mod error;
+mod roles;
 
 pub use error::ApiError;
 use error::{bad, store_failure, throttled};
@@ -113,6 +114,18 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/sessions/current", delete(sign_out))
         .route("/accounts", get(list_accounts).post(create_account))
         .route("/accounts/{id}", get(show_account).patch(edit_account))
+        .route("/accounts/roles", post(roles::assign))
+        .route("/roles", get(roles::catalogue).post(roles::add_role))
+        .route("/roles/{name}", delete(roles::remove_role))
+        .route("/role-rules", get(roles::list_rules).post(roles::create_rule))
+        .route("/role-rules/apply", post(roles::apply))
+        .route(
+            "/role-rules/{id}",
+            get(roles::show_rule)
+                .put(roles::update_rule)
+                .delete(roles::delete_rule),
+        )
+        .route("/role-rules/{id}/move", post(roles::move_rule))
         .route("/connection", get(connection))
         .route("/tokens", post(generate_token))
         .route("/tokens/{id}", delete(revoke_token))
