@@ -25,6 +25,7 @@ mod migrate;
 mod multi_instance;
 mod operations;
 mod protocol;
+mod roles;
 mod signin;
 mod transport;
 mod webhooks;

@@ -1,0 +1,371 @@
+//! Roles by rule on the real binary (docs/contract.md, "Roles and rules"), through SCIM, the
+//! administrative API and `scimd roles`: a catalogue with the organisation's own role, a rule
+//! "member of group Teachers gives teacher" applied to provisioned accounts and re-applied when
+//! it changes, a hand-set role kept, unknown roles refused with nothing changed, bulk
+//! assignment, and the rules kept to their organisation.
+
+use crate::common::{Reply, Server, add_admin, cli, cli_status, patch_op};
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "correct horse battery";
+
+fn status(r: &Reply, code: u16) {
+    assert_eq!(
+        r.status,
+        code,
+        "{} {} -> {}",
+        r.method,
+        r.url,
+        &r.text[..r.text.len().min(2000)]
+    );
+}
+
+struct AdminApi<'a> {
+    server: &'a Server,
+    session: String,
+}
+
+impl AdminApi<'_> {
+    async fn sign_in<'a>(server: &'a Server, org: &str, email: &str) -> AdminApi<'a> {
+        let r = server
+            .client
+            .post(
+                &format!("{}/api/v1/sessions", server.origin),
+                &json!({ "organisation": org, "email": email, "password": PASSWORD }),
+                "",
+            )
+            .await;
+        status(&r, 201);
+        AdminApi {
+            server,
+            session: r.json()["token"].as_str().expect("session").to_owned(),
+        }
+    }
+    fn url(&self, path: &str) -> String {
+        format!("{}/api/v1{path}", self.server.origin)
+    }
+    async fn get(&self, path: &str) -> Reply {
+        self.server.client.get(&self.url(path), &self.session).await
+    }
+    async fn post(&self, path: &str, body: &Value) -> Reply {
+        self.server
+            .client
+            .post(&self.url(path), body, &self.session)
+            .await
+    }
+    async fn put(&self, path: &str, body: &Value) -> Reply {
+        self.server
+            .client
+            .put(&self.url(path), body, &self.session)
+            .await
+    }
+    async fn patch(&self, path: &str, body: &Value) -> Reply {
+        self.server
+            .client
+            .patch(&self.url(path), body, &self.session)
+            .await
+    }
+    async fn delete(&self, path: &str) -> Reply {
+        self.server
+            .client
+            .delete(&self.url(path), &self.session)
+            .await
+    }
+    /// The account's roles, sorted, and where each came from.
+    async fn roles(&self, id: &str) -> (Vec<String>, Value) {
+        let r = self.get(&format!("/accounts/{id}")).await;
+        status(&r, 200);
+        let mut roles: Vec<String> = r.json()["local"]["roles"]
+            .as_array()
+            .expect("roles")
+            .iter()
+            .map(|v| v.as_str().expect("role").to_owned())
+            .collect();
+        roles.sort();
+        (roles, r.json()["local"]["roleSources"].clone())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_rule_applies_to_provisioned_accounts_and_again_when_it_changes() {
+    let server = Server::start();
+    let org = server.org.id.clone();
+    add_admin(&server, &org, "it@example.com", PASSWORD);
+    let admin = AdminApi::sign_in(&server, &org, "it@example.com").await;
+    let scim = server.api();
+
+    // The catalogue: the kind's roles, then the organisation's own.
+    let cat = admin.get("/roles").await;
+    status(&cat, 200);
+    assert_eq!(cat.json()["defaults"][0], "staff");
+    // A rule with a role outside the catalogue is refused and nothing is stored.
+    let rule = json!({ "name": "Teachers", "op": "memberOf", "value": "Teachers", "roles": ["teacher"] });
+    let refused = admin.post("/role-rules", &rule).await;
+    status(&refused, 400);
+    assert!(
+        refused.json()["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not a role of this organisation"),
+        "{}",
+        refused.text
+    );
+    assert_eq!(admin.get("/role-rules").await.json()["rules"], json!([]));
+    status(
+        &admin.post("/roles", &json!({ "name": "teacher" })).await,
+        201,
+    );
+    status(
+        &admin.post("/roles", &json!({ "name": "Teacher" })).await,
+        409,
+    );
+
+    // Provisioned accounts, two of them in Teachers, then the rule.
+    let ada = scim.create_user("ada@example.com").await;
+    let bob = scim.create_user("bob@example.com").await;
+    let cy = scim.create_user("cy@example.com").await;
+    let teachers = scim.create_group("Teachers", &[&ada, &bob]).await;
+    let created = admin.post("/role-rules", &rule).await;
+    status(&created, 201);
+    assert_eq!(created.json()["applied"]["changed"], 2);
+    let rule_id = created.json()["rule"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let (roles, sources) = admin.roles(&ada).await;
+    assert_eq!(roles, vec!["teacher"]);
+    assert_eq!(sources["teacher"], json!([format!("rule:{rule_id}")]));
+    assert_eq!(admin.roles(&cy).await.0, vec!["staff"]);
+
+    // SCIM membership writes apply it: cy joins, bob leaves.
+    scim.patch(
+        &format!("/Groups/{teachers}"),
+        &patch_op(json!([
+            { "op": "add", "path": "members", "value": [{ "value": cy }] },
+            { "op": "remove", "path": format!("members[value eq \"{bob}\"]") }
+        ])),
+    )
+    .await
+    .expect(204);
+    assert_eq!(admin.roles(&cy).await.0, vec!["teacher"]);
+    assert_eq!(admin.roles(&bob).await.0, vec!["staff"]);
+
+    // A hand-set role on ada; the account page's edit keeps the rule's role.
+    let edited = admin
+        .patch(
+            &format!("/accounts/{ada}"),
+            &json!({ "local": { "roles": ["teacher", "manager"] } }),
+        )
+        .await;
+    status(&edited, 200);
+    let (roles, sources) = admin.roles(&ada).await;
+    assert_eq!(roles, vec!["manager", "teacher"]);
+    assert_eq!(sources["manager"], json!(["manual"]));
+    // Unknown roles by hand: refused with the field's message, nothing changes.
+    let refused = admin
+        .patch(
+            &format!("/accounts/{ada}"),
+            &json!({ "local": { "roles": ["teacher", "manager", "wizard"] } }),
+        )
+        .await;
+    status(&refused, 400);
+    assert_eq!(admin.roles(&ada).await.0, vec!["manager", "teacher"]);
+
+    // The rule changes to another group: re-applied to everyone, the hand-set role stays.
+    let staff_room = scim.create_group("Staff Room", &[&bob]).await;
+    let changed = admin
+        .put(
+            &format!("/role-rules/{rule_id}"),
+            &json!({ "name": "Staff room", "op": "memberOf", "value": "staff room", "roles": ["teacher"] }),
+        )
+        .await;
+    status(&changed, 200);
+    assert_eq!(changed.json()["applied"]["changed"], 3);
+    assert_eq!(admin.roles(&ada).await.0, vec!["manager"]);
+    assert_eq!(admin.roles(&bob).await.0, vec!["teacher"]);
+    assert_eq!(admin.roles(&cy).await.0, vec!["staff"]);
+    // SCIM never shows local properties.
+    let doc = scim.get(&format!("/Users/{bob}")).await;
+    doc.expect(200);
+    assert!(!doc.text.contains("teacher"), "{}", doc.text);
+
+    // Bulk assignment: all or nothing.
+    let missing = "00000000-0000-7000-8000-000000000000";
+    status(
+        &admin
+            .post(
+                "/accounts/roles",
+                &json!({ "accounts": [cy, missing], "role": "manager" }),
+            )
+            .await,
+        404,
+    );
+    assert_eq!(admin.roles(&cy).await.0, vec!["staff"]);
+    status(
+        &admin
+            .post(
+                "/accounts/roles",
+                &json!({ "accounts": [cy], "role": "wizard" }),
+            )
+            .await,
+        400,
+    );
+    let bulk = admin
+        .post(
+            "/accounts/roles",
+            &json!({ "accounts": [bob, cy], "role": "Manager" }),
+        )
+        .await;
+    status(&bulk, 200);
+    assert_eq!(bulk.json()["changed"], 2);
+    assert_eq!(admin.roles(&bob).await.0, vec!["manager", "teacher"]);
+    assert_eq!(admin.roles(&cy).await.0, vec!["manager"]);
+
+    // Deleting the rule and the group: what the rule gave goes, hand-set roles stay.
+    scim.delete(&format!("/Groups/{staff_room}"))
+        .await
+        .expect(204);
+    assert_eq!(admin.roles(&bob).await.0, vec!["manager"]);
+    status(&admin.delete(&format!("/role-rules/{rule_id}")).await, 200);
+    status(&admin.delete(&format!("/role-rules/{rule_id}")).await, 404);
+    status(&admin.delete("/roles/teacher").await, 204);
+    let activity = admin.get("/activity").await;
+    status(&activity, 200);
+    for action in ["role.add", "role-rule.create", "role-rule.edit", "role-rule.delete"] {
+        assert!(activity.text.contains(action), "{action} logged");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_administrators_change_rules_and_organisations_keep_their_own() {
+    let server = Server::start();
+    let org = server.org.id.clone();
+    add_admin(&server, &org, "it@example.com", PASSWORD);
+    let dir = crate::common::TempDir::new("pm-password");
+    let file = dir.path().join("password");
+    std::fs::write(&file, format!("{PASSWORD}\n")).expect("write password");
+    cli(&[
+        "admin",
+        "add",
+        "--org",
+        &org,
+        "--email",
+        "pm@example.com",
+        "--role",
+        "people-manager",
+        "--password-file",
+        file.to_str().expect("path"),
+        "--database",
+        &server.database,
+    ]);
+    let admin = AdminApi::sign_in(&server, &org, "it@example.com").await;
+    let rule = json!({ "name": "Heads", "attribute": "title", "op": "startsWith", "value": "Head", "roles": ["manager"], "locations": ["HQ"] });
+    let created = admin.post("/role-rules", &rule).await;
+    status(&created, 201);
+    let rule_id = created.json()["rule"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    // Bad bodies are 400s and store nothing.
+    for bad in [
+        json!({ "name": "x", "op": "contains", "value": "x", "roles": ["staff"] }),
+        json!({ "name": "x", "op": "equals", "value": "x", "roles": ["staff"] }),
+        json!({ "name": "x", "op": "memberOf", "value": "x" }),
+        json!({ "name": "x", "op": "memberOf", "value": "x", "roles": ["staff"], "surprise": 1 }),
+    ] {
+        status(&admin.post("/role-rules", &bad).await, 400);
+    }
+    assert_eq!(
+        admin.get("/role-rules").await.json()["rules"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    // A people-manager reads and assigns, but does not change the rules or the catalogue.
+    let pm = AdminApi::sign_in(&server, &org, "pm@example.com").await;
+    status(&pm.get("/role-rules").await, 200);
+    status(&pm.post("/role-rules", &rule).await, 403);
+    status(&pm.delete(&format!("/role-rules/{rule_id}")).await, 403);
+    status(&pm.post("/roles", &json!({ "name": "x" })).await, 403);
+
+    // Another organisation sees none of it, and cannot touch it.
+    let other = server.second_org();
+    add_admin(&server, &other.id, "b@example.com", PASSWORD);
+    let b = AdminApi::sign_in(&server, &other.id, "b@example.com").await;
+    assert_eq!(b.get("/role-rules").await.json()["rules"], json!([]));
+    status(&b.get(&format!("/role-rules/{rule_id}")).await, 404);
+    status(&b.delete(&format!("/role-rules/{rule_id}")).await, 404);
+    let mut body = crate::common::user_body("head@example.com");
+    body["title"] = json!("Head of Sales");
+    let theirs = server.api_as(&other).create_user_from(&body).await.id();
+    assert_eq!(b.roles(&theirs).await.0, vec!["staff"]);
+    let mine = server.api().create_user_from(&body).await.id();
+    let (roles, _) = admin.roles(&mine).await;
+    assert_eq!(roles, vec!["manager"]);
+    let a = admin.get(&format!("/accounts/{mine}")).await;
+    assert_eq!(a.json()["local"]["locations"], json!(["HQ"]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scimd_roles_manages_the_catalogue_rules_and_assignments() {
+    let server = Server::start();
+    let (org, db) = (server.org.id.clone(), server.database.clone());
+    add_admin(&server, &org, "it@example.com", PASSWORD);
+    let admin = AdminApi::sign_in(&server, &org, "it@example.com").await;
+    let scim = server.api();
+    let mut body = crate::common::user_body("eng@example.com");
+    body["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"] =
+        json!({ "department": "Engineering" });
+    let eng = scim.create_user_from(&body).await.id();
+    let other = scim.create_user("other@example.com").await;
+
+    let out = cli(&["roles", "add", "--org", &org, "engineer", "--database", &db]);
+    assert!(out.contains("engineer"), "{out}");
+    let out = cli(&[
+        "roles", "rule-add", "--org", &org, "--name", "Engineering", "--attribute", "department",
+        "--equals", "engineering", "--role", "engineer", "--database", &db,
+    ]);
+    assert!(out.contains("1 changed"), "{out}");
+    assert_eq!(admin.roles(&eng).await.0, vec!["engineer"]);
+    // An unknown role: a clear failure, nothing stored.
+    let (ok, _, err) = cli_status(&[
+        "roles", "rule-add", "--org", &org, "--name", "X", "--member-of", "X", "--role",
+        "wizard", "--database", &db,
+    ]);
+    assert!(!ok);
+    assert!(err.contains("not a role of this organisation"), "{err}");
+    let rules = cli(&[
+        "roles", "rules", "--org", &org, "--format", "json", "--database", &db,
+    ]);
+    let rules: Value = serde_json::from_str(&rules).expect("json");
+    assert_eq!(rules["rules"].as_array().map(Vec::len), Some(1));
+    let id = rules["rules"][0]["id"].as_str().expect("id").to_owned();
+
+    // Bulk assignment by userName.
+    let out = cli(&[
+        "roles", "assign", "--org", &org, "--role", "manager", "other@example.com", &eng,
+        "--database", &db,
+    ]);
+    assert!(out.contains("2 of 2"), "{out}");
+    assert_eq!(admin.roles(&other).await.0, vec!["manager"]);
+    assert_eq!(admin.roles(&eng).await.0, vec!["engineer", "manager"]);
+    let (ok, _, _) = cli_status(&[
+        "roles", "assign", "--org", &org, "--role", "manager", "nobody@example.com",
+        "--database", &db,
+    ]);
+    assert!(!ok);
+
+    // The rule goes; apply again changes nothing more.
+    cli(&["roles", "rule-remove", "--org", &org, &id, "--database", &db]);
+    assert_eq!(admin.roles(&eng).await.0, vec!["manager"]);
+    let out = cli(&["roles", "apply", "--org", &org, "--database", &db]);
+    assert!(out.contains("0 changed"), "{out}");
+    let (ok, _, err) = cli_status(&["roles", "remove", "--org", &org, "staff", "--database", &db]);
+    assert!(!ok && err.contains("cannot be removed"), "{err}");
+    cli(&["roles", "remove", "--org", &org, "engineer", "--database", &db]);
+    let list = cli(&["roles", "list", "--org", &org, "--format", "json", "--database", &db]);
+    assert_eq!(
+        serde_json::from_str::<Value>(&list).expect("json")["own"],
+        json!([])
+    );
+}
