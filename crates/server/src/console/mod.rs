@@ -34,6 +34,7 @@ mod domains;
 mod groups;
 mod password;
 mod reveal;
+mod roles;
 mod settings;
 mod sync;
 
@@ -103,6 +104,19 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         )
         .route("/accounts/{id}/local", post(accounts::edit_local))
         .route("/accounts/{id}/release", post(accounts::release))
+        .route("/accounts/roles", post(accounts::assign_roles))
+        .route("/accounts/{id}/roles/add", post(accounts::add_role))
+        .route("/accounts/{id}/roles/remove", post(accounts::remove_role))
+        .route("/roles", get(roles::page).post(roles::add_role))
+        .route("/roles/remove", post(roles::remove_role))
+        .route("/roles/apply", post(roles::apply))
+        .route("/roles/rules", post(roles::create_rule))
+        .route(
+            "/roles/rules/{id}",
+            get(roles::edit_page).post(roles::edit_rule),
+        )
+        .route("/roles/rules/{id}/delete", post(roles::delete_rule))
+        .route("/roles/rules/{id}/move", post(roles::move_rule))
         .route("/groups", get(groups::groups))
         .route("/groups/{id}", get(groups::group))
         .route("/domains", get(domains::domains).post(domains::add_domain))
@@ -337,6 +351,7 @@ pub(crate) enum Nav {
     None,
     Sync,
     Accounts,
+    Roles,
     Groups,
     Domains,
     Activity,
@@ -408,6 +423,7 @@ impl Layout {
             (self.nav, nav),
             (Nav::Sync, "sync")
                 | (Nav::Accounts, "accounts")
+                | (Nav::Roles, "roles")
                 | (Nav::Groups, "groups")
                 | (Nav::Domains, "domains")
                 | (Nav::Activity, "activity")
