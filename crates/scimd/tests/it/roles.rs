@@ -369,3 +369,109 @@ async fn scimd_roles_manages_the_catalogue_rules_and_assignments() {
         json!([])
     );
 }
+
+/// The console: a rule made on the Roles page, each role's source on the account page, a
+/// hand-set role added and an unknown one refused next to its field, bulk assignment from the
+/// accounts list, and a rule moved and deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_manages_rules_hand_set_roles_and_bulk_assignment() {
+    use crate::console::Browser;
+    let server = Server::start();
+    let org = server.org.id.clone();
+    add_admin(&server, &org, "it@example.com", PASSWORD);
+    let scim = server.api();
+    let ada = scim.create_user("ada@example.com").await;
+    let bob = scim.create_user("bob@example.com").await;
+    scim.create_group("Managers", &[&ada]).await;
+
+    let mut b = Browser::new(&server);
+    assert_eq!(b.sign_in("it@example.com", PASSWORD).await.status, 303);
+    let page = b.get("/roles").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Role catalogue"), "{}", page.body);
+
+    // A rule with no role: refused, the form keeps what was typed, the message by the field.
+    let refused = b
+        .post(
+            "/roles/rules",
+            &[("name", "Managers"), ("op", "memberOf"), ("value", "Managers")],
+        )
+        .await;
+    assert_eq!(refused.status, 400);
+    assert!(refused.body.contains("id=\"rule-error\""), "{}", refused.body);
+    assert!(refused.body.contains("value=\"Managers\""));
+    let made = b
+        .post(
+            "/roles/rules",
+            &[
+                ("name", "Managers"),
+                ("op", "memberOf"),
+                ("value", "Managers"),
+                ("role", "manager"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, 303, "{}", made.body);
+    let page = b.get("/roles?done=rule-created").await;
+    assert!(
+        page.body
+            .contains("when member of &#39;Managers&#39;: roles manager"),
+        "{}",
+        page.body
+    );
+
+    // The account page names the rule as the role's source.
+    let a = b.get(&format!("/accounts/{ada}")).await;
+    assert!(a.body.contains("rule \u{201c}Managers\u{201d}"), "{}", a.body);
+    // A hand-set role from the catalogue; an unknown one is refused next to the field.
+    let added = b
+        .post(&format!("/accounts/{ada}/roles/add"), &[("role", "contractor")])
+        .await;
+    assert_eq!(added.status, 303, "{}", added.body);
+    let refused = b
+        .post(&format!("/accounts/{ada}/roles/add"), &[("role", "wizard")])
+        .await;
+    assert_eq!(refused.status, 400);
+    assert!(refused.body.contains("id=\"role-error\""), "{}", refused.body);
+    let a = b.get(&format!("/accounts/{ada}")).await;
+    assert!(a.body.contains("set by hand"), "{}", a.body);
+    assert!(!a.body.contains("wizard"));
+
+    // Bulk: both accounts get contractor by hand.
+    let list = b.get("/accounts").await;
+    assert!(list.body.contains("Assign role"), "{}", list.body);
+    let bulk = b
+        .post(
+            "/accounts/roles",
+            &[
+                ("account", ada.as_str()),
+                ("account", bob.as_str()),
+                ("role", "contractor"),
+                ("action", "add"),
+                ("back", "/accounts?search="),
+            ],
+        )
+        .await;
+    assert_eq!(bulk.status, 303, "{}", bulk.body);
+    assert_eq!(bulk.location.as_deref(), Some("/accounts?search=&done=assigned"));
+    let list = b.get("/accounts").await;
+    assert!(list.body.contains("contractor"));
+    // Nothing chosen: refused on the list, next to the role field.
+    let none = b
+        .post("/accounts/roles", &[("role", "contractor"), ("action", "add")])
+        .await;
+    assert_eq!(none.status, 400);
+    assert!(none.body.contains("id=\"bulk-role-error\""), "{}", none.body);
+
+    // Deleting the rule leaves the hand-set roles.
+    let page = b.get("/roles").await;
+    let at = page.body.find("data-rule=\"").expect("a rule row") + "data-rule=\"".len();
+    let id = page.body[at..at + 36].to_owned();
+    assert_eq!(
+        b.post(&format!("/roles/rules/{id}/delete"), &[]).await.status,
+        303
+    );
+    let admin = AdminApi::sign_in(&server, &org, "it@example.com").await;
+    assert_eq!(admin.roles(&ada).await.0, vec!["contractor"]);
+    assert_eq!(admin.roles(&bob).await.0, vec!["contractor"]);
+}
