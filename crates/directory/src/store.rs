@@ -731,8 +731,12 @@ pub trait RoleStore: Send + Sync {
     async fn list_org_roles(&self, org: OrgId) -> Result<Vec<String>, StoreError>;
 
     /// [`StoreError::Conflict`]`("role")` when the organisation has it already (any case).
-    async fn add_org_role(&self, org: OrgId, name: &str, at: OffsetDateTime)
-    -> Result<(), StoreError>;
+    async fn add_org_role(
+        &self,
+        org: OrgId,
+        name: &str,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
 
     /// Removes a role (any case); `false` when there was none.
     async fn remove_org_role(&self, org: OrgId, name: &str) -> Result<bool, StoreError>;

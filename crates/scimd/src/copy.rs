@@ -1,7 +1,7 @@
 //! `scimd copy --from URL --to URL`: moves a deployment to another database (typically from the
 //! embedded SQLite file to PostgreSQL), organisation by organisation, keeping every id, version
 //! and timestamp and the directory's own state (sources, SCIM-deleted accounts and their
-//! holds, local properties, conflicts, domains, Auto Merge), then reads both back and compares
+//! holds, local properties, conflicts, domains, Auto Merge, roles and rules), then reads both back and compares
 //! them. Administrators' sessions are not carried: they sign in again.
 //!
 //! The target must hold no organisation yet: a copy never merges into a live directory. Stop
@@ -102,6 +102,18 @@ pub async fn run(from: &dyn Store, to: &dyn Store) -> Result<()> {
         for d in from.list_domains(org.id).await? {
             to.add_domain(&d).await?;
         }
+        // The catalogue keeps its order by the instant each role was added.
+        for (i, r) in from.list_org_roles(org.id).await?.iter().enumerate() {
+            to.add_org_role(
+                org.id,
+                r,
+                org.created + time::Duration::microseconds(i as i64),
+            )
+            .await?;
+        }
+        for r in from.list_role_rules(org.id).await? {
+            to.put_role_rule(org.id, &r).await?;
+        }
 
         let accounts = all_accounts(from, org.id).await?;
         let progress = bar(accounts.len() as u64, "Users");
@@ -187,6 +199,11 @@ async fn verify(from: &dyn Store, to: &dyn Store) -> Result<()> {
         }
         if from.list_domains(id).await? != to.list_domains(id).await? {
             bail!("verification: domains of {id} differ");
+        }
+        if from.list_org_roles(id).await? != to.list_org_roles(id).await?
+            || from.list_role_rules(id).await? != to.list_role_rules(id).await?
+        {
+            bail!("verification: roles or rules of {id} differ");
         }
         if from.sync_policy(id, "").await? != to.sync_policy(id, "").await? {
             bail!("verification: settings of {id} differ");

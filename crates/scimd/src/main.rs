@@ -12,10 +12,10 @@ mod config;
 mod copy;
 mod deploy;
 mod directory_cli;
-mod roles_cli;
 mod import;
 mod invocation;
 mod mail;
+mod roles_cli;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};

@@ -42,11 +42,18 @@ pub struct RuleArgs {
 
 impl RuleArgs {
     fn input(self) -> Result<RuleInput> {
-        let (attribute, op, value) = match (self.member_of, self.attribute, self.equals, self.starts_with) {
+        let (attribute, op, value) = match (
+            self.member_of,
+            self.attribute,
+            self.equals,
+            self.starts_with,
+        ) {
             (Some(g), None, None, None) => (String::new(), "memberOf", g),
             (None, Some(a), Some(v), None) => (a, "equals", v),
             (None, Some(a), None, Some(v)) => (a, "startsWith", v),
-            _ => bail!("give --member-of GROUP, or --attribute NAME with --equals or --starts-with"),
+            _ => {
+                bail!("give --member-of GROUP, or --attribute NAME with --equals or --starts-with")
+            }
         };
         Ok(RuleInput {
             name: self.name,
@@ -187,7 +194,9 @@ pub async fn roles(cmd: RolesCommand, clock: Arc<dyn Clock>) -> Result<()> {
         RolesCommand::Add { org, name, db } => {
             let store = open_store(&db.database)?;
             let org = find_org(store.as_ref(), &org).await?;
-            let name = Roles::new(store, clock).add_role(org.id, ACTOR, &name).await?;
+            let name = Roles::new(store, clock)
+                .add_role(org.id, ACTOR, &name)
+                .await?;
             println!("added the role {name}");
         }
         RolesCommand::Remove { org, name, db } => {
@@ -291,7 +300,10 @@ pub async fn roles(cmd: RolesCommand, clock: Arc<dyn Clock>) -> Result<()> {
                     ids.push(a.clone());
                     continue;
                 }
-                match store.find_account_by_name(org.id, &a.to_lowercase()).await? {
+                match store
+                    .find_account_by_name(org.id, &a.to_lowercase())
+                    .await?
+                {
                     Some(found) => ids.push(found.resource.id.to_string()),
                     None => bail!("no account with the id or userName '{a}'"),
                 }

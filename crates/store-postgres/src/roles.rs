@@ -95,13 +95,10 @@ async fn apply_tx<C: GenericClient>(
             )
             .await?;
         for row in c.query(&stmt, &[&org.0, &locked]).await? {
-            groups
-                .entry(row.try_get(0)?)
-                .or_default()
-                .push(GroupView {
-                    id: ResourceId(row.try_get(1)?),
-                    display: row.try_get(2)?,
-                });
+            groups.entry(row.try_get(0)?).or_default().push(GroupView {
+                id: ResourceId(row.try_get(1)?),
+                display: row.try_get(2)?,
+            });
         }
     }
     let before = user_snapshots(c, org, &locked).await?;

@@ -121,13 +121,8 @@ fn apply_tx(
         } else {
             Vec::new()
         };
-        let local = directory::roles::derive(
-            kind,
-            &rules,
-            &account.resource.doc,
-            &groups,
-            &account.local,
-        );
+        let local =
+            directory::roles::derive(kind, &rules, &account.resource.doc, &groups, &account.local);
         if local == account.local {
             continue;
         }

@@ -116,9 +116,8 @@ pub fn sources_of_roles(kind: OrgKind, l: &LocalProps) -> BTreeMap<String, Vec<S
     let mut out = l.role_sources.clone();
     let legacy_default = l.role_sources.is_empty() && l.roles == [default_role(kind)];
     for r in &l.roles {
-        out.entry(r.clone()).or_insert_with(|| {
-            vec![if legacy_default { DEFAULT } else { MANUAL }.to_owned()]
-        });
+        out.entry(r.clone())
+            .or_insert_with(|| vec![if legacy_default { DEFAULT } else { MANUAL }.to_owned()]);
     }
     out.retain(|k, v| l.roles.contains(k) && !v.is_empty());
     out
@@ -136,7 +135,11 @@ pub fn sources_of_locations(l: &LocalProps) -> BTreeMap<String, Vec<String>> {
 }
 
 /// Values in their old order, then the new ones in the order given.
-fn ordered(old: &[String], order: &[String], sources: &BTreeMap<String, Vec<String>>) -> Vec<String> {
+fn ordered(
+    old: &[String],
+    order: &[String],
+    sources: &BTreeMap<String, Vec<String>>,
+) -> Vec<String> {
     let mut out: Vec<String> = old
         .iter()
         .filter(|v| sources.contains_key(*v))

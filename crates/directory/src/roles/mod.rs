@@ -138,7 +138,8 @@ impl Roles {
     ) -> Result<(), DirectoryError> {
         self.store
             .append_activity(vec![
-                ActivityEntry::act(org, self.clock.now(), actor, action, target).with_detail(detail),
+                ActivityEntry::act(org, self.clock.now(), actor, action, target)
+                    .with_detail(detail),
             ])
             .await
             .map_err(store_err)
@@ -506,7 +507,9 @@ impl Roles {
         add: bool,
     ) -> Result<u64, DirectoryError> {
         if ids.is_empty() {
-            return Err(DirectoryError::Invalid("choose at least one account".into()));
+            return Err(DirectoryError::Invalid(
+                "choose at least one account".into(),
+            ));
         }
         if ids.len() > MAX_BULK {
             return Err(DirectoryError::Invalid(format!(
@@ -535,7 +538,10 @@ impl Roles {
                     a.user_name()
                 )));
             }
-            if !accounts.iter().any(|b: &crate::store::Account| b.resource.id == rid) {
+            if !accounts
+                .iter()
+                .any(|b: &crate::store::Account| b.resource.id == rid)
+            {
                 accounts.push(a);
             }
         }
@@ -557,7 +563,11 @@ impl Roles {
         self.record(
             org,
             actor,
-            if add { "roles.assign" } else { "roles.unassign" },
+            if add {
+                "roles.assign"
+            } else {
+                "roles.unassign"
+            },
             role,
             Some(format!("{changed} of {} account(s) changed", ids.len())),
         )
@@ -608,7 +618,10 @@ pub fn edit_local(
 ) -> LocalProps {
     let mut p = Provenance::default();
     for r in &current.roles {
-        for s in sources_of_roles(kind, current).remove(r).unwrap_or_default() {
+        for s in sources_of_roles(kind, current)
+            .remove(r)
+            .unwrap_or_default()
+        {
             p.add_role(r, &s);
         }
     }

@@ -265,8 +265,8 @@ impl ScimService {
                 return Ok(current);
             }
             let (named, bulk) = member_effect(&outcome.member_changes);
-            let renamed = outcome.changed
-                && current.doc.get("displayName") != outcome.doc.get("displayName");
+            let renamed =
+                outcome.changed && current.doc.get("displayName") != outcome.doc.get("displayName");
             let update = Update {
                 // Membership changes alone do not depend on the version read; with an If-Match
                 // the client asked for exactly that version.
@@ -359,18 +359,9 @@ impl ScimService {
             .map_err(store_error)?;
         self.check_incoming(org, &policy, &user_name).await?;
         // The rules apply from the first write: a new account has no groups yet.
-        let rules = self
-            .store
-            .list_role_rules(org)
-            .await
-            .map_err(store_error)?;
-        let local = crate::roles::derive(
-            policy.kind,
-            &rules,
-            &doc,
-            &[],
-            &default_local(policy.kind),
-        );
+        let rules = self.store.list_role_rules(org).await.map_err(store_error)?;
+        let local =
+            crate::roles::derive(policy.kind, &rules, &doc, &[], &default_local(policy.kind));
         for _ in 0..MAX_CREATE_ATTEMPTS {
             let new = NewResource {
                 id: ResourceId::new(),
@@ -713,7 +704,9 @@ fn member_effect(changes: &[MemberChange]) -> (Vec<ResourceId>, bool) {
     for c in changes {
         match c {
             MemberChange::Add(refs) => named.extend(member_ids(refs)),
-            MemberChange::Remove(ids) => named.extend(ids.iter().filter_map(|v| v.parse::<ResourceId>().ok())),
+            MemberChange::Remove(ids) => {
+                named.extend(ids.iter().filter_map(|v| v.parse::<ResourceId>().ok()))
+            }
             MemberChange::RemoveMatching(_) => bulk = true,
             MemberChange::ReplaceAll(refs) => {
                 named.extend(member_ids(refs));

@@ -99,7 +99,8 @@ async fn a_group_rule_applies_to_provisioned_accounts_and_again_when_it_changes(
     status(&cat, 200);
     assert_eq!(cat.json()["defaults"][0], "staff");
     // A rule with a role outside the catalogue is refused and nothing is stored.
-    let rule = json!({ "name": "Teachers", "op": "memberOf", "value": "Teachers", "roles": ["teacher"] });
+    let rule =
+        json!({ "name": "Teachers", "op": "memberOf", "value": "Teachers", "roles": ["teacher"] });
     let refused = admin.post("/role-rules", &rule).await;
     status(&refused, 400);
     assert!(
@@ -231,7 +232,12 @@ async fn a_group_rule_applies_to_provisioned_accounts_and_again_when_it_changes(
     status(&admin.delete("/roles/teacher").await, 204);
     let activity = admin.get("/activity").await;
     status(&activity, 200);
-    for action in ["role.add", "role-rule.create", "role-rule.edit", "role-rule.delete"] {
+    for action in [
+        "role.add",
+        "role-rule.create",
+        "role-rule.edit",
+        "role-rule.delete",
+    ] {
         assert!(activity.text.contains(action), "{action} logged");
     }
 }
@@ -322,20 +328,49 @@ async fn scimd_roles_manages_the_catalogue_rules_and_assignments() {
     let out = cli(&["roles", "add", "--org", &org, "engineer", "--database", &db]);
     assert!(out.contains("engineer"), "{out}");
     let out = cli(&[
-        "roles", "rule-add", "--org", &org, "--name", "Engineering", "--attribute", "department",
-        "--equals", "engineering", "--role", "engineer", "--database", &db,
+        "roles",
+        "rule-add",
+        "--org",
+        &org,
+        "--name",
+        "Engineering",
+        "--attribute",
+        "department",
+        "--equals",
+        "engineering",
+        "--role",
+        "engineer",
+        "--database",
+        &db,
     ]);
     assert!(out.contains("1 changed"), "{out}");
     assert_eq!(admin.roles(&eng).await.0, vec!["engineer"]);
     // An unknown role: a clear failure, nothing stored.
     let (ok, _, err) = cli_status(&[
-        "roles", "rule-add", "--org", &org, "--name", "X", "--member-of", "X", "--role",
-        "wizard", "--database", &db,
+        "roles",
+        "rule-add",
+        "--org",
+        &org,
+        "--name",
+        "X",
+        "--member-of",
+        "X",
+        "--role",
+        "wizard",
+        "--database",
+        &db,
     ]);
     assert!(!ok);
     assert!(err.contains("not a role of this organisation"), "{err}");
     let rules = cli(&[
-        "roles", "rules", "--org", &org, "--format", "json", "--database", &db,
+        "roles",
+        "rules",
+        "--org",
+        &org,
+        "--format",
+        "json",
+        "--database",
+        &db,
     ]);
     let rules: Value = serde_json::from_str(&rules).expect("json");
     assert_eq!(rules["rules"].as_array().map(Vec::len), Some(1));
@@ -343,27 +378,67 @@ async fn scimd_roles_manages_the_catalogue_rules_and_assignments() {
 
     // Bulk assignment by userName.
     let out = cli(&[
-        "roles", "assign", "--org", &org, "--role", "manager", "other@example.com", &eng,
-        "--database", &db,
+        "roles",
+        "assign",
+        "--org",
+        &org,
+        "--role",
+        "manager",
+        "other@example.com",
+        &eng,
+        "--database",
+        &db,
     ]);
     assert!(out.contains("2 of 2"), "{out}");
     assert_eq!(admin.roles(&other).await.0, vec!["manager"]);
     assert_eq!(admin.roles(&eng).await.0, vec!["engineer", "manager"]);
     let (ok, _, _) = cli_status(&[
-        "roles", "assign", "--org", &org, "--role", "manager", "nobody@example.com",
-        "--database", &db,
+        "roles",
+        "assign",
+        "--org",
+        &org,
+        "--role",
+        "manager",
+        "nobody@example.com",
+        "--database",
+        &db,
     ]);
     assert!(!ok);
 
     // The rule goes; apply again changes nothing more.
-    cli(&["roles", "rule-remove", "--org", &org, &id, "--database", &db]);
+    cli(&[
+        "roles",
+        "rule-remove",
+        "--org",
+        &org,
+        &id,
+        "--database",
+        &db,
+    ]);
     assert_eq!(admin.roles(&eng).await.0, vec!["manager"]);
     let out = cli(&["roles", "apply", "--org", &org, "--database", &db]);
     assert!(out.contains("0 changed"), "{out}");
     let (ok, _, err) = cli_status(&["roles", "remove", "--org", &org, "staff", "--database", &db]);
     assert!(!ok && err.contains("cannot be removed"), "{err}");
-    cli(&["roles", "remove", "--org", &org, "engineer", "--database", &db]);
-    let list = cli(&["roles", "list", "--org", &org, "--format", "json", "--database", &db]);
+    cli(&[
+        "roles",
+        "remove",
+        "--org",
+        &org,
+        "engineer",
+        "--database",
+        &db,
+    ]);
+    let list = cli(&[
+        "roles",
+        "list",
+        "--org",
+        &org,
+        "--format",
+        "json",
+        "--database",
+        &db,
+    ]);
     assert_eq!(
         serde_json::from_str::<Value>(&list).expect("json")["own"],
         json!([])
@@ -394,11 +469,19 @@ async fn the_console_manages_rules_hand_set_roles_and_bulk_assignment() {
     let refused = b
         .post(
             "/roles/rules",
-            &[("name", "Managers"), ("op", "memberOf"), ("value", "Managers")],
+            &[
+                ("name", "Managers"),
+                ("op", "memberOf"),
+                ("value", "Managers"),
+            ],
         )
         .await;
     assert_eq!(refused.status, 400);
-    assert!(refused.body.contains("id=\"rule-error\""), "{}", refused.body);
+    assert!(
+        refused.body.contains("id=\"rule-error\""),
+        "{}",
+        refused.body
+    );
     assert!(refused.body.contains("value=\"Managers\""));
     let made = b
         .post(
@@ -422,17 +505,28 @@ async fn the_console_manages_rules_hand_set_roles_and_bulk_assignment() {
 
     // The account page names the rule as the role's source.
     let a = b.get(&format!("/accounts/{ada}")).await;
-    assert!(a.body.contains("rule \u{201c}Managers\u{201d}"), "{}", a.body);
+    assert!(
+        a.body.contains("rule \u{201c}Managers\u{201d}"),
+        "{}",
+        a.body
+    );
     // A hand-set role from the catalogue; an unknown one is refused next to the field.
     let added = b
-        .post(&format!("/accounts/{ada}/roles/add"), &[("role", "contractor")])
+        .post(
+            &format!("/accounts/{ada}/roles/add"),
+            &[("role", "contractor")],
+        )
         .await;
     assert_eq!(added.status, 303, "{}", added.body);
     let refused = b
         .post(&format!("/accounts/{ada}/roles/add"), &[("role", "wizard")])
         .await;
     assert_eq!(refused.status, 400);
-    assert!(refused.body.contains("id=\"role-error\""), "{}", refused.body);
+    assert!(
+        refused.body.contains("id=\"role-error\""),
+        "{}",
+        refused.body
+    );
     let a = b.get(&format!("/accounts/{ada}")).await;
     assert!(a.body.contains("set by hand"), "{}", a.body);
     assert!(!a.body.contains("wizard"));
@@ -453,22 +547,34 @@ async fn the_console_manages_rules_hand_set_roles_and_bulk_assignment() {
         )
         .await;
     assert_eq!(bulk.status, 303, "{}", bulk.body);
-    assert_eq!(bulk.location.as_deref(), Some("/accounts?search=&done=assigned"));
+    assert_eq!(
+        bulk.location.as_deref(),
+        Some("/accounts?search=&done=assigned")
+    );
     let list = b.get("/accounts").await;
     assert!(list.body.contains("contractor"));
     // Nothing chosen: refused on the list, next to the role field.
     let none = b
-        .post("/accounts/roles", &[("role", "contractor"), ("action", "add")])
+        .post(
+            "/accounts/roles",
+            &[("role", "contractor"), ("action", "add")],
+        )
         .await;
     assert_eq!(none.status, 400);
-    assert!(none.body.contains("id=\"bulk-role-error\""), "{}", none.body);
+    assert!(
+        none.body.contains("id=\"bulk-role-error\""),
+        "{}",
+        none.body
+    );
 
     // Deleting the rule leaves the hand-set roles.
     let page = b.get("/roles").await;
     let at = page.body.find("data-rule=\"").expect("a rule row") + "data-rule=\"".len();
     let id = page.body[at..at + 36].to_owned();
     assert_eq!(
-        b.post(&format!("/roles/rules/{id}/delete"), &[]).await.status,
+        b.post(&format!("/roles/rules/{id}/delete"), &[])
+            .await
+            .status,
         303
     );
     let admin = AdminApi::sign_in(&server, &org, "it@example.com").await;

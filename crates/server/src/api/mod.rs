@@ -117,7 +117,10 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/accounts/roles", post(roles::assign))
         .route("/roles", get(roles::catalogue).post(roles::add_role))
         .route("/roles/{name}", delete(roles::remove_role))
-        .route("/role-rules", get(roles::list_rules).post(roles::create_rule))
+        .route(
+            "/role-rules",
+            get(roles::list_rules).post(roles::create_rule),
+        )
         .route("/role-rules/apply", post(roles::apply))
         .route(
             "/role-rules/{id}",

@@ -31,7 +31,10 @@ const DONE: &[(&str, &str)] = &[
     ("role-added", "The role is set by hand."),
     ("role-removed", "The hand-set role is taken away."),
     ("assigned", "The role is given to the chosen accounts."),
-    ("unassigned", "The hand-set role is taken away from the chosen accounts."),
+    (
+        "unassigned",
+        "The hand-set role is taken away from the chosen accounts.",
+    ),
 ];
 
 struct AccountRow {
@@ -152,18 +155,21 @@ async fn list_page(
         Some(a) => format!("/accounts?{filters}&after={}", enc(a)),
         None => format!("/accounts?{filters}"),
     };
-    Ok(render_status(code, &AccountsPage {
-        l: signed.layout("Accounts", Nav::Accounts, flash),
-        next_url: next.map(|n| format!("/accounts?{filters}&after={}", enc(&n))),
-        first_url: query.after.as_ref().map(|_| format!("/accounts?{filters}")),
-        catalogue,
-        here,
-        search,
-        source,
-        status,
-        rows,
-        total,
-    }))
+    Ok(render_status(
+        code,
+        &AccountsPage {
+            l: signed.layout("Accounts", Nav::Accounts, flash),
+            next_url: next.map(|n| format!("/accounts?{filters}&after={}", enc(&n))),
+            first_url: query.after.as_ref().map(|_| format!("/accounts?{filters}")),
+            catalogue,
+            here,
+            search,
+            source,
+            status,
+            rows,
+            total,
+        },
+    ))
 }
 
 #[derive(Template)]
@@ -225,7 +231,11 @@ async fn account_page(
             RoleRow {
                 name: r.clone(),
                 manual: sources.iter().any(|s| s == directory::roles::MANUAL),
-                sources: sources.iter().map(|s| label(s)).collect::<Vec<_>>().join(", "),
+                sources: sources
+                    .iter()
+                    .map(|s| label(s))
+                    .collect::<Vec<_>>()
+                    .join(", "),
             }
         })
         .collect();
@@ -692,7 +702,13 @@ async fn hand_set(
     let role = form.text("role");
     match state
         .roles
-        .assign(signed.org_id(), &signed.actor(), &[id.to_owned()], &role, add)
+        .assign(
+            signed.org_id(),
+            &signed.actor(),
+            &[id.to_owned()],
+            &role,
+            add,
+        )
         .await
     {
         Ok(_) => Ok(see_other(&format!(
@@ -739,7 +755,11 @@ pub(super) async fn assign_roles(
     signed: Signed,
     form: Form,
 ) -> PageResult {
-    let ids: Vec<String> = form.all("account").iter().map(|s| (*s).to_owned()).collect();
+    let ids: Vec<String> = form
+        .all("account")
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
     let role = form.text("role");
     let add = form.text("action") != "remove";
     let back = form.text("back");
@@ -758,7 +778,13 @@ pub(super) async fn assign_roles(
             let sep = if back.contains('?') { "&" } else { "?" };
             Ok(see_other(&format!(
                 "{back}{sep}done={}",
-                if n == 0 { "unchanged" } else if add { "assigned" } else { "unassigned" }
+                if n == 0 {
+                    "unchanged"
+                } else if add {
+                    "assigned"
+                } else {
+                    "unassigned"
+                }
             )))
         }
         Err(e) => {

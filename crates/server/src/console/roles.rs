@@ -4,7 +4,9 @@
 //! its calls. Everyone who signs in sees the page; administrators change it.
 
 use super::csrf::Form;
-use super::{Flash, Layout, Nav, PageError, PageResult, Signed, done_flash, render_status, see_other};
+use super::{
+    Flash, Layout, Nav, PageError, PageResult, Signed, done_flash, render_status, see_other,
+};
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -239,7 +241,15 @@ pub(super) async fn remove_role(
         Ok(()) => Ok(see_other("/roles?done=role-removed")),
         Err(e) => {
             let (status, flash) = super::split(e)?;
-            roles_page(&state, &signed, flash, status, String::new(), RuleForm::empty()).await
+            roles_page(
+                &state,
+                &signed,
+                flash,
+                status,
+                String::new(),
+                RuleForm::empty(),
+            )
+            .await
         }
     }
 }
@@ -275,7 +285,15 @@ pub(super) async fn edit_page(
 ) -> PageResult {
     signed.require_administrator()?;
     let rule = state.roles.rule(signed.org_id(), &id).await?;
-    rule_page(&state, &signed, &id, None, StatusCode::OK, RuleForm::of(&rule)).await
+    rule_page(
+        &state,
+        &signed,
+        &id,
+        None,
+        StatusCode::OK,
+        RuleForm::of(&rule),
+    )
+    .await
 }
 
 async fn rule_page(
@@ -346,7 +364,12 @@ pub(super) async fn move_rule(
     let by = match form.text("direction").as_str() {
         "up" => -1,
         "down" => 1,
-        _ => return Err(PageError(StatusCode::BAD_REQUEST, "Choose up or down.".into())),
+        _ => {
+            return Err(PageError(
+                StatusCode::BAD_REQUEST,
+                "Choose up or down.".into(),
+            ));
+        }
     };
     state
         .roles

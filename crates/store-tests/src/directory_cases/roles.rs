@@ -25,7 +25,11 @@ fn rule(name: &str, attribute: &str, op: &str, value: &str, roles: &[&str]) -> R
 }
 
 async fn local(w: &World, id: &str) -> LocalProps {
-    w.dir.get_account(w.org.id, id).await.expect("account").local
+    w.dir
+        .get_account(w.org.id, id)
+        .await
+        .expect("account")
+        .local
 }
 
 async fn roles(w: &World, id: &str) -> Vec<String> {
@@ -90,13 +94,7 @@ pub async fn rules_give_roles_from_attributes_and_group_membership(store: Arc<dy
     r.create_rule(
         w.org.id,
         "cli",
-        &rule(
-            "Science",
-            "department",
-            "equals",
-            "SCIENCE",
-            &["teacher"],
-        ),
+        &rule("Science", "department", "equals", "SCIENCE", &["teacher"]),
     )
     .await
     .expect("rule");
@@ -129,7 +127,10 @@ pub async fn rules_give_roles_from_attributes_and_group_membership(store: Arc<dy
     let group = create_group(&w, "Teachers", &[&plain]).await;
     let l = local(&w, &plain).await;
     assert_eq!(l.roles, vec!["teacher"]);
-    assert_eq!(l.role_sources["teacher"], vec![format!("rule:{}", teachers.id)]);
+    assert_eq!(
+        l.role_sources["teacher"],
+        vec![format!("rule:{}", teachers.id)]
+    );
     w.patch(
         ResourceKind::Group,
         &group,
@@ -224,8 +225,10 @@ pub async fn a_hand_set_role_survives_rules_and_a_rule_change_reapplies_to_every
     // One user.updated per account whose roles changed, each with the new roles.
     let new: Vec<_> = events(&w).await.into_iter().skip(before).collect();
     assert_eq!(new.len(), even);
-    assert!(new.iter().all(|e| e.kind == EventType::UserUpdated
-        && e.data["roles"] == json!(["teacher"])));
+    assert!(
+        new.iter()
+            .all(|e| e.kind == EventType::UserUpdated && e.data["roles"] == json!(["teacher"]))
+    );
     assert_eq!(roles(&w, &ids[0]).await, vec!["teacher"]);
     assert_eq!(roles(&w, &ids[1]).await, vec!["student"]);
 
@@ -242,7 +245,11 @@ pub async fn a_hand_set_role_survives_rules_and_a_rule_change_reapplies_to_every
         .await
         .expect("hand-set role");
     let l = local(&w, &ids[1]).await;
-    assert_eq!(l.roles, vec!["staff"], "the default goes once a role is given");
+    assert_eq!(
+        l.roles,
+        vec!["staff"],
+        "the default goes once a role is given"
+    );
     assert_eq!(l.role_sources["staff"], vec!["manual"]);
     // And by hand on an even account that a rule gives teacher already.
     r.assign(w.org.id, "admin", &[ids[0].clone()], "teacher", true)
@@ -262,7 +269,11 @@ pub async fn a_hand_set_role_survives_rules_and_a_rule_change_reapplies_to_every
         )
         .await
         .expect("edit rule");
-    assert_eq!(applied.changed, (n - 1) as u64, "all but the hand-set teacher");
+    assert_eq!(
+        applied.changed,
+        (n - 1) as u64,
+        "all but the hand-set teacher"
+    );
     assert_eq!(events(&w).await.len() - before, n - 1);
     assert_eq!(roles(&w, &ids[0]).await, vec!["teacher"], "kept by hand");
     assert_eq!(roles(&w, &ids[1]).await, vec!["staff", "teacher"]);
@@ -293,7 +304,12 @@ pub async fn a_hand_set_role_survives_rules_and_a_rule_change_reapplies_to_every
     assert_eq!(roles(&w, &ids[1]).await, vec!["staff"]);
     assert_eq!(roles(&w, &ids[3]).await, vec!["student"]);
     let actions = w.actions().await;
-    for a in ["role-rule.create", "role-rule.edit", "role-rule.delete", "roles.apply"] {
+    for a in [
+        "role-rule.create",
+        "role-rule.edit",
+        "role-rule.delete",
+        "roles.apply",
+    ] {
         assert!(actions.iter().any(|x| x == a), "{a} logged: {actions:?}");
     }
 }
@@ -357,7 +373,9 @@ pub async fn unknown_roles_are_refused_and_change_nothing(store: Arc<dyn Store>)
     assert!(r.rules(w.org.id).await.expect("rules").is_empty());
 
     // Added to the catalogue, the role is accepted everywhere (any case, stored as added).
-    r.add_role(w.org.id, "cli", "Pilot").await.expect("add role");
+    r.add_role(w.org.id, "cli", "Pilot")
+        .await
+        .expect("add role");
     assert!(matches!(
         r.add_role(w.org.id, "cli", "pilot").await,
         Err(DirectoryError::Conflict("role", _))
@@ -395,7 +413,9 @@ pub async fn unknown_roles_are_refused_and_change_nothing(store: Arc<dyn Store>)
     r.delete_rule(w.org.id, "cli", &pilots.id.to_string())
         .await
         .expect("delete rule");
-    r.remove_role(w.org.id, "cli", "pilot").await.expect("remove");
+    r.remove_role(w.org.id, "cli", "pilot")
+        .await
+        .expect("remove");
     assert!(matches!(
         r.remove_role(w.org.id, "cli", "pilot").await,
         Err(DirectoryError::NotFound(_))
@@ -475,7 +495,13 @@ pub async fn role_rules_stay_in_their_organisation(store: Arc<dyn Store>) {
     assert_eq!(roles(&other, &theirs).await, vec!["staff"]);
     let ro = roles_of(&other);
     assert!(ro.rules(other.org.id).await.expect("rules").is_empty());
-    assert!(ro.catalogue(other.org.id).await.expect("cat").own.is_empty());
+    assert!(
+        ro.catalogue(other.org.id)
+            .await
+            .expect("cat")
+            .own
+            .is_empty()
+    );
     // Another organisation's rule is not found, nor its accounts applied.
     assert!(matches!(
         ro.delete_rule(other.org.id, "cli", &rule_w.id.to_string())
@@ -521,7 +547,11 @@ pub async fn concurrent_scim_writes_leave_roles_as_the_rules_say(store: Arc<dyn 
     let users: Vec<String> = {
         let mut v = Vec::new();
         for i in 0..4 {
-            v.push(w.scim_create(&format!("c{i}@x.example")).await.expect("user"));
+            v.push(
+                w.scim_create(&format!("c{i}@x.example"))
+                    .await
+                    .expect("user"),
+            );
         }
         v
     };
@@ -534,7 +564,11 @@ pub async fn concurrent_scim_writes_leave_roles_as_the_rules_say(store: Arc<dyn 
         tasks.push(tokio::spawn(async move {
             for round in 0..6usize {
                 let u = &users[(t + round) % users.len()];
-                let op = if (t + round) % 2 == 0 { "add" } else { "remove" };
+                let op = if (t + round) % 2 == 0 {
+                    "add"
+                } else {
+                    "remove"
+                };
                 let body = if op == "add" {
                     json!([{ "op": "add", "path": "members", "value": [{ "value": u }] }])
                 } else {
@@ -543,7 +577,11 @@ pub async fn concurrent_scim_writes_leave_roles_as_the_rules_say(store: Arc<dyn 
                 w.patch(ResourceKind::Group, &group, body)
                     .await
                     .expect("member change");
-                let title = if round % 3 == 0 { "Head of Year" } else { "Tutor" };
+                let title = if round % 3 == 0 {
+                    "Head of Year"
+                } else {
+                    "Tutor"
+                };
                 w.patch(
                     ResourceKind::User,
                     u,
@@ -576,7 +614,11 @@ pub async fn concurrent_scim_writes_leave_roles_as_the_rules_say(store: Arc<dyn 
     for u in &users {
         let doc = w.scim_get(u).await.expect("user");
         let mut want = Vec::new();
-        if doc["title"].as_str().unwrap_or_default().starts_with("Head") {
+        if doc["title"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("Head")
+        {
             want.push("staff".to_owned());
         }
         if members.contains(u) {
