@@ -461,7 +461,21 @@ impl Roles {
     /// batch reads and writes under its own locks (see [`crate::store::RoleStore::apply_role_rules`]),
     /// so a SCIM write meanwhile is never lost, and an account created behind the batches
     /// applies the rules itself once it is written.
+    ///
+    /// It runs as a task of its own: a caller that stops waiting (a request that timed out)
+    /// does not stop it halfway.
     pub async fn apply_all(&self, org: OrgId, actor: &str) -> Result<Applied, DirectoryError> {
+        let this = self.clone();
+        let actor = actor.to_owned();
+        match tokio::spawn(async move { this.apply_all_now(org, &actor).await }).await {
+            Ok(r) => r,
+            Err(e) => Err(DirectoryError::Store(StoreError::Internal(format!(
+                "the re-application of the rules stopped: {e}"
+            )))),
+        }
+    }
+
+    async fn apply_all_now(&self, org: OrgId, actor: &str) -> Result<Applied, DirectoryError> {
         let mut applied = Applied::default();
         let mut after = None;
         loop {

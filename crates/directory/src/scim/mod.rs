@@ -560,13 +560,15 @@ impl ScimService {
         bulk: bool,
         renamed: bool,
     ) {
-        let run = async {
-            let rules = self.store.list_role_rules(org).await?;
+        // A task of its own, so a request that stops waiting does not stop it halfway.
+        let this = self.clone();
+        let run = async move {
+            let rules = this.store.list_role_rules(org).await?;
             if !crate::roles::needs_groups(&rules) {
                 return Ok(());
             }
             let current = if renamed {
-                self.store
+                this.store
                     .get_resource(org, ResourceKind::Group, group, Load { relations: true })
                     .await?
                     .and_then(|g| g.members)
@@ -578,16 +580,20 @@ impl ScimService {
                 Vec::new()
             };
             crate::roles::after_group_write(
-                self.store.as_ref(),
+                this.store.as_ref(),
                 org,
                 &named,
                 &current,
                 bulk,
-                self.clock.now(),
+                this.clock.now(),
             )
             .await
         };
-        if let Err(e) = run.await {
+        let outcome = match tokio::spawn(run).await {
+            Ok(r) => r,
+            Err(e) => Err(StoreError::Internal(e.to_string())),
+        };
+        if let Err(e) = outcome {
             tracing::error!(error = %e, %org, "cannot apply the role rules after a SCIM group write");
         }
     }

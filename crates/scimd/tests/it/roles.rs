@@ -272,6 +272,39 @@ async fn only_administrators_change_rules_and_organisations_keep_their_own() {
         .as_str()
         .expect("id")
         .to_owned();
+    // A second rule, moved above the first: the order is kept and listed.
+    let second = admin
+        .post(
+            "/role-rules",
+            &json!({ "name": "Sales", "attribute": "department", "op": "equals", "value": "Sales", "roles": ["contractor"] }),
+        )
+        .await;
+    status(&second, 201);
+    let second_id = second.json()["rule"]["id"].as_str().expect("id").to_owned();
+    let moved = admin
+        .post(
+            &format!("/role-rules/{second_id}/move"),
+            &json!({ "direction": "up" }),
+        )
+        .await;
+    status(&moved, 200);
+    let names: Vec<&str> = moved.json()["rules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .map(|r| r["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names, ["Sales", "Heads"]);
+    status(
+        &admin
+            .post(
+                &format!("/role-rules/{second_id}/move"),
+                &json!({ "direction": "sideways" }),
+            )
+            .await,
+        400,
+    );
+    status(&admin.delete(&format!("/role-rules/{second_id}")).await, 200);
     // Bad bodies are 400s and store nothing.
     for bad in [
         json!({ "name": "x", "op": "contains", "value": "x", "roles": ["staff"] }),
