@@ -386,6 +386,18 @@ const steps = [
     await screenshot("account-synced");
   }],
 
+  ["a synced account offers only its local properties, attributes read by label", async () => {
+    assert.equal(await page.getByRole("link", { name: "Edit attributes" }).count(), 0);
+    const attrs = page.locator("dl.attributes");
+    await attrs.getByText("Family name").waitFor();
+    assert.equal(await attrs.getByText("name.familyName").count(), 0);
+    // The attributes form itself leads back to the account's page.
+    const url = page.url();
+    await page.goto(`${url}/edit`);
+    await heading("linus@example.com");
+    await screenshot("synced-account-local-only");
+  }],
+
   ["a rule: member of group Teachers gives teacher, applied to provisioned accounts and again when changed", async () => {
     const linus = await scim("GET", `/Users?filter=${encodeURIComponent('userName eq "linus@example.com"')}`, state.second);
     const grace = await scim("GET", `/Users?filter=${encodeURIComponent('userName eq "grace@example.com"')}`, state.second);
@@ -460,18 +472,6 @@ const steps = [
     // Nothing chosen: refused on the page, next to the role field.
     await page.getByRole("button", { name: "Assign role" }).click();
     await page.locator("#bulk-role-error").waitFor();
-  }],
-
-  ["a synced account offers only its local properties, attributes read by label", async () => {
-    assert.equal(await page.getByRole("link", { name: "Edit attributes" }).count(), 0);
-    const attrs = page.locator("dl.attributes");
-    await attrs.getByText("Family name").waitFor();
-    assert.equal(await attrs.getByText("name.familyName").count(), 0);
-    // The attributes form itself leads back to the account's page.
-    const url = page.url();
-    await page.goto(`${url}/edit`);
-    await heading("linus@example.com");
-    await screenshot("synced-account-local-only");
   }],
 
   ["groups, domains, activity and settings pages", async () => {

@@ -269,3 +269,110 @@ pub fn derive(
 pub fn needs_groups(rules: &[RoleRule]) -> bool {
     rules.iter().any(|r| r.condition.op == RuleOp::MemberOf)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{ResourceId, RuleId};
+    use serde_json::json;
+
+    fn rule(op: RuleOp, attribute: &str, value: &str, roles: &[&str]) -> RoleRule {
+        let now = time::OffsetDateTime::UNIX_EPOCH;
+        RoleRule {
+            id: RuleId::new(),
+            position: 1,
+            name: "r".into(),
+            condition: RuleCondition {
+                attribute: attribute.into(),
+                op,
+                value: value.into(),
+            },
+            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+            locations: Vec::new(),
+            created: now,
+            updated: now,
+        }
+    }
+
+    #[test]
+    fn attributes_are_found_by_path_urn_and_in_the_enterprise_extension() {
+        let doc = json!({
+            "title": "Head of Maths",
+            "name": { "givenName": "Ada" },
+            "emails": [{ "value": "a@x.example" }, { "value": "b@x.example" }],
+            ENTERPRISE: { "department": "Science", "manager": { "value": "m1" } },
+        });
+        assert_eq!(attribute_values(&doc, "TITLE"), ["Head of Maths"]);
+        assert_eq!(attribute_values(&doc, "name.givenName"), ["Ada"]);
+        assert_eq!(
+            attribute_values(&doc, "emails"),
+            ["a@x.example", "b@x.example"]
+        );
+        assert_eq!(attribute_values(&doc, "department"), ["Science"]);
+        assert_eq!(
+            attribute_values(&doc, &format!("{ENTERPRISE}:department")),
+            ["Science"]
+        );
+        assert_eq!(attribute_values(&doc, "manager"), ["m1"]);
+        assert!(attribute_values(&doc, "urn:x:nothing:department").is_empty());
+        assert!(attribute_values(&doc, "nickName").is_empty());
+    }
+
+    #[test]
+    fn conditions_ignore_case_and_membership_is_by_name_or_id() {
+        let doc = json!({ "title": "Head of Maths" });
+        let g = GroupView {
+            id: ResourceId::new(),
+            display: Some("Teachers".into()),
+        };
+        let eq = |v: &str| RuleCondition {
+            attribute: "title".into(),
+            op: RuleOp::Equals,
+            value: v.into(),
+        };
+        assert!(matches(&eq("head of maths"), &doc, &[]));
+        assert!(!matches(&eq("head"), &doc, &[]));
+        let sw = RuleCondition {
+            op: RuleOp::StartsWith,
+            ..eq("HEAD ")
+        };
+        assert!(matches(&sw, &doc, &[]));
+        let member = |v: &str| RuleCondition {
+            attribute: String::new(),
+            op: RuleOp::MemberOf,
+            value: v.into(),
+        };
+        assert!(matches(&member("teachers"), &doc, std::slice::from_ref(&g)));
+        assert!(matches(
+            &member(&g.id.to_string()),
+            &doc,
+            std::slice::from_ref(&g)
+        ));
+        assert!(!matches(&member("Teach"), &doc, std::slice::from_ref(&g)));
+    }
+
+    #[test]
+    fn hand_set_values_survive_and_the_default_stands_only_alone() {
+        let kind = OrgKind::School;
+        let teach = rule(RuleOp::Equals, "title", "teacher", &["teacher"]);
+        let doc = json!({ "title": "Teacher" });
+        let start = crate::accounts::default_local(kind);
+        let l = derive(kind, std::slice::from_ref(&teach), &doc, &[], &start);
+        assert_eq!(l.roles, ["teacher"]);
+        assert_eq!(l.role_sources["teacher"], [rule_source(&teach)]);
+        // The rule goes: the default is back.
+        let l = derive(kind, &[], &doc, &[], &l);
+        assert_eq!(l.roles, ["student"]);
+        assert_eq!(l.role_sources["student"], [DEFAULT]);
+        // A hand-set role stays whatever the rules say; legacy accounts count as hand-set.
+        let legacy = LocalProps {
+            roles: vec!["staff".into()],
+            ..LocalProps::default()
+        };
+        let l = derive(kind, std::slice::from_ref(&teach), &doc, &[], &legacy);
+        assert_eq!(l.roles, ["staff", "teacher"]);
+        let l = derive(kind, &[], &json!({}), &[], &l);
+        assert_eq!(l.roles, ["staff"]);
+        assert_eq!(l.role_sources["staff"], [MANUAL]);
+    }
+}

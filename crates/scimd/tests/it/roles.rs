@@ -304,7 +304,10 @@ async fn only_administrators_change_rules_and_organisations_keep_their_own() {
             .await,
         400,
     );
-    status(&admin.delete(&format!("/role-rules/{second_id}")).await, 200);
+    status(
+        &admin.delete(&format!("/role-rules/{second_id}")).await,
+        200,
+    );
     // Bad bodies are 400s and store nothing.
     for bad in [
         json!({ "name": "x", "op": "contains", "value": "x", "roles": ["staff"] }),
