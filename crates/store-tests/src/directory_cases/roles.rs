@@ -350,7 +350,7 @@ pub async fn unknown_roles_are_refused_and_change_nothing(store: Arc<dyn Store>)
             .map(|_| ()),
     );
     unknown(
-        r.assign(w.org.id, "admin", &[id.clone()], "pilot", true)
+        r.assign(w.org.id, "admin", std::slice::from_ref(&id), "pilot", true)
             .await
             .map(|_| ()),
     );
@@ -452,7 +452,7 @@ pub async fn bulk_assignment_sets_hand_set_roles_or_nothing(store: Arc<dyn Store
     assert_eq!(local(&w, &a).await.role_sources["manager"], vec!["manual"]);
     // Again: nothing changes.
     assert_eq!(
-        r.assign(w.org.id, "admin", &[a.clone()], "manager", true)
+        r.assign(w.org.id, "admin", std::slice::from_ref(&a), "manager", true)
             .await
             .expect("assign"),
         0
@@ -467,9 +467,15 @@ pub async fn bulk_assignment_sets_hand_set_roles_or_nothing(store: Arc<dyn Store
     .expect("patch");
     assert_eq!(roles(&w, &a).await, vec!["manager"]);
     // Taken away again: the default comes back.
-    r.assign(w.org.id, "admin", &[a.clone()], "manager", false)
-        .await
-        .expect("unassign");
+    r.assign(
+        w.org.id,
+        "admin",
+        std::slice::from_ref(&a),
+        "manager",
+        false,
+    )
+    .await
+    .expect("unassign");
     assert_eq!(roles(&w, &a).await, vec!["staff"]);
     assert!(w.actions().await.iter().any(|x| x == "roles.assign"));
 }
@@ -519,8 +525,14 @@ pub async fn role_rules_stay_in_their_organisation(store: Arc<dyn Store>) {
     );
     assert_eq!(roles(&w, &mine).await, vec!["manager"]);
     assert!(matches!(
-        ro.assign(other.org.id, "admin", &[mine.clone()], "manager", true)
-            .await,
+        ro.assign(
+            other.org.id,
+            "admin",
+            std::slice::from_ref(&mine),
+            "manager",
+            true
+        )
+        .await,
         Err(DirectoryError::NotFound(_))
     ));
 }
