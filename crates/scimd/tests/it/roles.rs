@@ -441,6 +441,70 @@ async fn scimd_roles_manages_the_catalogue_rules_and_assignments() {
     ]);
     assert!(!ok);
 
+    // An import applies the rules once it is done.
+    cli(&[
+        "roles",
+        "rule-add",
+        "--org",
+        &org,
+        "--name",
+        "Imported",
+        "--attribute",
+        "userName",
+        "--starts-with",
+        "bulk.",
+        "--role",
+        "contractor",
+        "--database",
+        &db,
+    ]);
+    cli(&[
+        "import",
+        "--org",
+        &org,
+        "--generate",
+        "3",
+        "--prefix",
+        "bulk",
+        "--quiet",
+        "--database",
+        &db,
+    ]);
+    let page = admin.get("/accounts?search=bulk.&count=10").await;
+    status(&page, 200);
+    let imported = page.json()["accounts"]
+        .as_array()
+        .expect("accounts")
+        .clone();
+    assert_eq!(imported.len(), 3, "{}", page.text);
+    assert!(
+        imported
+            .iter()
+            .all(|a| a["local"]["roles"] == json!(["contractor"])),
+        "{}",
+        page.text
+    );
+    let rules = cli(&[
+        "roles",
+        "rules",
+        "--org",
+        &org,
+        "--format",
+        "json",
+        "--database",
+        &db,
+    ]);
+    let rules: Value = serde_json::from_str(&rules).expect("json");
+    let imported_rule = rules["rules"][1]["id"].as_str().expect("id").to_owned();
+    cli(&[
+        "roles",
+        "rule-remove",
+        "--org",
+        &org,
+        &imported_rule,
+        "--database",
+        &db,
+    ]);
     // The rule goes; apply again changes nothing more.
     cli(&[
         "roles",
