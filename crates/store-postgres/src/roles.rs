@@ -7,7 +7,7 @@
 //! a membership or a rule applies the rules after it commits, so the last application to an
 //! account, in lock order, reads what all of them wrote.
 
-use crate::journal::{Journal, Lock, user_snapshot, user_snapshots};
+use crate::journal::{Journal, user_snapshots};
 use crate::{Failure, PgStore, from_micros, micros, run};
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
@@ -102,10 +102,9 @@ async fn apply_tx<C: GenericClient>(
         }
     }
     let before = user_snapshots(c, org, &locked).await?;
-    let update = c
-        .prepare_cached("UPDATE resources SET local = $3 WHERE org_id = $1 AND id = $2")
-        .await?;
-    let mut journal = Journal::new(org, now);
+    // What changes, written in one statement and read back in one.
+    let mut written: Vec<Uuid> = Vec::new();
+    let mut values: Vec<Value> = Vec::new();
     let mut changed = Vec::new();
     for id in &locked {
         let Some(snap) = before.get(id) else {
@@ -122,15 +121,29 @@ async fn apply_tx<C: GenericClient>(
         if &local == current {
             continue;
         }
-        let json = serde_json::to_value(&local).map_err(bad)?;
-        c.execute(&update, &[&org.0, id, &json]).await?;
-        let after = user_snapshot(c, org, ResourceId(*id), Lock::Plain)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        journal.user(Some(&snap.object()), after);
+        written.push(*id);
+        values.push(serde_json::to_value(&local).map_err(bad)?);
         if local.roles != current.roles || local.locations != current.locations {
             changed.push(ResourceId(*id));
         }
+    }
+    if written.is_empty() {
+        return Ok(changed);
+    }
+    let update = c
+        .prepare_cached(
+            "UPDATE resources r SET local = m.local FROM unnest($2::uuid[], $3::jsonb[]) AS m (id, local) \
+             WHERE r.org_id = $1 AND r.id = m.id",
+        )
+        .await?;
+    c.execute(&update, &[&org.0, &written, &values]).await?;
+    let mut after = user_snapshots(c, org, &written).await?;
+    let mut journal = Journal::new(org, now);
+    for id in &written {
+        let (Some(b), Some(a)) = (before.get(id), after.remove(id)) else {
+            return Err(StoreError::NotFound.into());
+        };
+        journal.user(Some(&b.object()), a);
     }
     journal.commit(c).await?;
     Ok(changed)
