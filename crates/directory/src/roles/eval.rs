@@ -26,7 +26,8 @@ pub fn rule_source(rule: &RoleRule) -> String {
 
 /// The values of `path` in a SCIM User document: `title`, `name.givenName`,
 /// `urn:...:enterprise:2.0:User:department`; a name the core schema does not have is looked up
-/// in the enterprise extension too, so `department` finds the enterprise `department`. Names
+/// in the enterprise extension too, so `department` finds the enterprise `department`, and
+/// `employeeType` reads `userType`. Names
 /// ignore case (RFC 7643 section 2.1); multi-valued attributes give every value (a complex
 /// one its `value`).
 pub fn attribute_values(doc: &Value, path: &str) -> Vec<String> {
@@ -82,6 +83,10 @@ pub fn attribute_values(doc: &Value, path: &str) -> Vec<String> {
         && let Some(ext) = get_ci(doc, ENTERPRISE)
     {
         walk(ext, &parts, &mut out);
+    }
+    // Identity providers call it `employeeType`; SCIM's User calls it `userType`.
+    if out.is_empty() && std::ptr::eq(root, doc) && rest.eq_ignore_ascii_case("employeeType") {
+        walk(doc, &["userType"], &mut out);
     }
     out
 }
@@ -314,6 +319,8 @@ mod tests {
             ["Science"]
         );
         assert_eq!(attribute_values(&doc, "manager"), ["m1"]);
+        let typed = json!({ "userType": "Faculty" });
+        assert_eq!(attribute_values(&typed, "employeeType"), ["Faculty"]);
         assert!(attribute_values(&doc, "urn:x:nothing:department").is_empty());
         assert!(attribute_values(&doc, "nickName").is_empty());
     }

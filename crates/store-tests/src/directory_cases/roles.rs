@@ -232,7 +232,7 @@ pub async fn a_hand_set_role_survives_rules_and_a_rule_change_reapplies_to_every
         .create_rule(
             w.org.id,
             "cli",
-            &rule("Faculty", "userType", "equals", "faculty", &["teacher"]),
+            &rule("Faculty", "employeeType", "equals", "faculty", &["teacher"]),
         )
         .await
         .expect("rule");
