@@ -190,6 +190,21 @@ pub async fn rules_give_roles_from_attributes_and_group_membership(store: Arc<dy
     .await
     .expect("rename back");
     assert_eq!(roles(&w, &head).await, vec!["staff", "teacher"]);
+    // A PUT replaces the members: who left and who joined both follow.
+    w.scim
+        .replace(
+            w.org.id,
+            ResourceKind::Group,
+            &group,
+            &json!({ "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                     "displayName": "Teachers", "members": [{ "value": plain }] }),
+            &Precondition::default(),
+            Load::default(),
+        )
+        .await
+        .expect("replace group");
+    assert_eq!(roles(&w, &head).await, vec!["staff"]);
+    assert_eq!(roles(&w, &plain).await, vec!["teacher"]);
     w.scim
         .delete(
             w.org.id,
@@ -199,7 +214,7 @@ pub async fn rules_give_roles_from_attributes_and_group_membership(store: Arc<dy
         )
         .await
         .expect("delete group");
-    assert_eq!(roles(&w, &head).await, vec!["staff"]);
+    assert_eq!(roles(&w, &plain).await, vec!["student"]);
 
     // A SCIM PATCH of the title takes the rule's role and location away.
     w.patch(
