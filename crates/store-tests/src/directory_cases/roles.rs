@@ -590,7 +590,7 @@ pub async fn concurrent_scim_writes_leave_roles_as_the_rules_say(store: Arc<dyn 
     .expect("rule");
     let users: Vec<String> = {
         let mut v = Vec::new();
-        for i in 0..4 {
+        for i in 0..3 {
             v.push(
                 w.scim_create(&format!("c{i}@x.example"))
                     .await
@@ -606,7 +606,7 @@ pub async fn concurrent_scim_writes_leave_roles_as_the_rules_say(store: Arc<dyn 
         let users = users.clone();
         let group = group.clone();
         tasks.push(tokio::spawn(async move {
-            for round in 0..6usize {
+            for round in 0..12usize {
                 let u = &users[(t + round) % users.len()];
                 let op = if (t + round) % 2 == 0 {
                     "add"
