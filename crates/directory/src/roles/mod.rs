@@ -767,7 +767,7 @@ pub async fn after_group_write(
     Ok(())
 }
 
-/// A refusal to take away a role a rule gives: the rule's name, for the message.
+/// The name of the first rule among `sources` (`rule:<id>`), for a message or a label.
 pub fn rule_of(rules: &[RoleRule], sources: &[String]) -> Option<String> {
     sources.iter().find_map(|s| {
         let id = s.strip_prefix("rule:")?;
