@@ -126,9 +126,45 @@ async fn a_group_rule_applies_to_provisioned_accounts_and_again_when_it_changes(
     let bob = scim.create_user("bob@example.com").await;
     let cy = scim.create_user("cy@example.com").await;
     let teachers = scim.create_group("Teachers", &[&ada, &bob]).await;
+    // An application follows the events from here.
+    let key = cli(&[
+        "app",
+        "create",
+        "--org",
+        &org,
+        "--name",
+        "hr",
+        "--database",
+        &server.database,
+    ]);
+    let events = |after: String| {
+        let (server, key) = (&server, key.clone());
+        async move {
+            let r = server
+                .client
+                .get(
+                    &format!(
+                        "{}/api/v1/events?types=user.updated&limit=1000{after}",
+                        server.origin
+                    ),
+                    &key,
+                )
+                .await;
+            status(&r, 200);
+            r.json()["data"].as_array().expect("events").clone()
+        }
+    };
     let created = admin.post("/role-rules", &rule).await;
     status(&created, 201);
     assert_eq!(created.json()["applied"]["changed"], 2);
+    // One user.updated per account whose roles changed, with the roles.
+    let updated = events(String::new()).await;
+    assert_eq!(updated.len(), 2, "{updated:?}");
+    for e in &updated {
+        assert_eq!(e["data"]["roles"], json!(["teacher"]), "{e}");
+        assert!([&ada, &bob].contains(&&e["data"]["id"].as_str().unwrap_or_default().to_owned()));
+    }
+    let last = updated[1]["id"].as_str().expect("event id").to_owned();
     let rule_id = created.json()["rule"]["id"]
         .as_str()
         .expect("id")
@@ -150,6 +186,16 @@ async fn a_group_rule_applies_to_provisioned_accounts_and_again_when_it_changes(
     .expect(204);
     assert_eq!(admin.roles(&cy).await.0, vec!["teacher"]);
     assert_eq!(admin.roles(&bob).await.0, vec!["staff"]);
+    // The membership change appended its member events and a user.updated for each of the two.
+    let updated = events(format!("&after={last}")).await;
+    let mut ids: Vec<&str> = updated
+        .iter()
+        .map(|e| e["data"]["id"].as_str().expect("id"))
+        .collect();
+    ids.sort();
+    let mut want = vec![bob.as_str(), cy.as_str()];
+    want.sort();
+    assert_eq!(ids, want, "{updated:?}");
 
     // A hand-set role on ada; the account page's edit keeps the rule's role.
     let edited = admin
