@@ -593,6 +593,7 @@ mod tests {
             "/settings",
             "/accounts",
             "/directory-sync",
+            "/roles",
         ] {
             for session in ["", "scimds_no-such-session"] {
                 let a = get(&t, path, session).await;
@@ -613,6 +614,7 @@ mod tests {
             ("/domains", "Domains"),
             ("/activity", "Activity"),
             ("/settings", "Settings"),
+            ("/roles", "Roles"),
         ] {
             let a = get(&t, path, &session).await;
             assert_eq!(a.status, StatusCode::OK, "{path}: {}", a.text());
