@@ -384,12 +384,17 @@ const steps = [
     await page.getByRole("link", { name: "linus@example.com" }).click();
     await heading("linus@example.com");
     await page.getByText("Managed by directory sync.").first().waitFor();
-    await page.getByLabel("Roles").fill("staff, engineer");
     await page.getByLabel("Locations").fill("Helsinki");
     await page.getByRole("button", { name: "Save local properties" }).click();
     assert.match(await flash(), /local properties are saved/);
-    assert.equal(await page.getByLabel("Roles").inputValue(), "staff, engineer");
     assert.equal(await page.getByLabel("Locations").inputValue(), "Helsinki");
+    // A role by hand, from the catalogue; the default role gives way to it.
+    await page.getByLabel("Set a role by hand").selectOption("manager");
+    await page.getByRole("button", { name: "Add role" }).click();
+    assert.match(await flash(), /role is set by hand/);
+    const row = page.locator("tr[data-role=manager]");
+    await row.getByRole("cell", { name: "set by hand" }).waitFor();
+    assert.equal(await page.locator("tr[data-role=staff]").count(), 0);
     await screenshot("account-synced");
   }],
 
@@ -446,6 +451,82 @@ const steps = [
     await page.getByRole("button", { name: "Delete group" }).click();
     assert.match(await flash(), /group is deleted/);
     assert.equal(await page.getByRole("link", { name: "Volunteers" }).count(), 0);
+  }],
+
+  ["a rule: member of group Teachers gives teacher, applied to provisioned accounts and again when changed", async () => {
+    const linus = await scim("GET", `/Users?filter=${encodeURIComponent('userName eq "linus@example.com"')}`, state.second);
+    const grace = await scim("GET", `/Users?filter=${encodeURIComponent('userName eq "grace@example.com"')}`, state.second);
+    state.linus = linus.body.Resources[0].id;
+    state.grace = grace.body.Resources[0].id;
+    const g = await scim("POST", "/Groups", state.second, {
+      schemas: ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+      displayName: "Teachers",
+      members: [{ value: state.linus }, { value: state.grace }],
+    });
+    assert.equal(g.status, 201, JSON.stringify(g.body));
+    state.teachers = g.body.id;
+
+    await nav("Roles").click();
+    await heading("Roles");
+    // teacher is not a business role: the catalogue gets it first.
+    await page.getByLabel("New role").fill("teacher");
+    await page.getByRole("button", { name: "Add role" }).click();
+    assert.match(await flash(), /role is added/);
+    await page.getByLabel("Name", { exact: true }).fill("Teachers");
+    await page.getByLabel("Condition").selectOption("memberOf");
+    await page.getByLabel("Value or group").fill("Teachers");
+    await page.getByRole("group", { name: "Roles it gives" }).getByLabel("teacher").check();
+    await page.getByRole("button", { name: "Create rule" }).click();
+    assert.match(await flash(), /rule is created and applied/);
+    await page.getByRole("cell", { name: "when member of 'Teachers': roles teacher" }).waitFor();
+    await screenshot("roles");
+
+    await page.goto(`${origin}/accounts/${state.grace}`);
+    await heading("grace@example.com");
+    await page.locator("tr[data-role=teacher]").getByRole("cell", { name: "rule \u201cTeachers\u201d" }).waitFor();
+    assert.equal(await page.locator("tr[data-role=staff]").count(), 0);
+    await screenshot("account-role-from-rule");
+
+    // The identity provider takes grace out of the group: the role goes, the default is back.
+    const out = await scim("PATCH", `/Groups/${state.teachers}`, state.second, {
+      schemas: ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+      Operations: [{ op: "remove", path: `members[value eq "${state.grace}"]` }],
+    });
+    assert.equal(out.status, 204, JSON.stringify(out.body));
+    await page.reload();
+    await page.locator("tr[data-role=staff]").waitFor();
+    assert.equal(await page.locator("tr[data-role=teacher]").count(), 0);
+
+    // The rule changes to another group: applied to everyone again; linus keeps his hand-set role.
+    await nav("Roles").click();
+    await page.getByRole("link", { name: "Edit the rule Teachers" }).click();
+    await heading("Edit rule");
+    await page.getByLabel("Value or group").fill("Faculty");
+    await screenshot("role-rule-edit");
+    await page.getByRole("button", { name: "Save and apply" }).click();
+    assert.match(await flash(), /applied to every account again/);
+    await page.goto(`${origin}/accounts/${state.linus}`);
+    await heading("linus@example.com");
+    await page.locator("tr[data-role=manager]").waitFor();
+    assert.equal(await page.locator("tr[data-role=teacher]").count(), 0);
+    // An unknown role by hand is refused next to its field (the page offers only the catalogue).
+  }],
+
+  ["bulk assign a role from the accounts list, by keyboard", async () => {
+    await nav("Accounts").click();
+    await heading("Accounts");
+    await page.getByLabel("Choose grace@example.com").check();
+    await page.getByLabel("Choose linus@example.com").focus();
+    await page.keyboard.press("Space");
+    await page.getByLabel("Role", { exact: true }).selectOption("contractor");
+    await screenshot("accounts-bulk");
+    await tabTo("Assign role");
+    await page.keyboard.press("Enter");
+    assert.match(await flash(), /role is given to the chosen accounts/);
+    assert.ok((await page.getByRole("cell", { name: /contractor/ }).count()) >= 2);
+    // Nothing chosen: refused on the page, next to the role field.
+    await page.getByRole("button", { name: "Assign role" }).click();
+    await page.locator("#bulk-role-error").waitFor();
   }],
 
   ["groups, domains, activity and settings pages", async () => {

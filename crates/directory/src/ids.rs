@@ -41,6 +41,7 @@ macro_rules! uuid_id {
 uuid_id!(OrgId, "an organisation");
 uuid_id!(TokenId, "a SCIM bearer token");
 uuid_id!(ResourceId, "a SCIM resource (User or Group)");
+uuid_id!(RuleId, "a role rule of an organisation");
 
 /// Business or school: decides default roles and the `userName` hold after deletion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

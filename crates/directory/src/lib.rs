@@ -26,6 +26,7 @@ pub mod organisation;
 pub mod passwords;
 pub mod render;
 pub mod reveal;
+pub mod roles;
 pub mod scim;
 pub mod second_factor;
 pub mod session;

@@ -1,9 +1,10 @@
 //! `scimd copy --from URL --to URL`: moves a deployment to another database (typically from the
 //! embedded SQLite file to PostgreSQL), organisation by organisation, keeping every id, version
 //! and timestamp and the directory's own state (sources, SCIM-deleted accounts and their
-//! holds, local properties, conflicts, domains, Auto Merge, administrators' second factors
-//! with their unused recovery codes and the rule that requires them), then reads both back and
-//! compares them. Administrators' sessions are not carried: they sign in again.
+//! holds, local properties, conflicts, domains, Auto Merge, roles and rules, administrators'
+//! second factors with their unused recovery codes and the rule that requires them), then
+//! reads both back and compares them. Administrators' sessions are not carried: they sign in
+//! again.
 //!
 //! The target must hold no organisation yet: a copy never merges into a live directory. Stop
 //! `scimd serve` on the source first, or writes made during the copy are not carried over.
@@ -107,6 +108,18 @@ pub async fn run(from: &dyn Store, to: &dyn Store) -> Result<()> {
         }
         for d in from.list_domains(org.id).await? {
             to.add_domain(&d).await?;
+        }
+        // The catalogue keeps its order by the instant each role was added.
+        for (i, r) in from.list_org_roles(org.id).await?.iter().enumerate() {
+            to.add_org_role(
+                org.id,
+                r,
+                org.created + time::Duration::microseconds(i as i64),
+            )
+            .await?;
+        }
+        for r in from.list_role_rules(org.id).await? {
+            to.put_role_rule(org.id, &r).await?;
         }
 
         let accounts = all_accounts(from, org.id).await?;
@@ -236,6 +249,11 @@ async fn verify(from: &dyn Store, to: &dyn Store) -> Result<()> {
         }
         if from.list_domains(id).await? != to.list_domains(id).await? {
             bail!("verification: domains of {id} differ");
+        }
+        if from.list_org_roles(id).await? != to.list_org_roles(id).await?
+            || from.list_role_rules(id).await? != to.list_role_rules(id).await?
+        {
+            bail!("verification: roles or rules of {id} differ");
         }
         if from.sync_policy(id, "").await? != to.sync_policy(id, "").await? {
             bail!("verification: settings of {id} differ");

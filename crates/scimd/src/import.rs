@@ -177,6 +177,12 @@ pub async fn run(
     let secs = started.elapsed().as_secs_f64();
     // A bulk load leaves the planner without statistics until something gathers them.
     store.refresh_statistics().await?;
+    // The organisation's rules (docs/contract.md, "Roles and rules") apply to what came in.
+    if !store.list_role_rules(org).await?.is_empty() {
+        directory::roles::Roles::new(store.clone(), clock.clone())
+            .apply_all(org, "cli")
+            .await?;
+    }
     eprintln!(
         "import: {} users imported in {secs:.1}s ({:.0}/s); {} already existed, {} invalid, {} failed",
         out.imported,

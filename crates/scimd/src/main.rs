@@ -15,6 +15,7 @@ mod directory_cli;
 mod import;
 mod invocation;
 mod mail;
+mod roles_cli;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -147,6 +148,11 @@ enum Command {
     },
     /// Turn Auto Merge on or off: a conflicting SCIM create then takes over the account.
     AutoMerge(directory_cli::AutoMergeArgs),
+    /// The role catalogue, the rules that give roles and locations, bulk assignment.
+    Roles {
+        #[command(subcommand)]
+        command: roles_cli::RolesCommand,
+    },
     /// The organisation's domains.
     Domain {
         #[command(subcommand)]
@@ -635,6 +641,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Conflicts { command } => directory_cli::conflicts(command, clock).await,
         Command::AutoMerge(a) => directory_cli::auto_merge(a, clock).await,
         Command::Domain { command } => directory_cli::domain(command, clock).await,
+        Command::Roles { command } => roles_cli::roles(command, clock).await,
         Command::Activity(a) => admin_cli::activity(a).await,
         Command::Outbox { command } => admin_cli::outbox(command).await,
         Command::Mail { command } => admin_cli::mail(command).await,

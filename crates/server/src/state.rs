@@ -27,6 +27,8 @@ pub struct AppState {
     pub activity: Option<crate::activity::ActivitySink>,
     /// The directory's rules (accounts, conflicts, disconnect, domains).
     pub directory: directory::accounts::Directory,
+    /// The role catalogue and the rules that derive roles and locations.
+    pub roles: directory::roles::Roles,
     /// Applications, their webhook endpoints, and what their keys read.
     pub applications: directory::applications::Applications,
     /// When each application's use was last written (see `api::app_key`).
@@ -71,6 +73,7 @@ impl AppState {
             touched: Mutex::new(HashMap::new()),
             lifecycle: directory::lifecycle::Lifecycle::new(store.clone(), clock.clone()),
             directory: directory::accounts::Directory::new(store.clone(), clock.clone()),
+            roles: directory::roles::Roles::new(store.clone(), clock.clone()),
             applications: directory::applications::Applications::new(store.clone(), clock.clone()),
             apps_touched: Mutex::new(HashMap::new()),
             sessions: directory::session::Sessions::new(store, clock),

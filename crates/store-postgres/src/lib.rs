@@ -109,6 +109,7 @@ mod orgs;
 mod outbox;
 mod resources;
 mod reveals;
+mod roles;
 mod search;
 mod second_factors;
 mod tokens;

@@ -18,6 +18,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (9, include_str!("../migrations/0009_account_search.sql")),
     (10, include_str!("../migrations/0010_second_factor.sql")),
     (11, include_str!("../migrations/0011_time_zone.sql")),
+    (12, include_str!("../migrations/0012_roles.sql")),
 ];
 
 /// The advisory lock key that serialises migrations ("scimd" and 1), shared by every scimd

@@ -35,6 +35,7 @@ mod orgs;
 mod outbox;
 mod resources;
 mod reveals;
+mod roles;
 mod runtime;
 mod search;
 mod second_factors;

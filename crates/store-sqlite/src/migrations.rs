@@ -17,6 +17,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (11, include_str!("../migrations/0011_account_search.sql")),
     (12, include_str!("../migrations/0012_second_factor.sql")),
     (13, include_str!("../migrations/0013_time_zone.sql")),
+    (14, include_str!("../migrations/0014_roles.sql")),
 ];
 
 pub(crate) fn apply(conn: &Connection) -> rusqlite::Result<()> {

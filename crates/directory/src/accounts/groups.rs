@@ -45,6 +45,11 @@ fn group_not_found(id: &str) -> DirectoryError {
     DirectoryError::NotFound(format!("group '{id}'"))
 }
 
+/// The ids among member references (all of them are ids: the service resolved the names).
+fn member_ids(refs: &[MemberRef]) -> Vec<ResourceId> {
+    refs.iter().filter_map(|m| m.value.parse().ok()).collect()
+}
+
 /// A store error, a refused member (deleted since it was looked up) said as the caller's.
 fn member_refusal(e: StoreError) -> DirectoryError {
     match e {
@@ -132,11 +137,13 @@ impl Directory {
             now: self.clock.now(),
             members,
         };
+        let named = member_ids(&new.members);
         let created = self
             .store
             .create_manual_group(org, new)
             .await
             .map_err(member_refusal)?;
+        self.roles_after(org, created.id, named, false, false).await;
         self.record(
             org,
             actor,
@@ -202,6 +209,12 @@ impl Directory {
         };
         let (refs, added) = self.accounts_named(org, &edit.add_user_names).await?;
         changed.extend(added);
+        let mut named = member_ids(&refs);
+        named.extend(
+            edit.remove
+                .iter()
+                .filter_map(|m| m.parse::<ResourceId>().ok()),
+        );
         let mut member_changes = Vec::new();
         if !refs.is_empty() {
             member_changes.push(MemberChange::Add(refs));
@@ -220,10 +233,12 @@ impl Directory {
             now: self.clock.now(),
         };
         let rid = group.resource.id;
+        let renamed = update.doc.is_some();
         self.store
             .update_manual_group(org, rid, update)
             .await
             .map_err(member_refusal)?;
+        self.roles_after(org, rid, named, renamed, renamed).await;
         self.record(
             org,
             actor,
@@ -246,6 +261,7 @@ impl Directory {
         let group = self.manual_group(org, id).await?;
         let rid = group.resource.id;
         self.store.delete_manual_group(org, rid, None).await?;
+        self.roles_after(org, rid, Vec::new(), true, false).await;
         self.record(
             org,
             actor,
@@ -256,6 +272,71 @@ impl Directory {
         )
         .await?;
         Ok(())
+    }
+
+    /// Applies `memberOf` rules after a manual group's write has committed, as after a SCIM
+    /// group write: to the members `named`, to every member when it was `renamed`, and with
+    /// `bulk` to every account a `memberOf` rule gave something. A task of its own, so a
+    /// request that stops waiting does not stop it halfway; a failure is logged (the next
+    /// write, a rule change or `scimd roles apply` applies them again).
+    async fn roles_after(
+        &self,
+        org: OrgId,
+        group: ResourceId,
+        named: Vec<ResourceId>,
+        bulk: bool,
+        renamed: bool,
+    ) {
+        let this = self.clone();
+        let run = async move {
+            let current = if renamed {
+                this.all_member_ids(org, group).await?
+            } else {
+                Vec::new()
+            };
+            crate::roles::after_group_write(
+                this.store.as_ref(),
+                org,
+                &named,
+                &current,
+                bulk,
+                this.clock.now(),
+            )
+            .await
+        };
+        let outcome = match tokio::spawn(run).await {
+            Ok(r) => r,
+            Err(e) => Err(StoreError::Internal(e.to_string())),
+        };
+        if let Err(e) = outcome {
+            tracing::error!(error = %e, %org, "cannot apply the role rules after a manual group's change");
+        }
+    }
+
+    /// Every direct member of a group, by id, a thousand per read.
+    async fn all_member_ids(
+        &self,
+        org: OrgId,
+        group: ResourceId,
+    ) -> Result<Vec<ResourceId>, StoreError> {
+        let mut ids = Vec::new();
+        let mut after = None;
+        loop {
+            let q = MemberQuery {
+                search: None,
+                after,
+                count: 1000,
+            };
+            let Some(page) = self.store.list_group_members(org, group, &q).await? else {
+                break;
+            };
+            ids.extend(page.members.iter().map(|m| m.id));
+            match page.next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+        Ok(ids)
     }
 
     /// A group an administrator may change: refused as read-only when directory sync owns it.

@@ -205,7 +205,24 @@ impl Directory {
         let normalized = normalize(ResourceKind::User, attributes)
             .map_err(|e| DirectoryError::Invalid(e.detail))?;
         let local = match local {
-            Some(l) => check_local(o.kind, l)?,
+            Some(l) => {
+                let l = check_local(o.kind, l)?;
+                let cat = crate::roles::catalogue(self.store.as_ref(), org, o.kind).await?;
+                let roles = l
+                    .roles
+                    .iter()
+                    .map(|r| cat.check(r))
+                    .collect::<Result<Vec<_>, _>>()?;
+                crate::roles::edit_local(
+                    o.kind,
+                    &default_local(o.kind),
+                    &roles,
+                    &[],
+                    &l.locations,
+                    &[],
+                )
+                .with_school(l.grade_level, l.sis_username)
+            }
             None => default_local(o.kind),
         };
         let new = NewResource {
@@ -233,6 +250,14 @@ impl Directory {
             }
             other => other?,
         };
+        crate::roles::after_write(
+            self.store.as_ref(),
+            org,
+            &[account.resource.id],
+            false,
+            self.clock.now(),
+        )
+        .await?;
         self.record(
             org,
             actor,
@@ -288,7 +313,10 @@ impl Directory {
                 .map_err(|e| DirectoryError::Invalid(e.detail))?;
             (normalized.doc != current.resource.doc).then_some(normalized.doc)
         };
-        let local = edit.local.map(|l| check_local(o.kind, l)).transpose()?;
+        let local = match edit.local {
+            Some(l) => Some(self.local_edit(org, o.kind, &current, l).await?),
+            None => None,
+        };
         let changed: Vec<&str> = edit
             .attributes
             .keys()
@@ -311,6 +339,14 @@ impl Directory {
                 },
             )
             .await?;
+        crate::roles::after_write(
+            self.store.as_ref(),
+            org,
+            &[account.resource.id],
+            false,
+            self.clock.now(),
+        )
+        .await?;
         self.record(
             org,
             actor,
@@ -321,6 +357,73 @@ impl Directory {
         )
         .await?;
         Ok(account)
+    }
+
+    /// The local properties an edit asks for, read as changes of the hand-set values: a role
+    /// or location the account did not have is added by hand (a role from the catalogue), one
+    /// it had and the edit leaves out loses its hand-set source. A role only a rule gives
+    /// cannot be taken away by hand: the refusal names the rule.
+    async fn local_edit(
+        &self,
+        org: OrgId,
+        kind: OrgKind,
+        current: &Account,
+        wanted: LocalProps,
+    ) -> Result<LocalProps, DirectoryError> {
+        let wanted = check_local(kind, wanted)?;
+        let have = &current.local;
+        let added: Vec<&String> = wanted
+            .roles
+            .iter()
+            .filter(|r| !have.roles.contains(r))
+            .collect();
+        let mut add_roles = Vec::new();
+        if !added.is_empty() {
+            let cat = crate::roles::catalogue(self.store.as_ref(), org, kind).await?;
+            for r in added {
+                add_roles.push(cat.check(r)?);
+            }
+        }
+        let remove_roles: Vec<String> = have
+            .roles
+            .iter()
+            .filter(|r| !wanted.roles.contains(r))
+            .cloned()
+            .collect();
+        let sources = crate::roles::sources_of_roles(kind, have);
+        for r in &remove_roles {
+            let s = sources.get(r).cloned().unwrap_or_default();
+            if !s.iter().any(|s| s == crate::roles::MANUAL)
+                && s.iter().any(|s| s.starts_with("rule:"))
+            {
+                let rules = self.store.list_role_rules(org).await?;
+                let by = crate::roles::rule_of(&rules, &s).unwrap_or_else(|| "a rule".into());
+                return Err(DirectoryError::Invalid(format!(
+                    "the role '{r}' comes from the rule '{by}' and stays while the rule applies; change the rule instead"
+                )));
+            }
+        }
+        let add_locations: Vec<String> = wanted
+            .locations
+            .iter()
+            .filter(|l| !have.locations.contains(l))
+            .cloned()
+            .collect();
+        let remove_locations: Vec<String> = have
+            .locations
+            .iter()
+            .filter(|l| !wanted.locations.contains(l))
+            .cloned()
+            .collect();
+        Ok(crate::roles::edit_local(
+            kind,
+            have,
+            &add_roles,
+            &remove_roles,
+            &add_locations,
+            &remove_locations,
+        )
+        .with_school(wanted.grade_level, wanted.sis_username))
     }
 
     // ---- connection ----
@@ -668,7 +771,7 @@ pub(crate) async fn adopt(
     incoming: &Value,
     now: OffsetDateTime,
 ) -> Result<Account, StoreError> {
-    store
+    let adopted = store
         .update_account(
             org,
             account.resource.id,
@@ -680,7 +783,9 @@ pub(crate) async fn adopt(
                 now: Some(now),
             },
         )
-        .await
+        .await?;
+    crate::roles::after_write(store, org, &[adopted.resource.id], false, now).await?;
+    Ok(adopted)
 }
 
 /// Validates local properties for an organisation of `kind`.

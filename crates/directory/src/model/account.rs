@@ -5,6 +5,7 @@ use super::columns;
 use super::resource::StoredResource;
 use crate::ids::{OrgId, OrgKind, ResourceId};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
 /// Who owns an account's (or group's) imported attributes.
@@ -73,6 +74,27 @@ pub struct LocalProps {
     /// Schools only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sis_username: Option<String>,
+    /// Where each role came from: `manual` (set by hand), `default` (the kind's default role)
+    /// or `rule:<id>`; kept by the directory, never taken from a client. Empty on accounts
+    /// from before role rules: see [`crate::roles::sources_of_roles`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub role_sources: BTreeMap<String, Vec<String>>,
+    /// Where each location came from: `manual` or `rule:<id>`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub location_sources: BTreeMap<String, Vec<String>>,
+}
+
+impl LocalProps {
+    /// These properties with a school's grade level and SIS username.
+    pub fn with_school(
+        mut self,
+        grade_level: Option<String>,
+        sis_username: Option<String>,
+    ) -> Self {
+        self.grade_level = grade_level;
+        self.sis_username = sis_username;
+        self
+    }
 }
 
 /// An account (a User resource) with what only the directory knows about it.

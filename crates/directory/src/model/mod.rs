@@ -13,6 +13,7 @@ pub mod group;
 pub mod notice;
 pub mod org;
 pub mod resource;
+pub mod roles;
 pub mod token;
 
 pub use account::{
@@ -36,4 +37,5 @@ pub use org::{Connection, ConnectionState};
 pub use resource::{
     GroupView, ListQuery, Load, MemberView, NewResource, Page, StoredResource, Update,
 };
+pub use roles::{RoleRule, RuleCondition, RuleOp};
 pub use token::TokenRecord;

@@ -150,6 +150,7 @@ impl ScimService {
             return self.create_user(org, normalized.doc, load).await;
         }
         let members = take_members(kind, &mut normalized.doc)?;
+        let named = member_ids(&members);
         let new = NewResource {
             id: ResourceId::new(),
             doc: normalized.doc,
@@ -161,6 +162,8 @@ impl ScimService {
             .create_resource(org, kind, new)
             .await
             .map_err(store_error)?;
+        self.roles_after_group(org, created.id, named, false, false)
+            .await;
         if load.relations && created.members.is_none() && kind == ResourceKind::Group {
             created.members = Some(Vec::new());
         }
@@ -218,7 +221,17 @@ impl ScimService {
                 .await
             {
                 Err(StoreError::VersionMismatch) => continue,
-                other => return other.map_err(store_error),
+                other => {
+                    let written = other.map_err(store_error)?;
+                    match kind {
+                        ResourceKind::User => self.roles_after_user(org, rid).await,
+                        ResourceKind::Group => {
+                            self.roles_after_group(org, rid, member_ids(&members), true, false)
+                                .await
+                        }
+                    }
+                    return Ok(written);
+                }
             }
         }
         Err(busy())
@@ -251,6 +264,9 @@ impl ScimService {
                 }
                 return Ok(current);
             }
+            let (named, bulk) = member_effect(&outcome.member_changes);
+            let renamed =
+                outcome.changed && current.doc.get("displayName") != outcome.doc.get("displayName");
             let update = Update {
                 // Membership changes alone do not depend on the version read; with an If-Match
                 // the client asked for exactly that version.
@@ -265,7 +281,20 @@ impl ScimService {
                 .await
             {
                 Err(StoreError::VersionMismatch) => continue,
-                other => return other.map_err(store_error),
+                other => {
+                    let written = other.map_err(store_error)?;
+                    match kind {
+                        ResourceKind::User => {
+                            if outcome.changed {
+                                self.roles_after_user(org, rid).await
+                            }
+                        }
+                        ResourceKind::Group => {
+                            self.roles_after_group(org, rid, named, bulk, renamed).await
+                        }
+                    }
+                    return Ok(written);
+                }
             }
         }
         Err(busy())
@@ -297,7 +326,14 @@ impl ScimService {
                     .retire_account(org, rid, expected, now, now + hold_for(policy.kind))
                     .await
             }
-            ResourceKind::Group => self.store.delete_resource(org, kind, rid, expected).await,
+            ResourceKind::Group => {
+                let deleted = self.store.delete_resource(org, kind, rid, expected).await;
+                if deleted.is_ok() {
+                    self.roles_after_group(org, rid, Vec::new(), true, false)
+                        .await;
+                }
+                deleted
+            }
         };
         match deleted {
             Err(StoreError::NotFound) => Err(ScimError::not_found(format!(
@@ -322,7 +358,10 @@ impl ScimService {
             .await
             .map_err(store_error)?;
         self.check_incoming(org, &policy, &user_name).await?;
-        let local = default_local(policy.kind);
+        // The rules apply from the first write: a new account has no groups yet.
+        let rules = self.store.list_role_rules(org).await.map_err(store_error)?;
+        let local =
+            crate::roles::derive(policy.kind, &rules, &doc, &[], &default_local(policy.kind));
         for _ in 0..MAX_CREATE_ATTEMPTS {
             let new = NewResource {
                 id: ResourceId::new(),
@@ -335,7 +374,15 @@ impl ScimService {
                 .create_account(org, new, Source::Scim, &local)
                 .await
             {
-                Ok(a) => return Ok(a.resource),
+                Ok(a) => {
+                    // A rule changed since they were read: its re-application may have passed
+                    // this account before it existed.
+                    match self.store.list_role_rules(org).await {
+                        Ok(now_rules) if now_rules == rules => {}
+                        _ => self.roles_after_user(org, a.resource.id).await,
+                    }
+                    return Ok(a.resource);
+                }
                 Err(StoreError::Conflict(_)) => {}
                 Err(e) => return Err(store_error(e)),
             }
@@ -490,6 +537,67 @@ impl ScimService {
         }
     }
 
+    /// Applies the rules to a user whose document a SCIM write changed (docs/contract.md,
+    /// "Roles and rules"). The write has committed: a failure here is logged, and the next
+    /// write of the account, a rule change or `scimd roles apply` applies them again.
+    async fn roles_after_user(&self, org: OrgId, id: ResourceId) {
+        if let Err(e) =
+            crate::roles::after_write(self.store.as_ref(), org, &[id], false, self.clock.now())
+                .await
+        {
+            tracing::error!(error = %e, %org, "cannot apply the role rules after a SCIM write");
+        }
+    }
+
+    /// Applies `memberOf` rules after a SCIM write of a group's members or name: to the
+    /// members it named, to every member when it renamed the group, and with `bulk` to every
+    /// account a `memberOf` rule gave something (see [`crate::roles::after_group_write`]).
+    async fn roles_after_group(
+        &self,
+        org: OrgId,
+        group: ResourceId,
+        named: Vec<ResourceId>,
+        bulk: bool,
+        renamed: bool,
+    ) {
+        // A task of its own, so a request that stops waiting does not stop it halfway.
+        let this = self.clone();
+        let run = async move {
+            let rules = this.store.list_role_rules(org).await?;
+            if !crate::roles::needs_groups(&rules) {
+                return Ok(());
+            }
+            let current = if renamed {
+                this.store
+                    .get_resource(org, ResourceKind::Group, group, Load { relations: true })
+                    .await?
+                    .and_then(|g| g.members)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|m| m.id)
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            crate::roles::after_group_write(
+                this.store.as_ref(),
+                org,
+                &named,
+                &current,
+                bulk,
+                this.clock.now(),
+            )
+            .await
+        };
+        let outcome = match tokio::spawn(run).await {
+            Ok(r) => r,
+            Err(e) => Err(StoreError::Internal(e.to_string())),
+        };
+        if let Err(e) = outcome {
+            tracing::error!(error = %e, %org, "cannot apply the role rules after a SCIM group write");
+        }
+    }
+
     /// Writes a directory event of a SCIM request to the activity log; a failure to log never
     /// fails the identity provider's request.
     async fn note(&self, org: OrgId, action: &str, target: &str, detail: Option<String>) {
@@ -585,6 +693,34 @@ fn busy() -> ScimError {
         None,
         "the resource is being changed concurrently; retry",
     )
+}
+
+/// The resource ids among member references (others cannot be accounts).
+fn member_ids(members: &[MemberRef]) -> Vec<ResourceId> {
+    members
+        .iter()
+        .filter_map(|m| m.value.parse().ok())
+        .collect()
+}
+
+/// The members a PATCH's member changes name, and whether it replaced or filtered them.
+fn member_effect(changes: &[MemberChange]) -> (Vec<ResourceId>, bool) {
+    let mut named = Vec::new();
+    let mut bulk = false;
+    for c in changes {
+        match c {
+            MemberChange::Add(refs) => named.extend(member_ids(refs)),
+            MemberChange::Remove(ids) => {
+                named.extend(ids.iter().filter_map(|v| v.parse::<ResourceId>().ok()))
+            }
+            MemberChange::RemoveMatching(_) => bulk = true,
+            MemberChange::ReplaceAll(refs) => {
+                named.extend(member_ids(refs));
+                bulk = true;
+            }
+        }
+    }
+    (named, bulk)
 }
 
 /// Takes a group's `members` out of the document: membership lives in rows.

@@ -29,6 +29,7 @@ mod multi_instance;
 mod operations;
 mod pg_tls;
 mod protocol;
+mod roles;
 mod signin;
 mod transport;
 mod two_step;

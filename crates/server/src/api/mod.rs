@@ -16,6 +16,7 @@ mod app_reads;
 mod applications;
 mod error;
 mod groups;
+mod roles;
 
 pub use error::ApiError;
 use error::{bad, store_failure, throttled};
@@ -137,6 +138,21 @@ fn admin_routes(r: Router<Arc<AppState>>) -> Router<Arc<AppState>> {
             "/groups/{id}",
             get(groups::show).patch(groups::edit).delete(groups::remove),
         )
+        .route("/accounts/roles", post(roles::assign))
+        .route("/roles", get(roles::catalogue).post(roles::add_role))
+        .route("/roles/{name}", delete(roles::remove_role))
+        .route(
+            "/role-rules",
+            get(roles::list_rules).post(roles::create_rule),
+        )
+        .route("/role-rules/apply", post(roles::apply))
+        .route(
+            "/role-rules/{id}",
+            get(roles::show_rule)
+                .put(roles::update_rule)
+                .delete(roles::delete_rule),
+        )
+        .route("/role-rules/{id}/move", post(roles::move_rule))
         .route("/connection", get(connection))
         .route("/tokens", post(generate_token))
         .route("/tokens/{id}", delete(revoke_token))

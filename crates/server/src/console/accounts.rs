@@ -28,6 +28,13 @@ const DONE: &[(&str, &str)] = &[
     ("local-saved", "The local properties are saved."),
     ("unchanged", "Nothing was changed."),
     ("released", "The held user name is released."),
+    ("role-added", "The role is set by hand."),
+    ("role-removed", "The hand-set role is taken away."),
+    ("assigned", "The role is given to the chosen accounts."),
+    (
+        "unassigned",
+        "The hand-set role is taken away from the chosen accounts.",
+    ),
 ];
 
 struct AccountRow {
@@ -50,6 +57,10 @@ struct AccountsPage {
     total: u64,
     next_url: Option<String>,
     first_url: Option<String>,
+    /// The roles the bulk assignment offers.
+    catalogue: Vec<String>,
+    /// This page's address, to come back to after a bulk assignment.
+    here: String,
 }
 
 fn source_label(s: Source) -> &'static str {
@@ -81,9 +92,19 @@ pub(super) async fn list(
     signed: Signed,
     Query(q): Query<HashMap<String, String>>,
 ) -> PageResult {
+    let flash = done_flash(&Query(q.clone()), DONE);
+    list_page(&state, &signed, q, flash, StatusCode::OK).await
+}
+
+async fn list_page(
+    state: &AppState,
+    signed: &Signed,
+    q: HashMap<String, String>,
+    mut flash: Option<Flash>,
+    code: StatusCode,
+) -> PageResult {
     let text = |k: &str| q.get(k).map(|s| s.trim().to_owned()).unwrap_or_default();
     let (search, source, status) = (text("search"), text("source"), text("status"));
-    let mut flash = done_flash(&Query(q.clone()), DONE);
     let query = AccountQuery {
         search: Some(search.clone()).filter(|s| !s.is_empty()),
         source: Source::parse(&source),
@@ -123,16 +144,32 @@ pub(super) async fn list(
         ),
         None => (Vec::new(), 0, None),
     };
-    Ok(render(&AccountsPage {
-        l: signed.layout("Accounts", Nav::Accounts, flash),
-        next_url: next.map(|n| format!("/accounts?{filters}&after={}", enc(&n))),
-        first_url: query.after.as_ref().map(|_| format!("/accounts?{filters}")),
-        search,
-        source,
-        status,
-        rows,
-        total,
-    }))
+    let catalogue = state
+        .roles
+        .catalogue(signed.org_id())
+        .await?
+        .all()
+        .cloned()
+        .collect();
+    let here = match &query.after {
+        Some(a) => format!("/accounts?{filters}&after={}", enc(a)),
+        None => format!("/accounts?{filters}"),
+    };
+    Ok(render_status(
+        code,
+        &AccountsPage {
+            l: signed.layout("Accounts", Nav::Accounts, flash),
+            next_url: next.map(|n| format!("/accounts?{filters}&after={}", enc(&n))),
+            first_url: query.after.as_ref().map(|_| format!("/accounts?{filters}")),
+            catalogue,
+            here,
+            search,
+            source,
+            status,
+            rows,
+            total,
+        },
+    ))
 }
 
 #[derive(Template)]
@@ -150,8 +187,13 @@ struct AccountPage {
     created: String,
     modified: String,
     school: bool,
-    roles: String,
+    /// Each role with where it came from, and whether a hand set it (so it can be removed).
+    roles: Vec<RoleRow>,
+    /// The catalogue's roles the account does not have by hand, to add.
+    addable: Vec<String>,
     locations: String,
+    /// Locations a rule gives, with the rule.
+    rule_locations: Vec<(String, String)>,
     grade_level: String,
     sis_username: String,
 }
@@ -164,6 +206,59 @@ async fn account_page(
     status: StatusCode,
 ) -> PageResult {
     let a = state.directory.get_account(signed.org_id(), id).await?;
+    let kind = signed.org.kind;
+    let rules = state.roles.rules(signed.org_id()).await?;
+    let catalogue = state.roles.catalogue(signed.org_id()).await?;
+    let role_sources = directory::roles::sources_of_roles(kind, &a.local);
+    let label = |s: &str| -> String {
+        if s == directory::roles::MANUAL {
+            "set by hand".to_owned()
+        } else if s == directory::roles::DEFAULT {
+            format!("default for a {} organisation", kind.as_str())
+        } else {
+            match directory::roles::rule_of(&rules, &[s.to_owned()]) {
+                Some(name) => format!("rule \u{201c}{name}\u{201d}"),
+                None => "a rule".to_owned(),
+            }
+        }
+    };
+    let roles: Vec<RoleRow> = a
+        .local
+        .roles
+        .iter()
+        .map(|r| {
+            let sources = role_sources.get(r).cloned().unwrap_or_default();
+            RoleRow {
+                name: r.clone(),
+                manual: sources.iter().any(|s| s == directory::roles::MANUAL),
+                sources: sources
+                    .iter()
+                    .map(|s| label(s))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }
+        })
+        .collect();
+    let addable = catalogue
+        .all()
+        .filter(|c| !roles.iter().any(|r| r.manual && &r.name == *c))
+        .cloned()
+        .collect();
+    let location_sources = directory::roles::sources_of_locations(&a.local);
+    let rule_locations = a
+        .local
+        .locations
+        .iter()
+        .filter_map(|l| {
+            let s = location_sources.get(l)?;
+            let by: Vec<String> = s
+                .iter()
+                .filter(|s| s.starts_with("rule:"))
+                .map(|s| label(s))
+                .collect();
+            (!by.is_empty()).then(|| (l.clone(), by.join(", ")))
+        })
+        .collect();
     let groups = state
         .directory
         .account_groups(signed.org_id(), a.resource.id)
@@ -191,12 +286,20 @@ async fn account_page(
             created: signed.when(a.resource.created),
             modified: signed.when(a.resource.last_modified),
             school: signed.org.kind == OrgKind::School,
-            roles: a.local.roles.join(", "),
+            roles,
+            addable,
             locations: a.local.locations.join(", "),
+            rule_locations,
             grade_level: a.local.grade_level.clone().unwrap_or_default(),
             sis_username: a.local.sis_username.clone().unwrap_or_default(),
         },
     ))
+}
+
+struct RoleRow {
+    name: String,
+    sources: String,
+    manual: bool,
 }
 
 pub(super) async fn show(
@@ -209,7 +312,7 @@ pub(super) async fn show(
 }
 
 /// Comma-separated values as a list.
-fn list_of(s: &str) -> Vec<String> {
+pub(super) fn list_of(s: &str) -> Vec<String> {
     s.split(',')
         .map(str::trim)
         .filter(|v| !v.is_empty())
@@ -220,10 +323,11 @@ fn list_of(s: &str) -> Vec<String> {
 fn local_from(form: &Form, school: bool) -> LocalProps {
     let opt = |k: &str| Some(form.text(k)).filter(|v| school && !v.is_empty());
     LocalProps {
-        roles: list_of(&form.text("roles")),
+        roles: Vec::new(),
         locations: list_of(&form.text("locations")),
         grade_level: opt("gradeLevel"),
         sis_username: opt("sisUsername"),
+        ..LocalProps::default()
     }
 }
 
@@ -255,7 +359,14 @@ pub(super) async fn edit_local(
     Path(id): Path<String>,
     form: Form,
 ) -> PageResult {
-    let local = local_from(&form, signed.org.kind == OrgKind::School);
+    let mut local = local_from(&form, signed.org.kind == OrgKind::School);
+    // Roles have their own forms on the page: this one keeps them as they are.
+    local.roles = state
+        .directory
+        .get_account(signed.org_id(), &id)
+        .await?
+        .local
+        .roles;
     let edit = AccountEdit {
         local: Some(local),
         ..AccountEdit::default()
@@ -578,6 +689,118 @@ pub(super) async fn edit(
                 status,
                 &edit_form(&signed, &a, flash).posted(&form),
             ))
+        }
+    }
+}
+
+// ---- roles by hand (docs/contract.md, "Roles and rules")
+
+async fn hand_set(
+    state: &AppState,
+    signed: &Signed,
+    id: &str,
+    form: &Form,
+    add: bool,
+) -> PageResult {
+    let role = form.text("role");
+    match state
+        .roles
+        .assign(
+            signed.org_id(),
+            &signed.actor(),
+            &[id.to_owned()],
+            &role,
+            add,
+        )
+        .await
+    {
+        Ok(_) => Ok(see_other(&format!(
+            "/accounts/{}?done={}",
+            enc(id),
+            if add { "role-added" } else { "role-removed" }
+        ))),
+        Err(e) => {
+            let PageError(status, message) = e.into();
+            if status == StatusCode::NOT_FOUND || status.is_server_error() {
+                return Err(PageError(status, message));
+            }
+            let flash = Some(Flash {
+                error: true,
+                text: super::auth::capitalise(&message),
+                field: Some("role".into()),
+            });
+            account_page(state, signed, id, flash, status).await
+        }
+    }
+}
+
+pub(super) async fn add_role(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    Path(id): Path<String>,
+    form: Form,
+) -> PageResult {
+    hand_set(&state, &signed, &id, &form, true).await
+}
+
+pub(super) async fn remove_role(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    Path(id): Path<String>,
+    form: Form,
+) -> PageResult {
+    hand_set(&state, &signed, &id, &form, false).await
+}
+
+/// The accounts list's bulk "Assign role": the checked accounts get (or lose) a hand-set role.
+pub(super) async fn assign_roles(
+    State(state): State<Arc<AppState>>,
+    signed: Signed,
+    form: Form,
+) -> PageResult {
+    let ids: Vec<String> = form
+        .all("account")
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    let role = form.text("role");
+    let add = form.text("action") != "remove";
+    let back = form.text("back");
+    // Only a path of the accounts list goes back; anything else starts it afresh.
+    let back = if back.starts_with("/accounts?") || back == "/accounts" {
+        back
+    } else {
+        "/accounts?".to_owned()
+    };
+    match state
+        .roles
+        .assign(signed.org_id(), &signed.actor(), &ids, &role, add)
+        .await
+    {
+        Ok(n) => {
+            let sep = if back.contains('?') { "&" } else { "?" };
+            Ok(see_other(&format!(
+                "{back}{sep}done={}",
+                if n == 0 {
+                    "unchanged"
+                } else if add {
+                    "assigned"
+                } else {
+                    "unassigned"
+                }
+            )))
+        }
+        Err(e) => {
+            let PageError(status, message) = e.into();
+            if status.is_server_error() {
+                return Err(PageError(status, message));
+            }
+            let flash = Some(Flash {
+                error: true,
+                text: super::auth::capitalise(&message),
+                field: Some("bulk-role".into()),
+            });
+            list_page(&state, &signed, HashMap::new(), flash, status).await
         }
     }
 }

@@ -37,6 +37,7 @@ mod domains;
 mod groups;
 mod password;
 mod reveal;
+mod roles;
 mod settings;
 mod sync;
 mod two_step;
@@ -110,6 +111,19 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         )
         .route("/accounts/{id}/local", post(accounts::edit_local))
         .route("/accounts/{id}/release", post(accounts::release))
+        .route("/accounts/roles", post(accounts::assign_roles))
+        .route("/accounts/{id}/roles/add", post(accounts::add_role))
+        .route("/accounts/{id}/roles/remove", post(accounts::remove_role))
+        .route("/roles", get(roles::page).post(roles::add_role))
+        .route("/roles/remove", post(roles::remove_role))
+        .route("/roles/apply", post(roles::apply))
+        .route("/roles/rules", post(roles::create_rule))
+        .route(
+            "/roles/rules/{id}",
+            get(roles::edit_page).post(roles::edit_rule),
+        )
+        .route("/roles/rules/{id}/delete", post(roles::delete_rule))
+        .route("/roles/rules/{id}/move", post(roles::move_rule))
         .route("/groups", get(groups::groups).post(groups::create))
         .route("/groups/new", get(groups::new_page))
         .route("/groups/{id}", get(groups::group))
@@ -382,6 +396,7 @@ pub(crate) enum Nav {
     None,
     Sync,
     Accounts,
+    Roles,
     Groups,
     Domains,
     Activity,
@@ -453,6 +468,7 @@ impl Layout {
             (self.nav, nav),
             (Nav::Sync, "sync")
                 | (Nav::Accounts, "accounts")
+                | (Nav::Roles, "roles")
                 | (Nav::Groups, "groups")
                 | (Nav::Domains, "domains")
                 | (Nav::Activity, "activity")
@@ -609,6 +625,7 @@ mod tests {
             "/settings",
             "/accounts",
             "/directory-sync",
+            "/roles",
         ] {
             for session in ["", "scimds_no-such-session"] {
                 let a = get(&t, path, session).await;
@@ -629,6 +646,7 @@ mod tests {
             ("/domains", "Domains"),
             ("/activity", "Activity"),
             ("/settings", "Settings"),
+            ("/roles", "Roles"),
         ] {
             let a = get(&t, path, &session).await;
             assert_eq!(a.status, StatusCode::OK, "{path}: {}", a.text());

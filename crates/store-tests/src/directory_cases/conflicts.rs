@@ -175,6 +175,7 @@ pub async fn imported_attributes_are_read_only_local_properties_are_not(store: A
                     locations: vec!["North Campus".into()],
                     grade_level: Some("7".into()),
                     sis_username: Some("s1234".into()),
+                    ..LocalProps::default()
                 }),
                 ..AccountEdit::default()
             },

@@ -10,6 +10,7 @@ mod domains;
 mod groups;
 mod holds;
 mod isolation;
+mod roles;
 mod scim_view;
 mod search;
 
@@ -19,6 +20,7 @@ pub use domains::*;
 pub use groups::*;
 pub use holds::*;
 pub use isolation::*;
+pub use roles::*;
 pub use scim_view::*;
 pub use search::*;
 
@@ -228,6 +230,13 @@ macro_rules! directory_conformance {
             account_search_stays_exact_after_every_write,
             group_members_page_by_keyset_and_are_found,
             manual_groups_are_made_filled_and_deleted_by_administrators,
+            rules_give_roles_from_attributes_and_group_membership,
+            a_hand_set_role_survives_rules_and_a_rule_change_reapplies_to_everyone,
+            unknown_roles_are_refused_and_change_nothing,
+            bulk_assignment_sets_hand_set_roles_or_nothing,
+            role_rules_stay_in_their_organisation,
+            concurrent_scim_writes_leave_roles_as_the_rules_say,
+            member_of_rules_follow_manual_groups_too,
         );
     };
     (@cases $make:path; $($name:ident),* $(,)?) => {
