@@ -34,7 +34,7 @@ mkdirSync(artifacts, { recursive: true });
 
 const EMAIL = "ada@example.com";
 const PASSWORD = "a long enough passphrase";
-const ORG_NAME = "Story Trading Ltd";
+const ORG_NAME = "Story Hill School";
 
 function mustEnv(name) {
   const v = process.env[name];
@@ -214,7 +214,7 @@ async function setUpAndLandSignedIn() {
   await page.getByLabel("Organisation name").fill(ORG_NAME);
   assert.ok(await page.getByLabel("Business").isChecked(), "the kind offered first is the current one");
   await page.getByLabel("School").waitFor();
-  await page.getByLabel("Business").check();
+  await page.getByLabel("School").check();
   await page.getByText("Use an address your identity provider does not provision").waitFor();
   await page.getByLabel("E-mail address").fill(EMAIL);
   await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
@@ -389,12 +389,12 @@ const steps = [
     assert.match(await flash(), /local properties are saved/);
     assert.equal(await page.getByLabel("Locations").inputValue(), "Helsinki");
     // A role by hand, from the catalogue; the default role gives way to it.
-    await page.getByLabel("Set a role by hand").selectOption("manager");
+    await page.getByLabel("Set a role by hand").selectOption("staff");
     await page.getByRole("button", { name: "Add role" }).click();
     assert.match(await flash(), /role is set by hand/);
-    const row = page.locator("tr[data-role=manager]");
+    const row = page.locator("tr[data-role=staff]");
     await row.getByRole("cell", { name: "set by hand" }).waitFor();
-    assert.equal(await page.locator("tr[data-role=staff]").count(), 0);
+    assert.equal(await page.locator("tr[data-role=student]").count(), 0);
     await screenshot("account-synced");
   }],
 
@@ -468,8 +468,8 @@ const steps = [
 
     await nav("Roles").click();
     await heading("Roles");
-    // teacher is not a business role: the catalogue gets it first.
-    await page.getByLabel("New role").fill("teacher");
+    // A school's catalogue has teacher already; the school adds a role of its own.
+    await page.getByLabel("New role").fill("counsellor");
     await page.getByRole("button", { name: "Add role" }).click();
     assert.match(await flash(), /role is added/);
     await page.getByLabel("Name", { exact: true }).fill("Teachers");
@@ -484,7 +484,7 @@ const steps = [
     await page.goto(`${origin}/accounts/${state.grace}`);
     await heading("grace@example.com");
     await page.locator("tr[data-role=teacher]").getByRole("cell", { name: "rule \u201cTeachers\u201d" }).waitFor();
-    assert.equal(await page.locator("tr[data-role=staff]").count(), 0);
+    assert.equal(await page.locator("tr[data-role=student]").count(), 0);
     await screenshot("account-role-from-rule");
 
     // The identity provider takes grace out of the group: the role goes, the default is back.
@@ -494,7 +494,7 @@ const steps = [
     });
     assert.equal(out.status, 204, JSON.stringify(out.body));
     await page.reload();
-    await page.locator("tr[data-role=staff]").waitFor();
+    await page.locator("tr[data-role=student]").waitFor();
     assert.equal(await page.locator("tr[data-role=teacher]").count(), 0);
 
     // The rule changes to another group: applied to everyone again; linus keeps his hand-set role.
@@ -507,7 +507,7 @@ const steps = [
     assert.match(await flash(), /applied to every account again/);
     await page.goto(`${origin}/accounts/${state.linus}`);
     await heading("linus@example.com");
-    await page.locator("tr[data-role=manager]").waitFor();
+    await page.locator("tr[data-role=staff]").waitFor();
     assert.equal(await page.locator("tr[data-role=teacher]").count(), 0);
     // An unknown role by hand is refused next to its field (the page offers only the catalogue).
   }],
@@ -518,15 +518,30 @@ const steps = [
     await page.getByLabel("Choose grace@example.com").check();
     await page.getByLabel("Choose linus@example.com").focus();
     await page.keyboard.press("Space");
-    await page.getByLabel("Role", { exact: true }).selectOption("contractor");
+    await page.getByLabel("Role", { exact: true }).selectOption("counsellor");
     await screenshot("accounts-bulk");
     await tabTo("Assign role");
     await page.keyboard.press("Enter");
     assert.match(await flash(), /role is given to the chosen accounts/);
-    assert.ok((await page.getByRole("cell", { name: /contractor/ }).count()) >= 2);
+    assert.ok((await page.getByRole("cell", { name: /counsellor/ }).count()) >= 2);
     // Nothing chosen: refused on the page, next to the role field.
     await page.getByRole("button", { name: "Assign role" }).click();
     await page.locator("#bulk-role-error").waitFor();
+  }],
+
+  ["a held userName is released, and the identity provider can give it again at once", async () => {
+    const body = user("leaver@example.com", "Lee Leaver");
+    const u = await scim("POST", "/Users", state.second, body);
+    assert.equal(u.status, 201, JSON.stringify(u.body));
+    assert.equal((await scim("DELETE", `/Users/${u.body.id}`, state.second)).status, 204);
+    assert.equal((await scim("POST", "/Users", state.second, body)).status, 409, "held after the deletion");
+    await page.goto(`${origin}/accounts/${u.body.id}`);
+    await heading("leaver@example.com");
+    await page.getByRole("heading", { name: "User name held" }).waitFor();
+    await screenshot("account-held");
+    await page.getByRole("button", { name: "Release the user name now" }).click();
+    assert.match(await flash(), /held user name is released/);
+    assert.equal((await scim("POST", "/Users", state.second, body)).status, 201, "free again");
   }],
 
   ["groups, domains, activity and settings pages", async () => {
@@ -698,6 +713,36 @@ const steps = [
     await page.locator(".flash.error").waitFor();
     assert.match(await flash(), /already used/);
     await screenshot("two-step-recovery-refused");
+  }],
+
+  ["an invited colleague chooses their own password from the e-mailed link", async () => {
+    await signIn(EMAIL, state.newPassword);
+    await heading("Two-step verification");
+    await page.getByRole("link", { name: "Use a recovery code" }).click();
+    await page.getByLabel("Recovery code").fill(state.recoveryCodes[1]);
+    await page.getByRole("button", { name: "Verify" }).click();
+    await heading("Directory Sync");
+    await nav("Settings").click();
+    await page.locator("#invite-email").fill("colleague@example.com");
+    await page.locator("#invite-role").selectOption("administrator");
+    await page.getByRole("button", { name: "Invite", exact: true }).click();
+    assert.match(await flash(), /invited/);
+    await screenshot("invited");
+    const mail = await mailMatching(/colleague@example\.com/);
+    assert.deepEqual(mail.to, ["colleague@example.com"]);
+    const link = mail.data.match(/http:\/\/\S+\/password\/\S+/)[0];
+    // The colleague, in a browser of their own.
+    const theirs = await browser.newContext();
+    const colleague = await theirs.newPage();
+    await colleague.goto(link);
+    await colleague.getByRole("heading", { level: 1 }).waitFor();
+    const chosen = "the colleague's own passphrase";
+    await colleague.getByLabel("New password", { exact: true }).fill(chosen);
+    await colleague.getByLabel("New password again").fill(chosen);
+    await colleague.getByRole("button", { name: "Set password and sign in" }).click();
+    await colleague.getByRole("heading", { level: 1, name: "Directory Sync" }).waitFor();
+    assert.equal((await fetch(link)).status, 410, "the invitation works once");
+    await theirs.close();
   }],
 ];
 

@@ -100,9 +100,14 @@ impl AccountStore for SqliteStore {
                     Some(text) => crate::search::condition(c, org, text)?,
                     None => None,
                 };
-                let plan = plan_accounts(&Sqlite, org, &q, search.as_ref(), RESOURCE_COLS, after);
+                let condition = search.as_ref().map(|s| &s.condition);
+                let plan = plan_accounts(&Sqlite, org, &q, condition, RESOURCE_COLS, after);
                 let count = plan.per_page;
-                let (text, args) = prepared(&plan.count);
+                // A search alone is counted from the index (see `crate::search::Search`).
+                let index_count = search
+                    .and_then(|s| s.index_count)
+                    .filter(|_| q.source.is_none() && q.status.is_none());
+                let (text, args) = prepared(index_count.as_ref().unwrap_or(&plan.count));
                 let total: i64 = c
                     .prepare_cached(&text)
                     .map_err(internal)?

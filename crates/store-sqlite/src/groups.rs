@@ -134,7 +134,7 @@ impl GroupStore for SqliteStore {
                     return Ok(None);
                 }
                 let search = match q.search.as_deref() {
-                    Some(text) => crate::search::condition(c, org, text)?,
+                    Some(text) => crate::search::condition(c, org, text)?.map(|s| s.condition),
                     None => None,
                 };
                 let per_page = q.count.clamp(1, 1000);
