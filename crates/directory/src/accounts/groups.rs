@@ -274,11 +274,8 @@ impl Directory {
         Ok(())
     }
 
-    /// Applies `memberOf` rules after a manual group's write has committed, as after a SCIM
-    /// group write: to the members `named`, to every member when it was `renamed`, and with
-    /// `bulk` to every account a `memberOf` rule gave something. A task of its own, so a
-    /// request that stops waiting does not stop it halfway; a failure is logged (the next
-    /// write, a rule change or `scimd roles apply` applies them again).
+    /// Applies `memberOf` rules after a manual group's write (see
+    /// [`crate::roles::after_group_change`]).
     async fn roles_after(
         &self,
         org: OrgId,
@@ -287,56 +284,8 @@ impl Directory {
         bulk: bool,
         renamed: bool,
     ) {
-        let this = self.clone();
-        let run = async move {
-            let current = if renamed {
-                this.all_member_ids(org, group).await?
-            } else {
-                Vec::new()
-            };
-            crate::roles::after_group_write(
-                this.store.as_ref(),
-                org,
-                &named,
-                &current,
-                bulk,
-                this.clock.now(),
-            )
-            .await
-        };
-        let outcome = match tokio::spawn(run).await {
-            Ok(r) => r,
-            Err(e) => Err(StoreError::Internal(e.to_string())),
-        };
-        if let Err(e) = outcome {
-            tracing::error!(error = %e, %org, "cannot apply the role rules after a manual group's change");
-        }
-    }
-
-    /// Every direct member of a group, by id, a thousand per read.
-    async fn all_member_ids(
-        &self,
-        org: OrgId,
-        group: ResourceId,
-    ) -> Result<Vec<ResourceId>, StoreError> {
-        let mut ids = Vec::new();
-        let mut after = None;
-        loop {
-            let q = MemberQuery {
-                search: None,
-                after,
-                count: 1000,
-            };
-            let Some(page) = self.store.list_group_members(org, group, &q).await? else {
-                break;
-            };
-            ids.extend(page.members.iter().map(|m| m.id));
-            match page.next {
-                Some(n) => after = Some(n),
-                None => break,
-            }
-        }
-        Ok(ids)
+        let (store, now) = (self.store.clone(), self.clock.now());
+        crate::roles::after_group_change(store, now, org, group, named, bulk, renamed).await;
     }
 
     /// A group an administrator may change: refused as read-only when directory sync owns it.

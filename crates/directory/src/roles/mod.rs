@@ -767,6 +767,67 @@ pub async fn after_group_write(
     Ok(())
 }
 
+/// After a write of `group` (SCIM's or an administrator's) has committed: applies the
+/// `memberOf` rules to the members it `named`, to every member when it `renamed` the group, and
+/// with `bulk` to every account a `memberOf` rule gave something (see [`after_group_write`]).
+/// Runs as a task of its own, so a request that stops waiting does not stop it halfway; a
+/// failure is logged (the account's next write, a rule change or `scimd roles apply` applies
+/// the rules again).
+pub async fn after_group_change(
+    store: Arc<dyn Store>,
+    now: time::OffsetDateTime,
+    org: OrgId,
+    group: ResourceId,
+    named: Vec<ResourceId>,
+    bulk: bool,
+    renamed: bool,
+) {
+    let run = async move {
+        if !needs_groups(&store.list_role_rules(org).await?) {
+            return Ok(());
+        }
+        let current = if renamed {
+            member_ids(store.as_ref(), org, group).await?
+        } else {
+            Vec::new()
+        };
+        after_group_write(store.as_ref(), org, &named, &current, bulk, now).await
+    };
+    let outcome = match tokio::spawn(run).await {
+        Ok(r) => r,
+        Err(e) => Err(StoreError::Internal(e.to_string())),
+    };
+    if let Err(e) = outcome {
+        tracing::error!(error = %e, %org, "cannot apply the role rules after a group's change");
+    }
+}
+
+/// Every direct member of a group, by id, a thousand per read.
+async fn member_ids(
+    store: &dyn Store,
+    org: OrgId,
+    group: ResourceId,
+) -> Result<Vec<ResourceId>, StoreError> {
+    let mut ids = Vec::new();
+    let mut after = None;
+    loop {
+        let q = crate::store::MemberQuery {
+            search: None,
+            after,
+            count: 1000,
+        };
+        let Some(page) = store.list_group_members(org, group, &q).await? else {
+            break;
+        };
+        ids.extend(page.members.iter().map(|m| m.id));
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    Ok(ids)
+}
+
 /// The name of the first rule among `sources` (`rule:<id>`), for a message or a label.
 pub fn rule_of(rules: &[RoleRule], sources: &[String]) -> Option<String> {
     sources.iter().find_map(|s| {

@@ -549,9 +549,8 @@ impl ScimService {
         }
     }
 
-    /// Applies `memberOf` rules after a SCIM write of a group's members or name: to the
-    /// members it named, to every member when it renamed the group, and with `bulk` to every
-    /// account a `memberOf` rule gave something (see [`crate::roles::after_group_write`]).
+    /// Applies `memberOf` rules after a SCIM write of a group's members or name (see
+    /// [`crate::roles::after_group_change`]).
     async fn roles_after_group(
         &self,
         org: OrgId,
@@ -560,42 +559,8 @@ impl ScimService {
         bulk: bool,
         renamed: bool,
     ) {
-        // A task of its own, so a request that stops waiting does not stop it halfway.
-        let this = self.clone();
-        let run = async move {
-            let rules = this.store.list_role_rules(org).await?;
-            if !crate::roles::needs_groups(&rules) {
-                return Ok(());
-            }
-            let current = if renamed {
-                this.store
-                    .get_resource(org, ResourceKind::Group, group, Load { relations: true })
-                    .await?
-                    .and_then(|g| g.members)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|m| m.id)
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            crate::roles::after_group_write(
-                this.store.as_ref(),
-                org,
-                &named,
-                &current,
-                bulk,
-                this.clock.now(),
-            )
-            .await
-        };
-        let outcome = match tokio::spawn(run).await {
-            Ok(r) => r,
-            Err(e) => Err(StoreError::Internal(e.to_string())),
-        };
-        if let Err(e) = outcome {
-            tracing::error!(error = %e, %org, "cannot apply the role rules after a SCIM group write");
-        }
+        let (store, now) = (self.store.clone(), self.clock.now());
+        crate::roles::after_group_change(store, now, org, group, named, bulk, renamed).await;
     }
 
     /// Writes a directory event of a SCIM request to the activity log; a failure to log never
