@@ -11,7 +11,7 @@ use scim_core::schema::ResourceKind;
 use serde_json::{Value, json};
 use std::io::BufRead;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
 /// Where the User bodies come from.
@@ -163,12 +163,7 @@ pub async fn run(
             members: Vec::new(),
         };
         let store = store.clone();
-        tasks.spawn(async move {
-            store
-                .create_resource(org, ResourceKind::User, new)
-                .await
-                .map(|_| ())
-        });
+        tasks.spawn(async move { insert(store.as_ref(), org, new).await });
     }
     while let Some(done) = tasks.join_next().await {
         settle(Some(done), &mut out, &bar, &mut report);
@@ -196,6 +191,32 @@ pub async fn run(
     }
     Ok(out)
 }
+
+/// Inserts one user. A store that is only busy for a moment (no connection free within the
+/// pool's wait, on a loaded machine) is waited for and asked again, a few times with a
+/// growing pause: a bulk load should not lose a row to a passing condition.
+async fn insert(store: &dyn Store, org: OrgId, new: NewResource) -> Result<(), StoreError> {
+    let mut pause = Duration::from_millis(100);
+    for _ in 0..INSERT_RETRIES {
+        match store
+            .create_resource(org, ResourceKind::User, new.clone())
+            .await
+        {
+            Err(StoreError::Unavailable(_)) => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            other => return other.map(|_| ()),
+        }
+    }
+    store
+        .create_resource(org, ResourceKind::User, new)
+        .await
+        .map(|_| ())
+}
+
+/// How many times an insert is asked again after the store said it was unavailable.
+const INSERT_RETRIES: usize = 6;
 
 fn settle(
     done: Option<Result<Result<(), StoreError>, tokio::task::JoinError>>,

@@ -6,7 +6,7 @@
 //! operator's `scimd admin reset-2fa`, which is logged.
 
 use crate::common::{Server, add_admin, cli, cli_status};
-use crate::console::{Browser, PASSWORD, first_admin};
+use crate::console::{Browser, PASSWORD, Page, first_admin};
 use serde_json::{Value, json};
 use std::time::{SystemTime, UNIX_EPOCH};
 use totp_rs::{Builder, Secret, Totp};
@@ -118,6 +118,15 @@ fn activity(server: &Server) -> String {
 }
 
 /// Signs in with the password in a new browser: the second step's page, no session yet.
+/// Answers the pending second step with `code` (with `recovery`, a recovery code).
+async fn answer(b: &mut Browser, code: &str, recovery: bool) -> Page {
+    let mut fields = vec![("code", code)];
+    if recovery {
+        fields.push(("recovery", "1"));
+    }
+    b.post("/signin/second-step", &fields).await
+}
+
 async fn password_step(server: &Server, email: &str) -> Browser {
     let mut b = Browser::new(server);
     let page = b.sign_in(email, PASSWORD).await;
@@ -149,7 +158,7 @@ async fn a_code_signs_in_once_and_each_recovery_code_once() {
     // The password alone opens no session; a code from the app then does.
     let mut b = password_step(&server, "ann@example.com").await;
     let code = code_in(&key, 1);
-    let done = b.post("/signin/second-step", &[("code", &code)]).await;
+    let done = answer(&mut b, &code, false).await;
     assert_eq!(done.status, 303, "{}", done.body);
     assert_eq!(done.location.as_deref(), Some("/directory-sync"));
     assert!(b.cookies.contains_key("scimd_session"));
@@ -158,7 +167,7 @@ async fn a_code_signs_in_once_and_each_recovery_code_once() {
 
     // The same code again, in another sign-in, is refused.
     let mut c = password_step(&server, "ann@example.com").await;
-    let r = c.post("/signin/second-step", &[("code", &code)]).await;
+    let r = answer(&mut c, &code, false).await;
     assert_eq!(r.status, 401, "{}", r.body);
     assert!(r.body.contains("already used"), "{}", r.body);
     assert!(!c.cookies.contains_key("scimd_session"));
@@ -167,29 +176,14 @@ async fn a_code_signs_in_once_and_each_recovery_code_once() {
     let page = c.get("/signin/second-step?recovery=1").await;
     assert!(page.body.contains("Recovery code"), "{}", page.body);
     let typed = codes[0].to_uppercase().replace('-', " ");
-    let r = c
-        .post(
-            "/signin/second-step",
-            &[("code", &typed), ("recovery", "1")],
-        )
-        .await;
+    let r = answer(&mut c, &typed, true).await;
     assert_eq!(r.status, 303, "{}", r.body);
     assert!(c.cookies.contains_key("scimd_session"));
     let mut d = password_step(&server, "ann@example.com").await;
-    let r = d
-        .post(
-            "/signin/second-step",
-            &[("code", &codes[0]), ("recovery", "1")],
-        )
-        .await;
+    let r = answer(&mut d, &codes[0], true).await;
     assert_eq!(r.status, 401, "{}", r.body);
     assert!(!d.cookies.contains_key("scimd_session"));
-    let r = d
-        .post(
-            "/signin/second-step",
-            &[("code", &codes[1]), ("recovery", "1")],
-        )
-        .await;
+    let r = answer(&mut d, &codes[1], true).await;
     assert_eq!(r.status, 303, "{}", r.body);
 
     // The API's sign-in is no way around the second factor.
@@ -236,13 +230,11 @@ async fn wrong_codes_count_toward_the_address_lock_out() {
     // wrong codes are the rest, and the address is then locked.
     let mut b = password_step(&server, "ann@example.com").await;
     for n in 1..=4 {
-        let r = b.post("/signin/second-step", &[("code", &wrong)]).await;
+        let r = answer(&mut b, &wrong, false).await;
         assert_eq!(r.status, 401, "wrong code {n}: {}", r.body);
         assert!(!b.cookies.contains_key("scimd_session"));
     }
-    let r = b
-        .post("/signin/second-step", &[("code", &code_in(&key, 1))])
-        .await;
+    let r = answer(&mut b, &code_in(&key, 1), false).await;
     assert_eq!(r.status, 429, "even the right code: {}", r.body);
     assert!(r.body.contains("Too many failed sign-ins"), "{}", r.body);
     assert!(!b.cookies.contains_key("scimd_session"));
@@ -435,18 +427,11 @@ async fn a_copy_to_postgres_keeps_second_factors_used_steps_and_the_rule() {
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
     let mut b = password_step(&source, "ann@example.com").await;
-    let r = b
-        .post(
-            "/signin/second-step",
-            &[("code", &codes[0]), ("recovery", "1")],
-        )
-        .await;
+    let r = answer(&mut b, &codes[0], true).await;
     assert_eq!(r.status, 303, "{}", r.body);
     let used = code_in(&key, 1);
-    let r = password_step(&source, "ann@example.com")
-        .await
-        .post("/signin/second-step", &[("code", &used)])
-        .await;
+    let mut b = password_step(&source, "ann@example.com").await;
+    let r = answer(&mut b, &used, false).await;
     assert_eq!(r.status, 303, "{}", r.body);
     let org = source.org.clone();
     let source_db = source.db();
@@ -458,21 +443,11 @@ async fn a_copy_to_postgres_keeps_second_factors_used_steps_and_the_rule() {
     let target = Server::serve_copy(target_db, org);
     // The password alone still opens nothing; the used code and recovery code stay used.
     let mut c = password_step(&target, "ann@example.com").await;
-    let r = c.post("/signin/second-step", &[("code", &used)]).await;
+    let r = answer(&mut c, &used, false).await;
     assert_eq!(r.status, 401, "{}", r.body);
-    let r = c
-        .post(
-            "/signin/second-step",
-            &[("code", &codes[0]), ("recovery", "1")],
-        )
-        .await;
+    let r = answer(&mut c, &codes[0], true).await;
     assert_eq!(r.status, 401, "{}", r.body);
-    let r = c
-        .post(
-            "/signin/second-step",
-            &[("code", &codes[1]), ("recovery", "1")],
-        )
-        .await;
+    let r = answer(&mut c, &codes[1], true).await;
     assert_eq!(r.status, 303, "{}", r.body);
     let page = c.get("/settings").await;
     assert!(
@@ -518,19 +493,9 @@ async fn new_recovery_codes_replace_the_old_and_turning_off_needs_a_current_code
     assert_eq!(new.len(), 10, "{}", page.body);
     assert!(new.iter().all(|c| !old.contains(c)));
     let mut b = password_step(&server, "ann@example.com").await;
-    let r = b
-        .post(
-            "/signin/second-step",
-            &[("code", &old[1]), ("recovery", "1")],
-        )
-        .await;
+    let r = answer(&mut b, &old[1], true).await;
     assert_eq!(r.status, 401, "an old code stopped working: {}", r.body);
-    let r = b
-        .post(
-            "/signin/second-step",
-            &[("code", &new[0]), ("recovery", "1")],
-        )
-        .await;
+    let r = answer(&mut b, &new[0], true).await;
     assert_eq!(r.status, 303, "{}", r.body);
 
     // Turning off takes a current code; a wrong one changes nothing.
