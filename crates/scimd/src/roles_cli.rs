@@ -14,6 +14,17 @@ use std::sync::Arc;
 
 const ACTOR: &str = "cli";
 
+/// The roles service on the database of `db`, and the organisation named `org` in it.
+async fn service(
+    db: &DbArgs,
+    org: &str,
+    clock: Arc<dyn Clock>,
+) -> Result<(Roles, directory::Organisation)> {
+    let store = open_store(&db.database)?;
+    let org = find_org(store.as_ref(), org).await?;
+    Ok((Roles::new(store, clock), org))
+}
+
 /// A rule's condition and what it gives, as options.
 #[derive(Debug, clap::Args)]
 pub struct RuleArgs {
@@ -176,9 +187,8 @@ fn print_rule(r: &RoleRule) {
 pub async fn roles(cmd: RolesCommand, clock: Arc<dyn Clock>) -> Result<()> {
     match cmd {
         RolesCommand::List { org, format, db } => {
-            let store = open_store(&db.database)?;
-            let org = find_org(store.as_ref(), &org).await?;
-            let c = Roles::new(store, clock).catalogue(org.id).await?;
+            let (roles, org) = service(&db, &org, clock).await?;
+            let c = roles.catalogue(org.id).await?;
             match format {
                 Format::Json => println!("{}", json!({ "defaults": c.defaults, "own": c.own })),
                 Format::Text => {
@@ -192,25 +202,18 @@ pub async fn roles(cmd: RolesCommand, clock: Arc<dyn Clock>) -> Result<()> {
             }
         }
         RolesCommand::Add { org, name, db } => {
-            let store = open_store(&db.database)?;
-            let org = find_org(store.as_ref(), &org).await?;
-            let name = Roles::new(store, clock)
-                .add_role(org.id, ACTOR, &name)
-                .await?;
+            let (roles, org) = service(&db, &org, clock).await?;
+            let name = roles.add_role(org.id, ACTOR, &name).await?;
             println!("added the role {name}");
         }
         RolesCommand::Remove { org, name, db } => {
-            let store = open_store(&db.database)?;
-            let org = find_org(store.as_ref(), &org).await?;
-            Roles::new(store, clock)
-                .remove_role(org.id, ACTOR, &name)
-                .await?;
+            let (roles, org) = service(&db, &org, clock).await?;
+            roles.remove_role(org.id, ACTOR, &name).await?;
             println!("removed the role {name}");
         }
         RolesCommand::Rules { org, format, db } => {
-            let store = open_store(&db.database)?;
-            let org = find_org(store.as_ref(), &org).await?;
-            let rules = Roles::new(store, clock).rules(org.id).await?;
+            let (roles, org) = service(&db, &org, clock).await?;
+            let rules = roles.rules(org.id).await?;
             match format {
                 Format::Json => {
                     let list: Vec<_> = rules
@@ -239,29 +242,22 @@ pub async fn roles(cmd: RolesCommand, clock: Arc<dyn Clock>) -> Result<()> {
             }
         }
         RolesCommand::RuleAdd { org, rule, db } => {
-            let store = open_store(&db.database)?;
-            let org = find_org(store.as_ref(), &org).await?;
-            let (r, applied) = Roles::new(store, clock)
-                .create_rule(org.id, ACTOR, &rule.input()?)
-                .await?;
+            let (roles, org) = service(&db, &org, clock).await?;
+            let (r, applied) = roles.create_rule(org.id, ACTOR, &rule.input()?).await?;
             print_rule(&r);
             print_applied(applied);
         }
         RolesCommand::RuleEdit { org, id, rule, db } => {
-            let store = open_store(&db.database)?;
-            let org = find_org(store.as_ref(), &org).await?;
-            let (r, applied) = Roles::new(store, clock)
+            let (roles, org) = service(&db, &org, clock).await?;
+            let (r, applied) = roles
                 .update_rule(org.id, ACTOR, &id, &rule.input()?)
                 .await?;
             print_rule(&r);
             print_applied(applied);
         }
         RolesCommand::RuleRemove { org, id, db } => {
-            let store = open_store(&db.database)?;
-            let org = find_org(store.as_ref(), &org).await?;
-            let applied = Roles::new(store, clock)
-                .delete_rule(org.id, ACTOR, &id)
-                .await?;
+            let (roles, org) = service(&db, &org, clock).await?;
+            let applied = roles.delete_rule(org.id, ACTOR, &id).await?;
             println!("deleted the rule {id}");
             print_applied(applied);
         }
@@ -271,9 +267,7 @@ pub async fn roles(cmd: RolesCommand, clock: Arc<dyn Clock>) -> Result<()> {
             direction,
             db,
         } => {
-            let store = open_store(&db.database)?;
-            let org = find_org(store.as_ref(), &org).await?;
-            let roles = Roles::new(store, clock);
+            let (roles, org) = service(&db, &org, clock).await?;
             let by = if direction == "up" { -1 } else { 1 };
             roles.move_rule(org.id, ACTOR, &id, by).await?;
             for r in roles.rules(org.id).await? {
@@ -281,9 +275,8 @@ pub async fn roles(cmd: RolesCommand, clock: Arc<dyn Clock>) -> Result<()> {
             }
         }
         RolesCommand::Apply { org, db } => {
-            let store = open_store(&db.database)?;
-            let org = find_org(store.as_ref(), &org).await?;
-            print_applied(Roles::new(store, clock).apply_all(org.id, ACTOR).await?);
+            let (roles, org) = service(&db, &org, clock).await?;
+            print_applied(roles.apply_all(org.id, ACTOR).await?);
         }
         RolesCommand::Assign {
             org,
@@ -294,6 +287,7 @@ pub async fn roles(cmd: RolesCommand, clock: Arc<dyn Clock>) -> Result<()> {
         } => {
             let store = open_store(&db.database)?;
             let org = find_org(store.as_ref(), &org).await?;
+            let roles = Roles::new(store.clone(), clock);
             let mut ids = Vec::with_capacity(accounts.len());
             for a in &accounts {
                 if a.parse::<directory::ResourceId>().is_ok() {
@@ -308,9 +302,7 @@ pub async fn roles(cmd: RolesCommand, clock: Arc<dyn Clock>) -> Result<()> {
                     None => bail!("no account with the id or userName '{a}'"),
                 }
             }
-            let changed = Roles::new(store, clock)
-                .assign(org.id, ACTOR, &ids, &role, !remove)
-                .await?;
+            let changed = roles.assign(org.id, ACTOR, &ids, &role, !remove).await?;
             println!(
                 "{} the role {role}: {changed} of {} account(s) changed",
                 if remove { "took away" } else { "gave" },
