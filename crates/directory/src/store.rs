@@ -32,6 +32,14 @@ pub use crate::model::{
 pub use crate::model::{GroupPage, GroupSummary, MemberEntry, MemberPage, MemberQuery};
 pub use crate::model::{RoleRule, RuleCondition, RuleOp};
 
+mod groups;
+mod roles;
+mod second_factors;
+
+pub use groups::GroupStore;
+pub use roles::RoleStore;
+pub use second_factors::SecondFactorStore;
+
 /// The area traits and [`Store`], for callers: `use directory::store::prelude::*`.
 pub mod prelude {
     pub use super::{
@@ -475,77 +483,6 @@ pub trait LinkStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 }
 
-/// Two-step verification: administrators' TOTP secrets, the newest accepted time step, their
-/// recovery codes (hashed), and the organisation's rule that every administrator has one.
-/// Every change that guards a one-time use (a time step, a recovery code) is one atomic
-/// conditional write: of racing callers, exactly one succeeds.
-#[async_trait]
-pub trait SecondFactorStore: Send + Sync {
-    /// Keeps an unconfirmed second factor, replacing an earlier unconfirmed one of the same
-    /// administrator; `Ok(false)`, and nothing changes, when a confirmed one exists.
-    async fn put_second_factor(&self, f: &SecondFactor) -> Result<bool, StoreError>;
-
-    async fn get_second_factor(
-        &self,
-        org: OrgId,
-        admin: AdminId,
-    ) -> Result<Option<SecondFactor>, StoreError>;
-
-    /// Confirms the unconfirmed second factor at `at` with `step` as its newest accepted step
-    /// and, in the same transaction, replaces the administrator's recovery codes with
-    /// `codes` (hashes); `Ok(false)`, and nothing changes, when there is no unconfirmed one.
-    async fn confirm_second_factor(
-        &self,
-        org: OrgId,
-        admin: AdminId,
-        step: i64,
-        at: OffsetDateTime,
-        codes: &[[u8; 32]],
-    ) -> Result<bool, StoreError>;
-
-    /// Records `step` as the newest accepted time step of a confirmed second factor, only
-    /// when it is later than the one recorded: `Ok(true)` for exactly one caller of a step.
-    async fn accept_step(&self, org: OrgId, admin: AdminId, step: i64) -> Result<bool, StoreError>;
-
-    /// Replaces the recovery codes of a confirmed second factor; `Ok(false)` without one.
-    async fn replace_recovery_codes(
-        &self,
-        org: OrgId,
-        admin: AdminId,
-        codes: &[[u8; 32]],
-    ) -> Result<bool, StoreError>;
-
-    /// Marks an unused recovery code used at `at`: `Ok(true)` for exactly one caller.
-    async fn spend_recovery_code(
-        &self,
-        org: OrgId,
-        admin: AdminId,
-        hash: &[u8; 32],
-        at: OffsetDateTime,
-    ) -> Result<bool, StoreError>;
-
-    /// How many unused recovery codes the administrator has.
-    async fn recovery_codes_left(&self, org: OrgId, admin: AdminId) -> Result<u32, StoreError>;
-
-    /// The hashes of the administrator's unused recovery codes, in byte order (`scimd copy`
-    /// carries them).
-    async fn recovery_code_hashes(
-        &self,
-        org: OrgId,
-        admin: AdminId,
-    ) -> Result<Vec<[u8; 32]>, StoreError>;
-
-    /// Removes the administrator's second factor and recovery codes in one transaction;
-    /// `Ok(false)` when there was no second factor.
-    async fn remove_second_factor(&self, org: OrgId, admin: AdminId) -> Result<bool, StoreError>;
-
-    /// Whether the organisation requires a second factor of every administrator.
-    async fn second_factor_required(&self, org: OrgId) -> Result<bool, StoreError>;
-
-    /// Sets that rule; `Ok(false)` when there is no such organisation.
-    async fn set_second_factor_required(&self, org: OrgId, on: bool) -> Result<bool, StoreError>;
-}
-
 /// The activity log.
 #[async_trait]
 pub trait ActivityStore: Send + Sync {
@@ -775,119 +712,6 @@ pub trait WebhookStore: Send + Sync {
         id: WebhookId,
         limit: u32,
     ) -> Result<Vec<DeliveryRecord>, StoreError>;
-}
-
-/// Groups as administrators see them (the console's Groups pages): every group whatever its
-/// source, and a group's members, found and paged.
-#[async_trait]
-pub trait GroupStore: Send + Sync {
-    /// Groups in creation order, after the `next` of an earlier page.
-    async fn list_groups(
-        &self,
-        org: OrgId,
-        after: Option<&str>,
-        count: u32,
-    ) -> Result<GroupPage, StoreError>;
-
-    async fn get_group(
-        &self,
-        org: OrgId,
-        id: ResourceId,
-    ) -> Result<Option<GroupSummary>, StoreError>;
-
-    /// A page of the group's direct members; `None` when there is no such group.
-    async fn list_group_members(
-        &self,
-        org: OrgId,
-        group: ResourceId,
-        q: &MemberQuery,
-    ) -> Result<Option<MemberPage>, StoreError>;
-
-    /// Every group (synced or manual) `member` is a direct member of, in creation order.
-    async fn groups_of_member(
-        &self,
-        org: OrgId,
-        member: ResourceId,
-    ) -> Result<Vec<GroupView>, StoreError>;
-
-    /// Creates a manual group (an administrator's) with its first members: accounts or groups
-    /// of the organisation that SCIM has not deleted ([`StoreError::UnknownMember`] for any
-    /// other). SCIM never sees it; applications do, with its events.
-    async fn create_manual_group(
-        &self,
-        org: OrgId,
-        new: NewResource,
-    ) -> Result<StoredResource, StoreError>;
-
-    /// Changes a manual group's document and members as [`ResourceStore::update_resource`]
-    /// does a SCIM group's; [`StoreError::NotFound`] for a group directory sync owns.
-    async fn update_manual_group(
-        &self,
-        org: OrgId,
-        id: ResourceId,
-        update: Update,
-    ) -> Result<StoredResource, StoreError>;
-
-    /// Deletes a manual group and its memberships ([`StoreError::NotFound`] for a group
-    /// directory sync owns).
-    async fn delete_manual_group(
-        &self,
-        org: OrgId,
-        id: ResourceId,
-        expected_version: Option<i64>,
-    ) -> Result<(), StoreError>;
-}
-
-/// Roles by rule (docs/contract.md, "Roles and rules"): an organisation's own roles, its rules,
-/// and the writes that re-apply them.
-#[async_trait]
-pub trait RoleStore: Send + Sync {
-    /// The roles the organisation added to its kind's defaults, in the order added.
-    async fn list_org_roles(&self, org: OrgId) -> Result<Vec<String>, StoreError>;
-
-    /// [`StoreError::Conflict`]`("role")` when the organisation has it already (any case).
-    async fn add_org_role(
-        &self,
-        org: OrgId,
-        name: &str,
-        at: OffsetDateTime,
-    ) -> Result<(), StoreError>;
-
-    /// Removes a role (any case); `false` when there was none.
-    async fn remove_org_role(&self, org: OrgId, name: &str) -> Result<bool, StoreError>;
-
-    /// The organisation's rules by position, then id.
-    async fn list_role_rules(&self, org: OrgId) -> Result<Vec<RoleRule>, StoreError>;
-
-    /// Inserts a rule, or replaces the rule with its id.
-    async fn put_role_rule(&self, org: OrgId, rule: &RoleRule) -> Result<(), StoreError>;
-
-    /// Deletes a rule; `false` when there was none.
-    async fn remove_role_rule(&self, org: OrgId, id: RuleId) -> Result<bool, StoreError>;
-
-    /// Applies the organisation's rules to these accounts, one transaction for all: each
-    /// account's row is locked (PostgreSQL) before its document, direct groups and the rules
-    /// are read, so the last writer of any of them computes from what they all committed.
-    /// Local properties become [`crate::roles::derive`] of them, with a `user.updated` event
-    /// per user object changed. Accounts that are gone or deleted by SCIM are passed over.
-    /// Returns the ids whose roles or locations changed.
-    async fn apply_role_rules(
-        &self,
-        org: OrgId,
-        ids: &[ResourceId],
-        now: OffsetDateTime,
-    ) -> Result<Vec<ResourceId>, StoreError>;
-
-    /// Up to `limit` account ids (any source, not deleted by SCIM) after `after`, in id order:
-    /// the batches of a re-application to everyone. With `sources`, only accounts with a role
-    /// or location from one of them (`rule:<id>`).
-    async fn account_ids(
-        &self,
-        org: OrgId,
-        after: Option<ResourceId>,
-        limit: u32,
-        sources: &[String],
-    ) -> Result<Vec<ResourceId>, StoreError>;
 }
 
 /// The whole port: every area. Implemented for anything that implements them all, so a store

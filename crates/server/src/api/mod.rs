@@ -11,9 +11,11 @@
 //! ([`app_key`]) and nothing else; the administrators' routes take a session and nothing else,
 //! applications' ones included ([`applications`]).
 
+mod accounts;
 mod app_key;
 mod app_reads;
 mod applications;
+mod domains;
 mod error;
 mod groups;
 mod roles;
@@ -131,8 +133,14 @@ pub fn apps_only() -> Router<Arc<AppState>> {
 fn admin_routes(r: Router<Arc<AppState>>) -> Router<Arc<AppState>> {
     r.route("/sessions", post(sign_in))
         .route("/sessions/current", delete(sign_out))
-        .route("/accounts", get(list_accounts).post(create_account))
-        .route("/accounts/{id}", get(show_account).patch(edit_account))
+        .route(
+            "/accounts",
+            get(accounts::list_accounts).post(accounts::create_account),
+        )
+        .route(
+            "/accounts/{id}",
+            get(accounts::show_account).patch(accounts::edit_account),
+        )
         .route("/groups", get(groups::list).post(groups::create))
         .route(
             "/groups/{id}",
@@ -163,9 +171,12 @@ fn admin_routes(r: Router<Arc<AppState>>) -> Router<Arc<AppState>> {
         .route("/conflicts.csv", get(conflicts_csv))
         .route("/conflicts/merge", post(merge_conflict))
         .route("/conflicts/merge-all", post(merge_all))
-        .route("/domains", get(list_domains).post(add_domain))
-        .route("/domains/{name}", delete(remove_domain))
-        .route("/domains/{name}/verify", post(verify_domain))
+        .route(
+            "/domains",
+            get(domains::list_domains).post(domains::add_domain),
+        )
+        .route("/domains/{name}", delete(domains::remove_domain))
+        .route("/domains/{name}/verify", post(domains::verify_domain))
         .route("/activity", get(activity))
         .route(
             "/webhooks/{id}/test",
@@ -218,24 +229,6 @@ fn ts(t: OffsetDateTime) -> String {
     directory::render::timestamp(t)
 }
 
-fn account_json(a: &Account) -> Value {
-    let r = &a.resource;
-    json!({
-        "id": r.id.to_string(),
-        "userName": a.user_name(),
-        "source": a.source.as_str(),
-        "status": a.status().as_str(),
-        "managedBy": match a.source { Source::Scim => Value::from("directory sync"), Source::Manual => Value::Null },
-        "version": r.version,
-        "created": ts(r.created),
-        "lastModified": ts(r.last_modified),
-        "deleted": a.deleted.map(ts),
-        "holdUntil": a.hold_until.map(ts),
-        "attributes": r.doc,
-        "local": a.local,
-    })
-}
-
 fn conflict_json(c: &ConflictRecord) -> Value {
     json!({
         "userName": c.user_name,
@@ -244,16 +237,6 @@ fn conflict_json(c: &ConflictRecord) -> Value {
         "firstSeen": ts(c.first_seen),
         "lastSeen": ts(c.last_seen),
         "attempts": c.attempts,
-    })
-}
-
-fn domain_json(d: &DomainRecord) -> Value {
-    json!({
-        "name": d.name,
-        "txtRecord": { "name": d.name, "type": "TXT", "value": d.txt },
-        "created": ts(d.created),
-        "verified": d.verified.map(ts),
-        "verifiedBy": d.verified_by,
     })
 }
 
@@ -399,105 +382,6 @@ async fn sign_out(
 ) -> Result<StatusCode, ApiError> {
     state.sessions.sign_out(&admin.0).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Deserialize)]
-struct AccountList {
-    search: Option<String>,
-    source: Option<String>,
-    status: Option<String>,
-    after: Option<String>,
-    count: Option<u32>,
-}
-
-async fn list_accounts(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
-    Query(q): Query<AccountList>,
-) -> Result<Json<Value>, ApiError> {
-    let source = match q.source.as_deref().filter(|s| !s.is_empty()) {
-        Some(s) => Some(Source::parse(s).ok_or_else(|| bad("source must be scim or manual"))?),
-        None => None,
-    };
-    let status = match q.status.as_deref().filter(|s| !s.is_empty()) {
-        Some(s) => {
-            Some(Status::parse(s).ok_or_else(|| bad("status must be active or deactivated"))?)
-        }
-        None => None,
-    };
-    let page = state
-        .directory
-        .list_accounts(
-            admin.org(),
-            &AccountQuery {
-                search: q.search,
-                source,
-                status,
-                after: q.after,
-                count: q.count.unwrap_or(100).clamp(1, 1000),
-            },
-        )
-        .await?;
-    Ok(Json(json!({
-        "total": page.total,
-        "next": page.next,
-        "accounts": page.accounts.iter().map(account_json).collect::<Vec<_>>(),
-    })))
-}
-
-async fn show_account(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let a = state.directory.get_account(admin.org(), &id).await?;
-    Ok(Json(account_json(&a)))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AccountBody {
-    #[serde(default)]
-    attributes: Option<Map<String, Value>>,
-    #[serde(default)]
-    local: Option<LocalProps>,
-    #[serde(default)]
-    version: Option<i64>,
-}
-
-async fn create_account(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
-    Body(body): Body<AccountBody>,
-) -> Result<Response, ApiError> {
-    let attributes = Value::Object(body.attributes.unwrap_or_default());
-    let a = state
-        .directory
-        .create_account(admin.org(), &admin.actor(), &attributes, body.local)
-        .await?;
-    Ok((StatusCode::CREATED, Json(account_json(&a))).into_response())
-}
-
-async fn edit_account(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
-    Path(id): Path<String>,
-    Body(body): Body<AccountBody>,
-) -> Result<Json<Value>, ApiError> {
-    let a = state
-        .directory
-        .edit_account(
-            admin.org(),
-            &admin.actor(),
-            &id,
-            AccountEdit {
-                attributes: body.attributes.unwrap_or_default(),
-                local: body.local,
-                expected_version: body.version,
-            },
-        )
-        .await?;
-    Ok(Json(account_json(&a)))
 }
 
 async fn connection(
@@ -673,7 +557,7 @@ async fn merge_conflict(
         .merge_conflict(admin.org(), &admin.actor(), &body.user_name)
         .await?;
     Ok(Json(match outcome {
-        MergeOutcome::Merged(a) => json!({ "merged": true, "account": account_json(&a) }),
+        MergeOutcome::Merged(a) => json!({ "merged": true, "account": accounts::account_json(&a) }),
         MergeOutcome::Dropped => json!({ "merged": false }),
     }))
 }
@@ -687,69 +571,6 @@ async fn merge_all(
         .merge_all(admin.org(), &admin.actor())
         .await?;
     Ok(Json(json!({ "merged": merged })))
-}
-
-async fn list_domains(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
-) -> Result<Json<Value>, ApiError> {
-    let list = state.directory.list_domains(admin.org()).await?;
-    Ok(Json(
-        json!({ "domains": list.iter().map(domain_json).collect::<Vec<_>>() }),
-    ))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewDomain {
-    name: String,
-}
-
-async fn add_domain(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
-    Body(body): Body<NewDomain>,
-) -> Result<Response, ApiError> {
-    admin.require_administrator()?;
-    let (name, txt) = crate::dns::new_domain(&body.name).map_err(bad)?;
-    let d = state
-        .directory
-        .add_domain(admin.org(), &admin.actor(), &name, txt)
-        .await?;
-    Ok((StatusCode::CREATED, Json(domain_json(&d))).into_response())
-}
-
-async fn verify_domain(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
-    Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    admin.require_administrator()?;
-    let Some(dns) = state.dns.as_ref() else {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "dns",
-            "no DNS resolver is configured on this server".into(),
-        ));
-    };
-    let d = state
-        .directory
-        .verify_domain(admin.org(), &admin.actor(), &name, dns.as_ref())
-        .await?;
-    Ok(Json(domain_json(&d)))
-}
-
-async fn remove_domain(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
-    Path(name): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    admin.require_administrator()?;
-    state
-        .directory
-        .remove_domain(admin.org(), &admin.actor(), &name)
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize)]

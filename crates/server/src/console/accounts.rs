@@ -96,7 +96,7 @@ pub(super) async fn list(
     list_page(&state, &signed, q, flash, StatusCode::OK).await
 }
 
-async fn list_page(
+pub(super) async fn list_page(
     state: &AppState,
     signed: &Signed,
     q: HashMap<String, String>,
@@ -198,7 +198,7 @@ struct AccountPage {
     sis_username: String,
 }
 
-async fn account_page(
+pub(super) async fn account_page(
     state: &AppState,
     signed: &Signed,
     id: &str,
@@ -689,118 +689,6 @@ pub(super) async fn edit(
                 status,
                 &edit_form(&signed, &a, flash).posted(&form),
             ))
-        }
-    }
-}
-
-// ---- roles by hand (docs/contract.md, "Roles and rules")
-
-async fn hand_set(
-    state: &AppState,
-    signed: &Signed,
-    id: &str,
-    form: &Form,
-    add: bool,
-) -> PageResult {
-    let role = form.text("role");
-    match state
-        .roles
-        .assign(
-            signed.org_id(),
-            &signed.actor(),
-            &[id.to_owned()],
-            &role,
-            add,
-        )
-        .await
-    {
-        Ok(_) => Ok(see_other(&format!(
-            "/accounts/{}?done={}",
-            enc(id),
-            if add { "role-added" } else { "role-removed" }
-        ))),
-        Err(e) => {
-            let PageError(status, message) = e.into();
-            if status == StatusCode::NOT_FOUND || status.is_server_error() {
-                return Err(PageError(status, message));
-            }
-            let flash = Some(Flash {
-                error: true,
-                text: super::auth::capitalise(&message),
-                field: Some("role".into()),
-            });
-            account_page(state, signed, id, flash, status).await
-        }
-    }
-}
-
-pub(super) async fn add_role(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    Path(id): Path<String>,
-    form: Form,
-) -> PageResult {
-    hand_set(&state, &signed, &id, &form, true).await
-}
-
-pub(super) async fn remove_role(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    Path(id): Path<String>,
-    form: Form,
-) -> PageResult {
-    hand_set(&state, &signed, &id, &form, false).await
-}
-
-/// The accounts list's bulk "Assign role": the checked accounts get (or lose) a hand-set role.
-pub(super) async fn assign_roles(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    form: Form,
-) -> PageResult {
-    let ids: Vec<String> = form
-        .all("account")
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
-    let role = form.text("role");
-    let add = form.text("action") != "remove";
-    let back = form.text("back");
-    // Only a path of the accounts list goes back; anything else starts it afresh.
-    let back = if back.starts_with("/accounts?") || back == "/accounts" {
-        back
-    } else {
-        "/accounts?".to_owned()
-    };
-    match state
-        .roles
-        .assign(signed.org_id(), &signed.actor(), &ids, &role, add)
-        .await
-    {
-        Ok(n) => {
-            let sep = if back.contains('?') { "&" } else { "?" };
-            Ok(see_other(&format!(
-                "{back}{sep}done={}",
-                if n == 0 {
-                    "unchanged"
-                } else if add {
-                    "assigned"
-                } else {
-                    "unassigned"
-                }
-            )))
-        }
-        Err(e) => {
-            let PageError(status, message) = e.into();
-            if status.is_server_error() {
-                return Err(PageError(status, message));
-            }
-            let flash = Some(Flash {
-                error: true,
-                text: super::auth::capitalise(&message),
-                field: Some("bulk-role".into()),
-            });
-            list_page(&state, &signed, HashMap::new(), flash, status).await
         }
     }
 }

@@ -27,6 +27,7 @@
 //! - Pages are `no-store`, framed by nobody, and send no `Referer` (the set-up link's secret is
 //!   in its path).
 
+mod account_roles;
 mod account_view;
 mod accounts;
 mod activity;
@@ -111,9 +112,12 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         )
         .route("/accounts/{id}/local", post(accounts::edit_local))
         .route("/accounts/{id}/release", post(accounts::release))
-        .route("/accounts/roles", post(accounts::assign_roles))
-        .route("/accounts/{id}/roles/add", post(accounts::add_role))
-        .route("/accounts/{id}/roles/remove", post(accounts::remove_role))
+        .route("/accounts/roles", post(account_roles::assign_roles))
+        .route("/accounts/{id}/roles/add", post(account_roles::add_role))
+        .route(
+            "/accounts/{id}/roles/remove",
+            post(account_roles::remove_role),
+        )
         .route("/roles", get(roles::page).post(roles::add_role))
         .route("/roles/remove", post(roles::remove_role))
         .route("/roles/apply", post(roles::apply))

@@ -1,0 +1,151 @@
+//! An organisation's e-mail domains in the directory service: added, verified by a DNS TXT
+//! record (or by an operator), removed; once one is verified, SCIM `userName`s outside the
+//! verified domains are refused.
+
+use super::*;
+
+impl Directory {
+    pub async fn list_domains(&self, org: OrgId) -> Result<Vec<DomainRecord>, DirectoryError> {
+        Ok(self.store.list_domains(org).await?)
+    }
+
+    /// Adds a domain (already normalised by the caller's DNS layer) with a fresh TXT value.
+    pub async fn add_domain(
+        &self,
+        org: OrgId,
+        actor: &str,
+        name: &str,
+        txt: String,
+    ) -> Result<DomainRecord, DirectoryError> {
+        let d = DomainRecord {
+            org_id: org,
+            name: name.to_owned(),
+            txt,
+            created: self.clock.now(),
+            verified: None,
+            verified_by: None,
+        };
+        match self.store.add_domain(&d).await {
+            Err(StoreError::Conflict(_)) => {
+                return Err(DirectoryError::Conflict(
+                    "domain",
+                    format!("the organisation already has the domain {name}"),
+                ));
+            }
+            other => other?,
+        }
+        self.record(org, actor, "domain.add", name.to_owned(), None, None)
+            .await?;
+        Ok(d)
+    }
+
+    async fn domain(&self, org: OrgId, name: &str) -> Result<DomainRecord, DirectoryError> {
+        let key = name.trim().trim_end_matches('.').to_lowercase();
+        self.store
+            .list_domains(org)
+            .await?
+            .into_iter()
+            .find(|d| d.name == key)
+            .ok_or_else(|| DirectoryError::NotFound(format!("domain '{name}'")))
+    }
+
+    /// Verifies a domain by looking up its TXT record. Already verified domains stay so.
+    pub async fn verify_domain(
+        &self,
+        org: OrgId,
+        actor: &str,
+        name: &str,
+        dns: &dyn TxtLookup,
+    ) -> Result<DomainRecord, DirectoryError> {
+        let d = self.domain(org, name).await?;
+        if d.verified.is_some() {
+            return Ok(d);
+        }
+        match dns.lookup(&d.name, &d.txt).await {
+            Ok(TxtOutcome::Found) => self.mark_verified(org, actor, d, "dns").await,
+            Ok(TxtOutcome::Missing { seen }) => {
+                // Only values of our own kind are repeated (a stale or mistyped one helps the
+                // administrator): other TXT records of the name are the resolver's to keep,
+                // and a resolver may be an internal one.
+                let kind = d.txt.split_inclusive('=').next().unwrap_or(&d.txt);
+                let (ours, others): (Vec<&String>, Vec<&String>) =
+                    seen.iter().partition(|v| v.starts_with(kind));
+                let mut parts: Vec<String> = ours.iter().map(|v| v.to_string()).collect();
+                if !others.is_empty() {
+                    parts.push(format!("{} other TXT record(s)", others.len()));
+                }
+                let detail = if parts.is_empty() {
+                    "no TXT record".to_owned()
+                } else {
+                    format!("TXT records found: {}", parts.join(", "))
+                };
+                self.record(
+                    org,
+                    actor,
+                    "domain.verify-failed",
+                    d.name.clone(),
+                    Some(detail.clone()),
+                    None,
+                )
+                .await?;
+                Err(DirectoryError::Dns(format!(
+                    "{} does not publish the TXT record \"{}\" yet ({detail}); DNS changes can take a while to appear",
+                    d.name, d.txt
+                )))
+            }
+            Err(e) => Err(DirectoryError::Dns(format!(
+                "cannot look up TXT records of {}: {e}",
+                d.name
+            ))),
+        }
+    }
+
+    /// Marks a domain verified without a lookup (operators, from the CLI).
+    pub async fn force_verify_domain(
+        &self,
+        org: OrgId,
+        actor: &str,
+        name: &str,
+    ) -> Result<DomainRecord, DirectoryError> {
+        let d = self.domain(org, name).await?;
+        self.mark_verified(org, actor, d, actor).await
+    }
+
+    async fn mark_verified(
+        &self,
+        org: OrgId,
+        actor: &str,
+        mut d: DomainRecord,
+        by: &str,
+    ) -> Result<DomainRecord, DirectoryError> {
+        let now = self.clock.now();
+        self.store
+            .set_domain_verified(org, &d.name, now, by)
+            .await?;
+        d.verified = Some(now);
+        d.verified_by = Some(by.to_owned());
+        self.record(
+            org,
+            actor,
+            "domain.verify",
+            d.name.clone(),
+            Some(format!("verified by {by}")),
+            None,
+        )
+        .await?;
+        Ok(d)
+    }
+
+    pub async fn remove_domain(
+        &self,
+        org: OrgId,
+        actor: &str,
+        name: &str,
+    ) -> Result<(), DirectoryError> {
+        let d = self.domain(org, name).await?;
+        self.store.remove_domain(org, &d.name).await?;
+        self.record(org, actor, "domain.remove", d.name, None, None)
+            .await?;
+        Ok(())
+    }
+}
