@@ -82,7 +82,12 @@ pub async fn run(
     in_flight: usize,
     quiet: bool,
 ) -> Result<Outcome> {
-    let in_flight = in_flight.max(1);
+    // A pooled store (PostgreSQL) runs each insert on a connection of its own: more in flight
+    // than it has connections only queue for one, and past its wait they fail.
+    let in_flight = match store.stats().pool_size {
+        Some(_) => in_flight.clamp(1, POOLED_IN_FLIGHT),
+        None => in_flight.max(1),
+    };
     let (total, mut next): (Option<u64>, NextUser) = match source {
         Source::Generate { n, prefix } => {
             let mut i = 0u64;
@@ -214,6 +219,9 @@ async fn insert(store: &dyn Store, org: OrgId, new: NewResource) -> Result<(), S
         .await
         .map(|_| ())
 }
+
+/// Inserts in flight at most on a store with a connection pool.
+const POOLED_IN_FLIGHT: usize = 32;
 
 /// How many times an insert is asked again after the store said it was unavailable.
 const INSERT_RETRIES: usize = 6;
