@@ -218,6 +218,31 @@ pub trait ResourceStore: Send + Sync {
         new: NewResource,
     ) -> Result<StoredResource, StoreError>;
 
+    /// Creates many users for a bulk load (`scimd import`): each as [`create_resource`] would,
+    /// with its `user.created` event. One outcome per user, in order: [`StoreError::Conflict`]
+    /// when its userName is taken (by the directory, or by an earlier user of `users`). An
+    /// `Err` of the whole: the store failed, and none of them was created (or, for a
+    /// connection lost at the commit, none can be assumed to be). A store may commit them
+    /// together; by default they are all asked for at once, which suits a store whose single
+    /// writer groups concurrent writes into one commit (SQLite), not one that gives each
+    /// write a connection.
+    ///
+    /// [`create_resource`]: ResourceStore::create_resource
+    async fn create_users(
+        &self,
+        org: OrgId,
+        users: Vec<NewResource>,
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        let creates = users
+            .into_iter()
+            .map(|new| self.create_resource(org, ResourceKind::User, new));
+        Ok(futures_util::future::join_all(creates)
+            .await
+            .into_iter()
+            .map(|done| done.map(|_| ()))
+            .collect())
+    }
+
     async fn get_resource(
         &self,
         org: OrgId,

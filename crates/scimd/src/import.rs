@@ -1,6 +1,7 @@
 //! `scimd import`: loads many Users into one organisation straight into the store, without
-//! HTTP. Each body goes through the same normalisation as `POST /Users`; the inserts are kept
-//! many in flight so the store's single writer commits them in large groups.
+//! HTTP. Each body goes through the same normalisation as `POST /Users`. Users go to the store
+//! in batches, a few batches in flight: SQLite's single writer commits what is queued in large
+//! groups, and PostgreSQL commits each batch as one transaction.
 
 use anyhow::{Context, Result, bail};
 use directory::store::NewResource;
@@ -70,10 +71,10 @@ fn progress(total: Option<u64>, quiet: bool) -> ProgressBar {
     bar
 }
 
-/// Imports the users of `source` into `org`, at most `in_flight` inserts queued at once.
 /// Yields the next user body to import, until the source is exhausted.
 type NextUser = Box<dyn FnMut() -> Option<Result<Value>> + Send>;
 
+/// Imports the users of `source` into `org`, at most `in_flight` inserts queued at once.
 pub async fn run(
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
@@ -82,12 +83,13 @@ pub async fn run(
     in_flight: usize,
     quiet: bool,
 ) -> Result<Outcome> {
-    // A pooled store (PostgreSQL) runs each insert on a connection of its own: more in flight
-    // than it has connections only queue for one, and past its wait they fail.
-    let in_flight = match store.stats().pool_size {
-        Some(_) => in_flight.clamp(1, POOLED_IN_FLIGHT),
-        None => in_flight.max(1),
+    // A pooled store (PostgreSQL) runs each batch on a connection of its own: more batches in
+    // flight than it has connections only queue for one, and past its wait they fail.
+    let batches = match store.stats().pool_size {
+        Some(_) => (in_flight / BATCH).clamp(1, POOLED_BATCHES),
+        None => (in_flight / BATCH).max(1),
     };
+    let batch_size = in_flight.clamp(1, BATCH);
     let (total, mut next): (Option<u64>, NextUser) = match source {
         Source::Generate { n, prefix } => {
             let mut i = 0u64;
@@ -130,7 +132,7 @@ pub async fn run(
     let bar = progress(total, quiet);
     let started = Instant::now();
     let mut out = Outcome::default();
-    let mut tasks: JoinSet<Result<(), StoreError>> = JoinSet::new();
+    let mut tasks: JoinSet<Outcomes> = JoinSet::new();
     let mut line_no = 0u64;
     let mut first_errors = 0;
     let mut report = |msg: String, bar: &ProgressBar| {
@@ -139,36 +141,45 @@ pub async fn run(
         }
         first_errors += 1;
     };
+    let mut batch = Vec::with_capacity(batch_size);
     loop {
-        while tasks.len() >= in_flight {
-            settle(tasks.join_next().await, &mut out, &bar, &mut report);
+        let item = next();
+        let last = item.is_none();
+        if let Some(item) = item {
+            line_no += 1;
+            let body = match item {
+                Ok(b) => b,
+                Err(e) => {
+                    out.invalid += 1;
+                    report(format!("item {line_no}: not JSON: {e}"), &bar);
+                    continue;
+                }
+            };
+            match normalize(ResourceKind::User, &body) {
+                Ok(n) => batch.push(NewResource {
+                    id: ResourceId::new(),
+                    doc: n.doc,
+                    now: clock.now(),
+                    members: Vec::new(),
+                }),
+                Err(e) => {
+                    out.invalid += 1;
+                    report(format!("item {line_no}: {}", e.detail), &bar);
+                    continue;
+                }
+            }
         }
-        let Some(item) = next() else { break };
-        line_no += 1;
-        let body = match item {
-            Ok(b) => b,
-            Err(e) => {
-                out.invalid += 1;
-                report(format!("item {line_no}: not JSON: {e}"), &bar);
-                continue;
+        if batch.len() >= batch_size || (last && !batch.is_empty()) {
+            while tasks.len() >= batches {
+                settle(tasks.join_next().await, &mut out, &bar, &mut report);
             }
-        };
-        let normalized = match normalize(ResourceKind::User, &body) {
-            Ok(n) => n,
-            Err(e) => {
-                out.invalid += 1;
-                report(format!("item {line_no}: {}", e.detail), &bar);
-                continue;
-            }
-        };
-        let new = NewResource {
-            id: ResourceId::new(),
-            doc: normalized.doc,
-            now: clock.now(),
-            members: Vec::new(),
-        };
-        let store = store.clone();
-        tasks.spawn(async move { insert(store.as_ref(), org, new).await });
+            let users = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
+            let store = store.clone();
+            tasks.spawn(async move { insert(store.as_ref(), org, users).await });
+        }
+        if last {
+            break;
+        }
     }
     while let Some(done) = tasks.join_next().await {
         settle(Some(done), &mut out, &bar, &mut report);
@@ -197,58 +208,82 @@ pub async fn run(
     Ok(out)
 }
 
-/// Inserts one user. A store that is only busy for a moment (no connection free within the
-/// pool's wait, on a loaded machine) is waited for and asked again, a few times with a
-/// growing pause: a bulk load should not lose a row to a passing condition.
-async fn insert(store: &dyn Store, org: OrgId, new: NewResource) -> Result<(), StoreError> {
+/// What became of each user of a batch; or the whole batch's failure and its size.
+type Outcomes = Result<Vec<Result<(), StoreError>>, (usize, StoreError)>;
+
+/// Inserts a batch of users. A store that is only busy for a moment (no connection free within
+/// the pool's wait, on a loaded machine) is waited for and asked again for the users it did
+/// not take, a few times with a growing pause: a bulk load should not lose a row to a passing
+/// condition.
+async fn insert(store: &dyn Store, org: OrgId, mut users: Vec<NewResource>) -> Outcomes {
     let mut pause = Duration::from_millis(100);
-    for _ in 0..INSERT_RETRIES {
-        match store
-            .create_resource(org, ResourceKind::User, new.clone())
-            .await
-        {
-            Err(StoreError::Unavailable(_)) => {
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(5));
+    let mut outcomes = Vec::with_capacity(users.len());
+    for attempt in 0.. {
+        let retry = attempt < INSERT_RETRIES;
+        let again = match store.create_users(org, users.clone()).await {
+            Ok(done) => {
+                let mut again = Vec::new();
+                for (new, result) in users.into_iter().zip(done) {
+                    match result {
+                        Err(StoreError::Unavailable(_)) if retry => again.push(new),
+                        other => outcomes.push(other),
+                    }
+                }
+                again
             }
-            other => return other.map(|_| ()),
+            // None of the batch was taken: all of it again.
+            Err(StoreError::Unavailable(_)) if retry => users,
+            Err(e) => return Err((users.len(), e)),
+        };
+        if again.is_empty() {
+            break;
         }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(5));
+        users = again;
     }
-    store
-        .create_resource(org, ResourceKind::User, new)
-        .await
-        .map(|_| ())
+    Ok(outcomes)
 }
 
-/// Inserts in flight at most on a store with a connection pool.
-const POOLED_IN_FLIGHT: usize = 32;
+/// Users given to the store at once.
+const BATCH: usize = 500;
+
+/// Batches in flight at most on a store with a connection pool.
+const POOLED_BATCHES: usize = 4;
 
 /// How many times an insert is asked again after the store said it was unavailable.
 const INSERT_RETRIES: usize = 6;
 
 fn settle(
-    done: Option<Result<Result<(), StoreError>, tokio::task::JoinError>>,
+    done: Option<Result<Outcomes, tokio::task::JoinError>>,
     out: &mut Outcome,
     bar: &ProgressBar,
     report: &mut impl FnMut(String, &ProgressBar),
 ) {
-    match done {
-        None => {}
-        Some(Ok(Ok(()))) => {
-            out.imported += 1;
-            bar.inc(1);
-        }
-        Some(Ok(Err(StoreError::Conflict(_)))) => {
-            out.conflicts += 1;
-            bar.inc(1);
-        }
-        Some(Ok(Err(e))) => {
-            out.failed += 1;
-            report(format!("insert failed: {e}"), bar);
+    let outcomes = match done {
+        None => return,
+        Some(Ok(Ok(outcomes))) => outcomes,
+        Some(Ok(Err((n, e)))) => {
+            out.failed += n as u64;
+            report(format!("a batch of {n} failed: {e}"), bar);
+            return;
         }
         Some(Err(e)) => {
-            out.failed += 1;
             report(format!("insert task failed: {e}"), bar);
+            out.failed += 1;
+            return;
         }
+    };
+    for outcome in outcomes {
+        match outcome {
+            Ok(()) => out.imported += 1,
+            Err(StoreError::Conflict(_)) => out.conflicts += 1,
+            Err(e) => {
+                out.failed += 1;
+                report(format!("insert failed: {e}"), bar);
+                continue;
+            }
+        }
+        bar.inc(1);
     }
 }

@@ -34,6 +34,7 @@ macro_rules! conformance {
             user_name_is_unique_case_insensitively,
             updates_keep_name_and_external_id_lookups_current,
             concurrent_creates_of_one_user_name_admit_exactly_one,
+            bulk_creates_take_each_user_once_in_order_and_refuse_taken_names,
             stale_or_missing_versions_are_refused,
             members_add_remove_replace_and_remove_matching,
             concurrent_member_adds_lose_nothing,

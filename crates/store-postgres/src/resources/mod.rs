@@ -2,6 +2,7 @@
 //! checked by foreign keys), list queries, and moving them to another database (`scimd copy`).
 //! An update or delete first locks its row and checks the version the caller read.
 
+mod batch;
 mod members;
 
 pub(crate) use members::{
@@ -483,6 +484,14 @@ impl ResourceStore for PgStore {
         new: NewResource,
     ) -> Result<StoredResource, StoreError> {
         transaction!(self, tx => create_tx(&tx, org, kind, &new, Scope::Scim).await)
+    }
+
+    async fn create_users(
+        &self,
+        org: OrgId,
+        users: Vec<NewResource>,
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        transaction!(self, tx => batch::create_users_tx(&tx, org, &users).await)
     }
 
     async fn get_resource(

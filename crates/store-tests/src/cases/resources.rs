@@ -1,6 +1,7 @@
 //! SCIM resources: create, read, update, delete; unique names; versions.
 
 use super::*;
+use directory::store::{EventType, NewResource};
 
 pub async fn resource_create_get_update_delete(store: Arc<dyn Store>) {
     let org = new_org(&*store).await;
@@ -324,4 +325,105 @@ pub async fn stale_or_missing_versions_are_refused(store: Arc<dyn Store>) {
         }
     }
     assert_eq!(ok, 1);
+}
+
+/// A bulk load's batch: every user created once with its event, in the batch's order (past a
+/// thousand, where a store splits its statements); a name already taken, or taken by an
+/// earlier user of the batch, refused for that user alone.
+pub async fn bulk_creates_take_each_user_once_in_order_and_refuse_taken_names(
+    store: Arc<dyn Store>,
+) {
+    let org = new_org(&*store).await;
+    let taken = create_user(&*store, org.id, "taken@example.com").await;
+    let new = |name: &str| NewResource {
+        id: ResourceId::new(),
+        doc: canonical(USER, &user_body(name)),
+        now: now(),
+        members: Vec::new(),
+    };
+    let mut users = vec![
+        new("first@example.com"),
+        new("TAKEN@example.com"),
+        new("second@example.com"),
+        new("First@Example.com"),
+    ];
+    users.extend((0..1200).map(|i| new(&format!("bulk.{i}@example.com"))));
+    let ids: Vec<ResourceId> = users.iter().map(|u| u.id).collect();
+    let outcomes = store.create_users(org.id, users).await.expect("the batch");
+    assert_eq!(outcomes.len(), ids.len());
+    for (i, outcome) in outcomes.iter().enumerate() {
+        match i {
+            1 | 3 => assert!(
+                matches!(outcome, Err(StoreError::Conflict("userName"))),
+                "user {i}: {outcome:?}"
+            ),
+            _ => assert!(outcome.is_ok(), "user {i}: {outcome:?}"),
+        }
+    }
+    let created: Vec<ResourceId> = ids
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 1 && *i != 3)
+        .map(|(_, id)| *id)
+        .collect();
+    assert_eq!(
+        list(&*store, org.id, USER, &query(10)).await.total,
+        created.len() as u64 + 1
+    );
+    let bulk = get(&*store, org.id, USER, ids[1203])
+        .await
+        .expect("read back");
+    assert_eq!(bulk.doc["userName"], json!("bulk.1199@example.com"));
+    assert!(get(&*store, org.id, USER, ids[1]).await.is_none());
+    // One `user.created` each, numbered on from the first user's, in the batch's order.
+    let mut events = Vec::new();
+    loop {
+        let q = directory::store::EventQuery {
+            after: events
+                .last()
+                .map_or(0, |e: &directory::store::Event| e.sequence),
+            limit: 1000,
+            types: Vec::new(),
+        };
+        let page = store.list_events(org.id, &q).await.expect("events");
+        if page.is_empty() {
+            break;
+        }
+        events.extend(page);
+    }
+    assert_eq!(events.len(), created.len() + 1);
+    assert_eq!(events[0].data["id"], json!(taken.id.to_string()));
+    for (n, (event, id)) in events[1..].iter().zip(&created).enumerate() {
+        assert_eq!(event.kind, EventType::UserCreated);
+        assert_eq!(event.sequence, n as i64 + 2);
+        assert_eq!(event.data["id"], json!(id.to_string()), "event {n}");
+    }
+    // Nothing to do is done.
+    let none = store.create_users(org.id, Vec::new()).await.expect("empty");
+    assert!(none.is_empty());
+    // The same users again: all refused, nothing appended.
+    let again = store
+        .create_users(
+            org.id,
+            vec![new("second@example.com"), new("bulk.7@example.com")],
+        )
+        .await
+        .expect("again");
+    assert!(
+        again
+            .iter()
+            .all(|o| matches!(o, Err(StoreError::Conflict(_))))
+    );
+    let q = directory::store::EventQuery {
+        after: events.len() as i64,
+        limit: 10,
+        types: Vec::new(),
+    };
+    assert!(
+        store
+            .list_events(org.id, &q)
+            .await
+            .expect("events")
+            .is_empty()
+    );
 }
