@@ -291,10 +291,22 @@ impl AccountStore for PgStore {
             let search = q.search.as_deref().and_then(crate::search::condition);
             let plan = plan_accounts(&Postgres, org, q, search.as_ref(), RESOURCE_COLS, after);
             let count = plan.per_page;
-            let (text, args) = prepared(&plan.count);
-            let total: i64 = c.query_one(&text, &refs(&args)).await?.try_get(0)?;
-            let (text, args) = prepared(&plan.page);
-            let rows = c.query(&text, &refs(&args)).await?;
+            let (total, rows) = if let Some(counted) = &plan.counted_page {
+                // Counting a search reads its matches (each checked against its row's text):
+                // the first page reads them once for both.
+                let (text, args) = prepared(counted);
+                let rows = c.query(&text, &refs(&args)).await?;
+                let total: i64 = match rows.first() {
+                    Some(row) => row.try_get(11)?,
+                    None => 0,
+                };
+                (total, rows)
+            } else {
+                let (text, args) = prepared(&plan.count);
+                let total: i64 = c.query_one(&text, &refs(&args)).await?.try_get(0)?;
+                let (text, args) = prepared(&plan.page);
+                (total, c.query(&text, &refs(&args)).await?)
+            };
             let mut page = Vec::with_capacity(rows.len());
             for row in &rows {
                 page.push((account_row(row)?, row.try_get(10)?));

@@ -1,6 +1,6 @@
 //! Account search on PostgreSQL (docs/contract.md, "Account search"): the trigram index
-//! `resources_account_search` over `scimd_search(doc)` (migration 0009) serves both a
-//! substring and a prefix of the `userName` (the text's start).
+//! `resources_account_search` over the stored `search_text`, `scimd_search(doc)` (migrations
+//! 0009 and 0013), serves both a substring and a prefix of the `userName` (the text's start).
 
 use store_sql::search::{SearchTerm, like_escaped};
 use store_sql::{Sql, Value};
@@ -12,7 +12,7 @@ pub(crate) fn condition(search: &str) -> Option<Sql> {
         SearchTerm::Prefix(p) => format!("{}%", like_escaped(&p)),
         SearchTerm::Substring(s) => format!("%{}%", like_escaped(&s)),
     };
-    let mut sql = Sql::new("scimd_search(r.doc) LIKE ");
+    let mut sql = Sql::new("r.search_text LIKE ");
     sql.bind(Value::Text(pattern));
     Some(sql)
 }

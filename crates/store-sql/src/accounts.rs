@@ -19,6 +19,11 @@ pub struct AccountPlan {
     pub page: Sql,
     /// Accounts in a page.
     pub per_page: u32,
+    /// For the first page of a search: [`AccountPlan::page`] with the count of every match in
+    /// a last column (`COUNT(*) OVER ()`), for a store that counts a search by reading its
+    /// matches (PostgreSQL): one reading of them then serves both. `None` after a cursor,
+    /// where the page's rows are not all the matches.
+    pub counted_page: Option<Sql>,
 }
 
 /// Plans a page of the account list of `org`, after the account with sequence number
@@ -57,6 +62,14 @@ pub fn plan_accounts(
     let mut count = Sql::new("SELECT COUNT(*) ");
     count.append(&rows);
     let per_page = q.count.clamp(1, 1000);
+    let counted_page = (search.is_some() && after.is_none()).then(|| {
+        let mut counted = Sql::new(&format!(
+            "SELECT {cols}, {ACCOUNT_COLS}, r.seq, COUNT(*) OVER () "
+        ));
+        counted.append(&rows);
+        counted.push(&format!(" ORDER BY r.seq LIMIT {}", per_page + 1));
+        counted
+    });
     let mut page = Sql::new(&format!("SELECT {cols}, {ACCOUNT_COLS}, r.seq "));
     page.append(&rows);
     if let Some(seq) = after {
@@ -68,6 +81,7 @@ pub fn plan_accounts(
         count,
         page,
         per_page,
+        counted_page,
     }
 }
 

@@ -228,6 +228,7 @@ macro_rules! directory_conformance {
             account_search_finds_substrings_and_prefixes_of_each_field,
             account_search_never_finds_another_organisations_accounts,
             account_search_stays_exact_after_every_write,
+            account_search_counts_every_match_on_every_page,
             group_members_page_by_keyset_and_are_found,
             manual_groups_are_made_filled_and_deleted_by_administrators,
             rules_give_roles_from_attributes_and_group_membership,

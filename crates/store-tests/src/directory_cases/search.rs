@@ -229,3 +229,68 @@ pub async fn account_search_stays_exact_after_every_write(store: Arc<dyn Store>)
     );
     assert_eq!(found(&w, "basinger").await, vec!["kim".to_owned()]);
 }
+
+/// A search with more matches than a page: every page says how many there are in all, and
+/// the pages visit each match once; a search of nothing says none.
+pub async fn account_search_counts_every_match_on_every_page(store: Arc<dyn Store>) {
+    let w = World::new(store, OrgKind::Business).await;
+    let mut wanted = Vec::new();
+    for i in 0..7 {
+        let name = format!("pager.{i}@example.com");
+        scim_person(&w, &person(&name, "Page", "Turner", "Page Turner", &name)).await;
+        wanted.push(name);
+    }
+    scim_person(
+        &w,
+        &person(
+            "other@example.com",
+            "Other",
+            "One",
+            "Other One",
+            "other@example.com",
+        ),
+    )
+    .await;
+    let mut seen = Vec::new();
+    let mut after = None;
+    let mut pages = 0;
+    loop {
+        let page = w
+            .dir
+            .list_accounts(
+                w.org.id,
+                &AccountQuery {
+                    search: Some("PAGER".into()),
+                    count: 3,
+                    after: after.take(),
+                    ..AccountQuery::default()
+                },
+            )
+            .await
+            .expect("search");
+        pages += 1;
+        assert_eq!(page.total, 7, "page {pages}");
+        seen.extend(page.accounts.iter().map(|a| a.user_name().to_owned()));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    seen.sort();
+    wanted.sort();
+    assert_eq!(seen, wanted);
+    let none = w
+        .dir
+        .list_accounts(
+            w.org.id,
+            &AccountQuery {
+                search: Some("nobody-here".into()),
+                count: 3,
+                ..AccountQuery::default()
+            },
+        )
+        .await
+        .expect("search");
+    assert_eq!((none.total, none.accounts.len()), (0, 0));
+}
