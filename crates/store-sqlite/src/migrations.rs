@@ -18,6 +18,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (12, include_str!("../migrations/0012_second_factor.sql")),
     (13, include_str!("../migrations/0013_time_zone.sql")),
     (14, include_str!("../migrations/0014_roles.sql")),
+    (15, include_str!("../migrations/0015_search_reindex.sql")),
 ];
 
 pub(crate) fn apply(conn: &Connection) -> rusqlite::Result<()> {

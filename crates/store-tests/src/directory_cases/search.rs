@@ -169,6 +169,29 @@ pub async fn account_search_stays_exact_after_every_write(store: Arc<dyn Store>)
     );
     assert_eq!(found(&w, "basinger").await, vec!["kim".to_owned()]);
     assert_eq!(found(&w, "new.exa").await, vec!["kim".to_owned()]);
+    // A PATCH of nothing searched leaves the entry as it was; one of the userName alone
+    // replaces it (the prefix path too).
+    w.patch(
+        ResourceKind::User,
+        &id,
+        json!([{ "op": "replace", "path": "active", "value": false },
+               { "op": "replace", "path": "title", "value": "Actress" }]),
+    )
+    .await
+    .expect("patch");
+    assert_eq!(found(&w, "basinger").await, vec!["kim".to_owned()]);
+    for (name, gone) in [("kbas", "kim"), ("kim", "kbas")] {
+        w.patch(
+            ResourceKind::User,
+            &id,
+            json!([{ "op": "replace", "path": "userName", "value": name }]),
+        )
+        .await
+        .expect("rename");
+        assert_eq!(found(&w, name).await, vec![name.to_owned()], "renamed");
+        assert_eq!(found(&w, &name[..2]).await, vec![name.to_owned()], "prefix");
+        assert!(found(&w, &gone[..2]).await.is_empty(), "{gone} is gone");
+    }
     // Local properties change nothing searched.
     w.dir
         .edit_account(
