@@ -62,12 +62,20 @@ pub fn plan_accounts(
     let mut count = Sql::new("SELECT COUNT(*) ");
     count.append(&rows);
     let per_page = q.count.clamp(1, 1000);
+    // The matches are counted and cut to a page as bare sequence numbers, and only the page's
+    // rows read whole: a window over whole rows would hold every match's document (13,000 of
+    // them for a common given name at 1,000,000 accounts, past `work_mem`), twice as slow.
     let counted_page = (search.is_some() && after.is_none()).then(|| {
         let mut counted = Sql::new(&format!(
-            "SELECT {cols}, {ACCOUNT_COLS}, r.seq, COUNT(*) OVER () "
+            "SELECT {cols}, {ACCOUNT_COLS}, r.seq, t.total FROM (SELECT r.seq, COUNT(*) OVER () AS total "
         ));
         counted.append(&rows);
-        counted.push(&format!(" ORDER BY r.seq LIMIT {}", per_page + 1));
+        counted.push(&format!(
+            " ORDER BY r.seq LIMIT {}) t JOIN resources r ON r.org_id = ",
+            per_page + 1
+        ));
+        counted.bind(Value::Uuid(org.0));
+        counted.push(" AND r.kind = 0 AND r.seq = t.seq ORDER BY r.seq");
         counted
     });
     let mut page = Sql::new(&format!("SELECT {cols}, {ACCOUNT_COLS}, r.seq "));
