@@ -289,16 +289,7 @@ pub(crate) async fn create_tx<C: GenericClient>(
         }
     }
     journal.commit(c).await?;
-    Ok(StoredResource {
-        id: new.id,
-        kind,
-        doc: new.doc.clone(),
-        version: 1,
-        created: from_micros(now),
-        last_modified: from_micros(now),
-        members,
-        groups: None,
-    })
+    Ok(new.created(kind, from_micros(now), members))
 }
 
 pub(crate) async fn update_tx<C: GenericClient>(

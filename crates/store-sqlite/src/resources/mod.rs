@@ -140,16 +140,7 @@ pub(crate) fn create_tx(
         journal.user_changed(c, new.id, None)?;
     }
     journal.append(c)?;
-    Ok(StoredResource {
-        id: new.id,
-        kind,
-        doc: new.doc.clone(),
-        version: 1,
-        created: from_micros(now),
-        last_modified: from_micros(now),
-        members,
-        groups: None,
-    })
+    Ok(new.created(kind, from_micros(now), members))
 }
 
 /// Applies an update to a resource of `scope` and journals it.
