@@ -10,6 +10,7 @@
 pub mod accounts;
 mod columns;
 mod dialect;
+pub mod domains;
 pub mod filter;
 pub mod groups;
 mod list;
