@@ -20,10 +20,10 @@ use directory::{OrgId, ResourceId, StoreError};
 use scim_core::schema::ResourceKind;
 use serde_json::Value;
 use store_sql::accounts::{
-    ACCOUNT_COLS, account, account_page, account_page_row, check_change, check_retire,
-    plan_accounts, retire_statements,
+    ACCOUNT_COLS, account, account_page_row, check_change, check_retire, plan_accounts,
+    retire_statements,
 };
-use store_sql::open_after;
+use store_sql::{keyset_page, open_after};
 use time::OffsetDateTime;
 use tokio_postgres::Row;
 use uuid::Uuid;
@@ -278,13 +278,7 @@ impl AccountStore for PgStore {
             let plan = plan_accounts(&Postgres, org, q, search.as_ref(), RESOURCE_COLS, after);
             let total = query_count(&c, &plan.count).await?;
             let rows = query(&c, &plan.page, account_page_row).await?;
-            Ok(account_page(
-                &self.cursors,
-                org,
-                rows,
-                plan.per_page,
-                total,
-            )?)
+            Ok(keyset_page(&self.cursors, org, rows, plan.per_page, total)?)
         })
         .await
     }

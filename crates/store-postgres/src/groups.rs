@@ -13,10 +13,10 @@ use directory::store::{
 use directory::{OrgId, ResourceId, StoreError};
 use scim_core::schema::ResourceKind;
 use store_sql::groups::{
-    group_by_id, group_exists, group_page, group_page_row, group_summary, group_view, groups_count,
-    groups_of, groups_page, member_entry, member_page, members_page,
+    group_by_id, group_exists, group_page_row, group_summary, group_view, groups_count, groups_of,
+    groups_page, member_entry, member_page, members_page,
 };
-use store_sql::{Scope, open_after, resource};
+use store_sql::{Scope, keyset_page, open_after, resource};
 
 #[async_trait]
 impl GroupStore for PgStore {
@@ -33,7 +33,7 @@ impl GroupStore for PgStore {
             let total = query_count(&c, &groups_count(org)).await?;
             let page = groups_page(org, RESOURCE_COLS, after, per_page);
             let rows = query(&c, &page, group_page_row).await?;
-            Ok(group_page(&self.cursors, org, rows, per_page, total)?)
+            Ok(keyset_page(&self.cursors, org, rows, per_page, total)?)
         })
         .await
     }

@@ -136,17 +136,13 @@ pub(crate) async fn query<C: GenericClient, T>(
         .collect::<Result<_, _>>()?)
 }
 
-/// The row a shared statement returns, decoded, if it returns one.
+/// The row a shared statement returns by a unique key, decoded, if there is one.
 pub(crate) async fn query_opt<C: GenericClient, T>(
     c: &C,
     sql: &Sql,
-    decode: impl FnOnce(&dyn Columns) -> Result<T, StoreError>,
+    decode: impl Fn(&dyn Columns) -> Result<T, StoreError>,
 ) -> Result<Option<T>, Failure> {
-    let (text, args) = prepared(sql);
-    match c.query_opt(&text, &refs(&args)).await? {
-        Some(row) => Ok(Some(decode(&PgRow(&row))?)),
-        None => Ok(None),
-    }
+    Ok(query(c, sql, decode).await?.pop())
 }
 
 /// The count a shared `SELECT COUNT(*)` returns.

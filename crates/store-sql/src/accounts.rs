@@ -2,11 +2,8 @@
 //! checks before an account is changed or retired, and the statements that retire one.
 
 use crate::columns::{Columns, opt_time, resource, source};
-use crate::page::{cut_page, seal_next};
 use crate::{Dialect, Sql, Value};
-use directory::store::{
-    Account, AccountChange, AccountPage, AccountQuery, CursorKey, LocalProps, Status,
-};
+use directory::store::{Account, AccountChange, AccountQuery, LocalProps, Status};
 use directory::{OrgId, ResourceId, StoreError};
 use time::OffsetDateTime;
 
@@ -151,21 +148,4 @@ pub fn account(row: &dyn Columns) -> Result<Account, StoreError> {
 /// A row of [`AccountPlan::page`]: the account, and its sequence number for the cursor.
 pub fn account_page_row(row: &dyn Columns) -> Result<(Account, i64), StoreError> {
     Ok((account(row)?, row.int(10)?))
-}
-
-/// The page of `org`'s account list from the rows of [`AccountPlan::page`] and the count of
-/// [`AccountPlan::count`].
-pub fn account_page(
-    cursors: &CursorKey,
-    org: OrgId,
-    rows: Vec<(Account, i64)>,
-    per_page: u32,
-    total: i64,
-) -> Result<AccountPage, StoreError> {
-    let (accounts, next) = cut_page(rows, per_page);
-    Ok(AccountPage {
-        accounts,
-        total: total as u64,
-        next: seal_next(cursors, org, next)?,
-    })
 }

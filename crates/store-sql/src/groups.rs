@@ -2,12 +2,9 @@
 //! member counts) and a group's members, keyset by member id, optionally searched.
 
 use crate::columns::{Columns, resource, source};
-use crate::page::{cut_page, seal_next};
 use crate::{Sql, Value};
 use directory::store::columns::kind_from;
-use directory::store::{
-    CursorKey, GroupPage, GroupSummary, GroupView, MemberEntry, MemberPage, StoredResource,
-};
+use directory::store::{GroupSummary, GroupView, MemberEntry, MemberPage, StoredResource};
 use directory::{OrgId, ResourceId, StoreError};
 
 /// The columns after the resource's own in [`groups_page`] and [`group_by_id`]: its source
@@ -114,23 +111,6 @@ pub fn group_summary(row: &dyn Columns) -> Result<GroupSummary, StoreError> {
 /// A row of [`groups_page`]: the group, and its sequence number for the cursor.
 pub fn group_page_row(row: &dyn Columns) -> Result<(GroupSummary, i64), StoreError> {
     Ok((group_summary(row)?, row.int(8)?))
-}
-
-/// The page of `org`'s groups from the rows of [`groups_page`] and the count of
-/// [`groups_count`].
-pub fn group_page(
-    cursors: &CursorKey,
-    org: OrgId,
-    rows: Vec<(GroupSummary, i64)>,
-    per_page: u32,
-    total: i64,
-) -> Result<GroupPage, StoreError> {
-    let (groups, next) = cut_page(rows, per_page);
-    Ok(GroupPage {
-        groups,
-        total: total as u64,
-        next: seal_next(cursors, org, next)?,
-    })
 }
 
 /// A row of [`members_page`].

@@ -24,6 +24,6 @@ pub use columns::{Columns, RESOURCE_COLS, opt_time, resource, source, time};
 pub use dialect::Dialect;
 pub use filter::{lower_filter, top_target};
 pub use list::{KeyType, Keyset, ListPlan, key_value, plan_list};
-pub use page::{cut_page, open_after, seal_next};
+pub use page::{ListPage, cut_page, keyset_page, open_after, seal_next};
 pub use scope::Scope;
 pub use sql::{Sql, Value};

@@ -20,10 +20,10 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use scim_core::schema::ResourceKind;
 use store_sql::accounts::{
-    ACCOUNT_COLS, account, account_page, account_page_row, check_change, check_retire,
-    plan_accounts, retire_statements,
+    ACCOUNT_COLS, account, account_page_row, check_change, check_retire, plan_accounts,
+    retire_statements,
 };
-use store_sql::open_after;
+use store_sql::{keyset_page, open_after};
 use time::OffsetDateTime;
 
 fn get_by(
@@ -85,7 +85,7 @@ impl AccountStore for SqliteStore {
                     .filter(|_| q.source.is_none() && q.status.is_none());
                 let total = query_count(c, index_count.as_ref().unwrap_or(&plan.count))?;
                 let rows = query(c, &plan.page, account_page_row)?;
-                account_page(&cursors, org, rows, plan.per_page, total)
+                keyset_page(&cursors, org, rows, plan.per_page, total)
             })
             .await
     }
