@@ -55,6 +55,10 @@ impl Columns for PgRow<'_> {
         self.0.try_get(i).map_err(db)
     }
 
+    fn bytes(&self, i: usize) -> Result<Vec<u8>, StoreError> {
+        self.0.try_get(i).map_err(db)
+    }
+
     fn json(&self, i: usize) -> Result<Value, StoreError> {
         self.0.try_get(i).map_err(db)
     }

@@ -21,6 +21,8 @@ pub trait Columns {
 
     fn text(&self, i: usize) -> Result<String, StoreError>;
 
+    fn bytes(&self, i: usize) -> Result<Vec<u8>, StoreError>;
+
     fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError>;
 
     fn json(&self, i: usize) -> Result<Value, StoreError>;

@@ -18,6 +18,7 @@ pub mod members;
 mod page;
 mod scope;
 pub mod search;
+pub mod second_factors;
 mod sql;
 
 pub use columns::{Columns, RESOURCE_COLS, opt_time, resource, source, time};

@@ -40,6 +40,10 @@ impl Columns for SqliteRow<'_, '_> {
         self.0.get(i).map_err(internal)
     }
 
+    fn bytes(&self, i: usize) -> Result<Vec<u8>, StoreError> {
+        self.0.get(i).map_err(internal)
+    }
+
     fn json(&self, i: usize) -> Result<Value, StoreError> {
         let text = self
             .0
