@@ -24,6 +24,10 @@ impl Columns for PgRow<'_> {
         self.0.try_get(i).map_err(db)
     }
 
+    fn opt_uuid(&self, i: usize) -> Result<Option<Uuid>, StoreError> {
+        self.0.try_get(i).map_err(db)
+    }
+
     fn int(&self, i: usize) -> Result<i64, StoreError> {
         self.opt_int(i)?
             .ok_or_else(|| StoreError::Internal(format!("column {i} is NULL")))

@@ -15,6 +15,8 @@ use uuid::Uuid;
 pub trait Columns {
     fn uuid(&self, i: usize) -> Result<Uuid, StoreError>;
 
+    fn opt_uuid(&self, i: usize) -> Result<Option<Uuid>, StoreError>;
+
     fn int(&self, i: usize) -> Result<i64, StoreError>;
 
     fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError>;

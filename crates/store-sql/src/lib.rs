@@ -9,6 +9,7 @@
 
 pub mod accounts;
 mod columns;
+pub mod credentials;
 mod dialect;
 pub mod domains;
 pub mod filter;

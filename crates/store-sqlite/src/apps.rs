@@ -2,6 +2,7 @@
 //! state and leases, and the delivery log.
 
 use crate::b;
+use crate::rows::SqliteRow;
 use crate::runtime::{Effect, blob, internal};
 use crate::{SqliteStore, uuid_from};
 use async_trait::async_trait;
@@ -13,31 +14,11 @@ use directory::store::{
 };
 use directory::{OrgId, StoreError};
 use rusqlite::{Connection, OptionalExtension, params};
+use store_sql::credentials::{APP_COLS, application};
 use time::OffsetDateTime;
 
-const APP_COLS: &str = "org_id, id, name, prefix, hash, created, last_used, revoked";
-
 fn app_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Application, StoreError>> {
-    let org: Vec<u8> = row.get(0)?;
-    let id: Vec<u8> = row.get(1)?;
-    let hash: Vec<u8> = row.get(4)?;
-    let (name, prefix): (String, String) = (row.get(2)?, row.get(3)?);
-    let (created, last_used, revoked): (i64, Option<i64>, Option<i64>) =
-        (row.get(5)?, row.get(6)?, row.get(7)?);
-    Ok((|| {
-        Ok(Application {
-            id: AppId(uuid_from(&id)?),
-            org_id: OrgId(uuid_from(&org)?),
-            name,
-            prefix,
-            hash: hash
-                .try_into()
-                .map_err(|_| StoreError::Internal("bad key hash".into()))?,
-            created: from_micros(created),
-            last_used: last_used.map(from_micros),
-            revoked: revoked.map(from_micros),
-        })
-    })())
+    Ok(application(&SqliteRow(row)))
 }
 
 fn map_app_err(e: rusqlite::Error) -> StoreError {

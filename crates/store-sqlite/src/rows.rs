@@ -24,6 +24,15 @@ impl Columns for SqliteRow<'_, '_> {
         )
     }
 
+    fn opt_uuid(&self, i: usize) -> Result<Option<Uuid>, StoreError> {
+        let bytes = self.0.get_ref(i).map_err(internal)?;
+        bytes
+            .as_blob_or_null()
+            .map_err(internal)?
+            .map(uuid_from)
+            .transpose()
+    }
+
     fn int(&self, i: usize) -> Result<i64, StoreError> {
         self.0.get(i).map_err(internal)
     }
