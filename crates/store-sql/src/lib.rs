@@ -8,6 +8,7 @@
 //!   (resources, accounts, groups) in one place.
 
 pub mod accounts;
+pub mod admins;
 mod columns;
 pub mod credentials;
 mod dialect;
@@ -16,6 +17,7 @@ pub mod filter;
 pub mod groups;
 mod list;
 pub mod members;
+pub mod orgs;
 mod page;
 mod scope;
 pub mod search;

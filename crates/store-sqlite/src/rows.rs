@@ -82,13 +82,21 @@ impl Columns for SqliteRow<'_, '_> {
 pub(crate) fn query<T>(
     c: &rusqlite::Connection,
     sql: &Sql,
-    mut decode: impl FnMut(&dyn Columns) -> Result<T, StoreError>,
+    decode: impl FnMut(&dyn Columns) -> Result<T, StoreError>,
 ) -> Result<Vec<T>, StoreError> {
     let (text, args) = crate::dialect::prepared(sql);
-    let mut stmt = c.prepare_cached(&text).map_err(internal)?;
-    let mut rows = stmt
-        .query(params_from_iter(args.iter()))
-        .map_err(internal)?;
+    all(c, &text, params_from_iter(args.iter()), decode)
+}
+
+/// Every row `text` returns, decoded.
+pub(crate) fn all<T>(
+    c: &rusqlite::Connection,
+    text: &str,
+    params: impl rusqlite::Params,
+    mut decode: impl FnMut(&dyn Columns) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = c.prepare_cached(text).map_err(internal)?;
+    let mut rows = stmt.query(params).map_err(internal)?;
     let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(internal)? {
         out.push(decode(&SqliteRow(row))?);
