@@ -63,6 +63,14 @@ impl Columns for PgRow<'_> {
         self.0.try_get(i).map_err(db)
     }
 
+    fn flag(&self, i: usize) -> Result<bool, StoreError> {
+        self.0.try_get(i).map_err(db)
+    }
+
+    fn text_list(&self, i: usize) -> Result<Vec<String>, StoreError> {
+        self.0.try_get(i).map_err(db)
+    }
+
     fn json(&self, i: usize) -> Result<Value, StoreError> {
         self.0.try_get(i).map_err(db)
     }

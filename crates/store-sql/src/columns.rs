@@ -25,6 +25,11 @@ pub trait Columns {
 
     fn bytes(&self, i: usize) -> Result<Vec<u8>, StoreError>;
 
+    fn flag(&self, i: usize) -> Result<bool, StoreError>;
+
+    /// A list of names (an array, or comma-separated text).
+    fn text_list(&self, i: usize) -> Result<Vec<String>, StoreError>;
+
     fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError>;
 
     fn json(&self, i: usize) -> Result<Value, StoreError>;
@@ -61,6 +66,19 @@ pub fn time(row: &dyn Columns, i: usize) -> Result<OffsetDateTime, StoreError> {
 
 pub fn opt_time(row: &dyn Columns, i: usize) -> Result<Option<OffsetDateTime>, StoreError> {
     Ok(row.opt_int(i)?.map(from_micros))
+}
+
+/// A 32-bit integer column (`int4`, or an SQLite integer).
+pub fn int4(row: &dyn Columns, i: usize) -> Result<i32, StoreError> {
+    narrow(row.int(i)?)
+}
+
+pub fn opt_int4(row: &dyn Columns, i: usize) -> Result<Option<i32>, StoreError> {
+    row.opt_int(i)?.map(narrow).transpose()
+}
+
+fn narrow(v: i64) -> Result<i32, StoreError> {
+    i32::try_from(v).map_err(|e| StoreError::Internal(e.to_string()))
 }
 
 /// The source (`scim`, `manual`) at column `i`.

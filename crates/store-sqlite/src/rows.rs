@@ -53,6 +53,26 @@ impl Columns for SqliteRow<'_, '_> {
         self.0.get(i).map_err(internal)
     }
 
+    fn flag(&self, i: usize) -> Result<bool, StoreError> {
+        self.0.get(i).map_err(internal)
+    }
+
+    fn text_list(&self, i: usize) -> Result<Vec<String>, StoreError> {
+        // SQLite has no arrays: lists are kept as comma-separated text.
+        let text = self
+            .0
+            .get_ref(i)
+            .map_err(internal)?
+            .as_str()
+            .map_err(internal)?;
+        Ok(text
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned)
+            .collect())
+    }
+
     fn json(&self, i: usize) -> Result<Value, StoreError> {
         let text = self
             .0
