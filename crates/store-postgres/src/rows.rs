@@ -1,5 +1,6 @@
 //! PostgreSQL rows as the shared decoders read them ([`store_sql::Columns`]): UUIDs are
-//! `uuid`, documents `jsonb`, integers of every width.
+//! `uuid`, documents `jsonb` (put back in registry key order), integers of every width; and
+//! shared statements run with their rows handed to those decoders.
 
 use crate::Failure;
 use crate::dialect::{prepared, refs};

@@ -23,14 +23,14 @@ pub trait Columns {
 
     fn text(&self, i: usize) -> Result<String, StoreError>;
 
-    fn bytes(&self, i: usize) -> Result<Vec<u8>, StoreError>;
-
-    fn flag(&self, i: usize) -> Result<bool, StoreError>;
+    fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError>;
 
     /// A list of names (an array, or comma-separated text).
     fn text_list(&self, i: usize) -> Result<Vec<String>, StoreError>;
 
-    fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError>;
+    fn bytes(&self, i: usize) -> Result<Vec<u8>, StoreError>;
+
+    fn flag(&self, i: usize) -> Result<bool, StoreError>;
 
     fn json(&self, i: usize) -> Result<Value, StoreError>;
 

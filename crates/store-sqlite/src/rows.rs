@@ -1,5 +1,5 @@
 //! SQLite rows as the shared decoders read them ([`store_sql::Columns`]): UUIDs are their 16
-//! bytes, documents JSON text.
+//! bytes, documents JSON text; and statements run with their rows handed to those decoders.
 
 use crate::runtime::internal;
 use crate::uuid_from;
