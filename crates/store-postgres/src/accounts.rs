@@ -4,7 +4,8 @@
 
 use crate::dialect::{Postgres, prepared, refs};
 use crate::journal::{Journal, Lock, group_snapshots, user_snapshot, user_snapshots};
-use crate::resources::{RESOURCE_COLS, build};
+use crate::resources::RESOURCE_COLS;
+use crate::rows::{PgRow, query, query_count};
 use crate::{Failure, PgStore, from_micros, micros, run};
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
@@ -12,35 +13,23 @@ use directory::events::user_change;
 use directory::ids::OrgKind;
 use directory::store::columns::{active, external_id, kind_code, name_ci};
 use directory::store::{
-    Account, AccountChange, AccountPage, AccountQuery, AccountStore, ConflictRecord, Cursor,
-    LocalProps, NewResource, Source, SyncPolicy,
+    Account, AccountChange, AccountPage, AccountQuery, AccountStore, ConflictRecord, LocalProps,
+    NewResource, Source, SyncPolicy,
 };
 use directory::{OrgId, ResourceId, StoreError};
 use scim_core::schema::ResourceKind;
 use serde_json::Value;
 use store_sql::accounts::{
-    ACCOUNT_COLS, check_change, check_retire, cut_page, plan_accounts, retire_statements,
+    ACCOUNT_COLS, account, account_page_row, check_change, check_retire, plan_accounts,
+    retire_statements,
 };
+use store_sql::{keyset_page, open_after};
 use time::OffsetDateTime;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
 pub(crate) fn account_row(row: &Row) -> Result<Account, Failure> {
-    let source: String = row.try_get(6)?;
-    let local: Option<Value> = row.try_get(9)?;
-    Ok(Account {
-        resource: build(row)?,
-        source: Source::parse(&source)
-            .ok_or_else(|| StoreError::Internal(format!("bad source {source}")))?,
-        deleted: row.try_get::<_, Option<i64>>(7)?.map(from_micros),
-        hold_until: row.try_get::<_, Option<i64>>(8)?.map(from_micros),
-        local: match local {
-            Some(v) => {
-                serde_json::from_value(v).map_err(|e| StoreError::Internal(e.to_string()))?
-            }
-            None => LocalProps::default(),
-        },
-    })
+    Ok(account(&PgRow(row))?)
 }
 
 fn local_json(local: &LocalProps) -> Result<Value, Failure> {
@@ -284,42 +273,26 @@ impl AccountStore for PgStore {
     async fn list_accounts(&self, org: OrgId, q: &AccountQuery) -> Result<AccountPage, StoreError> {
         run(async {
             let c = self.client().await?;
-            let after = match q.after.as_deref() {
-                Some(a) => Some(self.cursors.open(org, a)?.seq),
-                None => None,
-            };
+            let after = open_after(&self.cursors, org, q.after.as_deref())?;
             let search = q.search.as_deref().and_then(crate::search::condition);
             let plan = plan_accounts(&Postgres, org, q, search.as_ref(), RESOURCE_COLS, after);
-            let count = plan.per_page;
-            let (total, rows) = if let Some(counted) = &plan.counted_page {
+            let (total, rows) = match &plan.counted_page {
                 // Counting a search reads its matches (each checked against its row's text):
                 // the first page reads them once for both.
-                let (text, args) = prepared(counted);
-                let rows = c.query(&text, &refs(&args)).await?;
-                let total: i64 = match rows.first() {
-                    Some(row) => row.try_get(11)?,
-                    None => 0,
-                };
-                (total, rows)
-            } else {
-                let (text, args) = prepared(&plan.count);
-                let total: i64 = c.query_one(&text, &refs(&args)).await?.try_get(0)?;
-                let (text, args) = prepared(&plan.page);
-                (total, c.query(&text, &refs(&args)).await?)
+                Some(counted) => {
+                    let rows = query(&c, counted, |row| {
+                        Ok((account_page_row(row)?, row.int(11)?))
+                    })
+                    .await?;
+                    let total = rows.first().map_or(0, |(_, total)| *total);
+                    (total, rows.into_iter().map(|(row, _)| row).collect())
+                }
+                None => (
+                    query_count(&c, &plan.count).await?,
+                    query(&c, &plan.page, account_page_row).await?,
+                ),
             };
-            let mut page = Vec::with_capacity(rows.len());
-            for row in &rows {
-                page.push((account_row(row)?, row.try_get(10)?));
-            }
-            let (accounts, next) = cut_page(page, count);
-            let next = next
-                .map(|seq| self.cursors.seal(org, &Cursor { seq, key: None }))
-                .transpose()?;
-            Ok(AccountPage {
-                accounts,
-                total: total as u64,
-                next,
-            })
+            Ok(keyset_page(&self.cursors, org, rows, plan.per_page, total)?)
         })
         .await
     }

@@ -2,23 +2,20 @@
 //! lock-out counters (per folded address). The counter is one upsert, so failures on several instances at
 //! once are all counted.
 
-use crate::{Failure, PgStore, from_micros, micros, run};
+use crate::rows::PgRow;
+use crate::{Failure, PgStore, micros, run};
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
-use directory::ids::{AdminId, SessionId};
-use directory::store::{AdminRole, AdminStore, Administrator, SessionRecord, SigninThrottle};
+use directory::ids::SessionId;
+use directory::store::{AdminStore, Administrator, SessionRecord, SigninThrottle};
 use directory::{OrgId, StoreError};
+use store_sql::admins::{ADMIN_COLS, SESSION_COLS, administrator, session, throttle};
 use time::OffsetDateTime;
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
-use uuid::Uuid;
 
 fn throttle_row(r: &Row) -> Result<SigninThrottle, Failure> {
-    Ok(SigninThrottle {
-        failures: u32::try_from(r.try_get::<_, i32>(0)?).unwrap_or(0),
-        window_start: from_micros(r.try_get(1)?),
-        locked_until: r.try_get::<_, Option<i64>>(2)?.map(from_micros),
-    })
+    Ok(throttle(&PgRow(r))?)
 }
 
 #[async_trait]
@@ -64,23 +61,12 @@ impl AdminStore for PgStore {
             let c = self.client().await?;
             let stmt = c
                 .prepare_cached(
-                    "SELECT id, email, role, password_hash, created FROM administrators \
-                     WHERE org_id = $1 ORDER BY created, email_ci",
+                    &format!("SELECT {ADMIN_COLS} FROM administrators WHERE org_id = $1 ORDER BY created, email_ci"),
                 )
                 .await?;
             let rows = c.query(&stmt, &[&org.0]).await?;
             rows.iter()
-                .map(|r| {
-                    let role: String = r.try_get(2)?;
-                    Ok(Administrator {
-                        id: AdminId(r.try_get(0)?),
-                        org_id: org,
-                        email: r.try_get(1)?,
-                        role: role.parse::<AdminRole>().map_err(StoreError::Internal)?,
-                        password_hash: r.try_get(3)?,
-                        created: from_micros(r.try_get(4)?),
-                    })
-                })
+                .map(|r| Ok(administrator(&PgRow(r))?))
                 .collect()
         })
         .await
@@ -90,25 +76,12 @@ impl AdminStore for PgStore {
         run(async {
             let c = self.client().await?;
             let stmt = c
-                .prepare_cached(
-                    "SELECT org_id, id, email, role, password_hash, created FROM administrators \
-                     WHERE email_ci = $1 ORDER BY org_id",
-                )
+                .prepare_cached(&format!(
+                    "SELECT {ADMIN_COLS} FROM administrators WHERE email_ci = $1 ORDER BY org_id"
+                ))
                 .await?;
             let rows = c.query(&stmt, &[&email_ci]).await?;
-            rows.iter()
-                .map(|r| {
-                    let role: String = r.try_get(3)?;
-                    Ok(Administrator {
-                        org_id: OrgId(r.try_get::<_, Uuid>(0)?),
-                        id: AdminId(r.try_get(1)?),
-                        email: r.try_get(2)?,
-                        role: role.parse::<AdminRole>().map_err(StoreError::Internal)?,
-                        password_hash: r.try_get(4)?,
-                        created: from_micros(r.try_get(5)?),
-                    })
-                })
-                .collect()
+            rows.iter().map(|r| Ok(administrator(&PgRow(r))?)).collect()
         })
         .await
     }
@@ -140,22 +113,13 @@ impl AdminStore for PgStore {
         run(async {
             let c = self.client().await?;
             let stmt = c
-                .prepare_cached(
-                    "SELECT org_id, id, admin_id, created, expires FROM sessions WHERE hash = $1",
-                )
+                .prepare_cached(&format!(
+                    "SELECT {SESSION_COLS} FROM sessions WHERE hash = $1"
+                ))
                 .await?;
             c.query_opt(&stmt, &[&hash.as_slice()])
                 .await?
-                .map(|row| {
-                    Ok(SessionRecord {
-                        org_id: OrgId(row.try_get::<_, Uuid>(0)?),
-                        id: SessionId(row.try_get(1)?),
-                        hash: *hash,
-                        admin_id: AdminId(row.try_get(2)?),
-                        created: from_micros(row.try_get(3)?),
-                        expires: from_micros(row.try_get(4)?),
-                    })
-                })
+                .map(|row| Ok(session(hash, &PgRow(&row))?))
                 .transpose()
         })
         .await

@@ -1,35 +1,23 @@
 //! Applications and their keys on PostgreSQL (docs/contract.md, "Applications"): only the keys'
 //! hashes. A live application's name is unique per organisation by a partial unique index.
 
-use crate::{Failure, PgStore, from_micros, micros, run};
+use crate::rows::PgRow;
+use crate::{Failure, PgStore, micros, run};
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use directory::ids::AppId;
 use directory::store::{AppStore, Application};
 use directory::{OrgId, StoreError};
+use store_sql::credentials::{APP_COLS, application};
 use time::OffsetDateTime;
 use tokio_postgres::Row;
-
-const APP_COLS: &str = "org_id, id, name, prefix, hash, created, last_used, revoked";
 
 /// Use is recorded at most this often per application (microseconds): a key used by every
 /// request must not make every request a write.
 const TOUCH_EVERY: i64 = 60_000_000;
 
 fn app_row(row: &Row) -> Result<Application, Failure> {
-    let hash: Vec<u8> = row.try_get(4)?;
-    Ok(Application {
-        org_id: OrgId(row.try_get(0)?),
-        id: AppId(row.try_get(1)?),
-        name: row.try_get(2)?,
-        prefix: row.try_get(3)?,
-        hash: hash
-            .try_into()
-            .map_err(|_| StoreError::Internal("bad application key hash".into()))?,
-        created: from_micros(row.try_get(5)?),
-        last_used: row.try_get::<_, Option<i64>>(6)?.map(from_micros),
-        revoked: row.try_get::<_, Option<i64>>(7)?.map(from_micros),
-    })
+    Ok(application(&PgRow(row))?)
 }
 
 #[async_trait]

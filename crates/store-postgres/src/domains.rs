@@ -1,10 +1,12 @@
 //! An organisation's domains on PostgreSQL.
 
-use crate::{PgStore, from_micros, micros, run};
+use crate::rows::query;
+use crate::{PgStore, micros, run};
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use directory::store::{DomainRecord, DomainStore};
 use directory::{OrgId, StoreError};
+use store_sql::domains::{domain, domains_of};
 use time::OffsetDateTime;
 
 #[async_trait]
@@ -37,24 +39,7 @@ impl DomainStore for PgStore {
     async fn list_domains(&self, org: OrgId) -> Result<Vec<DomainRecord>, StoreError> {
         run(async {
             let c = self.client().await?;
-            let rows = c
-                .query(
-                    "SELECT name, txt, created, verified, verified_by FROM domains WHERE org_id = $1 ORDER BY name",
-                    &[&org.0],
-                )
-                .await?;
-            rows.iter()
-                .map(|row| {
-                    Ok(DomainRecord {
-                        org_id: org,
-                        name: row.try_get(0)?,
-                        txt: row.try_get(1)?,
-                        created: from_micros(row.try_get(2)?),
-                        verified: row.try_get::<_, Option<i64>>(3)?.map(from_micros),
-                        verified_by: row.try_get(4)?,
-                    })
-                })
-                .collect()
+            query(&c, &domains_of(org), |row| domain(org, row)).await
         })
         .await
     }

@@ -1,27 +1,18 @@
 //! The event log on PostgreSQL (docs/contract.md, "Events"): reading it and ageing it. Events
 //! are appended by the writes themselves (`journal`).
 
-use crate::{Failure, PgStore, from_micros, micros, run};
+use crate::rows::PgRow;
+use crate::{Failure, PgStore, micros, run};
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
-use directory::store::{Event, EventId, EventQuery, EventStore, EventType};
+use directory::store::{Event, EventId, EventQuery, EventStore};
 use directory::{OrgId, StoreError};
+use store_sql::events::{EVENT_COLS, event};
 use time::OffsetDateTime;
 use tokio_postgres::Row;
 
-const EVENT_COLS: &str = "org_id, seq, id, type, created, data";
-
 fn event_row(row: &Row) -> Result<Event, Failure> {
-    let kind: String = row.try_get(3)?;
-    Ok(Event {
-        org: OrgId(row.try_get(0)?),
-        sequence: row.try_get(1)?,
-        id: EventId(row.try_get(2)?),
-        kind: EventType::parse(&kind)
-            .ok_or_else(|| StoreError::Internal(format!("bad event type {kind}")))?,
-        created: from_micros(row.try_get(4)?),
-        data: row.try_get(5)?,
-    })
+    Ok(event(&PgRow(row))?)
 }
 
 #[async_trait]

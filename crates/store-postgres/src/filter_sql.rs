@@ -24,8 +24,8 @@ use scim_core::filter::{CompValue, CompareOp, fold_case};
 use scim_core::path::AttrPath;
 use scim_core::schema::{AttrType, AttributeDef, ResourceKind};
 use std::fmt::Write as _;
-use store_sql::filter::{Multi, Operand as Shared, Src as SharedSrc, Target};
-use store_sql::{KeyType, Sql, Value, top_target};
+use store_sql::filter::{Multi, Operand as Shared, SortBy, Src as SharedSrc, sort_by};
+use store_sql::{KeyType, Sql, Value};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -356,14 +356,9 @@ fn json_key(j: &str, def: &AttributeDef, fold: bool) -> Option<SortKey> {
 /// it: a multi-valued attribute sorts by its primary (else first) value; strings that are not
 /// caseExact sort case-insensitively; `None` when the path names nothing sortable.
 pub(crate) fn sort_key(p: &AttrPath, kind: ResourceKind) -> Option<SortKey> {
-    match top_target(p, kind) {
-        Target::Single(op) => {
+    match sort_by(p, kind)? {
+        SortBy::Single { op, fold } => {
             let op = operand(&op)?;
-            let text = matches!(
-                op.def.ty,
-                AttrType::String | AttrType::Reference | AttrType::Binary
-            );
-            let fold = text && !op.def.case_exact;
             match op.src {
                 Src::Json(j) => json_key(&j, op.def, fold),
                 Src::Text { expr, folded } => {
@@ -388,14 +383,9 @@ pub(crate) fn sort_key(p: &AttrPath, kind: ResourceKind) -> Option<SortKey> {
                 Src::Opaque => None,
             }
         }
-        Target::Multi(Multi::Doc { path, def }, sub) => {
+        SortBy::Element { path, sub, fold } => {
             let expr = doc_path(path.parts())?;
-            let sub_def = match sub {
-                Some(s) => s,
-                None => def.sub("value")?,
-            };
-            let fold = !sub_def.case_exact && sub_def.ty == AttrType::String;
-            let inner = json_key(&element_path(sub_def.name)?, sub_def, fold)?;
+            let inner = json_key(&element_path(sub.name)?, sub, fold)?;
             Some(SortKey {
                 expr: format!(
                     "(SELECT {} FROM jsonb_array_elements(CASE jsonb_typeof({expr}) WHEN 'array' THEN {expr} ELSE '[]'::jsonb END) \
@@ -407,6 +397,5 @@ pub(crate) fn sort_key(p: &AttrPath, kind: ResourceKind) -> Option<SortKey> {
                 ty: inner.ty,
             })
         }
-        _ => None,
     }
 }

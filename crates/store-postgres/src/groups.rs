@@ -2,32 +2,21 @@
 //! group's members keyset by member id, found with the account search (`crate::search`).
 
 use crate::dialect::{prepared, refs};
-use crate::resources::{RESOURCE_COLS, build, create_tx, delete_tx, update_tx};
-use crate::{Failure, PgStore, run};
+use crate::resources::{RESOURCE_COLS, create_tx, delete_tx, update_tx};
+use crate::rows::{PgRow, query, query_count, query_opt};
+use crate::{PgStore, run};
 use async_trait::async_trait;
-use directory::store::columns::kind_from;
 use directory::store::{
-    Cursor, GroupPage, GroupStore, GroupSummary, GroupView, Load, MemberEntry, MemberPage,
-    MemberQuery, NewResource, Source, StoredResource, Update,
+    GroupPage, GroupStore, GroupSummary, GroupView, Load, MemberPage, MemberQuery, NewResource,
+    StoredResource, Update,
 };
 use directory::{OrgId, ResourceId, StoreError};
 use scim_core::schema::ResourceKind;
-use store_sql::Scope;
 use store_sql::groups::{
-    group_by_id, group_view, groups_count, groups_of, groups_page, members_page,
+    group_by_id, group_exists, group_page_row, group_summary, group_view, groups_count, groups_of,
+    groups_page, member_entry, member_page, members_page,
 };
-use tokio_postgres::Row;
-
-fn summary(row: &Row) -> Result<GroupSummary, Failure> {
-    let source: String = row.try_get(6)?;
-    let members: i64 = row.try_get(7)?;
-    Ok(GroupSummary {
-        resource: build(row)?,
-        source: Source::parse(&source)
-            .ok_or_else(|| StoreError::Internal(format!("bad source {source}")))?,
-        members: members as u64,
-    })
-}
+use store_sql::{Scope, keyset_page, open_after, resource};
 
 #[async_trait]
 impl GroupStore for PgStore {
@@ -39,31 +28,12 @@ impl GroupStore for PgStore {
     ) -> Result<GroupPage, StoreError> {
         run(async {
             let c = self.client().await?;
-            let after = match after {
-                Some(a) => Some(self.cursors.open(org, a)?.seq),
-                None => None,
-            };
+            let after = open_after(&self.cursors, org, after)?;
             let per_page = count.clamp(1, 1000);
-            let (text, args) = prepared(&groups_count(org));
-            let total: i64 = c.query_one(&text, &refs(&args)).await?.try_get(0)?;
-            let (text, args) = prepared(&groups_page(org, RESOURCE_COLS, after, per_page));
-            let rows = c.query(&text, &refs(&args)).await?;
-            let more = rows.len() > per_page as usize;
-            let mut groups = Vec::with_capacity(rows.len());
-            let mut last = None;
-            for row in rows.iter().take(per_page as usize) {
-                groups.push(summary(row)?);
-                last = Some(row.try_get::<_, i64>(8)?);
-            }
-            let next = match (more, last) {
-                (true, Some(seq)) => Some(self.cursors.seal(org, &Cursor { seq, key: None })?),
-                _ => None,
-            };
-            Ok(GroupPage {
-                groups,
-                total: total as u64,
-                next,
-            })
+            let total = query_count(&c, &groups_count(org)).await?;
+            let page = groups_page(org, RESOURCE_COLS, after, per_page);
+            let rows = query(&c, &page, group_page_row).await?;
+            Ok(keyset_page(&self.cursors, org, rows, per_page, total)?)
         })
         .await
     }
@@ -75,11 +45,7 @@ impl GroupStore for PgStore {
     ) -> Result<Option<GroupSummary>, StoreError> {
         run(async {
             let c = self.client().await?;
-            let (text, args) = prepared(&group_by_id(org, id, RESOURCE_COLS));
-            c.query_opt(&text, &refs(&args))
-                .await?
-                .map(|row| summary(&row))
-                .transpose()
+            query_opt(&c, &group_by_id(org, id, RESOURCE_COLS), group_summary).await
         })
         .await
     }
@@ -92,40 +58,17 @@ impl GroupStore for PgStore {
     ) -> Result<Option<MemberPage>, StoreError> {
         run(async {
             let c = self.client().await?;
-            let exists = c
-                .query_opt(
-                    "SELECT 1 FROM resources WHERE org_id = $1 AND id = $2 AND kind = 1",
-                    &[&org.0, &group.0],
-                )
-                .await?;
-            if exists.is_none() {
+            if query_opt(&c, &group_exists(org, group), |_| Ok(()))
+                .await?
+                .is_none()
+            {
                 return Ok(None);
             }
             let search = q.search.as_deref().and_then(crate::search::condition);
             let per_page = q.count.clamp(1, 1000);
-            let (text, args) = prepared(&members_page(
-                org,
-                group,
-                search.as_ref(),
-                q.after,
-                per_page,
-            ));
-            let rows = c.query(&text, &refs(&args)).await?;
-            let more = rows.len() > per_page as usize;
-            let mut members = Vec::with_capacity(rows.len());
-            for row in rows.iter().take(per_page as usize) {
-                members.push(MemberEntry {
-                    id: ResourceId(row.try_get(0)?),
-                    kind: kind_from(row.try_get::<_, i16>(1)?),
-                    doc: row.try_get(2)?,
-                });
-            }
-            let next = if more {
-                members.last().map(|m| m.id)
-            } else {
-                None
-            };
-            Ok(Some(MemberPage { members, next }))
+            let page = members_page(org, group, search.as_ref(), q.after, per_page);
+            let members = query(&c, &page, member_entry).await?;
+            Ok(Some(member_page(members, per_page)))
         })
         .await
     }
@@ -141,7 +84,7 @@ impl GroupStore for PgStore {
             let stmt = c.prepare_cached(&text).await?;
             let mut out = Vec::new();
             for row in c.query(&stmt, &refs(&args)).await? {
-                out.push(group_view(build(&row)?));
+                out.push(group_view(resource(&PgRow(&row))?));
             }
             Ok(out)
         })

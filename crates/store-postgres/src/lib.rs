@@ -110,6 +110,7 @@ mod outbox;
 mod resources;
 mod reveals;
 mod roles;
+mod rows;
 mod search;
 mod second_factors;
 mod tokens;

@@ -2,11 +2,12 @@
 //! Marking a link used is one conditional update, so of racing requests (on any instance)
 //! exactly one wins.
 
-use crate::{PgStore, from_micros, micros, run};
+use crate::rows::PgRow;
+use crate::{PgStore, micros, run};
 use async_trait::async_trait;
-use directory::ids::AdminId;
 use directory::store::{LinkPurpose, LinkStore, PasswordLink};
 use directory::{OrgId, StoreError};
+use store_sql::credentials::{LINK_COLS, password_link};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -45,25 +46,17 @@ impl LinkStore for PgStore {
     ) -> Result<Option<PasswordLink>, StoreError> {
         run(async {
             let c = self.client().await?;
-            c.query_opt(
-                "SELECT purpose, admin_id, created, expires, used FROM password_links \
-                 WHERE org_id = $1 AND hash = $2",
-                &[&org.0, &hash.as_slice()],
-            )
-            .await?
-            .map(|r| {
-                let purpose: String = r.try_get(0)?;
-                Ok(PasswordLink {
-                    org_id: org,
-                    hash: *hash,
-                    purpose: purpose.parse().map_err(StoreError::Internal)?,
-                    admin_id: r.try_get::<_, Option<Uuid>>(1)?.map(AdminId),
-                    created: from_micros(r.try_get(2)?),
-                    expires: from_micros(r.try_get(3)?),
-                    used: r.try_get::<_, Option<i64>>(4)?.map(from_micros),
-                })
-            })
-            .transpose()
+            let row = c
+                .query_opt(
+                    &format!(
+                        "SELECT {LINK_COLS} FROM password_links WHERE org_id = $1 AND hash = $2"
+                    ),
+                    &[&org.0, &hash.as_slice()],
+                )
+                .await?;
+            Ok(row
+                .map(|row| password_link(org, hash, &PgRow(&row)))
+                .transpose()?)
         })
         .await
     }

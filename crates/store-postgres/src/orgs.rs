@@ -1,22 +1,18 @@
 //! Organisations and their directory-sync connection on PostgreSQL.
 
 use crate::journal::Journal;
+use crate::rows::PgRow;
 use crate::{Failure, PgStore, from_micros, micros, run};
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use directory::events::connection_change;
 use directory::store::{Connection, ConnectionState, OrgStore, OrgUpdate};
 use directory::{OrgId, OrgKind, Organisation, StoreError};
+use store_sql::orgs::{ORG_COLS, organisation};
 use tokio_postgres::Row;
 
 fn org_row(row: &Row) -> Result<Organisation, Failure> {
-    let kind: String = row.try_get(2)?;
-    Ok(Organisation {
-        id: OrgId(row.try_get(0)?),
-        name: row.try_get(1)?,
-        kind: kind.parse::<OrgKind>().map_err(StoreError::Internal)?,
-        created: from_micros(row.try_get(3)?),
-    })
+    Ok(organisation(&PgRow(row))?)
 }
 
 #[async_trait]
@@ -46,7 +42,9 @@ impl OrgStore for PgStore {
     async fn get_org(&self, id: OrgId) -> Result<Option<Organisation>, StoreError> {
         let c = self.client().await?;
         let stmt = c
-            .prepare_cached("SELECT id, name, kind, created FROM organisations WHERE id = $1")
+            .prepare_cached(&format!(
+                "SELECT {ORG_COLS} FROM organisations WHERE id = $1"
+            ))
             .await
             .map_err(Failure::from)?;
         let row = c.query_opt(&stmt, &[&id.0]).await.map_err(Failure::from)?;
@@ -56,9 +54,9 @@ impl OrgStore for PgStore {
     async fn list_orgs(&self) -> Result<Vec<Organisation>, StoreError> {
         let c = self.client().await?;
         let stmt = c
-            .prepare_cached(
-                "SELECT id, name, kind, created FROM organisations ORDER BY created, id",
-            )
+            .prepare_cached(&format!(
+                "SELECT {ORG_COLS} FROM organisations ORDER BY created, id"
+            ))
             .await
             .map_err(Failure::from)?;
         let rows = c.query(&stmt, &[]).await.map_err(Failure::from)?;

@@ -3,36 +3,18 @@
 //! statement, so each row goes to one instance at a time.
 
 use crate::journal::Journal;
+use crate::rows::PgRow;
 use crate::{Failure, PgStore, from_micros, micros, run};
 use async_trait::async_trait;
 use directory::events::token_notice;
-use directory::ids::NoticeId;
 use directory::store::{Notice, NoticeKind, OutboxStore};
-use directory::{OrgId, StoreError, TokenId};
+use directory::{OrgId, StoreError};
+use store_sql::notices::{NOTICE_COLS, notice};
 use time::OffsetDateTime;
 use tokio_postgres::Row;
-use uuid::Uuid;
-
-const NOTICE_COLS: &str = "org_id, id, key, kind, token_id, threshold, subject, body, created, attempts, next_attempt, sent, last_error";
 
 fn notice_row(r: &Row) -> Result<Notice, Failure> {
-    let kind: String = r.try_get(3)?;
-    Ok(Notice {
-        org_id: OrgId(r.try_get(0)?),
-        id: NoticeId(r.try_get(1)?),
-        key: r.try_get(2)?,
-        kind: NoticeKind::parse(&kind)
-            .ok_or_else(|| StoreError::Internal(format!("bad notice kind {kind}")))?,
-        token_id: r.try_get::<_, Option<Uuid>>(4)?.map(TokenId),
-        threshold_days: r.try_get(5)?,
-        subject: r.try_get(6)?,
-        body: r.try_get(7)?,
-        created: from_micros(r.try_get(8)?),
-        attempts: r.try_get(9)?,
-        next_attempt: from_micros(r.try_get(10)?),
-        sent: r.try_get::<_, Option<i64>>(11)?.map(from_micros),
-        last_error: r.try_get(12)?,
-    })
+    Ok(notice(&PgRow(r))?)
 }
 
 #[async_trait]

@@ -1,11 +1,13 @@
 //! Values shown once after a redirect, on PostgreSQL (see `directory::reveal`).
 
-use crate::{PgStore, from_micros, micros, run};
+use crate::rows::PgRow;
+use crate::{PgStore, micros, run};
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use directory::ids::AdminId;
 use directory::store::{Reveal, RevealStore};
 use directory::{OrgId, StoreError};
+use store_sql::admins::reveal;
 use time::OffsetDateTime;
 
 #[async_trait]
@@ -52,16 +54,9 @@ impl RevealStore for PgStore {
                     &[&org.0, &hash.as_slice(), &admin.0, &micros(now)],
                 )
                 .await?;
-            Ok(match row {
-                Some(row) => Some(Reveal {
-                    org_id: org,
-                    hash: *hash,
-                    admin_id: admin,
-                    sealed: row.try_get(0)?,
-                    expires: from_micros(row.try_get(1)?),
-                }),
-                None => None,
-            })
+            Ok(row
+                .map(|row| reveal(org, hash, admin, &PgRow(&row)))
+                .transpose()?)
         })
         .await
     }

@@ -2,12 +2,14 @@
 //! time step and the recovery codes. Each one-time use is one conditional statement, so of
 //! racing requests (on any instance) exactly one wins.
 
-use crate::{Failure, PgStore, from_micros, micros, run};
+use crate::rows::query_opt;
+use crate::{Failure, PgStore, micros, run};
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use directory::ids::AdminId;
 use directory::store::{SecondFactor, SecondFactorStore};
 use directory::{OrgId, StoreError};
+use store_sql::second_factors::{second_factor, second_factor_of};
 use time::OffsetDateTime;
 
 /// Replaces the administrator's recovery codes, inside the caller's transaction.
@@ -61,24 +63,8 @@ impl SecondFactorStore for PgStore {
     ) -> Result<Option<SecondFactor>, StoreError> {
         run(async {
             let c = self.client().await?;
-            let row = c
-                .query_opt(
-                    "SELECT secret, created, confirmed, last_step FROM second_factors \
-                     WHERE org_id = $1 AND admin_id = $2",
-                    &[&org.0, &admin.0],
-                )
-                .await?;
-            Ok(match row {
-                Some(r) => Some(SecondFactor {
-                    org_id: org,
-                    admin_id: admin,
-                    secret: r.try_get(0)?,
-                    created: from_micros(r.try_get(1)?),
-                    confirmed: r.try_get::<_, Option<i64>>(2)?.map(from_micros),
-                    last_step: r.try_get(3)?,
-                }),
-                None => None,
-            })
+            let sql = second_factor_of(org, admin);
+            query_opt(&c, &sql, |row| second_factor(org, admin, row)).await
         })
         .await
     }

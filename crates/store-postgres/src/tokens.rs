@@ -1,31 +1,17 @@
 //! Tokens on PostgreSQL: only their hashes.
 
+use crate::rows::PgRow;
 use crate::{Failure, PgStore, from_micros, micros, run};
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use directory::store::{TokenRecord, TokenStore};
 use directory::{OrgId, StoreError, TokenId};
+use store_sql::credentials::{TOKEN_COLS, token};
 use time::OffsetDateTime;
 use tokio_postgres::Row;
 
-const TOKEN_COLS: &str =
-    "org_id, id, prefix, hash, created, expires, first_used, last_used, revoked";
-
 fn token_row(row: &Row) -> Result<TokenRecord, Failure> {
-    let hash: Vec<u8> = row.try_get(3)?;
-    Ok(TokenRecord {
-        org_id: OrgId(row.try_get(0)?),
-        id: TokenId(row.try_get(1)?),
-        prefix: row.try_get(2)?,
-        hash: hash
-            .try_into()
-            .map_err(|_| StoreError::Internal("bad token hash".into()))?,
-        created: from_micros(row.try_get(4)?),
-        expires: from_micros(row.try_get(5)?),
-        first_used: row.try_get::<_, Option<i64>>(6)?.map(from_micros),
-        last_used: row.try_get::<_, Option<i64>>(7)?.map(from_micros),
-        revoked: row.try_get::<_, Option<i64>>(8)?.map(from_micros),
-    })
+    Ok(token(&PgRow(row))?)
 }
 
 #[async_trait]

@@ -3,64 +3,31 @@
 //! `lease_until`), claimed with `FOR UPDATE SKIP LOCKED`, and a worker's report is applied only
 //! while it still holds the lease, so deliveries to one endpoint stay in sequence order.
 
-use crate::{Failure, PgStore, from_micros, micros, run};
+use crate::rows::PgRow;
+use crate::{Failure, PgStore, micros, run};
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use directory::ids::WebhookId;
 use directory::store::{
-    DeliveryRecord, DeliveryReport, EventId, EventType, WebhookEndpoint, WebhookSecret,
-    WebhookState, WebhookStore,
+    DeliveryRecord, DeliveryReport, WebhookEndpoint, WebhookSecret, WebhookStore,
 };
 use directory::{OrgId, StoreError};
 use serde_json::Value;
+use store_sql::webhooks::{DELIVERY_COLS, WEBHOOK_COLS, delivery, webhook};
 use time::OffsetDateTime;
 use tokio_postgres::Row;
 use uuid::Uuid;
-
-const WEBHOOK_COLS: &str = "org_id, id, url, types, secrets, state, cursor, attempts, next_attempt, \
-     failing_since, created, last_delivery, last_status";
 
 fn bad(what: &str, value: impl std::fmt::Display) -> Failure {
     Failure::Store(StoreError::Internal(format!("bad {what} {value}")))
 }
 
 fn webhook_row(row: &Row) -> Result<WebhookEndpoint, Failure> {
-    let types: Vec<String> = row.try_get(3)?;
-    let secrets: Value = row.try_get(4)?;
-    let state: String = row.try_get(5)?;
-    Ok(WebhookEndpoint {
-        org_id: OrgId(row.try_get(0)?),
-        id: WebhookId(row.try_get(1)?),
-        url: row.try_get(2)?,
-        types: types
-            .iter()
-            .map(|t| EventType::parse(t).ok_or_else(|| bad("event type", t)))
-            .collect::<Result<_, _>>()?,
-        secrets: serde_json::from_value(secrets).map_err(|e| bad("webhook secrets", e))?,
-        state: WebhookState::parse(&state).ok_or_else(|| bad("webhook state", &state))?,
-        cursor: row.try_get(6)?,
-        attempts: row.try_get(7)?,
-        next_attempt: row.try_get::<_, Option<i64>>(8)?.map(from_micros),
-        failing_since: row.try_get::<_, Option<i64>>(9)?.map(from_micros),
-        created: from_micros(row.try_get(10)?),
-        last_delivery: row.try_get::<_, Option<i64>>(11)?.map(from_micros),
-        last_status: row.try_get(12)?,
-    })
+    Ok(webhook(&PgRow(row))?)
 }
 
 fn delivery_row(row: &Row) -> Result<DeliveryRecord, Failure> {
-    let kind: String = row.try_get(3)?;
-    Ok(DeliveryRecord {
-        endpoint: WebhookId(row.try_get(0)?),
-        event: EventId(row.try_get(1)?),
-        sequence: row.try_get(2)?,
-        event_type: kind,
-        at: from_micros(row.try_get(4)?),
-        status: row.try_get(5)?,
-        error: row.try_get(6)?,
-        latency_ms: row.try_get(7)?,
-        ok: row.try_get(8)?,
-    })
+    Ok(delivery(&PgRow(row))?)
 }
 
 fn secrets_json(secrets: &[WebhookSecret]) -> Result<Value, Failure> {
@@ -391,11 +358,11 @@ impl WebhookStore for PgStore {
         run(async {
             let c = self.client().await?;
             let stmt = c
-                .prepare_cached(
-                    "SELECT endpoint_id, event_id, event_seq, event_type, at, status, error, latency_ms, ok \
+                .prepare_cached(&format!(
+                    "SELECT {DELIVERY_COLS} \
                      FROM webhook_deliveries WHERE org_id = $1 AND endpoint_id = $2 \
-                     ORDER BY seq DESC LIMIT $3",
-                )
+                     ORDER BY seq DESC LIMIT $3"
+                ))
                 .await?;
             c.query(&stmt, &[&org.0, &id.0, &i64::from(limit)])
                 .await?

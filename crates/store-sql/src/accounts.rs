@@ -1,8 +1,9 @@
 //! The account statements and checks both stores share: the console's account list, the
 //! checks before an account is changed or retired, and the statements that retire one.
 
+use crate::columns::{Columns, opt_time, resource, source};
 use crate::{Dialect, Sql, Value};
-use directory::store::{Account, AccountChange, AccountQuery, Status};
+use directory::store::{Account, AccountChange, AccountQuery, LocalProps, Status};
 use directory::{OrgId, ResourceId, StoreError};
 use time::OffsetDateTime;
 
@@ -149,17 +150,24 @@ pub fn retire_statements(org: OrgId, id: ResourceId, at: i64, hold_until: i64) -
     [bump, unlink, retire]
 }
 
-/// Cuts one page from the rows of [`AccountPlan::page`] (each with its sequence number, one
-/// more than a page when there is a next one): the accounts, and the sequence number the next
-/// page starts after, if there is one.
-pub fn cut_page(rows: Vec<(Account, i64)>, per_page: u32) -> (Vec<Account>, Option<i64>) {
-    let per_page = usize::try_from(per_page).unwrap_or(usize::MAX);
-    let more = rows.len() > per_page;
-    let mut accounts = Vec::with_capacity(rows.len().min(per_page));
-    let mut last = None;
-    for (account, seq) in rows.into_iter().take(per_page) {
-        accounts.push(account);
-        last = Some(seq);
-    }
-    (accounts, if more { last } else { None })
+/// The account of a row that selects [`RESOURCE_COLS`](crate::RESOURCE_COLS), then
+/// [`ACCOUNT_COLS`].
+pub fn account(row: &dyn Columns) -> Result<Account, StoreError> {
+    Ok(Account {
+        resource: resource(row)?,
+        source: source(row, 6)?,
+        deleted: opt_time(row, 7)?,
+        hold_until: opt_time(row, 8)?,
+        local: match row.opt_json(9)? {
+            Some(v) => {
+                serde_json::from_value(v).map_err(|e| StoreError::Internal(e.to_string()))?
+            }
+            None => LocalProps::default(),
+        },
+    })
+}
+
+/// A row of [`AccountPlan::page`]: the account, and its sequence number for the cursor.
+pub fn account_page_row(row: &dyn Columns) -> Result<(Account, i64), StoreError> {
+    Ok((account(row)?, row.int(10)?))
 }

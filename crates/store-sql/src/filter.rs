@@ -177,6 +177,43 @@ pub fn top_target(p: &AttrPath, kind: ResourceKind) -> Target {
     }
 }
 
+/// What `sortBy` orders by (RFC 7644 section 3.4.2.3), for the store to write as SQL.
+#[derive(Debug, Clone)]
+pub enum SortBy {
+    /// One value; `fold` when it sorts case-insensitively (a string that is not caseExact).
+    Single { op: Operand, fold: bool },
+    /// An array of the document, by the `sub` value of its primary (else first) element.
+    Element {
+        path: DocPath,
+        sub: &'static AttributeDef,
+        fold: bool,
+    },
+}
+
+/// What `p` sorts a resource of `kind` by; `None` when it names nothing sortable.
+pub fn sort_by(p: &AttrPath, kind: ResourceKind) -> Option<SortBy> {
+    match top_target(p, kind) {
+        Target::Single(op) => {
+            let text = matches!(
+                op.def.ty,
+                AttrType::String | AttrType::Reference | AttrType::Binary
+            );
+            let fold = text && !op.def.case_exact;
+            Some(SortBy::Single { op, fold })
+        }
+        Target::Multi(Multi::Doc { path, def }, sub) => {
+            let sub = match sub {
+                Some(s) => s,
+                None => def.sub("value")?,
+            };
+            // An element's value folds only as a string, as the filter compares it.
+            let fold = !sub.case_exact && sub.ty == AttrType::String;
+            Some(SortBy::Element { path, sub, fold })
+        }
+        _ => None,
+    }
+}
+
 /// The value a name denotes inside one element of a multi-valued attribute.
 fn element_target(d: &impl Dialect, name: &str, ctx: Ctx) -> Option<Operand> {
     let reg = registry();

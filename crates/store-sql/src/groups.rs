@@ -1,9 +1,11 @@
 //! The group statements both stores share: the console's group list (every source, with
 //! member counts) and a group's members, keyset by member id, optionally searched.
 
+use crate::columns::{Columns, resource, source};
 use crate::{Sql, Value};
-use directory::store::{GroupView, StoredResource};
-use directory::{OrgId, ResourceId};
+use directory::store::columns::kind_from;
+use directory::store::{GroupSummary, GroupView, MemberEntry, MemberPage, StoredResource};
+use directory::{OrgId, ResourceId, StoreError};
 
 /// The columns after the resource's own in [`groups_page`] and [`group_by_id`]: its source
 /// and its direct member count (one index range of `group_members` per group shown).
@@ -42,6 +44,16 @@ pub fn group_by_id(org: OrgId, id: ResourceId, cols: &str) -> Sql {
     sql.push(" AND r.id = ");
     sql.bind(Value::Uuid(id.0));
     sql.push(" AND r.kind = 1");
+    sql
+}
+
+/// `SELECT 1` when `group` is one of the organisation's groups (of any source).
+pub fn group_exists(org: OrgId, group: ResourceId) -> Sql {
+    let mut sql = Sql::new("SELECT 1 FROM resources WHERE org_id = ");
+    sql.bind(Value::Uuid(org.0));
+    sql.push(" AND id = ");
+    sql.bind(Value::Uuid(group.0));
+    sql.push(" AND kind = 1");
     sql
 }
 
@@ -85,6 +97,43 @@ pub fn groups_of(org: OrgId, member: ResourceId, cols: &str) -> Sql {
     sql.bind(Value::Uuid(member.0));
     sql.push(" ORDER BY r.seq");
     sql
+}
+
+/// The group of a [`group_by_id`] row (or of a [`groups_page`] row).
+pub fn group_summary(row: &dyn Columns) -> Result<GroupSummary, StoreError> {
+    Ok(GroupSummary {
+        resource: resource(row)?,
+        source: source(row, 6)?,
+        members: row.int(7)? as u64,
+    })
+}
+
+/// A row of [`groups_page`]: the group, and its sequence number for the cursor.
+pub fn group_page_row(row: &dyn Columns) -> Result<(GroupSummary, i64), StoreError> {
+    Ok((group_summary(row)?, row.int(8)?))
+}
+
+/// A row of [`members_page`].
+pub fn member_entry(row: &dyn Columns) -> Result<MemberEntry, StoreError> {
+    Ok(MemberEntry {
+        id: ResourceId(row.uuid(0)?),
+        kind: kind_from(row.int(1)?),
+        doc: row.json(2)?,
+    })
+}
+
+/// The page of members from the rows of [`members_page`]; the next page starts after its last
+/// member.
+pub fn member_page(mut members: Vec<MemberEntry>, per_page: u32) -> MemberPage {
+    let per_page = usize::try_from(per_page).unwrap_or(usize::MAX);
+    let more = members.len() > per_page;
+    members.truncate(per_page);
+    let next = if more {
+        members.last().map(|m| m.id)
+    } else {
+        None
+    };
+    MemberPage { members, next }
 }
 
 /// A group as a member's page names it.

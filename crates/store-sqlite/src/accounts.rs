@@ -4,47 +4,27 @@
 use crate::b;
 use crate::dialect::{Sqlite, prepared};
 use crate::journal::{self, Journal};
-use crate::resources::{RESOURCE_COLS, build, row_to_resource};
+use crate::resources::RESOURCE_COLS;
+use crate::rows::{first, query, query_count};
 use crate::runtime::{Effect, blob, internal};
 use crate::{SqliteStore, map_write_err, uuid_from};
 use async_trait::async_trait;
 use directory::ids::OrgKind;
 use directory::store::columns::{active, external_id, from_micros, kind_from, micros, name_ci};
 use directory::store::{
-    Account, AccountChange, AccountPage, AccountQuery, AccountStore, ConflictRecord, Cursor,
-    LocalProps, NewResource, Source, SyncPolicy,
+    Account, AccountChange, AccountPage, AccountQuery, AccountStore, ConflictRecord, LocalProps,
+    NewResource, Source, SyncPolicy,
 };
 use directory::{OrgId, ResourceId, StoreError};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use scim_core::schema::ResourceKind;
 use store_sql::accounts::{
-    ACCOUNT_COLS, check_change, check_retire, cut_page, plan_accounts, retire_statements,
+    ACCOUNT_COLS, account, account_page_row, check_change, check_retire, plan_accounts,
+    retire_statements,
 };
+use store_sql::{keyset_page, open_after};
 use time::OffsetDateTime;
-
-pub(crate) fn account_row(
-    row: &rusqlite::Row<'_>,
-) -> rusqlite::Result<Result<Account, StoreError>> {
-    let raw = row_to_resource(row)?;
-    let source: String = row.get(6)?;
-    let deleted: Option<i64> = row.get(7)?;
-    let hold: Option<i64> = row.get(8)?;
-    let local: Option<String> = row.get(9)?;
-    Ok((|| {
-        Ok(Account {
-            resource: build(raw)?,
-            source: Source::parse(&source)
-                .ok_or_else(|| StoreError::Internal(format!("bad source {source}")))?,
-            deleted: deleted.map(from_micros),
-            hold_until: hold.map(from_micros),
-            local: match local {
-                Some(text) => serde_json::from_str(&text).map_err(internal)?,
-                None => LocalProps::default(),
-            },
-        })
-    })())
-}
 
 fn get_by(
     c: &Connection,
@@ -52,15 +32,15 @@ fn get_by(
     column: &str,
     key: SqlValue,
 ) -> Result<Option<Account>, StoreError> {
-    c.prepare_cached(&format!(
-        "SELECT {RESOURCE_COLS}, {ACCOUNT_COLS} FROM resources r \
-         WHERE r.org_id = ?1 AND r.{column} = ?2 AND r.kind = 0"
-    ))
-    .map_err(internal)?
-    .query_row(params![b(&org.0), key], account_row)
-    .optional()
-    .map_err(internal)?
-    .transpose()
+    first(
+        c,
+        &format!(
+            "SELECT {RESOURCE_COLS}, {ACCOUNT_COLS} FROM resources r \
+             WHERE r.org_id = ?1 AND r.{column} = ?2 AND r.kind = 0"
+        ),
+        params![b(&org.0), key],
+        account,
+    )
 }
 
 pub(crate) fn get_account_tx(
@@ -92,48 +72,20 @@ impl AccountStore for SqliteStore {
         let cursors = self.cursors.clone();
         self.rt
             .scan(org, move |c| {
-                let after = match q.after.as_deref() {
-                    Some(a) => Some(cursors.open(org, a)?.seq),
-                    None => None,
-                };
+                let after = open_after(&cursors, org, q.after.as_deref())?;
                 let search = match q.search.as_deref() {
                     Some(text) => crate::search::condition(c, org, text)?,
                     None => None,
                 };
                 let condition = search.as_ref().map(|s| &s.condition);
                 let plan = plan_accounts(&Sqlite, org, &q, condition, RESOURCE_COLS, after);
-                let count = plan.per_page;
                 // A search alone is counted from the index (see `crate::search::Search`).
                 let index_count = search
                     .and_then(|s| s.index_count)
                     .filter(|_| q.source.is_none() && q.status.is_none());
-                let (text, args) = prepared(index_count.as_ref().unwrap_or(&plan.count));
-                let total: i64 = c
-                    .prepare_cached(&text)
-                    .map_err(internal)?
-                    .query_row(params_from_iter(args.iter()), |r| r.get(0))
-                    .map_err(internal)?;
-                let (text, args) = prepared(&plan.page);
-                let mut stmt = c.prepare_cached(&text).map_err(internal)?;
-                let mut rows = stmt
-                    .query(params_from_iter(args.iter()))
-                    .map_err(internal)?;
-                let mut page = Vec::new();
-                while let Some(row) = rows.next().map_err(internal)? {
-                    page.push((
-                        account_row(row).map_err(internal)??,
-                        row.get(10).map_err(internal)?,
-                    ));
-                }
-                let (accounts, next) = cut_page(page, count);
-                let next = next
-                    .map(|seq| cursors.seal(org, &Cursor { seq, key: None }))
-                    .transpose()?;
-                Ok(AccountPage {
-                    accounts,
-                    total: total as u64,
-                    next,
-                })
+                let total = query_count(c, index_count.as_ref().unwrap_or(&plan.count))?;
+                let rows = query(c, &plan.page, account_page_row)?;
+                keyset_page(&cursors, org, rows, plan.per_page, total)
             })
             .await
     }

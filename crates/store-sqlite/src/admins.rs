@@ -2,31 +2,28 @@
 //! lock-out counters (per folded address). Every write is one job of the single writer, so a
 //! read-then-write inside it is atomic.
 
+use crate::SqliteStore;
 use crate::b;
+use crate::rows::{all, first};
 use crate::runtime::{Effect, blob, internal};
-use crate::{SqliteStore, uuid_from};
 use async_trait::async_trait;
-use directory::ids::{AdminId, SessionId};
-use directory::store::columns::{from_micros, micros};
-use directory::store::{AdminRole, AdminStore, Administrator, SessionRecord, SigninThrottle};
+use directory::ids::SessionId;
+use directory::store::columns::micros;
+use directory::store::{AdminStore, Administrator, SessionRecord, SigninThrottle};
 use directory::{OrgId, StoreError};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
+use store_sql::admins::{
+    ADMIN_COLS, SESSION_COLS, THROTTLE_COLS, administrator, session, throttle,
+};
 use time::OffsetDateTime;
 
-fn throttle(c: &Connection, email: &str) -> Result<Option<SigninThrottle>, StoreError> {
-    c.prepare_cached(
-        "SELECT failures, window_start, locked_until FROM signin_failures WHERE email_ci = ?1",
+fn throttle_of(c: &Connection, email: &str) -> Result<Option<SigninThrottle>, StoreError> {
+    first(
+        c,
+        &format!("SELECT {THROTTLE_COLS} FROM signin_failures WHERE email_ci = ?1"),
+        params![email],
+        throttle,
     )
-    .map_err(internal)?
-    .query_row(params![email], |r| {
-        Ok(SigninThrottle {
-            failures: r.get(0)?,
-            window_start: from_micros(r.get(1)?),
-            locked_until: r.get::<_, Option<i64>>(2)?.map(from_micros),
-        })
-    })
-    .optional()
-    .map_err(internal)
 }
 
 #[async_trait]
@@ -67,35 +64,15 @@ impl AdminStore for SqliteStore {
     ) -> Result<Vec<directory::store::Administrator>, StoreError> {
         self.rt
             .read(move |c| {
-                let mut stmt = c
-                    .prepare_cached(
-                        "SELECT id, email, role, password_hash, created FROM administrators \
-                     WHERE org_id = ?1 ORDER BY created, email_ci",
-                    )
-                    .map_err(internal)?;
-                let rows = stmt
-                    .query_map(params![b(&org.0)], |r| {
-                        Ok((
-                            r.get::<_, Vec<u8>>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, String>(2)?,
-                            r.get::<_, Option<String>>(3)?,
-                            r.get::<_, i64>(4)?,
-                        ))
-                    })
-                    .map_err(internal)?;
-                rows.map(|r| {
-                    let (id, email, role, password_hash, created) = r.map_err(internal)?;
-                    Ok(Administrator {
-                        id: AdminId(uuid_from(&id)?),
-                        org_id: org,
-                        email,
-                        role: role.parse::<AdminRole>().map_err(StoreError::Internal)?,
-                        password_hash,
-                        created: from_micros(created),
-                    })
-                })
-                .collect()
+                all(
+                    c,
+                    &format!(
+                        "SELECT {ADMIN_COLS} FROM administrators \
+                         WHERE org_id = ?1 ORDER BY created, email_ci"
+                    ),
+                    params![b(&org.0)],
+                    administrator,
+                )
             })
             .await
     }
@@ -104,36 +81,14 @@ impl AdminStore for SqliteStore {
         let email = email_ci.to_owned();
         self.rt
             .read(move |c| {
-                let mut stmt = c
-                    .prepare_cached(
-                        "SELECT org_id, id, email, role, password_hash, created FROM administrators \
-                         WHERE email_ci = ?1 ORDER BY org_id",
-                    )
-                    .map_err(internal)?;
-                let rows = stmt
-                    .query_map(params![email], |r| {
-                        Ok((
-                            r.get::<_, Vec<u8>>(0)?,
-                            r.get::<_, Vec<u8>>(1)?,
-                            r.get::<_, String>(2)?,
-                            r.get::<_, String>(3)?,
-                            r.get::<_, Option<String>>(4)?,
-                            r.get::<_, i64>(5)?,
-                        ))
-                    })
-                    .map_err(internal)?;
-                rows.map(|r| {
-                    let (org, id, email, role, password_hash, created) = r.map_err(internal)?;
-                    Ok(Administrator {
-                        id: AdminId(uuid_from(&id)?),
-                        org_id: OrgId(uuid_from(&org)?),
-                        email,
-                        role: role.parse::<AdminRole>().map_err(StoreError::Internal)?,
-                        password_hash,
-                        created: from_micros(created),
-                    })
-                })
-                .collect()
+                all(
+                    c,
+                    &format!(
+                        "SELECT {ADMIN_COLS} FROM administrators WHERE email_ci = ?1 ORDER BY org_id"
+                    ),
+                    params![email],
+                    administrator,
+                )
             })
             .await
     }
@@ -161,33 +116,12 @@ impl AdminStore for SqliteStore {
     ) -> Result<Option<SessionRecord>, StoreError> {
         self.rt
             .read_now(|c| {
-                let row = c
-                .prepare_cached(
-                    "SELECT org_id, id, admin_id, created, expires FROM sessions WHERE hash = ?1",
+                first(
+                    c,
+                    &format!("SELECT {SESSION_COLS} FROM sessions WHERE hash = ?1"),
+                    params![hash.as_slice()],
+                    |row| session(hash, row),
                 )
-                .map_err(internal)?
-                .query_row(params![hash.as_slice()], |row| {
-                    Ok((
-                        row.get::<_, Vec<u8>>(0)?,
-                        row.get::<_, Vec<u8>>(1)?,
-                        row.get::<_, Vec<u8>>(2)?,
-                        row.get::<_, i64>(3)?,
-                        row.get::<_, i64>(4)?,
-                    ))
-                })
-                .optional()
-                .map_err(internal)?;
-                row.map(|(org, id, admin, created, expires)| {
-                    Ok(SessionRecord {
-                        org_id: OrgId(uuid_from(&org)?),
-                        id: SessionId(uuid_from(&id)?),
-                        hash: *hash,
-                        admin_id: AdminId(uuid_from(&admin)?),
-                        created: from_micros(created),
-                        expires: from_micros(expires),
-                    })
-                })
-                .transpose()
             })
             .await
     }
@@ -314,7 +248,7 @@ impl AdminStore for SqliteStore {
     }
 
     async fn signin_throttle(&self, email: &str) -> Result<Option<SigninThrottle>, StoreError> {
-        self.rt.read_now(|c| throttle(c, email)).await
+        self.rt.read_now(|c| throttle_of(c, email)).await
     }
 
     async fn note_signin_failure(
@@ -339,7 +273,7 @@ impl AdminStore for SqliteStore {
                 .map_err(internal)?
                 .execute(params![email, micros(at), micros(window_from)])
                 .map_err(internal)?;
-                throttle(c, &email)?.ok_or(StoreError::NotFound)
+                throttle_of(c, &email)?.ok_or(StoreError::NotFound)
             })
             .await
     }

@@ -2,42 +2,24 @@
 //! state and leases, and the delivery log.
 
 use crate::b;
+use crate::rows::{SqliteRow, all};
 use crate::runtime::{Effect, blob, internal};
 use crate::{SqliteStore, uuid_from};
 use async_trait::async_trait;
 use directory::ids::{AppId, WebhookId};
-use directory::store::columns::{from_micros, micros};
+use directory::store::columns::micros;
 use directory::store::{
-    AppStore, Application, DeliveryRecord, DeliveryReport, EventId, EventType, WebhookEndpoint,
-    WebhookSecret, WebhookState, WebhookStore,
+    AppStore, Application, DeliveryRecord, DeliveryReport, EventType, WebhookEndpoint,
+    WebhookSecret, WebhookStore,
 };
 use directory::{OrgId, StoreError};
 use rusqlite::{Connection, OptionalExtension, params};
+use store_sql::credentials::{APP_COLS, application};
+use store_sql::webhooks::{DELIVERY_COLS, WEBHOOK_COLS, delivery, webhook};
 use time::OffsetDateTime;
 
-const APP_COLS: &str = "org_id, id, name, prefix, hash, created, last_used, revoked";
-
 fn app_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Application, StoreError>> {
-    let org: Vec<u8> = row.get(0)?;
-    let id: Vec<u8> = row.get(1)?;
-    let hash: Vec<u8> = row.get(4)?;
-    let (name, prefix): (String, String) = (row.get(2)?, row.get(3)?);
-    let (created, last_used, revoked): (i64, Option<i64>, Option<i64>) =
-        (row.get(5)?, row.get(6)?, row.get(7)?);
-    Ok((|| {
-        Ok(Application {
-            id: AppId(uuid_from(&id)?),
-            org_id: OrgId(uuid_from(&org)?),
-            name,
-            prefix,
-            hash: hash
-                .try_into()
-                .map_err(|_| StoreError::Internal("bad key hash".into()))?,
-            created: from_micros(created),
-            last_used: last_used.map(from_micros),
-            revoked: revoked.map(from_micros),
-        })
-    })())
+    Ok(application(&SqliteRow(row)))
 }
 
 fn map_app_err(e: rusqlite::Error) -> StoreError {
@@ -138,44 +120,6 @@ impl AppStore for SqliteStore {
     }
 }
 
-const WEBHOOK_COLS: &str = "org_id, id, url, types, secrets, state, cursor, attempts, next_attempt, \
-     failing_since, created, last_delivery, last_status";
-
-type WebhookRaw = (
-    Vec<u8>,
-    Vec<u8>,
-    String,
-    String,
-    String,
-    String,
-    i64,
-    i32,
-    Option<i64>,
-    Option<i64>,
-    i64,
-    Option<i64>,
-    Option<i32>,
-);
-
-fn webhook_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<WebhookRaw> {
-    Ok((
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
-        row.get(5)?,
-        row.get(6)?,
-        row.get(7)?,
-        row.get(8)?,
-        row.get(9)?,
-        row.get(10)?,
-        row.get(11)?,
-        row.get(12)?,
-    ))
-}
-
-/// Event types as stored: comma-separated, empty for every type.
 fn types_text(types: &[EventType]) -> String {
     types
         .iter()
@@ -184,52 +128,12 @@ fn types_text(types: &[EventType]) -> String {
         .join(",")
 }
 
-fn build_webhook(raw: WebhookRaw) -> Result<WebhookEndpoint, StoreError> {
-    let (
-        org,
-        id,
-        url,
-        types,
-        secrets,
-        state,
-        cursor,
-        attempts,
-        next,
-        failing,
-        created,
-        last,
-        status,
-    ) = raw;
-    Ok(WebhookEndpoint {
-        id: WebhookId(uuid_from(&id)?),
-        org_id: OrgId(uuid_from(&org)?),
-        url,
-        types: EventType::parse_list(&types).map_err(StoreError::Internal)?,
-        secrets: serde_json::from_str::<Vec<WebhookSecret>>(&secrets).map_err(internal)?,
-        state: WebhookState::parse(&state)
-            .ok_or_else(|| StoreError::Internal(format!("bad webhook state {state}")))?,
-        cursor,
-        attempts,
-        next_attempt: next.map(from_micros),
-        failing_since: failing.map(from_micros),
-        created: from_micros(created),
-        last_delivery: last.map(from_micros),
-        last_status: status,
-    })
-}
-
 fn query_webhooks(
     c: &Connection,
     sql: &str,
     args: impl rusqlite::Params,
 ) -> Result<Vec<WebhookEndpoint>, StoreError> {
-    let mut stmt = c.prepare_cached(sql).map_err(internal)?;
-    let rows = stmt.query_map(args, webhook_row).map_err(internal)?;
-    let mut out = Vec::new();
-    for row in rows {
-        out.push(build_webhook(row.map_err(internal)?)?);
-    }
-    Ok(out)
+    all(c, sql, args, webhook)
 }
 
 fn insert_deliveries(
@@ -481,43 +385,15 @@ impl WebhookStore for SqliteStore {
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
         self.rt
             .read(move |c| {
-                let mut stmt = c
-                    .prepare_cached(
-                        "SELECT event_id, event_seq, event_type, at, status, error, latency_ms, ok \
-                         FROM webhook_deliveries WHERE org_id = ?1 AND endpoint_id = ?2 ORDER BY seq DESC LIMIT ?3",
-                    )
-                    .map_err(internal)?;
-                let rows = stmt
-                    .query_map(params![b(&org.0), b(&id.0), i64::from(limit)], |row| {
-                        Ok((
-                            row.get::<_, Vec<u8>>(0)?,
-                            row.get::<_, i64>(1)?,
-                            row.get::<_, String>(2)?,
-                            row.get::<_, i64>(3)?,
-                            row.get::<_, Option<i32>>(4)?,
-                            row.get::<_, Option<String>>(5)?,
-                            row.get::<_, i64>(6)?,
-                            row.get::<_, bool>(7)?,
-                        ))
-                    })
-                    .map_err(internal)?;
-                let mut out = Vec::new();
-                for row in rows {
-                    let (event, sequence, kind, at, status, error, latency_ms, ok) =
-                        row.map_err(internal)?;
-                    out.push(DeliveryRecord {
-                        endpoint: id,
-                        event: EventId(uuid_from(&event)?),
-                        sequence,
-                        event_type: kind,
-                        at: from_micros(at),
-                        status,
-                        error,
-                        latency_ms,
-                        ok,
-                    });
-                }
-                Ok(out)
+                all(
+                    c,
+                    &format!(
+                        "SELECT {DELIVERY_COLS} FROM webhook_deliveries \
+                         WHERE org_id = ?1 AND endpoint_id = ?2 ORDER BY seq DESC LIMIT ?3"
+                    ),
+                    params![b(&org.0), b(&id.0), i64::from(limit)],
+                    delivery,
+                )
             })
             .await
     }

@@ -1,13 +1,13 @@
 //! An organisation's domains on SQLite.
 
 use crate::SqliteStore;
-use crate::b;
-use crate::runtime::{blob, internal};
+use crate::rows::query;
+use crate::runtime::blob;
 use async_trait::async_trait;
-use directory::store::columns::{from_micros, micros};
+use directory::store::columns::micros;
 use directory::store::{DomainRecord, DomainStore};
 use directory::{OrgId, StoreError};
-use rusqlite::params;
+use store_sql::domains::{domain, domains_of};
 use time::OffsetDateTime;
 
 #[async_trait]
@@ -36,27 +36,9 @@ impl DomainStore for SqliteStore {
     }
 
     async fn list_domains(&self, org: OrgId) -> Result<Vec<DomainRecord>, StoreError> {
-        self.rt.read(move |c| {
-            let mut stmt = c
-                .prepare_cached(
-                    "SELECT name, txt, created, verified, verified_by FROM domains WHERE org_id = ?1 ORDER BY name",
-                )
-                .map_err(internal)?;
-            let rows = stmt
-                .query_map(params![b(&org.0)], |row| {
-                    Ok(DomainRecord {
-                        org_id: org,
-                        name: row.get(0)?,
-                        txt: row.get(1)?,
-                        created: from_micros(row.get(2)?),
-                        verified: row.get::<_, Option<i64>>(3)?.map(from_micros),
-                        verified_by: row.get(4)?,
-                    })
-                })
-                .map_err(internal)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(internal)
-        })
-        .await
+        self.rt
+            .read(move |c| query(c, &domains_of(org), |row| domain(org, row)))
+            .await
     }
 
     async fn set_domain_verified(

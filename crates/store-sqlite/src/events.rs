@@ -2,39 +2,24 @@
 //! themselves ([`crate::journal`]); here they are read and aged.
 
 use crate::journal;
+use crate::rows::SqliteRow;
 use crate::runtime::{Effect, blob, internal};
 use crate::{SqliteStore, uuid_from};
 use async_trait::async_trait;
-use directory::store::columns::{from_micros, kind_code, micros};
+use directory::store::columns::{kind_code, micros};
 use directory::store::{
-    DirectoryQuery, DirectoryReadStore, Event, EventId, EventQuery, EventStore, EventType,
+    DirectoryQuery, DirectoryReadStore, Event, EventId, EventQuery, EventStore,
 };
 use directory::{OrgId, ResourceId, StoreError};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use scim_core::schema::ResourceKind;
 use serde_json::Value;
+use store_sql::events::{EVENT_COLS, event};
 use time::OffsetDateTime;
 
-const EVENT_COLS: &str = "seq, id, type, created, data";
-
-fn event_row(org: OrgId, row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Event, StoreError>> {
-    let seq: i64 = row.get(0)?;
-    let id: Vec<u8> = row.get(1)?;
-    let kind: String = row.get(2)?;
-    let created: i64 = row.get(3)?;
-    let data: String = row.get(4)?;
-    Ok((|| {
-        Ok(Event {
-            id: EventId(uuid_from(&id)?),
-            org,
-            sequence: seq,
-            kind: EventType::parse(&kind)
-                .ok_or_else(|| StoreError::Internal(format!("bad event type {kind}")))?,
-            created: from_micros(created),
-            data: serde_json::from_str(&data).map_err(internal)?,
-        })
-    })())
+fn event_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Event, StoreError>> {
+    Ok(event(&SqliteRow(row)))
 }
 
 fn list(c: &Connection, org: OrgId, q: &EventQuery) -> Result<Vec<Event>, StoreError> {
@@ -52,7 +37,7 @@ fn list(c: &Connection, org: OrgId, q: &EventQuery) -> Result<Vec<Event>, StoreE
     sql.push_str(&format!(" ORDER BY seq LIMIT {}", q.limit));
     let mut stmt = c.prepare_cached(&sql).map_err(internal)?;
     let rows = stmt
-        .query_map(params_from_iter(args.iter()), |row| event_row(org, row))
+        .query_map(params_from_iter(args.iter()), event_row)
         .map_err(internal)?;
     let mut out = Vec::new();
     for row in rows {
@@ -77,7 +62,7 @@ impl EventStore for SqliteStore {
                 .map_err(internal)?
                 .query_row(
                     params![id.0.as_bytes().as_slice(), org.0.as_bytes().as_slice()],
-                    |row| event_row(org, row),
+                    event_row,
                 )
                 .optional()
                 .map_err(internal)?

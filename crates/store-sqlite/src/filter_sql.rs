@@ -6,8 +6,8 @@
 use scim_core::filter::{CompValue, CompareOp};
 use scim_core::path::AttrPath;
 use scim_core::schema::{AttrType, AttributeDef, ResourceKind};
-use store_sql::filter::{Multi, Operand as Shared, Src, Target};
-use store_sql::{Sql, Value as SqlValue, top_target};
+use store_sql::filter::{Multi, Operand as Shared, SortBy, Src, sort_by};
+use store_sql::{Sql, Value as SqlValue};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -274,18 +274,14 @@ fn sub_micro(text: &str) -> bool {
 /// case-insensitively. `None` when the path names nothing sortable.
 pub(crate) fn sort_expr(p: &AttrPath, kind: ResourceKind) -> Option<Sql> {
     let mut sql = Sql::default();
-    match top_target(p, kind) {
-        Target::Single(op) => {
+    match sort_by(p, kind)? {
+        SortBy::Single { op, fold } => {
             let op = operand(&op)?;
-            let text = matches!(
-                op.def.ty,
-                AttrType::String | AttrType::Reference | AttrType::Binary
-            );
             if op.uuid_blob {
                 sql.push("uuid_str(");
                 push_expr(&op, &mut sql);
                 sql.push(")");
-            } else if text && !op.def.case_exact && !op.lowered {
+            } else if fold && !op.lowered {
                 sql.push("scim_lower(");
                 push_expr(&op, &mut sql);
                 sql.push(")");
@@ -293,28 +289,22 @@ pub(crate) fn sort_expr(p: &AttrPath, kind: ResourceKind) -> Option<Sql> {
                 push_expr(&op, &mut sql);
             }
         }
-        Target::Multi(Multi::Doc { path, def }, sub) => {
-            let sub_def = match sub {
-                Some(s) => s,
-                None => def.sub("value")?,
-            };
-            let lower = !sub_def.case_exact && sub_def.ty == AttrType::String;
-            sql.push(if lower {
+        SortBy::Element { path, sub, fold } => {
+            sql.push(if fold {
                 "scim_lower((SELECT json_extract(e.value, "
             } else {
                 "(SELECT json_extract(e.value, "
             });
-            sql.bind(SqlValue::Text(json_path(std::iter::once(sub_def.name))));
+            sql.bind(SqlValue::Text(json_path(std::iter::once(sub.name))));
             sql.push(") FROM json_each(r.doc, ");
             sql.bind(SqlValue::Text(json_path(path.parts())));
             sql.push(
                 ") e ORDER BY COALESCE(json_extract(e.value, '$.primary'), 0) DESC, e.key LIMIT 1)",
             );
-            if lower {
+            if fold {
                 sql.push(")");
             }
         }
-        _ => return None,
     }
     Some(sql)
 }

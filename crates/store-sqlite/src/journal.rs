@@ -3,19 +3,20 @@
 //! and appends them, numbered, before the writer commits. The writer is the only one that
 //! numbers events, so sequences are gapless and commit in order.
 
-use crate::accounts::account_row;
 use crate::b;
-use crate::resources::{RESOURCE_COLS, build, row_to_resource};
+use crate::resources::RESOURCE_COLS;
+use crate::rows::first;
 use crate::runtime::internal;
 use crate::uuid_from;
 use directory::events::{self, group_object, user_object};
-use directory::store::columns::{from_micros, micros};
-use directory::store::{EventId, NewEvent, Source};
+use directory::store::columns::micros;
+use directory::store::{EventId, NewEvent};
 use directory::{OrgId, ResourceId, StoreError};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 use scim_core::schema::ResourceKind;
 use serde_json::Value;
-use store_sql::accounts::ACCOUNT_COLS;
+use store_sql::accounts::{ACCOUNT_COLS, account};
+use store_sql::{opt_time, resource, source};
 use time::OffsetDateTime;
 
 /// The ids of the groups `user` is a direct member of, oldest group first.
@@ -42,26 +43,20 @@ pub(crate) fn user(
     org: OrgId,
     id: ResourceId,
 ) -> Result<Option<Value>, StoreError> {
-    let row = c
-        .prepare_cached(&format!(
+    let row = first(
+        c,
+        &format!(
             "SELECT {RESOURCE_COLS}, {ACCOUNT_COLS}, r.updated FROM resources r \
              WHERE r.org_id = ?1 AND r.id = ?2 AND r.kind = 0"
-        ))
-        .map_err(internal)?
-        .query_row(params![b(&org.0), b(&id.0)], |row| {
-            Ok((account_row(row)?, row.get::<_, Option<i64>>(10)?))
-        })
-        .optional()
-        .map_err(internal)?;
+        ),
+        params![b(&org.0), b(&id.0)],
+        |row| Ok((account(row)?, opt_time(row, 10)?)),
+    )?;
     let Some((account, updated)) = row else {
         return Ok(None);
     };
     let groups = group_ids(c, org, id)?;
-    Ok(Some(user_object(
-        &account?,
-        &groups,
-        updated.map(from_micros),
-    )))
+    Ok(Some(user_object(&account, &groups, updated)))
 }
 
 /// The group object of group `id`, as it stands in this transaction.
@@ -70,34 +65,23 @@ pub(crate) fn group(
     org: OrgId,
     id: ResourceId,
 ) -> Result<Option<Value>, StoreError> {
-    let row = c
-        .prepare_cached(&format!(
+    first(
+        c,
+        &format!(
             "SELECT {RESOURCE_COLS}, r.source, r.updated, \
              (SELECT COUNT(*) FROM group_members m WHERE m.org_id = r.org_id AND m.group_id = r.id) \
              FROM resources r WHERE r.org_id = ?1 AND r.id = ?2 AND r.kind = 1"
-        ))
-        .map_err(internal)?
-        .query_row(params![b(&org.0), b(&id.0)], |row| {
-            Ok((
-                row_to_resource(row)?,
-                row.get::<_, String>(6)?,
-                row.get::<_, Option<i64>>(7)?,
-                row.get::<_, i64>(8)?,
+        ),
+        params![b(&org.0), b(&id.0)],
+        |row| {
+            Ok(group_object(
+                &resource(row)?,
+                source(row, 6)?,
+                row.int(8)? as u64,
+                opt_time(row, 7)?,
             ))
-        })
-        .optional()
-        .map_err(internal)?;
-    let Some((raw, source, updated, count)) = row else {
-        return Ok(None);
-    };
-    let source = Source::parse(&source)
-        .ok_or_else(|| StoreError::Internal(format!("bad source {source}")))?;
-    Ok(Some(group_object(
-        &build(raw)?,
-        source,
-        count as u64,
-        updated.map(from_micros),
-    )))
+        },
+    )
 }
 
 /// The object of resource `id` of `kind`: a user, or a group (a change's "before", a member).

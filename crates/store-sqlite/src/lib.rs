@@ -36,6 +36,7 @@ mod outbox;
 mod resources;
 mod reveals;
 mod roles;
+mod rows;
 mod runtime;
 mod search;
 mod second_factors;

@@ -1,15 +1,16 @@
 //! One-time password links on SQLite (set-up, reset, invitation, pending sign-in). Marking a
 //! link used is one conditional update, so of racing requests exactly one wins.
 
+use crate::SqliteStore;
 use crate::b;
+use crate::rows::first;
 use crate::runtime::{Effect, internal};
-use crate::{SqliteStore, uuid_from};
 use async_trait::async_trait;
-use directory::ids::AdminId;
-use directory::store::columns::{from_micros, micros};
+use directory::store::columns::micros;
 use directory::store::{LinkPurpose, LinkStore, PasswordLink};
 use directory::{OrgId, StoreError};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
+use store_sql::credentials::{LINK_COLS, password_link};
 use time::OffsetDateTime;
 
 #[async_trait]
@@ -56,35 +57,14 @@ impl LinkStore for SqliteStore {
     ) -> Result<Option<PasswordLink>, StoreError> {
         self.rt
             .read_now(|c| {
-                let row = c
-                    .prepare_cached(
-                        "SELECT purpose, admin_id, created, expires, used FROM password_links \
-                         WHERE org_id = ?1 AND hash = ?2",
-                    )
-                    .map_err(internal)?
-                    .query_row(params![b(&org.0), hash.as_slice()], |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, Option<Vec<u8>>>(1)?,
-                            r.get::<_, i64>(2)?,
-                            r.get::<_, i64>(3)?,
-                            r.get::<_, Option<i64>>(4)?,
-                        ))
-                    })
-                    .optional()
-                    .map_err(internal)?;
-                row.map(|(purpose, admin, created, expires, used)| {
-                    Ok(PasswordLink {
-                        org_id: org,
-                        hash: *hash,
-                        purpose: purpose.parse().map_err(StoreError::Internal)?,
-                        admin_id: admin.map(|a| uuid_from(&a).map(AdminId)).transpose()?,
-                        created: from_micros(created),
-                        expires: from_micros(expires),
-                        used: used.map(from_micros),
-                    })
-                })
-                .transpose()
+                first(
+                    c,
+                    &format!(
+                        "SELECT {LINK_COLS} FROM password_links WHERE org_id = ?1 AND hash = ?2"
+                    ),
+                    params![b(&org.0), hash.as_slice()],
+                    |row| password_link(org, hash, row),
+                )
             })
             .await
     }

@@ -1,29 +1,20 @@
 //! Organisations and their directory-sync connection on SQLite.
 
+use crate::SqliteStore;
 use crate::b;
 use crate::journal::Journal;
+use crate::rows::SqliteRow;
 use crate::runtime::{Effect, internal};
-use crate::{SqliteStore, uuid_from};
 use async_trait::async_trait;
 use directory::events::connection_event;
 use directory::store::columns::{from_micros, micros};
 use directory::store::{Connection, ConnectionState, OrgStore, OrgUpdate};
 use directory::{OrgId, OrgKind, Organisation, StoreError};
 use rusqlite::{OptionalExtension, params};
+use store_sql::orgs::{ORG_COLS, organisation};
 
 fn org_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Organisation, StoreError>> {
-    let id: Vec<u8> = row.get(0)?;
-    let name: String = row.get(1)?;
-    let kind: String = row.get(2)?;
-    let created: i64 = row.get(3)?;
-    Ok((|| {
-        Ok(Organisation {
-            id: OrgId(uuid_from(&id)?),
-            name,
-            kind: kind.parse::<OrgKind>().map_err(StoreError::Internal)?,
-            created: from_micros(created),
-        })
-    })())
+    Ok(organisation(&SqliteRow(row)))
 }
 
 #[async_trait]
@@ -50,12 +41,14 @@ impl OrgStore for SqliteStore {
     async fn get_org(&self, id: OrgId) -> Result<Option<Organisation>, StoreError> {
         self.rt
             .read(move |c| {
-                c.prepare_cached("SELECT id, name, kind, created FROM organisations WHERE id = ?1")
-                    .map_err(internal)?
-                    .query_row(params![id.0.as_bytes().as_slice()], org_row)
-                    .optional()
-                    .map_err(internal)?
-                    .transpose()
+                c.prepare_cached(&format!(
+                    "SELECT {ORG_COLS} FROM organisations WHERE id = ?1"
+                ))
+                .map_err(internal)?
+                .query_row(params![id.0.as_bytes().as_slice()], org_row)
+                .optional()
+                .map_err(internal)?
+                .transpose()
             })
             .await
     }
@@ -64,9 +57,9 @@ impl OrgStore for SqliteStore {
         self.rt
             .read(|c| {
                 let mut stmt = c
-                    .prepare_cached(
-                        "SELECT id, name, kind, created FROM organisations ORDER BY created",
-                    )
+                    .prepare_cached(&format!(
+                        "SELECT {ORG_COLS} FROM organisations ORDER BY created"
+                    ))
                     .map_err(internal)?;
                 let rows = stmt.query_map([], org_row).map_err(internal)?;
                 rows.map(|r| r.map_err(internal)?).collect()

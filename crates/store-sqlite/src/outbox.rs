@@ -1,55 +1,26 @@
 //! The outbox of notices on SQLite. With one writer, claiming notices needs no row locks: the
 //! claim is one write job.
 
+use crate::SqliteStore;
 use crate::b;
 use crate::journal::Journal;
+use crate::rows::all;
 use crate::runtime::{Effect, internal};
-use crate::{SqliteStore, uuid_from};
 use async_trait::async_trait;
 use directory::events::notice_event;
-use directory::ids::NoticeId;
 use directory::store::columns::{from_micros, micros};
-use directory::store::{Notice, NoticeKind, OutboxStore};
-use directory::{OrgId, StoreError, TokenId};
+use directory::store::{Notice, OutboxStore};
+use directory::{OrgId, StoreError};
 use rusqlite::{Connection as Db, OptionalExtension, params};
+use store_sql::notices::{NOTICE_COLS, notice};
 use time::OffsetDateTime;
-
-const NOTICE_COLS: &str = "org_id, id, key, kind, token_id, threshold, subject, body, created, attempts, next_attempt, sent, last_error";
-
-fn notice_row(r: &rusqlite::Row<'_>) -> Result<Notice, StoreError> {
-    let get = |e: rusqlite::Error| internal(e);
-    let kind: String = r.get(3).map_err(get)?;
-    let token: Option<Vec<u8>> = r.get(4).map_err(get)?;
-    Ok(Notice {
-        org_id: OrgId(uuid_from(&r.get::<_, Vec<u8>>(0).map_err(get)?)?),
-        id: NoticeId(uuid_from(&r.get::<_, Vec<u8>>(1).map_err(get)?)?),
-        key: r.get(2).map_err(get)?,
-        kind: NoticeKind::parse(&kind)
-            .ok_or_else(|| StoreError::Internal(format!("bad notice kind {kind}")))?,
-        token_id: token.map(|t| uuid_from(&t).map(TokenId)).transpose()?,
-        threshold_days: r.get(5).map_err(get)?,
-        subject: r.get(6).map_err(get)?,
-        body: r.get(7).map_err(get)?,
-        created: from_micros(r.get(8).map_err(get)?),
-        attempts: r.get(9).map_err(get)?,
-        next_attempt: from_micros(r.get(10).map_err(get)?),
-        sent: r.get::<_, Option<i64>>(11).map_err(get)?.map(from_micros),
-        last_error: r.get(12).map_err(get)?,
-    })
-}
 
 fn query_notices(
     c: &Db,
     sql: &str,
     args: impl rusqlite::Params,
 ) -> Result<Vec<Notice>, StoreError> {
-    let mut stmt = c.prepare_cached(sql).map_err(internal)?;
-    let mut rows = stmt.query(args).map_err(internal)?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next().map_err(internal)? {
-        out.push(notice_row(r)?);
-    }
-    Ok(out)
+    all(c, sql, args, notice)
 }
 
 #[async_trait]

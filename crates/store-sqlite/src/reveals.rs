@@ -1,13 +1,15 @@
 //! Values shown once after a redirect, on SQLite (see `directory::reveal`).
 
+use crate::rows::first;
 use crate::runtime::{Effect, internal};
-use crate::{SqliteStore, b, uuid_from};
+use crate::{SqliteStore, b};
 use async_trait::async_trait;
 use directory::ids::AdminId;
-use directory::store::columns::{from_micros, micros};
+use directory::store::columns::micros;
 use directory::store::{Reveal, RevealStore};
 use directory::{OrgId, StoreError};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
+use store_sql::admins::reveal;
 use time::OffsetDateTime;
 
 #[async_trait]
@@ -49,28 +51,14 @@ impl RevealStore for SqliteStore {
         let hash = *hash;
         self.rt
             .write(Effect::LogOnly, move |c| {
-                let row: Option<(Vec<u8>, Vec<u8>, i64)> = c
-                    .prepare_cached(
-                        "DELETE FROM reveals WHERE org_id = ?1 AND hash = ?2 AND admin_id = ?3 \
-                         AND expires > ?4 RETURNING admin_id, sealed, expires",
-                    )
-                    .map_err(internal)?
-                    .query_row(
-                        params![b(&org.0), hash.as_slice(), b(&admin.0), micros(now)],
-                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                    )
-                    .optional()
-                    .map_err(internal)?;
-                row.map(|(admin_id, sealed, expires)| {
-                    Ok(Reveal {
-                        org_id: org,
-                        hash,
-                        admin_id: AdminId(uuid_from(&admin_id)?),
-                        sealed,
-                        expires: from_micros(expires),
-                    })
-                })
-                .transpose()
+                // The row is the one asked for by its key: the admin is `admin`.
+                first(
+                    c,
+                    "DELETE FROM reveals WHERE org_id = ?1 AND hash = ?2 AND admin_id = ?3 \
+                     AND expires > ?4 RETURNING sealed, expires",
+                    params![b(&org.0), hash.as_slice(), b(&admin.0), micros(now)],
+                    |row| reveal(org, &hash, admin, row),
+                )
             })
             .await
     }

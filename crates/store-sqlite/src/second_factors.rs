@@ -2,14 +2,16 @@
 //! step and the recovery codes. Each write is one job of the single writer, and each one-time
 //! use is one conditional update, so of racing requests exactly one wins.
 
+use crate::rows::query_opt;
 use crate::runtime::{Effect, internal};
 use crate::{SqliteStore, b};
 use async_trait::async_trait;
 use directory::ids::AdminId;
-use directory::store::columns::{from_micros, micros};
+use directory::store::columns::micros;
 use directory::store::{SecondFactor, SecondFactorStore};
 use directory::{OrgId, StoreError};
 use rusqlite::{Connection, OptionalExtension, params};
+use store_sql::second_factors::{second_factor, second_factor_of};
 use time::OffsetDateTime;
 
 /// Replaces the administrator's recovery codes (inside the caller's write job).
@@ -81,26 +83,9 @@ impl SecondFactorStore for SqliteStore {
         org: OrgId,
         admin: AdminId,
     ) -> Result<Option<SecondFactor>, StoreError> {
+        let sql = second_factor_of(org, admin);
         self.rt
-            .read_now(|c| {
-                c.prepare_cached(
-                    "SELECT secret, created, confirmed, last_step FROM second_factors \
-                     WHERE org_id = ?1 AND admin_id = ?2",
-                )
-                .map_err(internal)?
-                .query_row(params![b(&org.0), b(&admin.0)], |r| {
-                    Ok(SecondFactor {
-                        org_id: org,
-                        admin_id: admin,
-                        secret: r.get(0)?,
-                        created: from_micros(r.get(1)?),
-                        confirmed: r.get::<_, Option<i64>>(2)?.map(from_micros),
-                        last_step: r.get(3)?,
-                    })
-                })
-                .optional()
-                .map_err(internal)
-            })
+            .read_now(|c| query_opt(c, &sql, |row| second_factor(org, admin, row)))
             .await
     }
 

@@ -1,44 +1,20 @@
 //! Tokens on SQLite: only their hashes. Every change to a token tells the token cache, so a
 //! cached check never outlives a revocation.
 
+use crate::SqliteStore;
 use crate::b;
+use crate::rows::SqliteRow;
 use crate::runtime::{Effect, internal};
-use crate::{SqliteStore, uuid_from};
 use async_trait::async_trait;
 use directory::store::columns::{from_micros, micros};
 use directory::store::{TokenRecord, TokenStore};
 use directory::{OrgId, StoreError, TokenId};
 use rusqlite::{OptionalExtension, params};
+use store_sql::credentials::{TOKEN_COLS, token};
 use time::OffsetDateTime;
 
-const TOKEN_COLS: &str =
-    "org_id, id, prefix, hash, created, expires, first_used, last_used, revoked";
-
 fn token_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<TokenRecord, StoreError>> {
-    let org: Vec<u8> = row.get(0)?;
-    let id: Vec<u8> = row.get(1)?;
-    let hash: Vec<u8> = row.get(3)?;
-    let created: i64 = row.get(4)?;
-    let expires: i64 = row.get(5)?;
-    let first_used: Option<i64> = row.get(6)?;
-    let last_used: Option<i64> = row.get(7)?;
-    let revoked: Option<i64> = row.get(8)?;
-    let prefix: String = row.get(2)?;
-    Ok((|| {
-        Ok(TokenRecord {
-            id: TokenId(uuid_from(&id)?),
-            org_id: OrgId(uuid_from(&org)?),
-            prefix,
-            hash: hash
-                .try_into()
-                .map_err(|_| StoreError::Internal("bad token hash".into()))?,
-            created: from_micros(created),
-            expires: from_micros(expires),
-            first_used: first_used.map(from_micros),
-            last_used: last_used.map(from_micros),
-            revoked: revoked.map(from_micros),
-        })
-    })())
+    Ok(token(&SqliteRow(row)))
 }
 
 #[async_trait]

@@ -60,6 +60,29 @@ pub struct NewResource {
     pub members: Vec<scim_core::patch::MemberRef>,
 }
 
+impl NewResource {
+    /// The resource as a store holds it once created: version 1, created and last modified at
+    /// `at` (the instant as stored, which may be coarser than `now`), with a group's first
+    /// `members` when they were loaded.
+    pub fn created(
+        &self,
+        kind: ResourceKind,
+        at: OffsetDateTime,
+        members: Option<Vec<MemberView>>,
+    ) -> StoredResource {
+        StoredResource {
+            id: self.id,
+            kind,
+            doc: self.doc.clone(),
+            version: 1,
+            created: at,
+            last_modified: at,
+            members,
+            groups: None,
+        }
+    }
+}
+
 /// An update computed by a service from a version it read.
 #[derive(Debug, Clone)]
 pub struct Update {

@@ -10,6 +10,7 @@ pub(crate) use members::{
 };
 
 use crate::dialect::{Postgres, prepared, refs};
+use crate::rows::PgRow;
 use store_sql::{KeyType, Keyset, Scope, Sql, plan_list};
 
 use crate::journal::{GroupSnap, Journal, Lock, UserSnap, group_snapshot, user_snapshot};
@@ -21,9 +22,7 @@ use async_trait::async_trait;
 
 use deadpool_postgres::GenericClient;
 
-use directory::store::columns::{
-    active, external_id, from_micros, kind_code, kind_from, micros, name_ci,
-};
+use directory::store::columns::{active, external_id, from_micros, kind_code, micros, name_ci};
 
 use directory::store::{
     Cursor, DirectoryState, ListQuery, Load, MemberView, NewResource, Page, ResourceStore, Source,
@@ -32,67 +31,13 @@ use directory::store::{
 
 use directory::{OrgId, ResourceId, StoreError};
 
-use scim_core::schema::{AttributeDef, ResourceKind, registry};
+use scim_core::schema::ResourceKind;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use tokio_postgres::Row;
 
-/// jsonb keeps object keys in its own order (shorter first); canonical documents list them in
-/// registry order (`scim_core::resource`). Restoring that order makes a document read back
-/// serialise exactly as it was written, as it does on SQLite. Keys the registry does not know
-/// follow, in stored order.
-fn registry_order(kind: ResourceKind, doc: Value) -> Value {
-    let Value::Object(mut map) = doc else {
-        return doc;
-    };
-    let reg = registry();
-    let mut out = Map::with_capacity(map.len());
-    if let Some(v) = map.shift_remove("schemas") {
-        out.insert("schemas".to_owned(), v);
-    }
-    for def in reg.common.iter().chain(reg.core(kind).attributes.iter()) {
-        if let Some(v) = map.shift_remove(def.name) {
-            out.insert(def.name.to_owned(), order_value(def, v));
-        }
-    }
-    for ext in reg.extensions(kind) {
-        if let Some(v) = map.shift_remove(ext.id) {
-            out.insert(ext.id.to_owned(), order_object(&ext.attributes, v));
-        }
-    }
-    out.extend(map);
-    Value::Object(out)
-}
-
-fn order_value(def: &AttributeDef, v: Value) -> Value {
-    if def.sub_attributes.is_empty() {
-        return v;
-    }
-    match v {
-        Value::Array(items) => Value::Array(
-            items
-                .into_iter()
-                .map(|i| order_object(&def.sub_attributes, i))
-                .collect(),
-        ),
-        other => order_object(&def.sub_attributes, other),
-    }
-}
-
-fn order_object(defs: &[AttributeDef], v: Value) -> Value {
-    let Value::Object(mut map) = v else { return v };
-    let mut out = Map::with_capacity(map.len());
-    for def in defs {
-        if let Some(v) = map.shift_remove(def.name) {
-            out.insert(def.name.to_owned(), order_value(def, v));
-        }
-    }
-    out.extend(map);
-    Value::Object(out)
-}
-
-pub(crate) const RESOURCE_COLS: &str = "r.id, r.kind, r.version, r.created, r.last_modified, r.doc";
+pub(crate) use store_sql::RESOURCE_COLS;
 
 /// What SCIM sees of `resources r`: rows directory sync owns that SCIM has not deleted (the
 /// partial index `resources_scim_seq` states the same condition).
@@ -103,17 +48,7 @@ pub(crate) const SCIM_VISIBLE: &str = "r.source = 'scim' AND r.deleted IS NULL";
 pub(crate) const SCIM_VISIBLE_COL: &str = "(r.source = 'scim' AND r.deleted IS NULL)";
 
 pub(crate) fn build(row: &Row) -> Result<StoredResource, Failure> {
-    let kind = kind_from(row.try_get::<_, i16>(1)?);
-    Ok(StoredResource {
-        id: ResourceId(row.try_get(0)?),
-        kind,
-        doc: registry_order(kind, row.try_get(5)?),
-        version: row.try_get(2)?,
-        created: from_micros(row.try_get(3)?),
-        last_modified: from_micros(row.try_get(4)?),
-        members: None,
-        groups: None,
-    })
+    Ok(store_sql::resource(&PgRow(row))?)
 }
 
 /// One resource by its primary key.
@@ -355,16 +290,7 @@ pub(crate) async fn create_tx<C: GenericClient>(
         }
     }
     journal.commit(c).await?;
-    Ok(StoredResource {
-        id: new.id,
-        kind,
-        doc: new.doc.clone(),
-        version: 1,
-        created: from_micros(now),
-        last_modified: from_micros(now),
-        members,
-        groups: None,
-    })
+    Ok(new.created(kind, from_micros(now), members))
 }
 
 pub(crate) async fn update_tx<C: GenericClient>(

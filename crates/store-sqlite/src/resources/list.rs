@@ -2,7 +2,7 @@
 //! `store_sql::plan_list`, which the PostgreSQL store shares).
 
 use super::members::load_relations;
-use super::{RESOURCE_COLS, SCIM_VISIBLE, build, row_to_resource};
+use super::{RESOURCE_COLS, SCIM_VISIBLE, build};
 use crate::dialect::{Sqlite, prepared};
 use crate::filter_sql;
 use crate::runtime::internal;
@@ -117,7 +117,6 @@ pub(crate) fn list(
                 more = true;
                 break;
             }
-            let raw = row_to_resource(row).map_err(internal)?;
             let seq: i64 = row.get(6).map_err(internal)?;
             let key = if has_key {
                 Some(sql_to_json(&row.get::<_, SqlValue>(7).map_err(internal)?))
@@ -125,7 +124,7 @@ pub(crate) fn list(
                 None
             };
             last = Some(Cursor { seq, key });
-            let mut r = build(raw)?;
+            let mut r = build(row)?;
             if q.load.relations {
                 load_relations(conn, org, &mut r)?;
             }

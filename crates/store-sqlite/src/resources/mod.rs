@@ -9,15 +9,14 @@ pub(crate) use members::load_relations;
 use members::{add_members, apply_member_changes};
 
 use crate::journal::{self, Journal};
+use crate::rows::SqliteRow;
 use crate::runtime::{Effect, internal};
 
-use crate::{SqliteStore, map_write_err, uuid_from};
+use crate::{SqliteStore, map_write_err};
 
 use async_trait::async_trait;
 
-use directory::store::columns::{
-    active, external_id, from_micros, kind_code, kind_from, micros, name_ci,
-};
+use directory::store::columns::{active, external_id, from_micros, kind_code, micros, name_ci};
 
 use directory::store::{
     DirectoryState, ListQuery, Load, MemberView, NewResource, Page, ResourceStore, Source,
@@ -31,39 +30,14 @@ use store_sql::Scope;
 
 use scim_core::schema::ResourceKind;
 
-pub(crate) const RESOURCE_COLS: &str = "r.id, r.kind, r.version, r.created, r.last_modified, r.doc";
+pub(crate) use store_sql::RESOURCE_COLS;
 
 /// What SCIM sees of `resources r`: rows directory sync owns that SCIM has not deleted (the
 /// partial index `resources_scim_seq` states the same condition).
 pub(crate) const SCIM_VISIBLE: &str = "r.source = 'scim' AND r.deleted IS NULL";
 
-pub(crate) fn row_to_resource(
-    row: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(Vec<u8>, i64, i64, i64, i64, String)> {
-    Ok((
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
-        row.get(5)?,
-    ))
-}
-
-pub(crate) fn build(
-    raw: (Vec<u8>, i64, i64, i64, i64, String),
-) -> Result<StoredResource, StoreError> {
-    let (id, kind, version, created, last_modified, doc) = raw;
-    Ok(StoredResource {
-        id: ResourceId(uuid_from(&id)?),
-        kind: kind_from(kind),
-        doc: serde_json::from_str(&doc).map_err(internal)?,
-        version,
-        created: from_micros(created),
-        last_modified: from_micros(last_modified),
-        members: None,
-        groups: None,
-    })
+pub(crate) fn build(row: &rusqlite::Row<'_>) -> Result<StoredResource, StoreError> {
+    store_sql::resource(&SqliteRow(row))
 }
 
 /// A resource by id, as SCIM sees it (built once: it is the statement of every GET by id).
@@ -114,7 +88,7 @@ pub(crate) fn get_in(
     let Some(row) = rows.next().map_err(internal)? else {
         return Ok(None);
     };
-    let mut r = build(row_to_resource(row).map_err(internal)?)?;
+    let mut r = build(row)?;
     if load.relations {
         // While `rows` is open: the relations come from the row's own snapshot, in the same
         // read transaction (one lock and unlock of the database, not two).
@@ -166,16 +140,7 @@ pub(crate) fn create_tx(
         journal.user_changed(c, new.id, None)?;
     }
     journal.append(c)?;
-    Ok(StoredResource {
-        id: new.id,
-        kind,
-        doc: new.doc.clone(),
-        version: 1,
-        created: from_micros(now),
-        last_modified: from_micros(now),
-        members,
-        groups: None,
-    })
+    Ok(new.created(kind, from_micros(now), members))
 }
 
 /// Applies an update to a resource of `scope` and journals it.
@@ -440,19 +405,14 @@ impl ResourceStore for SqliteStore {
                         "SELECT {RESOURCE_COLS}, r.source FROM resources r WHERE r.org_id = ?1 AND r.kind = 1 ORDER BY r.seq"
                     ))
                     .map_err(internal)?;
-                let rows = stmt
-                    .query_map(params![org.0.as_bytes().as_slice()], |row| {
-                        Ok((row_to_resource(row)?, row.get::<_, String>(6)?))
-                    })
+                let mut rows = stmt
+                    .query(params![org.0.as_bytes().as_slice()])
                     .map_err(internal)?;
                 let mut out = Vec::new();
-                for row in rows {
-                    let (raw, source) = row.map_err(internal)?;
-                    let mut g = build(raw)?;
+                while let Some(row) = rows.next().map_err(internal)? {
+                    let mut g = build(row)?;
                     load_relations(c, org, &mut g)?;
-                    let source = Source::parse(&source)
-                        .ok_or_else(|| StoreError::Internal(format!("bad source {source}")))?;
-                    out.push((g, source));
+                    out.push((g, store_sql::source(&SqliteRow(row), 6)?));
                 }
                 Ok(out)
             })
