@@ -20,10 +20,10 @@ pub struct AccountPlan {
     pub page: Sql,
     /// Accounts in a page.
     pub per_page: u32,
-    /// For the first page of a search: [`AccountPlan::page`] with the count of every match in
-    /// a last column (`COUNT(*) OVER ()`), for a store that counts a search by reading its
-    /// matches (PostgreSQL): one reading of them then serves both. `None` after a cursor,
-    /// where the page's rows are not all the matches.
+    /// For the first page of a search: [`AccountPlan::page`]'s rows with the count of every
+    /// match in a last column, for a store that counts a search by reading its matches
+    /// (PostgreSQL): one reading of them then serves both. `None` after a cursor, where the
+    /// page's rows are not all the matches.
     pub counted_page: Option<Sql>,
 }
 
@@ -63,16 +63,19 @@ pub fn plan_accounts(
     let mut count = Sql::new("SELECT COUNT(*) ");
     count.append(&rows);
     let per_page = q.count.clamp(1, 1000);
-    // The matches are counted and cut to a page as bare sequence numbers, and only the page's
-    // rows read whole: a window over whole rows would hold every match's document (13,000 of
-    // them for a common given name at 1,000,000 accounts, past `work_mem`), twice as slow.
+    // The matches are read once, as bare sequence numbers, then counted and cut to a page;
+    // only the page's rows are read whole. A window over whole rows held every match's
+    // document (13,000 of them for a common given name at 1,000,000 accounts, past
+    // `work_mem`); and with the page's order and limit in the same query the planner walked
+    // the organisation's accounts in order filtering each (400 ms) where the search index
+    // finds them (6 ms). The materialised list leaves it only the index to choose.
     let counted_page = (search.is_some() && after.is_none()).then(|| {
-        let mut counted = Sql::new(&format!(
-            "SELECT {cols}, {ACCOUNT_COLS}, r.seq, t.total FROM (SELECT r.seq, COUNT(*) OVER () AS total "
-        ));
+        let mut counted = Sql::new("WITH m AS MATERIALIZED (SELECT r.seq ");
         counted.append(&rows);
         counted.push(&format!(
-            " ORDER BY r.seq LIMIT {}) t JOIN resources r ON r.org_id = ",
+            ") SELECT {cols}, {ACCOUNT_COLS}, r.seq, (SELECT COUNT(*) FROM m) \
+             FROM (SELECT seq FROM m ORDER BY seq LIMIT {}) t \
+             JOIN resources r ON r.org_id = ",
             per_page + 1
         ));
         counted.bind(Value::Uuid(org.0));
