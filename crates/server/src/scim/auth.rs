@@ -11,9 +11,9 @@
 //! first use (which turns the connection active and queues the set-up notice) and at most
 //! once a minute per token and instance for `last_used`.
 
-use crate::activity::{AuthNote, AuthSlot};
+use crate::activity::AuthNote;
+use crate::context::RequestContext;
 use crate::limits::too_many;
-use crate::middleware::{ClientIp, RequestOrg};
 use crate::scim::response::ScimFailure;
 use crate::state::AppState;
 use axum::extract::FromRequestParts;
@@ -43,8 +43,8 @@ impl FromRequestParts<Arc<AppState>> for Tenant {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        let ip = parts.extensions.get::<ClientIp>().and_then(|c| c.0);
-        let slot = parts.extensions.get::<Arc<AuthSlot>>().cloned();
+        let ctx = RequestContext::of(&parts.extensions).cloned();
+        let ip = ctx.as_ref().and_then(|c| c.ip);
         // The address's throttle is consulted only once the credential has failed: a valid
         // token always passes, whatever others sent from the same address (identity providers
         // share egress addresses between their customers).
@@ -61,8 +61,8 @@ impl FromRequestParts<Arc<AppState>> for Tenant {
             state.ops.auth_failed(ip);
             refused_metric(reason_label(why));
             tracing::info!(reason = why.as_str(), path = %path, "SCIM authentication refused");
-            if let Some(slot) = &slot {
-                slot.note(AuthNote {
+            if let Some(ctx) = &ctx {
+                ctx.auth.fill(AuthNote {
                     org: record.map(|r| r.org_id),
                     token: record.map(|r| r.id),
                     failure: Some(why),
@@ -88,8 +88,8 @@ impl FromRequestParts<Arc<AppState>> for Tenant {
         let mark = (parts.method == axum::http::Method::GET && state.read_cache.enabled())
             .then(|| state.store.change_mark())
             .flatten();
-        if let Some(mark) = mark {
-            parts.extensions.insert(crate::scim::read_cache::Mark(mark));
+        if let (Some(mark), Some(ctx)) = (mark, &ctx) {
+            ctx.mark.fill(mark);
         }
         let checked = token::check_at(
             state.store.as_ref(),
@@ -100,12 +100,10 @@ impl FromRequestParts<Arc<AppState>> for Tenant {
         .await
         .map_err(|e| ScimFailure(directory::scim::store_error(e)).into_response())?;
         let record = checked.map_err(|(why, record)| refuse(why, record.as_ref()))?;
-        if let Some(org) = parts.extensions.get::<Arc<RequestOrg>>() {
-            let _ = org.0.set(record.org_id);
-        }
         // Before the rate check, so that a token's over-rate 429s show in its own activity.
-        if let Some(slot) = &slot {
-            slot.note(AuthNote {
+        if let Some(ctx) = &ctx {
+            ctx.org.fill(record.org_id);
+            ctx.auth.fill(AuthNote {
                 org: Some(record.org_id),
                 token: Some(record.id),
                 failure: None,
