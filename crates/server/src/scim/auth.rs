@@ -7,9 +7,10 @@
 //!
 //! Cost per request: the token by the hash of its secret, which the SQLite store keeps in
 //! memory while no process has changed a token since (so a revocation, from this process or
-//! any other, still takes effect on the very next request). Writes happen only on a token's
-//! first use (which turns the connection active and queues the set-up notice) and at most
-//! once a minute per token and instance for `last_used`.
+//! any other, still takes effect on the very next request). Its use is then recorded by
+//! [`Tokens::record_use`](directory::token::Tokens::record_use), which writes only on a
+//! token's first use (which turns the connection active and queues the set-up notice) and at
+//! most once a minute per token and instance for `last_used`.
 
 use crate::activity::AuthNote;
 use crate::context::RequestContext;
@@ -24,11 +25,6 @@ use directory::OrgId;
 use directory::token::{self, AuthFailure};
 use scim_core::ScimError;
 use std::sync::Arc;
-use time::OffsetDateTime;
-
-/// How stale a token's recorded `last_used` may get before a request writes it again: use is
-/// recorded cheaply, not with one extra write per request.
-const TOUCH_INTERVAL: time::Duration = time::Duration::seconds(60);
 
 /// The authenticated organisation of a SCIM request.
 #[derive(Debug, Clone, Copy)]
@@ -115,20 +111,8 @@ impl FromRequestParts<Arc<AppState>> for Tenant {
                 wait,
             ));
         }
-        let now = state.clock.now();
-        if record.first_used.is_none() {
-            // Once per token: the connection turns active and the set-up notice is queued. A
-            // failure here must not fail the identity provider's request; the next one retries.
-            if let Err(e) = state.lifecycle.first_use(&record).await {
-                tracing::error!(error = %e, token = %record.id, "cannot record a token's first use");
-            }
-        } else if needs_touch(state, &record, now)
-            && let Err(e) = state.store.touch_token(record.org_id, record.id, now).await
-        {
-            // Use is recorded on the side: a read must not fail because this write did (a
-            // full disk refuses writes and keeps serving reads).
-            tracing::warn!(error = %e, token = %record.id, "cannot record a token's use");
-        }
+        // After the rate check: an over-rate request is refused, not recorded as use.
+        state.tokens.record_use(&record).await;
         Ok(Tenant { org: record.org_id })
     }
 }
@@ -151,18 +135,28 @@ fn reason_label(why: AuthFailure) -> &'static str {
     }
 }
 
-fn needs_touch(
-    state: &AppState,
-    record: &directory::store::TokenRecord,
-    now: OffsetDateTime,
-) -> bool {
-    let mut seen = state.touched.lock().unwrap_or_else(|e| e.into_inner());
-    let last = seen.get(&record.id).copied().or(record.last_used);
-    match last {
-        Some(t) if record.first_used.is_some() && now - t < TOUCH_INTERVAL => false,
-        _ => {
-            seen.insert(record.id, now);
-            true
-        }
+#[cfg(test)]
+mod tests {
+    use crate::testing::TestApp;
+    use axum::http::{Method, StatusCode};
+    use directory::store::ConnectionState;
+    use serde_json::Value;
+
+    #[tokio::test]
+    async fn an_accepted_tokens_first_request_records_its_first_use() {
+        let t = TestApp::new().await;
+        let token = t.token().await;
+        let first_used = || async {
+            let tokens = t.state.lifecycle.list_tokens(t.org.id).await;
+            tokens.expect("tokens")[0].record.first_used
+        };
+        assert_eq!(first_used().await, None);
+        let a = t
+            .scim(Method::GET, "/scim/v2/Users", &token, Value::Null)
+            .await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+        assert!(first_used().await.is_some());
+        let conn = t.state.lifecycle.connection(t.org.id).await.expect("state");
+        assert_eq!(conn.state, ConnectionState::Active);
     }
 }
