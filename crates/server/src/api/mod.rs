@@ -616,7 +616,13 @@ mod tests {
     use directory::store::AdminRole;
     use serde_json::Value;
 
-    async fn call(t: &TestApp, method: Method, path: &str, session: &str, body: &str) -> Answer {
+    pub(super) async fn call(
+        t: &TestApp,
+        method: Method,
+        path: &str,
+        session: &str,
+        body: &str,
+    ) -> Answer {
         let mut b = Request::builder().method(method).uri(path);
         if !session.is_empty() {
             b = b.header(header::AUTHORIZATION, format!("Bearer {session}"));
@@ -629,7 +635,7 @@ mod tests {
     }
 
     /// The API's error shape: `{"error": code, "message": text}`, never cached.
-    fn assert_api_error(a: &Answer, status: StatusCode, code: &str) {
+    pub(super) fn assert_api_error(a: &Answer, status: StatusCode, code: &str) {
         assert_eq!(a.status, status, "{}", a.text());
         assert_eq!(a.header(header::CONTENT_TYPE), "application/json");
         assert_eq!(a.header(header::CACHE_CONTROL), "no-store");
