@@ -4,10 +4,11 @@
 //! that enforce the rules; and the ports the rest of the system plugs into: the storage port
 //! [`store::Store`] (one trait per area, implemented once per database, speaking the types of
 //! [`model`]), the [`clock::Clock`] trait and the [`notify::Mailer`] trait. [`lifecycle`] holds
-//! the token, connection and administrator rules; [`notify`] the notices and the background
-//! jobs that send them; [`session`] and [`setup`] the console's sign-in, lock-out and first
-//! administrator; [`second_factor`] administrators' two-step verification; [`applications`]
-//! the applications, their webhook endpoints and how they read the directory and the events.
+//! the token, connection and administrator rules; [`token`] the tokens' secrets, their check
+//! and the record of their use; [`notify`] the notices and the background jobs that send
+//! them; [`session`] and [`setup`] the console's sign-in, lock-out and first administrator;
+//! [`second_factor`] administrators' two-step verification; [`applications`] the
+//! applications, their webhook endpoints and how they read the directory and the events.
 //!
 //! Guarantees: every store call is scoped to one organisation, except the token lookup that
 //! finds the organisation; services never see SQL; time only comes from the injected clock.

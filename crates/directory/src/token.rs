@@ -1,12 +1,19 @@
 //! SCIM bearer tokens: 256 random bits with a recognisable prefix; stored only as a SHA-256
 //! hash (a slow KDF buys nothing for a 256-bit random secret and would make the lookup costly),
 //! looked up by that hash through a unique index, and compared in constant time.
+//!
+//! [`Tokens`] records what an accepted token's request means for the token: its first use
+//! (the connection turns active), then its `last_used`, written at most once a minute per
+//! token and instance, so that use is recorded without one extra write per request.
 
 use crate::clock::Clock;
 use crate::ids::{OrgId, TokenId};
+use crate::lifecycle::Lifecycle;
 use crate::store::{Store, StoreError, TokenRecord};
 use base64::Engine;
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
@@ -132,6 +139,62 @@ pub async fn check_at(
         return Ok(Err((AuthFailure::Expired, Some(record))));
     }
     Ok(Ok(record))
+}
+
+/// How stale a token's recorded `last_used` may get before a request writes it again.
+pub const TOUCH_INTERVAL: time::Duration = time::Duration::seconds(60);
+
+/// The use of accepted tokens, as one instance of the server records it.
+#[derive(Debug)]
+pub struct Tokens {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    lifecycle: Lifecycle,
+    /// When this instance last wrote each token's use: the record a request was checked with
+    /// may come from a cache and show an older `last_used` than this instance wrote since.
+    touched: Mutex<HashMap<TokenId, OffsetDateTime>>,
+}
+
+impl Tokens {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+        Tokens {
+            lifecycle: Lifecycle::new(store.clone(), clock.clone()),
+            store,
+            clock,
+            touched: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Records a request made with `record`, a token that was just accepted: on its first use
+    /// the connection turns active and the set-up notice is queued (see
+    /// [`Lifecycle::first_use`]); after that `last_used` is written when it is older than
+    /// [`TOUCH_INTERVAL`]. Use is recorded on the side: a failure is logged, never returned,
+    /// so that the request itself still succeeds (a full disk refuses writes and keeps
+    /// serving reads), and the next request tries again.
+    pub async fn record_use(&self, record: &TokenRecord) {
+        let now = self.clock.now();
+        if record.first_used.is_none() {
+            if let Err(e) = self.lifecycle.first_use(record).await {
+                tracing::error!(error = %e, token = %record.id, "cannot record a token's first use");
+            }
+        } else if self.needs_touch(record, now)
+            && let Err(e) = self.store.touch_token(record.org_id, record.id, now).await
+        {
+            tracing::warn!(error = %e, token = %record.id, "cannot record a token's use");
+        }
+    }
+
+    fn needs_touch(&self, record: &TokenRecord, now: OffsetDateTime) -> bool {
+        let mut seen = self.touched.lock().unwrap_or_else(|e| e.into_inner());
+        let last = seen.get(&record.id).copied().or(record.last_used);
+        match last {
+            Some(t) if record.first_used.is_some() && now - t < TOUCH_INTERVAL => false,
+            _ => {
+                seen.insert(record.id, now);
+                true
+            }
+        }
+    }
 }
 
 #[cfg(test)]

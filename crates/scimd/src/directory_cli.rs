@@ -295,12 +295,8 @@ pub async fn domain(cmd: DomainCommand, clock: Arc<dyn Clock>) -> Result<()> {
         DomainCommand::Add { org, domain, db } => {
             let store = open_store(&db.database)?;
             let org = find_org(store.as_ref(), &org).await?;
-            let (name, txt) = match server::dns::new_domain(&domain) {
-                Ok(v) => v,
-                Err(e) => bail!(e),
-            };
             let d = Directory::new(store, clock)
-                .add_domain(org.id, ACTOR, &name, txt)
+                .add_domain(org.id, ACTOR, &domain)
                 .await?;
             eprintln!(
                 "Publish this DNS record, then run: {} domain verify --org {} {}",

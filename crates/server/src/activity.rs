@@ -8,6 +8,7 @@
 //! is acknowledged only after its own commit. When the channel is full (the database cannot
 //! keep up), entries are dropped and counted rather than slowing identity providers down.
 
+use crate::context::RequestContext;
 use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::header;
@@ -16,8 +17,8 @@ use axum::response::Response;
 use directory::store::{ActivityEntry, Store};
 use directory::token::AuthFailure;
 use directory::{OrgId, TokenId};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
@@ -33,22 +34,13 @@ const BATCH: usize = 4_096;
 /// log commits a few times a second instead of once per few requests.
 const LINGER: Duration = Duration::from_millis(200);
 
-/// What authentication found, for the activity entry of the request.
+/// What authentication found, for the activity entry of the request: noted in the request's
+/// context by the bearer extractor, read by [`record`] once the response is ready.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct AuthNote {
     pub org: Option<OrgId>,
     pub token: Option<TokenId>,
     pub failure: Option<AuthFailure>,
-}
-
-/// Filled by the bearer extractor, read by [`record`] once the response is ready.
-#[derive(Debug, Default)]
-pub(crate) struct AuthSlot(OnceLock<AuthNote>);
-
-impl AuthSlot {
-    pub(crate) fn note(&self, note: AuthNote) {
-        let _ = self.0.set(note);
-    }
 }
 
 /// The sending side: cheap to clone, never blocks.
@@ -297,16 +289,17 @@ fn change(method: &axum::http::Method, status: u16) -> Option<String> {
 /// those, as many as they like; the refusals are counted in `scimd_auth_refused_total`.
 pub(crate) async fn record(
     State(state): State<Arc<AppState>>,
-    mut req: Request,
+    req: Request,
     next: Next,
 ) -> Response {
-    let Some(sink) = state.activity.clone() else {
+    let (Some(sink), Some(ctx)) = (
+        state.activity.clone(),
+        RequestContext::of(req.extensions()).cloned(),
+    ) else {
         return next.run(req).await;
     };
     let at = state.clock.now();
     let started = Instant::now();
-    let slot = Arc::new(AuthSlot::default());
-    req.extensions_mut().insert(slot.clone());
     let method = req.method().as_str().to_owned();
     let method_for_detail = req.method().clone();
     // Inside the nested SCIM router the path has lost its prefix; the log shows it whole.
@@ -315,7 +308,7 @@ pub(crate) async fn record(
         .then(|| filter_of(req.uri().query()))
         .flatten();
     let response = next.run(req).await;
-    let Some(note) = slot.0.get().copied() else {
+    let Some(note) = ctx.auth.get() else {
         return response;
     };
     let Some(org) = note.org else {

@@ -1,5 +1,6 @@
 //! Domain verification over real DNS: the `dns-verify` resolver behind the directory's
-//! [`TxtLookup`] port, and the TXT value a new domain gets.
+//! [`TxtLookup`] port. What a new domain is (its name, its TXT value) is the directory's rule
+//! (`Directory::add_domain`).
 
 use async_trait::async_trait;
 use directory::accounts::{TxtLookup, TxtOutcome};
@@ -29,15 +30,4 @@ pub fn resolver(servers: &[std::net::SocketAddr]) -> Result<Dns, String> {
         Verifier::with_servers(servers)
     };
     v.map(Dns).map_err(|e| e.to_string())
-}
-
-/// A domain as an administrator typed it, normalised, with a fresh TXT value to publish.
-pub fn new_domain(input: &str) -> Result<(String, String), String> {
-    use base64::Engine;
-    let name = dns_verify::normalize_domain(input).map_err(|e| e.to_string())?;
-    let mut secret = [0u8; 18];
-    getrandom::fill(&mut secret).map_err(|e| e.to_string())?;
-    let txt =
-        dns_verify::txt_value(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret));
-    Ok((name, txt))
 }

@@ -9,8 +9,9 @@
 //! - [`console`]: the administrators' web console at `/`;
 //! - `health` and `metrics`: `/healthz`, `/readyz` and Prometheus `/metrics`.
 //!
-//! Around them: `middleware` (request id, client address, concurrency bound, timeout, request
-//! metrics) and [`limits`] (rate limits and throttles); [`AppState`] is what every request
+//! Around them: `middleware` (the request's context, concurrency bound, timeout, request
+//! metrics), `context` (what one request's layers and handlers share: its id, the client
+//! address, the organisation and route once known) and [`limits`] (rate limits and throttles); [`AppState`] is what every request
 //! shares. Handlers extract input, call a service method, and map the result; no SQL and no
 //! clock here. Beside them: the activity log writer (off the hot path) and the background jobs
 //! of `serve` ([`jobs`]).
@@ -20,6 +21,7 @@ mod activity;
 pub mod api;
 pub mod backup;
 pub mod console;
+mod context;
 pub mod dns;
 mod health;
 pub mod jobs;

@@ -1,6 +1,7 @@
 //! Prometheus metrics: the process-wide recorder, the bounded labels of the request metrics
 //! (route template, method, status), and `GET /metrics` with the gauges read at scrape time.
 
+use crate::context::RequestContext;
 use crate::state::AppState;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{Method, StatusCode, header};
@@ -29,30 +30,16 @@ pub fn prometheus() -> &'static PrometheusHandle {
     })
 }
 
-/// The route template a request matched (`/scim/v2/Users/{id}`), noted by [`note_route`]:
-/// [`guard`](crate::middleware::guard) runs before routing, so it leaves this slot for the router to fill.
-#[derive(Debug, Default)]
-pub(crate) struct MatchedRoute(OnceLock<MatchedPath>);
-
-impl MatchedRoute {
-    /// The metrics label: the template, or `other` when no route matched (the fallback), so
-    /// that a client cannot create a series per path it makes up.
-    pub(crate) fn label(&self) -> String {
-        self.0
-            .get()
-            .map_or_else(|| "other".to_owned(), |m| m.as_str().to_owned())
-    }
-}
-
 /// A route layer over every route of the router: it sees the route's template, which the
-/// outermost [`guard`](crate::middleware::guard) cannot.
+/// outermost [`guard`](crate::middleware::guard) cannot, since it runs before routing; it
+/// notes the template in the request's context for `guard` to label the metrics with.
 pub(crate) async fn note_route(req: Request, next: Next) -> Response {
-    if let (Some(path), Some(slot)) = (
+    if let (Some(path), Some(ctx)) = (
         req.extensions().get::<MatchedPath>(),
-        req.extensions().get::<Arc<MatchedRoute>>(),
+        RequestContext::of(req.extensions()),
     ) {
         tracing::Span::current().record("route", path.as_str());
-        let _ = slot.0.set(path.clone());
+        ctx.route.fill(path.clone());
     }
     next.run(req).await
 }
@@ -139,7 +126,8 @@ mod tests {
     }
 
     /// Requests are counted by the route they matched, and anything no route matched as
-    /// `other`, so that made-up paths cannot add series.
+    /// `other`, so that made-up paths cannot add series; and by the kind of the organisation
+    /// they acted for, `none` when no credential named one.
     #[tokio::test]
     async fn requests_are_counted_by_route_template_never_by_path() {
         use crate::testing::TestApp;
@@ -161,14 +149,16 @@ mod tests {
         assert_eq!(a.status, StatusCode::OK);
         assert!(a.header(header::CONTENT_TYPE).starts_with("text/plain"));
         let text = a.text();
-        let counted = |route: &str| {
+        let counted = |route: &str, org_kind: &str| {
             text.lines().any(|l| {
                 l.starts_with("scimd_http_requests_total{")
                     && l.contains(&format!("route=\"{route}\""))
+                    && l.contains(&format!("org_kind=\"{org_kind}\""))
             })
         };
-        assert!(counted("/scim/v2/Users/{id}"), "{text}");
-        assert!(counted("other"), "{text}");
+        // The organisation the token authenticated labels its requests by kind.
+        assert!(counted("/scim/v2/Users/{id}", "business"), "{text}");
+        assert!(counted("other", "none"), "{text}");
         assert!(
             !text.contains("someone") && !text.contains(&made_up),
             "{text}"

@@ -1,23 +1,22 @@
-//! The middleware around every request: [`guard`] (request id and span, client address, the
+//! The middleware around every request: [`guard`] (the request's context, its span, the
 //! concurrency bound, the timeout, HSTS and the request metrics), the client address behind a
 //! proxy, and `Cache-Control: no-store` for answers that carry secrets or personal data.
 
+use crate::context::RequestContext;
 use crate::limits::busy;
-use crate::metrics::{MatchedRoute, method_label, status_label};
+use crate::metrics::{method_label, status_label};
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::StatusCode;
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use directory::{OrgId, OrgKind};
+use directory::OrgKind;
 use futures_util::FutureExt;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The outermost middleware: request id and span, client address, the concurrency bound, the
-/// timeout, and the request metrics.
 /// Which of the three surfaces a path belongs to, for an error answered outside any handler.
 #[derive(Debug, Clone, Copy)]
 enum Surface {
@@ -86,6 +85,8 @@ fn header_bytes(headers: &axum::http::HeaderMap) -> usize {
         .sum()
 }
 
+/// The outermost middleware: the request's [`RequestContext`] (id, client address, the slots
+/// filled later), its span, the concurrency bound, the timeout, and the request metrics.
 pub(crate) async fn guard(
     State(state): State<Arc<AppState>>,
     mut req: Request,
@@ -99,17 +100,14 @@ pub(crate) async fn guard(
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
     let ip = client_ip(req.headers(), peer, state.ops.config.trust_proxy);
-    req.extensions_mut().insert(ClientIp(ip));
-    let org_slot = Arc::new(RequestOrg::default());
-    req.extensions_mut().insert(org_slot.clone());
-    let route_slot = Arc::new(MatchedRoute::default());
-    req.extensions_mut().insert(route_slot.clone());
+    let ctx = RequestContext::new(id, ip);
+    req.extensions_mut().insert(ctx.clone());
     // Fields are formatted only when the span is recorded (not at all at the default level).
     let client = tracing::field::display(ClientLabel(ip));
     // The route is recorded by `note_route` once the router has matched one.
     let span = tracing::info_span!(
         "request",
-        id = %id,
+        id = %ctx.id,
         method = method,
         route = "other",
         client = client
@@ -158,7 +156,7 @@ pub(crate) async fn guard(
             }
         }
     };
-    if let Ok(v) = HeaderValue::from_str(&id) {
+    if let Ok(v) = HeaderValue::from_str(&ctx.id) {
         response.headers_mut().insert("x-request-id", v);
     }
     // The console's own listener is plain HTTP, where the header means nothing.
@@ -170,16 +168,16 @@ pub(crate) async fn guard(
             HeaderValue::from_static("max-age=31536000"),
         );
     }
-    let kind = match org_slot.0.get() {
+    let kind = match ctx.org.get() {
         Some(org) => state
-            .org_kind(*org)
+            .org_kind(org)
             .await
             .map(OrgKind::as_str)
             .unwrap_or("unknown"),
         None => "none",
     };
     let status = status_label(response.status());
-    let route = route_slot.label();
+    let route = ctx.route_label();
     metrics::counter!("scimd_http_requests_total", "route" => route.clone(), "method" => method, "status" => status, "org_kind" => kind).increment(1);
     metrics::histogram!("scimd_http_request_duration_seconds", "route" => route, "method" => method).record(started.elapsed().as_secs_f64());
     response
@@ -216,14 +214,6 @@ fn forwarded_ip(entry: &str) -> Option<IpAddr> {
         .ok()
         .or_else(|| entry.parse::<SocketAddr>().ok().map(|s| s.ip()))
 }
-
-/// The client address of a request, put there by [`guard`].
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ClientIp(pub Option<IpAddr>);
-
-/// The organisation a request acted for, noted by the bearer extractor (metrics label).
-#[derive(Debug, Default)]
-pub(crate) struct RequestOrg(pub OnceLock<OrgId>);
 
 /// The client address as a log field ("" when unknown).
 struct ClientLabel(Option<IpAddr>);

@@ -4,7 +4,7 @@
 
 use crate::scim::read_cache::ReadCache;
 use directory::scim::ScimService;
-use directory::{Clock, OrgId, OrgKind, Store, TokenId};
+use directory::{Clock, OrgId, OrgKind, Store};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use time::OffsetDateTime;
@@ -19,9 +19,9 @@ pub struct AppState {
     /// The public base URL of the SCIM API (`https://host/scim/v2`); derived from the `Host`
     /// header when not configured.
     pub public_url: Option<String>,
-    /// When each token's use was last written (see `auth`).
-    pub touched: Mutex<HashMap<TokenId, OffsetDateTime>>,
-    /// Token lifecycle rules (first use turns the connection active).
+    /// What an accepted SCIM token's request records: its first use, then its `last_used`.
+    pub tokens: directory::token::Tokens,
+    /// Token lifecycle rules (generating and listing tokens, the connection state).
     pub lifecycle: directory::lifecycle::Lifecycle,
     /// Where SCIM request activity goes; `None` records none.
     pub activity: Option<crate::activity::ActivitySink>,
@@ -70,7 +70,7 @@ impl AppState {
             store: store.clone(),
             clock: clock.clone(),
             public_url,
-            touched: Mutex::new(HashMap::new()),
+            tokens: directory::token::Tokens::new(store.clone(), clock.clone()),
             lifecycle: directory::lifecycle::Lifecycle::new(store.clone(), clock.clone()),
             directory: directory::accounts::Directory::new(store.clone(), clock.clone()),
             roles: directory::roles::Roles::new(store.clone(), clock.clone()),

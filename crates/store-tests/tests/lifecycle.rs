@@ -6,7 +6,7 @@ use directory::clock::FixedClock;
 use directory::lifecycle::{Lifecycle, LifecycleError, TokenState};
 use directory::notify::{CLAIM_LEASE, Mail, Mailer, Notifier};
 use directory::store::{AdminRole, ConnectionState, NoticeKind};
-use directory::token::{self, AuthFailure};
+use directory::token::{self, AuthFailure, TOUCH_INTERVAL, Tokens};
 use directory::{Clock, OrgId, OrgKind, Organisation, Store};
 use std::sync::{Arc, Mutex};
 use time::{Duration, OffsetDateTime, macros::datetime};
@@ -17,6 +17,7 @@ struct World {
     store: Arc<dyn Store>,
     clock: Arc<FixedClock>,
     lc: Lifecycle,
+    tokens: Tokens,
     notifier: Notifier,
     org: Organisation,
 }
@@ -43,6 +44,7 @@ impl World {
         store.create_org(&org).await.expect("org");
         World {
             lc: Lifecycle::new(store.clone(), dyn_clock.clone()),
+            tokens: Tokens::new(store.clone(), dyn_clock.clone()),
             notifier: Notifier::new(store.clone(), dyn_clock),
             store,
             clock,
@@ -63,9 +65,12 @@ impl World {
     /// A SCIM request with `secret`, as the bearer extractor makes it.
     async fn use_token(&self, secret: &str) {
         let record = self.auth(secret).await.expect("token accepted");
-        if record.first_used.is_none() {
-            self.lc.first_use(&record).await.expect("first use");
-        }
+        self.tokens.record_use(&record).await;
+    }
+
+    async fn last_used(&self) -> Option<OffsetDateTime> {
+        let tokens = self.lc.list_tokens(self.org.id).await.expect("tokens");
+        tokens[0].record.last_used
     }
 
     async fn admin(&self, email: &str) {
@@ -243,6 +248,40 @@ async fn connection_goes_not_connected_pending_active_disconnected() {
     assert_eq!(state().await, ConnectionState::Pending);
     w.use_token(&again.secret).await;
     assert_eq!(state().await, ConnectionState::Active);
+}
+
+/// After the first use, `last_used` is written at most once a minute per token and instance:
+/// each instance remembers when it last wrote, whatever older use the (perhaps cached) record
+/// it checked the token with still shows.
+#[tokio::test]
+async fn a_tokens_use_is_written_at_most_once_a_minute_per_instance() {
+    let w = World::new().await;
+    let t = w.lc.generate_token(&w.org, "test").await.expect("token");
+    w.use_token(&t.secret).await;
+    assert_eq!(w.last_used().await, Some(T0));
+    // The record as a cache may go on giving it: used once, at T0.
+    let cached = w.auth(&t.secret).await.expect("ok");
+    assert_eq!((cached.first_used, cached.last_used), (Some(T0), Some(T0)));
+
+    w.advance(TOUCH_INTERVAL - Duration::seconds(1));
+    w.tokens.record_use(&cached).await;
+    assert_eq!(w.last_used().await, Some(T0), "within the minute");
+    w.advance(Duration::seconds(1));
+    w.tokens.record_use(&cached).await;
+    let written = T0 + TOUCH_INTERVAL;
+    assert_eq!(w.last_used().await, Some(written), "a minute on");
+    w.advance(Duration::seconds(30));
+    w.tokens.record_use(&cached).await;
+    assert_eq!(
+        w.last_used().await,
+        Some(written),
+        "this instance wrote 30 s ago"
+    );
+
+    // Another instance has written nothing yet, and the record it is given is old.
+    let other = Tokens::new(w.store.clone(), w.clock.clone());
+    other.record_use(&cached).await;
+    assert_eq!(w.last_used().await, Some(written + Duration::seconds(30)));
 }
 
 #[tokio::test]

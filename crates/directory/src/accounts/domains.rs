@@ -1,26 +1,45 @@
 //! An organisation's e-mail domains in the directory service: added, verified by a DNS TXT
 //! record (or by an operator), removed; once one is verified, SCIM `userName`s outside the
 //! verified domains are refused.
+//!
+//! A domain is kept as [`dns_verify::normalize_domain`] gives it (lower-case ASCII, IDNA
+//! applied, at least two labels), the name its TXT record is later looked up under, whoever
+//! adds it: the API, the console or the CLI.
 
 use super::*;
+use base64::Engine;
+
+/// Random bytes in a domain's TXT value: 144 bits, unguessable, 24 characters in base64.
+const TXT_SECRET_BYTES: usize = 18;
+
+/// A fresh TXT value for a domain to publish: `scimd-domain-verification=<secret>`.
+fn new_txt_value() -> Result<String, DirectoryError> {
+    let mut secret = [0u8; TXT_SECRET_BYTES];
+    getrandom::fill(&mut secret).map_err(|e| LifecycleError::Random(e.to_string()))?;
+    Ok(dns_verify::txt_value(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret),
+    ))
+}
 
 impl Directory {
     pub async fn list_domains(&self, org: OrgId) -> Result<Vec<DomainRecord>, DirectoryError> {
         Ok(self.store.list_domains(org).await?)
     }
 
-    /// Adds a domain (already normalised by the caller's DNS layer) with a fresh TXT value.
+    /// Adds a domain as an administrator typed it (`Exämple.EDU.`), normalised, with a fresh
+    /// TXT value to publish. A name that is not a host name is [`DirectoryError::Invalid`].
     pub async fn add_domain(
         &self,
         org: OrgId,
         actor: &str,
-        name: &str,
-        txt: String,
+        typed: &str,
     ) -> Result<DomainRecord, DirectoryError> {
+        let name = dns_verify::normalize_domain(typed)
+            .map_err(|e| DirectoryError::Invalid(e.to_string()))?;
         let d = DomainRecord {
             org_id: org,
-            name: name.to_owned(),
-            txt,
+            name: name.clone(),
+            txt: new_txt_value()?,
             created: self.clock.now(),
             verified: None,
             verified_by: None,
@@ -34,7 +53,7 @@ impl Directory {
             }
             other => other?,
         }
-        self.record(org, actor, "domain.add", name.to_owned(), None, None)
+        self.record(org, actor, "domain.add", name, None, None)
             .await?;
         Ok(d)
     }

@@ -13,7 +13,7 @@
 
 use super::ApiError;
 use super::error::throttled;
-use crate::middleware::{ClientIp, RequestOrg};
+use crate::context::RequestContext;
 use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -96,7 +96,8 @@ impl FromRequestParts<Arc<AppState>> for AppClient {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        let ip = parts.extensions.get::<ClientIp>().and_then(|c| c.0);
+        let ctx = RequestContext::of(&parts.extensions);
+        let ip = ctx.and_then(|c| c.ip);
         let refuse = |why: Refusal| {
             if let Some(wait) = state.ops.throttled(ip) {
                 return throttled(wait);
@@ -124,8 +125,8 @@ impl FromRequestParts<Arc<AppState>> for AppClient {
         if app.revoked.is_some() {
             return Err(refuse(Refusal::Revoked));
         }
-        if let Some(org) = parts.extensions.get::<Arc<RequestOrg>>() {
-            let _ = org.0.set(app.org_id);
+        if let Some(ctx) = ctx {
+            ctx.org.fill(app.org_id);
         }
         if let Err(wait) = state.ops.check_app(app.id) {
             let mut r = ApiError::new(

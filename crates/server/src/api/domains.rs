@@ -34,10 +34,9 @@ pub(super) async fn add_domain(
     Body(body): Body<NewDomain>,
 ) -> Result<Response, ApiError> {
     admin.require_administrator()?;
-    let (name, txt) = crate::dns::new_domain(&body.name).map_err(bad)?;
     let d = state
         .directory
-        .add_domain(admin.org(), &admin.actor(), &name, txt)
+        .add_domain(admin.org(), &admin.actor(), &body.name)
         .await?;
     Ok((StatusCode::CREATED, Json(domain_json(&d))).into_response())
 }
@@ -73,4 +72,31 @@ pub(super) async fn remove_domain(
         .remove_domain(admin.org(), &admin.actor(), &name)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{assert_api_error, call};
+    use crate::testing::TestApp;
+    use axum::http::{Method, StatusCode};
+    use directory::store::AdminRole;
+
+    #[tokio::test]
+    async fn a_domain_is_kept_normalised_or_refused_400_invalid() {
+        let t = TestApp::new().await;
+        let s = t.session(AdminRole::Administrator).await;
+        let add = |body: &'static str| call(&t, Method::POST, "/api/v1/domains", &s, body);
+        let a = add(r#"{"name": " Example.EDU. "}"#).await;
+        assert_eq!(a.status, StatusCode::CREATED, "{}", a.text());
+        let d = a.json();
+        assert_eq!(d["name"], "example.edu");
+        assert_eq!(d["txtRecord"]["name"], "example.edu");
+        let txt = d["txtRecord"]["value"].as_str().unwrap_or_default();
+        assert!(txt.starts_with("scimd-domain-verification="), "{d}");
+        assert_api_error(
+            &add(r#"{"name": "localhost"}"#).await,
+            StatusCode::BAD_REQUEST,
+            "invalid",
+        );
+    }
 }

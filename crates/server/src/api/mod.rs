@@ -23,7 +23,7 @@ mod roles;
 pub use error::ApiError;
 use error::{bad, store_failure, throttled};
 
-use crate::middleware::{ClientIp, RequestOrg};
+use crate::context::RequestContext;
 use crate::state::AppState;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
@@ -79,7 +79,8 @@ impl FromRequestParts<Arc<AppState>> for Admin {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        let ip = parts.extensions.get::<ClientIp>().and_then(|c| c.0);
+        let ctx = RequestContext::of(&parts.extensions);
+        let ip = ctx.and_then(|c| c.ip);
         // The address's throttle applies to failures only: a valid session always passes,
         // whatever else was sent from the same (perhaps shared) address.
         let fail = |e: SessionError| {
@@ -102,8 +103,8 @@ impl FromRequestParts<Arc<AppState>> for Admin {
                 Err(ApiError::from(SessionError::EnrolmentRequired).into_response())
             }
             Ok(s) => {
-                if let Some(org) = parts.extensions.get::<Arc<RequestOrg>>() {
-                    let _ = org.0.set(s.session.org_id);
+                if let Some(ctx) = ctx {
+                    ctx.org.fill(s.session.org_id);
                 }
                 Ok(Admin(s))
             }
@@ -291,9 +292,10 @@ struct SignIn {
 
 async fn sign_in(
     State(state): State<Arc<AppState>>,
-    axum::Extension(ClientIp(ip)): axum::Extension<ClientIp>,
+    ctx: RequestContext,
     Body(body): Body<SignIn>,
 ) -> Result<Response, Response> {
+    let ip = ctx.ip;
     if let Some(wait) = state.ops.throttled(ip) {
         return Err(throttled(wait));
     }
@@ -614,7 +616,13 @@ mod tests {
     use directory::store::AdminRole;
     use serde_json::Value;
 
-    async fn call(t: &TestApp, method: Method, path: &str, session: &str, body: &str) -> Answer {
+    pub(super) async fn call(
+        t: &TestApp,
+        method: Method,
+        path: &str,
+        session: &str,
+        body: &str,
+    ) -> Answer {
         let mut b = Request::builder().method(method).uri(path);
         if !session.is_empty() {
             b = b.header(header::AUTHORIZATION, format!("Bearer {session}"));
@@ -627,7 +635,7 @@ mod tests {
     }
 
     /// The API's error shape: `{"error": code, "message": text}`, never cached.
-    fn assert_api_error(a: &Answer, status: StatusCode, code: &str) {
+    pub(super) fn assert_api_error(a: &Answer, status: StatusCode, code: &str) {
         assert_eq!(a.status, status, "{}", a.text());
         assert_eq!(a.header(header::CONTENT_TYPE), "application/json");
         assert_eq!(a.header(header::CACHE_CONTROL), "no-store");

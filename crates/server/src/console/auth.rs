@@ -7,7 +7,7 @@
 
 use super::csrf::{self, Form};
 use super::{Flash, Layout, PageError, PageResult, Signed, render_status, see_other};
-use crate::middleware::ClientIp;
+use crate::context::RequestContext;
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -198,10 +198,11 @@ pub(super) fn signed_in(state: &AppState, headers: &HeaderMap, secret: &str) -> 
 
 pub(super) async fn signin(
     State(state): State<Arc<AppState>>,
-    axum::Extension(ClientIp(ip)): axum::Extension<ClientIp>,
+    ctx: RequestContext,
     headers: HeaderMap,
     form: Form,
 ) -> PageResult {
+    let ip = ctx.ip;
     let email = form.text("email");
     let password = form.get("password").unwrap_or_default().to_owned();
     // The same per-address budget of failures as the API's sign-in and SCIM's tokens.
@@ -419,10 +420,11 @@ pub(super) async fn second_step_page(
 /// The code of a pending second step: a session once it is right.
 pub(super) async fn second_step(
     State(state): State<Arc<AppState>>,
-    axum::Extension(ClientIp(ip)): axum::Extension<ClientIp>,
+    ctx: RequestContext,
     headers: HeaderMap,
     form: Form,
 ) -> PageResult {
+    let ip = ctx.ip;
     let recovery = form.text("recovery") == "1";
     let Some((org, handle)) = pending_step(&state, &headers) else {
         return start_again(

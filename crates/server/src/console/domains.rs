@@ -92,15 +92,12 @@ pub(super) async fn add_domain(
     let name = form.text("name");
     let result = match signed.require_administrator() {
         Err(e) => Err(e),
-        Ok(()) => match crate::dns::new_domain(&name) {
-            Err(m) => Err(PageError(StatusCode::BAD_REQUEST, m)),
-            Ok((domain, txt)) => state
-                .directory
-                .add_domain(signed.org_id(), &signed.actor(), &domain, txt)
-                .await
-                .map(|_| ())
-                .map_err(PageError::from),
-        },
+        Ok(()) => state
+            .directory
+            .add_domain(signed.org_id(), &signed.actor(), &name)
+            .await
+            .map(|_| ())
+            .map_err(PageError::from),
     };
     match result {
         Ok(()) => Ok(see_other("/domains?done=added")),

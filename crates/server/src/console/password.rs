@@ -10,7 +10,7 @@
 
 use super::csrf::{self, Form};
 use super::{Flash, Layout, PageError, PageResult, Signed, render_status, see_other};
-use crate::middleware::ClientIp;
+use crate::context::RequestContext;
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Path, State};
@@ -80,10 +80,11 @@ pub(super) async fn forgot_page(
 /// The same answer for every address; the work runs afterwards.
 pub(super) async fn forgot(
     State(state): State<Arc<AppState>>,
-    axum::Extension(ClientIp(ip)): axum::Extension<ClientIp>,
+    ctx: RequestContext,
     headers: HeaderMap,
     form: Form,
 ) -> PageResult {
+    let ip = ctx.ip;
     // Under the per-client budget of failed authentications: nobody mails an address in a loop.
     if state.ops.throttled(ip).is_none() {
         state.ops.auth_failed(ip);

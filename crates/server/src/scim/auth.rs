@@ -7,13 +7,14 @@
 //!
 //! Cost per request: the token by the hash of its secret, which the SQLite store keeps in
 //! memory while no process has changed a token since (so a revocation, from this process or
-//! any other, still takes effect on the very next request). Writes happen only on a token's
-//! first use (which turns the connection active and queues the set-up notice) and at most
-//! once a minute per token and instance for `last_used`.
+//! any other, still takes effect on the very next request). Its use is then recorded by
+//! [`Tokens::record_use`](directory::token::Tokens::record_use), which writes only on a
+//! token's first use (which turns the connection active and queues the set-up notice) and at
+//! most once a minute per token and instance for `last_used`.
 
-use crate::activity::{AuthNote, AuthSlot};
+use crate::activity::AuthNote;
+use crate::context::RequestContext;
 use crate::limits::too_many;
-use crate::middleware::{ClientIp, RequestOrg};
 use crate::scim::response::ScimFailure;
 use crate::state::AppState;
 use axum::extract::FromRequestParts;
@@ -24,11 +25,6 @@ use directory::OrgId;
 use directory::token::{self, AuthFailure};
 use scim_core::ScimError;
 use std::sync::Arc;
-use time::OffsetDateTime;
-
-/// How stale a token's recorded `last_used` may get before a request writes it again: use is
-/// recorded cheaply, not with one extra write per request.
-const TOUCH_INTERVAL: time::Duration = time::Duration::seconds(60);
 
 /// The authenticated organisation of a SCIM request.
 #[derive(Debug, Clone, Copy)]
@@ -43,8 +39,8 @@ impl FromRequestParts<Arc<AppState>> for Tenant {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        let ip = parts.extensions.get::<ClientIp>().and_then(|c| c.0);
-        let slot = parts.extensions.get::<Arc<AuthSlot>>().cloned();
+        let ctx = RequestContext::of(&parts.extensions).cloned();
+        let ip = ctx.as_ref().and_then(|c| c.ip);
         // The address's throttle is consulted only once the credential has failed: a valid
         // token always passes, whatever others sent from the same address (identity providers
         // share egress addresses between their customers).
@@ -61,8 +57,8 @@ impl FromRequestParts<Arc<AppState>> for Tenant {
             state.ops.auth_failed(ip);
             refused_metric(reason_label(why));
             tracing::info!(reason = why.as_str(), path = %path, "SCIM authentication refused");
-            if let Some(slot) = &slot {
-                slot.note(AuthNote {
+            if let Some(ctx) = &ctx {
+                ctx.auth.fill(AuthNote {
                     org: record.map(|r| r.org_id),
                     token: record.map(|r| r.id),
                     failure: Some(why),
@@ -88,8 +84,8 @@ impl FromRequestParts<Arc<AppState>> for Tenant {
         let mark = (parts.method == axum::http::Method::GET && state.read_cache.enabled())
             .then(|| state.store.change_mark())
             .flatten();
-        if let Some(mark) = mark {
-            parts.extensions.insert(crate::scim::read_cache::Mark(mark));
+        if let (Some(mark), Some(ctx)) = (mark, &ctx) {
+            ctx.mark.fill(mark);
         }
         let checked = token::check_at(
             state.store.as_ref(),
@@ -100,12 +96,10 @@ impl FromRequestParts<Arc<AppState>> for Tenant {
         .await
         .map_err(|e| ScimFailure(directory::scim::store_error(e)).into_response())?;
         let record = checked.map_err(|(why, record)| refuse(why, record.as_ref()))?;
-        if let Some(org) = parts.extensions.get::<Arc<RequestOrg>>() {
-            let _ = org.0.set(record.org_id);
-        }
         // Before the rate check, so that a token's over-rate 429s show in its own activity.
-        if let Some(slot) = &slot {
-            slot.note(AuthNote {
+        if let Some(ctx) = &ctx {
+            ctx.org.fill(record.org_id);
+            ctx.auth.fill(AuthNote {
                 org: Some(record.org_id),
                 token: Some(record.id),
                 failure: None,
@@ -117,20 +111,8 @@ impl FromRequestParts<Arc<AppState>> for Tenant {
                 wait,
             ));
         }
-        let now = state.clock.now();
-        if record.first_used.is_none() {
-            // Once per token: the connection turns active and the set-up notice is queued. A
-            // failure here must not fail the identity provider's request; the next one retries.
-            if let Err(e) = state.lifecycle.first_use(&record).await {
-                tracing::error!(error = %e, token = %record.id, "cannot record a token's first use");
-            }
-        } else if needs_touch(state, &record, now)
-            && let Err(e) = state.store.touch_token(record.org_id, record.id, now).await
-        {
-            // Use is recorded on the side: a read must not fail because this write did (a
-            // full disk refuses writes and keeps serving reads).
-            tracing::warn!(error = %e, token = %record.id, "cannot record a token's use");
-        }
+        // After the rate check: an over-rate request is refused, not recorded as use.
+        state.tokens.record_use(&record).await;
         Ok(Tenant { org: record.org_id })
     }
 }
@@ -153,18 +135,28 @@ fn reason_label(why: AuthFailure) -> &'static str {
     }
 }
 
-fn needs_touch(
-    state: &AppState,
-    record: &directory::store::TokenRecord,
-    now: OffsetDateTime,
-) -> bool {
-    let mut seen = state.touched.lock().unwrap_or_else(|e| e.into_inner());
-    let last = seen.get(&record.id).copied().or(record.last_used);
-    match last {
-        Some(t) if record.first_used.is_some() && now - t < TOUCH_INTERVAL => false,
-        _ => {
-            seen.insert(record.id, now);
-            true
-        }
+#[cfg(test)]
+mod tests {
+    use crate::testing::TestApp;
+    use axum::http::{Method, StatusCode};
+    use directory::store::ConnectionState;
+    use serde_json::Value;
+
+    #[tokio::test]
+    async fn an_accepted_tokens_first_request_records_its_first_use() {
+        let t = TestApp::new().await;
+        let token = t.token().await;
+        let first_used = || async {
+            let tokens = t.state.lifecycle.list_tokens(t.org.id).await;
+            tokens.expect("tokens")[0].record.first_used
+        };
+        assert_eq!(first_used().await, None);
+        let a = t
+            .scim(Method::GET, "/scim/v2/Users", &token, Value::Null)
+            .await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+        assert!(first_used().await.is_some());
+        let conn = t.state.lifecycle.connection(t.org.id).await.expect("state");
+        assert_eq!(conn.state, ConnectionState::Active);
     }
 }

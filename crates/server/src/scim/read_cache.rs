@@ -25,11 +25,6 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// The change mark a request read before anything else (when it authenticated), for the
-/// answer it builds; kept in the request's extensions.
-#[derive(Debug, Clone, Copy)]
-pub struct Mark(pub ChangeMark);
-
 /// Longest an answer is given again without being rebuilt.
 const MAX_AGE: Duration = Duration::from_secs(5);
 /// Largest body kept (a list page of a hundred users is larger and is not kept).

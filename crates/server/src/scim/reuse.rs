@@ -1,9 +1,10 @@
 //! The read cache's glue for the SCIM reads: [`Reuse`] picks up the change mark the bearer
-//! extractor read, and [`reusable`] answers from the cache or keeps the answer it builds.
+//! extractor noted in the request's context, and [`reusable`] answers from the cache or keeps the answer it builds.
 
 use super::auth::Tenant;
-use super::read_cache::{Mark, ReadCache};
+use super::read_cache::ReadCache;
 use super::response::{ScimFailure, ScimResult};
+use crate::context::RequestContext;
 use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -24,10 +25,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Reuse {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let conditional = parts.headers.contains_key(header::IF_NONE_MATCH)
             || parts.headers.contains_key(header::IF_MATCH);
-        let mark = parts
-            .extensions
-            .get::<Mark>()
-            .map(|m| m.0)
+        let mark = RequestContext::of(&parts.extensions)
+            .and_then(|c| c.mark.get())
             .filter(|_| !conditional);
         let path_and_query = match mark {
             Some(_) => parts

@@ -4,15 +4,20 @@ use super::*;
 
 pub async fn verified_domains_bound_user_names(store: Arc<dyn Store>) {
     let w = World::new(store, OrgKind::Business).await;
-    w.dir
-        .add_domain(
-            w.org.id,
-            "cli",
-            "example.edu",
-            "scimd-domain-verification=x".into(),
-        )
-        .await
-        .expect("add");
+    let add = |typed: &'static str| w.dir.add_domain(w.org.id, "cli", typed);
+    // The name as typed is kept normalised, the name its record is looked up under.
+    let first = add(" Example.EDU. ").await.expect("add");
+    assert_eq!(first.name, "example.edu");
+    assert!(
+        first.txt.starts_with("scimd-domain-verification=") && first.txt.len() > 40,
+        "{}",
+        first.txt
+    );
+    let bad = add("https://example.org/").await.expect_err("not a domain");
+    assert!(
+        matches!(bad, DirectoryError::Invalid(ref m) if m.contains("without http://")),
+        "{bad:?}"
+    );
     // Unverified: not enforced yet.
     w.scim_create("before@elsewhere.org")
         .await
@@ -55,15 +60,8 @@ pub async fn verified_domains_bound_user_names(store: Arc<dyn Store>) {
         .await
         .expect("inside the domain");
     // An operator can force a second one.
-    w.dir
-        .add_domain(
-            w.org.id,
-            "cli",
-            "elsewhere.org",
-            "scimd-domain-verification=y".into(),
-        )
-        .await
-        .expect("add");
+    let second = add("elsewhere.org").await.expect("add");
+    assert_ne!(first.txt, second.txt, "each domain its own value");
     w.dir
         .force_verify_domain(w.org.id, "cli", "elsewhere.org")
         .await
@@ -71,11 +69,7 @@ pub async fn verified_domains_bound_user_names(store: Arc<dyn Store>) {
     w.scim_create("after@elsewhere.org")
         .await
         .expect("now allowed");
-    let dup = w
-        .dir
-        .add_domain(w.org.id, "cli", "example.edu", "z".into())
-        .await
-        .expect_err("refused");
+    let dup = add("EXAMPLE.edu").await.expect_err("refused");
     assert_eq!(
         directory::Failure::kind(&dup),
         directory::ErrorKind::Conflict,
