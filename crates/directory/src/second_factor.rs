@@ -281,21 +281,21 @@ impl SecondFactors {
                 let mut secret = vec![0u8; 20];
                 getrandom::fill(&mut secret)
                     .map_err(|e| SecondFactorError::Random(e.to_string()))?;
-                let kept = self
-                    .store
+                self.store
                     .put_second_factor(&SecondFactor {
                         org_id: admin.org_id,
                         admin_id: admin.id,
-                        secret: secret.clone(),
+                        secret,
                         created: self.clock.now(),
                         confirmed: None,
                         last_step: None,
                     })
                     .await?;
-                if !kept {
-                    return Err(SecondFactorError::AlreadyEnrolled);
+                // Another page load may have begun first: its key is the one kept.
+                match self.store.get_second_factor(admin.org_id, admin.id).await? {
+                    Some(f) if f.confirmed.is_none() => f.secret,
+                    _ => return Err(SecondFactorError::AlreadyEnrolled),
                 }
-                secret
             }
         };
         let t = totp(&secret, &Self::account(admin, org))?;

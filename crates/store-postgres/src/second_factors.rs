@@ -39,15 +39,13 @@ impl SecondFactorStore for PgStore {
     async fn put_second_factor(&self, f: &SecondFactor) -> Result<bool, StoreError> {
         run(async {
             let c = self.client().await?;
-            // One statement: a confirmed factor is never replaced, however requests race.
+            // One statement: a factor once kept is never replaced, however requests race.
             let n = c
                 .execute(
                     "INSERT INTO second_factors \
                      (org_id, admin_id, secret, created, confirmed, last_step) \
                      VALUES ($1, $2, $3, $4, NULL, NULL) \
-                     ON CONFLICT (org_id, admin_id) DO UPDATE \
-                     SET secret = EXCLUDED.secret, created = EXCLUDED.created \
-                     WHERE second_factors.confirmed IS NULL",
+                     ON CONFLICT (org_id, admin_id) DO NOTHING",
                     &[&f.org_id.0, &f.admin_id.0, &f.secret, &micros(f.created)],
                 )
                 .await?;

@@ -57,23 +57,21 @@ impl SecondFactorStore for SqliteStore {
         // No cache reads these rows: no epoch moves.
         self.rt
             .write(Effect::LogOnly, move |c| {
-                if confirmed(c, f.org_id, f.admin_id)? {
-                    return Ok(false);
-                }
-                c.prepare_cached(
-                    "INSERT OR REPLACE INTO second_factors \
-                     (org_id, admin_id, secret, created, confirmed, last_step) \
-                     VALUES (?1, ?2, ?3, ?4, NULL, NULL)",
-                )
-                .map_err(internal)?
-                .execute(params![
-                    b(&f.org_id.0),
-                    b(&f.admin_id.0),
-                    f.secret,
-                    micros(f.created)
-                ])
-                .map_err(internal)?;
-                Ok(true)
+                let kept = c
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO second_factors \
+                         (org_id, admin_id, secret, created, confirmed, last_step) \
+                         VALUES (?1, ?2, ?3, ?4, NULL, NULL)",
+                    )
+                    .map_err(internal)?
+                    .execute(params![
+                        b(&f.org_id.0),
+                        b(&f.admin_id.0),
+                        f.secret,
+                        micros(f.created)
+                    ])
+                    .map_err(internal)?;
+                Ok(kept == 1)
             })
             .await
     }

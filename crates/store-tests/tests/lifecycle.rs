@@ -567,3 +567,63 @@ async fn activity_older_than_the_retention_is_purged() {
         .expect("activity");
     assert_eq!(left.len(), 1);
 }
+
+/// Two page loads beginning an enrolment at once show the same key, so the one the
+/// administrator scans is the one that confirms; a confirmed factor is not begun again.
+#[tokio::test]
+async fn enrolments_begun_at_once_show_one_key() {
+    use directory::second_factor::{SecondFactorError, SecondFactors};
+    use directory::session::Sessions;
+    let w = World::new().await;
+    let ann =
+        w.lc.add_admin(
+            &w.org,
+            "ann@northwind.example",
+            AdminRole::Administrator,
+            None,
+            "test",
+        )
+        .await
+        .expect("admin");
+    let clock: Arc<dyn Clock> = w.clock.clone();
+    let factors = Arc::new(SecondFactors::new(
+        w.store.clone(),
+        clock.clone(),
+        Sessions::new(w.store.clone(), clock),
+    ));
+    let mut pages = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (factors, ann, org) = (factors.clone(), ann.clone(), w.org.clone());
+        pages.spawn(async move { factors.begin(&ann, &org).await.expect("begin").secret });
+    }
+    let mut keys = Vec::new();
+    while let Some(key) = pages.join_next().await {
+        keys.push(key.expect("task"));
+    }
+    keys.dedup();
+    assert_eq!(keys.len(), 1, "one key for every page: {keys:?}");
+    let stored = w
+        .store
+        .get_second_factor(w.org.id, ann.id)
+        .await
+        .expect("get")
+        .expect("kept");
+    assert!(stored.confirmed.is_none());
+    let again = factors
+        .begin(&ann, &w.org)
+        .await
+        .expect("begin again")
+        .secret;
+    assert_eq!(again, keys[0], "a later page load shows it too");
+    // Confirmed, it is never begun again.
+    assert!(
+        w.store
+            .confirm_second_factor(w.org.id, ann.id, 1, T0, &[])
+            .await
+            .expect("confirm")
+    );
+    assert!(matches!(
+        factors.begin(&ann, &w.org).await,
+        Err(SecondFactorError::AlreadyEnrolled)
+    ));
+}

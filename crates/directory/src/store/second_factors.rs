@@ -8,8 +8,9 @@ use super::*;
 /// conditional write: of racing callers, exactly one succeeds.
 #[async_trait]
 pub trait SecondFactorStore: Send + Sync {
-    /// Keeps an unconfirmed second factor, replacing an earlier unconfirmed one of the same
-    /// administrator; `Ok(false)`, and nothing changes, when a confirmed one exists.
+    /// Keeps `f`, unconfirmed, when the administrator has no second factor: `Ok(true)`.
+    /// `Ok(false)`, and nothing changes, when they have one, confirmed or not: of two
+    /// enrolments begun at once (two page loads), the first stays, so both show its key.
     async fn put_second_factor(&self, f: &SecondFactor) -> Result<bool, StoreError>;
 
     async fn get_second_factor(
