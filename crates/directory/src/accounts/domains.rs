@@ -58,8 +58,12 @@ impl Directory {
         Ok(d)
     }
 
+    /// The domain `name` names, however it is typed: found by the name [`Directory::add_domain`]
+    /// kept (`Exämple.edu` finds `xn--exmple-cua.edu`).
     async fn domain(&self, org: OrgId, name: &str) -> Result<DomainRecord, DirectoryError> {
-        let key = name.trim().trim_end_matches('.').to_lowercase();
+        // A name that does not normalise was never kept, so it finds nothing either way.
+        let key = dns_verify::normalize_domain(name)
+            .unwrap_or_else(|_| name.trim().trim_end_matches('.').to_lowercase());
         self.store
             .list_domains(org)
             .await?

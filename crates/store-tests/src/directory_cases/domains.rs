@@ -75,4 +75,25 @@ pub async fn verified_domains_bound_user_names(store: Arc<dyn Store>) {
         directory::ErrorKind::Conflict,
         "{dup}"
     );
+    // An internationalised name is found as it is typed, in Unicode or as kept.
+    let idn = add("Bücherei.Example").await.expect("add");
+    assert_eq!(idn.name, "xn--bcherei-n2a.example");
+    w.dir
+        .force_verify_domain(w.org.id, "cli", "bücherei.example.")
+        .await
+        .expect("found in Unicode");
+    w.dir
+        .remove_domain(w.org.id, "cli", "BÜCHEREI.example")
+        .await
+        .expect("removed in Unicode");
+    let gone = w
+        .dir
+        .remove_domain(w.org.id, "cli", "xn--bcherei-n2a.example")
+        .await
+        .expect_err("gone");
+    assert_eq!(
+        directory::Failure::kind(&gone),
+        directory::ErrorKind::NotFound,
+        "{gone}"
+    );
 }
