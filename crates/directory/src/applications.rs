@@ -21,6 +21,7 @@ use crate::store::{
     ActivityEntry, Application, Cursor, DeliveryRecord, DirectoryQuery, Event, EventId, EventQuery,
     EventType, Store, StoreError, WebhookEndpoint, WebhookSecret, WebhookState,
 };
+use crate::usage::UseThrottle;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use scim_core::schema::ResourceKind;
@@ -128,11 +129,29 @@ struct Position {
 pub struct Applications {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
+    /// When this instance last wrote each application's use.
+    touched: Arc<UseThrottle<AppId>>,
 }
 
 impl Applications {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
-        Applications { store, clock }
+        Applications {
+            store,
+            clock,
+            touched: Arc::default(),
+        }
+    }
+
+    /// Records a request made with `app`'s key, just accepted: `last_used` is written when it
+    /// is older than [`crate::usage::TOUCH_INTERVAL`]. A failure is logged, never returned: use
+    /// is informational, and the application's read still succeeds.
+    pub async fn record_use(&self, app: &Application) {
+        let now = self.clock.now();
+        if self.touched.due(app.id, app.last_used, now)
+            && let Err(e) = self.store.touch_app(app.org_id, app.id, now).await
+        {
+            tracing::warn!(error = %e, app = %app.id, "cannot record an application's use");
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

@@ -34,6 +34,7 @@ pub mod session;
 pub mod setup;
 pub mod store;
 pub mod token;
+pub mod usage;
 pub mod zone;
 
 pub use clock::{Clock, SystemClock};

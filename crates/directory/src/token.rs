@@ -10,10 +10,10 @@ use crate::clock::Clock;
 use crate::ids::{OrgId, TokenId};
 use crate::lifecycle::Lifecycle;
 use crate::store::{Store, StoreError, TokenRecord};
+use crate::usage::UseThrottle;
 use base64::Engine;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
@@ -141,8 +141,7 @@ pub async fn check_at(
     Ok(Ok(record))
 }
 
-/// How stale a token's recorded `last_used` may get before a request writes it again.
-pub const TOUCH_INTERVAL: time::Duration = time::Duration::seconds(60);
+pub use crate::usage::TOUCH_INTERVAL;
 
 /// The use of accepted tokens, as one instance of the server records it.
 #[derive(Debug)]
@@ -150,9 +149,7 @@ pub struct Tokens {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     lifecycle: Lifecycle,
-    /// When this instance last wrote each token's use: the record a request was checked with
-    /// may come from a cache and show an older `last_used` than this instance wrote since.
-    touched: Mutex<HashMap<TokenId, OffsetDateTime>>,
+    touched: UseThrottle<TokenId>,
 }
 
 impl Tokens {
@@ -161,7 +158,7 @@ impl Tokens {
             lifecycle: Lifecycle::new(store.clone(), clock.clone()),
             store,
             clock,
-            touched: Mutex::new(HashMap::new()),
+            touched: UseThrottle::default(),
         }
     }
 
@@ -177,22 +174,10 @@ impl Tokens {
             if let Err(e) = self.lifecycle.first_use(record).await {
                 tracing::error!(error = %e, token = %record.id, "cannot record a token's first use");
             }
-        } else if self.needs_touch(record, now)
+        } else if self.touched.due(record.id, record.last_used, now)
             && let Err(e) = self.store.touch_token(record.org_id, record.id, now).await
         {
             tracing::warn!(error = %e, token = %record.id, "cannot record a token's use");
-        }
-    }
-
-    fn needs_touch(&self, record: &TokenRecord, now: OffsetDateTime) -> bool {
-        let mut seen = self.touched.lock().unwrap_or_else(|e| e.into_inner());
-        let last = seen.get(&record.id).copied().or(record.last_used);
-        match last {
-            Some(t) if record.first_used.is_some() && now - t < TOUCH_INTERVAL => false,
-            _ => {
-                seen.insert(record.id, now);
-                true
-            }
         }
     }
 }

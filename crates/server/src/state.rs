@@ -5,9 +5,7 @@
 use crate::scim::read_cache::ReadCache;
 use directory::scim::ScimService;
 use directory::{Clock, OrgId, OrgKind, Store};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use time::OffsetDateTime;
+use std::sync::Arc;
 use tokio::sync::Semaphore;
 
 /// Everything a request needs, shared by all handlers.
@@ -31,8 +29,6 @@ pub struct AppState {
     pub roles: directory::roles::Roles,
     /// Applications, their webhook endpoints, and what their keys read.
     pub applications: directory::applications::Applications,
-    /// When each application's use was last written (see `api::app_key`).
-    pub apps_touched: Mutex<HashMap<directory::ids::AppId, OffsetDateTime>>,
     /// Administrators' sessions for the administrative API.
     pub sessions: directory::session::Sessions,
     /// The resolver domains are verified with; `None` refuses verification.
@@ -75,7 +71,6 @@ impl AppState {
             directory: directory::accounts::Directory::new(store.clone(), clock.clone()),
             roles: directory::roles::Roles::new(store.clone(), clock.clone()),
             applications: directory::applications::Applications::new(store.clone(), clock.clone()),
-            apps_touched: Mutex::new(HashMap::new()),
             sessions: directory::session::Sessions::new(store, clock),
             dns: None,
             ops: crate::limits::Ops::new(crate::limits::OpsConfig::default()),

@@ -24,10 +24,6 @@ use directory::store::Application;
 use directory::token::hash_secret;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
-use time::OffsetDateTime;
-
-/// How stale an application's recorded `last_used` may get before a request writes it again.
-const TOUCH_INTERVAL: time::Duration = time::Duration::seconds(60);
 
 /// The longest key looked at (a generated one is 53 characters).
 const MAX_KEY_LEN: usize = 128;
@@ -140,24 +136,7 @@ impl FromRequestParts<Arc<AppState>> for AppClient {
             }
             return Err(r);
         }
-        let now = state.clock.now();
-        if needs_touch(state, &app, now) {
-            // Use is informational: a failed write must not fail the application's read.
-            if let Err(e) = state.store.touch_app(app.org_id, app.id, now).await {
-                tracing::warn!(error = %e, app = %app.id, "cannot record an application's use");
-            }
-        }
+        state.applications.record_use(&app).await;
         Ok(AppClient { app })
-    }
-}
-
-fn needs_touch(state: &AppState, app: &Application, now: OffsetDateTime) -> bool {
-    let mut seen = state.apps_touched.lock().unwrap_or_else(|e| e.into_inner());
-    match seen.get(&app.id).copied().or(app.last_used) {
-        Some(t) if now - t < TOUCH_INTERVAL => false,
-        _ => {
-            seen.insert(app.id, now);
-            true
-        }
     }
 }
