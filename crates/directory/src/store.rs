@@ -231,11 +231,11 @@ pub trait ResourceStore: Send + Sync {
     async fn create_users(
         &self,
         org: OrgId,
-        users: Vec<NewResource>,
+        users: &[NewResource],
     ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
         let creates = users
-            .into_iter()
-            .map(|new| self.create_resource(org, ResourceKind::User, new));
+            .iter()
+            .map(|new| self.create_resource(org, ResourceKind::User, new.clone()));
         Ok(futures_util::future::join_all(creates)
             .await
             .into_iter()

@@ -220,7 +220,7 @@ async fn insert(store: &dyn Store, org: OrgId, mut users: Vec<NewResource>) -> O
     let mut outcomes = Vec::with_capacity(users.len());
     for attempt in 0.. {
         let retry = attempt < INSERT_RETRIES;
-        let again = match store.create_users(org, users.clone()).await {
+        let again = match store.create_users(org, &users).await {
             Ok(done) => {
                 let mut again = Vec::new();
                 for (new, result) in users.into_iter().zip(done) {

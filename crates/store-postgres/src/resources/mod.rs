@@ -415,9 +415,9 @@ impl ResourceStore for PgStore {
     async fn create_users(
         &self,
         org: OrgId,
-        users: Vec<NewResource>,
+        users: &[NewResource],
     ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
-        transaction!(self, tx => batch::create_users_tx(&tx, org, &users).await)
+        transaction!(self, tx => batch::create_users_tx(&tx, org, users).await)
     }
 
     async fn get_resource(

@@ -349,7 +349,7 @@ pub async fn bulk_creates_take_each_user_once_in_order_and_refuse_taken_names(
     ];
     users.extend((0..1200).map(|i| new(&format!("bulk.{i}@example.com"))));
     let ids: Vec<ResourceId> = users.iter().map(|u| u.id).collect();
-    let outcomes = store.create_users(org.id, users).await.expect("the batch");
+    let outcomes = store.create_users(org.id, &users).await.expect("the batch");
     assert_eq!(outcomes.len(), ids.len());
     for (i, outcome) in outcomes.iter().enumerate() {
         match i {
@@ -399,13 +399,13 @@ pub async fn bulk_creates_take_each_user_once_in_order_and_refuse_taken_names(
         assert_eq!(event.data["id"], json!(id.to_string()), "event {n}");
     }
     // Nothing to do is done.
-    let none = store.create_users(org.id, Vec::new()).await.expect("empty");
+    let none = store.create_users(org.id, &[]).await.expect("empty");
     assert!(none.is_empty());
     // The same users again: all refused, nothing appended.
     let again = store
         .create_users(
             org.id,
-            vec![new("second@example.com"), new("bulk.7@example.com")],
+            &[new("second@example.com"), new("bulk.7@example.com")],
         )
         .await
         .expect("again");
