@@ -159,12 +159,7 @@ impl Applications {
     }
 
     async fn record(
-        &self,
-        org: OrgId,
-        actor: &str,
-        action: &str,
-        target: String,
-        detail: Option<String>,
+        &self, org: OrgId, actor: &str, action: &str, target: String, detail: Option<String>,
     ) -> Result<(), StoreError> {
         let entry =
             ActivityEntry::act(org, self.clock.now(), actor, action, target).with_detail(detail);
@@ -176,10 +171,7 @@ impl Applications {
 
     /// Registers an application named `name`; its key is in the answer and nowhere else.
     pub async fn create_app(
-        &self,
-        org: OrgId,
-        name: &str,
-        actor: &str,
+        &self, org: OrgId, name: &str, actor: &str,
     ) -> Result<IssuedApp, AppError> {
         let name = apps::check_name(name).map_err(AppError::Invalid)?;
         let issued = apps::generate(org, name, self.clock.now()).map_err(AppError::Random)?;
@@ -237,11 +229,7 @@ impl Applications {
     /// Adds an endpoint for `types` (a comma-separated list; every type when empty). It starts
     /// at the organisation's newest event: deliveries are of what happens from now on.
     pub async fn add_webhook(
-        &self,
-        org: OrgId,
-        url: &str,
-        types: &str,
-        actor: &str,
+        &self, org: OrgId, url: &str, types: &str, actor: &str,
     ) -> Result<AddedWebhook, AppError> {
         let url = apps::check_webhook_url(url).map_err(AppError::Invalid)?;
         let types = EventType::parse_list(types).map_err(AppError::Invalid)?;
@@ -282,9 +270,7 @@ impl Applications {
     }
 
     pub async fn get_webhook(
-        &self,
-        org: OrgId,
-        id: WebhookId,
+        &self, org: OrgId, id: WebhookId,
     ) -> Result<WebhookEndpoint, AppError> {
         self.store
             .get_webhook(org, id)
@@ -294,10 +280,7 @@ impl Applications {
 
     /// Removes an endpoint and its delivery log; nothing more is sent to it.
     pub async fn remove_webhook(
-        &self,
-        org: OrgId,
-        id: WebhookId,
-        actor: &str,
+        &self, org: OrgId, id: WebhookId, actor: &str,
     ) -> Result<(), AppError> {
         let w = self.get_webhook(org, id).await?;
         if !self.store.remove_webhook(org, id).await? {
@@ -317,11 +300,7 @@ impl Applications {
     /// Delivers again from event `from` on (that event included), as a healthy endpoint: a
     /// failing endpoint starts over with it.
     pub async fn replay_webhook(
-        &self,
-        org: OrgId,
-        id: WebhookId,
-        from: &str,
-        actor: &str,
+        &self, org: OrgId, id: WebhookId, from: &str, actor: &str,
     ) -> Result<WebhookEndpoint, AppError> {
         let w = self.get_webhook(org, id).await?;
         let event = self.find_event(org, from).await?;
@@ -348,10 +327,7 @@ impl Applications {
     /// life of a secret that may have leaked), and retired ones are dropped. Returns the new
     /// secret, shown once.
     pub async fn rotate_secret(
-        &self,
-        org: OrgId,
-        id: WebhookId,
-        actor: &str,
+        &self, org: OrgId, id: WebhookId, actor: &str,
     ) -> Result<String, AppError> {
         let w = self.get_webhook(org, id).await?;
         let secret = apps::generate_secret().map_err(AppError::Random)?;
@@ -372,10 +348,7 @@ impl Applications {
 
     /// The endpoint's newest delivery attempts first, at most `limit` (1 to [`MAX_DELIVERIES`]).
     pub async fn deliveries(
-        &self,
-        org: OrgId,
-        id: WebhookId,
-        limit: u32,
+        &self, org: OrgId, id: WebhookId, limit: u32,
     ) -> Result<Vec<DeliveryRecord>, AppError> {
         if !(1..=MAX_DELIVERIES).contains(&limit) {
             return Err(AppError::Invalid(format!(
@@ -403,11 +376,7 @@ impl Applications {
     /// `limit` (default [`DEFAULT_LIMIT`], at most [`MAX_LIMIT`]) events of `types` (a
     /// comma-separated list; every type when empty or `None`).
     pub async fn event_query(
-        &self,
-        org: OrgId,
-        after: Option<&str>,
-        limit: Option<u32>,
-        types: Option<&str>,
+        &self, org: OrgId, after: Option<&str>, limit: Option<u32>, types: Option<&str>,
     ) -> Result<EventQuery, AppError> {
         let limit = check_limit(limit)?;
         let types = EventType::parse_list(types.unwrap_or("")).map_err(AppError::Invalid)?;
@@ -445,11 +414,7 @@ impl Applications {
     /// Users or groups after cursor `after`, at most `limit`, changed at or after
     /// `updated_since`.
     pub async fn directory_list(
-        &self,
-        org: OrgId,
-        kind: ResourceKind,
-        after: Option<&str>,
-        limit: Option<u32>,
+        &self, org: OrgId, kind: ResourceKind, after: Option<&str>, limit: Option<u32>,
         updated_since: Option<OffsetDateTime>,
     ) -> Result<DirectoryPage, AppError> {
         let limit = check_limit(limit)?;
@@ -489,10 +454,7 @@ impl Applications {
 
     /// One user or group (a user SCIM deleted is gone from the directory API).
     pub async fn directory_get(
-        &self,
-        org: OrgId,
-        kind: ResourceKind,
-        id: &str,
+        &self, org: OrgId, kind: ResourceKind, id: &str,
     ) -> Result<Value, AppError> {
         let what = match kind {
             ResourceKind::User => "user",
@@ -508,11 +470,7 @@ impl Applications {
 
     /// A group's direct members after cursor `after`, at most `limit`.
     pub async fn directory_members(
-        &self,
-        org: OrgId,
-        group: &str,
-        after: Option<&str>,
-        limit: Option<u32>,
+        &self, org: OrgId, group: &str, after: Option<&str>, limit: Option<u32>,
     ) -> Result<DirectoryPage, AppError> {
         let not_found = || AppError::NotFound(format!("group {}", short(group)));
         let gid: ResourceId = group.parse().map_err(|_| not_found())?;

@@ -95,10 +95,7 @@ pub fn user_object(a: &Account, groups: &[String], updated: Option<OffsetDateTim
 
 /// The group object (members are paged separately).
 pub fn group_object(
-    g: &StoredResource,
-    source: Source,
-    member_count: u64,
-    updated: Option<OffsetDateTime>,
+    g: &StoredResource, source: Source, member_count: u64, updated: Option<OffsetDateTime>,
 ) -> Value {
     let text = |k: &str| g.doc.get(k).and_then(Value::as_str).map(str::to_owned);
     json!({
@@ -212,8 +209,7 @@ pub fn connection_change(activated: bool) -> NewEvent {
 
 /// The event a connection moving from `was` to `now` appends, if any.
 pub fn connection_event(
-    was: Option<crate::model::ConnectionState>,
-    now: crate::model::ConnectionState,
+    was: Option<crate::model::ConnectionState>, now: crate::model::ConnectionState,
 ) -> Option<NewEvent> {
     use crate::model::ConnectionState::{Active, Disconnected};
     match now {
@@ -226,9 +222,7 @@ pub fn connection_event(
 /// The event a notice appends when it is enqueued: the token thresholds of the notices
 /// (docs/contract.md, "Notifications"), nothing for the others.
 pub fn notice_event(
-    kind: crate::model::NoticeKind,
-    token: crate::ids::TokenId,
-    expires: OffsetDateTime,
+    kind: crate::model::NoticeKind, token: crate::ids::TokenId, expires: OffsetDateTime,
 ) -> Option<NewEvent> {
     use crate::model::NoticeKind;
     match kind {
@@ -240,9 +234,7 @@ pub fn notice_event(
 
 /// `token.expiring` / `token.expired`, for the notice thresholds.
 pub fn token_notice(
-    expired: bool,
-    token: crate::ids::TokenId,
-    expires: OffsetDateTime,
+    expired: bool, token: crate::ids::TokenId, expires: OffsetDateTime,
 ) -> NewEvent {
     let kind = if expired {
         EventType::TokenExpired

@@ -175,12 +175,7 @@ impl Lifecycle {
     }
 
     fn act(
-        &self,
-        org: OrgId,
-        actor: &str,
-        action: &str,
-        target: String,
-        detail: Option<String>,
+        &self, org: OrgId, actor: &str, action: &str, target: String, detail: Option<String>,
     ) -> ActivityEntry {
         ActivityEntry::act(org, self.clock.now(), actor, action, target).with_detail(detail)
     }
@@ -188,9 +183,7 @@ impl Lifecycle {
     /// Generates a token: refused when the organisation already holds two live ones. The old
     /// tokens keep working. The connection becomes `pending` unless it is `active`.
     pub async fn generate_token(
-        &self,
-        org: &Organisation,
-        actor: &str,
+        &self, org: &Organisation, actor: &str,
     ) -> Result<IssuedToken, LifecycleError> {
         let now = self.clock.now();
         let live = self
@@ -247,10 +240,7 @@ impl Lifecycle {
 
     /// Revokes a token, unless it is the organisation's last live one.
     pub async fn revoke_token(
-        &self,
-        org: OrgId,
-        id: TokenId,
-        actor: &str,
+        &self, org: OrgId, id: TokenId, actor: &str,
     ) -> Result<(), LifecycleError> {
         let now = self.clock.now();
         let tokens = self.store.list_tokens(org).await?;
@@ -352,11 +342,7 @@ impl Lifecycle {
     /// Adds an administrator. `site-manager` only in schools. A password, when given, is kept
     /// as an Argon2id hash.
     pub async fn add_admin(
-        &self,
-        org: &Organisation,
-        email: &str,
-        role: AdminRole,
-        password: Option<&str>,
+        &self, org: &Organisation, email: &str, role: AdminRole, password: Option<&str>,
         actor: &str,
     ) -> Result<Administrator, LifecycleError> {
         let email = check_email(email)?;
@@ -391,9 +377,7 @@ impl Lifecycle {
 
     /// The administrator of `org` with this e-mail address (any case).
     async fn admin_by_email(
-        &self,
-        org: OrgId,
-        email: &str,
+        &self, org: OrgId, email: &str,
     ) -> Result<Administrator, LifecycleError> {
         let key = email.trim().to_lowercase();
         self.store
@@ -409,10 +393,7 @@ impl Lifecycle {
     /// operator takes an organisation back with `admin add` or `admin set-password`). Like the
     /// token checks, this reads then writes.
     pub async fn remove_admin(
-        &self,
-        org: OrgId,
-        email: &str,
-        actor: &str,
+        &self, org: OrgId, email: &str, actor: &str,
     ) -> Result<Administrator, LifecycleError> {
         let admins = self.store.list_admins(org).await?;
         let key = email.trim().to_lowercase();
@@ -439,11 +420,7 @@ impl Lifecycle {
     /// Sets an administrator's password (the password policy applies), ends its sessions and
     /// lifts a lock-out of its address (logged).
     pub async fn set_admin_password(
-        &self,
-        org: OrgId,
-        email: &str,
-        password: &str,
-        actor: &str,
+        &self, org: OrgId, email: &str, password: &str, actor: &str,
     ) -> Result<Administrator, LifecycleError> {
         if let Some(p) = crate::setup::password_problem(password) {
             return Err(LifecycleError::WeakPassword(p));
@@ -461,8 +438,7 @@ impl Lifecycle {
     /// When sign-ins for an administrator's address are refused (a lock-out after failed
     /// sign-ins, counted for the address in every organisation), if they are now.
     pub async fn locked_until(
-        &self,
-        email: &str,
+        &self, email: &str,
     ) -> Result<Option<OffsetDateTime>, LifecycleError> {
         let now = self.clock.now();
         Ok(self
@@ -476,10 +452,7 @@ impl Lifecycle {
     /// Lifts a lock-out of an administrator's address and forgets its failed sign-ins
     /// (logged).
     pub async fn unlock_admin(
-        &self,
-        org: OrgId,
-        email: &str,
-        actor: &str,
+        &self, org: OrgId, email: &str, actor: &str,
     ) -> Result<Administrator, LifecycleError> {
         let admin = self.admin_by_email(org, email).await?;
         self.store
@@ -492,10 +465,7 @@ impl Lifecycle {
 
     /// Ends every session of an administrator (logged); returns how many there were.
     pub async fn end_admin_sessions(
-        &self,
-        org: OrgId,
-        email: &str,
-        actor: &str,
+        &self, org: OrgId, email: &str, actor: &str,
     ) -> Result<u64, LifecycleError> {
         let admin = self.admin_by_email(org, email).await?;
         let n = self.store.end_admin_sessions(org, admin.id).await?;

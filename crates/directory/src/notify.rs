@@ -47,12 +47,7 @@ pub trait Mailer: Send + Sync + std::fmt::Debug {
 /// Sends a test message to `to` through `mailer` and records the attempt in the organisation's
 /// activity log (an administrator's "Send test e-mail"). The error says why delivery failed.
 pub async fn send_test(
-    store: &dyn Store,
-    clock: &dyn Clock,
-    mailer: &dyn Mailer,
-    org: OrgId,
-    actor: &str,
-    to: &str,
+    store: &dyn Store, clock: &dyn Clock, mailer: &dyn Mailer, org: OrgId, actor: &str, to: &str,
 ) -> Result<(), String> {
     let result = mailer
         .send(&Mail {
@@ -84,13 +79,8 @@ fn date(t: OffsetDateTime) -> String {
 }
 
 fn notice(
-    org: &Organisation,
-    kind: NoticeKind,
-    token: &TokenRecord,
-    threshold_days: Option<i32>,
-    subject: String,
-    body: String,
-    now: OffsetDateTime,
+    org: &Organisation, kind: NoticeKind, token: &TokenRecord, threshold_days: Option<i32>,
+    subject: String, body: String, now: OffsetDateTime,
 ) -> Notice {
     let key = match threshold_days {
         Some(d) => format!("{}:{}:{d}", kind.as_str(), token.id),
@@ -183,11 +173,8 @@ fn expired(org: &Organisation, token: &TokenRecord, now: OffsetDateTime) -> Noti
 /// start of the failing episode, so however many instances notice it, it is sent once per
 /// episode, and again if the endpoint recovers and fails anew.
 pub fn webhook_failing(
-    org: &Organisation,
-    endpoint: &crate::model::WebhookEndpoint,
-    since: OffsetDateTime,
-    last_error: &str,
-    now: OffsetDateTime,
+    org: &Organisation, endpoint: &crate::model::WebhookEndpoint, since: OffsetDateTime,
+    last_error: &str, now: OffsetDateTime,
 ) -> Notice {
     let micros = since.unix_timestamp_nanos() / 1000;
     Notice {

@@ -57,11 +57,7 @@ impl Lifecycle {
     /// organisation has accounts ([`LifecycleError::KindLocked`]), and from school to
     /// business while site managers remain.
     pub async fn update_org(
-        &self,
-        org: OrgId,
-        name: &str,
-        kind: OrgKind,
-        actor: &str,
+        &self, org: OrgId, name: &str, kind: OrgKind, actor: &str,
     ) -> Result<Organisation, LifecycleError> {
         let name = check_name(name)?;
         let before = self
@@ -122,10 +118,7 @@ impl Lifecycle {
     /// Sets the organisation's time zone to the IANA zone `name` (logged as `org.time_zone`
     /// when it changes); a name the tz database does not know changes nothing.
     pub async fn set_time_zone(
-        &self,
-        org: OrgId,
-        name: &str,
-        actor: &str,
+        &self, org: OrgId, name: &str, actor: &str,
     ) -> Result<Zone, LifecycleError> {
         let zone = Zone::parse(name).map_err(LifecycleError::InvalidTimeZone)?;
         let before = self.time_zone(org).await?;

@@ -133,10 +133,7 @@ impl Passwords {
     }
 
     async fn issue(
-        &self,
-        org: Organisation,
-        admin: Administrator,
-        purpose: LinkPurpose,
+        &self, org: Organisation, admin: Administrator, purpose: LinkPurpose,
     ) -> Result<IssuedLink, PasswordError> {
         let secret = random_secret().map_err(LifecycleError::Random)?;
         let now = self.clock.now();
@@ -167,10 +164,7 @@ impl Passwords {
 
     /// A reset link for one administrator (`scimd admin reset-password`), logged.
     pub async fn issue_reset(
-        &self,
-        org: OrgId,
-        email: &str,
-        actor: &str,
+        &self, org: OrgId, email: &str, actor: &str,
     ) -> Result<IssuedLink, PasswordError> {
         let key = email.trim().to_lowercase();
         let o = self.store.get_org(org).await?.ok_or(StoreError::NotFound)?;
@@ -192,10 +186,7 @@ impl Passwords {
     /// per organisation where the address is an administrator, e-mailed through `mailer`.
     /// Without a mailer nothing is made (the log says why). Returns how many were sent.
     pub async fn request_reset(
-        &self,
-        email: &str,
-        origin: &str,
-        mailer: Option<&dyn Mailer>,
+        &self, email: &str, origin: &str, mailer: Option<&dyn Mailer>,
     ) -> Result<usize, PasswordError> {
         let Some(mailer) = mailer else {
             tracing::warn!("a forgotten-password e-mail was asked for, but SMTP is not configured");
@@ -231,11 +222,7 @@ impl Passwords {
     /// Adds an administrator without a password and makes the invitation link with which
     /// they choose one (logged as the addition).
     pub async fn invite(
-        &self,
-        org: &Organisation,
-        email: &str,
-        role: AdminRole,
-        actor: &str,
+        &self, org: &Organisation, email: &str, role: AdminRole, actor: &str,
     ) -> Result<IssuedLink, PasswordError> {
         let admin = self
             .lifecycle
@@ -298,10 +285,7 @@ impl Passwords {
     /// the act is logged, and a new session is opened (or, for an administrator with a second
     /// factor, the second step of a sign-in begins).
     pub async fn redeem(
-        &self,
-        org: OrgId,
-        secret: &str,
-        password: &str,
+        &self, org: OrgId, secret: &str, password: &str,
     ) -> Result<SignInOutcome, PasswordError> {
         let view = self.check_link(org, secret).await?;
         if let Some(p) = password_problem(password) {
@@ -344,10 +328,7 @@ impl Passwords {
     /// (under the sign-in lock-out): every session of theirs ends, and a new one is returned
     /// for this browser. Logged.
     pub async fn change_own(
-        &self,
-        who: &SignedIn,
-        current: &str,
-        new: &str,
+        &self, who: &SignedIn, current: &str, new: &str,
     ) -> Result<(String, SignedIn), PasswordError> {
         if let Some(p) = password_problem(new) {
             return Err(PasswordError::Weak(p));

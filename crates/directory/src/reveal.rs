@@ -57,10 +57,7 @@ impl Reveals {
 
     /// Keeps `value` for `admin` of `org`; returns the handle (URL-safe) that reads it once.
     pub async fn keep(
-        &self,
-        org: OrgId,
-        admin: AdminId,
-        value: &serde_json::Value,
+        &self, org: OrgId, admin: AdminId, value: &serde_json::Value,
     ) -> Result<String, RevealError> {
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).map_err(|e| RevealError::Random(e.to_string()))?;
@@ -98,10 +95,7 @@ impl Reveals {
     /// The value behind `handle`, once; `None` when it was already shown, has expired, is
     /// another administrator's or never existed.
     pub async fn take(
-        &self,
-        org: OrgId,
-        admin: AdminId,
-        handle: &str,
+        &self, org: OrgId, admin: AdminId, handle: &str,
     ) -> Result<Option<serde_json::Value>, RevealError> {
         let Some(r) = self
             .store

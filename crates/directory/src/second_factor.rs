@@ -188,10 +188,7 @@ fn new_recovery_codes() -> Result<(Vec<String>, Vec<[u8; 32]>), SecondFactorErro
 /// right, uses it up: a TOTP code's step becomes the newest accepted one, a recovery code is
 /// spent. `Ok(None)` for a wrong, malformed or already used code.
 pub(crate) async fn use_code(
-    store: &dyn Store,
-    now: time::OffsetDateTime,
-    admin: &Administrator,
-    code: &str,
+    store: &dyn Store, now: time::OffsetDateTime, admin: &Administrator, code: &str,
 ) -> Result<Option<Accepted>, StoreError> {
     if code.len() > MAX_CODE_BYTES {
         return Ok(None);
@@ -269,9 +266,7 @@ impl SecondFactors {
     /// The enrolment waiting for its first code, or a new one: the secret to scan or type.
     /// Showing the page again shows the same secret until it is confirmed.
     pub async fn begin(
-        &self,
-        admin: &Administrator,
-        org: &Organisation,
+        &self, admin: &Administrator, org: &Organisation,
     ) -> Result<Enrolment, SecondFactorError> {
         let existing = self.store.get_second_factor(admin.org_id, admin.id).await?;
         let secret = match existing {
@@ -310,9 +305,7 @@ impl SecondFactors {
 
     /// Counts a code check toward the address's lock-out, runs it, and settles the count.
     async fn guarded(
-        &self,
-        admin: &Administrator,
-        ok: impl AsyncFnOnce() -> Result<bool, SecondFactorError>,
+        &self, admin: &Administrator, ok: impl AsyncFnOnce() -> Result<bool, SecondFactorError>,
     ) -> Result<(), SecondFactorError> {
         let attempt = self.sessions.count_code_attempt(admin).await?;
         let ok = ok().await?;
@@ -329,9 +322,7 @@ impl SecondFactors {
     /// Turns two-step verification on with a first code from the app; returns the recovery
     /// codes, to show once. Logged.
     pub async fn confirm(
-        &self,
-        who: &SignedIn,
-        code: &str,
+        &self, who: &SignedIn, code: &str,
     ) -> Result<Vec<String>, SecondFactorError> {
         let admin = &who.admin;
         let factor = match self.store.get_second_factor(admin.org_id, admin.id).await? {
@@ -368,9 +359,7 @@ impl SecondFactors {
 
     /// Checks a current code of a confirmed second factor (and uses it up).
     async fn check_current(
-        &self,
-        admin: &Administrator,
-        code: &str,
+        &self, admin: &Administrator, code: &str,
     ) -> Result<(), SecondFactorError> {
         let enrolled = self
             .store
@@ -395,9 +384,7 @@ impl SecondFactors {
     /// New recovery codes for the old ones, with a current code; returns them, to show once.
     /// Logged.
     pub async fn regenerate(
-        &self,
-        who: &SignedIn,
-        code: &str,
+        &self, who: &SignedIn, code: &str,
     ) -> Result<Vec<String>, SecondFactorError> {
         let admin = &who.admin;
         self.check_current(admin, code).await?;
@@ -444,10 +431,7 @@ impl SecondFactors {
     /// every session of theirs ends. Logged. An administrator without one (an enrolment
     /// waiting for its first code protects nothing) is refused, and nothing changes.
     pub async fn reset(
-        &self,
-        org: OrgId,
-        email: &str,
-        actor: &str,
+        &self, org: OrgId, email: &str, actor: &str,
     ) -> Result<Administrator, SecondFactorError> {
         let key = email.trim().to_lowercase();
         let admin = self
@@ -475,11 +459,7 @@ impl SecondFactors {
     /// Sets the organisation's rule. From the console (`by` is the signed-in administrator),
     /// turning it on needs one's own second factor first. Logged.
     pub async fn set_required(
-        &self,
-        org: OrgId,
-        on: bool,
-        actor: &str,
-        by: Option<AdminId>,
+        &self, org: OrgId, on: bool, actor: &str, by: Option<AdminId>,
     ) -> Result<(), SecondFactorError> {
         if on && let Some(admin) = by {
             let enrolled = self

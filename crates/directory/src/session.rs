@@ -158,10 +158,7 @@ impl Sessions {
     /// and tens of milliseconds of CPU each); when too many sign-ins already wait, it is
     /// refused with [`SessionError::Busy`] without being counted.
     pub async fn sign_in(
-        &self,
-        org: Option<OrgId>,
-        email: &str,
-        password: &str,
+        &self, org: Option<OrgId>, email: &str, password: &str,
     ) -> Result<SignInOutcome, SessionError> {
         if password.len() > MAX_PASSWORD_BYTES {
             return Err(SessionError::PasswordTooLong);
@@ -281,8 +278,7 @@ impl Sessions {
     /// After an administrator's password (or password link) was proven: a session, or the
     /// second step when they have a second factor.
     pub(crate) async fn proceed(
-        &self,
-        admin: Administrator,
+        &self, admin: Administrator,
     ) -> Result<SignInOutcome, SessionError> {
         if !self.has_factor(&admin).await? {
             self.store
@@ -313,10 +309,7 @@ impl Sessions {
     /// once (its time step must be later than the last one accepted), and a recovery code
     /// is spent (logged).
     pub async fn second_step(
-        &self,
-        org: OrgId,
-        handle: &str,
-        code: &str,
+        &self, org: OrgId, handle: &str, code: &str,
     ) -> Result<(String, SignedIn), SessionError> {
         let now = self.clock.now();
         let hash = hash_secret(handle);
@@ -374,9 +367,7 @@ impl Sessions {
 
     /// The administrator a live second step is for (to name them on its page).
     pub async fn pending_second_step(
-        &self,
-        org: OrgId,
-        handle: &str,
+        &self, org: OrgId, handle: &str,
     ) -> Result<Option<Administrator>, SessionError> {
         let now = self.clock.now();
         let Some(link) = self
@@ -400,8 +391,7 @@ impl Sessions {
     /// Counts a code check of a signed-in administrator (Settings) toward the address's
     /// lock-out, before the code is checked; refused when the address is locked.
     pub(crate) async fn count_code_attempt(
-        &self,
-        admin: &Administrator,
+        &self, admin: &Administrator,
     ) -> Result<SigninThrottle, SessionError> {
         let key = admin.email.to_lowercase();
         self.count_attempt(
@@ -416,10 +406,7 @@ impl Sessions {
     /// Settles a counted code check: a right code forgets the failures, the last wrong one
     /// of the budget locks the address.
     pub(crate) async fn settle_code_attempt(
-        &self,
-        admin: &Administrator,
-        attempt: SigninThrottle,
-        ok: bool,
+        &self, admin: &Administrator, attempt: SigninThrottle, ok: bool,
     ) -> Result<(), SessionError> {
         let key = admin.email.to_lowercase();
         if ok {
@@ -444,9 +431,7 @@ impl Sessions {
     /// Checks an administrator's current password (changing one's own password), under the
     /// same lock-out and verification slots as a sign-in.
     pub(crate) async fn recheck(
-        &self,
-        admin: &Administrator,
-        password: &str,
+        &self, admin: &Administrator, password: &str,
     ) -> Result<bool, SessionError> {
         if password.len() > MAX_PASSWORD_BYTES {
             return Err(SessionError::PasswordTooLong);
@@ -486,11 +471,7 @@ impl Sessions {
 
     /// Counts one attempt for the address; refuses it when the address is locked.
     async fn count_attempt(
-        &self,
-        key: &str,
-        now: time::OffsetDateTime,
-        candidates: &[Administrator],
-        email: &str,
+        &self, key: &str, now: time::OffsetDateTime, candidates: &[Administrator], email: &str,
     ) -> Result<SigninThrottle, SessionError> {
         let t = self
             .store
@@ -518,8 +499,7 @@ impl Sessions {
     /// Opens a session for an administrator whose credentials were checked (a password, or a
     /// password link just used).
     pub(crate) async fn open(
-        &self,
-        admin: Administrator,
+        &self, admin: Administrator,
     ) -> Result<(String, SignedIn), SessionError> {
         let now = self.clock.now();
         let secret = format!(
@@ -623,10 +603,7 @@ impl Verifier {
     /// Without any hash a dummy verification still runs, and an administrator without a
     /// password costs one too, so an unknown address takes as long as a wrong password.
     async fn verify_all(
-        &self,
-        hashes: Vec<Option<String>>,
-        password: String,
-        _admitted: OwnedSemaphorePermit,
+        &self, hashes: Vec<Option<String>>, password: String, _admitted: OwnedSemaphorePermit,
     ) -> Vec<bool> {
         let n = hashes.len();
         let Ok(_slot) = self.running.acquire().await else {

@@ -119,10 +119,7 @@ impl Setup {
     /// administrator (role `administrator`, Argon2id password). Input is checked before the
     /// link is spent; the kind may change only while the organisation has no accounts.
     pub async fn redeem(
-        &self,
-        org: &Organisation,
-        secret: &str,
-        first: &FirstRun<'_>,
+        &self, org: &Organisation, secret: &str, first: &FirstRun<'_>,
     ) -> Result<(Administrator, Organisation), SetupError> {
         self.check(org.id, secret).await?;
         let email = check_email(first.email)?;
@@ -165,12 +162,7 @@ impl Setup {
 
     /// Adds an administrator with a password (the console's Settings page).
     pub async fn add_admin(
-        &self,
-        org: &Organisation,
-        email: &str,
-        role: AdminRole,
-        password: &str,
-        actor: &str,
+        &self, org: &Organisation, email: &str, role: AdminRole, password: &str, actor: &str,
     ) -> Result<Administrator, SetupError> {
         if let Some(p) = password_problem(password) {
             return Err(SetupError::Password(p));

@@ -114,10 +114,7 @@ pub trait OrgStore: Send + Sync {
     /// the organisation holds no account (a user row of any source or state), decided by the
     /// same statement; a rename alone always goes through.
     async fn update_org(
-        &self,
-        id: OrgId,
-        name: &str,
-        kind: OrgKind,
+        &self, id: OrgId, name: &str, kind: OrgKind,
     ) -> Result<OrgUpdate, StoreError>;
 }
 
@@ -142,11 +139,7 @@ pub trait RevealStore: Send + Sync {
     /// Deletes and returns the value of `hash` if it belongs to `admin` and is live at `now`;
     /// `None` when it is unknown, expired, another administrator's or already taken.
     async fn take_reveal(
-        &self,
-        org: OrgId,
-        hash: &[u8; 32],
-        admin: AdminId,
-        now: OffsetDateTime,
+        &self, org: OrgId, hash: &[u8; 32], admin: AdminId, now: OffsetDateTime,
     ) -> Result<Option<Reveal>, StoreError>;
 }
 
@@ -173,9 +166,7 @@ pub trait TokenStore: Send + Sync {
     /// [`HealthStore::change_mark`]: every change to a token changes the mark too, so a store may
     /// use it to tell cheaply that what it keeps of the token is current.
     async fn find_token_by_hash_at(
-        &self,
-        hash: &[u8; 32],
-        mark: Option<ChangeMark>,
+        &self, hash: &[u8; 32], mark: Option<ChangeMark>,
     ) -> Result<Option<TokenRecord>, StoreError> {
         let _ = mark;
         self.find_token_by_hash(hash).await
@@ -185,25 +176,18 @@ pub trait TokenStore: Send + Sync {
 
     /// Records use of a token at `at`: sets `first_used` if unset, and `last_used`.
     async fn touch_token(
-        &self,
-        org: OrgId,
-        id: TokenId,
-        at: OffsetDateTime,
+        &self, org: OrgId, id: TokenId, at: OffsetDateTime,
     ) -> Result<(), StoreError>;
 
     /// Marks a token revoked at `at`. `Ok(false)` when the organisation has no such token or
     /// it was already revoked. The rules (never the last live token) are the service's.
     async fn revoke_token(
-        &self,
-        org: OrgId,
-        id: TokenId,
-        at: OffsetDateTime,
+        &self, org: OrgId, id: TokenId, at: OffsetDateTime,
     ) -> Result<bool, StoreError>;
 
     /// The earliest expiry of a token that is not revoked and not yet expired at `now`.
     async fn next_token_expiry(
-        &self,
-        now: OffsetDateTime,
+        &self, now: OffsetDateTime,
     ) -> Result<Option<OffsetDateTime>, StoreError>;
 }
 
@@ -212,10 +196,7 @@ pub trait TokenStore: Send + Sync {
 #[async_trait]
 pub trait ResourceStore: Send + Sync {
     async fn create_resource(
-        &self,
-        org: OrgId,
-        kind: ResourceKind,
-        new: NewResource,
+        &self, org: OrgId, kind: ResourceKind, new: NewResource,
     ) -> Result<StoredResource, StoreError>;
 
     /// Creates many users for a bulk load (`scimd import`): each as [`create_resource`] would,
@@ -229,9 +210,7 @@ pub trait ResourceStore: Send + Sync {
     ///
     /// [`create_resource`]: ResourceStore::create_resource
     async fn create_users(
-        &self,
-        org: OrgId,
-        users: &[NewResource],
+        &self, org: OrgId, users: &[NewResource],
     ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
         let creates = users
             .iter()
@@ -244,49 +223,30 @@ pub trait ResourceStore: Send + Sync {
     }
 
     async fn get_resource(
-        &self,
-        org: OrgId,
-        kind: ResourceKind,
-        id: ResourceId,
-        load: Load,
+        &self, org: OrgId, kind: ResourceKind, id: ResourceId, load: Load,
     ) -> Result<Option<StoredResource>, StoreError>;
 
     /// Applies an update atomically and returns the resource afterwards (with relations
     /// loaded when `load` says so).
     async fn update_resource(
-        &self,
-        org: OrgId,
-        kind: ResourceKind,
-        id: ResourceId,
-        update: Update,
-        load: Load,
+        &self, org: OrgId, kind: ResourceKind, id: ResourceId, update: Update, load: Load,
     ) -> Result<StoredResource, StoreError>;
 
     /// Deletes a resource and its memberships. `expected_version` guards against a stale
     /// `If-Match`.
     async fn delete_resource(
-        &self,
-        org: OrgId,
-        kind: ResourceKind,
-        id: ResourceId,
-        expected_version: Option<i64>,
+        &self, org: OrgId, kind: ResourceKind, id: ResourceId, expected_version: Option<i64>,
     ) -> Result<(), StoreError>;
 
     async fn list_resources(
-        &self,
-        org: OrgId,
-        kind: ResourceKind,
-        query: &ListQuery,
+        &self, org: OrgId, kind: ResourceKind, query: &ListQuery,
     ) -> Result<Page, StoreError>;
 
     /// Inserts a resource exactly as given (id, version, timestamps, document) with its
     /// directory state, without its relations: moving a deployment to another database
     /// (`scimd copy`).
     async fn import_resource(
-        &self,
-        org: OrgId,
-        resource: &StoredResource,
-        state: &DirectoryState,
+        &self, org: OrgId, resource: &StoredResource, state: &DirectoryState,
     ) -> Result<(), StoreError>;
 
     /// Every group of the organisation, whatever its source, with its members (`scimd copy`).
@@ -294,10 +254,7 @@ pub trait ResourceStore: Send + Sync {
 
     /// Inserts a group's membership rows as given, without touching the group's version.
     async fn import_members(
-        &self,
-        org: OrgId,
-        group: ResourceId,
-        members: &[MemberView],
+        &self, org: OrgId, group: ResourceId, members: &[MemberView],
     ) -> Result<(), StoreError>;
 }
 
@@ -311,9 +268,7 @@ pub trait AccountStore: Send + Sync {
 
     /// An account by folded `userName`, whatever its source or state.
     async fn find_account_by_name(
-        &self,
-        org: OrgId,
-        name_ci: &str,
+        &self, org: OrgId, name_ci: &str,
     ) -> Result<Option<Account>, StoreError>;
 
     async fn list_accounts(&self, org: OrgId, q: &AccountQuery) -> Result<AccountPage, StoreError>;
@@ -321,29 +276,18 @@ pub trait AccountStore: Send + Sync {
     /// Creates an account with its source and local properties ([`StoreError::Conflict`] on a
     /// taken `userName`, including held and manual accounts).
     async fn create_account(
-        &self,
-        org: OrgId,
-        new: NewResource,
-        source: Source,
-        local: &LocalProps,
+        &self, org: OrgId, new: NewResource, source: Source, local: &LocalProps,
     ) -> Result<Account, StoreError>;
 
     /// Applies a change to any account (not one SCIM deleted: [`StoreError::NotFound`]).
     async fn update_account(
-        &self,
-        org: OrgId,
-        id: ResourceId,
-        change: AccountChange,
+        &self, org: OrgId, id: ResourceId, change: AccountChange,
     ) -> Result<Account, StoreError>;
 
     /// SCIM DELETE of a User: the account leaves SCIM (and its groups), is deactivated and its
     /// `userName` held until `hold_until`.
     async fn retire_account(
-        &self,
-        org: OrgId,
-        id: ResourceId,
-        expected_version: Option<i64>,
-        at: OffsetDateTime,
+        &self, org: OrgId, id: ResourceId, expected_version: Option<i64>, at: OffsetDateTime,
         hold_until: OffsetDateTime,
     ) -> Result<(), StoreError>;
 
@@ -353,10 +297,7 @@ pub trait AccountStore: Send + Sync {
 
     /// Deletes one retired account whose hold has ended (a create wants its `userName`).
     async fn purge_retired_account(
-        &self,
-        org: OrgId,
-        id: ResourceId,
-        now: OffsetDateTime,
+        &self, org: OrgId, id: ResourceId, now: OffsetDateTime,
     ) -> Result<bool, StoreError>;
 
     /// Disconnect: every account and group that directory sync owns becomes manual. Returns
@@ -395,11 +336,7 @@ pub trait DomainStore: Send + Sync {
     async fn list_domains(&self, org: OrgId) -> Result<Vec<DomainRecord>, StoreError>;
 
     async fn set_domain_verified(
-        &self,
-        org: OrgId,
-        name: &str,
-        at: OffsetDateTime,
-        by: &str,
+        &self, org: OrgId, name: &str, at: OffsetDateTime, by: &str,
     ) -> Result<bool, StoreError>;
 
     async fn remove_domain(&self, org: OrgId, name: &str) -> Result<bool, StoreError>;
@@ -428,10 +365,7 @@ pub trait AdminStore: Send + Sync {
     /// sessions and forgets the failed sign-ins of its address; `Ok(false)` when there is no
     /// such administrator.
     async fn set_admin_password(
-        &self,
-        org: OrgId,
-        admin: AdminId,
-        password_hash: &str,
+        &self, org: OrgId, admin: AdminId, password_hash: &str,
     ) -> Result<bool, StoreError>;
 
     async fn insert_session(&self, s: &SessionRecord) -> Result<(), StoreError>;
@@ -439,8 +373,7 @@ pub trait AdminStore: Send + Sync {
     /// Like the token lookup, the one other lookup across organisations: a presented session
     /// secret's hash finds its session.
     async fn find_session_by_hash(
-        &self,
-        hash: &[u8; 32],
+        &self, hash: &[u8; 32],
     ) -> Result<Option<SessionRecord>, StoreError>;
 
     async fn delete_session(&self, org: OrgId, id: SessionId) -> Result<(), StoreError>;
@@ -453,9 +386,7 @@ pub trait AdminStore: Send + Sync {
     /// window began before `failures_from` and that lock nothing at `now`; returns how many
     /// rows went.
     async fn purge_sessions(
-        &self,
-        now: OffsetDateTime,
-        failures_from: OffsetDateTime,
+        &self, now: OffsetDateTime, failures_from: OffsetDateTime,
     ) -> Result<u64, StoreError>;
 
     /// The failed sign-ins recorded for a folded e-mail address.
@@ -466,10 +397,7 @@ pub trait AdminStore: Send + Sync {
     /// current window began before `window_from` or its lock has ended by `at`, and an ended
     /// lock is cleared. Returns the row after.
     async fn note_signin_failure(
-        &self,
-        email_ci: &str,
-        at: OffsetDateTime,
-        window_from: OffsetDateTime,
+        &self, email_ci: &str, at: OffsetDateTime, window_from: OffsetDateTime,
     ) -> Result<SigninThrottle, StoreError>;
 
     /// Refuses sign-ins for the address until `until` (the rule is the service's).
@@ -490,9 +418,7 @@ pub trait LinkStore: Send + Sync {
 
     /// A link by the hash of its secret, within its organisation.
     async fn find_password_link(
-        &self,
-        org: OrgId,
-        hash: &[u8; 32],
+        &self, org: OrgId, hash: &[u8; 32],
     ) -> Result<Option<PasswordLink>, StoreError>;
 
     /// Marks a link of `purpose` used at `at` when it is unused and not expired at `at`,
@@ -500,11 +426,7 @@ pub trait LinkStore: Send + Sync {
     /// [`LinkPurpose::Signin`] rows of one secret are one choice: the first use of any of them
     /// marks them all used, so a second choice (of any organisation) fails.
     async fn use_password_link(
-        &self,
-        org: OrgId,
-        hash: &[u8; 32],
-        purpose: LinkPurpose,
-        at: OffsetDateTime,
+        &self, org: OrgId, hash: &[u8; 32], purpose: LinkPurpose, at: OffsetDateTime,
     ) -> Result<bool, StoreError>;
 }
 
@@ -517,10 +439,7 @@ pub trait ActivityStore: Send + Sync {
     /// An organisation's activity (`None`: entries no organisation could be named for, such
     /// as unknown tokens) at or after `since`, oldest first, at most `limit`.
     async fn list_activity(
-        &self,
-        org: Option<OrgId>,
-        since: Option<OffsetDateTime>,
-        limit: u32,
+        &self, org: Option<OrgId>, since: Option<OffsetDateTime>, limit: u32,
     ) -> Result<Vec<ActivityEntry>, StoreError>;
 
     /// Deletes activity older than `before`, across organisations (the operator's retention);
@@ -539,27 +458,17 @@ pub trait OutboxStore: Send + Sync {
     /// notice gets one more attempt and is hidden from other claims until `lease_until`, so
     /// several instances never deliver one notice at the same time.
     async fn claim_notices(
-        &self,
-        now: OffsetDateTime,
-        lease_until: OffsetDateTime,
-        limit: u32,
+        &self, now: OffsetDateTime, lease_until: OffsetDateTime, limit: u32,
     ) -> Result<Vec<Notice>, StoreError>;
 
     /// Records that a claimed notice was delivered.
     async fn complete_notice(
-        &self,
-        org: OrgId,
-        id: NoticeId,
-        sent: OffsetDateTime,
+        &self, org: OrgId, id: NoticeId, sent: OffsetDateTime,
     ) -> Result<(), StoreError>;
 
     /// Records a failed delivery: the notice is due again at `next_attempt`.
     async fn retry_notice(
-        &self,
-        org: OrgId,
-        id: NoticeId,
-        next_attempt: OffsetDateTime,
-        error: &str,
+        &self, org: OrgId, id: NoticeId, next_attempt: OffsetDateTime, error: &str,
     ) -> Result<(), StoreError>;
 
     /// An organisation's outbox, oldest first.
@@ -606,28 +515,18 @@ pub trait DirectoryReadStore: Send + Sync {
     /// Users (accounts whatever their source, but not those SCIM deleted) or groups, after
     /// position `q.after`, changed at or after `q.updated_since`; each with its position.
     async fn directory_objects(
-        &self,
-        org: OrgId,
-        kind: ResourceKind,
-        q: &DirectoryQuery,
+        &self, org: OrgId, kind: ResourceKind, q: &DirectoryQuery,
     ) -> Result<Vec<(i64, serde_json::Value)>, StoreError>;
 
     /// One user or group object (`None`: no such resource, or a user SCIM deleted).
     async fn directory_object(
-        &self,
-        org: OrgId,
-        kind: ResourceKind,
-        id: ResourceId,
+        &self, org: OrgId, kind: ResourceKind, id: ResourceId,
     ) -> Result<Option<serde_json::Value>, StoreError>;
 
     /// A group's direct members (user objects, and group objects for nested groups) after
     /// member `after`, in member-id order; `None` when there is no such group.
     async fn directory_members(
-        &self,
-        org: OrgId,
-        group: ResourceId,
-        after: Option<ResourceId>,
-        limit: u32,
+        &self, org: OrgId, group: ResourceId, after: Option<ResourceId>, limit: u32,
     ) -> Result<Option<Vec<(ResourceId, serde_json::Value)>>, StoreError>;
 
     /// The deployment's cursor key, which seals the directory API's cursors: positions are
@@ -671,10 +570,7 @@ pub trait AppStore: Send + Sync {
 
     /// `Ok(false)` when there is no such live application.
     async fn revoke_app(
-        &self,
-        org: OrgId,
-        id: AppId,
-        at: OffsetDateTime,
+        &self, org: OrgId, id: AppId, at: OffsetDateTime,
     ) -> Result<bool, StoreError>;
 }
 
@@ -686,9 +582,7 @@ pub trait WebhookStore: Send + Sync {
     async fn list_webhooks(&self, org: OrgId) -> Result<Vec<WebhookEndpoint>, StoreError>;
 
     async fn get_webhook(
-        &self,
-        org: OrgId,
-        id: WebhookId,
+        &self, org: OrgId, id: WebhookId,
     ) -> Result<Option<WebhookEndpoint>, StoreError>;
 
     /// Removes the endpoint and its delivery log; `Ok(false)` when there is none.
@@ -696,30 +590,20 @@ pub trait WebhookStore: Send + Sync {
 
     /// Replaces the signing secrets (a rotation).
     async fn set_webhook_secrets(
-        &self,
-        org: OrgId,
-        id: WebhookId,
-        secrets: &[WebhookSecret],
+        &self, org: OrgId, id: WebhookId, secrets: &[WebhookSecret],
     ) -> Result<bool, StoreError>;
 
     /// Delivery goes on after `cursor` (a replay), as a healthy endpoint: attempts, retry
     /// and failing state are cleared.
     async fn set_webhook_cursor(
-        &self,
-        org: OrgId,
-        id: WebhookId,
-        cursor: i64,
+        &self, org: OrgId, id: WebhookId, cursor: i64,
     ) -> Result<bool, StoreError>;
 
     /// Leases to `owner`, until `until`, up to `limit` active endpoints, across organisations,
     /// whose next attempt is due at `now` and that no other owner holds; endpoints `owner`
     /// holds already are renewed and returned too.
     async fn claim_webhooks(
-        &self,
-        owner: &str,
-        now: OffsetDateTime,
-        until: OffsetDateTime,
-        limit: u32,
+        &self, owner: &str, now: OffsetDateTime, until: OffsetDateTime, limit: u32,
     ) -> Result<Vec<WebhookEndpoint>, StoreError>;
 
     /// Applies a worker's report in one transaction: the attempts join the log, the endpoint
@@ -732,10 +616,7 @@ pub trait WebhookStore: Send + Sync {
 
     /// The endpoint's newest attempts first.
     async fn list_deliveries(
-        &self,
-        org: OrgId,
-        id: WebhookId,
-        limit: u32,
+        &self, org: OrgId, id: WebhookId, limit: u32,
     ) -> Result<Vec<DeliveryRecord>, StoreError>;
 }
 

@@ -89,9 +89,7 @@ impl AuthFailure {
 
 /// Checks a presented secret. Shape checks come first, so garbage never reaches the store.
 pub async fn authenticate(
-    store: &dyn Store,
-    clock: &dyn Clock,
-    secret: &str,
+    store: &dyn Store, clock: &dyn Clock, secret: &str,
 ) -> Result<Result<TokenRecord, AuthFailure>, StoreError> {
     Ok(check(store, clock, secret).await?.map_err(|(why, _)| why))
 }
@@ -100,19 +98,14 @@ pub async fn authenticate(
 /// refusal can be recorded in its organisation's activity log. A token never used within
 /// 4 days of its creation is expired (see [`crate::lifecycle::effective_expiry`]).
 pub async fn check(
-    store: &dyn Store,
-    clock: &dyn Clock,
-    secret: &str,
+    store: &dyn Store, clock: &dyn Clock, secret: &str,
 ) -> Result<Result<TokenRecord, (AuthFailure, Option<TokenRecord>)>, StoreError> {
     check_at(store, clock, secret, None).await
 }
 
 /// [`check`] for a caller that has just read `mark` from [`HealthStore::change_mark`](crate::store::HealthStore::change_mark).
 pub async fn check_at(
-    store: &dyn Store,
-    clock: &dyn Clock,
-    secret: &str,
-    mark: Option<crate::store::ChangeMark>,
+    store: &dyn Store, clock: &dyn Clock, secret: &str, mark: Option<crate::store::ChangeMark>,
 ) -> Result<Result<TokenRecord, (AuthFailure, Option<TokenRecord>)>, StoreError> {
     // An application key shares the `scimd_` prefix but is never a SCIM token: refused here,
     // before any lookup (docs/contract.md, "Applications").

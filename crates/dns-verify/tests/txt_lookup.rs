@@ -35,9 +35,7 @@ struct TestDns {
 #[async_trait::async_trait]
 impl RequestHandler for TestDns {
     async fn handle_request<R: ResponseHandler, T: Time>(
-        &self,
-        request: &Request,
-        mut response_handle: R,
+        &self, request: &Request, mut response_handle: R,
     ) -> ResponseInfo {
         let fails = request
             .request_info()

@@ -92,9 +92,7 @@ pub(crate) fn resolve_name(kind: ResourceKind, s: &str) -> ScimResult<Option<Nam
 
 /// Resolves `name[.sub]` within one schema (`urn`: `None` for core and common attributes).
 pub(crate) fn resolve_in(
-    kind: ResourceKind,
-    urn: Option<&'static str>,
-    s: &str,
+    kind: ResourceKind, urn: Option<&'static str>, s: &str,
 ) -> ScimResult<Option<Name>> {
     let (attr, sub) = match s.split_once('.') {
         Some((a, b)) => (a, Some(b)),
@@ -122,9 +120,7 @@ pub(crate) fn resolve_in(
 /// an extension URN: that extension), falling back from an unqualified name to the extensions
 /// (see [`resolve_name`]).
 pub(crate) fn locate_attr(
-    kind: ResourceKind,
-    urn: Option<&str>,
-    attr: &str,
+    kind: ResourceKind, urn: Option<&str>, attr: &str,
 ) -> Option<(Option<&'static str>, &'static AttributeDef)> {
     let reg = registry();
     reg.locate(kind, urn, attr)
@@ -172,9 +168,7 @@ pub(crate) fn is_empty(v: &Value) -> bool {
 /// Checks and canonicalises the value of attribute `def` (single- or multi-valued).
 /// `Ok(None)` means unassigned.
 pub(crate) fn canon_attr(
-    def: &AttributeDef,
-    v: &Value,
-    path: &Loc<'_>,
+    def: &AttributeDef, v: &Value, path: &Loc<'_>,
 ) -> ScimResult<Option<Value>> {
     if def.multi_valued {
         Ok(canon_multi(def, v, path)?.map(Value::Array))
@@ -186,9 +180,7 @@ pub(crate) fn canon_attr(
 /// Canonical elements of a multi-valued attribute. A lone element (an object for a complex
 /// attribute, a scalar otherwise) is accepted and wrapped.
 pub(crate) fn canon_multi(
-    def: &AttributeDef,
-    v: &Value,
-    path: &Loc<'_>,
+    def: &AttributeDef, v: &Value, path: &Loc<'_>,
 ) -> ScimResult<Option<Vec<Value>>> {
     let out = match v {
         Value::Null => return Ok(None),
@@ -227,9 +219,7 @@ pub(crate) fn check_one_primary(items: &[Value], path: &Loc<'_>) -> ScimResult<(
 
 /// Canonicalises one value of `def`'s type (for a multi-valued attribute: one element).
 pub(crate) fn canon_single(
-    def: &AttributeDef,
-    v: &Value,
-    path: &Loc<'_>,
+    def: &AttributeDef, v: &Value, path: &Loc<'_>,
 ) -> ScimResult<Option<Value>> {
     if v.is_null() {
         return Ok(None);
@@ -326,8 +316,7 @@ fn canon_complex(def: &AttributeDef, v: &Value, path: &Loc<'_>) -> ScimResult<Op
 /// A canonical Group member `{value, type?}` (RFC 7643 section 4.2): `$ref` and `display` are
 /// derived when rendering, so they are dropped; `type` takes the canonical `User` / `Group`.
 pub(crate) fn canon_member(
-    v: &Value,
-    path: &Loc<'_>,
+    v: &Value, path: &Loc<'_>,
 ) -> ScimResult<Option<(String, Option<String>)>> {
     let obj = match v {
         Value::Null => return Ok(None),

@@ -26,9 +26,7 @@ impl Projection {
     /// (RFC 7644 leaves it open; clients send lists meant for several resource types);
     /// a syntactically invalid path is 400 `invalidPath`.
     pub fn parse(
-        kind: ResourceKind,
-        attributes: Option<&str>,
-        excluded: Option<&str>,
+        kind: ResourceKind, attributes: Option<&str>, excluded: Option<&str>,
     ) -> ScimResult<Projection> {
         Ok(Projection {
             attributes: parse_list(kind, attributes)?,

@@ -79,11 +79,8 @@ fn get<'a, 'b>(attrs: &'a Attrs<'b>, name: &str) -> Option<&'a Raw<'b>> {
 
 impl<'b> Staged<'b> {
     fn put(
-        &mut self,
-        ext: Option<&'static str>,
-        def: &'static AttributeDef,
-        sub: Option<&'static AttributeDef>,
-        v: &'b Value,
+        &mut self, ext: Option<&'static str>, def: &'static AttributeDef,
+        sub: Option<&'static AttributeDef>, v: &'b Value,
     ) {
         // readOnly values are ignored on input (RFC 7644 section 3.3, RFC 7643 section 7).
         if def.mutability == Mutability::ReadOnly

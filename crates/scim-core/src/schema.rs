@@ -144,9 +144,7 @@ impl AttributeDef {
         Self::new(name, AttrType::Boolean, description)
     }
     fn reference(
-        name: &'static str,
-        types: &'static [&'static str],
-        description: &'static str,
+        name: &'static str, types: &'static [&'static str], description: &'static str,
     ) -> Self {
         let mut a = Self::new(name, AttrType::Reference, description);
         a.reference_types = types;

@@ -473,10 +473,7 @@ fn second_factors(store: Arc<dyn directory::Store>, clock: Arc<dyn Clock>) -> Se
 
 /// `scimd org require-2fa`: the organisation's rule, as on Settings (logged).
 pub async fn org_require_2fa(
-    db: &DbArgs,
-    org: &str,
-    setting: OnOff,
-    clock: Arc<dyn Clock>,
+    db: &DbArgs, org: &str, setting: OnOff, clock: Arc<dyn Clock>,
 ) -> Result<()> {
     let store = open_store(&db.database)?;
     let org = find_org(store.as_ref(), org).await?;
@@ -497,11 +494,7 @@ pub async fn org_require_2fa(
 
 /// `scimd org rename`: through the same service as Settings (logged).
 pub async fn org_rename(
-    db: &DbArgs,
-    org: &str,
-    name: &str,
-    kind: Option<directory::OrgKind>,
-    clock: Arc<dyn Clock>,
+    db: &DbArgs, org: &str, name: &str, kind: Option<directory::OrgKind>, clock: Arc<dyn Clock>,
 ) -> Result<()> {
     let store = open_store(&db.database)?;
     let before = find_org(store.as_ref(), org).await?;

@@ -147,9 +147,7 @@ fn webhook_id(s: &str) -> Result<WebhookId> {
 
 /// The service over the store of `db`, and the organisation `org` names.
 async fn open(
-    db: &DbArgs,
-    org: &str,
-    clock: Arc<dyn Clock>,
+    db: &DbArgs, org: &str, clock: Arc<dyn Clock>,
 ) -> Result<(Applications, directory::OrgId)> {
     let store = open_store(&db.database)?;
     let org = find_org(store.as_ref(), org).await?;

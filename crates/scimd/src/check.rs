@@ -289,11 +289,7 @@ async fn not_found_hint(client: &reqwest::Client, base: &Base) -> String {
 }
 
 fn judge(
-    what: &str,
-    with_token: bool,
-    status: u16,
-    ctype: &str,
-    body: Option<&Value>,
+    what: &str, with_token: bool, status: u16, ctype: &str, body: Option<&Value>,
 ) -> Result<(), String> {
     if !with_token {
         return if status == 401 {

@@ -172,10 +172,7 @@ pub async fn run(from: &dyn Store, to: &dyn Store) -> Result<()> {
 /// one keeps its confirmation, its newest accepted step (no code is accepted twice across the
 /// move) and its unused recovery codes.
 async fn copy_second_factor(
-    from: &dyn Store,
-    to: &dyn Store,
-    org: OrgId,
-    admin: directory::ids::AdminId,
+    from: &dyn Store, to: &dyn Store, org: OrgId, admin: directory::ids::AdminId,
 ) -> Result<()> {
     let Some(f) = from.get_second_factor(org, admin).await? else {
         return Ok(());
@@ -196,8 +193,7 @@ async fn copy_second_factor(
 
 /// Each administrator's second factor and unused recovery codes, and the rule.
 async fn second_factors(
-    store: &dyn Store,
-    org: OrgId,
+    store: &dyn Store, org: OrgId,
 ) -> Result<(bool, Vec<(SecondFactor, Vec<[u8; 32]>)>)> {
     let mut out = Vec::new();
     for a in store.list_admins(org).await? {
@@ -210,9 +206,7 @@ async fn second_factors(
 
 /// Why a copy into a target that holds organisations is refused: what it holds, and what to do.
 async fn refusal(
-    from: &dyn Store,
-    to: &dyn Store,
-    source: &[directory::Organisation],
+    from: &dyn Store, to: &dyn Store, source: &[directory::Organisation],
     present: &[directory::Organisation],
 ) -> anyhow::Error {
     const REFUSED: &str = "the target database already holds organisations";

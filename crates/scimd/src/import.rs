@@ -76,11 +76,7 @@ type NextUser = Box<dyn FnMut() -> Option<Result<Value>> + Send>;
 
 /// Imports the users of `source` into `org`, at most `in_flight` inserts queued at once.
 pub async fn run(
-    store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
-    org: OrgId,
-    source: Source,
-    in_flight: usize,
+    store: Arc<dyn Store>, clock: Arc<dyn Clock>, org: OrgId, source: Source, in_flight: usize,
     quiet: bool,
 ) -> Result<Outcome> {
     // A pooled store (PostgreSQL) runs each batch on a connection of its own: more batches in
@@ -255,9 +251,7 @@ const POOLED_BATCHES: usize = 4;
 const INSERT_RETRIES: usize = 6;
 
 fn settle(
-    done: Option<Result<Outcomes, tokio::task::JoinError>>,
-    out: &mut Outcome,
-    bar: &ProgressBar,
+    done: Option<Result<Outcomes, tokio::task::JoinError>>, out: &mut Outcome, bar: &ProgressBar,
     report: &mut impl FnMut(String, &ProgressBar),
 ) {
     let outcomes = match done {

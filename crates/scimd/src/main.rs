@@ -424,10 +424,7 @@ async fn find_org(store: &dyn Store, org: &str) -> Result<Organisation> {
 }
 
 async fn create_org(
-    store: &dyn Store,
-    clock: &dyn Clock,
-    name: &str,
-    kind: OrgKind,
+    store: &dyn Store, clock: &dyn Clock, name: &str, kind: OrgKind,
 ) -> Result<Organisation> {
     let org = Organisation {
         id: OrgId::new(),

@@ -16,9 +16,7 @@ const ACTOR: &str = "cli";
 
 /// The roles service on the database of `db`, and the organisation named `org` in it.
 async fn service(
-    db: &DbArgs,
-    org: &str,
-    clock: Arc<dyn Clock>,
+    db: &DbArgs, org: &str, clock: Arc<dyn Clock>,
 ) -> Result<(Roles, directory::Organisation)> {
     let store = open_store(&db.database)?;
     let org = find_org(store.as_ref(), org).await?;

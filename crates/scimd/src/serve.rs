@@ -6,9 +6,7 @@ use super::*;
 /// The console's origin for links: `--console-url`, else its own listener's, else the public
 /// URL's origin or the listener's.
 pub(crate) fn console_origin(
-    console_url: Option<&str>,
-    console_listen: Option<SocketAddr>,
-    public_url: Option<&str>,
+    console_url: Option<&str>, console_listen: Option<SocketAddr>, public_url: Option<&str>,
     listen: SocketAddr,
 ) -> String {
     match (console_url, console_listen) {
@@ -33,13 +31,8 @@ pub(crate) fn check_console_listen(addr: SocketAddr, allowed: bool) -> Result<()
 }
 
 pub(crate) async fn serve(
-    listen: SocketAddr,
-    database: &str,
-    public_url: Option<String>,
-    clock: Arc<dyn Clock>,
-    mail: &mail::MailArgs,
-    job_config: server::JobConfig,
-    run: &RunArgs,
+    listen: SocketAddr, database: &str, public_url: Option<String>, clock: Arc<dyn Clock>,
+    mail: &mail::MailArgs, job_config: server::JobConfig, run: &RunArgs,
 ) -> Result<()> {
     if let Some(addr) = run.console_listen {
         check_console_listen(addr, run.allow_plain_console)?;

@@ -116,9 +116,7 @@ async fn write(store: &dyn Store, mut batch: Vec<ActivityEntry>) {
 }
 
 async fn drain(
-    store: Arc<dyn Store>,
-    mut rx: mpsc::Receiver<ActivityEntry>,
-    full: Arc<Notify>,
+    store: Arc<dyn Store>, mut rx: mpsc::Receiver<ActivityEntry>, full: Arc<Notify>,
     mut stopped: watch::Receiver<bool>,
 ) {
     let mut batch = Vec::new();
@@ -288,9 +286,7 @@ fn change(method: &axum::http::Method, status: u16) -> Option<String> {
 /// token, a malformed or unknown one, a throttled address) writes nothing: anyone can send
 /// those, as many as they like; the refusals are counted in `scimd_auth_refused_total`.
 pub(crate) async fn record(
-    State(state): State<Arc<AppState>>,
-    req: Request,
-    next: Next,
+    State(state): State<Arc<AppState>>, req: Request, next: Next,
 ) -> Response {
     let (Some(sink), Some(ctx)) = (
         state.activity.clone(),
@@ -332,9 +328,7 @@ pub(crate) async fn record(
 /// An entry's detail, in parts joined by `; `: the filter of a GET, then what a write did (and
 /// to which attributes, for a PATCH), or why the request was refused.
 fn detail(
-    auth: Option<AuthFailure>,
-    filter: Option<String>,
-    method: &axum::http::Method,
+    auth: Option<AuthFailure>, filter: Option<String>, method: &axum::http::Method,
     response: &Response,
 ) -> Option<String> {
     let status = response.status().as_u16();

@@ -65,12 +65,8 @@ where
 impl Jobs {
     /// Starts the jobs. Without a mailer, notices stay in the outbox.
     pub fn start(
-        store: Arc<dyn Store>,
-        clock: Arc<dyn directory::Clock>,
-        notifier: Notifier,
-        directory: Directory,
-        mailer: Option<Arc<dyn Mailer>>,
-        config: JobConfig,
+        store: Arc<dyn Store>, clock: Arc<dyn directory::Clock>, notifier: Notifier,
+        directory: Directory, mailer: Option<Arc<dyn Mailer>>, config: JobConfig,
     ) -> Jobs {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();

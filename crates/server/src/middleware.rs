@@ -88,9 +88,7 @@ fn header_bytes(headers: &axum::http::HeaderMap) -> usize {
 /// The outermost middleware: the request's [`RequestContext`] (id, client address, the slots
 /// filled later), its span, the concurrency bound, the timeout, and the request metrics.
 pub(crate) async fn guard(
-    State(state): State<Arc<AppState>>,
-    mut req: Request,
-    next: Next,
+    State(state): State<Arc<AppState>>, mut req: Request, next: Next,
 ) -> Response {
     let started = Instant::now();
     let id = uuid::Uuid::now_v7().simple().to_string();
@@ -188,9 +186,7 @@ pub(crate) async fn guard(
 /// own line after one the client sent (HAProxy's `option forwardfor` does), and everything
 /// before the last entry is the client's to forge.
 pub(crate) fn client_ip(
-    req_headers: &axum::http::HeaderMap,
-    peer: Option<SocketAddr>,
-    trust_proxy: bool,
+    req_headers: &axum::http::HeaderMap, peer: Option<SocketAddr>, trust_proxy: bool,
 ) -> Option<IpAddr> {
     if trust_proxy
         && let Some(ip) = req_headers

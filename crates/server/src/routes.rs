@@ -38,8 +38,7 @@ impl Surface {
 
 /// Runs the rest of the request (every layer and the handler) with its listener's surface.
 async fn in_surface(
-    axum::extract::State(surface): axum::extract::State<Surface>,
-    req: axum::extract::Request,
+    axum::extract::State(surface): axum::extract::State<Surface>, req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     SURFACE.scope(surface, next.run(req)).await

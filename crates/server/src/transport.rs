@@ -67,10 +67,7 @@ impl Default for Transport {
 /// Serves `app` on `listener` (HTTPS when `tls` is given) until `shutdown` resolves, then
 /// drains. Every request carries the peer's address as `ConnectInfo<SocketAddr>`.
 pub async fn serve(
-    listener: std::net::TcpListener,
-    app: Router,
-    tls: Option<Tls>,
-    transport: Transport,
+    listener: std::net::TcpListener, app: Router, tls: Option<Tls>, transport: Transport,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;

@@ -37,9 +37,7 @@ fn local_json(local: &LocalProps) -> Result<Value, Failure> {
 }
 
 async fn get_account_by<C: GenericClient>(
-    c: &C,
-    org: OrgId,
-    id: ResourceId,
+    c: &C, org: OrgId, id: ResourceId,
 ) -> Result<Option<Account>, Failure> {
     let stmt = c
         .prepare_cached(&format!(
@@ -54,10 +52,7 @@ async fn get_account_by<C: GenericClient>(
 }
 
 async fn update_account_tx<C: GenericClient>(
-    c: &C,
-    org: OrgId,
-    id: ResourceId,
-    change: &AccountChange,
+    c: &C, org: OrgId, id: ResourceId, change: &AccountChange,
 ) -> Result<Account, Failure> {
     let before = user_snapshot(c, org, id, Lock::NoKeyUpdate)
         .await?
@@ -109,12 +104,7 @@ async fn update_account_tx<C: GenericClient>(
 }
 
 async fn retire_tx<C: GenericClient>(
-    c: &C,
-    org: OrgId,
-    id: ResourceId,
-    expected: Option<i64>,
-    at: OffsetDateTime,
-    hold_until: i64,
+    c: &C, org: OrgId, id: ResourceId, expected: Option<i64>, at: OffsetDateTime, hold_until: i64,
 ) -> Result<(), Failure> {
     let before = user_snapshot(c, org, id, Lock::NoKeyUpdate)
         .await?
@@ -139,11 +129,7 @@ async fn retire_tx<C: GenericClient>(
 }
 
 async fn create_account_tx<C: GenericClient>(
-    c: &C,
-    org: OrgId,
-    new: &NewResource,
-    source: Source,
-    local: &LocalProps,
+    c: &C, org: OrgId, new: &NewResource, source: Source, local: &LocalProps,
 ) -> Result<Account, Failure> {
     let now = micros(new.now);
     // `updated` is the creation, which `user.created` reports.
@@ -250,9 +236,7 @@ impl AccountStore for PgStore {
     }
 
     async fn find_account_by_name(
-        &self,
-        org: OrgId,
-        name: &str,
+        &self, org: OrgId, name: &str,
     ) -> Result<Option<Account>, StoreError> {
         run(async {
             let c = self.client().await?;
@@ -298,30 +282,19 @@ impl AccountStore for PgStore {
     }
 
     async fn create_account(
-        &self,
-        org: OrgId,
-        new: NewResource,
-        source: Source,
-        local: &LocalProps,
+        &self, org: OrgId, new: NewResource, source: Source, local: &LocalProps,
     ) -> Result<Account, StoreError> {
         transaction!(self, tx => create_account_tx(&tx, org, &new, source, local).await)
     }
 
     async fn update_account(
-        &self,
-        org: OrgId,
-        id: ResourceId,
-        change: AccountChange,
+        &self, org: OrgId, id: ResourceId, change: AccountChange,
     ) -> Result<Account, StoreError> {
         transaction!(self, tx => update_account_tx(&tx, org, id, &change).await)
     }
 
     async fn retire_account(
-        &self,
-        org: OrgId,
-        id: ResourceId,
-        expected_version: Option<i64>,
-        at: OffsetDateTime,
+        &self, org: OrgId, id: ResourceId, expected_version: Option<i64>, at: OffsetDateTime,
         hold_until: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let hold = micros(hold_until);
@@ -341,10 +314,7 @@ impl AccountStore for PgStore {
     }
 
     async fn purge_retired_account(
-        &self,
-        org: OrgId,
-        id: ResourceId,
-        now: OffsetDateTime,
+        &self, org: OrgId, id: ResourceId, now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         run(async {
             let c = self.client().await?;

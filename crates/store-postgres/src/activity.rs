@@ -16,8 +16,7 @@ impl ActivityStore for PgStore {
     /// One statement for the whole batch (`UNNEST` of column arrays): one round trip and one
     /// transaction however many entries.
     async fn append_activity(
-        &self,
-        entries: Vec<directory::store::ActivityEntry>,
+        &self, entries: Vec<directory::store::ActivityEntry>,
     ) -> Result<(), StoreError> {
         let entries = &entries;
         run(async {
@@ -54,10 +53,7 @@ impl ActivityStore for PgStore {
     }
 
     async fn list_activity(
-        &self,
-        org: Option<OrgId>,
-        since: Option<OffsetDateTime>,
-        limit: u32,
+        &self, org: Option<OrgId>, since: Option<OffsetDateTime>, limit: u32,
     ) -> Result<Vec<directory::store::ActivityEntry>, StoreError> {
         run(async {
             let c = self.client().await?;

@@ -54,8 +54,7 @@ impl AdminStore for PgStore {
     }
 
     async fn list_admins(
-        &self,
-        org: OrgId,
+        &self, org: OrgId,
     ) -> Result<Vec<directory::store::Administrator>, StoreError> {
         run(async {
             let c = self.client().await?;
@@ -107,8 +106,7 @@ impl AdminStore for PgStore {
     }
 
     async fn find_session_by_hash(
-        &self,
-        hash: &[u8; 32],
+        &self, hash: &[u8; 32],
     ) -> Result<Option<SessionRecord>, StoreError> {
         run(async {
             let c = self.client().await?;
@@ -139,9 +137,7 @@ impl AdminStore for PgStore {
     }
 
     async fn end_admin_sessions(
-        &self,
-        org: OrgId,
-        admin: directory::ids::AdminId,
+        &self, org: OrgId, admin: directory::ids::AdminId,
     ) -> Result<u64, StoreError> {
         run(async {
             let c = self.client().await?;
@@ -155,9 +151,7 @@ impl AdminStore for PgStore {
     }
 
     async fn remove_admin(
-        &self,
-        org: OrgId,
-        admin: directory::ids::AdminId,
+        &self, org: OrgId, admin: directory::ids::AdminId,
     ) -> Result<bool, StoreError> {
         run(async {
             let c = self.client().await?;
@@ -177,10 +171,7 @@ impl AdminStore for PgStore {
     }
 
     async fn set_admin_password(
-        &self,
-        org: OrgId,
-        admin: directory::ids::AdminId,
-        hash: &str,
+        &self, org: OrgId, admin: directory::ids::AdminId, hash: &str,
     ) -> Result<bool, StoreError> {
         run(async {
             let c = self.client().await?;
@@ -202,9 +193,7 @@ impl AdminStore for PgStore {
     }
 
     async fn purge_sessions(
-        &self,
-        now: OffsetDateTime,
-        failures_from: OffsetDateTime,
+        &self, now: OffsetDateTime, failures_from: OffsetDateTime,
     ) -> Result<u64, StoreError> {
         run(async {
             let c = self.client().await?;
@@ -245,10 +234,7 @@ impl AdminStore for PgStore {
     }
 
     async fn note_signin_failure(
-        &self,
-        email: &str,
-        at: OffsetDateTime,
-        window_from: OffsetDateTime,
+        &self, email: &str, at: OffsetDateTime, window_from: OffsetDateTime,
     ) -> Result<SigninThrottle, StoreError> {
         run(async {
             let c = self.client().await?;

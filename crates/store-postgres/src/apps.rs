@@ -98,10 +98,7 @@ impl AppStore for PgStore {
     }
 
     async fn revoke_app(
-        &self,
-        org: OrgId,
-        id: AppId,
-        at: OffsetDateTime,
+        &self, org: OrgId, id: AppId, at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         run(async {
             let c = self.client().await?;

@@ -18,19 +18,12 @@ use uuid::Uuid;
 
 #[async_trait]
 impl DirectoryReadStore for PgStore {
-    fn cursor_key(&self) -> Option<&directory::store::CursorKey> {
-        Some(&self.cursors)
-    }
-
     /// A range of `resources_kind_seq (org_id, kind, seq)` after the position; the kind is
     /// written into the SQL (as the SCIM lists do) so the plan is the index's. "Changed since"
     /// compares what the object shows as `updated_at`: the later of `updated` and SCIM's
     /// `last_modified` (a member change moves only the latter).
     async fn directory_objects(
-        &self,
-        org: OrgId,
-        kind: ResourceKind,
-        q: &DirectoryQuery,
+        &self, org: OrgId, kind: ResourceKind, q: &DirectoryQuery,
     ) -> Result<Vec<(i64, Value)>, StoreError> {
         run(async {
             let c = self.client().await?;
@@ -73,10 +66,7 @@ impl DirectoryReadStore for PgStore {
     }
 
     async fn directory_object(
-        &self,
-        org: OrgId,
-        kind: ResourceKind,
-        id: ResourceId,
+        &self, org: OrgId, kind: ResourceKind, id: ResourceId,
     ) -> Result<Option<Value>, StoreError> {
         run(async {
             let c = self.client().await?;
@@ -96,11 +86,7 @@ impl DirectoryReadStore for PgStore {
     /// One range of the membership key `(org_id, group_id, member_id)`, then the members'
     /// snapshots in a statement per kind (not one per member).
     async fn directory_members(
-        &self,
-        org: OrgId,
-        group: ResourceId,
-        after: Option<ResourceId>,
-        limit: u32,
+        &self, org: OrgId, group: ResourceId, after: Option<ResourceId>, limit: u32,
     ) -> Result<Option<Vec<(ResourceId, Value)>>, StoreError> {
         run(async {
             let c = self.client().await?;
@@ -157,13 +143,16 @@ impl DirectoryReadStore for PgStore {
         })
         .await
     }
+
+    /// The key the store loaded at start (`crate::cursor_key`).
+    fn cursor_key(&self) -> Option<&directory::store::CursorKey> {
+        Some(&self.cursors)
+    }
 }
 
 /// Whether `id` is a group of `org` (by the primary key alone; the kind read from the row).
 async fn group_exists<C: GenericClient>(
-    c: &C,
-    org: OrgId,
-    id: ResourceId,
+    c: &C, org: OrgId, id: ResourceId,
 ) -> Result<bool, Failure> {
     let stmt = c
         .prepare_cached("SELECT kind FROM resources WHERE org_id = $1 AND id = $2")

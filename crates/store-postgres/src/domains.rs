@@ -45,11 +45,7 @@ impl DomainStore for PgStore {
     }
 
     async fn set_domain_verified(
-        &self,
-        org: OrgId,
-        name: &str,
-        at: OffsetDateTime,
-        by: &str,
+        &self, org: OrgId, name: &str, at: OffsetDateTime, by: &str,
     ) -> Result<bool, StoreError> {
         run(async {
             let c = self.client().await?;

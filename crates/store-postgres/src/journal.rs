@@ -138,10 +138,7 @@ impl Lock {
 /// A user's snapshot, any source or state; `None` when there is no such user. Found by the
 /// primary key alone, the kind checked on the row (see `resources::get_one`).
 pub(crate) async fn user_snapshot<C: GenericClient>(
-    c: &C,
-    org: OrgId,
-    id: ResourceId,
-    lock: Lock,
+    c: &C, org: OrgId, id: ResourceId, lock: Lock,
 ) -> Result<Option<UserSnap>, Failure> {
     let stmt = c
         .prepare_cached(&format!(
@@ -159,11 +156,7 @@ pub(crate) async fn user_snapshot<C: GenericClient>(
 
 /// A group's snapshot (with its member count when `count`); `None` when there is no such group.
 pub(crate) async fn group_snapshot<C: GenericClient>(
-    c: &C,
-    org: OrgId,
-    id: ResourceId,
-    count: bool,
-    lock: Lock,
+    c: &C, org: OrgId, id: ResourceId, count: bool, lock: Lock,
 ) -> Result<Option<GroupSnap>, Failure> {
     let stmt = c
         .prepare_cached(&format!(
@@ -187,9 +180,7 @@ const SNAPSHOTS_PER_STATEMENT: usize = 1000;
 
 /// The snapshots of the users among `ids`, in no particular order: one statement per thousand.
 pub(crate) async fn user_snapshots<C: GenericClient>(
-    c: &C,
-    org: OrgId,
-    ids: &[Uuid],
+    c: &C, org: OrgId, ids: &[Uuid],
 ) -> Result<HashMap<Uuid, UserSnap>, Failure> {
     let mut out = HashMap::with_capacity(ids.len());
     if ids.is_empty() {
@@ -213,9 +204,7 @@ pub(crate) async fn user_snapshots<C: GenericClient>(
 
 /// The snapshots of the groups among `ids`, with their member counts.
 pub(crate) async fn group_snapshots<C: GenericClient>(
-    c: &C,
-    org: OrgId,
-    ids: &[Uuid],
+    c: &C, org: OrgId, ids: &[Uuid],
 ) -> Result<HashMap<Uuid, GroupSnap>, Failure> {
     let mut out = HashMap::with_capacity(ids.len());
     if ids.is_empty() {
@@ -301,10 +290,7 @@ impl Journal {
     /// One member event per net membership change of `delta`, in order: the group as it is
     /// after them all (`group`), and the member (a user, or a nested group) as it is now.
     pub(crate) async fn members<C: GenericClient>(
-        &mut self,
-        c: &C,
-        group: &Value,
-        delta: &MemberDelta,
+        &mut self, c: &C, group: &Value, delta: &MemberDelta,
     ) -> Result<(), Failure> {
         let (mut users, mut groups) = (Vec::new(), Vec::new());
         for (_, id, kind) in delta.changes() {

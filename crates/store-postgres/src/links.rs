@@ -40,9 +40,7 @@ impl LinkStore for PgStore {
     }
 
     async fn find_password_link(
-        &self,
-        org: OrgId,
-        hash: &[u8; 32],
+        &self, org: OrgId, hash: &[u8; 32],
     ) -> Result<Option<PasswordLink>, StoreError> {
         run(async {
             let c = self.client().await?;
@@ -62,11 +60,7 @@ impl LinkStore for PgStore {
     }
 
     async fn use_password_link(
-        &self,
-        org: OrgId,
-        hash: &[u8; 32],
-        purpose: LinkPurpose,
-        at: OffsetDateTime,
+        &self, org: OrgId, hash: &[u8; 32], purpose: LinkPurpose, at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         if purpose != LinkPurpose::Signin {
             return run(async {

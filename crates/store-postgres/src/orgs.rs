@@ -64,8 +64,7 @@ impl OrgStore for PgStore {
     }
 
     async fn get_connection(
-        &self,
-        org: OrgId,
+        &self, org: OrgId,
     ) -> Result<Option<directory::store::Connection>, StoreError> {
         run(async {
             let c = self.client().await?;
@@ -86,9 +85,7 @@ impl OrgStore for PgStore {
     }
 
     async fn set_connection(
-        &self,
-        org: OrgId,
-        conn: &directory::store::Connection,
+        &self, org: OrgId, conn: &directory::store::Connection,
     ) -> Result<(), StoreError> {
         transaction!(self, tx => {
             // The state before, locked: a row is made first if there is none (never set is
@@ -125,10 +122,7 @@ impl OrgStore for PgStore {
     }
 
     async fn update_org(
-        &self,
-        id: OrgId,
-        name: &str,
-        kind: OrgKind,
+        &self, id: OrgId, name: &str, kind: OrgKind,
     ) -> Result<OrgUpdate, StoreError> {
         run(async {
             let c = self.client().await?;

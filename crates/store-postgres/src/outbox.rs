@@ -82,10 +82,7 @@ impl OutboxStore for PgStore {
     }
 
     async fn claim_notices(
-        &self,
-        now: OffsetDateTime,
-        lease_until: OffsetDateTime,
-        limit: u32,
+        &self, now: OffsetDateTime, lease_until: OffsetDateTime, limit: u32,
     ) -> Result<Vec<directory::store::Notice>, StoreError> {
         run(async {
             let c = self.client().await?;
@@ -110,10 +107,7 @@ impl OutboxStore for PgStore {
     }
 
     async fn complete_notice(
-        &self,
-        org: OrgId,
-        id: directory::ids::NoticeId,
-        sent: OffsetDateTime,
+        &self, org: OrgId, id: directory::ids::NoticeId, sent: OffsetDateTime,
     ) -> Result<(), StoreError> {
         run(async {
             let c = self.client().await?;
@@ -129,11 +123,7 @@ impl OutboxStore for PgStore {
     }
 
     async fn retry_notice(
-        &self,
-        org: OrgId,
-        id: directory::ids::NoticeId,
-        next_attempt: OffsetDateTime,
-        error: &str,
+        &self, org: OrgId, id: directory::ids::NoticeId, next_attempt: OffsetDateTime, error: &str,
     ) -> Result<(), StoreError> {
         run(async {
             let c = self.client().await?;

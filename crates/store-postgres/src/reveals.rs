@@ -38,11 +38,7 @@ impl RevealStore for PgStore {
     }
 
     async fn take_reveal(
-        &self,
-        org: OrgId,
-        hash: &[u8; 32],
-        admin: AdminId,
-        now: OffsetDateTime,
+        &self, org: OrgId, hash: &[u8; 32], admin: AdminId, now: OffsetDateTime,
     ) -> Result<Option<Reveal>, StoreError> {
         run(async {
             let c = self.client().await?;

@@ -54,10 +54,7 @@ async fn rules_tx<C: GenericClient>(c: &C, org: OrgId) -> Result<Vec<RoleRule>, 
 }
 
 async fn apply_tx<C: GenericClient>(
-    c: &C,
-    org: OrgId,
-    ids: &[ResourceId],
-    now: OffsetDateTime,
+    c: &C, org: OrgId, ids: &[ResourceId], now: OffsetDateTime,
 ) -> Result<Vec<ResourceId>, Failure> {
     let mut ids: Vec<Uuid> = ids.iter().map(|i| i.0).collect();
     ids.sort();
@@ -169,10 +166,7 @@ impl RoleStore for PgStore {
     }
 
     async fn add_org_role(
-        &self,
-        org: OrgId,
-        name: &str,
-        at: OffsetDateTime,
+        &self, org: OrgId, name: &str, at: OffsetDateTime,
     ) -> Result<(), StoreError> {
         run(async {
             let c = self.client().await?;
@@ -259,23 +253,14 @@ impl RoleStore for PgStore {
     }
 
     async fn apply_role_rules(
-        &self,
-        org: OrgId,
-        ids: &[ResourceId],
-        now: OffsetDateTime,
+        &self, org: OrgId, ids: &[ResourceId], now: OffsetDateTime,
     ) -> Result<Vec<ResourceId>, StoreError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
+        // No ids: the lock query finds none and the transaction writes nothing.
         transaction!(self, tx => apply_tx(&tx, org, ids, now).await)
     }
 
     async fn account_ids(
-        &self,
-        org: OrgId,
-        after: Option<ResourceId>,
-        limit: u32,
-        sources: &[String],
+        &self, org: OrgId, after: Option<ResourceId>, limit: u32, sources: &[String],
     ) -> Result<Vec<ResourceId>, StoreError> {
         run(async {
             let c = self.client().await?;

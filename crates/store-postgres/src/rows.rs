@@ -141,9 +141,7 @@ fn order_object(defs: &[AttributeDef], v: Value) -> Value {
 
 /// Runs a shared statement and decodes each row it returns with `decode`.
 pub(crate) async fn query<C: GenericClient, T>(
-    c: &C,
-    sql: &Sql,
-    decode: impl Fn(&dyn Columns) -> Result<T, StoreError>,
+    c: &C, sql: &Sql, decode: impl Fn(&dyn Columns) -> Result<T, StoreError>,
 ) -> Result<Vec<T>, Failure> {
     let (text, args) = prepared(sql);
     let rows = c.query(&text, &refs(&args)).await?;
@@ -155,9 +153,7 @@ pub(crate) async fn query<C: GenericClient, T>(
 
 /// The row a shared statement returns by a unique key, decoded, if there is one.
 pub(crate) async fn query_opt<C: GenericClient, T>(
-    c: &C,
-    sql: &Sql,
-    decode: impl Fn(&dyn Columns) -> Result<T, StoreError>,
+    c: &C, sql: &Sql, decode: impl Fn(&dyn Columns) -> Result<T, StoreError>,
 ) -> Result<Option<T>, Failure> {
     Ok(query(c, sql, decode).await?.pop())
 }

@@ -14,10 +14,7 @@ use time::OffsetDateTime;
 
 /// Replaces the administrator's recovery codes, inside the caller's transaction.
 async fn put_codes(
-    tx: &deadpool_postgres::Transaction<'_>,
-    org: OrgId,
-    admin: AdminId,
-    codes: &[[u8; 32]],
+    tx: &deadpool_postgres::Transaction<'_>, org: OrgId, admin: AdminId, codes: &[[u8; 32]],
 ) -> Result<(), Failure> {
     tx.execute(
         "DELETE FROM recovery_codes WHERE org_id = $1 AND admin_id = $2",
@@ -55,9 +52,7 @@ impl SecondFactorStore for PgStore {
     }
 
     async fn get_second_factor(
-        &self,
-        org: OrgId,
-        admin: AdminId,
+        &self, org: OrgId, admin: AdminId,
     ) -> Result<Option<SecondFactor>, StoreError> {
         run(async {
             let c = self.client().await?;
@@ -68,12 +63,7 @@ impl SecondFactorStore for PgStore {
     }
 
     async fn confirm_second_factor(
-        &self,
-        org: OrgId,
-        admin: AdminId,
-        step: i64,
-        at: OffsetDateTime,
-        codes: &[[u8; 32]],
+        &self, org: OrgId, admin: AdminId, step: i64, at: OffsetDateTime, codes: &[[u8; 32]],
     ) -> Result<bool, StoreError> {
         transaction!(self, tx => {
             let n = tx
@@ -108,10 +98,7 @@ impl SecondFactorStore for PgStore {
     }
 
     async fn replace_recovery_codes(
-        &self,
-        org: OrgId,
-        admin: AdminId,
-        codes: &[[u8; 32]],
+        &self, org: OrgId, admin: AdminId, codes: &[[u8; 32]],
     ) -> Result<bool, StoreError> {
         transaction!(self, tx => {
             // The factor's row is locked until the codes are in: a reset cannot slip between.
@@ -132,11 +119,7 @@ impl SecondFactorStore for PgStore {
     }
 
     async fn spend_recovery_code(
-        &self,
-        org: OrgId,
-        admin: AdminId,
-        hash: &[u8; 32],
-        at: OffsetDateTime,
+        &self, org: OrgId, admin: AdminId, hash: &[u8; 32], at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         run(async {
             let c = self.client().await?;
@@ -169,9 +152,7 @@ impl SecondFactorStore for PgStore {
     }
 
     async fn recovery_code_hashes(
-        &self,
-        org: OrgId,
-        admin: AdminId,
+        &self, org: OrgId, admin: AdminId,
     ) -> Result<Vec<[u8; 32]>, StoreError> {
         run(async {
             let c = self.client().await?;

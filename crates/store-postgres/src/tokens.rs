@@ -69,10 +69,7 @@ impl TokenStore for PgStore {
     }
 
     async fn touch_token(
-        &self,
-        org: OrgId,
-        id: TokenId,
-        at: OffsetDateTime,
+        &self, org: OrgId, id: TokenId, at: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let c = self.client().await?;
         let stmt = c
@@ -89,10 +86,7 @@ impl TokenStore for PgStore {
     }
 
     async fn revoke_token(
-        &self,
-        org: OrgId,
-        id: TokenId,
-        at: OffsetDateTime,
+        &self, org: OrgId, id: TokenId, at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         run(async {
             let c = self.client().await?;
@@ -107,8 +101,7 @@ impl TokenStore for PgStore {
     }
 
     async fn next_token_expiry(
-        &self,
-        now: OffsetDateTime,
+        &self, now: OffsetDateTime,
     ) -> Result<Option<OffsetDateTime>, StoreError> {
         let c = self.client().await?;
         let m: Option<i64> = c

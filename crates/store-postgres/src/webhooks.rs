@@ -137,9 +137,7 @@ impl WebhookStore for PgStore {
     }
 
     async fn get_webhook(
-        &self,
-        org: OrgId,
-        id: WebhookId,
+        &self, org: OrgId, id: WebhookId,
     ) -> Result<Option<WebhookEndpoint>, StoreError> {
         run(async {
             let c = self.client().await?;
@@ -174,10 +172,7 @@ impl WebhookStore for PgStore {
     }
 
     async fn set_webhook_secrets(
-        &self,
-        org: OrgId,
-        id: WebhookId,
-        secrets: &[WebhookSecret],
+        &self, org: OrgId, id: WebhookId, secrets: &[WebhookSecret],
     ) -> Result<bool, StoreError> {
         run(async {
             let c = self.client().await?;
@@ -192,10 +187,7 @@ impl WebhookStore for PgStore {
     }
 
     async fn set_webhook_cursor(
-        &self,
-        org: OrgId,
-        id: WebhookId,
-        cursor: i64,
+        &self, org: OrgId, id: WebhookId, cursor: i64,
     ) -> Result<bool, StoreError> {
         run(async {
             let c = self.client().await?;
@@ -215,11 +207,7 @@ impl WebhookStore for PgStore {
     /// hold one endpoint. A row another claim leased after this statement's snapshot is
     /// re-checked on its newest version when locked, and left out.
     async fn claim_webhooks(
-        &self,
-        owner: &str,
-        now: OffsetDateTime,
-        until: OffsetDateTime,
-        limit: u32,
+        &self, owner: &str, now: OffsetDateTime, until: OffsetDateTime, limit: u32,
     ) -> Result<Vec<WebhookEndpoint>, StoreError> {
         run(async {
             let c = self.client().await?;
@@ -350,10 +338,7 @@ impl WebhookStore for PgStore {
     }
 
     async fn list_deliveries(
-        &self,
-        org: OrgId,
-        id: WebhookId,
-        limit: u32,
+        &self, org: OrgId, id: WebhookId, limit: u32,
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
         run(async {
             let c = self.client().await?;

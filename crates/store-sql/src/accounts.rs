@@ -31,11 +31,7 @@ pub struct AccountPlan {
 /// `after`, selecting `cols` (of the resource row `r`) before the account columns. `search` is
 /// the store's condition on `r` for `q.search` (see [`crate::search`]), when there is one.
 pub fn plan_accounts(
-    d: &impl Dialect,
-    org: OrgId,
-    q: &AccountQuery,
-    search: Option<&Sql>,
-    cols: &str,
+    d: &impl Dialect, org: OrgId, q: &AccountQuery, search: Option<&Sql>, cols: &str,
     after: Option<i64>,
 ) -> AccountPlan {
     let mut rows = Sql::new("FROM resources r WHERE r.org_id = ");
@@ -100,8 +96,7 @@ pub fn plan_accounts(
 /// The checks before an account is changed: a deleted account is not found, and the version
 /// the caller read must be the current one. Returns the instant the change is stamped with.
 pub fn check_change(
-    current: &Account,
-    change: &AccountChange,
+    current: &Account, change: &AccountChange,
 ) -> Result<OffsetDateTime, StoreError> {
     if current.deleted.is_some() {
         return Err(StoreError::NotFound);

@@ -50,10 +50,7 @@ pub fn throttle(row: &dyn Columns) -> Result<SigninThrottle, StoreError> {
 
 /// The `sealed, expires` of a reveal taken for `admin`.
 pub fn reveal(
-    org: OrgId,
-    hash: &[u8; 32],
-    admin: AdminId,
-    row: &dyn Columns,
+    org: OrgId, hash: &[u8; 32], admin: AdminId, row: &dyn Columns,
 ) -> Result<Reveal, StoreError> {
     Ok(Reveal {
         org_id: org,

@@ -86,3 +86,14 @@ pub fn source(row: &dyn Columns, i: usize) -> Result<Source, StoreError> {
     let source = row.text(i)?;
     Source::parse(&source).ok_or_else(|| StoreError::Internal(format!("bad source {source}")))
 }
+
+/// An account's local properties as the `local` column keeps them (JSON), for a copied or
+/// imported resource's state; `None` for a group.
+pub fn state_local(state: &directory::store::DirectoryState) -> Result<Option<Value>, StoreError> {
+    state
+        .local
+        .as_ref()
+        .map(serde_json::to_value)
+        .transpose()
+        .map_err(|e| StoreError::Internal(e.to_string()))
+}

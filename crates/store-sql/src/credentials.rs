@@ -54,9 +54,7 @@ pub fn application(row: &dyn Columns) -> Result<Application, StoreError> {
 
 /// A row of [`LINK_COLS`] of the link `hash` of `org`.
 pub fn password_link(
-    org: OrgId,
-    hash: &[u8; 32],
-    row: &dyn Columns,
+    org: OrgId, hash: &[u8; 32], row: &dyn Columns,
 ) -> Result<PasswordLink, StoreError> {
     Ok(PasswordLink {
         org_id: org,

@@ -61,11 +61,7 @@ pub fn group_exists(org: OrgId, group: ResourceId) -> Sql {
 /// `after`, in member-id order (the primary key's), those `search` (the store's condition on
 /// the account row `r`) finds when given.
 pub fn members_page(
-    org: OrgId,
-    group: ResourceId,
-    search: Option<&Sql>,
-    after: Option<ResourceId>,
-    per_page: u32,
+    org: OrgId, group: ResourceId, search: Option<&Sql>, after: Option<ResourceId>, per_page: u32,
 ) -> Sql {
     let mut sql = Sql::new(
         "SELECT m.member_id, m.member_kind, r.doc FROM group_members m \

@@ -27,10 +27,10 @@ pub mod second_factors;
 mod sql;
 pub mod webhooks;
 
-pub use columns::{Columns, RESOURCE_COLS, opt_time, resource, source, time};
+pub use columns::{Columns, RESOURCE_COLS, opt_time, resource, source, state_local, time};
 pub use dialect::Dialect;
 pub use filter::{lower_filter, top_target};
-pub use list::{KeyType, Keyset, ListPlan, key_value, plan_list};
+pub use list::{KeyType, Keyset, ListPlan, SCIM_VISIBLE, key_value, plan_list, scim_rows};
 pub use page::{ListPage, cut_page, keyset_page, open_after, seal_next};
 pub use scope::Scope;
 pub use sql::{Sql, Value};

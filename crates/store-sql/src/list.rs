@@ -1,10 +1,12 @@
 //! The plan of a SCIM list: one page statement and one count statement over the same rows,
 //! paged by offset or by keyset over (sort key, `seq`).
 
-use crate::{Dialect, Sql, Value};
-use directory::StoreError;
+use crate::{Dialect, RESOURCE_COLS, Sql, Value};
+use directory::model::columns::kind_code;
 use directory::store::ListQuery;
+use directory::{OrgId, StoreError};
 use scim_core::messages::SortOrder;
+use scim_core::schema::ResourceKind;
 
 /// The SQL type of a sort key, where a backend knows it: it decides how a cursor's key is
 /// bound again.
@@ -43,8 +45,8 @@ pub struct Keyset {
 /// The statements of one list query.
 #[derive(Debug)]
 pub struct ListPlan {
-    /// `SELECT <cols>, r.seq[, <sort key>] ...`: the sequence number is the column after
-    /// `cols`, the sort key (when sorted) the one after that.
+    /// `SELECT <RESOURCE_COLS>, r.seq[, <sort key>] ...`: the sequence number is the column
+    /// after the resource's, the sort key (when sorted) the one after that.
     pub page: Sql,
     /// `SELECT COUNT(*)` over every row the filter matches.
     pub count: Sql,
@@ -66,15 +68,33 @@ impl ListPlan {
     }
 }
 
-/// Plans a list over `rows` (`FROM resources r WHERE ...`, the filter included), selecting
-/// `cols` (of the row `r`), ordered by `sort` (an expression and its order) then `seq`, after
-/// `after` when a cursor names a row.
+/// The rows SCIM shows: synced and not deleted.
+pub const SCIM_VISIBLE: &str = "r.source = 'scim' AND r.deleted IS NULL";
+
+/// The rows a SCIM list reads (`FROM resources r WHERE ...`): the organisation's resources of
+/// one kind that SCIM shows, under the query's filter. The kind is written into the SQL, not
+/// bound: the name indexes are partial on `kind`, and neither SQLite (which uses a partial
+/// index only when the query states its condition) nor a generic PostgreSQL plan for `kind =
+/// $2` could use them.
+pub fn scim_rows(d: &impl Dialect, org: OrgId, kind: ResourceKind, q: &ListQuery) -> Sql {
+    let mut rows = Sql::new("FROM resources r WHERE r.org_id = ");
+    rows.bind(Value::Uuid(org.0));
+    rows.push(&format!(
+        " AND r.kind = {} AND {SCIM_VISIBLE}",
+        kind_code(kind)
+    ));
+    if let Some(f) = &q.filter {
+        rows.push(" AND ");
+        crate::lower_filter(d, f, kind, &mut rows);
+    }
+    rows
+}
+
+/// Plans a list over `rows` (see [`scim_rows`]), selecting [`RESOURCE_COLS`] of the row `r`,
+/// ordered by `sort` (an expression and its order) then `seq`, after `after` when a cursor
+/// names a row.
 pub fn plan_list(
-    d: &impl Dialect,
-    rows: &Sql,
-    cols: &str,
-    sort: Option<(&Sql, SortOrder)>,
-    after: Option<&Keyset>,
+    d: &impl Dialect, rows: &Sql, sort: Option<&(Sql, SortOrder)>, after: Option<&Keyset>,
     q: &ListQuery,
 ) -> ListPlan {
     let desc = matches!(sort, Some((_, SortOrder::Descending)));
@@ -82,7 +102,7 @@ pub fn plan_list(
     let key = sort.map(|(k, _)| k);
 
     let mut page = Sql::new("SELECT ");
-    page.push(cols);
+    page.push(RESOURCE_COLS);
     page.push(", r.seq");
     if let Some(k) = key {
         page.push(", ");

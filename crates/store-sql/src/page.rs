@@ -53,11 +53,7 @@ impl ListPage for GroupPage {
 /// One page of `org`'s list from `rows` (see [`cut_page`]) and the count of all pages, with
 /// the sealed cursor of the next page.
 pub fn keyset_page<P: ListPage>(
-    cursors: &CursorKey,
-    org: OrgId,
-    rows: Vec<(P::Item, i64)>,
-    per_page: u32,
-    total: i64,
+    cursors: &CursorKey, org: OrgId, rows: Vec<(P::Item, i64)>, per_page: u32, total: i64,
 ) -> Result<P, StoreError> {
     let (items, next) = cut_page(rows, per_page);
     Ok(P::assemble(
@@ -69,9 +65,7 @@ pub fn keyset_page<P: ListPage>(
 
 /// The sealed cursor of the page after sequence number `next`, when there is one.
 pub fn seal_next(
-    cursors: &CursorKey,
-    org: OrgId,
-    next: Option<i64>,
+    cursors: &CursorKey, org: OrgId, next: Option<i64>,
 ) -> Result<Option<String>, StoreError> {
     next.map(|seq| cursors.seal(org, &Cursor { seq, key: None }))
         .transpose()
@@ -79,9 +73,7 @@ pub fn seal_next(
 
 /// The sequence number a page starts after, from the cursor the client sent.
 pub fn open_after(
-    cursors: &CursorKey,
-    org: OrgId,
-    after: Option<&str>,
+    cursors: &CursorKey, org: OrgId, after: Option<&str>,
 ) -> Result<Option<i64>, StoreError> {
     after.map(|a| Ok(cursors.open(org, a)?.seq)).transpose()
 }

@@ -20,9 +20,7 @@ pub fn second_factor_of(org: OrgId, admin: AdminId) -> Sql {
 
 /// A row of [`second_factor_of`].
 pub fn second_factor(
-    org: OrgId,
-    admin: AdminId,
-    row: &dyn Columns,
+    org: OrgId, admin: AdminId, row: &dyn Columns,
 ) -> Result<SecondFactor, StoreError> {
     Ok(SecondFactor {
         org_id: org,

@@ -117,11 +117,8 @@ mod tests {
         }
         fn present(&self, _: &crate::filter::Operand, _: &mut Sql) {}
         fn compare(
-            &self,
-            _: &crate::filter::Operand,
-            _: scim_core::filter::CompareOp,
-            _: &scim_core::filter::CompValue,
-            _: &mut Sql,
+            &self, _: &crate::filter::Operand, _: scim_core::filter::CompareOp,
+            _: &scim_core::filter::CompValue, _: &mut Sql,
         ) {
         }
     }

@@ -27,10 +27,7 @@ use store_sql::{keyset_page, open_after};
 use time::OffsetDateTime;
 
 fn get_by(
-    c: &Connection,
-    org: OrgId,
-    column: &str,
-    key: SqlValue,
+    c: &Connection, org: OrgId, column: &str, key: SqlValue,
 ) -> Result<Option<Account>, StoreError> {
     first(
         c,
@@ -44,9 +41,7 @@ fn get_by(
 }
 
 pub(crate) fn get_account_tx(
-    c: &Connection,
-    org: OrgId,
-    id: ResourceId,
+    c: &Connection, org: OrgId, id: ResourceId,
 ) -> Result<Option<Account>, StoreError> {
     get_by(c, org, "id", SqlValue::Blob(id.0.as_bytes().to_vec()))
 }
@@ -58,9 +53,7 @@ impl AccountStore for SqliteStore {
     }
 
     async fn find_account_by_name(
-        &self,
-        org: OrgId,
-        name: &str,
+        &self, org: OrgId, name: &str,
     ) -> Result<Option<Account>, StoreError> {
         self.rt
             .read_now(|c| get_by(c, org, "name_ci", SqlValue::Text(name.to_owned())))
@@ -91,11 +84,7 @@ impl AccountStore for SqliteStore {
     }
 
     async fn create_account(
-        &self,
-        org: OrgId,
-        new: NewResource,
-        source: Source,
-        local: &LocalProps,
+        &self, org: OrgId, new: NewResource, source: Source, local: &LocalProps,
     ) -> Result<Account, StoreError> {
         let local = local.clone();
         self.rt.write(Effect::Data, move |c| {
@@ -128,10 +117,7 @@ impl AccountStore for SqliteStore {
     }
 
     async fn update_account(
-        &self,
-        org: OrgId,
-        id: ResourceId,
-        change: AccountChange,
+        &self, org: OrgId, id: ResourceId, change: AccountChange,
     ) -> Result<Account, StoreError> {
         self.rt
             .write(Effect::Data, move |c| {
@@ -184,11 +170,7 @@ impl AccountStore for SqliteStore {
     }
 
     async fn retire_account(
-        &self,
-        org: OrgId,
-        id: ResourceId,
-        expected_version: Option<i64>,
-        at: OffsetDateTime,
+        &self, org: OrgId, id: ResourceId, expected_version: Option<i64>, at: OffsetDateTime,
         hold_until: OffsetDateTime,
     ) -> Result<(), StoreError> {
         self.rt.write(Effect::Data, move |c| {
@@ -230,10 +212,7 @@ impl AccountStore for SqliteStore {
     }
 
     async fn purge_retired_account(
-        &self,
-        org: OrgId,
-        id: ResourceId,
-        now: OffsetDateTime,
+        &self, org: OrgId, id: ResourceId, now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         let n = self
             .rt

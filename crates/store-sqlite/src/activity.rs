@@ -147,8 +147,7 @@ struct Found {
 #[async_trait]
 impl ActivityStore for SqliteStore {
     async fn append_activity(
-        &self,
-        entries: Vec<directory::store::ActivityEntry>,
+        &self, entries: Vec<directory::store::ActivityEntry>,
     ) -> Result<(), StoreError> {
         if entries.is_empty() {
             return Ok(());
@@ -181,10 +180,7 @@ impl ActivityStore for SqliteStore {
 
     /// The organisation's entries from `since` on, oldest first, at most `limit`.
     async fn list_activity(
-        &self,
-        org: Option<OrgId>,
-        since: Option<OffsetDateTime>,
-        limit: u32,
+        &self, org: Option<OrgId>, since: Option<OffsetDateTime>, limit: u32,
     ) -> Result<Vec<directory::store::ActivityEntry>, StoreError> {
         let limit = limit as usize;
         if limit == 0 {

@@ -59,8 +59,7 @@ impl AdminStore for SqliteStore {
     }
 
     async fn list_admins(
-        &self,
-        org: OrgId,
+        &self, org: OrgId,
     ) -> Result<Vec<directory::store::Administrator>, StoreError> {
         self.rt
             .read(move |c| {
@@ -111,8 +110,7 @@ impl AdminStore for SqliteStore {
     }
 
     async fn find_session_by_hash(
-        &self,
-        hash: &[u8; 32],
+        &self, hash: &[u8; 32],
     ) -> Result<Option<SessionRecord>, StoreError> {
         self.rt
             .read_now(|c| {
@@ -137,9 +135,7 @@ impl AdminStore for SqliteStore {
     }
 
     async fn end_admin_sessions(
-        &self,
-        org: OrgId,
-        admin: directory::ids::AdminId,
+        &self, org: OrgId, admin: directory::ids::AdminId,
     ) -> Result<u64, StoreError> {
         self.rt
             .execute(
@@ -151,9 +147,7 @@ impl AdminStore for SqliteStore {
     }
 
     async fn remove_admin(
-        &self,
-        org: OrgId,
-        admin: directory::ids::AdminId,
+        &self, org: OrgId, admin: directory::ids::AdminId,
     ) -> Result<bool, StoreError> {
         self.rt
             .write(Effect::Data, move |c| {
@@ -182,10 +176,7 @@ impl AdminStore for SqliteStore {
     }
 
     async fn set_admin_password(
-        &self,
-        org: OrgId,
-        admin: directory::ids::AdminId,
-        password_hash: &str,
+        &self, org: OrgId, admin: directory::ids::AdminId, password_hash: &str,
     ) -> Result<bool, StoreError> {
         let hash = password_hash.to_owned();
         self.rt
@@ -218,9 +209,7 @@ impl AdminStore for SqliteStore {
     }
 
     async fn purge_sessions(
-        &self,
-        now: OffsetDateTime,
-        failures_from: OffsetDateTime,
+        &self, now: OffsetDateTime, failures_from: OffsetDateTime,
     ) -> Result<u64, StoreError> {
         self.rt
             .write(Effect::Data, move |c| {
@@ -252,10 +241,7 @@ impl AdminStore for SqliteStore {
     }
 
     async fn note_signin_failure(
-        &self,
-        email_ci: &str,
-        at: OffsetDateTime,
-        window_from: OffsetDateTime,
+        &self, email_ci: &str, at: OffsetDateTime, window_from: OffsetDateTime,
     ) -> Result<SigninThrottle, StoreError> {
         let email = email_ci.to_owned();
         self.rt

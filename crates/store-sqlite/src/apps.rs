@@ -104,10 +104,7 @@ impl AppStore for SqliteStore {
     }
 
     async fn revoke_app(
-        &self,
-        org: OrgId,
-        id: AppId,
-        at: OffsetDateTime,
+        &self, org: OrgId, id: AppId, at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         let n = self
             .rt
@@ -129,17 +126,13 @@ fn types_text(types: &[EventType]) -> String {
 }
 
 fn query_webhooks(
-    c: &Connection,
-    sql: &str,
-    args: impl rusqlite::Params,
+    c: &Connection, sql: &str, args: impl rusqlite::Params,
 ) -> Result<Vec<WebhookEndpoint>, StoreError> {
     all(c, sql, args, webhook)
 }
 
 fn insert_deliveries(
-    c: &Connection,
-    org: OrgId,
-    records: &[DeliveryRecord],
+    c: &Connection, org: OrgId, records: &[DeliveryRecord],
 ) -> Result<(), StoreError> {
     let mut insert = c
         .prepare_cached(
@@ -224,9 +217,7 @@ impl WebhookStore for SqliteStore {
     }
 
     async fn get_webhook(
-        &self,
-        org: OrgId,
-        id: WebhookId,
+        &self, org: OrgId, id: WebhookId,
     ) -> Result<Option<WebhookEndpoint>, StoreError> {
         self.rt
             .read_now(|c| {
@@ -260,10 +251,7 @@ impl WebhookStore for SqliteStore {
     }
 
     async fn set_webhook_secrets(
-        &self,
-        org: OrgId,
-        id: WebhookId,
-        secrets: &[WebhookSecret],
+        &self, org: OrgId, id: WebhookId, secrets: &[WebhookSecret],
     ) -> Result<bool, StoreError> {
         let text = serde_json::to_string(secrets).map_err(internal)?;
         let n = self
@@ -277,10 +265,7 @@ impl WebhookStore for SqliteStore {
     }
 
     async fn set_webhook_cursor(
-        &self,
-        org: OrgId,
-        id: WebhookId,
-        cursor: i64,
+        &self, org: OrgId, id: WebhookId, cursor: i64,
     ) -> Result<bool, StoreError> {
         let n = self
             .rt
@@ -294,11 +279,7 @@ impl WebhookStore for SqliteStore {
     }
 
     async fn claim_webhooks(
-        &self,
-        owner: &str,
-        now: OffsetDateTime,
-        until: OffsetDateTime,
-        limit: u32,
+        &self, owner: &str, now: OffsetDateTime, until: OffsetDateTime, limit: u32,
     ) -> Result<Vec<WebhookEndpoint>, StoreError> {
         let owner = owner.to_owned();
         self.rt
@@ -378,10 +359,7 @@ impl WebhookStore for SqliteStore {
     }
 
     async fn list_deliveries(
-        &self,
-        org: OrgId,
-        id: WebhookId,
-        limit: u32,
+        &self, org: OrgId, id: WebhookId, limit: u32,
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
         self.rt
             .read(move |c| {

@@ -42,11 +42,7 @@ impl DomainStore for SqliteStore {
     }
 
     async fn set_domain_verified(
-        &self,
-        org: OrgId,
-        name: &str,
-        at: OffsetDateTime,
-        by: &str,
+        &self, org: OrgId, name: &str, at: OffsetDateTime, by: &str,
     ) -> Result<bool, StoreError> {
         let name = name.to_owned();
         let by = by.to_owned();

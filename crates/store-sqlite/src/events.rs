@@ -114,15 +114,8 @@ fn listed(kind: ResourceKind) -> &'static str {
 
 #[async_trait]
 impl DirectoryReadStore for SqliteStore {
-    fn cursor_key(&self) -> Option<&directory::store::CursorKey> {
-        Some(&self.cursors)
-    }
-
     async fn directory_objects(
-        &self,
-        org: OrgId,
-        kind: ResourceKind,
-        q: &DirectoryQuery,
+        &self, org: OrgId, kind: ResourceKind, q: &DirectoryQuery,
     ) -> Result<Vec<(i64, Value)>, StoreError> {
         let q = q.clone();
         self.rt
@@ -159,10 +152,7 @@ impl DirectoryReadStore for SqliteStore {
     }
 
     async fn directory_object(
-        &self,
-        org: OrgId,
-        kind: ResourceKind,
-        id: ResourceId,
+        &self, org: OrgId, kind: ResourceKind, id: ResourceId,
     ) -> Result<Option<Value>, StoreError> {
         self.rt
             .read_now(|c| {
@@ -173,11 +163,7 @@ impl DirectoryReadStore for SqliteStore {
     }
 
     async fn directory_members(
-        &self,
-        org: OrgId,
-        group: ResourceId,
-        after: Option<ResourceId>,
-        limit: u32,
+        &self, org: OrgId, group: ResourceId, after: Option<ResourceId>, limit: u32,
     ) -> Result<Option<Vec<(ResourceId, Value)>>, StoreError> {
         self.rt
             .scan(org, move |c| {
@@ -221,5 +207,10 @@ impl DirectoryReadStore for SqliteStore {
                 Ok(Some(out))
             })
             .await
+    }
+
+    /// The key the store loaded at start (`crate::cursor_key`).
+    fn cursor_key(&self) -> Option<&directory::store::CursorKey> {
+        Some(&self.cursors)
     }
 }

@@ -6,25 +6,17 @@ use crate::resources::{RESOURCE_COLS, create_tx, delete_tx, update_tx};
 use crate::rows::{query, query_count, query_opt};
 use crate::runtime::Effect;
 use async_trait::async_trait;
-use directory::store::{
-    GroupPage, GroupStore, GroupSummary, GroupView, Load, MemberPage, MemberQuery, NewResource,
-    StoredResource, Update,
-};
+use directory::store::{GroupPage, GroupStore, GroupSummary, GroupView, Load};
+use directory::store::{MemberPage, MemberQuery, NewResource, StoredResource, Update};
 use directory::{OrgId, ResourceId, StoreError};
 use scim_core::schema::ResourceKind;
-use store_sql::groups::{
-    group_by_id, group_exists, group_page_row, group_summary, group_view, groups_count, groups_of,
-    groups_page, member_entry, member_page, members_page,
-};
+use store_sql::groups as sql;
 use store_sql::{Scope, keyset_page, open_after, resource};
 
 #[async_trait]
 impl GroupStore for SqliteStore {
     async fn list_groups(
-        &self,
-        org: OrgId,
-        after: Option<&str>,
-        count: u32,
+        &self, org: OrgId, after: Option<&str>, count: u32,
     ) -> Result<GroupPage, StoreError> {
         let after = after.map(str::to_owned);
         let cursors = self.cursors.clone();
@@ -32,34 +24,35 @@ impl GroupStore for SqliteStore {
         self.rt
             .scan(org, move |c| {
                 let after = open_after(&cursors, org, after.as_deref())?;
-                let total = query_count(c, &groups_count(org))?;
-                let page = groups_page(org, RESOURCE_COLS, after, per_page);
-                let rows = query(c, &page, group_page_row)?;
+                let total = query_count(c, &sql::groups_count(org))?;
+                let page = sql::groups_page(org, RESOURCE_COLS, after, per_page);
+                let rows = query(c, &page, sql::group_page_row)?;
                 keyset_page(&cursors, org, rows, per_page, total)
             })
             .await
     }
 
     async fn get_group(
-        &self,
-        org: OrgId,
-        id: ResourceId,
+        &self, org: OrgId, id: ResourceId,
     ) -> Result<Option<GroupSummary>, StoreError> {
         self.rt
-            .read_now(|c| query_opt(c, &group_by_id(org, id, RESOURCE_COLS), group_summary))
+            .read_now(|c| {
+                query_opt(
+                    c,
+                    &sql::group_by_id(org, id, RESOURCE_COLS),
+                    sql::group_summary,
+                )
+            })
             .await
     }
 
     async fn list_group_members(
-        &self,
-        org: OrgId,
-        group: ResourceId,
-        q: &MemberQuery,
+        &self, org: OrgId, group: ResourceId, q: &MemberQuery,
     ) -> Result<Option<MemberPage>, StoreError> {
         let q = q.clone();
         self.rt
             .scan(org, move |c| {
-                if query_opt(c, &group_exists(org, group), |_| Ok(()))?.is_none() {
+                if query_opt(c, &sql::group_exists(org, group), |_| Ok(()))?.is_none() {
                     return Ok(None);
                 }
                 let search = match q.search.as_deref() {
@@ -67,31 +60,27 @@ impl GroupStore for SqliteStore {
                     None => None,
                 };
                 let per_page = q.count.clamp(1, 1000);
-                let page = members_page(org, group, search.as_ref(), q.after, per_page);
-                let members = query(c, &page, member_entry)?;
-                Ok(Some(member_page(members, per_page)))
+                let page = sql::members_page(org, group, search.as_ref(), q.after, per_page);
+                let members = query(c, &page, sql::member_entry)?;
+                Ok(Some(sql::member_page(members, per_page)))
             })
             .await
     }
 
     async fn groups_of_member(
-        &self,
-        org: OrgId,
-        member: ResourceId,
+        &self, org: OrgId, member: ResourceId,
     ) -> Result<Vec<GroupView>, StoreError> {
         self.rt
             .read_now(|c| {
-                query(c, &groups_of(org, member, RESOURCE_COLS), |row| {
-                    Ok(group_view(resource(row)?))
+                query(c, &sql::groups_of(org, member, RESOURCE_COLS), |row| {
+                    Ok(sql::group_view(resource(row)?))
                 })
             })
             .await
     }
 
     async fn create_manual_group(
-        &self,
-        org: OrgId,
-        new: NewResource,
+        &self, org: OrgId, new: NewResource,
     ) -> Result<StoredResource, StoreError> {
         self.rt
             .write(Effect::Data, move |c| {
@@ -101,10 +90,7 @@ impl GroupStore for SqliteStore {
     }
 
     async fn update_manual_group(
-        &self,
-        org: OrgId,
-        id: ResourceId,
-        update: Update,
+        &self, org: OrgId, id: ResourceId, update: Update,
     ) -> Result<StoredResource, StoreError> {
         let load = Load { relations: false };
         self.rt
@@ -115,10 +101,7 @@ impl GroupStore for SqliteStore {
     }
 
     async fn delete_manual_group(
-        &self,
-        org: OrgId,
-        id: ResourceId,
-        expected_version: Option<i64>,
+        &self, org: OrgId, id: ResourceId, expected_version: Option<i64>,
     ) -> Result<(), StoreError> {
         self.rt
             .write(Effect::Data, move |c| {

@@ -39,9 +39,7 @@ fn group_ids(c: &Connection, org: OrgId, user: ResourceId) -> Result<Vec<String>
 
 /// The user object of account `id` (any source or state), as it stands in this transaction.
 pub(crate) fn user(
-    c: &Connection,
-    org: OrgId,
-    id: ResourceId,
+    c: &Connection, org: OrgId, id: ResourceId,
 ) -> Result<Option<Value>, StoreError> {
     let row = first(
         c,
@@ -61,9 +59,7 @@ pub(crate) fn user(
 
 /// The group object of group `id`, as it stands in this transaction.
 pub(crate) fn group(
-    c: &Connection,
-    org: OrgId,
-    id: ResourceId,
+    c: &Connection, org: OrgId, id: ResourceId,
 ) -> Result<Option<Value>, StoreError> {
     first(
         c,
@@ -86,10 +82,7 @@ pub(crate) fn group(
 
 /// The object of resource `id` of `kind`: a user, or a group (a change's "before", a member).
 pub(crate) fn object(
-    c: &Connection,
-    org: OrgId,
-    id: ResourceId,
-    kind: ResourceKind,
+    c: &Connection, org: OrgId, id: ResourceId, kind: ResourceKind,
 ) -> Result<Option<Value>, StoreError> {
     match kind {
         ResourceKind::User => user(c, org, id),
@@ -149,10 +142,7 @@ impl Journal {
 
     /// Marks the object changed now and reports it so in `e`.
     fn touched(
-        &self,
-        c: &Connection,
-        id: ResourceId,
-        mut e: NewEvent,
+        &self, c: &Connection, id: ResourceId, mut e: NewEvent,
     ) -> Result<NewEvent, StoreError> {
         c.prepare_cached("UPDATE resources SET updated = ?3 WHERE org_id = ?1 AND id = ?2")
             .map_err(internal)?
@@ -164,10 +154,7 @@ impl Journal {
 
     /// A user changed (or appeared) since `before`: appends what [`events::user_change`] says.
     pub(crate) fn user_changed(
-        &mut self,
-        c: &Connection,
-        id: ResourceId,
-        before: Option<&Value>,
+        &mut self, c: &Connection, id: ResourceId, before: Option<&Value>,
     ) -> Result<(), StoreError> {
         let after = user(c, self.org, id)?;
         if let Some(e) = events::user_change(before, after) {
@@ -183,10 +170,7 @@ impl Journal {
 
     /// A group's own fields changed (or it appeared) since `before`.
     pub(crate) fn group_changed(
-        &mut self,
-        c: &Connection,
-        id: ResourceId,
-        before: Option<&Value>,
+        &mut self, c: &Connection, id: ResourceId, before: Option<&Value>,
     ) -> Result<(), StoreError> {
         let after = group(c, self.org, id)?;
         if let Some(e) = events::group_change(before, after) {
@@ -198,11 +182,7 @@ impl Journal {
 
     /// A user or group changed since `before`, its memberships by `deltas`.
     pub(crate) fn changed(
-        &mut self,
-        c: &Connection,
-        id: ResourceId,
-        kind: ResourceKind,
-        before: Option<&Value>,
+        &mut self, c: &Connection, id: ResourceId, kind: ResourceKind, before: Option<&Value>,
         deltas: &[MemberDelta],
     ) -> Result<(), StoreError> {
         match kind {
@@ -216,10 +196,7 @@ impl Journal {
 
     /// The resource is about to be deleted: `*.deleted` with what is seen of it now.
     pub(crate) fn deleted(
-        &mut self,
-        c: &Connection,
-        id: ResourceId,
-        kind: ResourceKind,
+        &mut self, c: &Connection, id: ResourceId, kind: ResourceKind,
     ) -> Result<(), StoreError> {
         if let Some(last) = object(c, self.org, id, kind)? {
             self.events.push(match kind {
@@ -232,10 +209,7 @@ impl Journal {
 
     /// One member event per membership row changed, with the group as it stands afterwards.
     pub(crate) fn members_changed(
-        &mut self,
-        c: &Connection,
-        group_id: ResourceId,
-        deltas: &[MemberDelta],
+        &mut self, c: &Connection, group_id: ResourceId, deltas: &[MemberDelta],
     ) -> Result<(), StoreError> {
         let deltas = net(deltas);
         if deltas.is_empty() {

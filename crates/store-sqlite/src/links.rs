@@ -51,9 +51,7 @@ impl LinkStore for SqliteStore {
     }
 
     async fn find_password_link(
-        &self,
-        org: OrgId,
-        hash: &[u8; 32],
+        &self, org: OrgId, hash: &[u8; 32],
     ) -> Result<Option<PasswordLink>, StoreError> {
         self.rt
             .read_now(|c| {
@@ -70,11 +68,7 @@ impl LinkStore for SqliteStore {
     }
 
     async fn use_password_link(
-        &self,
-        org: OrgId,
-        hash: &[u8; 32],
-        purpose: LinkPurpose,
-        at: OffsetDateTime,
+        &self, org: OrgId, hash: &[u8; 32], purpose: LinkPurpose, at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         let hash = *hash;
         // One job of the single writer: the check and the marking cannot interleave.

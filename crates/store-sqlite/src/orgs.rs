@@ -68,8 +68,7 @@ impl OrgStore for SqliteStore {
     }
 
     async fn get_connection(
-        &self,
-        org: OrgId,
+        &self, org: OrgId,
     ) -> Result<Option<directory::store::Connection>, StoreError> {
         self.rt
             .read(move |c| {
@@ -92,9 +91,7 @@ impl OrgStore for SqliteStore {
     }
 
     async fn set_connection(
-        &self,
-        org: OrgId,
-        conn: &directory::store::Connection,
+        &self, org: OrgId, conn: &directory::store::Connection,
     ) -> Result<(), StoreError> {
         let conn = *conn;
         self.rt.write(Effect::Data, move |c| {
@@ -126,10 +123,7 @@ impl OrgStore for SqliteStore {
     }
 
     async fn update_org(
-        &self,
-        id: OrgId,
-        name: &str,
-        kind: OrgKind,
+        &self, id: OrgId, name: &str, kind: OrgKind,
     ) -> Result<OrgUpdate, StoreError> {
         let name = name.to_owned();
         self.rt

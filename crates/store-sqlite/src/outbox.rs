@@ -16,9 +16,7 @@ use store_sql::notices::{NOTICE_COLS, notice};
 use time::OffsetDateTime;
 
 fn query_notices(
-    c: &Db,
-    sql: &str,
-    args: impl rusqlite::Params,
+    c: &Db, sql: &str, args: impl rusqlite::Params,
 ) -> Result<Vec<Notice>, StoreError> {
     all(c, sql, args, notice)
 }
@@ -84,10 +82,7 @@ impl OutboxStore for SqliteStore {
     }
 
     async fn claim_notices(
-        &self,
-        now: OffsetDateTime,
-        lease_until: OffsetDateTime,
-        limit: u32,
+        &self, now: OffsetDateTime, lease_until: OffsetDateTime, limit: u32,
     ) -> Result<Vec<directory::store::Notice>, StoreError> {
         self.rt.write(Effect::LogOnly, move |c| {
             let due = query_notices(
@@ -117,10 +112,7 @@ impl OutboxStore for SqliteStore {
     }
 
     async fn complete_notice(
-        &self,
-        org: OrgId,
-        id: directory::ids::NoticeId,
-        sent: OffsetDateTime,
+        &self, org: OrgId, id: directory::ids::NoticeId, sent: OffsetDateTime,
     ) -> Result<(), StoreError> {
         self.rt
             .write(Effect::LogOnly, move |c| {
@@ -136,11 +128,7 @@ impl OutboxStore for SqliteStore {
     }
 
     async fn retry_notice(
-        &self,
-        org: OrgId,
-        id: directory::ids::NoticeId,
-        next_attempt: OffsetDateTime,
-        error: &str,
+        &self, org: OrgId, id: directory::ids::NoticeId, next_attempt: OffsetDateTime, error: &str,
     ) -> Result<(), StoreError> {
         let error = error.to_owned();
         self.rt.write(Effect::LogOnly, move |c| {

@@ -42,11 +42,7 @@ impl RevealStore for SqliteStore {
     }
 
     async fn take_reveal(
-        &self,
-        org: OrgId,
-        hash: &[u8; 32],
-        admin: AdminId,
-        now: OffsetDateTime,
+        &self, org: OrgId, hash: &[u8; 32], admin: AdminId, now: OffsetDateTime,
     ) -> Result<Option<Reveal>, StoreError> {
         let hash = *hash;
         self.rt

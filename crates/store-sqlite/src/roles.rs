@@ -87,10 +87,7 @@ fn groups_of(c: &Connection, org: OrgId, user: ResourceId) -> Result<Vec<GroupVi
 }
 
 fn apply_tx(
-    c: &Connection,
-    org: OrgId,
-    ids: &[ResourceId],
-    now: OffsetDateTime,
+    c: &Connection, org: OrgId, ids: &[ResourceId], now: OffsetDateTime,
 ) -> Result<Vec<ResourceId>, StoreError> {
     let kind: Option<String> = c
         .prepare_cached("SELECT kind FROM organisations WHERE id = ?1")
@@ -160,10 +157,7 @@ impl RoleStore for SqliteStore {
     }
 
     async fn add_org_role(
-        &self,
-        org: OrgId,
-        name: &str,
-        at: OffsetDateTime,
+        &self, org: OrgId, name: &str, at: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let name = name.to_owned();
         self.rt
@@ -249,10 +243,7 @@ impl RoleStore for SqliteStore {
     }
 
     async fn apply_role_rules(
-        &self,
-        org: OrgId,
-        ids: &[ResourceId],
-        now: OffsetDateTime,
+        &self, org: OrgId, ids: &[ResourceId], now: OffsetDateTime,
     ) -> Result<Vec<ResourceId>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -264,11 +255,7 @@ impl RoleStore for SqliteStore {
     }
 
     async fn account_ids(
-        &self,
-        org: OrgId,
-        after: Option<ResourceId>,
-        limit: u32,
-        sources: &[String],
+        &self, org: OrgId, after: Option<ResourceId>, limit: u32, sources: &[String],
     ) -> Result<Vec<ResourceId>, StoreError> {
         let sources: Vec<String> = sources.iter().map(|s| format!("%\"{s}\"%")).collect();
         self.rt

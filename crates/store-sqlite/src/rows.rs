@@ -100,9 +100,7 @@ impl Columns for SqliteRow<'_, '_> {
 
 /// Runs a shared statement and decodes each row it returns with `decode`.
 pub(crate) fn query<T>(
-    c: &rusqlite::Connection,
-    sql: &Sql,
-    decode: impl FnMut(&dyn Columns) -> Result<T, StoreError>,
+    c: &rusqlite::Connection, sql: &Sql, decode: impl FnMut(&dyn Columns) -> Result<T, StoreError>,
 ) -> Result<Vec<T>, StoreError> {
     let (text, args) = crate::dialect::prepared(sql);
     all(c, &text, params_from_iter(args.iter()), decode)
@@ -110,9 +108,7 @@ pub(crate) fn query<T>(
 
 /// Every row `text` returns, decoded.
 pub(crate) fn all<T>(
-    c: &rusqlite::Connection,
-    text: &str,
-    params: impl rusqlite::Params,
+    c: &rusqlite::Connection, text: &str, params: impl rusqlite::Params,
     mut decode: impl FnMut(&dyn Columns) -> Result<T, StoreError>,
 ) -> Result<Vec<T>, StoreError> {
     let mut stmt = c.prepare_cached(text).map_err(internal)?;
@@ -126,9 +122,7 @@ pub(crate) fn all<T>(
 
 /// The first row of a shared statement, decoded, if it returns one.
 pub(crate) fn query_opt<T>(
-    c: &rusqlite::Connection,
-    sql: &Sql,
-    decode: impl FnOnce(&dyn Columns) -> Result<T, StoreError>,
+    c: &rusqlite::Connection, sql: &Sql, decode: impl FnOnce(&dyn Columns) -> Result<T, StoreError>,
 ) -> Result<Option<T>, StoreError> {
     let (text, args) = crate::dialect::prepared(sql);
     first(c, &text, params_from_iter(args.iter()), decode)
@@ -136,9 +130,7 @@ pub(crate) fn query_opt<T>(
 
 /// The first row `text` returns, decoded, if there is one.
 pub(crate) fn first<T>(
-    c: &rusqlite::Connection,
-    text: &str,
-    params: impl rusqlite::Params,
+    c: &rusqlite::Connection, text: &str, params: impl rusqlite::Params,
     decode: impl FnOnce(&dyn Columns) -> Result<T, StoreError>,
 ) -> Result<Option<T>, StoreError> {
     let mut stmt = c.prepare_cached(text).map_err(internal)?;

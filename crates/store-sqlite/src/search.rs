@@ -25,9 +25,7 @@ pub(crate) struct Search {
 
 /// The account search `search` in `org` as SQL; `None` for an empty search.
 pub(crate) fn condition(
-    c: &Connection,
-    org: OrgId,
-    search: &str,
+    c: &Connection, org: OrgId, search: &str,
 ) -> Result<Option<Search>, StoreError> {
     let Some(term) = SearchTerm::parse(search) else {
         return Ok(None);

@@ -16,10 +16,7 @@ use time::OffsetDateTime;
 
 /// Replaces the administrator's recovery codes (inside the caller's write job).
 fn put_codes(
-    c: &Connection,
-    org: OrgId,
-    admin: AdminId,
-    codes: &[[u8; 32]],
+    c: &Connection, org: OrgId, admin: AdminId, codes: &[[u8; 32]],
 ) -> Result<(), StoreError> {
     c.prepare_cached("DELETE FROM recovery_codes WHERE org_id = ?1 AND admin_id = ?2")
         .map_err(internal)?
@@ -77,9 +74,7 @@ impl SecondFactorStore for SqliteStore {
     }
 
     async fn get_second_factor(
-        &self,
-        org: OrgId,
-        admin: AdminId,
+        &self, org: OrgId, admin: AdminId,
     ) -> Result<Option<SecondFactor>, StoreError> {
         let sql = second_factor_of(org, admin);
         self.rt
@@ -88,12 +83,7 @@ impl SecondFactorStore for SqliteStore {
     }
 
     async fn confirm_second_factor(
-        &self,
-        org: OrgId,
-        admin: AdminId,
-        step: i64,
-        at: OffsetDateTime,
-        codes: &[[u8; 32]],
+        &self, org: OrgId, admin: AdminId, step: i64, at: OffsetDateTime, codes: &[[u8; 32]],
     ) -> Result<bool, StoreError> {
         let codes = codes.to_vec();
         self.rt
@@ -133,10 +123,7 @@ impl SecondFactorStore for SqliteStore {
     }
 
     async fn replace_recovery_codes(
-        &self,
-        org: OrgId,
-        admin: AdminId,
-        codes: &[[u8; 32]],
+        &self, org: OrgId, admin: AdminId, codes: &[[u8; 32]],
     ) -> Result<bool, StoreError> {
         let codes = codes.to_vec();
         self.rt
@@ -151,11 +138,7 @@ impl SecondFactorStore for SqliteStore {
     }
 
     async fn spend_recovery_code(
-        &self,
-        org: OrgId,
-        admin: AdminId,
-        hash: &[u8; 32],
-        at: OffsetDateTime,
+        &self, org: OrgId, admin: AdminId, hash: &[u8; 32], at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         let hash = *hash;
         self.rt
@@ -188,9 +171,7 @@ impl SecondFactorStore for SqliteStore {
     }
 
     async fn recovery_code_hashes(
-        &self,
-        org: OrgId,
-        admin: AdminId,
+        &self, org: OrgId, admin: AdminId,
     ) -> Result<Vec<[u8; 32]>, StoreError> {
         self.rt
             .read_now(|c| {

@@ -55,9 +55,7 @@ impl TokenCache {
     /// caller has just read, or else at the token epoch, read now. Also returns the token
     /// epoch when it was read (for [`TokenCache::put`] after a miss).
     pub(crate) fn get(
-        &self,
-        hash: &[u8; 32],
-        data: Option<Epoch>,
+        &self, hash: &[u8; 32], data: Option<Epoch>,
     ) -> (Option<TokenRecord>, Option<Epoch>) {
         {
             let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());

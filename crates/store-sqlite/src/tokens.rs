@@ -50,9 +50,7 @@ impl TokenStore for SqliteStore {
     }
 
     async fn find_token_by_hash_at(
-        &self,
-        hash: &[u8; 32],
-        mark: Option<directory::store::ChangeMark>,
+        &self, hash: &[u8; 32], mark: Option<directory::store::ChangeMark>,
     ) -> Result<Option<TokenRecord>, StoreError> {
         // The epochs are read before the row: a change committed in between makes it stale.
         let (cached, epoch) = self.tokens.get(hash, mark);
@@ -93,10 +91,7 @@ impl TokenStore for SqliteStore {
     }
 
     async fn touch_token(
-        &self,
-        org: OrgId,
-        id: TokenId,
-        at: OffsetDateTime,
+        &self, org: OrgId, id: TokenId, at: OffsetDateTime,
     ) -> Result<(), StoreError> {
         self.rt
             .write(Effect::Tokens, move |c| {
@@ -114,10 +109,7 @@ impl TokenStore for SqliteStore {
     }
 
     async fn revoke_token(
-        &self,
-        org: OrgId,
-        id: TokenId,
-        at: OffsetDateTime,
+        &self, org: OrgId, id: TokenId, at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         self.rt
             .write(Effect::Tokens, move |c| {
@@ -134,8 +126,7 @@ impl TokenStore for SqliteStore {
     }
 
     async fn next_token_expiry(
-        &self,
-        now: OffsetDateTime,
+        &self, now: OffsetDateTime,
     ) -> Result<Option<OffsetDateTime>, StoreError> {
         self.rt
             .read_now(|c| {

@@ -539,11 +539,7 @@ impl Gen<'_> {
 }
 
 async fn create(
-    store: &dyn Store,
-    org: OrgId,
-    kind: ResourceKind,
-    body: &Value,
-    at: OffsetDateTime,
+    store: &dyn Store, org: OrgId, kind: ResourceKind, body: &Value, at: OffsetDateTime,
     members: Vec<MemberRef>,
 ) -> StoredResource {
     let new = NewResource {

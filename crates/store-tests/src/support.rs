@@ -38,11 +38,7 @@ pub fn user_body(user_name: &str) -> Value {
 }
 
 pub async fn create_doc(
-    store: &dyn Store,
-    org: OrgId,
-    kind: ResourceKind,
-    doc: Value,
-    members: &[ResourceId],
+    store: &dyn Store, org: OrgId, kind: ResourceKind, doc: Value, members: &[ResourceId],
 ) -> Result<StoredResource, StoreError> {
     let new = NewResource {
         id: ResourceId::new(),
@@ -82,10 +78,7 @@ pub fn group_body(name: &str) -> Value {
 }
 
 pub async fn create_group(
-    store: &dyn Store,
-    org: OrgId,
-    name: &str,
-    members: &[ResourceId],
+    store: &dyn Store, org: OrgId, name: &str, members: &[ResourceId],
 ) -> StoredResource {
     create_doc(
         store,
@@ -106,10 +99,7 @@ pub fn member_ref(id: &ResourceId) -> MemberRef {
 }
 
 pub async fn get(
-    store: &dyn Store,
-    org: OrgId,
-    kind: ResourceKind,
-    id: ResourceId,
+    store: &dyn Store, org: OrgId, kind: ResourceKind, id: ResourceId,
 ) -> Option<StoredResource> {
     store
         .get_resource(org, kind, id, Load { relations: true })
@@ -158,10 +148,7 @@ pub fn filter(kind: ResourceKind, text: &str) -> scim_core::filter::Filter {
 
 /// Follows cursors from the first page to the last and returns every id seen, in order.
 pub async fn walk_cursor(
-    store: &dyn Store,
-    org: OrgId,
-    kind: ResourceKind,
-    mut q: ListQuery,
+    store: &dyn Store, org: OrgId, kind: ResourceKind, mut q: ListQuery,
 ) -> Vec<ResourceId> {
     let mut seen = Vec::new();
     q.cursor = Some(String::new());

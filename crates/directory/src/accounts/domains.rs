@@ -29,10 +29,7 @@ impl Directory {
     /// Adds a domain as an administrator typed it (`Exämple.EDU.`), normalised, with a fresh
     /// TXT value to publish. A name that is not a host name is [`DirectoryError::Invalid`].
     pub async fn add_domain(
-        &self,
-        org: OrgId,
-        actor: &str,
-        typed: &str,
+        &self, org: OrgId, actor: &str, typed: &str,
     ) -> Result<DomainRecord, DirectoryError> {
         let name = dns_verify::normalize_domain(typed)
             .map_err(|e| DirectoryError::Invalid(e.to_string()))?;
@@ -74,11 +71,7 @@ impl Directory {
 
     /// Verifies a domain by looking up its TXT record. Already verified domains stay so.
     pub async fn verify_domain(
-        &self,
-        org: OrgId,
-        actor: &str,
-        name: &str,
-        dns: &dyn TxtLookup,
+        &self, org: OrgId, actor: &str, name: &str, dns: &dyn TxtLookup,
     ) -> Result<DomainRecord, DirectoryError> {
         let d = self.domain(org, name).await?;
         if d.verified.is_some() {
@@ -125,21 +118,14 @@ impl Directory {
 
     /// Marks a domain verified without a lookup (operators, from the CLI).
     pub async fn force_verify_domain(
-        &self,
-        org: OrgId,
-        actor: &str,
-        name: &str,
+        &self, org: OrgId, actor: &str, name: &str,
     ) -> Result<DomainRecord, DirectoryError> {
         let d = self.domain(org, name).await?;
         self.mark_verified(org, actor, d, actor).await
     }
 
     async fn mark_verified(
-        &self,
-        org: OrgId,
-        actor: &str,
-        mut d: DomainRecord,
-        by: &str,
+        &self, org: OrgId, actor: &str, mut d: DomainRecord, by: &str,
     ) -> Result<DomainRecord, DirectoryError> {
         let now = self.clock.now();
         self.store
@@ -160,10 +146,7 @@ impl Directory {
     }
 
     pub async fn remove_domain(
-        &self,
-        org: OrgId,
-        actor: &str,
-        name: &str,
+        &self, org: OrgId, actor: &str, name: &str,
     ) -> Result<(), DirectoryError> {
         let d = self.domain(org, name).await?;
         self.store.remove_domain(org, &d.name).await?;

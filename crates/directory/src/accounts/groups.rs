@@ -82,10 +82,7 @@ fn group_doc(name: &str) -> Result<serde_json::Value, DirectoryError> {
 impl Directory {
     /// Groups in creation order, after the `next` of an earlier page.
     pub async fn list_groups(
-        &self,
-        org: OrgId,
-        after: Option<&str>,
-        count: u32,
+        &self, org: OrgId, after: Option<&str>, count: u32,
     ) -> Result<GroupPage, DirectoryError> {
         match self.store.list_groups(org, after, count).await {
             Err(StoreError::InvalidCursor) => Err(DirectoryError::Invalid(
@@ -97,10 +94,7 @@ impl Directory {
 
     /// A group and one page of its members (`q.search`: those the account search finds).
     pub async fn group_members(
-        &self,
-        org: OrgId,
-        id: &str,
-        q: &MemberQuery,
+        &self, org: OrgId, id: &str, q: &MemberQuery,
     ) -> Result<(GroupSummary, MemberPage), DirectoryError> {
         let group = self.group(org, id).await?;
         let page = self
@@ -123,11 +117,7 @@ impl Directory {
     /// Creates a manual group with the accounts named (by `userName`) as its first members;
     /// logged. An unknown name refuses the whole creation.
     pub async fn create_group(
-        &self,
-        org: OrgId,
-        actor: &str,
-        display_name: &str,
-        user_names: &[String],
+        &self, org: OrgId, actor: &str, display_name: &str, user_names: &[String],
     ) -> Result<GroupSummary, DirectoryError> {
         let name = group_name(display_name)?;
         let (members, added) = self.accounts_named(org, user_names).await?;
@@ -159,9 +149,7 @@ impl Directory {
     /// The accounts named by `userName` (not deleted), as members to add, with the log's
     /// words for them.
     async fn accounts_named(
-        &self,
-        org: OrgId,
-        user_names: &[String],
+        &self, org: OrgId, user_names: &[String],
     ) -> Result<(Vec<MemberRef>, Vec<String>), DirectoryError> {
         let mut refs = Vec::new();
         let mut added = Vec::new();
@@ -188,11 +176,7 @@ impl Directory {
 
     /// Renames a manual group, adds accounts to it and removes members, in one change; logged.
     pub async fn edit_group(
-        &self,
-        org: OrgId,
-        actor: &str,
-        id: &str,
-        edit: GroupEdit,
+        &self, org: OrgId, actor: &str, id: &str, edit: GroupEdit,
     ) -> Result<GroupSummary, DirectoryError> {
         let group = self.manual_group(org, id).await?;
         let mut changed = Vec::new();
@@ -253,10 +237,7 @@ impl Directory {
 
     /// Deletes a manual group (its members stay, in no group); logged.
     pub async fn delete_group(
-        &self,
-        org: OrgId,
-        actor: &str,
-        id: &str,
+        &self, org: OrgId, actor: &str, id: &str,
     ) -> Result<(), DirectoryError> {
         let group = self.manual_group(org, id).await?;
         let rid = group.resource.id;
@@ -277,12 +258,7 @@ impl Directory {
     /// Applies `memberOf` rules after a manual group's write (see
     /// [`crate::roles::after_group_change`]).
     async fn roles_after(
-        &self,
-        org: OrgId,
-        group: ResourceId,
-        named: Vec<ResourceId>,
-        bulk: bool,
-        renamed: bool,
+        &self, org: OrgId, group: ResourceId, named: Vec<ResourceId>, bulk: bool, renamed: bool,
     ) {
         let (store, now) = (self.store.clone(), self.clock.now());
         crate::roles::after_group_change(store, now, org, group, named, bulk, renamed).await;

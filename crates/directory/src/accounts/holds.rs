@@ -10,10 +10,7 @@ impl Directory {
     /// Ends the hold of a retired account at once: the account is deleted and its `userName`
     /// is free. Refused for an account that is not held.
     pub async fn release_hold(
-        &self,
-        org: OrgId,
-        actor: &str,
-        id: &str,
+        &self, org: OrgId, actor: &str, id: &str,
     ) -> Result<(), DirectoryError> {
         let a = self.get_account(org, id).await?;
         let Some(until) = a.hold_until.filter(|_| a.deleted.is_some()) else {
@@ -43,10 +40,7 @@ impl Directory {
     /// [`Directory::release_hold`] for the account holding `user_name` (compared
     /// case-insensitively, as SCIM compares userNames).
     pub async fn release_hold_of(
-        &self,
-        org: OrgId,
-        actor: &str,
-        user_name: &str,
+        &self, org: OrgId, actor: &str, user_name: &str,
     ) -> Result<(), DirectoryError> {
         let a = self
             .store
@@ -59,9 +53,7 @@ impl Directory {
 
     /// Every group an account is a direct member of, synced or manual.
     pub async fn account_groups(
-        &self,
-        org: OrgId,
-        id: ResourceId,
+        &self, org: OrgId, id: ResourceId,
     ) -> Result<Vec<crate::model::resource::GroupView>, DirectoryError> {
         Ok(self.store.groups_of_member(org, id).await?)
     }

@@ -145,12 +145,7 @@ impl Directory {
     }
 
     async fn record(
-        &self,
-        org: OrgId,
-        actor: &str,
-        action: &str,
-        target: String,
-        detail: Option<String>,
+        &self, org: OrgId, actor: &str, action: &str, target: String, detail: Option<String>,
         resource: Option<String>,
     ) -> Result<(), StoreError> {
         self.store
@@ -172,9 +167,7 @@ impl Directory {
     // ---- accounts ----
 
     pub async fn list_accounts(
-        &self,
-        org: OrgId,
-        q: &AccountQuery,
+        &self, org: OrgId, q: &AccountQuery,
     ) -> Result<AccountPage, DirectoryError> {
         match self.store.list_accounts(org, q).await {
             Err(StoreError::InvalidCursor) => Err(DirectoryError::Invalid(
@@ -195,11 +188,7 @@ impl Directory {
 
     /// Creates a manual account from SCIM-shaped attributes (`userName` required).
     pub async fn create_account(
-        &self,
-        org: OrgId,
-        actor: &str,
-        attributes: &Value,
-        local: Option<LocalProps>,
+        &self, org: OrgId, actor: &str, attributes: &Value, local: Option<LocalProps>,
     ) -> Result<Account, DirectoryError> {
         let o = self.org(org).await?;
         let normalized = normalize(ResourceKind::User, attributes)
@@ -272,11 +261,7 @@ impl Directory {
 
     /// Edits an account: local properties on any account, SCIM attributes only on manual ones.
     pub async fn edit_account(
-        &self,
-        org: OrgId,
-        actor: &str,
-        id: &str,
-        edit: AccountEdit,
+        &self, org: OrgId, actor: &str, id: &str, edit: AccountEdit,
     ) -> Result<Account, DirectoryError> {
         let current = self.get_account(org, id).await?;
         if current.deleted.is_some() {
@@ -364,11 +349,7 @@ impl Directory {
     /// it had and the edit leaves out loses its hand-set source. A role only a rule gives
     /// cannot be taken away by hand: the refusal names the rule.
     async fn local_edit(
-        &self,
-        org: OrgId,
-        kind: OrgKind,
-        current: &Account,
-        wanted: LocalProps,
+        &self, org: OrgId, kind: OrgKind, current: &Account, wanted: LocalProps,
     ) -> Result<LocalProps, DirectoryError> {
         let wanted = check_local(kind, wanted)?;
         let have = &current.local;
@@ -431,9 +412,7 @@ impl Directory {
     /// Disconnects directory sync: every token revoked, the connection `disconnected`, every
     /// synced account and group manual. Returns (tokens revoked, resources released).
     pub async fn disconnect(
-        &self,
-        org: OrgId,
-        actor: &str,
+        &self, org: OrgId, actor: &str,
     ) -> Result<(usize, u64), DirectoryError> {
         let revoked = self.lifecycle.disconnect(org, actor).await?;
         let released = self.store.release_sync(org).await?;
@@ -454,10 +433,7 @@ impl Directory {
     }
 
     pub async fn set_auto_merge(
-        &self,
-        org: OrgId,
-        actor: &str,
-        on: bool,
+        &self, org: OrgId, actor: &str, on: bool,
     ) -> Result<(), DirectoryError> {
         self.store.set_auto_merge(org, on).await?;
         self.record(
@@ -521,10 +497,7 @@ impl Directory {
     /// Merges one conflict (by `userName`, any case): the existing account becomes directory
     /// sync's, with the document the identity provider sent; its local properties stay.
     pub async fn merge_conflict(
-        &self,
-        org: OrgId,
-        actor: &str,
-        user_name: &str,
+        &self, org: OrgId, actor: &str, user_name: &str,
     ) -> Result<MergeOutcome, DirectoryError> {
         let key = user_name.to_lowercase();
         let conflict = self
@@ -563,9 +536,7 @@ impl Directory {
     }
 
     async fn take_over(
-        &self,
-        org: OrgId,
-        c: &ConflictRecord,
+        &self, org: OrgId, c: &ConflictRecord,
     ) -> Result<MergeOutcome, DirectoryError> {
         for _ in 0..8 {
             let Some(account) = self.store.get_account(org, c.account_id).await? else {
@@ -619,11 +590,7 @@ impl Directory {
 
 /// Hands `account` to directory sync with the identity provider's `incoming` document.
 pub(crate) async fn adopt(
-    store: &dyn Store,
-    org: OrgId,
-    account: &Account,
-    incoming: &Value,
-    now: OffsetDateTime,
+    store: &dyn Store, org: OrgId, account: &Account, incoming: &Value, now: OffsetDateTime,
 ) -> Result<Account, StoreError> {
     let adopted = store
         .update_account(

@@ -87,9 +87,7 @@ pub struct LocalProps {
 impl LocalProps {
     /// These properties with a school's grade level and SIS username.
     pub fn with_school(
-        mut self,
-        grade_level: Option<String>,
-        sis_username: Option<String>,
+        mut self, grade_level: Option<String>, sis_username: Option<String>,
     ) -> Self {
         self.grade_level = grade_level;
         self.sis_username = sis_username;

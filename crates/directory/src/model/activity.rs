@@ -31,11 +31,7 @@ pub struct ActivityEntry {
 impl ActivityEntry {
     /// An act on `org` that is not an HTTP request (no token, status or duration).
     pub fn act(
-        org: OrgId,
-        at: OffsetDateTime,
-        actor: &str,
-        action: &str,
-        target: impl Into<String>,
+        org: OrgId, at: OffsetDateTime, actor: &str, action: &str, target: impl Into<String>,
     ) -> Self {
         ActivityEntry {
             org_id: Some(org),

@@ -65,10 +65,7 @@ impl NewResource {
     /// `at` (the instant as stored, which may be coarser than `now`), with a group's first
     /// `members` when they were loaded.
     pub fn created(
-        &self,
-        kind: ResourceKind,
-        at: OffsetDateTime,
-        members: Option<Vec<MemberView>>,
+        &self, kind: ResourceKind, at: OffsetDateTime, members: Option<Vec<MemberView>>,
     ) -> StoredResource {
         StoredResource {
             id: self.id,

@@ -10,11 +10,7 @@ use super::*;
 /// `membership`). The rules are read after the write, so a rule change that committed before
 /// it is applied here, and one that commits after it re-applies to everyone anyway.
 pub async fn after_write(
-    store: &dyn Store,
-    org: OrgId,
-    ids: &[ResourceId],
-    membership: bool,
-    now: time::OffsetDateTime,
+    store: &dyn Store, org: OrgId, ids: &[ResourceId], membership: bool, now: time::OffsetDateTime,
 ) -> Result<(), StoreError> {
     if ids.is_empty() {
         return Ok(());
@@ -41,11 +37,7 @@ pub async fn after_write(
 /// a `memberOf` rule is applied again too: whoever left the group is among them, whatever a
 /// concurrent write did to the group between reads.
 pub async fn after_group_write(
-    store: &dyn Store,
-    org: OrgId,
-    explicit: &[ResourceId],
-    current: &[ResourceId],
-    bulk: bool,
+    store: &dyn Store, org: OrgId, explicit: &[ResourceId], current: &[ResourceId], bulk: bool,
     now: time::OffsetDateTime,
 ) -> Result<(), StoreError> {
     let rules = store.list_role_rules(org).await?;
@@ -87,13 +79,8 @@ pub async fn after_group_write(
 /// failure is logged (the account's next write, a rule change or `scimd roles apply` applies
 /// the rules again).
 pub async fn after_group_change(
-    store: Arc<dyn Store>,
-    now: time::OffsetDateTime,
-    org: OrgId,
-    group: ResourceId,
-    named: Vec<ResourceId>,
-    bulk: bool,
-    renamed: bool,
+    store: Arc<dyn Store>, now: time::OffsetDateTime, org: OrgId, group: ResourceId,
+    named: Vec<ResourceId>, bulk: bool, renamed: bool,
 ) {
     let run = async move {
         if !needs_groups(&store.list_role_rules(org).await?) {
@@ -117,9 +104,7 @@ pub async fn after_group_change(
 
 /// Every direct member of a group, by id, a thousand per read.
 async fn member_ids(
-    store: &dyn Store,
-    org: OrgId,
-    group: ResourceId,
+    store: &dyn Store, org: OrgId, group: ResourceId,
 ) -> Result<Vec<ResourceId>, StoreError> {
     let mut ids = Vec::new();
     let mut after = None;

@@ -141,9 +141,7 @@ pub fn sources_of_locations(l: &LocalProps) -> BTreeMap<String, Vec<String>> {
 
 /// Values in their old order, then the new ones in the order given.
 fn ordered(
-    old: &[String],
-    order: &[String],
-    sources: &BTreeMap<String, Vec<String>>,
+    old: &[String], order: &[String], sources: &BTreeMap<String, Vec<String>>,
 ) -> Vec<String> {
     let mut out: Vec<String> = old
         .iter()
@@ -259,11 +257,7 @@ impl Provenance {
 /// An account's local properties once `rules` are applied to it: hand-set values kept,
 /// rule-given values as the rules say now, the default role when nothing gives one.
 pub fn derive(
-    kind: OrgKind,
-    rules: &[RoleRule],
-    doc: &Value,
-    groups: &[GroupView],
-    current: &LocalProps,
+    kind: OrgKind, rules: &[RoleRule], doc: &Value, groups: &[GroupView], current: &LocalProps,
 ) -> LocalProps {
     let mut p = Provenance::manual_of(kind, current);
     p.add_rules(rules, doc, groups);

@@ -131,12 +131,7 @@ impl Roles {
     }
 
     async fn record(
-        &self,
-        org: OrgId,
-        actor: &str,
-        action: &str,
-        target: String,
-        detail: Option<String>,
+        &self, org: OrgId, actor: &str, action: &str, target: String, detail: Option<String>,
     ) -> Result<(), DirectoryError> {
         self.store
             .append_activity(vec![
@@ -156,10 +151,7 @@ impl Roles {
 
     /// Adds a role of the organisation's own.
     pub async fn add_role(
-        &self,
-        org: OrgId,
-        actor: &str,
-        name: &str,
+        &self, org: OrgId, actor: &str, name: &str,
     ) -> Result<String, DirectoryError> {
         let name = name.trim();
         if name.is_empty()
@@ -199,10 +191,7 @@ impl Roles {
     /// Removes a role of the organisation's own; refused while a rule gives it. Accounts that
     /// have it keep it (as they keep roles from before the catalogue).
     pub async fn remove_role(
-        &self,
-        org: OrgId,
-        actor: &str,
-        name: &str,
+        &self, org: OrgId, actor: &str, name: &str,
     ) -> Result<(), DirectoryError> {
         let cat = self.catalogue(org).await?;
         let key = name.trim().to_lowercase();
@@ -250,9 +239,7 @@ impl Roles {
 
     /// Checks a rule as written and gives it the catalogue's spelling of its roles.
     async fn check_rule(
-        &self,
-        org: OrgId,
-        input: &RuleInput,
+        &self, org: OrgId, input: &RuleInput,
     ) -> Result<(String, RuleCondition, Vec<String>, Vec<String>), DirectoryError> {
         let kind = self.kind(org).await?;
         let name = input.name.trim();
@@ -332,10 +319,7 @@ impl Roles {
 
     /// Adds a rule at the end and applies the rules to every account.
     pub async fn create_rule(
-        &self,
-        org: OrgId,
-        actor: &str,
-        input: &RuleInput,
+        &self, org: OrgId, actor: &str, input: &RuleInput,
     ) -> Result<(RoleRule, Applied), DirectoryError> {
         let (name, condition, roles, locations) = self.check_rule(org, input).await?;
         let rules = self.store.list_role_rules(org).await?;
@@ -370,11 +354,7 @@ impl Roles {
 
     /// Replaces a rule's name, condition, roles and locations, and applies the rules again.
     pub async fn update_rule(
-        &self,
-        org: OrgId,
-        actor: &str,
-        id: &str,
-        input: &RuleInput,
+        &self, org: OrgId, actor: &str, id: &str, input: &RuleInput,
     ) -> Result<(RoleRule, Applied), DirectoryError> {
         let current = self.rule(org, id).await?;
         let (name, condition, roles, locations) = self.check_rule(org, input).await?;
@@ -401,10 +381,7 @@ impl Roles {
 
     /// Deletes a rule: what it gave goes, unless a hand or another rule gives it too.
     pub async fn delete_rule(
-        &self,
-        org: OrgId,
-        actor: &str,
-        id: &str,
+        &self, org: OrgId, actor: &str, id: &str,
     ) -> Result<Applied, DirectoryError> {
         let current = self.rule(org, id).await?;
         if !self.store.remove_role_rule(org, current.id).await? {
@@ -425,11 +402,7 @@ impl Roles {
     /// applied. Rules give the union of what matches, so the order is the order shown; the
     /// accounts do not change.
     pub async fn move_rule(
-        &self,
-        org: OrgId,
-        actor: &str,
-        id: &str,
-        by: i64,
+        &self, org: OrgId, actor: &str, id: &str, by: i64,
     ) -> Result<(), DirectoryError> {
         let current = self.rule(org, id).await?;
         let mut rules = self.store.list_role_rules(org).await?;
@@ -515,12 +488,7 @@ impl Roles {
     /// console's and API's bulk assignment. Unknown ids and SCIM-deleted accounts are refused
     /// before anything changes. Returns how many accounts changed.
     pub async fn assign(
-        &self,
-        org: OrgId,
-        actor: &str,
-        ids: &[String],
-        role: &str,
-        add: bool,
+        &self, org: OrgId, actor: &str, ids: &[String], role: &str, add: bool,
     ) -> Result<u64, DirectoryError> {
         if ids.is_empty() {
             return Err(DirectoryError::Invalid(
@@ -594,9 +562,7 @@ impl Roles {
 
 /// The organisation's catalogue.
 pub(crate) async fn catalogue(
-    store: &dyn Store,
-    org: OrgId,
-    kind: OrgKind,
+    store: &dyn Store, org: OrgId, kind: OrgKind,
 ) -> Result<Catalogue, DirectoryError> {
     Ok(Catalogue {
         defaults: kind_roles(kind).iter().map(|r| (*r).to_owned()).collect(),
@@ -625,12 +591,8 @@ pub fn describe(rule: &RoleRule) -> String {
 /// `current` with hand-set roles and locations added and taken away; rule and default sources
 /// as they are (the store's [`derive`] settles them again).
 pub fn edit_local(
-    kind: OrgKind,
-    current: &LocalProps,
-    add_roles: &[String],
-    remove_roles: &[String],
-    add_locations: &[String],
-    remove_locations: &[String],
+    kind: OrgKind, current: &LocalProps, add_roles: &[String], remove_roles: &[String],
+    add_locations: &[String], remove_locations: &[String],
 ) -> LocalProps {
     let mut p = Provenance::default();
     for r in &current.roles {
@@ -665,10 +627,7 @@ pub fn edit_local(
 /// transaction, so what a rule gives is as the rules say now. `false` when the account went
 /// away meanwhile.
 pub(crate) async fn write_local(
-    store: &dyn Store,
-    org: OrgId,
-    account: &crate::store::Account,
-    local: LocalProps,
+    store: &dyn Store, org: OrgId, account: &crate::store::Account, local: LocalProps,
     now: time::OffsetDateTime,
 ) -> Result<bool, DirectoryError> {
     match store

@@ -62,11 +62,8 @@ impl ScimService {
     }
 
     async fn bulk_one(
-        &self,
-        org: OrgId,
-        op: &scim_core::messages::BulkOperation,
-        created: &HashMap<String, String>,
-        base_url: &str,
+        &self, org: OrgId, op: &scim_core::messages::BulkOperation,
+        created: &HashMap<String, String>, base_url: &str,
     ) -> BulkOpResult {
         let resolve = |bid: &str| created.get(bid).cloned();
         let mut data = op.data.clone();

@@ -139,11 +139,7 @@ impl ScimService {
 
     /// POST /Users, POST /Groups (RFC 7644 section 3.3).
     pub async fn create(
-        &self,
-        org: OrgId,
-        kind: ResourceKind,
-        body: &Value,
-        load: Load,
+        &self, org: OrgId, kind: ResourceKind, body: &Value, load: Load,
     ) -> ScimResult<StoredResource> {
         let mut normalized = normalize(kind, body)?;
         if kind == ResourceKind::User {
@@ -172,11 +168,7 @@ impl ScimService {
 
     /// GET /{type}/{id}.
     pub async fn get(
-        &self,
-        org: OrgId,
-        kind: ResourceKind,
-        id: &str,
-        load: Load,
+        &self, org: OrgId, kind: ResourceKind, id: &str, load: Load,
     ) -> ScimResult<StoredResource> {
         let rid = parse_id(id)?;
         self.store
@@ -188,12 +180,7 @@ impl ScimService {
 
     /// PUT /{type}/{id} (RFC 7644 section 3.5.1): replaces every writable attribute.
     pub async fn replace(
-        &self,
-        org: OrgId,
-        kind: ResourceKind,
-        id: &str,
-        body: &Value,
-        pre: &Precondition,
+        &self, org: OrgId, kind: ResourceKind, id: &str, body: &Value, pre: &Precondition,
         load: Load,
     ) -> ScimResult<StoredResource> {
         let rid = parse_id(id)?;
@@ -240,12 +227,7 @@ impl ScimService {
     /// PATCH /{type}/{id} (RFC 7644 section 3.5.2). Applied to the version read; if another
     /// writer got there first, the operations are applied again to the newer version.
     pub async fn patch(
-        &self,
-        org: OrgId,
-        kind: ResourceKind,
-        id: &str,
-        body: &Value,
-        pre: &Precondition,
+        &self, org: OrgId, kind: ResourceKind, id: &str, body: &Value, pre: &Precondition,
         load: Load,
     ) -> ScimResult<StoredResource> {
         let rid = parse_id(id)?;
@@ -302,11 +284,7 @@ impl ScimService {
 
     /// DELETE /{type}/{id} (RFC 7644 section 3.6).
     pub async fn delete(
-        &self,
-        org: OrgId,
-        kind: ResourceKind,
-        id: &str,
-        pre: &Precondition,
+        &self, org: OrgId, kind: ResourceKind, id: &str, pre: &Precondition,
     ) -> ScimResult<()> {
         let rid = parse_id(id)?;
         let expected = match &pre.0 {
@@ -470,10 +448,7 @@ impl ScimService {
     /// The organisation's rules on an incoming `userName`: never an administrator's sign-in,
     /// and inside a verified domain once the organisation has one.
     async fn check_incoming(
-        &self,
-        org: OrgId,
-        policy: &SyncPolicy,
-        user_name: &str,
+        &self, org: OrgId, policy: &SyncPolicy, user_name: &str,
     ) -> ScimResult<()> {
         if policy.admin_collision {
             self.note(
@@ -511,11 +486,7 @@ impl ScimService {
 
     /// A PUT or PATCH that changes a User's `userName` meets the create rules.
     async fn check_rename(
-        &self,
-        org: OrgId,
-        kind: ResourceKind,
-        before: &Value,
-        after: &Value,
+        &self, org: OrgId, kind: ResourceKind, before: &Value, after: &Value,
     ) -> ScimResult<()> {
         if kind != ResourceKind::User {
             return Ok(());
@@ -552,12 +523,7 @@ impl ScimService {
     /// Applies `memberOf` rules after a SCIM write of a group's members or name (see
     /// [`crate::roles::after_group_change`]).
     async fn roles_after_group(
-        &self,
-        org: OrgId,
-        group: ResourceId,
-        named: Vec<ResourceId>,
-        bulk: bool,
-        renamed: bool,
+        &self, org: OrgId, group: ResourceId, named: Vec<ResourceId>, bulk: bool, renamed: bool,
     ) {
         let (store, now) = (self.store.clone(), self.clock.now());
         crate::roles::after_group_change(store, now, org, group, named, bulk, renamed).await;
@@ -574,11 +540,7 @@ impl ScimService {
     }
 
     async fn current(
-        &self,
-        org: OrgId,
-        kind: ResourceKind,
-        rid: ResourceId,
-        id: &str,
+        &self, org: OrgId, kind: ResourceKind, rid: ResourceId, id: &str,
     ) -> ScimResult<StoredResource> {
         self.store
             .get_resource(org, kind, rid, Load::default())
@@ -589,9 +551,7 @@ impl ScimService {
 
     /// Validates list parameters for one resource type (RFC 7644 section 3.4.2, RFC 9865).
     pub fn prepare_list(
-        &self,
-        kind: ResourceKind,
-        params: &ListParams,
+        &self, kind: ResourceKind, params: &ListParams,
     ) -> ScimResult<PreparedList> {
         let filter = match params.filter.as_deref() {
             Some(f) if !f.trim().is_empty() => Some(scim_core::filter::parse_filter(f, kind)?),
@@ -640,10 +600,7 @@ impl ScimService {
 
     /// GET /{type} and POST /{type}/.search.
     pub async fn list(
-        &self,
-        org: OrgId,
-        kind: ResourceKind,
-        query: &ListQuery,
+        &self, org: OrgId, kind: ResourceKind, query: &ListQuery,
     ) -> ScimResult<Page> {
         self.store
             .list_resources(org, kind, query)

@@ -11,10 +11,7 @@ pub trait RoleStore: Send + Sync {
 
     /// [`StoreError::Conflict`]`("role")` when the organisation has it already (any case).
     async fn add_org_role(
-        &self,
-        org: OrgId,
-        name: &str,
-        at: OffsetDateTime,
+        &self, org: OrgId, name: &str, at: OffsetDateTime,
     ) -> Result<(), StoreError>;
 
     /// Removes a role (any case); `false` when there was none.
@@ -36,20 +33,13 @@ pub trait RoleStore: Send + Sync {
     /// per user object changed. Accounts that are gone or deleted by SCIM are passed over.
     /// Returns the ids whose roles or locations changed.
     async fn apply_role_rules(
-        &self,
-        org: OrgId,
-        ids: &[ResourceId],
-        now: OffsetDateTime,
+        &self, org: OrgId, ids: &[ResourceId], now: OffsetDateTime,
     ) -> Result<Vec<ResourceId>, StoreError>;
 
     /// Up to `limit` account ids (any source, not deleted by SCIM) after `after`, in id order:
     /// the batches of a re-application to everyone. With `sources`, only accounts with a role
     /// or location from one of them (`rule:<id>`).
     async fn account_ids(
-        &self,
-        org: OrgId,
-        after: Option<ResourceId>,
-        limit: u32,
-        sources: &[String],
+        &self, org: OrgId, after: Option<ResourceId>, limit: u32, sources: &[String],
     ) -> Result<Vec<ResourceId>, StoreError>;
 }

@@ -14,21 +14,14 @@ pub trait SecondFactorStore: Send + Sync {
     async fn put_second_factor(&self, f: &SecondFactor) -> Result<bool, StoreError>;
 
     async fn get_second_factor(
-        &self,
-        org: OrgId,
-        admin: AdminId,
+        &self, org: OrgId, admin: AdminId,
     ) -> Result<Option<SecondFactor>, StoreError>;
 
     /// Confirms the unconfirmed second factor at `at` with `step` as its newest accepted step
     /// and, in the same transaction, replaces the administrator's recovery codes with
     /// `codes` (hashes); `Ok(false)`, and nothing changes, when there is no unconfirmed one.
     async fn confirm_second_factor(
-        &self,
-        org: OrgId,
-        admin: AdminId,
-        step: i64,
-        at: OffsetDateTime,
-        codes: &[[u8; 32]],
+        &self, org: OrgId, admin: AdminId, step: i64, at: OffsetDateTime, codes: &[[u8; 32]],
     ) -> Result<bool, StoreError>;
 
     /// Records `step` as the newest accepted time step of a confirmed second factor, only
@@ -37,19 +30,12 @@ pub trait SecondFactorStore: Send + Sync {
 
     /// Replaces the recovery codes of a confirmed second factor; `Ok(false)` without one.
     async fn replace_recovery_codes(
-        &self,
-        org: OrgId,
-        admin: AdminId,
-        codes: &[[u8; 32]],
+        &self, org: OrgId, admin: AdminId, codes: &[[u8; 32]],
     ) -> Result<bool, StoreError>;
 
     /// Marks an unused recovery code used at `at`: `Ok(true)` for exactly one caller.
     async fn spend_recovery_code(
-        &self,
-        org: OrgId,
-        admin: AdminId,
-        hash: &[u8; 32],
-        at: OffsetDateTime,
+        &self, org: OrgId, admin: AdminId, hash: &[u8; 32], at: OffsetDateTime,
     ) -> Result<bool, StoreError>;
 
     /// How many unused recovery codes the administrator has.
@@ -58,9 +44,7 @@ pub trait SecondFactorStore: Send + Sync {
     /// The hashes of the administrator's unused recovery codes, in byte order (`scimd copy`
     /// carries them).
     async fn recovery_code_hashes(
-        &self,
-        org: OrgId,
-        admin: AdminId,
+        &self, org: OrgId, admin: AdminId,
     ) -> Result<Vec<[u8; 32]>, StoreError>;
 
     /// Removes the administrator's second factor and recovery codes in one transaction;

@@ -125,10 +125,7 @@ fn elements(v: &Value) -> std::slice::Iter<'_, Value> {
 /// Whether `pred` holds for some value the target names: each element of a multi-valued
 /// attribute, and for `attr.sub` the `sub` of each element of `attr`.
 fn any_value(
-    t: &Target<'_>,
-    scope: Scope<'_>,
-    doc: &Value,
-    pred: &mut dyn FnMut(&Value) -> bool,
+    t: &Target<'_>, scope: Scope<'_>, doc: &Value, pred: &mut dyn FnMut(&Value) -> bool,
 ) -> bool {
     let Some(v) = attribute_value(t, scope, doc) else {
         return false;

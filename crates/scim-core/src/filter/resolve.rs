@@ -38,9 +38,7 @@ pub(crate) fn locate(kind: ResourceKind, p: &AttrPath) -> Result<Located, String
 
 /// The canonical path of a located attribute.
 pub(crate) fn canonical_path(
-    urn: Option<&str>,
-    attr: &AttributeDef,
-    sub: Option<&AttributeDef>,
+    urn: Option<&str>, attr: &AttributeDef, sub: Option<&AttributeDef>,
 ) -> AttrPath {
     AttrPath {
         urn: urn.map(str::to_owned),

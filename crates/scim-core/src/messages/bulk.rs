@@ -278,8 +278,7 @@ pub fn bulk_id_refs(value: &Value) -> Vec<String> {
 /// If any reference cannot be resolved, returns `Err` with the first such bulkId and leaves
 /// `value` untouched, so the operation can be reported as failed with its data intact.
 pub fn replace_bulk_ids(
-    value: &mut Value,
-    resolve: &dyn Fn(&str) -> Option<String>,
+    value: &mut Value, resolve: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(), String> {
     let mut resolved = HashMap::new();
     for id in bulk_id_refs(value) {

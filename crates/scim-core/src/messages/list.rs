@@ -246,11 +246,8 @@ fn attribute_list(key: &str, value: &Value) -> ScimResult<Option<String>> {
 /// omitted only when the caller passes `None`, which RFC 9865 allows for cursor paging when
 /// the total cannot be estimated. `itemsPerPage` is the number of resources on this page.
 pub fn list_response(
-    resources: Vec<Value>,
-    total_results: Option<u64>,
-    start_index: Option<u64>,
-    next_cursor: Option<String>,
-    previous_cursor: Option<String>,
+    resources: Vec<Value>, total_results: Option<u64>, start_index: Option<u64>,
+    next_cursor: Option<String>, previous_cursor: Option<String>,
 ) -> Value {
     let mut body = Map::new();
     body.insert("schemas".into(), json!([LIST_RESPONSE_URN]));

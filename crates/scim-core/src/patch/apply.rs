@@ -19,9 +19,7 @@ use super::{MemberChange, MemberRef, NULL, PatchOpKind, PatchOperation, PatchOut
 
 /// Applies operations atomically: on error nothing is applied and the input is untouched.
 pub fn apply_patch(
-    kind: ResourceKind,
-    doc: &Value,
-    ops: &[PatchOperation],
+    kind: ResourceKind, doc: &Value, ops: &[PatchOperation],
 ) -> ScimResult<PatchOutcome> {
     // Atomicity (RFC 7644 section 3.5.2): every operation works on a copy; the first error
     // drops it, so the caller's document is never half-patched.
@@ -83,10 +81,7 @@ impl Engine {
     /// (`urn:...:enterprise:2.0:User:employeeNumber`) or an extension URN holding an object:
     /// Entra's path-less `replace` mixes all three in one operation.
     fn apply_pathless(
-        &mut self,
-        work: &mut Map<String, Value>,
-        mode: Mode,
-        value: &Value,
+        &mut self, work: &mut Map<String, Value>, mode: Mode, value: &Value,
     ) -> ScimResult<()> {
         let Some(obj) = pathless_object(value) else {
             return Err(ScimError::invalid_value(
@@ -121,11 +116,7 @@ impl Engine {
 
     /// Path-less or bare-URN value for an extension: each of its keys is an attribute of it.
     fn set_extension(
-        &mut self,
-        work: &mut Map<String, Value>,
-        mode: Mode,
-        urn: &'static str,
-        v: &Value,
+        &mut self, work: &mut Map<String, Value>, mode: Mode, urn: &'static str, v: &Value,
     ) -> ScimResult<()> {
         match v {
             _ if is_empty(v) => {
@@ -164,11 +155,7 @@ impl Engine {
 
     /// A path-less key: readOnly attributes with a value are refused, members become changes.
     fn set_checked(
-        &mut self,
-        work: &mut Map<String, Value>,
-        mode: Mode,
-        target: &Target<'_>,
-        v: &Value,
+        &mut self, work: &mut Map<String, Value>, mode: Mode, target: &Target<'_>, v: &Value,
     ) -> ScimResult<()> {
         if is_read_only(target) {
             if is_empty(v) {
@@ -187,10 +174,7 @@ impl Engine {
 
     /// An operation with a `path`; `mode` is `None` for `remove`.
     fn apply_path(
-        &mut self,
-        work: &mut Map<String, Value>,
-        mode: Option<Mode>,
-        path: &PatchPath,
+        &mut self, work: &mut Map<String, Value>, mode: Option<Mode>, path: &PatchPath,
         value: Option<&Value>,
     ) -> ScimResult<()> {
         let attr = &path.attr;
@@ -241,11 +225,7 @@ impl Engine {
     }
 
     fn set(
-        &mut self,
-        work: &mut Map<String, Value>,
-        mode: Mode,
-        t: &Target<'_>,
-        raw: &Value,
+        &mut self, work: &mut Map<String, Value>, mode: Mode, t: &Target<'_>, raw: &Value,
     ) -> ScimResult<()> {
         if self.kind == ResourceKind::User && t.ext.is_none() && t.def.name == "password" {
             // writeOnly: handed to the caller, never stored in the document.
@@ -261,10 +241,7 @@ impl Engine {
     }
 
     fn remove(
-        &mut self,
-        work: &mut Map<String, Value>,
-        t: &Target<'_>,
-        value: Option<&Value>,
+        &mut self, work: &mut Map<String, Value>, t: &Target<'_>, value: Option<&Value>,
     ) -> ScimResult<()> {
         let label = t.label();
         if t.def.required && t.sub.is_none() && t.filter.is_none() {
@@ -294,10 +271,7 @@ impl Engine {
     /// by listing them in `value` or with a `members[value eq "..."]` path, and changes many
     /// members in one PATCH; both forms are accepted.
     fn members_path(
-        &mut self,
-        mode: Option<Mode>,
-        t: &Target<'_>,
-        value: Option<&Value>,
+        &mut self, mode: Option<Mode>, t: &Target<'_>, value: Option<&Value>,
     ) -> ScimResult<()> {
         if t.sub.is_some() {
             return Err(members_immutable());

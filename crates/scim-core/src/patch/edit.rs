@@ -77,9 +77,7 @@ pub(super) fn unwrap_simple<'v>(def: &AttributeDef, raw: &'v Value) -> &'v Value
 /// Runs `f` on the object that holds the attribute: the document, or its extension object
 /// (created on demand, dropped again when left empty).
 pub(super) fn with_container<R>(
-    work: &mut Map<String, Value>,
-    ext: Option<&str>,
-    f: impl FnOnce(&mut Map<String, Value>) -> R,
+    work: &mut Map<String, Value>, ext: Option<&str>, f: impl FnOnce(&mut Map<String, Value>) -> R,
 ) -> R {
     match ext {
         None => f(work),
@@ -155,10 +153,7 @@ fn set_sub(element: &mut Value, sub: &AttributeDef, v: Option<Value>) {
 }
 
 fn check_immutable(
-    def: &AttributeDef,
-    old: Option<&Value>,
-    new: Option<&Value>,
-    label: &str,
+    def: &AttributeDef, old: Option<&Value>, new: Option<&Value>, label: &str,
 ) -> ScimResult<()> {
     if def.mutability == Mutability::Immutable && old.is_some() && old != new {
         return Err(ScimError::mutability(format!(
@@ -169,11 +164,7 @@ fn check_immutable(
 }
 
 pub(super) fn set_in(
-    c: &mut Map<String, Value>,
-    mode: Mode,
-    t: &Target<'_>,
-    raw: &Value,
-    label: &str,
+    c: &mut Map<String, Value>, mode: Mode, t: &Target<'_>, raw: &Value, label: &str,
 ) -> ScimResult<()> {
     let def = t.def;
     if let Some(f) = t.filter {
@@ -269,13 +260,8 @@ pub(super) fn set_in(
 
 /// `attr[filter]` and `attr[filter].sub` for add/replace (RFC 7644 section 3.5.2.1, 3.5.2.3).
 fn set_filtered(
-    c: &mut Map<String, Value>,
-    mode: Mode,
-    def: &AttributeDef,
-    filter: &Filter,
-    sub: Option<&AttributeDef>,
-    raw: &Value,
-    label: &str,
+    c: &mut Map<String, Value>, mode: Mode, def: &AttributeDef, filter: &Filter,
+    sub: Option<&AttributeDef>, raw: &Value, label: &str,
 ) -> ScimResult<()> {
     let mut items = take_items(c, def.name);
     let hits: Vec<usize> = items
@@ -372,10 +358,7 @@ fn set_filtered(
 }
 
 pub(super) fn remove_in(
-    c: &mut Map<String, Value>,
-    t: &Target<'_>,
-    value: Option<&Value>,
-    label: &str,
+    c: &mut Map<String, Value>, t: &Target<'_>, value: Option<&Value>, label: &str,
 ) -> ScimResult<()> {
     let def = t.def;
     if let Some(f) = t.filter {

@@ -699,11 +699,7 @@ async fn secure_cookies_carry_the_host_prefix_and_plain_names_are_ignored() {
 
 /// `POST /api/v1/sessions` with these credentials; the status.
 pub(crate) async fn api_sign_in(
-    http: &reqwest::Client,
-    server: &Server,
-    org: &str,
-    email: &str,
-    password: &str,
+    http: &reqwest::Client, server: &Server, org: &str, email: &str, password: &str,
 ) -> u16 {
     http.post(format!("{}/api/v1/sessions", server.origin))
         .json(&json!({ "organisation": org, "email": email, "password": password }))

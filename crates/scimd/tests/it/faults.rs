@@ -342,9 +342,7 @@ async fn a_full_disk_refuses_writes_with_507_keeps_reads_and_recovers_when_freed
 /// (RST) while `resetting` holds; otherwise it passes the connection through to the relay on
 /// `next_port`. Counts the resets.
 async fn resetting_relay(
-    next_port: u16,
-    resetting: Arc<AtomicBool>,
-    resets: Arc<AtomicUsize>,
+    next_port: u16, resetting: Arc<AtomicBool>, resets: Arc<AtomicUsize>,
 ) -> u16 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

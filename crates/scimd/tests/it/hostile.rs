@@ -35,11 +35,7 @@ fn scim_4xx(r: &Reply) {
 }
 
 async fn raw(
-    server: &Server,
-    method: Method,
-    path: &str,
-    body: Vec<u8>,
-    content_type: &str,
+    server: &Server, method: Method, path: &str, body: Vec<u8>, content_type: &str,
 ) -> Reply {
     server
         .client
@@ -313,9 +309,7 @@ fn activity_entries(server: &Server, org: &str) -> Vec<serde_json::Value> {
 /// writer keeps the order entries were queued in, so once a later request's entry is there,
 /// every earlier request's entry (had there been one) is too.
 fn wait_for_activity(
-    server: &Server,
-    org: &str,
-    found: impl Fn(&serde_json::Value) -> bool,
+    server: &Server, org: &str, found: impl Fn(&serde_json::Value) -> bool,
 ) -> Vec<serde_json::Value> {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {

@@ -155,8 +155,7 @@ async fn repeated_failed_authentication_is_throttled() {
 
 /// A self-signed certificate for `localhost`, written as PEM files.
 pub(crate) fn certificate(
-    dir: &TempDir,
-    name: &str,
+    dir: &TempDir, name: &str,
 ) -> (std::path::PathBuf, std::path::PathBuf, Vec<u8>) {
     let key = rcgen::KeyPair::generate().expect("key pair");
     let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).expect("params");

@@ -58,8 +58,7 @@ fn connect(port: u16) -> TcpStream {
 
 /// A TLS client connection trusting `trusted`, its handshake done.
 fn tls_connect(
-    port: u16,
-    trusted: &[u8],
+    port: u16, trusted: &[u8],
 ) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
     let mut tls = rustls::StreamOwned::new(tls_client(trusted), connect(port));
     while tls.conn.is_handshaking() {

@@ -47,10 +47,7 @@ fn last_sequence(events: &[Value]) -> i64 {
 
 /// Polls the endpoint's delivery log until `check` holds of it (at most `within`).
 async fn wait_log(
-    server: &Server,
-    id: &str,
-    within: Duration,
-    check: impl Fn(&[Value]) -> bool,
+    server: &Server, id: &str, within: Duration, check: impl Fn(&[Value]) -> bool,
 ) -> Vec<Value> {
     let deadline = std::time::Instant::now() + within;
     loop {

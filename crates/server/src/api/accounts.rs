@@ -32,9 +32,7 @@ pub(super) struct AccountList {
 }
 
 pub(super) async fn list_accounts(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
-    Query(q): Query<AccountList>,
+    State(state): State<Arc<AppState>>, admin: Admin, Query(q): Query<AccountList>,
 ) -> Result<Json<Value>, ApiError> {
     let source = match q.source.as_deref().filter(|s| !s.is_empty()) {
         Some(s) => Some(Source::parse(s).ok_or_else(|| bad("source must be scim or manual"))?),
@@ -67,9 +65,7 @@ pub(super) async fn list_accounts(
 }
 
 pub(super) async fn show_account(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
-    Path(id): Path<String>,
+    State(state): State<Arc<AppState>>, admin: Admin, Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let a = state.directory.get_account(admin.org(), &id).await?;
     Ok(Json(account_json(&a)))
@@ -87,9 +83,7 @@ pub(super) struct AccountBody {
 }
 
 pub(super) async fn create_account(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
-    Body(body): Body<AccountBody>,
+    State(state): State<Arc<AppState>>, admin: Admin, Body(body): Body<AccountBody>,
 ) -> Result<Response, ApiError> {
     let attributes = Value::Object(body.attributes.unwrap_or_default());
     let a = state
@@ -100,9 +94,7 @@ pub(super) async fn create_account(
 }
 
 pub(super) async fn edit_account(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
-    Path(id): Path<String>,
+    State(state): State<Arc<AppState>>, admin: Admin, Path(id): Path<String>,
     Body(body): Body<AccountBody>,
 ) -> Result<Json<Value>, ApiError> {
     let a = state

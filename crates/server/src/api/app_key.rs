@@ -89,8 +89,7 @@ impl FromRequestParts<Arc<AppState>> for AppClient {
     type Rejection = Response;
 
     async fn from_request_parts(
-        parts: &mut Parts,
-        state: &Arc<AppState>,
+        parts: &mut Parts, state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
         let ctx = RequestContext::of(&parts.extensions);
         let ip = ctx.and_then(|c| c.ip);

@@ -43,9 +43,7 @@ pub(super) struct NewApp {
 }
 
 pub(super) async fn create_app(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
-    Body(body): Body<NewApp>,
+    State(state): State<Arc<AppState>>, admin: Admin, Body(body): Body<NewApp>,
 ) -> Result<Response, ApiError> {
     admin.require_administrator()?;
     let issued = state
@@ -58,8 +56,7 @@ pub(super) async fn create_app(
 }
 
 pub(super) async fn list_apps(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
+    State(state): State<Arc<AppState>>, admin: Admin,
 ) -> Result<Json<Value>, ApiError> {
     admin.require_administrator()?;
     let apps = state.applications.list_apps(admin.org()).await?;
@@ -69,9 +66,7 @@ pub(super) async fn list_apps(
 }
 
 pub(super) async fn revoke_app(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
-    Path(id): Path<String>,
+    State(state): State<Arc<AppState>>, admin: Admin, Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     admin.require_administrator()?;
     let id = app_id(&id)?;
@@ -91,9 +86,7 @@ pub(super) struct NewWebhook {
 }
 
 pub(super) async fn add_webhook(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
-    Body(body): Body<NewWebhook>,
+    State(state): State<Arc<AppState>>, admin: Admin, Body(body): Body<NewWebhook>,
 ) -> Result<Response, ApiError> {
     admin.require_administrator()?;
     if body.types.iter().any(|t| t.contains(',')) {
@@ -114,8 +107,7 @@ pub(super) async fn add_webhook(
 }
 
 pub(super) async fn list_webhooks(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
+    State(state): State<Arc<AppState>>, admin: Admin,
 ) -> Result<Json<Value>, ApiError> {
     admin.require_administrator()?;
     let list = state.applications.list_webhooks(admin.org()).await?;
@@ -125,9 +117,7 @@ pub(super) async fn list_webhooks(
 }
 
 pub(super) async fn show_webhook(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
-    Path(id): Path<String>,
+    State(state): State<Arc<AppState>>, admin: Admin, Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     admin.require_administrator()?;
     let w = state
@@ -138,9 +128,7 @@ pub(super) async fn show_webhook(
 }
 
 pub(super) async fn remove_webhook(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
-    Path(id): Path<String>,
+    State(state): State<Arc<AppState>>, admin: Admin, Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     admin.require_administrator()?;
     state
@@ -157,9 +145,7 @@ pub(super) struct Replay {
 }
 
 pub(super) async fn replay_webhook(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
-    Path(id): Path<String>,
+    State(state): State<Arc<AppState>>, admin: Admin, Path(id): Path<String>,
     Body(body): Body<Replay>,
 ) -> Result<Json<Value>, ApiError> {
     admin.require_administrator()?;
@@ -171,9 +157,7 @@ pub(super) async fn replay_webhook(
 }
 
 pub(super) async fn rotate_secret(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
-    Path(id): Path<String>,
+    State(state): State<Arc<AppState>>, admin: Admin, Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     admin.require_administrator()?;
     let id = webhook_id(&id)?;
@@ -193,9 +177,7 @@ pub(super) struct DeliveriesQuery {
 }
 
 pub(super) async fn deliveries(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
-    Path(id): Path<String>,
+    State(state): State<Arc<AppState>>, admin: Admin, Path(id): Path<String>,
     Query(q): Query<DeliveriesQuery>,
 ) -> Result<Json<Value>, ApiError> {
     admin.require_administrator()?;

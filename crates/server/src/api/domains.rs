@@ -13,8 +13,7 @@ fn domain_json(d: &DomainRecord) -> Value {
 }
 
 pub(super) async fn list_domains(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
+    State(state): State<Arc<AppState>>, admin: Admin,
 ) -> Result<Json<Value>, ApiError> {
     let list = state.directory.list_domains(admin.org()).await?;
     Ok(Json(
@@ -29,9 +28,7 @@ pub(super) struct NewDomain {
 }
 
 pub(super) async fn add_domain(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
-    Body(body): Body<NewDomain>,
+    State(state): State<Arc<AppState>>, admin: Admin, Body(body): Body<NewDomain>,
 ) -> Result<Response, ApiError> {
     admin.require_administrator()?;
     let d = state
@@ -42,9 +39,7 @@ pub(super) async fn add_domain(
 }
 
 pub(super) async fn verify_domain(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
-    Path(name): Path<String>,
+    State(state): State<Arc<AppState>>, admin: Admin, Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     admin.require_administrator()?;
     let Some(dns) = state.dns.as_ref() else {
@@ -62,9 +57,7 @@ pub(super) async fn verify_domain(
 }
 
 pub(super) async fn remove_domain(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
-    Path(name): Path<String>,
+    State(state): State<Arc<AppState>>, admin: Admin, Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     admin.require_administrator()?;
     state

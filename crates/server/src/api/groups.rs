@@ -35,9 +35,7 @@ pub(super) struct GroupList {
 }
 
 pub(super) async fn list(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
-    Query(q): Query<GroupList>,
+    State(state): State<Arc<AppState>>, admin: Admin, Query(q): Query<GroupList>,
 ) -> Result<Json<Value>, ApiError> {
     let page = state
         .directory
@@ -62,9 +60,7 @@ pub(super) struct MemberList {
 }
 
 pub(super) async fn show(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
-    Path(id): Path<String>,
+    State(state): State<Arc<AppState>>, admin: Admin, Path(id): Path<String>,
     Query(q): Query<MemberList>,
 ) -> Result<Json<Value>, ApiError> {
     let after = match q.after.as_deref().filter(|s| !s.is_empty()) {
@@ -113,9 +109,7 @@ pub(super) struct GroupBody {
 }
 
 pub(super) async fn create(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
-    Body(body): Body<GroupBody>,
+    State(state): State<Arc<AppState>>, admin: Admin, Body(body): Body<GroupBody>,
 ) -> Result<Response, ApiError> {
     let name = body
         .display_name
@@ -132,9 +126,7 @@ pub(super) async fn create(
 }
 
 pub(super) async fn edit(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
-    Path(id): Path<String>,
+    State(state): State<Arc<AppState>>, admin: Admin, Path(id): Path<String>,
     Body(body): Body<GroupBody>,
 ) -> Result<Json<Value>, ApiError> {
     let g = state
@@ -154,9 +146,7 @@ pub(super) async fn edit(
 }
 
 pub(super) async fn remove(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
-    Path(id): Path<String>,
+    State(state): State<Arc<AppState>>, admin: Admin, Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     state
         .directory

@@ -76,8 +76,7 @@ impl FromRequestParts<Arc<AppState>> for Admin {
     type Rejection = Response;
 
     async fn from_request_parts(
-        parts: &mut Parts,
-        state: &Arc<AppState>,
+        parts: &mut Parts, state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
         let ctx = RequestContext::of(&parts.extensions);
         let ip = ctx.and_then(|c| c.ip);
@@ -248,8 +247,7 @@ impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<Arc<AppState>> f
     type Rejection = ApiError;
 
     async fn from_request(
-        req: axum::extract::Request,
-        state: &Arc<AppState>,
+        req: axum::extract::Request, state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
         let media = crate::middleware::media_type(req.headers());
         let unsupported = |what: &str| {
@@ -291,9 +289,7 @@ struct SignIn {
 }
 
 async fn sign_in(
-    State(state): State<Arc<AppState>>,
-    ctx: RequestContext,
-    Body(body): Body<SignIn>,
+    State(state): State<Arc<AppState>>, ctx: RequestContext, Body(body): Body<SignIn>,
 ) -> Result<Response, Response> {
     let ip = ctx.ip;
     if let Some(wait) = state.ops.throttled(ip) {
@@ -379,16 +375,14 @@ async fn sign_in(
 }
 
 async fn sign_out(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
+    State(state): State<Arc<AppState>>, admin: Admin,
 ) -> Result<StatusCode, ApiError> {
     state.sessions.sign_out(&admin.0).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn connection(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
+    State(state): State<Arc<AppState>>, admin: Admin,
 ) -> Result<Json<Value>, ApiError> {
     let org = admin.org();
     let conn = state
@@ -413,8 +407,7 @@ async fn connection(
 }
 
 async fn generate_token(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
+    State(state): State<Arc<AppState>>, admin: Admin,
 ) -> Result<Response, ApiError> {
     admin.require_administrator()?;
     let org = state
@@ -437,9 +430,7 @@ async fn generate_token(
 }
 
 async fn revoke_token(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
-    Path(id): Path<String>,
+    State(state): State<Arc<AppState>>, admin: Admin, Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     admin.require_administrator()?;
     let id: TokenId = id
@@ -453,8 +444,7 @@ async fn revoke_token(
 }
 
 async fn disconnect(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
+    State(state): State<Arc<AppState>>, admin: Admin,
 ) -> Result<Json<Value>, ApiError> {
     admin.require_administrator()?;
     let (revoked, released) = state
@@ -473,9 +463,7 @@ struct Toggle {
 }
 
 async fn set_auto_merge(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
-    Body(body): Body<Toggle>,
+    State(state): State<Arc<AppState>>, admin: Admin, Body(body): Body<Toggle>,
 ) -> Result<Json<Value>, ApiError> {
     admin.require_administrator()?;
     state
@@ -493,8 +481,7 @@ struct TimeZoneBody {
 
 /// The organisation's time zone, an IANA name (`UTC` until set).
 async fn time_zone(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
+    State(state): State<Arc<AppState>>, admin: Admin,
 ) -> Result<Json<Value>, ApiError> {
     let zone = state.lifecycle.time_zone(admin.org()).await?;
     Ok(Json(json!({ "timeZone": zone.name() })))
@@ -502,9 +489,7 @@ async fn time_zone(
 
 /// Sets the organisation's time zone; a name the tz database does not know is 400.
 async fn set_time_zone(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
-    Body(body): Body<TimeZoneBody>,
+    State(state): State<Arc<AppState>>, admin: Admin, Body(body): Body<TimeZoneBody>,
 ) -> Result<Json<Value>, ApiError> {
     admin.require_administrator()?;
     let zone = state
@@ -515,8 +500,7 @@ async fn set_time_zone(
 }
 
 async fn list_conflicts(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
+    State(state): State<Arc<AppState>>, admin: Admin,
 ) -> Result<Json<Value>, ApiError> {
     let list = state.directory.list_conflicts(admin.org()).await?;
     Ok(Json(
@@ -525,8 +509,7 @@ async fn list_conflicts(
 }
 
 async fn conflicts_csv(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
+    State(state): State<Arc<AppState>>, admin: Admin,
 ) -> Result<Response, ApiError> {
     let csv = state.directory.conflicts_csv(admin.org()).await?;
     Ok((
@@ -550,9 +533,7 @@ struct Merge {
 }
 
 async fn merge_conflict(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
-    Body(body): Body<Merge>,
+    State(state): State<Arc<AppState>>, admin: Admin, Body(body): Body<Merge>,
 ) -> Result<Json<Value>, ApiError> {
     let outcome = state
         .directory
@@ -565,8 +546,7 @@ async fn merge_conflict(
 }
 
 async fn merge_all(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
+    State(state): State<Arc<AppState>>, admin: Admin,
 ) -> Result<Json<Value>, ApiError> {
     let merged = state
         .directory
@@ -581,9 +561,7 @@ struct ActivityQuery {
 }
 
 async fn activity(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
-    Query(q): Query<ActivityQuery>,
+    State(state): State<Arc<AppState>>, admin: Admin, Query(q): Query<ActivityQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let entries: Vec<ActivityEntry> = state
         .store
@@ -617,11 +595,7 @@ mod tests {
     use serde_json::Value;
 
     pub(super) async fn call(
-        t: &TestApp,
-        method: Method,
-        path: &str,
-        session: &str,
-        body: &str,
+        t: &TestApp, method: Method, path: &str, session: &str, body: &str,
     ) -> Answer {
         let mut b = Request::builder().method(method).uri(path);
         if !session.is_empty() {

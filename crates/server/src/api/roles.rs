@@ -37,8 +37,7 @@ fn applied_json(a: Applied) -> Value {
 }
 
 pub(super) async fn catalogue(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
+    State(state): State<Arc<AppState>>, admin: Admin,
 ) -> Result<Json<Value>, ApiError> {
     let c = state.roles.catalogue(admin.org()).await?;
     Ok(Json(json!({ "defaults": c.defaults, "own": c.own })))
@@ -51,9 +50,7 @@ pub(super) struct RoleBody {
 }
 
 pub(super) async fn add_role(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
-    Body(body): Body<RoleBody>,
+    State(state): State<Arc<AppState>>, admin: Admin, Body(body): Body<RoleBody>,
 ) -> Result<Response, ApiError> {
     admin.require_administrator()?;
     let name = state
@@ -64,9 +61,7 @@ pub(super) async fn add_role(
 }
 
 pub(super) async fn remove_role(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
-    Path(name): Path<String>,
+    State(state): State<Arc<AppState>>, admin: Admin, Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     admin.require_administrator()?;
     state
@@ -77,8 +72,7 @@ pub(super) async fn remove_role(
 }
 
 pub(super) async fn list_rules(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
+    State(state): State<Arc<AppState>>, admin: Admin,
 ) -> Result<Json<Value>, ApiError> {
     let rules = state.roles.rules(admin.org()).await?;
     Ok(Json(
@@ -87,9 +81,7 @@ pub(super) async fn list_rules(
 }
 
 pub(super) async fn show_rule(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
-    Path(id): Path<String>,
+    State(state): State<Arc<AppState>>, admin: Admin, Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let r = state.roles.rule(admin.org(), &id).await?;
     Ok(Json(rule_json(&r)))
@@ -123,9 +115,7 @@ impl From<RuleBody> for RuleInput {
 }
 
 pub(super) async fn create_rule(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
-    Body(body): Body<RuleBody>,
+    State(state): State<Arc<AppState>>, admin: Admin, Body(body): Body<RuleBody>,
 ) -> Result<Response, ApiError> {
     admin.require_administrator()?;
     let (rule, applied) = state
@@ -140,9 +130,7 @@ pub(super) async fn create_rule(
 }
 
 pub(super) async fn update_rule(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
-    Path(id): Path<String>,
+    State(state): State<Arc<AppState>>, admin: Admin, Path(id): Path<String>,
     Body(body): Body<RuleBody>,
 ) -> Result<Json<Value>, ApiError> {
     admin.require_administrator()?;
@@ -156,9 +144,7 @@ pub(super) async fn update_rule(
 }
 
 pub(super) async fn delete_rule(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
-    Path(id): Path<String>,
+    State(state): State<Arc<AppState>>, admin: Admin, Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     admin.require_administrator()?;
     let applied = state
@@ -176,9 +162,7 @@ pub(super) struct MoveBody {
 }
 
 pub(super) async fn move_rule(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
-    Path(id): Path<String>,
+    State(state): State<Arc<AppState>>, admin: Admin, Path(id): Path<String>,
     Body(body): Body<MoveBody>,
 ) -> Result<Json<Value>, ApiError> {
     admin.require_administrator()?;
@@ -198,8 +182,7 @@ pub(super) async fn move_rule(
 }
 
 pub(super) async fn apply(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
+    State(state): State<Arc<AppState>>, admin: Admin,
 ) -> Result<Json<Value>, ApiError> {
     admin.require_administrator()?;
     let applied = state.roles.apply_all(admin.org(), &admin.actor()).await?;
@@ -217,9 +200,7 @@ pub(super) struct AssignBody {
 }
 
 pub(super) async fn assign(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
-    Body(body): Body<AssignBody>,
+    State(state): State<Arc<AppState>>, admin: Admin, Body(body): Body<AssignBody>,
 ) -> Result<Json<Value>, ApiError> {
     let changed = state
         .roles

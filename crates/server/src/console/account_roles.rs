@@ -11,11 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 async fn hand_set(
-    state: &AppState,
-    signed: &Signed,
-    id: &str,
-    form: &Form,
-    add: bool,
+    state: &AppState, signed: &Signed, id: &str, form: &Form, add: bool,
 ) -> PageResult {
     let role = form.text("role");
     match state
@@ -50,28 +46,20 @@ async fn hand_set(
 }
 
 pub(super) async fn add_role(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    Path(id): Path<String>,
-    form: Form,
+    State(state): State<Arc<AppState>>, signed: Signed, Path(id): Path<String>, form: Form,
 ) -> PageResult {
     hand_set(&state, &signed, &id, &form, true).await
 }
 
 pub(super) async fn remove_role(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    Path(id): Path<String>,
-    form: Form,
+    State(state): State<Arc<AppState>>, signed: Signed, Path(id): Path<String>, form: Form,
 ) -> PageResult {
     hand_set(&state, &signed, &id, &form, false).await
 }
 
 /// The accounts list's bulk "Assign role": the checked accounts get (or lose) a hand-set role.
 pub(super) async fn assign_roles(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    form: Form,
+    State(state): State<Arc<AppState>>, signed: Signed, form: Form,
 ) -> PageResult {
     let ids: Vec<String> = form
         .all("account")

@@ -88,19 +88,14 @@ fn display_name(a: &Account) -> String {
 }
 
 pub(super) async fn list(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    Query(q): Query<HashMap<String, String>>,
+    State(state): State<Arc<AppState>>, signed: Signed, Query(q): Query<HashMap<String, String>>,
 ) -> PageResult {
     let flash = done_flash(&Query(q.clone()), DONE);
     list_page(&state, &signed, q, flash, StatusCode::OK).await
 }
 
 pub(super) async fn list_page(
-    state: &AppState,
-    signed: &Signed,
-    q: HashMap<String, String>,
-    mut flash: Option<Flash>,
+    state: &AppState, signed: &Signed, q: HashMap<String, String>, mut flash: Option<Flash>,
     code: StatusCode,
 ) -> PageResult {
     let text = |k: &str| q.get(k).map(|s| s.trim().to_owned()).unwrap_or_default();
@@ -199,11 +194,7 @@ struct AccountPage {
 }
 
 pub(super) async fn account_page(
-    state: &AppState,
-    signed: &Signed,
-    id: &str,
-    flash: Option<Flash>,
-    status: StatusCode,
+    state: &AppState, signed: &Signed, id: &str, flash: Option<Flash>, status: StatusCode,
 ) -> PageResult {
     let a = state.directory.get_account(signed.org_id(), id).await?;
     let kind = signed.org.kind;
@@ -303,9 +294,7 @@ struct RoleRow {
 }
 
 pub(super) async fn show(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    Path(id): Path<String>,
+    State(state): State<Arc<AppState>>, signed: Signed, Path(id): Path<String>,
     q: Query<HashMap<String, String>>,
 ) -> PageResult {
     account_page(&state, &signed, &id, done_flash(&q, DONE), StatusCode::OK).await
@@ -332,9 +321,7 @@ fn local_from(form: &Form, school: bool) -> LocalProps {
 }
 
 pub(super) async fn release(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    Path(id): Path<String>,
+    State(state): State<Arc<AppState>>, signed: Signed, Path(id): Path<String>,
 ) -> PageResult {
     let a = state.directory.get_account(signed.org_id(), &id).await?;
     match state
@@ -354,10 +341,7 @@ pub(super) async fn release(
 }
 
 pub(super) async fn edit_local(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    Path(id): Path<String>,
-    form: Form,
+    State(state): State<Arc<AppState>>, signed: Signed, Path(id): Path<String>, form: Form,
 ) -> PageResult {
     let mut local = local_from(&form, signed.org.kind == OrgKind::School);
     // Roles have their own forms on the page: this one keeps them as they are.
@@ -489,9 +473,7 @@ pub(super) async fn new_page(signed: Signed) -> PageResult {
 }
 
 pub(super) async fn create(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    form: Form,
+    State(state): State<Arc<AppState>>, signed: Signed, form: Form,
 ) -> PageResult {
     let mut doc = Map::new();
     doc.insert("userName".into(), form.text("userName").into());
@@ -565,9 +547,7 @@ fn edit_form(signed: &Signed, a: &Account, flash: Option<Flash>) -> AccountForm 
 }
 
 pub(super) async fn edit_page(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    Path(id): Path<String>,
+    State(state): State<Arc<AppState>>, signed: Signed, Path(id): Path<String>,
 ) -> PageResult {
     let a = state.directory.get_account(signed.org_id(), &id).await?;
     if a.source == Source::Scim || a.deleted.is_some() {
@@ -656,10 +636,7 @@ fn attribute_changes(doc: &Value, form: &Form) -> Map<String, Value> {
 }
 
 pub(super) async fn edit(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    Path(id): Path<String>,
-    form: Form,
+    State(state): State<Arc<AppState>>, signed: Signed, Path(id): Path<String>, form: Form,
 ) -> PageResult {
     let a = state.directory.get_account(signed.org_id(), &id).await?;
     let attributes = attribute_changes(&a.resource.doc, &form);

@@ -51,9 +51,7 @@ fn parse_since(s: &str, zone: &Zone) -> Option<OffsetDateTime> {
 /// The log of SCIM requests and administrative acts since a time (default: the last 24
 /// hours), filtered by actor and action, newest first.
 pub(super) async fn activity(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    Query(q): Query<HashMap<String, String>>,
+    State(state): State<Arc<AppState>>, signed: Signed, Query(q): Query<HashMap<String, String>>,
 ) -> PageResult {
     let text = |k: &str| q.get(k).map(|s| s.trim().to_owned()).unwrap_or_default();
     let (actor, action) = (text("actor"), text("action"));

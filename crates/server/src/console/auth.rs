@@ -27,9 +27,7 @@ use std::sync::Arc;
 /// has none yet; `None` once it has one. Each call makes a new link (`scimd serve` prints one
 /// at every start until the first administrator exists).
 pub async fn first_run_link(
-    state: &AppState,
-    org: OrgId,
-    origin: &str,
+    state: &AppState, org: OrgId, origin: &str,
 ) -> Result<Option<String>, SetupError> {
     let setup = Setup::new(state.store.clone(), state.clock.clone());
     if !setup.needs_first_admin(org).await? {
@@ -62,9 +60,7 @@ pub(super) fn with_cookie(mut r: Response, cookie: String) -> Response {
 
 /// Renders an anonymous page, setting the pre-session cookie when it is new.
 pub(super) fn anonymous_page(
-    state: &AppState,
-    headers: &HeaderMap,
-    page: impl FnOnce(String) -> Response,
+    state: &AppState, headers: &HeaderMap, page: impl FnOnce(String) -> Response,
 ) -> PageResult {
     let secure = csrf::https(state, headers);
     let name = csrf::presession_cookie(secure);
@@ -139,8 +135,7 @@ fn pending_step(state: &AppState, headers: &HeaderMap) -> Option<(OrgId, String)
 }
 
 pub(super) async fn signin_page(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    State(state): State<Arc<AppState>>, headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> PageResult {
     let flash = match q.get("done").map(String::as_str) {
@@ -152,11 +147,7 @@ pub(super) async fn signin_page(
 }
 
 fn signin_form(
-    state: &AppState,
-    headers: &HeaderMap,
-    status: StatusCode,
-    flash: Option<Flash>,
-    email: String,
+    state: &AppState, headers: &HeaderMap, status: StatusCode, flash: Option<Flash>, email: String,
 ) -> PageResult {
     anonymous_page(state, headers, |csrf| {
         render_status(
@@ -197,10 +188,7 @@ pub(super) fn signed_in(state: &AppState, headers: &HeaderMap, secret: &str) -> 
 }
 
 pub(super) async fn signin(
-    State(state): State<Arc<AppState>>,
-    ctx: RequestContext,
-    headers: HeaderMap,
-    form: Form,
+    State(state): State<Arc<AppState>>, ctx: RequestContext, headers: HeaderMap, form: Form,
 ) -> PageResult {
     let ip = ctx.ip;
     let email = form.text("email");
@@ -284,9 +272,7 @@ pub(super) async fn signin(
 
 /// The chosen organisation of a pending sign-in (the handle is in this browser's cookie).
 pub(super) async fn choose(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    form: Form,
+    State(state): State<Arc<AppState>>, headers: HeaderMap, form: Form,
 ) -> PageResult {
     let secure = csrf::https(&state, &headers);
     let handle = csrf::cookie(&headers, choice_cookie(secure)).unwrap_or_default();
@@ -319,9 +305,7 @@ pub(super) async fn choose(
 /// The answer to a password (or password link) that leads to the second step: the code's
 /// page, and the pending step's cookie for this browser.
 pub(super) fn second_step_begins(
-    state: &AppState,
-    headers: &HeaderMap,
-    outcome: SignInOutcome,
+    state: &AppState, headers: &HeaderMap, outcome: SignInOutcome,
 ) -> PageResult {
     match outcome {
         SignInOutcome::SignedIn(secret, _) => Ok(signed_in(state, headers, &secret)),
@@ -354,11 +338,7 @@ pub(super) fn second_step_begins(
 }
 
 fn second_step_form(
-    state: &AppState,
-    headers: &HeaderMap,
-    status: StatusCode,
-    flash: Option<Flash>,
-    email: String,
+    state: &AppState, headers: &HeaderMap, status: StatusCode, flash: Option<Flash>, email: String,
     recovery: bool,
 ) -> PageResult {
     anonymous_page(state, headers, |csrf| {
@@ -375,10 +355,7 @@ fn second_step_form(
 
 /// The sign-in form again, with why, and the pending second step's cookie gone.
 fn start_again(
-    state: &AppState,
-    headers: &HeaderMap,
-    status: StatusCode,
-    message: String,
+    state: &AppState, headers: &HeaderMap, status: StatusCode, message: String,
 ) -> PageResult {
     let secure = csrf::https(state, headers);
     let page = signin_form(state, headers, status, Flash::error(message), String::new())?;
@@ -390,8 +367,7 @@ fn start_again(
 
 /// The second step's page again (`?recovery=1` asks for a recovery code instead).
 pub(super) async fn second_step_page(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    State(state): State<Arc<AppState>>, headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> PageResult {
     let pending = match pending_step(&state, &headers) {
@@ -419,10 +395,7 @@ pub(super) async fn second_step_page(
 
 /// The code of a pending second step: a session once it is right.
 pub(super) async fn second_step(
-    State(state): State<Arc<AppState>>,
-    ctx: RequestContext,
-    headers: HeaderMap,
-    form: Form,
+    State(state): State<Arc<AppState>>, ctx: RequestContext, headers: HeaderMap, form: Form,
 ) -> PageResult {
     let ip = ctx.ip;
     let recovery = form.text("recovery") == "1";
@@ -494,9 +467,7 @@ pub(super) async fn second_step(
 }
 
 pub(super) async fn signout(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    signed: Signed,
+    State(state): State<Arc<AppState>>, headers: HeaderMap, signed: Signed,
 ) -> PageResult {
     state.sessions.sign_out(&signed.who).await?;
     let secure = csrf::https(&state, &headers);
@@ -524,9 +495,7 @@ fn setup_error(e: SetupError) -> PageError {
 }
 
 async fn setup_target(
-    state: &AppState,
-    org: &str,
-    secret: &str,
+    state: &AppState, org: &str, secret: &str,
 ) -> Result<directory::Organisation, PageError> {
     let invalid = || setup_error(SetupError::InvalidLink);
     let org: OrgId = org.parse().map_err(|_| invalid())?;
@@ -539,8 +508,7 @@ async fn setup_target(
 }
 
 pub(super) async fn setup_page(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    State(state): State<Arc<AppState>>, headers: HeaderMap,
     Path((org, secret)): Path<(String, String)>,
 ) -> PageResult {
     let o = setup_target(&state, &org, &secret).await?;
@@ -559,10 +527,8 @@ pub(super) async fn setup_page(
 }
 
 pub(super) async fn setup(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Path((org, secret)): Path<(String, String)>,
-    form: Form,
+    State(state): State<Arc<AppState>>, headers: HeaderMap,
+    Path((org, secret)): Path<(String, String)>, form: Form,
 ) -> PageResult {
     let o = setup_target(&state, &org, &secret).await?;
     let email = form.text("email");

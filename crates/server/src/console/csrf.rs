@@ -149,8 +149,7 @@ impl FromRequestParts<Arc<AppState>> for Form {
     type Rejection = Response;
 
     async fn from_request_parts(
-        parts: &mut Parts,
-        _: &Arc<AppState>,
+        parts: &mut Parts, _: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
         parts
             .extensions
@@ -183,9 +182,7 @@ fn cross_origin(headers: &HeaderMap) -> bool {
 /// form is bound to (the session for signed-in forms, the pre-session for sign-in and set-up);
 /// otherwise passes the parsed form on.
 pub(crate) async fn guard(
-    State(state): State<Arc<AppState>>,
-    req: Request,
-    next: Next,
+    State(state): State<Arc<AppState>>, req: Request, next: Next,
 ) -> Response {
     if req.method() != Method::POST {
         return next.run(req).await;

@@ -40,11 +40,7 @@ const DOMAINS_DONE: &[(&str, &str)] = &[
 ];
 
 async fn domains_page(
-    state: &AppState,
-    signed: &Signed,
-    flash: Option<Flash>,
-    status: StatusCode,
-    name: String,
+    state: &AppState, signed: &Signed, flash: Option<Flash>, status: StatusCode, name: String,
 ) -> PageResult {
     let rows = state
         .directory
@@ -70,9 +66,7 @@ async fn domains_page(
 }
 
 pub(super) async fn domains(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    q: Query<HashMap<String, String>>,
+    State(state): State<Arc<AppState>>, signed: Signed, q: Query<HashMap<String, String>>,
 ) -> PageResult {
     domains_page(
         &state,
@@ -85,9 +79,7 @@ pub(super) async fn domains(
 }
 
 pub(super) async fn add_domain(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    form: Form,
+    State(state): State<Arc<AppState>>, signed: Signed, form: Form,
 ) -> PageResult {
     let name = form.text("name");
     let result = match signed.require_administrator() {
@@ -109,10 +101,7 @@ pub(super) async fn add_domain(
 }
 
 pub(super) async fn verify_domain(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    Path(name): Path<String>,
-    _form: Form,
+    State(state): State<Arc<AppState>>, signed: Signed, Path(name): Path<String>, _form: Form,
 ) -> PageResult {
     let result = match (signed.require_administrator(), state.dns.as_ref()) {
         (Err(e), _) => Err(e),
@@ -149,10 +138,7 @@ pub(super) async fn verify_domain(
 }
 
 pub(super) async fn remove_domain(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    Path(name): Path<String>,
-    _form: Form,
+    State(state): State<Arc<AppState>>, signed: Signed, Path(name): Path<String>, _form: Form,
 ) -> PageResult {
     let result = match signed.require_administrator() {
         Err(e) => Err(e),

@@ -70,9 +70,7 @@ struct GroupsPage {
 /// Every group of the organisation, in keyset pages (members are counted, not loaded: a
 /// group may have 100,000).
 pub(super) async fn groups(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    q: Query<HashMap<String, String>>,
+    State(state): State<Arc<AppState>>, signed: Signed, q: Query<HashMap<String, String>>,
 ) -> PageResult {
     let after = q.get("after").cloned().filter(|s| !s.is_empty());
     let done = done_flash(&q, DONE);
@@ -142,9 +140,7 @@ struct GroupPage {
 /// One group: its attributes and its members, `?search=` finding among them, `?after=` the
 /// last member id of the previous page.
 pub(super) async fn group(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    Path(id): Path<String>,
+    State(state): State<Arc<AppState>>, signed: Signed, Path(id): Path<String>,
     q: Query<HashMap<String, String>>,
 ) -> PageResult {
     let flash = done_flash(&q, DONE);
@@ -161,13 +157,8 @@ pub(super) async fn group(
 }
 
 async fn group_page(
-    state: &AppState,
-    signed: &Signed,
-    id: &str,
-    q: &HashMap<String, String>,
-    flash: Option<Flash>,
-    adding: String,
-    status: StatusCode,
+    state: &AppState, signed: &Signed, id: &str, q: &HashMap<String, String>, flash: Option<Flash>,
+    adding: String, status: StatusCode,
 ) -> PageResult {
     let search = q
         .get("search")
@@ -259,8 +250,7 @@ pub(super) async fn new_page(signed: Signed) -> PageResult {
 
 /// A refusal shown next to `field` when the service named none.
 fn at_field<E: directory::Failure>(
-    e: E,
-    field: &str,
+    e: E, field: &str,
 ) -> Result<(StatusCode, Option<Flash>), super::PageError> {
     let (status, flash) = refusal(e)?;
     Ok((
@@ -273,9 +263,7 @@ fn at_field<E: directory::Failure>(
 }
 
 pub(super) async fn create(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    form: Form,
+    State(state): State<Arc<AppState>>, signed: Signed, form: Form,
 ) -> PageResult {
     let name = form.text("displayName");
     match state
@@ -304,9 +292,7 @@ pub(super) async fn create(
 /// an account by user name, `remove` removes a member. Back to its page with the
 /// confirmation, or the page with the refusal next to the field.
 pub(super) async fn change(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    Path((id, act)): Path<(String, String)>,
+    State(state): State<Arc<AppState>>, signed: Signed, Path((id, act)): Path<(String, String)>,
     form: Form,
 ) -> PageResult {
     let mut edit = GroupEdit::default();
@@ -350,9 +336,7 @@ struct DeletePage {
 
 /// Asks before deleting a manual group.
 pub(super) async fn confirm_delete(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    Path(id): Path<String>,
+    State(state): State<Arc<AppState>>, signed: Signed, Path(id): Path<String>,
 ) -> PageResult {
     let (group, _) = state
         .directory
@@ -378,10 +362,7 @@ pub(super) async fn confirm_delete(
 }
 
 pub(super) async fn delete(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    Path(id): Path<String>,
-    _form: Form,
+    State(state): State<Arc<AppState>>, signed: Signed, Path(id): Path<String>, _form: Form,
 ) -> PageResult {
     match state
         .directory

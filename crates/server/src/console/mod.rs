@@ -335,8 +335,7 @@ impl FromRequestParts<Arc<AppState>> for Signed {
     type Rejection = Response;
 
     async fn from_request_parts(
-        parts: &mut Parts,
-        state: &Arc<AppState>,
+        parts: &mut Parts, state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
         let to_signin = || Redirect::to("/signin").into_response();
         let name = csrf::session_cookie(csrf::https(state, &parts.headers));
@@ -380,8 +379,7 @@ impl axum::extract::OptionalFromRequestParts<Arc<AppState>> for Signed {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(
-        parts: &mut Parts,
-        state: &Arc<AppState>,
+        parts: &mut Parts, state: &Arc<AppState>,
     ) -> Result<Option<Self>, Self::Rejection> {
         Ok(
             <Signed as FromRequestParts<_>>::from_request_parts(parts, state)
@@ -568,8 +566,7 @@ pub(crate) fn see_other(to: &str) -> Response {
 
 /// A `?done=` key turned into its fixed confirmation (never text from the URL).
 pub(crate) fn done_flash(
-    q: &Query<HashMap<String, String>>,
-    table: &[(&str, &str)],
+    q: &Query<HashMap<String, String>>, table: &[(&str, &str)],
 ) -> Option<Flash> {
     let key = q.get("done")?;
     table

@@ -23,9 +23,7 @@ use std::sync::Arc;
 
 /// The link to show on Settings: `(email, link)`, taken once by the administrator who made it.
 pub(super) async fn take_reveal(
-    state: &AppState,
-    signed: &Signed,
-    handle: &str,
+    state: &AppState, signed: &Signed, handle: &str,
 ) -> Result<Option<(String, String)>, PageError> {
     Ok(super::reveal::take(state, signed, handle, "invite")
         .await?
@@ -63,8 +61,7 @@ struct ForgotPage {
 }
 
 pub(super) async fn forgot_page(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    State(state): State<Arc<AppState>>, headers: HeaderMap,
 ) -> PageResult {
     super::auth::anonymous_page(&state, &headers, |csrf| {
         render_status(
@@ -79,10 +76,7 @@ pub(super) async fn forgot_page(
 
 /// The same answer for every address; the work runs afterwards.
 pub(super) async fn forgot(
-    State(state): State<Arc<AppState>>,
-    ctx: RequestContext,
-    headers: HeaderMap,
-    form: Form,
+    State(state): State<Arc<AppState>>, ctx: RequestContext, headers: HeaderMap, form: Form,
 ) -> PageResult {
     let ip = ctx.ip;
     // Under the per-client budget of failed authentications: nobody mails an address in a loop.
@@ -148,12 +142,8 @@ fn link_org(org: &str) -> Result<OrgId, PageError> {
 }
 
 fn set_password_page(
-    state: &AppState,
-    headers: &HeaderMap,
-    view: &directory::passwords::LinkView,
-    action: String,
-    status: StatusCode,
-    flash: Option<Flash>,
+    state: &AppState, headers: &HeaderMap, view: &directory::passwords::LinkView, action: String,
+    status: StatusCode, flash: Option<Flash>,
 ) -> PageResult {
     let invite = view.purpose == LinkPurpose::Invite;
     let title = if invite {
@@ -176,8 +166,7 @@ fn set_password_page(
 }
 
 pub(super) async fn link_page(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    State(state): State<Arc<AppState>>, headers: HeaderMap,
     Path((org, secret)): Path<(String, String)>,
 ) -> PageResult {
     let view = passwords(&state)
@@ -196,10 +185,8 @@ pub(super) async fn link_page(
 
 /// Sets the password through the link once, then signs the person in.
 pub(super) async fn use_link(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Path((org, secret)): Path<(String, String)>,
-    form: Form,
+    State(state): State<Arc<AppState>>, headers: HeaderMap,
+    Path((org, secret)): Path<(String, String)>, form: Form,
 ) -> PageResult {
     let org_id = link_org(&org)?;
     let service = passwords(&state);
@@ -236,9 +223,7 @@ pub(super) async fn use_link(
 /// "Invite" on Settings: the administrator is added without a password, and the link that
 /// sets one is e-mailed (SMTP) or shown once.
 pub(super) async fn invite(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    form: Form,
+    State(state): State<Arc<AppState>>, signed: Signed, form: Form,
 ) -> PageResult {
     let email = form.text("email");
     let result = match (
@@ -288,10 +273,7 @@ pub(super) async fn invite(
 /// "Change password" on Settings: the current one, the new one twice. Every session of the
 /// administrator ends; this browser gets a new one.
 pub(super) async fn change(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    signed: Signed,
-    form: Form,
+    State(state): State<Arc<AppState>>, headers: HeaderMap, signed: Signed, form: Form,
 ) -> PageResult {
     let new = form.get("new").unwrap_or_default();
     if form.get("confirm").unwrap_or_default() != new {

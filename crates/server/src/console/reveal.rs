@@ -18,9 +18,7 @@ fn reveals(state: &AppState) -> Reveals {
 /// Keeps `value` (an object with a `"kind"`) for the signed-in administrator; returns the
 /// handle for the page's path.
 pub(super) async fn keep(
-    state: &AppState,
-    signed: &Signed,
-    value: Value,
+    state: &AppState, signed: &Signed, value: Value,
 ) -> Result<String, PageError> {
     Ok(reveals(state)
         .keep(signed.org_id(), signed.who.admin.id, &value)
@@ -29,10 +27,7 @@ pub(super) async fn keep(
 
 /// The value behind `handle` if it is of `kind` and not yet shown (it is then gone).
 pub(super) async fn take(
-    state: &AppState,
-    signed: &Signed,
-    handle: &str,
-    kind: &str,
+    state: &AppState, signed: &Signed, handle: &str, kind: &str,
 ) -> Result<Option<Value>, PageError> {
     if handle.len() > 64 {
         return Ok(None);

@@ -132,11 +132,7 @@ struct RuleEditPage {
 }
 
 async fn roles_page(
-    state: &AppState,
-    signed: &Signed,
-    flash: Option<Flash>,
-    status: StatusCode,
-    new_role: String,
+    state: &AppState, signed: &Signed, flash: Option<Flash>, status: StatusCode, new_role: String,
     form: RuleForm,
 ) -> PageResult {
     let org = signed.org_id();
@@ -184,9 +180,7 @@ fn refused(e: impl Into<PageError>, field: &str) -> Result<(StatusCode, Option<F
 }
 
 pub(super) async fn page(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    q: Query<HashMap<String, String>>,
+    State(state): State<Arc<AppState>>, signed: Signed, q: Query<HashMap<String, String>>,
 ) -> PageResult {
     roles_page(
         &state,
@@ -200,9 +194,7 @@ pub(super) async fn page(
 }
 
 pub(super) async fn add_role(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    form: Form,
+    State(state): State<Arc<AppState>>, signed: Signed, form: Form,
 ) -> PageResult {
     let name = form.text("role");
     let result = match signed.require_administrator() {
@@ -224,9 +216,7 @@ pub(super) async fn add_role(
 }
 
 pub(super) async fn remove_role(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    form: Form,
+    State(state): State<Arc<AppState>>, signed: Signed, form: Form,
 ) -> PageResult {
     let name = form.text("role");
     let result = match signed.require_administrator() {
@@ -255,9 +245,7 @@ pub(super) async fn remove_role(
 }
 
 pub(super) async fn create_rule(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    form: Form,
+    State(state): State<Arc<AppState>>, signed: Signed, form: Form,
 ) -> PageResult {
     let rf = RuleForm::from_form(&form);
     let result = match signed.require_administrator() {
@@ -279,9 +267,7 @@ pub(super) async fn create_rule(
 }
 
 pub(super) async fn edit_page(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    Path(id): Path<String>,
+    State(state): State<Arc<AppState>>, signed: Signed, Path(id): Path<String>,
 ) -> PageResult {
     signed.require_administrator()?;
     let rule = state.roles.rule(signed.org_id(), &id).await?;
@@ -297,11 +283,7 @@ pub(super) async fn edit_page(
 }
 
 async fn rule_page(
-    state: &AppState,
-    signed: &Signed,
-    id: &str,
-    flash: Option<Flash>,
-    status: StatusCode,
+    state: &AppState, signed: &Signed, id: &str, flash: Option<Flash>, status: StatusCode,
     form: RuleForm,
 ) -> PageResult {
     let cat = state.roles.catalogue(signed.org_id()).await?;
@@ -317,10 +299,7 @@ async fn rule_page(
 }
 
 pub(super) async fn edit_rule(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    Path(id): Path<String>,
-    form: Form,
+    State(state): State<Arc<AppState>>, signed: Signed, Path(id): Path<String>, form: Form,
 ) -> PageResult {
     signed.require_administrator()?;
     let rf = RuleForm::from_form(&form);
@@ -341,10 +320,7 @@ pub(super) async fn edit_rule(
 }
 
 pub(super) async fn delete_rule(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    Path(id): Path<String>,
-    _form: Form,
+    State(state): State<Arc<AppState>>, signed: Signed, Path(id): Path<String>, _form: Form,
 ) -> PageResult {
     signed.require_administrator()?;
     state
@@ -355,10 +331,7 @@ pub(super) async fn delete_rule(
 }
 
 pub(super) async fn move_rule(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    Path(id): Path<String>,
-    form: Form,
+    State(state): State<Arc<AppState>>, signed: Signed, Path(id): Path<String>, form: Form,
 ) -> PageResult {
     signed.require_administrator()?;
     let by = match form.text("direction").as_str() {
@@ -379,9 +352,7 @@ pub(super) async fn move_rule(
 }
 
 pub(super) async fn apply(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    _form: Form,
+    State(state): State<Arc<AppState>>, signed: Signed, _form: Form,
 ) -> PageResult {
     signed.require_administrator()?;
     state

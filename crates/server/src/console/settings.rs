@@ -105,21 +105,14 @@ struct SettingsPage {
 
 /// Settings again with why a form was refused.
 pub(super) async fn refused(
-    state: &AppState,
-    signed: &Signed,
-    e: PageError,
-    email: String,
+    state: &AppState, signed: &Signed, e: PageError, email: String,
 ) -> PageResult {
     let (status, flash) = split(e)?;
     settings_page(state, signed, flash, status, email, None).await
 }
 
 async fn settings_page(
-    state: &AppState,
-    signed: &Signed,
-    flash: Option<Flash>,
-    status: StatusCode,
-    email: String,
+    state: &AppState, signed: &Signed, flash: Option<Flash>, status: StatusCode, email: String,
     invited: Option<(String, String)>,
 ) -> PageResult {
     let org = signed.org_id();
@@ -198,9 +191,7 @@ async fn settings_page(
 }
 
 pub(super) async fn settings(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    q: Query<HashMap<String, String>>,
+    State(state): State<Arc<AppState>>, signed: Signed, q: Query<HashMap<String, String>>,
 ) -> PageResult {
     let flash = done_flash(
         &q,
@@ -258,9 +249,7 @@ pub(super) async fn settings(
 }
 
 pub(super) async fn add_admin(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    form: Form,
+    State(state): State<Arc<AppState>>, signed: Signed, form: Form,
 ) -> PageResult {
     let email = form.text("email");
     let result = match (
@@ -299,9 +288,7 @@ pub(super) async fn add_admin(
 /// session of theirs go at once. Administrators only, never oneself, and never the last
 /// administrator with the `administrator` role (the service refuses that).
 pub(super) async fn remove_admin(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    form: Form,
+    State(state): State<Arc<AppState>>, signed: Signed, form: Form,
 ) -> PageResult {
     let email = form.text("email");
     let result = match signed.require_administrator() {
@@ -328,9 +315,7 @@ pub(super) async fn remove_admin(
 
 /// "Unlock" on a locked-out administrator's row, after its confirmation.
 pub(super) async fn unlock_admin(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    form: Form,
+    State(state): State<Arc<AppState>>, signed: Signed, form: Form,
 ) -> PageResult {
     let result = match signed.require_administrator() {
         Err(e) => Err(e),
@@ -352,9 +337,7 @@ pub(super) async fn unlock_admin(
 
 /// "End sessions" on another administrator's row, after its confirmation.
 pub(super) async fn end_sessions(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    form: Form,
+    State(state): State<Arc<AppState>>, signed: Signed, form: Form,
 ) -> PageResult {
     let email = form.text("email");
     let result = match signed.require_administrator() {
@@ -391,25 +374,19 @@ struct ConfirmPage {
 }
 
 pub(super) async fn confirm_remove(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    q: Query<HashMap<String, String>>,
+    State(state): State<Arc<AppState>>, signed: Signed, q: Query<HashMap<String, String>>,
 ) -> PageResult {
     confirm_admin_act(&state, &signed, &q, "remove").await
 }
 
 pub(super) async fn confirm_unlock(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    q: Query<HashMap<String, String>>,
+    State(state): State<Arc<AppState>>, signed: Signed, q: Query<HashMap<String, String>>,
 ) -> PageResult {
     confirm_admin_act(&state, &signed, &q, "unlock").await
 }
 
 pub(super) async fn confirm_end_sessions(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    q: Query<HashMap<String, String>>,
+    State(state): State<Arc<AppState>>, signed: Signed, q: Query<HashMap<String, String>>,
 ) -> PageResult {
     confirm_admin_act(&state, &signed, &q, "end-sessions").await
 }
@@ -417,10 +394,7 @@ pub(super) async fn confirm_end_sessions(
 /// The confirmation page of an act on an administrator (`GET /settings/administrators/ACT?email=`);
 /// its form posts to the same path.
 async fn confirm_admin_act(
-    state: &AppState,
-    signed: &Signed,
-    q: &Query<HashMap<String, String>>,
-    act: &str,
+    state: &AppState, signed: &Signed, q: &Query<HashMap<String, String>>, act: &str,
 ) -> PageResult {
     signed.require_administrator()?;
     let email = q.get("email").cloned().unwrap_or_default();
@@ -476,9 +450,7 @@ async fn confirm_admin_act(
 
 /// The organisation's name and, while it has no accounts, its kind.
 pub(super) async fn update_org(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    form: Form,
+    State(state): State<Arc<AppState>>, signed: Signed, form: Form,
 ) -> PageResult {
     // A disabled kind field is not sent: the kind then stays as it is.
     let kind = match form.text("kind").as_str() {
@@ -511,9 +483,7 @@ pub(super) async fn update_org(
 
 /// The organisation's time zone, an IANA name, for the times the console shows.
 pub(super) async fn set_time_zone(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    form: Form,
+    State(state): State<Arc<AppState>>, signed: Signed, form: Form,
 ) -> PageResult {
     let result = match signed.require_administrator() {
         Err(e) => Err(e),
@@ -539,9 +509,7 @@ pub(super) async fn set_time_zone(
 
 /// "Send test e-mail", through the SMTP relay `serve` delivers notices with.
 pub(super) async fn test_email(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    form: Form,
+    State(state): State<Arc<AppState>>, signed: Signed, form: Form,
 ) -> PageResult {
     let result = match (signed.require_administrator(), state.mailer.as_ref()) {
         (Err(e), _) => Err(e),

@@ -75,10 +75,7 @@ struct SyncPage {
 }
 
 async fn sync_page(
-    state: &AppState,
-    signed: &Signed,
-    headers: &HeaderMap,
-    flash: Option<Flash>,
+    state: &AppState, signed: &Signed, headers: &HeaderMap, flash: Option<Flash>,
     status: StatusCode,
 ) -> PageResult {
     let org = signed.org_id();
@@ -135,19 +132,14 @@ async fn sync_page(
 
 /// Shows the Directory Sync page again with the reason an act was refused.
 async fn refused(
-    state: &AppState,
-    signed: &Signed,
-    headers: &HeaderMap,
-    e: impl Into<PageError>,
+    state: &AppState, signed: &Signed, headers: &HeaderMap, e: impl Into<PageError>,
 ) -> PageResult {
     let (status, flash) = super::split(e)?;
     sync_page(state, signed, headers, flash, status).await
 }
 
 pub(super) async fn page(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    signed: Signed,
+    State(state): State<Arc<AppState>>, headers: HeaderMap, signed: Signed,
     q: Query<HashMap<String, String>>,
 ) -> PageResult {
     sync_page(
@@ -197,10 +189,7 @@ fn scim_url(state: &AppState, headers: &HeaderMap) -> String {
 /// "Generate token": the secret is kept sealed for one display (never logged) and the answer
 /// redirects to the page that shows it with Copy and Close, so a reload mints nothing.
 pub(super) async fn generate(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    signed: Signed,
-    _form: Form,
+    State(state): State<Arc<AppState>>, headers: HeaderMap, signed: Signed, _form: Form,
 ) -> PageResult {
     if let Err(e) = signed.require_administrator() {
         return refused(&state, &signed, &headers, e).await;
@@ -230,9 +219,7 @@ pub(super) async fn generate(
 
 /// The new token, once; "already shown" on every later view.
 pub(super) async fn show_token(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    signed: Signed,
+    State(state): State<Arc<AppState>>, headers: HeaderMap, signed: Signed,
     Path(handle): Path<String>,
 ) -> PageResult {
     signed.require_administrator()?;
@@ -263,9 +250,7 @@ struct RevokePage {
 
 /// "Revoke" asks first: what stops working, and what to do instead.
 pub(super) async fn confirm_revoke(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    Path(id): Path<String>,
+    State(state): State<Arc<AppState>>, signed: Signed, Path(id): Path<String>,
 ) -> PageResult {
     signed.require_administrator()?;
     let id = id.parse::<TokenId>().map_err(|_| PageError::not_found())?;
@@ -294,10 +279,7 @@ pub(super) async fn confirm_revoke(
 }
 
 pub(super) async fn revoke(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    signed: Signed,
-    Path(id): Path<String>,
+    State(state): State<Arc<AppState>>, headers: HeaderMap, signed: Signed, Path(id): Path<String>,
     _form: Form,
 ) -> PageResult {
     if let Err(e) = signed.require_administrator() {
@@ -317,10 +299,7 @@ pub(super) async fn revoke(
 }
 
 pub(super) async fn auto_merge(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    signed: Signed,
-    form: Form,
+    State(state): State<Arc<AppState>>, headers: HeaderMap, signed: Signed, form: Form,
 ) -> PageResult {
     if let Err(e) = signed.require_administrator() {
         return refused(&state, &signed, &headers, e).await;
@@ -354,10 +333,7 @@ pub(super) async fn confirm_disconnect(signed: Signed) -> PageResult {
 }
 
 pub(super) async fn disconnect(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    signed: Signed,
-    _form: Form,
+    State(state): State<Arc<AppState>>, headers: HeaderMap, signed: Signed, _form: Form,
 ) -> PageResult {
     if let Err(e) = signed.require_administrator() {
         return refused(&state, &signed, &headers, e).await;
@@ -374,8 +350,7 @@ pub(super) async fn disconnect(
 
 /// "Download conflicts": every conflict as CSV.
 pub(super) async fn conflicts_csv(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
+    State(state): State<Arc<AppState>>, signed: Signed,
 ) -> PageResult {
     let csv = state.directory.conflicts_csv(signed.org_id()).await?;
     Ok((
@@ -392,10 +367,7 @@ pub(super) async fn conflicts_csv(
 }
 
 pub(super) async fn merge(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    signed: Signed,
-    form: Form,
+    State(state): State<Arc<AppState>>, headers: HeaderMap, signed: Signed, form: Form,
 ) -> PageResult {
     match state
         .directory
@@ -410,10 +382,7 @@ pub(super) async fn merge(
 }
 
 pub(super) async fn merge_all(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    signed: Signed,
-    _form: Form,
+    State(state): State<Arc<AppState>>, headers: HeaderMap, signed: Signed, _form: Form,
 ) -> PageResult {
     match state
         .directory

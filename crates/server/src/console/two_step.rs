@@ -71,10 +71,7 @@ struct CodesPage {
 }
 
 async fn page(
-    state: &AppState,
-    signed: &Signed,
-    status_code: StatusCode,
-    flash: Option<Flash>,
+    state: &AppState, signed: &Signed, status_code: StatusCode, flash: Option<Flash>,
 ) -> PageResult {
     let svc = service(state);
     let status = svc.status(&signed.who.admin).await?;
@@ -115,9 +112,7 @@ async fn refused(state: &AppState, signed: &Signed, e: SecondFactorError) -> Pag
 }
 
 pub(super) async fn show(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    q: Query<HashMap<String, String>>,
+    State(state): State<Arc<AppState>>, signed: Signed, q: Query<HashMap<String, String>>,
 ) -> PageResult {
     let flash = done_flash(
         &q,
@@ -142,9 +137,7 @@ async fn reveal_codes(state: &AppState, signed: &Signed, codes: Vec<String>) -> 
 
 /// "Turn on": the first code from the app confirms the enrolment.
 pub(super) async fn confirm(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    form: Form,
+    State(state): State<Arc<AppState>>, signed: Signed, form: Form,
 ) -> PageResult {
     match service(&state)
         .confirm(&signed.who, &form.text("code"))
@@ -157,9 +150,7 @@ pub(super) async fn confirm(
 
 /// "Make new recovery codes", with a current code: the old ones stop working.
 pub(super) async fn regenerate(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    form: Form,
+    State(state): State<Arc<AppState>>, signed: Signed, form: Form,
 ) -> PageResult {
     match service(&state)
         .regenerate(&signed.who, &form.text("code"))
@@ -172,9 +163,7 @@ pub(super) async fn regenerate(
 
 /// "Turn off", with a current code, unless the organisation requires it.
 pub(super) async fn turn_off(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    form: Form,
+    State(state): State<Arc<AppState>>, signed: Signed, form: Form,
 ) -> PageResult {
     match service(&state)
         .turn_off(&signed.who, &form.text("code"))
@@ -187,9 +176,7 @@ pub(super) async fn turn_off(
 
 /// The recovery codes, once.
 pub(super) async fn codes(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    Path(handle): Path<String>,
+    State(state): State<Arc<AppState>>, signed: Signed, Path(handle): Path<String>,
 ) -> PageResult {
     let Some(v) = reveal::take(&state, &signed, &handle, "recovery-codes").await? else {
         return Ok(reveal::already_shown(
@@ -217,9 +204,7 @@ pub(super) async fn codes(
 /// The organisation's rule, from Settings (administrators only; one's own second factor
 /// first).
 pub(super) async fn set_required(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    form: Form,
+    State(state): State<Arc<AppState>>, signed: Signed, form: Form,
 ) -> PageResult {
     let on = form.text("required") == "on";
     let result = match signed.require_administrator() {

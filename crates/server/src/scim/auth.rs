@@ -36,8 +36,7 @@ impl FromRequestParts<Arc<AppState>> for Tenant {
     type Rejection = Response;
 
     async fn from_request_parts(
-        parts: &mut Parts,
-        state: &Arc<AppState>,
+        parts: &mut Parts, state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
         let ctx = RequestContext::of(&parts.extensions).cloned();
         let ip = ctx.as_ref().and_then(|c| c.ip);

@@ -9,10 +9,7 @@ use scim_core::messages::{bulk_response, parse_bulk};
 use std::sync::Arc;
 
 pub(super) async fn bulk(
-    State(s): State<Arc<AppState>>,
-    t: Tenant,
-    BaseUrl(b): BaseUrl,
-    ScimBody(body): ScimBody,
+    State(s): State<Arc<AppState>>, t: Tenant, BaseUrl(b): BaseUrl, ScimBody(body): ScimBody,
 ) -> ScimResult {
     let req = parse_bulk(&body, s.scim.config().bulk_max_operations)?;
     let results = s.scim.bulk(t.org, req, &b).await;

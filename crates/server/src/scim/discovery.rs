@@ -11,17 +11,13 @@ use scim_core::discovery;
 use std::sync::Arc;
 
 pub(super) async fn service_provider_config(
-    State(s): State<Arc<AppState>>,
-    _t: Tenant,
-    BaseUrl(base): BaseUrl,
+    State(s): State<Arc<AppState>>, _t: Tenant, BaseUrl(base): BaseUrl,
 ) -> Scim {
     Scim::ok(discovery::service_provider_config(s.scim.config(), &base))
 }
 
 pub(super) async fn resource_types(
-    _t: Tenant,
-    BaseUrl(base): BaseUrl,
-    q: QueryPairs,
+    _t: Tenant, BaseUrl(base): BaseUrl, q: QueryPairs,
 ) -> ScimResult {
     refuse_filter(&q)?;
     Ok(Scim::ok(discovery::list_of(discovery::resource_types(
@@ -30,9 +26,7 @@ pub(super) async fn resource_types(
 }
 
 pub(super) async fn resource_type(
-    _t: Tenant,
-    BaseUrl(base): BaseUrl,
-    Path(id): Path<String>,
+    _t: Tenant, BaseUrl(base): BaseUrl, Path(id): Path<String>,
 ) -> ScimResult {
     discovery::resource_type(&id, &base)
         .map(Scim::ok)
@@ -49,9 +43,7 @@ pub(super) async fn schemas(_t: Tenant, BaseUrl(base): BaseUrl, q: QueryPairs) -
 }
 
 pub(super) async fn schema(
-    _t: Tenant,
-    BaseUrl(base): BaseUrl,
-    Path(id): Path<String>,
+    _t: Tenant, BaseUrl(base): BaseUrl, Path(id): Path<String>,
 ) -> ScimResult {
     discovery::schema(&id, &base)
         .map(Scim::ok)

@@ -26,8 +26,7 @@ impl FromRequestParts<Arc<AppState>> for BaseUrl {
     type Rejection = Infallible;
 
     async fn from_request_parts(
-        parts: &mut Parts,
-        state: &Arc<AppState>,
+        parts: &mut Parts, state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
         if let Some(u) = &state.public_url {
             return Ok(BaseUrl(u.trim_end_matches('/').to_owned()));
@@ -94,8 +93,7 @@ impl FromRequestParts<Arc<AppState>> for ScimRequest {
     type Rejection = Response;
 
     async fn from_request_parts(
-        parts: &mut Parts,
-        state: &Arc<AppState>,
+        parts: &mut Parts, state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
         let tenant = Tenant::from_request_parts(parts, state).await?;
         let Ok(BaseUrl(base)) = BaseUrl::from_request_parts(parts, state).await;

@@ -127,12 +127,8 @@ impl ReadCache {
     /// mark now, asked only when `mark` is not the one the kept answers were built under: an
     /// answer built before a change is not kept, and does not drop the newer ones.
     pub fn put(
-        &self,
-        mark: ChangeMark,
-        current: impl FnOnce() -> Option<ChangeMark>,
-        key: String,
-        body: &Bytes,
-        etag: Option<&HeaderValue>,
+        &self, mark: ChangeMark, current: impl FnOnce() -> Option<ChangeMark>, key: String,
+        body: &Bytes, etag: Option<&HeaderValue>,
     ) {
         if self.capacity == 0 || body.len() > MAX_BODY {
             return;

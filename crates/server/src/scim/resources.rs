@@ -46,10 +46,7 @@ fn load_for(kind: ResourceKind, projection: &Projection) -> Load {
 
 /// Renders one resource with its projection, ETag and (for creates) Location.
 fn resource_response(
-    status: StatusCode,
-    r: StoredResource,
-    base: &str,
-    projection: &Projection,
+    status: StatusCode, r: StoredResource, base: &str, projection: &Projection,
 ) -> Scim {
     let (kind, version) = (r.kind, r.version);
     let location = (status == StatusCode::CREATED).then(|| render::location(base, kind, &r.id));
@@ -64,9 +61,7 @@ fn resource_response(
 
 /// `GET /{type}`: a page of resources.
 async fn list(
-    State(s): State<Arc<AppState>>,
-    Extension(kind): Extension<ResourceKind>,
-    req: ScimRequest,
+    State(s): State<Arc<AppState>>, Extension(kind): Extension<ResourceKind>, req: ScimRequest,
     reuse: Reuse,
 ) -> Result<Response, ScimFailure> {
     let answer = async {
@@ -78,9 +73,7 @@ async fn list(
 
 /// `POST /{type}`: 201 with the new resource, its ETag and Location.
 async fn create(
-    State(s): State<Arc<AppState>>,
-    Extension(kind): Extension<ResourceKind>,
-    req: ScimRequest,
+    State(s): State<Arc<AppState>>, Extension(kind): Extension<ResourceKind>, req: ScimRequest,
     ScimBody(body): ScimBody,
 ) -> ScimResult {
     let projection = req.query.projection(kind)?;
@@ -98,11 +91,8 @@ async fn create(
 
 /// `GET /{type}/{id}`: the resource, or 304 when `If-None-Match` names its version.
 async fn read(
-    State(s): State<Arc<AppState>>,
-    Extension(kind): Extension<ResourceKind>,
-    req: ScimRequest,
-    Path(id): Path<String>,
-    reuse: Reuse,
+    State(s): State<Arc<AppState>>, Extension(kind): Extension<ResourceKind>, req: ScimRequest,
+    Path(id): Path<String>, reuse: Reuse,
 ) -> Result<Response, ScimFailure> {
     let answer = async {
         let projection = req.query.projection(kind)?;
@@ -124,11 +114,8 @@ async fn read(
 
 /// `PUT /{type}/{id}`: the resource replaced, under `If-Match` when given.
 async fn replace(
-    State(s): State<Arc<AppState>>,
-    Extension(kind): Extension<ResourceKind>,
-    req: ScimRequest,
-    Path(id): Path<String>,
-    ScimBody(body): ScimBody,
+    State(s): State<Arc<AppState>>, Extension(kind): Extension<ResourceKind>, req: ScimRequest,
+    Path(id): Path<String>, ScimBody(body): ScimBody,
 ) -> ScimResult {
     let projection = req.query.projection(kind)?;
     let r = s
@@ -150,11 +137,8 @@ async fn replace(
 /// may hold 100,000 members, and rendering them all after adding one would make every member
 /// change cost what the group's size costs (Entra expects 204 here too; RFC 7644 allows it).
 async fn patch(
-    State(s): State<Arc<AppState>>,
-    Extension(kind): Extension<ResourceKind>,
-    req: ScimRequest,
-    Path(id): Path<String>,
-    ScimBody(body): ScimBody,
+    State(s): State<Arc<AppState>>, Extension(kind): Extension<ResourceKind>, req: ScimRequest,
+    Path(id): Path<String>, ScimBody(body): ScimBody,
 ) -> ScimResult {
     let q = &req.query;
     let projection = q.projection(kind)?;
@@ -189,9 +173,7 @@ async fn patch(
 
 /// `DELETE /{type}/{id}`: 204, under `If-Match` when given.
 async fn delete(
-    State(s): State<Arc<AppState>>,
-    Extension(kind): Extension<ResourceKind>,
-    req: ScimRequest,
+    State(s): State<Arc<AppState>>, Extension(kind): Extension<ResourceKind>, req: ScimRequest,
     Path(id): Path<String>,
 ) -> ScimResult {
     s.scim
@@ -222,12 +204,7 @@ mod tests {
     }
 
     async fn with_if_match(
-        t: &TestApp,
-        method: Method,
-        path: &str,
-        token: &str,
-        etag: &str,
-        body: Value,
+        t: &TestApp, method: Method, path: &str, token: &str, etag: &str, body: Value,
     ) -> Answer {
         let mut req = scim_request(method, path, token, body);
         req.headers_mut()

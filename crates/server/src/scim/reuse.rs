@@ -46,11 +46,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Reuse {
 /// Answers a SCIM read from the read cache when it holds a current answer for this request;
 /// otherwise with `answer`, which it keeps when it can.
 pub(super) async fn reusable(
-    s: &AppState,
-    t: &Tenant,
-    base: &str,
-    reuse: Reuse,
-    answer: impl Future<Output = ScimResult>,
+    s: &AppState, t: &Tenant, base: &str, reuse: Reuse, answer: impl Future<Output = ScimResult>,
 ) -> Result<Response, ScimFailure> {
     let Some(mark) = reuse.mark else {
         return Ok(answer.await?.into_response());

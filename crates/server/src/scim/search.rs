@@ -16,11 +16,7 @@ use std::sync::Arc;
 
 /// One page of `kind` for `params`, rendered with its projection.
 pub(super) async fn page(
-    s: &AppState,
-    t: Tenant,
-    kind: ResourceKind,
-    base: &str,
-    params: ListParams,
+    s: &AppState, t: Tenant, kind: ResourceKind, base: &str, params: ListParams,
 ) -> ScimResult {
     let prepared = s.scim.prepare_list(kind, &params)?;
     let page = s.scim.list(t.org, kind, &prepared.query).await?;
@@ -45,11 +41,8 @@ pub(super) async fn page(
 
 /// `POST /{type}/.search`: the list of `GET /{type}` with its parameters in the body.
 pub(super) async fn search(
-    State(s): State<Arc<AppState>>,
-    Extension(kind): Extension<ResourceKind>,
-    t: Tenant,
-    BaseUrl(b): BaseUrl,
-    ScimBody(body): ScimBody,
+    State(s): State<Arc<AppState>>, Extension(kind): Extension<ResourceKind>, t: Tenant,
+    BaseUrl(b): BaseUrl, ScimBody(body): ScimBody,
 ) -> ScimResult {
     page(&s, t, kind, &b, ListParams::from_search_body(&body)?).await
 }
@@ -58,10 +51,7 @@ pub(super) async fn search(
 /// must make sense for at least one of the two types; a type it does not fit contributes
 /// nothing.
 pub(super) async fn search_root(
-    State(s): State<Arc<AppState>>,
-    t: Tenant,
-    BaseUrl(b): BaseUrl,
-    ScimBody(body): ScimBody,
+    State(s): State<Arc<AppState>>, t: Tenant, BaseUrl(b): BaseUrl, ScimBody(body): ScimBody,
 ) -> ScimResult {
     let params = ListParams::from_search_body(&body)?;
     if params.cursor.is_some() {

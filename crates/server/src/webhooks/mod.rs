@@ -144,10 +144,7 @@ impl Payload {
 
 /// Signs and POSTs one payload to `endpoint` at `now`; the attempt as the delivery log keeps it.
 pub(crate) async fn deliver(
-    sender: &Sender,
-    endpoint: &WebhookEndpoint,
-    payload: &Payload,
-    now: OffsetDateTime,
+    sender: &Sender, endpoint: &WebhookEndpoint, payload: &Payload, now: OffsetDateTime,
 ) -> DeliveryRecord {
     let id = payload.id.to_string();
     let timestamp = now.unix_timestamp();
@@ -201,11 +198,7 @@ pub const TEST_EVENT_TYPE: &str = "test";
 /// activity log, and returns the attempt. A test that succeeds on a `failing` endpoint
 /// resumes its deliveries where they stopped (docs/contract.md, "Webhooks").
 pub async fn send_test(
-    store: &dyn Store,
-    clock: &dyn Clock,
-    sender: &Sender,
-    endpoint: &WebhookEndpoint,
-    actor: &str,
+    store: &dyn Store, clock: &dyn Clock, sender: &Sender, endpoint: &WebhookEndpoint, actor: &str,
 ) -> Result<DeliveryRecord, StoreError> {
     let now = clock.now();
     let id = EventId::new();

@@ -28,9 +28,7 @@ enum Refused {
 
 /// The endpoint `id` of `org`, and the sender to reach it with.
 async fn endpoint(
-    state: &AppState,
-    org: OrgId,
-    id: &str,
+    state: &AppState, org: OrgId, id: &str,
 ) -> Result<(WebhookEndpoint, Arc<super::Sender>), Refused> {
     let id: WebhookId = id.parse().map_err(|_| Refused::NotFound)?;
     let ep = state
@@ -64,9 +62,7 @@ impl From<Refused> for ApiError {
 /// `POST /api/v1/webhooks/{id}/test`: 200 with the attempt, whether the receiver took it or
 /// not (`ok`, `status`, `error` say which): the request itself succeeded.
 pub(crate) async fn api_test(
-    State(state): State<Arc<AppState>>,
-    admin: Admin,
-    Path(id): Path<String>,
+    State(state): State<Arc<AppState>>, admin: Admin, Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     admin.require_administrator()?;
     let (ep, sender) = endpoint(&state, admin.org(), &id).await?;
@@ -85,10 +81,7 @@ pub(crate) async fn api_test(
 /// The console's "Send test event": back to the endpoint's page, whose delivery log shows
 /// how the attempt went (`?done=tested`).
 pub(crate) async fn console_test(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    Path(id): Path<String>,
-    _form: Form,
+    State(state): State<Arc<AppState>>, signed: Signed, Path(id): Path<String>, _form: Form,
 ) -> Result<Response, PageError> {
     signed.require_administrator()?;
     let (ep, sender) = endpoint(&state, signed.org_id(), &id)

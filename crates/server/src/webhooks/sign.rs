@@ -10,10 +10,7 @@ use standardwebhooks::Webhook;
 /// `timestamp` (the current one, and any rotated-out one whose `retires` is still ahead).
 /// An error when no secret can sign (none in force, or all unreadable).
 pub fn signature(
-    secrets: &[WebhookSecret],
-    id: &str,
-    timestamp: i64,
-    body: &[u8],
+    secrets: &[WebhookSecret], id: &str, timestamp: i64, body: &[u8],
 ) -> Result<String, String> {
     let mut out = Vec::with_capacity(secrets.len());
     for s in secrets

@@ -87,10 +87,7 @@ pub struct Worker {
 impl Worker {
     /// Starts delivering. `owner` names this process in leases: unique per process.
     pub fn start(
-        store: Arc<dyn Store>,
-        clock: Arc<dyn Clock>,
-        sender: Arc<Sender>,
-        config: WorkerConfig,
+        store: Arc<dyn Store>, clock: Arc<dyn Clock>, sender: Arc<Sender>, config: WorkerConfig,
     ) -> Worker {
         let owner = format!("scimd-{}", uuid::Uuid::new_v4().simple());
         let (stop, stopped) = watch::channel(false);
@@ -321,10 +318,7 @@ impl EndpointTask {
     /// Reads the endpoint and the events past its cursor, delivers them in order until one
     /// fails, and reports once.
     async fn batch(
-        &mut self,
-        until: &mut OffsetDateTime,
-        known: &mut i64,
-        reported_at: &mut OffsetDateTime,
+        &mut self, until: &mut OffsetDateTime, known: &mut i64, reported_at: &mut OffsetDateTime,
     ) -> Batch {
         let store = self.shared.store.clone();
         let started = self.shared.clock.now();
@@ -485,10 +479,7 @@ impl EndpointTask {
     }
 
     async fn notify_failing(
-        &self,
-        ep: &WebhookEndpoint,
-        standing: &Standing,
-        error: Option<&str>,
+        &self, ep: &WebhookEndpoint, standing: &Standing, error: Option<&str>,
     ) -> Result<(), directory::StoreError> {
         let store = &self.shared.store;
         let Some(org) = store.get_org(ep.org_id).await? else {

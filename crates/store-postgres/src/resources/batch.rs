@@ -22,9 +22,7 @@ use uuid::Uuid;
 
 /// The outcome of each of `users`, in order; see [`directory::store::ResourceStore::create_users`].
 pub(crate) async fn create_users_tx<C: GenericClient>(
-    c: &C,
-    org: OrgId,
-    users: &[NewResource],
+    c: &C, org: OrgId, users: &[NewResource],
 ) -> Result<Vec<Result<(), StoreError>>, Failure> {
     let Some(last) = users.last() else {
         return Ok(Vec::new());

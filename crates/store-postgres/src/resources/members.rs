@@ -16,10 +16,7 @@ use uuid::Uuid;
 /// Loads group `members` / user `groups` for resources of one kind, in one query. Members are
 /// ordered by id, as SQLite's primary key orders them.
 pub(crate) async fn load_relations<C: GenericClient>(
-    c: &C,
-    org: OrgId,
-    kind: ResourceKind,
-    rs: &mut [StoredResource],
+    c: &C, org: OrgId, kind: ResourceKind, rs: &mut [StoredResource],
 ) -> Result<(), Failure> {
     if rs.is_empty() {
         return Ok(());
@@ -86,9 +83,7 @@ pub(crate) async fn load_relations<C: GenericClient>(
 /// which can be many, keep their own query). Groups come in the order `load_relations`
 /// gives them; only groups SCIM sees are listed.
 pub(crate) async fn get_user_with_groups<C: GenericClient>(
-    c: &C,
-    org: OrgId,
-    id: ResourceId,
+    c: &C, org: OrgId, id: ResourceId,
 ) -> Result<Option<StoredResource>, Failure> {
     let stmt = c
         .prepare_cached(&format!(
@@ -168,12 +163,7 @@ impl MemberDelta {
 /// comes second sees the other's outcome. Looked up by key alone (see `get_one`); visibility
 /// is read from the locked row.
 pub(crate) async fn add_members<C: GenericClient>(
-    c: &C,
-    org: OrgId,
-    group: ResourceId,
-    refs: &[MemberRef],
-    scope: Scope,
-    delta: &mut MemberDelta,
+    c: &C, org: OrgId, group: ResourceId, refs: &[MemberRef], scope: Scope, delta: &mut MemberDelta,
 ) -> Result<(), Failure> {
     let find = c
         .prepare_cached(&format!(
@@ -209,11 +199,7 @@ pub(crate) async fn add_members<C: GenericClient>(
 }
 
 async fn remove_members<C: GenericClient>(
-    c: &C,
-    org: OrgId,
-    group: ResourceId,
-    ids: &[String],
-    delta: &mut MemberDelta,
+    c: &C, org: OrgId, group: ResourceId, ids: &[String], delta: &mut MemberDelta,
 ) -> Result<(), Failure> {
     let del = c
         .prepare_cached(
@@ -232,11 +218,7 @@ async fn remove_members<C: GenericClient>(
 
 /// Applies member changes in order, noting in `delta` the rows they inserted and deleted.
 pub(crate) async fn apply_member_changes<C: GenericClient>(
-    c: &C,
-    org: OrgId,
-    group: ResourceId,
-    changes: &[MemberChange],
-    scope: Scope,
+    c: &C, org: OrgId, group: ResourceId, changes: &[MemberChange], scope: Scope,
     delta: &mut MemberDelta,
 ) -> Result<(), Failure> {
     for change in changes {

@@ -14,7 +14,7 @@ use crate::rows::PgRow;
 use store_sql::{KeyType, Keyset, Scope, Sql, plan_list};
 
 use crate::journal::{GroupSnap, Journal, Lock, UserSnap, group_snapshot, user_snapshot};
-use crate::{Failure, PgStore, filter_sql, internal, run};
+use crate::{Failure, PgStore, filter_sql, run};
 use directory::events::{group_change, group_deleted, user_change, user_deleted};
 use time::OffsetDateTime;
 
@@ -39,12 +39,9 @@ use tokio_postgres::Row;
 
 pub(crate) use store_sql::RESOURCE_COLS;
 
-/// What SCIM sees of `resources r`: rows directory sync owns that SCIM has not deleted (the
-/// partial index `resources_scim_seq` states the same condition).
-pub(crate) const SCIM_VISIBLE: &str = "r.source = 'scim' AND r.deleted IS NULL";
-
-/// The same as a selected column: point reads find the row by its key alone and check this
-/// on it, so the planner never trades the primary key for a partial index.
+/// What SCIM sees of `resources r` ([`store_sql::SCIM_VISIBLE`], which the partial index
+/// `resources_scim_seq` states too) as a selected column: point reads find the row by its key
+/// alone and check this on it, so the planner never trades the primary key for a partial index.
 pub(crate) const SCIM_VISIBLE_COL: &str = "(r.source = 'scim' AND r.deleted IS NULL)";
 
 pub(crate) fn build(row: &Row) -> Result<StoredResource, Failure> {
@@ -60,23 +57,14 @@ pub(crate) fn build(row: &Row) -> Result<StoredResource, Failure> {
 /// each read walked every resource of that kind in the organisation (4 ms at 10,000 users,
 /// 9 ms at 50,000, instead of 0.02 ms).
 pub(crate) async fn get_one<C: GenericClient>(
-    c: &C,
-    org: OrgId,
-    kind: ResourceKind,
-    id: ResourceId,
-    load: Load,
+    c: &C, org: OrgId, kind: ResourceKind, id: ResourceId, load: Load,
 ) -> Result<Option<StoredResource>, Failure> {
     get_in(c, org, kind, id, load, Scope::Scim).await
 }
 
 /// A resource by id if it belongs to `scope` (see [`get_one`]).
 async fn get_in<C: GenericClient>(
-    c: &C,
-    org: OrgId,
-    kind: ResourceKind,
-    id: ResourceId,
-    load: Load,
-    scope: Scope,
+    c: &C, org: OrgId, kind: ResourceKind, id: ResourceId, load: Load, scope: Scope,
 ) -> Result<Option<StoredResource>, Failure> {
     if kind == ResourceKind::User && load.relations && scope == Scope::Scim {
         return get_user_with_groups(c, org, id).await;
@@ -139,12 +127,7 @@ impl Snap {
 /// take `KEY SHARE`); a delete takes `FOR UPDATE`, which does. Keyed by the primary key alone;
 /// the kind and whether the row belongs to `scope` are checked on the row (see `get_one`).
 async fn lock_snapshot<C: GenericClient>(
-    c: &C,
-    org: OrgId,
-    kind: ResourceKind,
-    id: ResourceId,
-    expected: Option<i64>,
-    lock: Lock,
+    c: &C, org: OrgId, kind: ResourceKind, id: ResourceId, expected: Option<i64>, lock: Lock,
     scope: Scope,
 ) -> Result<Snap, Failure> {
     // A delete's event reports the group's member count; an update derives it afterwards.
@@ -179,10 +162,7 @@ async fn lock_snapshot<C: GenericClient>(
 
 /// The snapshot of a resource after a write in this transaction.
 async fn snapshot_after<C: GenericClient>(
-    c: &C,
-    org: OrgId,
-    kind: ResourceKind,
-    id: ResourceId,
+    c: &C, org: OrgId, kind: ResourceKind, id: ResourceId,
 ) -> Result<Snap, Failure> {
     Ok(match kind {
         ResourceKind::User => Snap::User(
@@ -201,11 +181,7 @@ async fn snapshot_after<C: GenericClient>(
 /// Appends the events of an update of a resource from `before` to `after`: its own change,
 /// then, for a group, one member event per membership row `delta` changed.
 async fn journal_update<C: GenericClient>(
-    c: &C,
-    journal: &mut Journal,
-    before: Snap,
-    after: Snap,
-    delta: &MemberDelta,
+    c: &C, journal: &mut Journal, before: Snap, after: Snap, delta: &MemberDelta,
 ) -> Result<(), Failure> {
     match (before, after) {
         (Snap::User(b), Snap::User(a)) => journal.user(Some(&b.object()), a),
@@ -223,11 +199,7 @@ async fn journal_update<C: GenericClient>(
 }
 
 pub(crate) async fn create_tx<C: GenericClient>(
-    c: &C,
-    org: OrgId,
-    kind: ResourceKind,
-    new: &NewResource,
-    scope: Scope,
+    c: &C, org: OrgId, kind: ResourceKind, new: &NewResource, scope: Scope,
 ) -> Result<StoredResource, Failure> {
     let now = micros(new.now);
     // `updated` is the creation: the `*.created` event below reports it.
@@ -294,12 +266,7 @@ pub(crate) async fn create_tx<C: GenericClient>(
 }
 
 pub(crate) async fn update_tx<C: GenericClient>(
-    c: &C,
-    org: OrgId,
-    kind: ResourceKind,
-    id: ResourceId,
-    update: &Update,
-    load: Load,
+    c: &C, org: OrgId, kind: ResourceKind, id: ResourceId, update: &Update, load: Load,
     scope: Scope,
 ) -> Result<StoredResource, Failure> {
     // A group's count before is derived from the count after (see `journal_update`): one
@@ -366,12 +333,7 @@ pub(crate) async fn update_tx<C: GenericClient>(
 }
 
 pub(crate) async fn delete_tx<C: GenericClient>(
-    c: &C,
-    org: OrgId,
-    kind: ResourceKind,
-    id: ResourceId,
-    expected: Option<i64>,
-    scope: Scope,
+    c: &C, org: OrgId, kind: ResourceKind, id: ResourceId, expected: Option<i64>, scope: Scope,
 ) -> Result<(), Failure> {
     let before = lock_snapshot(c, org, kind, id, expected, Lock::Update, scope).await?;
     // Memberships on both sides go with the resource; groups it was in change.
@@ -404,77 +366,45 @@ pub(crate) async fn delete_tx<C: GenericClient>(
 #[async_trait]
 impl ResourceStore for PgStore {
     async fn create_resource(
-        &self,
-        org: OrgId,
-        kind: ResourceKind,
-        new: NewResource,
+        &self, org: OrgId, kind: ResourceKind, new: NewResource,
     ) -> Result<StoredResource, StoreError> {
         transaction!(self, tx => create_tx(&tx, org, kind, &new, Scope::Scim).await)
     }
 
     async fn create_users(
-        &self,
-        org: OrgId,
-        users: &[NewResource],
+        &self, org: OrgId, users: &[NewResource],
     ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
         transaction!(self, tx => batch::create_users_tx(&tx, org, users).await)
     }
 
     async fn get_resource(
-        &self,
-        org: OrgId,
-        kind: ResourceKind,
-        id: ResourceId,
-        load: Load,
+        &self, org: OrgId, kind: ResourceKind, id: ResourceId, load: Load,
     ) -> Result<Option<StoredResource>, StoreError> {
         let c = self.client().await?;
         Ok(get_one(&c, org, kind, id, load).await?)
     }
 
     async fn update_resource(
-        &self,
-        org: OrgId,
-        kind: ResourceKind,
-        id: ResourceId,
-        update: Update,
-        load: Load,
+        &self, org: OrgId, kind: ResourceKind, id: ResourceId, update: Update, load: Load,
     ) -> Result<StoredResource, StoreError> {
         transaction!(self, tx => update_tx(&tx, org, kind, id, &update, load, Scope::Scim).await)
     }
 
     async fn delete_resource(
-        &self,
-        org: OrgId,
-        kind: ResourceKind,
-        id: ResourceId,
-        expected_version: Option<i64>,
+        &self, org: OrgId, kind: ResourceKind, id: ResourceId, expected_version: Option<i64>,
     ) -> Result<(), StoreError> {
         transaction!(self, tx => delete_tx(&tx, org, kind, id, expected_version, Scope::Scim).await)
     }
 
     async fn list_resources(
-        &self,
-        org: OrgId,
-        kind: ResourceKind,
-        q: &ListQuery,
+        &self, org: OrgId, kind: ResourceKind, q: &ListQuery,
     ) -> Result<Page, StoreError> {
         run(async {
             let client = self.client().await?;
             if client.statement_cache.size() > crate::STATEMENT_CACHE_LIMIT {
                 client.statement_cache.clear();
             }
-            let mut rows_sql = Sql::new("FROM resources r WHERE r.org_id = ");
-            rows_sql.bind(store_sql::Value::Uuid(org.0));
-            // The kind is written into the SQL, not bound: the name indexes are partial on `kind`,
-            // and a generic plan for `kind = $2` could not use them (a sequential scan per filter).
-            rows_sql.push(&format!(
-                " AND r.kind = {} AND {SCIM_VISIBLE}",
-                kind_code(kind)
-            ));
-            if let Some(f) = &q.filter {
-                rows_sql.push(" AND ");
-                store_sql::lower_filter(&Postgres, f, kind, &mut rows_sql);
-            }
+            let rows_sql = store_sql::scim_rows(&Postgres, org, kind, q);
             let sort = q
                 .sort
                 .as_ref()
@@ -491,14 +421,7 @@ impl ResourceStore for PgStore {
                 }
                 None => None,
             };
-            let plan = plan_list(
-                &Postgres,
-                &rows_sql,
-                RESOURCE_COLS,
-                key_sql.as_ref().map(|(k, o)| (k, *o)),
-                after.as_ref(),
-                q,
-            );
+            let plan = plan_list(&Postgres, &rows_sql, key_sql.as_ref(), after.as_ref(), q);
             let cursor_mode = q.cursor.is_some();
             let key = sort.as_ref().map(|(k, _)| k);
 
@@ -563,17 +486,9 @@ impl ResourceStore for PgStore {
     }
 
     async fn import_resource(
-        &self,
-        org: OrgId,
-        r: &StoredResource,
-        state: &DirectoryState,
+        &self, org: OrgId, r: &StoredResource, state: &DirectoryState,
     ) -> Result<(), StoreError> {
-        let local = state
-            .local
-            .as_ref()
-            .map(serde_json::to_value)
-            .transpose()
-            .map_err(internal)?;
+        let local = store_sql::state_local(state)?;
         transaction!(self, tx => {
             let stmt = tx
                 .prepare_cached(
@@ -632,10 +547,7 @@ impl ResourceStore for PgStore {
     }
 
     async fn import_members(
-        &self,
-        org: OrgId,
-        group: ResourceId,
-        members: &[MemberView],
+        &self, org: OrgId, group: ResourceId, members: &[MemberView],
     ) -> Result<(), StoreError> {
         transaction!(self, tx => {
             let stmt = tx

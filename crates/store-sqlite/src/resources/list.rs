@@ -1,8 +1,8 @@
 //! List queries on SQLite: a filter, sort and page turned into one statement (planned by
 //! `store_sql::plan_list`, which the PostgreSQL store shares).
 
+use super::build;
 use super::members::load_relations;
-use super::{RESOURCE_COLS, SCIM_VISIBLE, build};
 use crate::dialect::{Sqlite, prepared};
 use crate::filter_sql;
 use crate::runtime::internal;
@@ -13,7 +13,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use scim_core::schema::ResourceKind;
 use serde_json::Value;
-use store_sql::{Keyset, Sql, Value as Param, plan_list};
+use store_sql::{Keyset, Value as Param, plan_list};
 
 fn sql_to_json(v: &SqlValue) -> Value {
     match v {
@@ -60,24 +60,9 @@ pub(crate) fn is_point_query(kind: ResourceKind, q: &ListQuery) -> bool {
 }
 
 pub(crate) fn list(
-    conn: &Connection,
-    cursors: &CursorKey,
-    org: OrgId,
-    kind: ResourceKind,
-    q: &ListQuery,
+    conn: &Connection, cursors: &CursorKey, org: OrgId, kind: ResourceKind, q: &ListQuery,
 ) -> Result<Page, StoreError> {
-    // The kind is written into the SQL, not bound: the name indexes are partial (`WHERE kind
-    // = 0` / `= 1`) and SQLite uses a partial index only when the query states its condition.
-    let mut rows_sql = Sql::new("FROM resources r WHERE r.org_id = ");
-    rows_sql.bind(Param::Blob(org.0.as_bytes().to_vec()));
-    rows_sql.push(&format!(
-        " AND r.kind = {} AND {SCIM_VISIBLE}",
-        kind_code(kind)
-    ));
-    if let Some(f) = &q.filter {
-        rows_sql.push(" AND ");
-        store_sql::lower_filter(&Sqlite, f, kind, &mut rows_sql);
-    }
+    let rows_sql = store_sql::scim_rows(&Sqlite, org, kind, q);
     let sort = match &q.sort {
         Some((path, order)) => filter_sql::sort_expr(path, kind).map(|s| (s, *order)),
         None => None,
@@ -92,14 +77,7 @@ pub(crate) fn list(
         }
         None => None,
     };
-    let plan = plan_list(
-        &Sqlite,
-        &rows_sql,
-        RESOURCE_COLS,
-        sort.as_ref().map(|(k, o)| (k, *o)),
-        after.as_ref(),
-        q,
-    );
+    let plan = plan_list(&Sqlite, &rows_sql, sort.as_ref(), after.as_ref(), q);
 
     let cursor_mode = q.cursor.is_some();
     let mut resources = Vec::new();

@@ -12,9 +12,7 @@ use scim_core::schema::ResourceKind;
 use store_sql::Scope;
 
 pub(crate) fn load_relations(
-    conn: &Connection,
-    org: OrgId,
-    r: &mut StoredResource,
+    conn: &Connection, org: OrgId, r: &mut StoredResource,
 ) -> Result<(), StoreError> {
     let org_b = org.0.as_bytes().as_slice();
     let id_b = r.id.0.as_bytes().as_slice();
@@ -73,11 +71,7 @@ pub(crate) fn load_relations(
 /// Adds members, reporting each row inserted in `deltas`; returns how many rows changed.
 /// Members must exist in the same organisation and be admitted by `scope`.
 pub(crate) fn add_members(
-    conn: &Connection,
-    org: OrgId,
-    group: ResourceId,
-    refs: &[MemberRef],
-    scope: Scope,
+    conn: &Connection, org: OrgId, group: ResourceId, refs: &[MemberRef], scope: Scope,
     deltas: &mut Vec<MemberDelta>,
 ) -> Result<usize, StoreError> {
     let org_b = org.0.as_bytes().as_slice();
@@ -126,11 +120,7 @@ pub(crate) fn add_members(
 }
 
 fn remove_members(
-    conn: &Connection,
-    org: OrgId,
-    group: ResourceId,
-    ids: &[String],
-    deltas: &mut Vec<MemberDelta>,
+    conn: &Connection, org: OrgId, group: ResourceId, ids: &[String], deltas: &mut Vec<MemberDelta>,
 ) -> Result<usize, StoreError> {
     let mut find = conn
         .prepare_cached(
@@ -171,9 +161,7 @@ fn remove_members(
 
 /// A group's members with their kinds.
 fn member_kinds(
-    conn: &Connection,
-    org: OrgId,
-    group: ResourceId,
+    conn: &Connection, org: OrgId, group: ResourceId,
 ) -> Result<Vec<(ResourceId, ResourceKind)>, StoreError> {
     let mut stmt = conn
         .prepare_cached(
@@ -196,11 +184,7 @@ fn member_kinds(
 
 /// Applies member changes, reporting every row inserted or deleted in `deltas`.
 pub(crate) fn apply_member_changes(
-    conn: &Connection,
-    org: OrgId,
-    group: ResourceId,
-    changes: &[MemberChange],
-    scope: Scope,
+    conn: &Connection, org: OrgId, group: ResourceId, changes: &[MemberChange], scope: Scope,
     deltas: &mut Vec<MemberDelta>,
 ) -> Result<usize, StoreError> {
     let mut changed = 0;

@@ -34,7 +34,7 @@ pub(crate) use store_sql::RESOURCE_COLS;
 
 /// What SCIM sees of `resources r`: rows directory sync owns that SCIM has not deleted (the
 /// partial index `resources_scim_seq` states the same condition).
-pub(crate) const SCIM_VISIBLE: &str = "r.source = 'scim' AND r.deleted IS NULL";
+pub(crate) use store_sql::SCIM_VISIBLE;
 
 pub(crate) fn build(row: &rusqlite::Row<'_>) -> Result<StoredResource, StoreError> {
     store_sql::resource(&SqliteRow(row))
@@ -48,23 +48,14 @@ static GET_ONE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 });
 
 fn get_one(
-    conn: &Connection,
-    org: OrgId,
-    kind: ResourceKind,
-    id: ResourceId,
-    load: Load,
+    conn: &Connection, org: OrgId, kind: ResourceKind, id: ResourceId, load: Load,
 ) -> Result<Option<StoredResource>, StoreError> {
     get_in(conn, org, kind, id, load, Scope::Scim)
 }
 
 /// A resource by id if it belongs to `scope`.
 pub(crate) fn get_in(
-    conn: &Connection,
-    org: OrgId,
-    kind: ResourceKind,
-    id: ResourceId,
-    load: Load,
-    scope: Scope,
+    conn: &Connection, org: OrgId, kind: ResourceKind, id: ResourceId, load: Load, scope: Scope,
 ) -> Result<Option<StoredResource>, StoreError> {
     let other;
     let sql = match scope {
@@ -99,11 +90,7 @@ pub(crate) fn get_in(
 
 /// Inserts a resource of `scope` (with a group's first members) and journals it.
 pub(crate) fn create_tx(
-    c: &Connection,
-    org: OrgId,
-    kind: ResourceKind,
-    new: &NewResource,
-    scope: Scope,
+    c: &Connection, org: OrgId, kind: ResourceKind, new: &NewResource, scope: Scope,
 ) -> Result<StoredResource, StoreError> {
     let doc_text = serde_json::to_string(&new.doc).map_err(internal)?;
     let now = micros(new.now);
@@ -145,12 +132,7 @@ pub(crate) fn create_tx(
 
 /// Applies an update to a resource of `scope` and journals it.
 pub(crate) fn update_tx(
-    c: &Connection,
-    org: OrgId,
-    kind: ResourceKind,
-    id: ResourceId,
-    update: Update,
-    load: Load,
+    c: &Connection, org: OrgId, kind: ResourceKind, id: ResourceId, update: Update, load: Load,
     scope: Scope,
 ) -> Result<StoredResource, StoreError> {
     let org_b = org.0.as_bytes().as_slice();
@@ -235,11 +217,7 @@ pub(crate) fn update_tx(
 
 /// Deletes a resource of `scope` with its memberships, and journals it.
 pub(crate) fn delete_tx(
-    c: &Connection,
-    org: OrgId,
-    kind: ResourceKind,
-    id: ResourceId,
-    expected_version: Option<i64>,
+    c: &Connection, org: OrgId, kind: ResourceKind, id: ResourceId, expected_version: Option<i64>,
     scope: Scope,
 ) -> Result<(), StoreError> {
     let org_b = org.0.as_bytes().as_slice();
@@ -282,10 +260,7 @@ pub(crate) fn delete_tx(
 #[async_trait]
 impl ResourceStore for SqliteStore {
     async fn create_resource(
-        &self,
-        org: OrgId,
-        kind: ResourceKind,
-        new: NewResource,
+        &self, org: OrgId, kind: ResourceKind, new: NewResource,
     ) -> Result<StoredResource, StoreError> {
         self.rt
             .write(Effect::Data, move |c| {
@@ -295,22 +270,13 @@ impl ResourceStore for SqliteStore {
     }
 
     async fn get_resource(
-        &self,
-        org: OrgId,
-        kind: ResourceKind,
-        id: ResourceId,
-        load: Load,
+        &self, org: OrgId, kind: ResourceKind, id: ResourceId, load: Load,
     ) -> Result<Option<StoredResource>, StoreError> {
         self.rt.read_now(|c| get_one(c, org, kind, id, load)).await
     }
 
     async fn update_resource(
-        &self,
-        org: OrgId,
-        kind: ResourceKind,
-        id: ResourceId,
-        update: Update,
-        load: Load,
+        &self, org: OrgId, kind: ResourceKind, id: ResourceId, update: Update, load: Load,
     ) -> Result<StoredResource, StoreError> {
         self.rt
             .write(Effect::Data, move |c| {
@@ -320,11 +286,7 @@ impl ResourceStore for SqliteStore {
     }
 
     async fn delete_resource(
-        &self,
-        org: OrgId,
-        kind: ResourceKind,
-        id: ResourceId,
-        expected_version: Option<i64>,
+        &self, org: OrgId, kind: ResourceKind, id: ResourceId, expected_version: Option<i64>,
     ) -> Result<(), StoreError> {
         self.rt
             .write(Effect::Data, move |c| {
@@ -334,10 +296,7 @@ impl ResourceStore for SqliteStore {
     }
 
     async fn list_resources(
-        &self,
-        org: OrgId,
-        kind: ResourceKind,
-        query: &ListQuery,
+        &self, org: OrgId, kind: ResourceKind, query: &ListQuery,
     ) -> Result<Page, StoreError> {
         if is_point_query(kind, query) {
             return self
@@ -353,22 +312,14 @@ impl ResourceStore for SqliteStore {
     }
 
     async fn import_resource(
-        &self,
-        org: OrgId,
-        r: &StoredResource,
-        state: &DirectoryState,
+        &self, org: OrgId, r: &StoredResource, state: &DirectoryState,
     ) -> Result<(), StoreError> {
         let r = r.clone();
         let state = state.clone();
         self.rt
             .write(Effect::Data, move |c| {
                 let doc_text = serde_json::to_string(&r.doc).map_err(internal)?;
-                let local = state
-                    .local
-                    .as_ref()
-                    .map(serde_json::to_string)
-                    .transpose()
-                    .map_err(internal)?;
+                let local = store_sql::state_local(&state)?.map(|v| v.to_string());
                 c.prepare_cached(
                     "INSERT INTO resources (org_id, id, kind, version, created, last_modified, name_ci, external_id, doc, \
                      active, source, deleted, hold_until, local) \
@@ -420,10 +371,7 @@ impl ResourceStore for SqliteStore {
     }
 
     async fn import_members(
-        &self,
-        org: OrgId,
-        group: ResourceId,
-        members: &[MemberView],
+        &self, org: OrgId, group: ResourceId, members: &[MemberView],
     ) -> Result<(), StoreError> {
         let members = members.to_vec();
         self.rt

@@ -223,10 +223,7 @@ impl Runtime {
     /// Starts the writer thread; after every commit of a job that may change what SCIM reads
     /// return, and before its reply, it bumps `data`.
     pub(crate) fn start(
-        path: &Path,
-        writer: Connection,
-        readers: usize,
-        data: Arc<EpochFile>,
+        path: &Path, writer: Connection, readers: usize, data: Arc<EpochFile>,
         tokens: Arc<TokenCache>,
     ) -> Result<Runtime, StoreError> {
         Runtime::start_waiting(path, writer, readers, READ_WAIT, data, tokens)
@@ -234,11 +231,7 @@ impl Runtime {
 
     /// [`Runtime::start`] with reads waiting at most `wait` for a reader.
     fn start_waiting(
-        path: &Path,
-        writer: Connection,
-        readers: usize,
-        wait: Duration,
-        data: Arc<EpochFile>,
+        path: &Path, writer: Connection, readers: usize, wait: Duration, data: Arc<EpochFile>,
         tokens: Arc<TokenCache>,
     ) -> Result<Runtime, StoreError> {
         let pool = Readers::new(path, readers, wait)?;
@@ -307,9 +300,7 @@ impl Runtime {
 
     /// One statement on the writer (a job of its own); returns how many rows it changed.
     pub(crate) async fn execute(
-        &self,
-        sql: &'static str,
-        params: Vec<rusqlite::types::Value>,
+        &self, sql: &'static str, params: Vec<rusqlite::types::Value>,
     ) -> Result<usize, StoreError> {
         self.write(Effect::Data, move |c| {
             c.prepare_cached(sql)
@@ -344,8 +335,7 @@ impl Runtime {
     /// less than handing it to a blocking thread and back costs. Longer reads use [`Self::read`].
     /// Like them, it waits for a free reader.
     pub(crate) async fn read_now<T>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+        &self, f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let permit = self.readers.permit().await?;
         let conn = self.readers.take(&permit)?;

@@ -120,11 +120,7 @@ pub async fn cursor_paging_visits_every_row_once(store: Arc<dyn Store>) {
 
 /// Checks cursor paging under a sort against index paging under the same sort.
 async fn cursor_matches_index_order(
-    store: &dyn Store,
-    org: directory::OrgId,
-    path: &str,
-    order: SortOrder,
-    n: usize,
+    store: &dyn Store, org: directory::OrgId, path: &str, order: SortOrder, n: usize,
 ) {
     let whole = list(store, org, USER, &sorted(path, order, 1000)).await;
     assert_eq!(whole.resources.len(), n);
@@ -206,8 +202,7 @@ pub async fn invalid_cursor_is_refused(store: Arc<dyn Store>) {
 /// Cursors name nothing a client can read (no sequence number), are refused when changed or
 /// sent by another organisation, and are read by every handle on the same database.
 pub async fn cursors_are_sealed_for_their_organisation_and_deployment(
-    store: Arc<dyn Store>,
-    other_handle: Arc<dyn Store>,
+    store: Arc<dyn Store>, other_handle: Arc<dyn Store>,
 ) {
     use base64::Engine;
     let org = new_org(&*store).await;

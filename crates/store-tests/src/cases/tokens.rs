@@ -51,8 +51,7 @@ pub async fn tokens_round_trip_and_touch(store: Arc<dyn Store>) {
 /// token revoke` or another instance): a token change made through `b` is seen by the very next
 /// lookup through `a`, whatever `a` keeps in memory.
 pub async fn token_changes_through_another_handle_are_seen_at_once(
-    a: Arc<dyn Store>,
-    b: Arc<dyn Store>,
+    a: Arc<dyn Store>, b: Arc<dyn Store>,
 ) {
     // Both lookups: alone, and after the caller has read the change mark (a GET that may be
     // answered from the read cache), which a store may use instead of its token epoch.

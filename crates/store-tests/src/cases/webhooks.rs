@@ -43,10 +43,7 @@ fn endpoint(org: OrgId, next_attempt: Option<OffsetDateTime>) -> WebhookEndpoint
 }
 
 fn attempt(
-    endpoint: WebhookId,
-    sequence: i64,
-    when: OffsetDateTime,
-    status: Option<i32>,
+    endpoint: WebhookId, sequence: i64, when: OffsetDateTime, status: Option<i32>,
 ) -> DeliveryRecord {
     let ok = status.is_some_and(|s| (200..300).contains(&s));
     DeliveryRecord {

@@ -98,10 +98,7 @@ impl World {
 
     /// A SCIM PATCH with these operations.
     async fn patch(
-        &self,
-        kind: ResourceKind,
-        id: &str,
-        operations: Value,
+        &self, kind: ResourceKind, id: &str, operations: Value,
     ) -> Result<directory::store::StoredResource, ScimError> {
         let body = json!({
             "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],

@@ -208,11 +208,7 @@ impl Client {
 
     /// A request with a JSON body (or none) and extra headers.
     pub async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-        token: &str,
+        &self, method: Method, path: &str, body: Option<&Value>, token: &str,
         headers: &[(&str, &str)],
     ) -> Reply {
         let bytes = body.map(|b| serde_json::to_vec(b).expect("serialise the body"));
@@ -230,13 +226,8 @@ impl Client {
     /// The lowest level: a full URL, raw body bytes, an optional bearer token and any
     /// content type and headers.
     pub async fn send_bytes(
-        &self,
-        method: Method,
-        url: &str,
-        body: Option<Vec<u8>>,
-        token: Option<&str>,
-        content_type: &str,
-        headers: &[(&str, &str)],
+        &self, method: Method, url: &str, body: Option<Vec<u8>>, token: Option<&str>,
+        content_type: &str, headers: &[(&str, &str)],
     ) -> Reply {
         let mut req = self
             .http
@@ -309,11 +300,7 @@ impl Api {
 
     /// A request with extra headers (`If-Match`, ...).
     pub async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-        headers: &[(&str, &str)],
+        &self, method: Method, path: &str, body: Option<&Value>, headers: &[(&str, &str)],
     ) -> Reply {
         self.client
             .send(method, path, body, &self.token, headers)
@@ -322,11 +309,7 @@ impl Api {
 
     /// A request with a raw body and content type.
     pub async fn send_raw(
-        &self,
-        method: Method,
-        path: &str,
-        body: Vec<u8>,
-        content_type: &str,
+        &self, method: Method, path: &str, body: Vec<u8>, content_type: &str,
     ) -> Reply {
         let url = self.client.url(path);
         self.client

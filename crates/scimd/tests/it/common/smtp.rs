@@ -21,11 +21,7 @@ struct Sink {
 
 impl mailin_embedded::Handler for Sink {
     fn data_start(
-        &mut self,
-        _domain: &str,
-        _from: &str,
-        _is8bit: bool,
-        to: &[String],
+        &mut self, _domain: &str, _from: &str, _is8bit: bool, to: &[String],
     ) -> mailin_embedded::Response {
         self.to = to.to_vec();
         self.data.clear();

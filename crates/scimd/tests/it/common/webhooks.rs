@@ -131,10 +131,7 @@ impl Receiver {
 
     /// Waits until `check` holds of the receipts (at most `within`), and returns them.
     pub async fn wait_until(
-        &self,
-        what: &str,
-        within: Duration,
-        check: impl Fn(&[Receipt]) -> bool,
+        &self, what: &str, within: Duration, check: impl Fn(&[Receipt]) -> bool,
     ) -> Vec<Receipt> {
         let deadline = Instant::now() + within;
         loop {

@@ -109,10 +109,7 @@ fn page_json(p: DirectoryPage) -> Json<Value> {
 }
 
 async fn list(
-    state: &AppState,
-    org: OrgId,
-    kind: ResourceKind,
-    raw: Option<String>,
+    state: &AppState, org: OrgId, kind: ResourceKind, raw: Option<String>,
 ) -> Result<Json<Value>, ApiError> {
     let p = Params::parse(raw, &["after", "limit", "updated_since"])?;
     let page = state
@@ -123,25 +120,19 @@ async fn list(
 }
 
 pub(super) async fn users(
-    State(state): State<Arc<AppState>>,
-    client: AppClient,
-    RawQuery(raw): RawQuery,
+    State(state): State<Arc<AppState>>, client: AppClient, RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     list(&state, client.app.org_id, ResourceKind::User, raw).await
 }
 
 pub(super) async fn groups(
-    State(state): State<Arc<AppState>>,
-    client: AppClient,
-    RawQuery(raw): RawQuery,
+    State(state): State<Arc<AppState>>, client: AppClient, RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     list(&state, client.app.org_id, ResourceKind::Group, raw).await
 }
 
 pub(super) async fn user(
-    State(state): State<Arc<AppState>>,
-    client: AppClient,
-    Path(id): Path<String>,
+    State(state): State<Arc<AppState>>, client: AppClient, Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let v = state
         .applications
@@ -151,9 +142,7 @@ pub(super) async fn user(
 }
 
 pub(super) async fn group(
-    State(state): State<Arc<AppState>>,
-    client: AppClient,
-    Path(id): Path<String>,
+    State(state): State<Arc<AppState>>, client: AppClient, Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let v = state
         .applications
@@ -163,9 +152,7 @@ pub(super) async fn group(
 }
 
 pub(super) async fn members(
-    State(state): State<Arc<AppState>>,
-    client: AppClient,
-    Path(id): Path<String>,
+    State(state): State<Arc<AppState>>, client: AppClient, Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let p = Params::parse(raw, &["after", "limit"])?;
@@ -177,9 +164,7 @@ pub(super) async fn members(
 }
 
 pub(super) async fn events(
-    State(state): State<Arc<AppState>>,
-    client: AppClient,
-    RawQuery(raw): RawQuery,
+    State(state): State<Arc<AppState>>, client: AppClient, RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let p = Params::parse(raw, &["after", "limit", "types", "wait"])?;
     let wait = p.wait()?;
@@ -222,10 +207,7 @@ fn busy() -> Response {
 /// has seen and a page of the query's types is there, `wait` has passed, or the server stops.
 /// Between two reads nothing of the store is held.
 async fn wait_for_events(
-    state: &AppState,
-    org: OrgId,
-    query: &EventQuery,
-    wait: Duration,
+    state: &AppState, org: OrgId, query: &EventQuery, wait: Duration,
 ) -> Result<EventsPage, ApiError> {
     let deadline = tokio::time::Instant::now() + wait;
     let mut stopping = state.stopping();

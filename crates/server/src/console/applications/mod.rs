@@ -107,11 +107,7 @@ struct Kept {
 }
 
 async fn page(
-    state: &AppState,
-    signed: &Signed,
-    flash: Option<Flash>,
-    status: StatusCode,
-    kept: Kept,
+    state: &AppState, signed: &Signed, flash: Option<Flash>, status: StatusCode, kept: Kept,
 ) -> PageResult {
     let org = signed.org_id();
     let apps = state
@@ -161,9 +157,7 @@ async fn refused(state: &AppState, signed: &Signed, e: PageError, kept: Kept) ->
 }
 
 pub(super) async fn list(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    q: Query<HashMap<String, String>>,
+    State(state): State<Arc<AppState>>, signed: Signed, q: Query<HashMap<String, String>>,
 ) -> PageResult {
     signed.require_administrator()?;
     page(
@@ -222,9 +216,7 @@ async fn show_once(state: &AppState, signed: &Signed, v: OneTime<'_>) -> PageRes
 
 /// The key or secret, once; "already shown" on every later view.
 pub(super) async fn shown(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    Path(handle): Path<String>,
+    State(state): State<Arc<AppState>>, signed: Signed, Path(handle): Path<String>,
 ) -> PageResult {
     signed.require_administrator()?;
     let Some(v) = reveal::take(&state, &signed, &handle, "app-secret").await? else {
@@ -247,9 +239,7 @@ pub(super) async fn shown(
 
 /// "Register application": the key is in this response only.
 pub(super) async fn create(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    form: Form,
+    State(state): State<Arc<AppState>>, signed: Signed, form: Form,
 ) -> PageResult {
     signed.require_administrator()?;
     let name = form.text("name");
@@ -298,9 +288,7 @@ struct RevokePage {
 }
 
 pub(super) async fn confirm_revoke(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    Path(id): Path<String>,
+    State(state): State<Arc<AppState>>, signed: Signed, Path(id): Path<String>,
 ) -> PageResult {
     signed.require_administrator()?;
     let id: AppId = id.parse().map_err(|_| PageError::not_found())?;
@@ -321,10 +309,7 @@ pub(super) async fn confirm_revoke(
 }
 
 pub(super) async fn revoke(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    Path(id): Path<String>,
-    _form: Form,
+    State(state): State<Arc<AppState>>, signed: Signed, Path(id): Path<String>, _form: Form,
 ) -> PageResult {
     signed.require_administrator()?;
     let id: AppId = id.parse().map_err(|_| PageError::not_found())?;
@@ -340,9 +325,7 @@ pub(super) async fn revoke(
 
 /// "Add endpoint": the signing secret is in this response only.
 pub(super) async fn add_webhook(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    form: Form,
+    State(state): State<Arc<AppState>>, signed: Signed, form: Form,
 ) -> PageResult {
     signed.require_administrator()?;
     let url = form.text("url");
@@ -420,11 +403,7 @@ struct WebhookPage {
 }
 
 async fn webhook_page(
-    state: &AppState,
-    signed: &Signed,
-    id: WebhookId,
-    flash: Option<Flash>,
-    status: StatusCode,
+    state: &AppState, signed: &Signed, id: WebhookId, flash: Option<Flash>, status: StatusCode,
     from: String,
 ) -> PageResult {
     let org = signed.org_id();
@@ -464,9 +443,7 @@ fn webhook_id(id: &str) -> Result<WebhookId, PageError> {
 }
 
 pub(super) async fn show_webhook(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    Path(id): Path<String>,
+    State(state): State<Arc<AppState>>, signed: Signed, Path(id): Path<String>,
     q: Query<HashMap<String, String>>,
 ) -> PageResult {
     signed.require_administrator()?;
@@ -483,10 +460,7 @@ pub(super) async fn show_webhook(
 }
 
 pub(super) async fn replay(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    Path(id): Path<String>,
-    form: Form,
+    State(state): State<Arc<AppState>>, signed: Signed, Path(id): Path<String>, form: Form,
 ) -> PageResult {
     signed.require_administrator()?;
     let id = webhook_id(&id)?;
@@ -508,10 +482,7 @@ pub(super) async fn replay(
 }
 
 pub(super) async fn rotate_secret(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    Path(id): Path<String>,
-    _form: Form,
+    State(state): State<Arc<AppState>>, signed: Signed, Path(id): Path<String>, _form: Form,
 ) -> PageResult {
     signed.require_administrator()?;
     let id = webhook_id(&id)?;
@@ -548,10 +519,7 @@ pub(super) async fn rotate_secret(
 }
 
 pub(super) async fn remove_webhook(
-    State(state): State<Arc<AppState>>,
-    signed: Signed,
-    Path(id): Path<String>,
-    _form: Form,
+    State(state): State<Arc<AppState>>, signed: Signed, Path(id): Path<String>, _form: Form,
 ) -> PageResult {
     signed.require_administrator()?;
     let id = webhook_id(&id)?;
