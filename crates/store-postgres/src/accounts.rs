@@ -18,7 +18,6 @@ use directory::store::{
 };
 use directory::{OrgId, ResourceId, StoreError};
 use scim_core::schema::ResourceKind;
-use serde_json::Value;
 use store_sql::accounts::{
     ACCOUNT_COLS, account, account_page_row, check_change, check_retire, plan_accounts,
     retire_statements,
@@ -30,10 +29,6 @@ use uuid::Uuid;
 
 pub(crate) fn account_row(row: &Row) -> Result<Account, Failure> {
     Ok(account(&PgRow(row))?)
-}
-
-fn local_json(local: &LocalProps) -> Result<Value, Failure> {
-    serde_json::to_value(local).map_err(|e| Failure::Store(StoreError::Internal(e.to_string())))
 }
 
 async fn get_account_by<C: GenericClient>(
@@ -89,7 +84,7 @@ async fn update_account_tx<C: GenericClient>(
         let stmt = c
             .prepare_cached("UPDATE resources SET local = $3 WHERE org_id = $1 AND id = $2")
             .await?;
-        c.execute(&stmt, &[&org.0, &id.0, &local_json(local)?])
+        c.execute(&stmt, &[&org.0, &id.0, &store_sql::local_json(local)?])
             .await?;
     }
     let after = user_snapshot(c, org, id, Lock::Plain)
@@ -143,7 +138,7 @@ async fn create_account_tx<C: GenericClient>(
         name_ci(ResourceKind::User, &new.doc),
         external_id(&new.doc),
         active(&new.doc),
-        local_json(local)?,
+        store_sql::local_json(local)?,
     );
     let insert = async {
         c.execute(

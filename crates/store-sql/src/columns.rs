@@ -87,13 +87,12 @@ pub fn source(row: &dyn Columns, i: usize) -> Result<Source, StoreError> {
     Source::parse(&source).ok_or_else(|| StoreError::Internal(format!("bad source {source}")))
 }
 
-/// An account's local properties as the `local` column keeps them (JSON), for a copied or
-/// imported resource's state; `None` for a group.
+/// An account's local properties as the `local` column keeps them (JSON).
+pub fn local_json(local: &directory::store::LocalProps) -> Result<Value, StoreError> {
+    serde_json::to_value(local).map_err(|e| StoreError::Internal(e.to_string()))
+}
+
+/// A copied or imported resource's local properties ([`local_json`]); `None` for a group.
 pub fn state_local(state: &directory::store::DirectoryState) -> Result<Option<Value>, StoreError> {
-    state
-        .local
-        .as_ref()
-        .map(serde_json::to_value)
-        .transpose()
-        .map_err(|e| StoreError::Internal(e.to_string()))
+    state.local.as_ref().map(local_json).transpose()
 }

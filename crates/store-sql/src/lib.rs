@@ -27,7 +27,9 @@ pub mod second_factors;
 mod sql;
 pub mod webhooks;
 
-pub use columns::{Columns, RESOURCE_COLS, opt_time, resource, source, state_local, time};
+pub use columns::{
+    Columns, RESOURCE_COLS, local_json, opt_time, resource, source, state_local, time,
+};
 pub use dialect::Dialect;
 pub use filter::{lower_filter, top_target};
 pub use list::{KeyType, Keyset, ListPlan, SCIM_VISIBLE, key_value, plan_list, scim_rows};
