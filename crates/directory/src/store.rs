@@ -22,8 +22,8 @@ pub use crate::model::{
     Account, AccountChange, AccountPage, AccountQuery, ActivityEntry, AdminRole, Administrator,
     ConflictRecord, Connection, ConnectionState, Cursor, CursorKey, DirectoryState, DomainRecord,
     GroupView, LinkPurpose, ListQuery, Load, LocalProps, MemberView, NewResource, Notice,
-    NoticeKind, Page, PasswordLink, SecondFactor, SessionRecord, SigninThrottle, Source, Status,
-    StoredResource, SyncPolicy, TokenRecord, Update,
+    NoticeKind, Page, PasswordLink, SEARCH_COUNT_CAP, SecondFactor, SessionRecord, SigninThrottle,
+    Source, Status, StoredResource, SyncPolicy, TokenRecord, Update,
 };
 pub use crate::model::{
     Application, DeliveryRecord, DeliveryReport, DirectoryQuery, Event, EventId, EventQuery,

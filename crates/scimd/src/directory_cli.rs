@@ -187,7 +187,7 @@ pub async fn accounts(cmd: AccountsCommand, clock: Arc<dyn Clock>) -> Result<()>
                         .collect();
                     println!(
                         "{}",
-                        json!({ "total": page.total, "next": page.next, "accounts": accounts })
+                        json!({ "total": page.total, "totalExact": page.total_exact, "next": page.next, "accounts": accounts })
                     );
                 }
                 Format::Text => {
@@ -201,7 +201,11 @@ pub async fn accounts(cmd: AccountsCommand, clock: Arc<dyn Clock>) -> Result<()>
                             a.local.roles.join(", ")
                         );
                     }
-                    eprintln!("{} account(s) in all", page.total);
+                    if page.total_exact {
+                        eprintln!("{} account(s) in all", page.total);
+                    } else {
+                        eprintln!("more than {} account(s) in all", page.total);
+                    }
                     if let Some(next) = page.next {
                         eprintln!("more: --after {next}");
                     }

@@ -14,7 +14,7 @@ use directory::ids::OrgKind;
 use directory::store::columns::{active, external_id, kind_code, name_ci};
 use directory::store::{
     Account, AccountChange, AccountPage, AccountQuery, AccountStore, ConflictRecord, LocalProps,
-    NewResource, Source, SyncPolicy,
+    NewResource, SEARCH_COUNT_CAP, Source, SyncPolicy,
 };
 use directory::{OrgId, ResourceId, StoreError};
 use scim_core::schema::ResourceKind;
@@ -255,23 +255,36 @@ impl AccountStore for PgStore {
             let after = open_after(&self.cursors, org, q.after.as_deref())?;
             let search = q.search.as_deref().and_then(crate::search::condition);
             let plan = plan_accounts(&Postgres, org, q, search.as_ref(), RESOURCE_COLS, after);
-            let (total, rows) = match &plan.counted_page {
-                // Counting a search reads its matches (each checked against its row's text):
-                // the first page reads them once for both.
-                Some(counted) => {
-                    let rows = query(&c, counted, |row| {
-                        Ok((account_page_row(row)?, row.int(11)?))
-                    })
-                    .await?;
-                    let total = rows.first().map_or(0, |(_, total)| *total);
-                    (total, rows.into_iter().map(|(row, _)| row).collect())
-                }
-                None => (
-                    query_count(&c, &plan.count).await?,
-                    query(&c, &plan.page, account_page_row).await?,
-                ),
+            if search.is_none() {
+                let total = query_count(&c, &plan.count).await?;
+                let rows = query(&c, &plan.page, account_page_row).await?;
+                return Ok(keyset_page(&self.cursors, org, rows, plan.per_page, total)?);
+            }
+            let counted = query(&c, &crate::search::capped_page(org, &plan, after), |row| {
+                let entry = row
+                    .opt_int(10)?
+                    .map(|_| account_page_row(row))
+                    .transpose()?;
+                Ok((entry, row.int(11)?))
+            })
+            .await?;
+            let matches = counted.first().map_or(0, |(_, n)| *n);
+            let mut page: AccountPage = if matches as u64 > SEARCH_COUNT_CAP {
+                let walk = crate::search::walk_page(org, &plan, after);
+                let rows = query(&c, &walk, account_page_row).await?;
+                keyset_page(
+                    &self.cursors,
+                    org,
+                    rows,
+                    plan.per_page,
+                    SEARCH_COUNT_CAP as i64,
+                )?
+            } else {
+                let rows = counted.into_iter().filter_map(|(entry, _)| entry).collect();
+                keyset_page(&self.cursors, org, rows, plan.per_page, matches)?
             };
-            Ok(keyset_page(&self.cursors, org, rows, plan.per_page, total)?)
+            page.total_exact = matches as u64 <= SEARCH_COUNT_CAP;
+            Ok(page)
         })
         .await
     }

@@ -2,8 +2,11 @@
 //! `resources_account_search` over the stored `search_text`, `scimd_search(doc)` (migrations
 //! 0009 and 0013), serves both a substring and a prefix of the `userName` (the text's start).
 
+use directory::OrgId;
+use directory::store::SEARCH_COUNT_CAP;
+use store_sql::accounts::{ACCOUNT_COLS, AccountPlan, org_accounts};
 use store_sql::search::{SearchTerm, like_escaped};
-use store_sql::{Sql, Value};
+use store_sql::{RESOURCE_COLS, Sql, Value};
 
 /// The condition on the resource row `r` that it is an account `search` finds; `None` for an
 /// empty search. The organisation is the plan's own condition, which leads the same index.
@@ -15,4 +18,60 @@ pub(crate) fn condition(search: &str) -> Option<Sql> {
     let mut sql = Sql::new("r.search_text LIKE ");
     sql.bind(Value::Text(pattern));
     Some(sql)
+}
+
+/// The first statement of a search's page: at most [`SEARCH_COUNT_CAP`] + 1 matches, found
+/// through the trigram index and read once as bare sequence numbers; their count in the last
+/// column of every row; and, when that count is within the cap (so that they are every match),
+/// the page after `after` cut from them, with only its rows read whole. An empty page is one
+/// row of nulls with the count.
+///
+/// Why a cap: pg_trgm's index only narrows the candidates, so counting a common name's
+/// 10,000 matches at 1,000,000 accounts means checking each one against its row, 40-80 ms and
+/// far more when those rows are not cached. Past the cap, the page comes from [`walk_page`].
+pub(crate) fn capped_page(org: OrgId, plan: &AccountPlan, after: Option<i64>) -> Sql {
+    let mut sql = Sql::new("WITH m AS MATERIALIZED (SELECT r.seq ");
+    sql.append(&org_accounts(org));
+    sql.append(&plan.conditions);
+    sql.push(&format!(
+        " LIMIT {}), n AS (SELECT COUNT(*) AS n FROM m) \
+         SELECT {RESOURCE_COLS}, {ACCOUNT_COLS}, r.seq, n.n FROM n \
+         LEFT JOIN (SELECT m.seq FROM m WHERE (SELECT n FROM n) <= {SEARCH_COUNT_CAP}",
+        SEARCH_COUNT_CAP + 1
+    ));
+    if let Some(seq) = after {
+        sql.push(" AND m.seq > ");
+        sql.bind(Value::Int(seq));
+    }
+    sql.push(&format!(
+        " ORDER BY m.seq LIMIT {}) t ON true \
+         LEFT JOIN resources r ON r.org_id = ",
+        plan.per_page + 1
+    ));
+    sql.bind(Value::Uuid(org.0));
+    sql.push(" AND r.kind = 0 AND r.seq = t.seq ORDER BY r.seq");
+    sql
+}
+
+/// A search's page when it has more matches than [`SEARCH_COUNT_CAP`]: the organisation's
+/// accounts walked in sequence order from `after`, each checked against the query, until the
+/// page is full. Matches that many are dense enough for the walk to stop early (a common
+/// family name, 1 % of the accounts, fills a page of 50 after about 5,000 rows). The
+/// `OFFSET 0` keeps the conditions out of the ordered walk, so that the planner cannot trade it
+/// for reading every match through the trigram index and sorting them.
+pub(crate) fn walk_page(org: OrgId, plan: &AccountPlan, after: Option<i64>) -> Sql {
+    let mut sql = Sql::new(&format!(
+        "SELECT {RESOURCE_COLS}, {ACCOUNT_COLS}, r.seq FROM (SELECT * FROM resources r \
+         WHERE r.org_id = "
+    ));
+    sql.bind(Value::Uuid(org.0));
+    sql.push(" AND r.kind = 0");
+    if let Some(seq) = after {
+        sql.push(" AND r.seq > ");
+        sql.bind(Value::Int(seq));
+    }
+    sql.push(" ORDER BY r.seq OFFSET 0) r WHERE true");
+    sql.append(&plan.conditions);
+    sql.push(&format!(" ORDER BY r.seq LIMIT {}", plan.per_page + 1));
+    sql
 }

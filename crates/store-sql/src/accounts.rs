@@ -20,11 +20,9 @@ pub struct AccountPlan {
     pub page: Sql,
     /// Accounts in a page.
     pub per_page: u32,
-    /// For the first page of a search: [`AccountPlan::page`]'s rows with the count of every
-    /// match in a last column, for a store that counts a search by reading its matches
-    /// (PostgreSQL): one reading of them then serves both. `None` after a cursor, where the
-    /// page's rows are not all the matches.
-    pub counted_page: Option<Sql>,
+    /// What the query asks of an account row `r` of the organisation: each condition starts
+    /// with ` AND ` (empty for the whole list), for a store that plans a search its own way.
+    pub conditions: Sql,
 }
 
 /// Plans a page of the account list of `org`, after the account with sequence number
@@ -34,50 +32,31 @@ pub fn plan_accounts(
     d: &impl Dialect, org: OrgId, q: &AccountQuery, search: Option<&Sql>, cols: &str,
     after: Option<i64>,
 ) -> AccountPlan {
-    let mut rows = Sql::new("FROM resources r WHERE r.org_id = ");
-    rows.bind(Value::Uuid(org.0));
-    rows.push(" AND r.kind = 0");
+    let mut conditions = Sql::default();
     if let Some(search) = search {
-        rows.push(" AND ");
-        rows.append(search);
+        conditions.push(" AND ");
+        conditions.append(search);
     }
     if let Some(source) = q.source {
-        rows.push(&format!(" AND r.source = '{}'", source.as_str()));
+        conditions.push(&format!(" AND r.source = '{}'", source.as_str()));
     }
     match q.status {
         Some(Status::Active) => {
-            rows.push(" AND r.deleted IS NULL AND ");
-            rows.push(&d.flag("r.active", true));
+            conditions.push(" AND r.deleted IS NULL AND ");
+            conditions.push(&d.flag("r.active", true));
         }
         Some(Status::Deactivated) => {
-            rows.push(" AND (r.deleted IS NOT NULL OR ");
-            rows.push(&d.flag("r.active", false));
-            rows.push(")");
+            conditions.push(" AND (r.deleted IS NOT NULL OR ");
+            conditions.push(&d.flag("r.active", false));
+            conditions.push(")");
         }
         None => {}
     }
+    let mut rows = org_accounts(org);
+    rows.append(&conditions);
     let mut count = Sql::new("SELECT COUNT(*) ");
     count.append(&rows);
     let per_page = q.count.clamp(1, 1000);
-    // The matches are read once, as bare sequence numbers, then counted and cut to a page;
-    // only the page's rows are read whole. A window over whole rows held every match's
-    // document (13,000 of them for a common given name at 1,000,000 accounts, past
-    // `work_mem`); and with the page's order and limit in the same query the planner walked
-    // the organisation's accounts in order filtering each (400 ms) where the search index
-    // finds them (6 ms). The materialised list leaves it only the index to choose.
-    let counted_page = (search.is_some() && after.is_none()).then(|| {
-        let mut counted = Sql::new("WITH m AS MATERIALIZED (SELECT r.seq ");
-        counted.append(&rows);
-        counted.push(&format!(
-            ") SELECT {cols}, {ACCOUNT_COLS}, r.seq, (SELECT COUNT(*) FROM m) \
-             FROM (SELECT seq FROM m ORDER BY seq LIMIT {}) t \
-             JOIN resources r ON r.org_id = ",
-            per_page + 1
-        ));
-        counted.bind(Value::Uuid(org.0));
-        counted.push(" AND r.kind = 0 AND r.seq = t.seq ORDER BY r.seq");
-        counted
-    });
     let mut page = Sql::new(&format!("SELECT {cols}, {ACCOUNT_COLS}, r.seq "));
     page.append(&rows);
     if let Some(seq) = after {
@@ -89,8 +68,16 @@ pub fn plan_accounts(
         count,
         page,
         per_page,
-        counted_page,
+        conditions,
     }
+}
+
+/// `FROM` the account rows `r` of `org`, for conditions to follow.
+pub fn org_accounts(org: OrgId) -> Sql {
+    let mut rows = Sql::new("FROM resources r WHERE r.org_id = ");
+    rows.bind(Value::Uuid(org.0));
+    rows.push(" AND r.kind = 0");
+    rows
 }
 
 /// The checks before an account is changed: a deleted account is not found, and the version

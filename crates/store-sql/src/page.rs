@@ -33,6 +33,7 @@ impl ListPage for AccountPage {
         Self {
             accounts,
             total,
+            total_exact: true,
             next,
         }
     }

@@ -39,6 +39,15 @@ async fn cursors_are_sealed_for_their_organisation_and_deployment() {
     .await;
 }
 
+#[tokio::test]
+async fn account_search_past_the_count_cap_pages_every_match_once() {
+    store_tests::directory_cases::account_search_past_the_count_cap_pages_every_match_once(
+        open().await,
+        false,
+    )
+    .await;
+}
+
 fn test_url() -> String {
     std::env::var("SCIMD_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/scimd_test".to_owned())

@@ -45,3 +45,12 @@ async fn activity_purge_keeps_the_newer_entries_of_a_batch() {
 store_tests::conformance!(open);
 store_tests::conformance_strict!(open);
 store_tests::directory_conformance!(open);
+
+#[tokio::test]
+async fn account_search_past_the_count_cap_pages_every_match_once() {
+    store_tests::directory_cases::account_search_past_the_count_cap_pages_every_match_once(
+        open().await,
+        true,
+    )
+    .await;
+}

@@ -172,11 +172,18 @@ pub struct AccountQuery {
 #[derive(Debug, Clone)]
 pub struct AccountPage {
     pub accounts: Vec<Account>,
-    /// Matching accounts in all pages.
+    /// Matching accounts in all pages; when not [`AccountPage::total_exact`], at least this
+    /// many (the store stopped counting there, see [`SEARCH_COUNT_CAP`]).
     pub total: u64,
+    /// Whether `total` is every match, or only a lower bound.
+    pub total_exact: bool,
     /// Where the next page starts, when there is one.
     pub next: Option<String>,
 }
+
+/// Where a store may stop counting a search's matches: past this many, an
+/// [`AccountPage`] says "at least this many" instead (docs/contract.md, "Account search").
+pub const SEARCH_COUNT_CAP: u64 = 1000;
 
 /// A change to an account, whatever its source. Each part is optional.
 #[derive(Debug, Clone, Default)]

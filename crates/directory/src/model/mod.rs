@@ -18,7 +18,7 @@ pub mod token;
 
 pub use account::{
     Account, AccountChange, AccountPage, AccountQuery, ConflictRecord, DirectoryState, LocalProps,
-    Source, Status, SyncPolicy,
+    SEARCH_COUNT_CAP, Source, Status, SyncPolicy,
 };
 pub use activity::ActivityEntry;
 pub use admin::{

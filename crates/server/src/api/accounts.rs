@@ -59,6 +59,7 @@ pub(super) async fn list_accounts(
         .await?;
     Ok(Json(json!({
         "total": page.total,
+        "totalExact": page.total_exact,
         "next": page.next,
         "accounts": page.accounts.iter().map(account_json).collect::<Vec<_>>(),
     })))

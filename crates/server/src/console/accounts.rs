@@ -54,7 +54,8 @@ struct AccountsPage {
     source: String,
     status: String,
     rows: Vec<AccountRow>,
-    total: u64,
+    /// How many accounts match, as the page says it.
+    total: String,
     next_url: Option<String>,
     first_url: Option<String>,
     /// The roles the bulk assignment offers.
@@ -134,10 +135,10 @@ pub(super) async fn list_page(
                     roles: a.local.roles.join(", "),
                 })
                 .collect(),
-            p.total,
+            count_text(p.total, p.total_exact),
             p.next,
         ),
-        None => (Vec::new(), 0, None),
+        None => (Vec::new(), count_text(0, true), None),
     };
     let catalogue = state
         .roles
@@ -165,6 +166,16 @@ pub(super) async fn list_page(
             total,
         },
     ))
+}
+
+/// "3 accounts", or "More than 1000 accounts" where the store stopped counting.
+fn count_text(total: u64, exact: bool) -> String {
+    let plural = if total == 1 { "" } else { "s" };
+    if exact {
+        format!("{total} account{plural}")
+    } else {
+        format!("More than {total} accounts")
+    }
 }
 
 #[derive(Template)]
@@ -667,5 +678,15 @@ pub(super) async fn edit(
                 &edit_form(&signed, &a, flash).posted(&form),
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_count_says_when_the_store_stopped_counting() {
+        assert_eq!(super::count_text(1, true), "1 account");
+        assert_eq!(super::count_text(0, true), "0 accounts");
+        assert_eq!(super::count_text(1000, false), "More than 1000 accounts");
     }
 }

@@ -305,3 +305,79 @@ pub async fn account_search_counts_every_match_on_every_page(store: Arc<dyn Stor
     assert_eq!(seen, wanted);
     assert!(found(&w, "nobody-here").await.is_empty(), "a total of 0");
 }
+
+/// A search with more matches than [`SEARCH_COUNT_CAP`]: a store that `counts_exactly` says
+/// how many; one that stops counting says "at least the cap". Either way every page holds the
+/// next matches in order, and the walk visits each match once and nothing else; a narrower
+/// search of the same accounts, within the cap, is counted exactly by both.
+pub async fn account_search_past_the_count_cap_pages_every_match_once(
+    store: Arc<dyn Store>, counts_exactly: bool,
+) {
+    use directory::store::{NewResource, SEARCH_COUNT_CAP};
+    let w = World::new(store.clone(), OrgKind::Business).await;
+    let matching = SEARCH_COUNT_CAP as usize + 30;
+    let mut users = Vec::new();
+    let mut wanted = Vec::new();
+    for i in 0..matching {
+        let name = format!("capped.{i}@example.com");
+        users.push(person(&name, "Cap", "Walker", "Cap Walker", &name));
+        wanted.push(name);
+        if i % 3 == 0 {
+            let other = format!("other.{i}@example.com");
+            users.push(person(&other, "Other", "One", "Other One", &other));
+        }
+    }
+    let users: Vec<NewResource> = users
+        .into_iter()
+        .map(|doc| NewResource {
+            id: directory::ResourceId::new(),
+            doc: crate::support::canonical(ResourceKind::User, &doc),
+            now: T0,
+            members: Vec::new(),
+        })
+        .collect();
+    for outcome in store.create_users(w.org.id, &users).await.expect("batch") {
+        outcome.expect("created");
+    }
+    let walk = |search: &'static str| {
+        let w = &w;
+        async move {
+            let (mut seen, mut totals, mut after) = (Vec::new(), Vec::new(), None);
+            loop {
+                let query = AccountQuery {
+                    search: Some(search.into()),
+                    count: 200,
+                    after: after.take(),
+                    ..AccountQuery::default()
+                };
+                let page = w.dir.list_accounts(w.org.id, &query).await.expect("search");
+                totals.push((page.total, page.total_exact));
+                seen.extend(page.accounts.iter().map(|a| a.user_name().to_owned()));
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => break (seen, totals),
+                }
+            }
+        }
+    };
+    let (seen, totals) = walk("CAPPED.").await;
+    assert_eq!(seen, wanted, "every match once, in order");
+    let expected = if counts_exactly {
+        (matching as u64, true)
+    } else {
+        (SEARCH_COUNT_CAP, false)
+    };
+    assert!(totals.iter().all(|t| *t == expected), "{totals:?}");
+    assert_eq!(totals.len(), matching.div_ceil(200));
+    // 1, 10-19, 100-199 and 1000-1029: within the cap, so counted exactly by both.
+    let (seen, totals) = walk("capped.1").await;
+    let narrow: Vec<&String> = wanted
+        .iter()
+        .filter(|n| n.starts_with("capped.1"))
+        .collect();
+    assert_eq!(seen.iter().collect::<Vec<_>>(), narrow);
+    assert!(
+        totals.iter().all(|t| *t == (narrow.len() as u64, true)),
+        "{totals:?}"
+    );
+}
