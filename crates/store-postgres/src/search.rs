@@ -11,13 +11,33 @@ use store_sql::{RESOURCE_COLS, Sql, Value};
 /// The condition on the resource row `r` that it is an account `search` finds; `None` for an
 /// empty search. The organisation is the plan's own condition, which leads the same index.
 pub(crate) fn condition(search: &str) -> Option<Sql> {
-    let pattern = match SearchTerm::parse(search)? {
-        SearchTerm::Prefix(p) => format!("{}%", like_escaped(&p)),
-        SearchTerm::Substring(s) => format!("%{}%", like_escaped(&s)),
-    };
     let mut sql = Sql::new("r.search_text LIKE ");
-    sql.bind(Value::Text(pattern));
+    match SearchTerm::parse(search)? {
+        SearchTerm::Prefix(p) => sql.bind(Value::Text(format!("{}%", like_escaped(&p)))),
+        SearchTerm::Substring(s) => match probe(&s) {
+            Some(probe) => {
+                sql.bind(Value::Text(format!("%{}%", like_escaped(probe))));
+                sql.push(" AND strpos(r.search_text, ");
+                sql.bind(Value::Text(s));
+                sql.push(") > 0");
+            }
+            None => sql.bind(Value::Text(format!("%{}%", like_escaped(&s)))),
+        },
+    }
     Some(sql)
+}
+
+/// The part of an address-like term that the index is asked for, when it is not the whole
+/// term: what comes before the `@`. An address's domain is shared by most of an
+/// organisation's accounts, so its trigrams narrow nothing, and they are the index's longest
+/// lists: at 1,000,000 accounts a whole address read 4,100 index pages (31 ms) where its
+/// local part read 1,160 (10 ms) for the same single candidate. The whole term is then
+/// checked on each candidate (`strpos`, which the index does not serve): every account that
+/// holds the term holds its local part, so nothing is missed.
+fn probe(term: &str) -> Option<&str> {
+    let (local, domain) = term.split_once('@')?;
+    (local.chars().count() >= store_sql::search::SUBSTRING_MIN && !domain.is_empty())
+        .then_some(local)
 }
 
 /// The first statement of a search's page: at most [`SEARCH_COUNT_CAP`] + 1 matches, found
@@ -74,4 +94,16 @@ pub(crate) fn walk_page(org: OrgId, plan: &AccountPlan, after: Option<i64>) -> S
     sql.append(&plan.conditions);
     sql.push(&format!(" ORDER BY r.seq LIMIT {}", plan.per_page + 1));
     sql
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_address_probes_the_index_with_its_local_part() {
+        assert_eq!(super::probe("joseph.allen@a.example"), Some("joseph.allen"));
+        assert_eq!(super::probe("jo@a.example"), None, "too short to narrow");
+        assert_eq!(super::probe("joseph@"), None, "no domain to leave out");
+        assert_eq!(super::probe("@a.example"), None);
+        assert_eq!(super::probe("berg"), None);
+    }
 }

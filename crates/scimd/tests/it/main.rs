@@ -30,6 +30,7 @@ mod operations;
 mod pg_tls;
 mod protocol;
 mod roles;
+mod round_trips;
 mod signin;
 mod transport;
 mod two_step;

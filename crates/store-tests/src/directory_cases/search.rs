@@ -86,6 +86,15 @@ pub async fn account_search_finds_substrings_and_prefixes_of_each_field(store: A
     assert_eq!(found(&w, "amazing").await, grace, "displayName");
     assert_eq!(found(&w, "race").await, grace, "given name");
     assert_eq!(found(&w, "miral@nav").await, grace, "e-mail");
+    assert_eq!(
+        found(&w, "ADMIRAL@navy.example").await,
+        grace,
+        "a whole address"
+    );
+    assert!(
+        found(&w, "admiral@army.example").await.is_empty(),
+        "the whole address, not only its local part"
+    );
     assert_eq!(found(&w, "uring").await, alan, "a manual account");
     assert_eq!(found(&w, "bletchley.EXAMPLE").await, alan);
     assert_eq!(found(&w, ".example").await.len(), 2, "both e-mails");
