@@ -254,12 +254,13 @@ impl AccountStore for PgStore {
             let c = self.client().await?;
             let after = open_after(&self.cursors, org, q.after.as_deref())?;
             let search = q.search.as_deref().and_then(crate::search::condition);
-            let plan = plan_accounts(&Postgres, org, q, search.as_ref(), RESOURCE_COLS, after);
-            if search.is_none() {
+            let indexed = search.as_ref().map(|s| &s.indexed);
+            let plan = plan_accounts(&Postgres, org, q, indexed, RESOURCE_COLS, after);
+            let Some(search) = search else {
                 let total = query_count(&c, &plan.count).await?;
                 let rows = query(&c, &plan.page, account_page_row).await?;
                 return Ok(keyset_page(&self.cursors, org, rows, plan.per_page, total)?);
-            }
+            };
             let counted = query(&c, &crate::search::capped_page(org, &plan, after), |row| {
                 let entry = row
                     .opt_int(10)?
@@ -270,7 +271,8 @@ impl AccountStore for PgStore {
             .await?;
             let matches = counted.first().map_or(0, |(_, n)| *n);
             let mut page: AccountPage = if matches as u64 > SEARCH_COUNT_CAP {
-                let walk = crate::search::walk_page(org, &plan, after);
+                let checked = Some(&search.checked);
+                let walk = plan_accounts(&Postgres, org, q, checked, RESOURCE_COLS, after).page;
                 let rows = query(&c, &walk, account_page_row).await?;
                 keyset_page(
                     &self.cursors,

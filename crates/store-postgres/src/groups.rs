@@ -58,7 +58,8 @@ impl GroupStore for PgStore {
             }
             let search = q.search.as_deref().and_then(crate::search::condition);
             let per_page = q.count.clamp(1, 1000);
-            let page = sql::members_page(org, group, search.as_ref(), q.after, per_page);
+            let search = search.as_ref().map(|s| &s.indexed);
+            let page = sql::members_page(org, group, search, q.after, per_page);
             let members = query(&c, &page, sql::member_entry).await?;
             Ok(Some(sql::member_page(members, per_page)))
         })
