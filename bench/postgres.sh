@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # scimd on PostgreSQL beside scimd on SQLite, in one run, with ../shared/tools/bench.sh:
 #   sqlite      SQLite, one instance, direct (the reference of this run)
+#   sqlite-uncached  the same with the read cache off (SCIMD_READ_CACHE_ENTRIES=0): what
+#               PostgreSQL, which has no read cache, is held to (0.5x)
+#   pg1-before  with PG_BEFORE_BIN=<an older scimd>: PostgreSQL, one instance, that build
 #   pg1         PostgreSQL, one instance, direct
 #   pg1-lb      PostgreSQL, one instance behind the load balancer
 #   pg2-lb      PostgreSQL, two instances on one database behind the load balancer, both on
@@ -26,7 +29,8 @@ SECOND_CPUS="${PG_SECOND_CPUS-0}"
 ROUNDS="${PG_ROUNDS:-3}"
 PG_ADMIN="${SCIMD_TEST_POSTGRES_URL%/*}/postgres"
 PG_BASE="${SCIMD_TEST_POSTGRES_URL%/*}"
-DATABASES=(scimd_bench_pg1 scimd_bench_pg1_lb scimd_bench_pg2 scimd_bench_pg2_cores)
+DATABASES=(scimd_bench_pg1 scimd_bench_pg1_lb scimd_bench_pg2 scimd_bench_pg2_cores scimd_bench_pg1_before)
+CONFIGS=(sqlite sqlite-uncached pg1 pg1-lb pg2-lb pg2-lb-cores)
 mkdir -p "$OUT"
 STARTED="$(date -u '+%Y-%m-%d %H:%M UTC')"
 
@@ -103,6 +107,19 @@ DB="$WORK/pg-reference.db"
 new_db "$DB" >/dev/null
 start_scimd "$DB" 8095
 URL[sqlite]="$SCIMD_BASE"; TOK[sqlite]="$SCIMD_TOKEN"
+DB="$WORK/pg-reference-uncached.db"
+new_db "$DB" >/dev/null
+SCIMD_READ_CACHE_ENTRIES=0 start_scimd "$DB" 8094
+URL[sqlite-uncached]="$SCIMD_BASE"; TOK[sqlite-uncached]="$SCIMD_TOKEN"
+
+if [ -n "${PG_BEFORE_BIN:-}" ]; then
+  AFTER_BIN="$SCIMD"; SCIMD="$PG_BEFORE_BIN"
+  TOK[pg1-before]="$(new_pg scimd_bench_pg1_before)"
+  start_pg scimd_bench_pg1_before 8496 "$SERVER_CPUS"
+  URL[pg1-before]="http://127.0.0.1:8496/scim/v2"
+  SCIMD="$AFTER_BIN"
+  CONFIGS+=(pg1-before)
+fi
 
 TOK[pg1]="$(new_pg scimd_bench_pg1)"
 start_pg scimd_bench_pg1 8096 "$SERVER_CPUS"
@@ -127,7 +144,7 @@ URL[pg2-lb-cores]="http://127.0.0.1:8100/scim/v2"
 
 # The rounds: every configuration once per round, in the same order.
 for round in $(seq "$ROUNDS"); do
-  for name in sqlite pg1 pg1-lb pg2-lb pg2-lb-cores; do
+  for name in "${CONFIGS[@]}"; do
     log "[round $round/$ROUNDS] $name"
     BENCH_REPEAT=1 BENCH_OUT="$OUT/$name-r$round" "$TOOLS/bench.sh" "${URL[$name]}" "${TOK[$name]}" "$name" \
       > "$OUT/$name-r$round.md"
@@ -144,10 +161,12 @@ out, started, cpu1, cpu2, rounds = sys.argv[1:6]
 env = lambda k, d: os.environ.get(k, d)
 ops = [("get_id", "GET /Users/{id}"), ("filter", 'GET /Users?filter=userName eq "x"'),
        ("patch", "PATCH /Users/{id} (2 ops)"), ("post", "POST /Users")]
-configs = [("sqlite", "SQLite, 1 instance"), ("pg1", "PostgreSQL, 1 instance"),
+configs = [("sqlite", "SQLite, 1 instance"), ("sqlite-uncached", "SQLite, 1 instance, read cache off"),
+           ("pg1", "PostgreSQL, 1 instance"),
            ("pg1-lb", "PostgreSQL, 1 instance, HAProxy"),
            ("pg2-lb", f"PostgreSQL, 2 instances (CPU {cpu1}), HAProxy"),
-           ("pg2-lb-cores", f"PostgreSQL, 2 instances (CPU {cpu1} + {cpu2}), HAProxy")]
+           ("pg2-lb-cores", f"PostgreSQL, 2 instances (CPU {cpu1} + {cpu2}), HAProxy"),
+           ("pg1-before", "PostgreSQL, 1 instance, build before (PG_BEFORE_BIN)")]
 
 def load(name):
     runs = {}
@@ -174,7 +193,7 @@ p = print
 p(f"## PostgreSQL (bench/postgres.sh, {started})\n")
 p(f"Workload: `../shared/tools/bench.sh` as above — {env('BENCH_USERS_N', '10000')} seeded users, "
   f"wrk -t{env('BENCH_THREADS', '1')} -c{env('BENCH_CONNS', '16')} for {env('BENCH_DURATION', '10s')} "
-  f"(warm-up {env('BENCH_WARMUP', '2s')}). All five configurations in one run, each PostgreSQL one on "
+  f"(warm-up {env('BENCH_WARMUP', '2s')}). Every configuration in one run, each PostgreSQL one on "
   f"its own new database; they take turns, {rounds} rounds of one bench.sh each, and the figures are "
   f"medians over the rounds (a noisy minute on this shared machine then hits every configuration).")
 p(f"One load generator for every configuration; two instances share its connections through "
@@ -183,13 +202,13 @@ p(f"**The machine has 2 cores and everything shares them**: scimd (instance 1) p
   f"wrk to CPU {env('BENCH_CLIENT_CPUS', '0')}, PostgreSQL 15 and HAProxy unpinned. The second "
   f"instance runs either on CPU {cpu1} too (the same CPU budget as one instance) or on CPU {cpu2}, "
   "where it takes CPU from wrk and PostgreSQL. Neither is what a second machine would add.\n")
-p("| operation | SQLite | PG, 1 inst. | PG, 1 inst. + LB | PG, 2 inst. (1 core) + LB | PG, 2 inst. (2 cores) + LB | pg / sqlite | two / one (1 core) | two / one (2 cores) |")
-p("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+p("| operation | SQLite | SQLite, no read cache | PG, 1 inst. | PG, 1 inst. + LB | PG, 2 inst. (1 core) + LB | PG, 2 inst. (2 cores) + LB | pg / sqlite | pg / sqlite without its cache | two / one (1 core) | two / one (2 cores) | pg, this build / build before |")
+p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for mode, label in ops:
-    s, a, al, b, bc = (rps(n, mode) for n, _ in configs)
+    s, su, a, al, b, bc, before = (rps(n, mode) for n, _ in configs)
     cell = lambda v: f"{v:.0f}" if v else "–"
-    p(f"| {label} | {cell(s)} | {cell(a)} | {cell(al)} | {cell(b)} | {cell(bc)} | {ratio(a, s)} | "
-      f"{ratio(b, al)} | {ratio(bc, al)} |")
+    p(f"| {label} | {cell(s)} | {cell(su)} | {cell(a)} | {cell(al)} | {cell(b)} | {cell(bc)} | {ratio(a, s)} | "
+      f"{ratio(a, su)} | {ratio(b, al)} | {ratio(bc, al)} | {ratio(a, before)} |")
 p("\nreq/s, medians; LB: HAProxy. pg / sqlite: PostgreSQL, one instance, direct, over SQLite; "
   "two / one: two instances over one, all behind HAProxy.\n")
 p("| configuration | operation | req/s (median) | req/s range | p50 ms | p99 ms | errors |")

@@ -134,6 +134,72 @@ pub async fn check_at(
     Ok(Ok(record))
 }
 
+/// What a request did with a token its store held from an earlier lookup (see [`witnessed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Witnessed {
+    /// No held token was used: the token was read for this request, or the store keeps its
+    /// own tokens exact.
+    Nothing,
+    /// A held token was used, and no statement of the request has read the token epoch since.
+    Unconfirmed,
+    /// A statement of the request read the epoch the token was held at: it is current.
+    Confirmed,
+    /// A statement read another epoch: some token changed since; check it again.
+    Stale,
+}
+
+#[derive(Debug)]
+struct Reliance {
+    epoch: Option<i64>,
+    outcome: Witnessed,
+}
+
+tokio::task_local! {
+    static WITNESS: std::sync::Arc<std::sync::Mutex<Reliance>>;
+}
+
+/// Runs a read-only request with a witness, so that its store may accept a token it holds
+/// from an earlier lookup and prove it current in the request's own statement instead of
+/// reading the token first (PostgreSQL: one round trip for a GET). Returns what the request
+/// relied on: unless [`Witnessed::Nothing`] or [`Witnessed::Confirmed`], the caller checks the
+/// token again (outside the witness, so from the database) before anything is answered.
+/// Never for a write: a write made with a revoked token could not be taken back.
+pub async fn witnessed<F: std::future::Future>(f: F) -> (F::Output, Witnessed) {
+    let witness = std::sync::Arc::new(std::sync::Mutex::new(Reliance {
+        epoch: None,
+        outcome: Witnessed::Nothing,
+    }));
+    let out = WITNESS.scope(witness.clone(), f).await;
+    let outcome = witness.lock().unwrap_or_else(|e| e.into_inner()).outcome;
+    (out, outcome)
+}
+
+/// For a store: whether it may answer with a token it has held since the token `epoch`. Only
+/// inside [`witnessed`], which then expects a statement of the request to read the epoch
+/// ([`observe`]); outside one the store reads the token.
+pub fn rely_on(epoch: i64) -> bool {
+    WITNESS
+        .try_with(|w| {
+            let mut w = w.lock().unwrap_or_else(|e| e.into_inner());
+            w.epoch = Some(epoch);
+            w.outcome = Witnessed::Unconfirmed;
+        })
+        .is_ok()
+}
+
+/// For a store: a statement of the request read the token epoch `epoch`. Any epoch but the
+/// one relied on makes the reliance [`Witnessed::Stale`], for good.
+pub fn observe(epoch: i64) {
+    let _ = WITNESS.try_with(|w| {
+        let mut w = w.lock().unwrap_or_else(|e| e.into_inner());
+        w.outcome = match (w.epoch, w.outcome) {
+            (_, Witnessed::Stale) | (None, _) => w.outcome,
+            (Some(relied), _) if relied == epoch => Witnessed::Confirmed,
+            (Some(_), _) => Witnessed::Stale,
+        };
+    });
+}
+
 pub use crate::usage::TOUCH_INTERVAL;
 
 /// The use of accepted tokens, as one instance of the server records it.
@@ -178,6 +244,31 @@ impl Tokens {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_held_token_is_confirmed_only_by_the_epoch_it_was_held_at() {
+        assert!(!rely_on(1), "no witness outside a read");
+        let ((), w) = witnessed(async {}).await;
+        assert_eq!(w, Witnessed::Nothing);
+        let ((), w) = witnessed(async { assert!(rely_on(7)) }).await;
+        assert_eq!(w, Witnessed::Unconfirmed);
+        let ((), w) = witnessed(async {
+            rely_on(7);
+            observe(7);
+        })
+        .await;
+        assert_eq!(w, Witnessed::Confirmed);
+        let ((), w) = witnessed(async {
+            rely_on(7);
+            observe(7);
+            observe(8);
+            observe(7);
+        })
+        .await;
+        assert_eq!(w, Witnessed::Stale, "a later change is not undone");
+        let ((), w) = witnessed(async { observe(7) }).await;
+        assert_eq!(w, Witnessed::Nothing, "nothing relied on");
+    }
 
     #[test]
     fn generated_secrets_are_prefixed_random_and_hash_matches() {

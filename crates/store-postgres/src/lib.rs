@@ -130,6 +130,8 @@ pub struct PgStore {
     pool: Pool,
     /// Seals the paging cursors.
     cursors: CursorKey,
+    /// Tokens read before, with the token epoch they were read at (see `tokens`).
+    held: std::sync::Arc<tokens::Held>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -355,7 +357,11 @@ impl PgStore {
         let mut client = pool.get().await.map_err(|e| connect_error(e, &tls))?;
         migrations::apply(&mut client).await?;
         let cursors = cursor_key(&client).await?;
-        Ok(PgStore { pool, cursors })
+        Ok(PgStore {
+            pool,
+            cursors,
+            held: Default::default(),
+        })
     }
 
     /// A pooled connection. One the server closed (it went away) is not handed out: the pool

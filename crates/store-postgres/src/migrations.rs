@@ -20,6 +20,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (11, include_str!("../migrations/0011_time_zone.sql")),
     (12, include_str!("../migrations/0012_roles.sql")),
     (13, include_str!("../migrations/0013_search_text.sql")),
+    (14, include_str!("../migrations/0014_token_epoch.sql")),
 ];
 
 /// The advisory lock key that serialises migrations ("scimd" and 1), shared by every scimd

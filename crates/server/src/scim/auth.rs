@@ -18,11 +18,13 @@ use crate::limits::too_many;
 use crate::scim::response::ScimFailure;
 use crate::state::AppState;
 use axum::extract::FromRequestParts;
+use axum::extract::{Request, State};
 use axum::http::header;
 use axum::http::request::Parts;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use directory::OrgId;
-use directory::token::{self, AuthFailure};
+use directory::token::{self, AuthFailure, Witnessed};
 use scim_core::ScimError;
 use std::sync::Arc;
 
@@ -65,19 +67,7 @@ impl FromRequestParts<Arc<AppState>> for Tenant {
             }
             ScimFailure(ScimError::unauthorized("invalid token")).into_response()
         };
-        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-            return Err(refuse(AuthFailure::Missing, None));
-        };
-        let Ok(value) = value.to_str() else {
-            return Err(refuse(AuthFailure::Malformed, None));
-        };
-        let mut it = value.trim().splitn(2, ' ');
-        let (Some(scheme), Some(secret)) = (it.next(), it.next()) else {
-            return Err(refuse(AuthFailure::Malformed, None));
-        };
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(refuse(AuthFailure::Malformed, None));
-        }
+        let secret = bearer(&parts.headers).map_err(|why| refuse(why, None))?;
         // A read that may be answered from the read cache needs the change mark anyway: read it
         // first, and the token check can use it instead of reading the token epoch.
         let mark = (parts.method == axum::http::Method::GET && state.read_cache.enabled())
@@ -86,14 +76,9 @@ impl FromRequestParts<Arc<AppState>> for Tenant {
         if let (Some(mark), Some(ctx)) = (mark, &ctx) {
             ctx.mark.fill(mark);
         }
-        let checked = token::check_at(
-            state.store.as_ref(),
-            state.clock.as_ref(),
-            secret.trim(),
-            mark,
-        )
-        .await
-        .map_err(|e| ScimFailure(directory::scim::store_error(e)).into_response())?;
+        let checked = token::check_at(state.store.as_ref(), state.clock.as_ref(), secret, mark)
+            .await
+            .map_err(|e| ScimFailure(directory::scim::store_error(e)).into_response())?;
         let record = checked.map_err(|(why, record)| refuse(why, record.as_ref()))?;
         // Before the rate check, so that a token's over-rate 429s show in its own activity.
         if let Some(ctx) = &ctx {
@@ -113,6 +98,53 @@ impl FromRequestParts<Arc<AppState>> for Tenant {
         // After the rate check: an over-rate request is refused, not recorded as use.
         state.tokens.record_use(&record).await;
         Ok(Tenant { org: record.org_id })
+    }
+}
+
+/// The bearer secret of a request's `Authorization` header.
+fn bearer(headers: &axum::http::HeaderMap) -> Result<&str, AuthFailure> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or(AuthFailure::Missing)?;
+    let value = value.to_str().map_err(|_| AuthFailure::Malformed)?;
+    let mut it = value.trim().splitn(2, ' ');
+    match (it.next(), it.next()) {
+        (Some(scheme), Some(secret)) if scheme.eq_ignore_ascii_case("bearer") => Ok(secret.trim()),
+        _ => Err(AuthFailure::Malformed),
+    }
+}
+
+/// Runs a SCIM read with a witness (see [`token::witnessed`]): a store that holds the token
+/// from an earlier request may then accept it without reading it first, if the request's own
+/// statement proves it unchanged. When none did, or one found that some token changed, the
+/// token is read again here, before the answer leaves: a token revoked by any instance is
+/// refused on its next request. Writes are not witnessed: their token is read before them.
+pub(crate) async fn confirm_held_token(
+    State(state): State<Arc<AppState>>, req: Request, next: Next,
+) -> Response {
+    if req.method() != axum::http::Method::GET {
+        return next.run(req).await;
+    }
+    let secret = bearer(req.headers()).ok().map(str::to_owned);
+    let (response, witnessed) = token::witnessed(next.run(req)).await;
+    if matches!(witnessed, Witnessed::Nothing | Witnessed::Confirmed) {
+        return response;
+    }
+    let Some(secret) = secret else {
+        return response;
+    };
+    // Outside the witness: the store reads the token.
+    match token::check(state.store.as_ref(), state.clock.as_ref(), &secret).await {
+        Ok(Ok(_)) => response,
+        Ok(Err((why, _))) => {
+            refused_metric(reason_label(why));
+            tracing::info!(
+                reason = why.as_str(),
+                "SCIM authentication refused on a second look"
+            );
+            ScimFailure(ScimError::unauthorized("invalid token")).into_response()
+        }
+        Err(e) => ScimFailure(directory::scim::store_error(e)).into_response(),
     }
 }
 

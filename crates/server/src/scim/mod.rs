@@ -55,6 +55,10 @@ pub(crate) fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/Me", any(me))
         .route("/Me/{*rest}", any(me))
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::confirm_held_token,
+        ))
         .layer(axum::middleware::map_response(crate::middleware::no_store))
         .layer(axum::middleware::from_fn_with_state(
             state,

@@ -3,6 +3,7 @@
 
 use super::{RESOURCE_COLS, SCIM_VISIBLE_COL, build};
 use crate::Failure;
+use crate::tokens::EPOCH;
 use deadpool_postgres::GenericClient;
 use directory::store::columns::kind_from;
 use directory::store::{GroupView, MemberView, StoredResource};
@@ -11,6 +12,8 @@ use scim_core::patch::{MemberChange, MemberRef};
 use scim_core::schema::ResourceKind;
 use std::collections::HashMap;
 use store_sql::Scope;
+use store_sql::{Sql, Value};
+use tokio_postgres::Row;
 use uuid::Uuid;
 
 /// Loads group `members` / user `groups` for resources of one kind, in one query. Members are
@@ -87,36 +90,67 @@ pub(crate) async fn get_user_with_groups<C: GenericClient>(
 ) -> Result<Option<StoredResource>, Failure> {
     let stmt = c
         .prepare_cached(&format!(
-            "SELECT {RESOURCE_COLS}, g.ids, g.names, {SCIM_VISIBLE_COL} FROM resources r CROSS JOIN LATERAL \
-             (SELECT array_agg(gm.group_id ORDER BY gm.group_id) AS ids, \
-                     array_agg(x.doc ->> 'displayName' ORDER BY gm.group_id) AS names \
-              FROM group_members gm JOIN resources x ON x.org_id = gm.org_id AND x.id = gm.group_id \
-              WHERE gm.org_id = r.org_id AND gm.member_id = r.id \
-              AND x.source = 'scim' AND x.deleted IS NULL) g \
+            "SELECT {RESOURCE_COLS}, g.ids, g.names, {SCIM_VISIBLE_COL}, {EPOCH} FROM resources r CROSS JOIN LATERAL \
+             (SELECT {USER_GROUPS} WHERE gm.org_id = r.org_id AND gm.member_id = r.id) g \
              WHERE r.org_id = $1 AND r.id = $2"
         ))
         .await?;
     let Some(row) = c.query_opt(&stmt, &[&org.0, &id.0]).await? else {
         return Ok(None);
     };
+    crate::tokens::observed(&row, 9)?;
     let mut r = build(&row)?;
     if r.kind != ResourceKind::User || !row.try_get::<_, bool>(8)? {
         return Ok(None);
     }
-    let ids: Option<Vec<Uuid>> = row.try_get(6)?;
-    let names: Option<Vec<Option<String>>> = row.try_get(7)?;
-    r.groups = Some(
-        ids.unwrap_or_default()
-            .into_iter()
-            .zip(names.unwrap_or_default())
-            .map(|(id, display)| GroupView {
-                id: ResourceId(id),
-                display,
-            })
-            .collect(),
-    );
+    r.groups = Some(groups_of_row(&row, 6)?);
     Ok(Some(r))
 }
+
+/// The groups of a user from the `ids` and `names` arrays at `at` and `at + 1` of a row
+/// ([`USER_GROUPS`]).
+pub(crate) fn groups_of_row(row: &Row, at: usize) -> Result<Vec<GroupView>, Failure> {
+    let ids: Option<Vec<Uuid>> = row.try_get(at)?;
+    let names: Option<Vec<Option<String>>> = row.try_get(at + 1)?;
+    Ok(ids
+        .unwrap_or_default()
+        .into_iter()
+        .zip(names.unwrap_or_default())
+        .map(|(id, display)| GroupView {
+            id: ResourceId(id),
+            display,
+        })
+        .collect())
+}
+
+/// A SCIM list's `page` with, after its columns, the groups of each user when `with_groups`
+/// (`ids`, `names`), then the token epoch. The epoch comes first in the join, so an empty page
+/// is one row of nulls with it; a join on `true` is a nested loop with that one row outside,
+/// which keeps the page's order.
+pub(crate) fn page_with_epoch(org: OrgId, page: &Sql, with_groups: bool) -> Sql {
+    let mut sql =
+        Sql::new("SELECT p.*, e.epoch FROM (SELECT epoch FROM token_epoch) e LEFT JOIN LATERAL (");
+    if with_groups {
+        sql.push("SELECT q.*, g.ids, g.names FROM (");
+        sql.append(page);
+        sql.push(&format!(
+            ") q CROSS JOIN LATERAL (SELECT {USER_GROUPS} WHERE gm.org_id = "
+        ));
+        sql.bind(Value::Uuid(org.0));
+        sql.push(" AND gm.member_id = q.id) g");
+    } else {
+        sql.append(page);
+    }
+    sql.push(") p ON true");
+    sql
+}
+
+/// A user's groups as two arrays, `ids` and `names`, in group-id order, from `group_members
+/// gm` (the caller names the member): only synced groups that SCIM shows.
+const USER_GROUPS: &str = "array_agg(gm.group_id ORDER BY gm.group_id) AS ids, \
+     array_agg(x.doc ->> 'displayName' ORDER BY gm.group_id) AS names \
+     FROM group_members gm JOIN resources x ON x.org_id = gm.org_id AND x.id = gm.group_id \
+     AND x.source = 'scim' AND x.deleted IS NULL";
 
 /// The membership rows a write inserted and deleted, in the order it did, for the member
 /// events (docs/contract.md, "Events"). A member removed and added again by the same write (a

@@ -71,13 +71,15 @@ async fn get_in<C: GenericClient>(
     }
     let stmt = c
         .prepare_cached(&format!(
-            "SELECT {RESOURCE_COLS}, {} FROM resources r WHERE r.org_id = $1 AND r.id = $2",
-            scope.owns()
+            "SELECT {RESOURCE_COLS}, {}, {} FROM resources r WHERE r.org_id = $1 AND r.id = $2",
+            scope.owns(),
+            crate::tokens::EPOCH
         ))
         .await?;
     let Some(row) = c.query_opt(&stmt, &[&org.0, &id.0]).await? else {
         return Ok(None);
     };
+    crate::tokens::observed(&row, 7)?;
     let mut r = build(&row)?;
     if r.kind != kind || !row.try_get::<_, bool>(6)? {
         return Ok(None);
@@ -438,9 +440,19 @@ impl ResourceStore for PgStore {
                     next_cursor: None,
                 });
             }
-            let (page_text, page_params) = prepared(&plan.page);
+            // The page with the token epoch (one row of nulls and the epoch when the page is
+            // empty), and a user's groups, in one statement.
+            let keyed = usize::from(key.is_some());
+            let with_groups = kind == ResourceKind::User && q.load.relations;
+            let epoch_col = 7 + keyed + 2 * usize::from(with_groups);
+            let (page_text, page_params) =
+                prepared(&members::page_with_epoch(org, &plan.page, with_groups));
             let page_stmt = client.prepare_cached(&page_text).await?;
-            let rows = client.query(&page_stmt, &refs(&page_params)).await?;
+            let mut rows = client.query(&page_stmt, &refs(&page_params)).await?;
+            if let Some(row) = rows.first() {
+                crate::tokens::observed(row, epoch_col)?;
+            }
+            rows.retain(|row| matches!(row.try_get::<_, Option<uuid::Uuid>>(0), Ok(Some(_))));
             let total: i64 = match plan.total_from_page(rows.len()) {
                 Some(n) => n as i64,
                 None => client
@@ -464,9 +476,13 @@ impl ResourceStore for PgStore {
                     seq: row.try_get(6)?,
                     key,
                 });
-                resources.push(build(row)?);
+                let mut r = build(row)?;
+                if with_groups {
+                    r.groups = Some(members::groups_of_row(row, 7 + keyed)?);
+                }
+                resources.push(r);
             }
-            if q.load.relations {
+            if q.load.relations && !with_groups {
                 load_relations(&client, org, kind, &mut resources).await?;
             }
             let next_cursor = if cursor_mode && more {
