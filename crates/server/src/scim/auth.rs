@@ -6,8 +6,9 @@
 //! `scimd_auth_refused_total` counter by reason.
 //!
 //! Cost per request: the token by the hash of its secret, which the SQLite store keeps in
-//! memory while no process has changed a token since (so a revocation, from this process or
-//! any other, still takes effect on the very next request). Its use is then recorded by
+//! memory while no process has changed a token since, and the PostgreSQL store holds and
+//! proves current in a read's own statement ([`confirm_held_token`]); so a revocation, from
+//! this process or any other, still takes effect on the very next request. Its use is then recorded by
 //! [`Tokens::record_use`](directory::token::Tokens::record_use), which writes only on a
 //! token's first use (which turns the connection active and queues the set-up notice) and at
 //! most once a minute per token and instance for `last_used`.
