@@ -152,6 +152,16 @@ pub enum Witnessed {
 struct Reliance {
     epoch: Option<i64>,
     outcome: Witnessed,
+    /// The held token whose use is recorded only once it is known current.
+    deferred_use: Option<TokenRecord>,
+}
+
+/// What [`witnessed`] tells its caller after the request.
+#[derive(Debug)]
+pub struct Witness {
+    pub outcome: Witnessed,
+    /// The token whose use [`defer_use`] put off: to record once it is known current.
+    pub deferred_use: Option<TokenRecord>,
 }
 
 tokio::task_local! {
@@ -162,16 +172,38 @@ tokio::task_local! {
 /// from an earlier lookup and prove it current in the request's own statement instead of
 /// reading the token first (PostgreSQL: one round trip for a GET). Returns what the request
 /// relied on: unless [`Witnessed::Nothing`] or [`Witnessed::Confirmed`], the caller checks the
-/// token again (outside the witness, so from the database) before anything is answered.
+/// token again (outside the witness, so from the database) before anything is answered, and
+/// records the token's use only once it is known current.
 /// Never for a write: a write made with a revoked token could not be taken back.
-pub async fn witnessed<F: std::future::Future>(f: F) -> (F::Output, Witnessed) {
+pub async fn witnessed<F: std::future::Future>(f: F) -> (F::Output, Witness) {
     let witness = std::sync::Arc::new(std::sync::Mutex::new(Reliance {
         epoch: None,
         outcome: Witnessed::Nothing,
+        deferred_use: None,
     }));
     let out = WITNESS.scope(witness.clone(), f).await;
-    let outcome = witness.lock().unwrap_or_else(|e| e.into_inner()).outcome;
-    (out, outcome)
+    let mut w = witness.lock().unwrap_or_else(|e| e.into_inner());
+    let witness = Witness {
+        outcome: w.outcome,
+        deferred_use: w.deferred_use.take(),
+    };
+    (out, witness)
+}
+
+/// For the token check: when the accepted `record` is a held token not yet proven current,
+/// keeps it for [`witnessed`]'s caller and returns `true`; its use must not be recorded now
+/// (a token revoked elsewhere would be marked used by a request it refuses).
+pub fn defer_use(record: &TokenRecord) -> bool {
+    WITNESS
+        .try_with(|w| {
+            let mut w = w.lock().unwrap_or_else(|e| e.into_inner());
+            let held = w.outcome == Witnessed::Unconfirmed;
+            if held {
+                w.deferred_use = Some(record.clone());
+            }
+            held
+        })
+        .unwrap_or(false)
 }
 
 /// For a store: whether it may answer with a token it has held since the token `epoch`. Only
@@ -245,29 +277,59 @@ impl Tokens {
 mod tests {
     use super::*;
 
+    async fn outcome(f: impl std::future::Future<Output = ()>) -> Witnessed {
+        witnessed(f).await.1.outcome
+    }
+
     #[tokio::test]
     async fn a_held_token_is_confirmed_only_by_the_epoch_it_was_held_at() {
         assert!(!rely_on(1), "no witness outside a read");
-        let ((), w) = witnessed(async {}).await;
-        assert_eq!(w, Witnessed::Nothing);
-        let ((), w) = witnessed(async { assert!(rely_on(7)) }).await;
-        assert_eq!(w, Witnessed::Unconfirmed);
-        let ((), w) = witnessed(async {
+        assert_eq!(outcome(async {}).await, Witnessed::Nothing);
+        let relied = async {
+            assert!(rely_on(7));
+        };
+        assert_eq!(outcome(relied).await, Witnessed::Unconfirmed);
+        let confirmed = async {
             rely_on(7);
             observe(7);
-        })
-        .await;
-        assert_eq!(w, Witnessed::Confirmed);
-        let ((), w) = witnessed(async {
+        };
+        assert_eq!(outcome(confirmed).await, Witnessed::Confirmed);
+        let changed = async {
             rely_on(7);
             observe(7);
             observe(8);
             observe(7);
+        };
+        assert_eq!(
+            outcome(changed).await,
+            Witnessed::Stale,
+            "a later change stays"
+        );
+        let unrelied = async { observe(7) };
+        assert_eq!(
+            outcome(unrelied).await,
+            Witnessed::Nothing,
+            "nothing relied on"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_use_of_a_held_token_waits_for_the_proof() {
+        let record = generate(OrgId::new(), OffsetDateTime::UNIX_EPOCH)
+            .expect("random")
+            .record;
+        assert!(
+            !defer_use(&record),
+            "outside a read the use is recorded at once"
+        );
+        let ((), w) = witnessed(async { assert!(!defer_use(&record), "a token read now") }).await;
+        assert!(w.deferred_use.is_none());
+        let ((), w) = witnessed(async {
+            rely_on(3);
+            assert!(defer_use(&record));
         })
         .await;
-        assert_eq!(w, Witnessed::Stale, "a later change is not undone");
-        let ((), w) = witnessed(async { observe(7) }).await;
-        assert_eq!(w, Witnessed::Nothing, "nothing relied on");
+        assert_eq!(w.deferred_use.map(|r| r.id), Some(record.id));
     }
 
     #[test]

@@ -105,7 +105,10 @@ impl TokenStore for PgStore {
     async fn find_token_by_hash_at(
         &self, hash: &[u8; 32], _mark: Option<directory::store::ChangeMark>,
     ) -> Result<Option<TokenRecord>, StoreError> {
+        // A token never used is read: its first use changes the connection, which must rest on
+        // the token as it is now.
         if let Some((record, epoch)) = self.held.get(hash)
+            && record.first_used.is_some()
             && directory::token::rely_on(epoch)
         {
             return Ok(Some(record));

@@ -96,8 +96,11 @@ impl FromRequestParts<Arc<AppState>> for Tenant {
                 wait,
             ));
         }
-        // After the rate check: an over-rate request is refused, not recorded as use.
-        state.tokens.record_use(&record).await;
+        // After the rate check: an over-rate request is refused, not recorded as use. A held
+        // token's use waits until it is known current (see `confirm_held_token`).
+        if !token::defer_use(&record) {
+            state.tokens.record_use(&record).await;
+        }
         Ok(Tenant { org: record.org_id })
     }
 }
@@ -127,26 +130,35 @@ pub(crate) async fn confirm_held_token(
         return next.run(req).await;
     }
     let secret = bearer(req.headers()).ok().map(str::to_owned);
-    let (response, witnessed) = token::witnessed(next.run(req)).await;
-    if matches!(witnessed, Witnessed::Nothing | Witnessed::Confirmed) {
-        return response;
-    }
-    let Some(secret) = secret else {
-        return response;
-    };
-    // Outside the witness: the store reads the token.
-    match token::check(state.store.as_ref(), state.clock.as_ref(), &secret).await {
-        Ok(Ok(_)) => response,
-        Ok(Err((why, _))) => {
-            refused_metric(reason_label(why));
-            tracing::info!(
-                reason = why.as_str(),
-                "SCIM authentication refused on a second look"
-            );
-            ScimFailure(ScimError::unauthorized("invalid token")).into_response()
+    let (response, witness) = token::witnessed(next.run(req)).await;
+    let current = match witness.outcome {
+        // A held token already refused (revocation and expiry are for good) is answered.
+        _ if response.status() == axum::http::StatusCode::UNAUTHORIZED => return response,
+        Witnessed::Nothing => return response,
+        Witnessed::Confirmed => witness.deferred_use,
+        Witnessed::Unconfirmed | Witnessed::Stale => {
+            let Some(secret) = secret else {
+                return response;
+            };
+            // Outside the witness: the store reads the token.
+            match token::check(state.store.as_ref(), state.clock.as_ref(), &secret).await {
+                Ok(Ok(record)) => witness.deferred_use.map(|_| record),
+                Ok(Err((why, _))) => {
+                    refused_metric(reason_label(why));
+                    tracing::info!(
+                        reason = why.as_str(),
+                        "SCIM authentication refused on a second look"
+                    );
+                    return ScimFailure(ScimError::unauthorized("invalid token")).into_response();
+                }
+                Err(e) => return ScimFailure(directory::scim::store_error(e)).into_response(),
+            }
         }
-        Err(e) => ScimFailure(directory::scim::store_error(e)).into_response(),
+    };
+    if let Some(record) = current {
+        state.tokens.record_use(&record).await;
     }
+    response
 }
 
 /// Counts a refused SCIM authentication. Refusals no organisation can be named for are counted
