@@ -31,7 +31,7 @@ struct Counts {
 
 impl Relay {
     /// Runs on a thread of its own: the test's runtime blocks while the CLI runs.
-    fn start(upstream: &'static str) -> Relay {
+    fn start(upstream: String) -> Relay {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.set_nonblocking(true).expect("non-blocking");
         let port = listener.local_addr().expect("addr").port();
@@ -45,7 +45,7 @@ impl Relay {
             rt.block_on(async move {
                 let listener = TcpListener::from_std(listener).expect("listener");
                 while let Ok((client, _)) = listener.accept().await {
-                    let Ok(server) = TcpStream::connect(upstream).await else {
+                    let Ok(server) = TcpStream::connect(&upstream).await else {
                         continue;
                     };
                     tokio::spawn(relay(client, server, count.clone()));
@@ -140,6 +140,14 @@ impl Wire {
     }
 }
 
+/// `host:port` of the test PostgreSQL server (`SCIMD_TEST_POSTGRES_URL`).
+fn test_server_address() -> String {
+    let url = std::env::var("SCIMD_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/scimd_test".into());
+    let (_, rest) = url.rsplit_once('@').expect("user@host in the URL");
+    rest.split(['/', '?']).next().expect("host").to_owned()
+}
+
 /// Statements and round trips the server made while `run` ran.
 async fn sent_during(relay: &Relay, run: impl std::future::Future<Output = ()>) -> (u64, u64) {
     let before = relay.count();
@@ -150,7 +158,7 @@ async fn sent_during(relay: &Relay, run: impl std::future::Future<Output = ()>) 
 
 #[tokio::test]
 async fn a_get_or_filter_is_one_statement_with_its_token_check() {
-    let relay = Relay::start("127.0.0.1:5432");
+    let relay = Relay::start(test_server_address());
     let port = relay.port;
     let db = TestDatabase::postgres_at(|prefix, name| {
         let (scheme_user, _) = prefix.rsplit_once('@').expect("user@host");
