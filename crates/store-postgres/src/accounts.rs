@@ -270,22 +270,21 @@ impl AccountStore for PgStore {
             })
             .await?;
             let matches = counted.first().map_or(0, |(_, n)| *n);
-            let mut page: AccountPage = if matches as u64 > SEARCH_COUNT_CAP {
+            let capped = matches as u64 > SEARCH_COUNT_CAP;
+            let (rows, total) = if capped {
                 let checked = Some(&search.checked);
                 let walk = plan_accounts(&Postgres, org, q, checked, RESOURCE_COLS, after).page;
-                let rows = query(&c, &walk, account_page_row).await?;
-                keyset_page(
-                    &self.cursors,
-                    org,
-                    rows,
-                    plan.per_page,
+                (
+                    query(&c, &walk, account_page_row).await?,
                     SEARCH_COUNT_CAP as i64,
-                )?
+                )
             } else {
                 let rows = counted.into_iter().filter_map(|(entry, _)| entry).collect();
-                keyset_page(&self.cursors, org, rows, plan.per_page, matches)?
+                (rows, matches)
             };
-            page.total_exact = matches as u64 <= SEARCH_COUNT_CAP;
+            let mut page: AccountPage =
+                keyset_page(&self.cursors, org, rows, plan.per_page, total)?;
+            page.total_exact = !capped;
             Ok(page)
         })
         .await

@@ -331,35 +331,34 @@ impl Journal {
         let data: Vec<&Value> = self.events.iter().map(|e| &e.data).collect();
         let total = i64::try_from(n).map_err(|e| StoreError::Internal(e.to_string()))?;
         if n <= EVENTS_PER_STATEMENT {
-            // `updated`, the counter and the events in one statement: the counter's lock is
-            // taken by the last statement before the commit.
-            let touch = if self.touched.is_empty() {
-                ""
-            } else {
-                "touch AS (UPDATE resources SET updated = $3 WHERE org_id = $1 AND id = ANY($7)), "
-            };
+            // `updated` (of no row when nothing was touched), the counter and the events in
+            // one statement: the counter's lock is taken by the last statement before the
+            // commit.
             let stmt = c
-                .prepare_cached(&format!(
-                    "WITH {touch}counter AS ( \
+                .prepare_cached(
+                    "WITH touch AS (UPDATE resources SET updated = $3 WHERE org_id = $1 AND id = ANY($7)), \
+                     counter AS ( \
                          INSERT INTO event_counters AS c (org_id, last_seq) VALUES ($1, $2) \
                          ON CONFLICT (org_id) DO UPDATE SET last_seq = c.last_seq + excluded.last_seq \
                          RETURNING last_seq) \
                      INSERT INTO events (org_id, seq, id, type, created, data) \
                      SELECT $1, counter.last_seq - $2 + e.n, e.id, e.type, $3, e.data \
-                     FROM counter, unnest($4::uuid[], $5::text[], $6::json[]) WITH ORDINALITY AS e (id, type, data, n)"
-                ))
+                     FROM counter, unnest($4::uuid[], $5::text[], $6::json[]) WITH ORDINALITY AS e (id, type, data, n)",
+                )
                 .await?;
-            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
-                &self.org.0,
-                &total,
-                &now,
-                &ids,
-                &types,
-                &data,
-                &self.touched,
-            ];
-            let used = if self.touched.is_empty() { 6 } else { 7 };
-            c.execute(&stmt, &params[..used]).await?;
+            c.execute(
+                &stmt,
+                &[
+                    &self.org.0,
+                    &total,
+                    &now,
+                    &ids,
+                    &types,
+                    &data,
+                    &self.touched,
+                ],
+            )
+            .await?;
             return Ok(());
         }
         if !self.touched.is_empty() {

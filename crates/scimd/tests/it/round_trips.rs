@@ -6,7 +6,7 @@
 //! bounds below hold with some room for that and no more: a GET that cost two statements would
 //! cross them. Runs on the local PostgreSQL whatever `SCIMD_TEST_BACKEND` says.
 
-use crate::common::{Server, TestDatabase, patch_op, replace_first_token};
+use crate::common::{Server, TestDatabase, patch_op, postgres_admin_url, replace_first_token};
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -142,8 +142,7 @@ impl Wire {
 
 /// `host:port` of the test PostgreSQL server (`SCIMD_TEST_POSTGRES_URL`).
 fn test_server_address() -> String {
-    let url = std::env::var("SCIMD_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/scimd_test".into());
+    let url = postgres_admin_url();
     let (_, rest) = url.rsplit_once('@').expect("user@host in the URL");
     rest.split(['/', '?']).next().expect("host").to_owned()
 }

@@ -131,15 +131,16 @@ pub(crate) async fn confirm_held_token(
     }
     let secret = bearer(req.headers()).ok().map(str::to_owned);
     let (response, witness) = token::witnessed(next.run(req)).await;
-    let current = match witness.outcome {
-        // A held token already refused (revocation and expiry are for good) is answered.
-        _ if response.status() == axum::http::StatusCode::UNAUTHORIZED => return response,
-        Witnessed::Nothing => return response,
-        Witnessed::Confirmed => witness.deferred_use,
-        Witnessed::Unconfirmed | Witnessed::Stale => {
-            let Some(secret) = secret else {
-                return response;
-            };
+    // A held token already refused (revocation and expiry are for good) is answered as it is.
+    if witness.outcome == Witnessed::Nothing
+        || response.status() == axum::http::StatusCode::UNAUTHORIZED
+    {
+        return response;
+    }
+    let current = match (witness.outcome, secret) {
+        (Witnessed::Confirmed, _) => witness.deferred_use,
+        (_, None) => return response,
+        (_, Some(secret)) => {
             // Outside the witness: the store reads the token.
             match token::check(state.store.as_ref(), state.clock.as_ref(), &secret).await {
                 Ok(Ok(record)) => witness.deferred_use.map(|_| record),

@@ -100,8 +100,7 @@ impl TestDatabase {
     /// A fresh PostgreSQL database, whatever the backend chosen for the run.
     pub fn postgres() -> Arc<TestDatabase> {
         let dir = TempDir::new("scimd-bb");
-        let admin = std::env::var("SCIMD_TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/scimd_test".into());
+        let admin = postgres_admin_url();
         let name = format!("scimd_bb_{}", random_hex(12));
         psql(&admin, &format!("CREATE DATABASE {name}"));
         let (prefix, _) = admin.rsplit_once('/').expect("database URL with a path");
@@ -125,10 +124,15 @@ impl Drop for TestDatabase {
     }
 }
 
+/// The URL of the test PostgreSQL server's admin database (`SCIMD_TEST_POSTGRES_URL`).
+pub fn postgres_admin_url() -> String {
+    std::env::var("SCIMD_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/scimd_test".into())
+}
+
 /// Runs `sql` on the test PostgreSQL server's admin database; returns its unaligned output.
 pub fn psql_admin(sql: &str) -> String {
-    let admin = std::env::var("SCIMD_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/scimd_test".into());
+    let admin = postgres_admin_url();
     let out = Command::new("psql")
         .args([admin.as_str(), "-qtAc", sql])
         .output()
